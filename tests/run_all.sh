@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Unlicense
+# The whole test matrix behind `make test`.
+#
+# Every tests/test_*.c is one program built by one command. Each is built and
+# run in several configurations (compiler, standard, optimisation, sanitizer);
+# the threaded ones (test_posix_*, test_store_*) also under TSan. Then the
+# build checks: the header as C++, two translation units linked together, the
+# header included several ways, no POSIX symbol in the portable core, and the
+# vectors regenerated identically by their independent generator.
+#
+# Environment:
+#   KVS_MATRIX=quick   one configuration (gcc -O2) and the build checks
+#   KVS_ONLY=pattern   only tests whose file name matches the shell pattern
+#   JOBS=N             parallel builds (default: number of CPUs)
+set -u
+cd "$(dirname "$0")/.."
+
+B=build/matrix
+mkdir -p "$B"
+JOBS=${JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}
+WARN="-std=c99 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion -Wstrict-prototypes -Wmissing-prototypes -Wundef -Wvla"
+WARN11=${WARN/-std=c99/-std=c11}
+
+pass=0
+fail=0
+failed=()
+
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); failed+=("$1"); echo "FAIL: $1" >&2; }
+
+tests_matching() {  # $1: shell pattern on the basename
+    local f
+    for f in tests/test_*.c; do
+        [ -e "$f" ] || continue
+        case "$(basename "$f")" in $1) ;; *) continue ;; esac
+        if [ -n "${KVS_ONLY:-}" ]; then
+            case "$(basename "$f")" in $KVS_ONLY) ;; *) continue ;; esac
+        fi
+        echo "$f"
+    done
+}
+
+# run_cfg NAME PATTERN CC FLAGS...: build every matching test, then run each.
+run_cfg() {
+    local name=$1 pattern=$2 cc=$3
+    shift 3
+    local flags="$*" dir="$B/$name" f t log
+    mkdir -p "$dir"
+    local list
+    list=$(tests_matching "$pattern")
+    [ -n "$list" ] || return 0
+    echo "== $name: $cc $flags"
+    # Build in parallel; a failed build is reported as a failure of that test.
+    printf '%s\n' $list | xargs -P "$JOBS" -I{} sh -c '
+        f={}; t=$(basename "$f" .c)
+        '"$cc"' '"$flags"' -I. "$f" -o "'"$dir"'/$t" -pthread -lm 2>"'"$dir"'/$t.build.log" \
+            || echo "build failed" >>"'"$dir"'/$t.build.log"'
+    for f in $list; do
+        t=$(basename "$f" .c)
+        if grep -q "build failed" "$dir/$t.build.log" 2>/dev/null; then
+            cat "$dir/$t.build.log" >&2
+            bad "$name/$t (build)"
+            continue
+        fi
+        log="$dir/$t.log"
+        if "$dir/$t" >"$log" 2>&1; then
+            ok
+            echo "   ok   $t  ($(tail -n 1 "$log"))"
+        else
+            tail -n 30 "$log" >&2
+            bad "$name/$t"
+        fi
+    done
+}
+
+SAN_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+: "$SAN_ENV"
+
+run_cfg gcc-c99-O2 'test_*' gcc $WARN -O2 -g
+if [ "${KVS_MATRIX:-full}" != quick ]; then
+    run_cfg clang-c99-O2-sse42 'test_*' clang $WARN -O2 -g -msse4.2
+    run_cfg gcc-c11-O0 'test_*' gcc $WARN11 -O0 -g
+    run_cfg clang-c11-O0 'test_core_*' clang $WARN11 -O0 -g
+    run_cfg clang-asan-ubsan 'test_*' clang $WARN -O1 -g -fno-omit-frame-pointer \
+        -fsanitize=address,undefined -fno-sanitize-recover=all
+    run_cfg gcc-asan-ubsan-sse42 'test_core_*' gcc $WARN -O1 -g -msse4.2 \
+        -fsanitize=address,undefined -fno-sanitize-recover=all
+    run_cfg clang-tsan 'test_posix_*' clang $WARN -O1 -g -fsanitize=thread
+    run_cfg clang-tsan-store 'test_store_*' clang $WARN -O1 -g -fsanitize=thread
+    # 32-bit build, when the multilib packages are installed.
+    if printf 'int main(void){return 0;}\n' | gcc -m32 -x c - -o "$B/m32probe" 2>/dev/null; then
+        run_cfg gcc-m32 'test_core_*' gcc $WARN -O2 -g -m32
+        run_cfg gcc-m32-vectors 'test_vectors*' gcc $WARN -O2 -g -m32
+    else
+        echo "== gcc-m32: skipped (gcc -m32 cannot link: gcc-multilib not installed)"
+    fi
+fi
+
+# ---- build checks -------------------------------------------------------
+echo "== build checks"
+check() {  # check NAME CMD...
+    local name=$1
+    shift
+    if "$@" >"$B/$name.log" 2>&1; then ok; echo "   ok   $name"; else cat "$B/$name.log" >&2; bad "$name"; fi
+}
+
+one="$B/one_impl.c"
+printf '#define KVS_IMPLEMENTATION\n#include "kvstore.h"\nint main(void){return kvs_version() == KVS_VERSION_NUMBER ? 0 : 1;}\n' > "$one"
+cp "$one" "$B/one_impl.cpp"
+for cxx in g++ clang++; do
+    command -v $cxx >/dev/null 2>&1 || continue
+    check "header-as-c++-$cxx" $cxx -std=c++11 -Wall -Wextra -Wpedantic -Werror -I. "$B/one_impl.cpp" -o "$B/one_cxx_$cxx"
+    if [ -f kvstore_posix.c ]; then
+        check "posix-as-c++-$cxx" $cxx -x c++ -std=c++11 -Wall -Wextra -Werror -I. -c kvstore_posix.c -o "$B/posix_cxx_$cxx.o"
+    fi
+done
+# Two translation units: one holds the implementation, the other only the
+# declarations; they must link into one program.
+check two-tu gcc $WARN -I. tests/tu/impl.c tests/tu/user.c -o "$B/two_tu"
+check two-tu-run "$B/two_tu"
+# KVS_STATIC twice in one program: private copies must not clash.
+check static-two-copies gcc $WARN -I. tests/tu/static_a.c tests/tu/static_b.c -o "$B/static_two"
+check static-two-copies-run "$B/static_two"
+# Included twice in one file, with and without the implementation macro.
+check include-twice gcc $WARN -I. tests/tu/include_twice.c -o "$B/include_twice"
+# The portable core references no POSIX/OS symbol.
+check core-symbols sh -c '
+    gcc '"$WARN"' -O2 -I. -c tests/tu/impl.c -o '"$B"'/core.o &&
+    ! nm -u '"$B"'/core.o | grep -Ew "pread|pwrite|read|write|open|open64|openat|close|pthread_[a-z_]+|fsync|fdatasync|rename|renameat|statx|stat|fstat|ioctl|mmap|unlink|mkdir|opendir|readdir|getpid|time|clock_gettime|gettimeofday|getrandom"'
+if [ -f kvstore_posix.c ]; then
+    check posix-own-tu gcc $WARN -O2 -I. -c kvstore_posix.c -o "$B/posix.o"
+fi
+# Vectors: the independent generator reproduces the committed files exactly.
+if [ -f vectors/gen/gen.py ]; then
+    check vectors-regenerate python3 vectors/gen/gen.py --check
+fi
+
+echo
+if [ $fail -ne 0 ]; then
+    echo "failures:"
+    printf '  %s\n' "${failed[@]}"
+fi
+echo "run_all: $pass passed, $fail failed"
+[ $fail -eq 0 ]
