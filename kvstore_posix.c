@@ -1,0 +1,1582 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+/*
+    kvstore_posix.c -- the optional POSIX backend of kvstore.h: files and
+    block devices, O_DIRECT with tail-only bounce, alignment discovery,
+    full-transfer loops, directory durability, and a thread pool with a
+    pollable completion fd. Guide: docs/POSIX.md.
+
+    HOW TO BUILD IT
+    ===============
+    Either as its own translation unit (cc -c kvstore_posix.c) linked with
+    the one file of your program that defines KVS_IMPLEMENTATION, or
+    included into one C file. When included, it must come FIRST, before
+    kvstore.h and before any system header, because it sets _GNU_SOURCE
+    (needed for O_DIRECT and the statx system call) and glibc reads feature
+    macros only at the first system header:
+
+        #define KVS_IMPLEMENTATION      (optional: also compile the core here)
+        #include "kvstore_posix.c"
+        #include <stdio.h>              (anything else after)
+
+    Compiling with -D_GNU_SOURCE lifts the ordering rule. A wrong order is a
+    compile-time #error on glibc, never a silently buffered build.
+
+    Configuration macros (0 or 1):
+        KVS_POSIX_USE_EVENTFD  completion fd is an eventfd (default 1 on
+                               Linux) or a pipe (0; default elsewhere)
+*/
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#if defined(__GLIBC__) && !defined(__USE_GNU)
+#error "kvstore_posix.c: a system header was included before it without _GNU_SOURCE; include kvstore_posix.c first or compile with -D_GNU_SOURCE"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/fs.h>
+#include <sys/syscall.h>
+#endif
+
+#ifndef KVS_POSIX_USE_EVENTFD
+#if defined(__linux__)
+#define KVS_POSIX_USE_EVENTFD 1
+#else
+#define KVS_POSIX_USE_EVENTFD 0
+#endif
+#endif
+#if KVS_POSIX_USE_EVENTFD
+#include <sys/eventfd.h>
+#endif
+
+#include "kvstore.h"
+
+#ifndef KVS_ASSERT
+#include <assert.h>
+#define KVS_ASSERT(c) assert(c)
+#endif
+
+#if defined(__linux__) && defined(SYS_statx)
+#define KVSI_HAVE_STATX 1
+#else
+#define KVSI_HAVE_STATX 0
+#endif
+#if defined(__linux__) && defined(BLKGETSIZE64) && defined(BLKSSZGET)
+#define KVSI_HAVE_BLKIOCTL 1
+#else
+#define KVSI_HAVE_BLKIOCTL 0
+#endif
+#if defined(__APPLE__)
+#define KVSI_HAVE_FDATASYNC 0
+#define KVSI_HAVE_FALLOCATE 0
+#else
+#define KVSI_HAVE_FDATASYNC 1
+#define KVSI_HAVE_FALLOCATE 1
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+   errno mapping: the only place errno values become results
+   ------------------------------------------------------------------------ */
+KVSDEF kvs_result kvs_result_from_errno(int e)
+{
+    switch (e) {
+    case 0: return KVS_OK;
+    case EIO: return KVS_E_IO;
+    case ENOSPC: return KVS_E_NOSPC;
+#ifdef EDQUOT
+    case EDQUOT: return KVS_E_NOSPC;
+#endif
+    case EFBIG: return KVS_E_NOSPC;
+    case EACCES: return KVS_E_PERM;
+    case EPERM: return KVS_E_PERM;
+    case EROFS: return KVS_E_PERM;
+    case EBADF: return KVS_E_PERM;
+    case ENOENT: return KVS_E_NOENT;
+    case ENOTDIR: return KVS_E_NOENT;
+    case EEXIST: return KVS_E_EXIST;
+    case ENOMEM: return KVS_E_NOMEM;
+    case EINVAL: return KVS_E_INVAL;
+    case EISDIR: return KVS_E_INVAL;
+    case EBUSY: return KVS_E_BUSY;
+    case ETXTBSY: return KVS_E_BUSY;
+    case EAGAIN: return KVS_E_AGAIN;
+#if defined(EWOULDBLOCK) && EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK: return KVS_E_AGAIN;
+#endif
+    case ENAMETOOLONG: return KVS_E_PATH;
+    case ELOOP: return KVS_E_PATH;
+    case EMFILE: return KVS_E_LIMIT;
+    case ENFILE: return KVS_E_LIMIT;
+    case EOVERFLOW: return KVS_E_OVERFLOW;
+    case ENOSYS: return KVS_E_NOTSUP;
+    case EXDEV: return KVS_E_NOTSUP;
+#ifdef EOPNOTSUPP
+    case EOPNOTSUPP: return KVS_E_NOTSUP;
+#endif
+#if defined(ENOTSUP) && defined(EOPNOTSUPP) && ENOTSUP != EOPNOTSUPP
+    case ENOTSUP: return KVS_E_NOTSUP;
+#endif
+#ifdef ECANCELED
+    case ECANCELED: return KVS_E_CANCELED;
+#endif
+    default: return KVS_E_IO;
+    }
+}
+
+/* ------------------------------------------------------------------------
+   System calls, through the optional hook table
+   ------------------------------------------------------------------------ */
+static int kvsi_sys_open(const kvs_sysops *o, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    if (o != NULL && o->open != NULL)
+        return o->open(o->user, path, flags, mode);
+    do {
+        fd = open(path, flags, (mode_t)mode);
+    } while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : fd;
+}
+
+static int kvsi_sys_setfl(const kvs_sysops *o, int fd, int flags)
+{
+    if (o != NULL && o->setfl != NULL)
+        return o->setfl(o->user, fd, flags);
+    return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
+}
+
+static int64_t kvsi_sys_pread(const kvs_sysops *o, int fd, void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    if (o != NULL && o->pread != NULL)
+        return o->pread(o->user, fd, buf, len, off);
+    if (off > (uint64_t)INT64_MAX)
+        return -EOVERFLOW;
+    n = pread(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+static int64_t kvsi_sys_pwrite(const kvs_sysops *o, int fd, const void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    if (o != NULL && o->pwrite != NULL)
+        return o->pwrite(o->user, fd, buf, len, off);
+    if (off > (uint64_t)INT64_MAX)
+        return -EOVERFLOW;
+    n = pwrite(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+/* fsync-like calls retry EINTR here so hooks and real calls behave alike. */
+static int kvsi_sys_fsync(const kvs_sysops *o, int fd)
+{
+    int r;
+    do {
+        if (o != NULL && o->fsync != NULL)
+            r = o->fsync(o->user, fd);
+        else
+            r = fsync(fd) < 0 ? -errno : 0;
+    } while (r == -EINTR);
+    return r;
+}
+
+static int kvsi_sys_fdatasync(const kvs_sysops *o, int fd)
+{
+    int r;
+    do {
+        if (o != NULL && o->fdatasync != NULL)
+            r = o->fdatasync(o->user, fd);
+        else
+#if KVSI_HAVE_FDATASYNC
+            r = fdatasync(fd) < 0 ? -errno : 0;
+#else
+            r = fsync(fd) < 0 ? -errno : 0;
+#endif
+    } while (r == -EINTR);
+    return r;
+}
+
+static int kvsi_sys_rename(const kvs_sysops *o, const char *from, const char *to)
+{
+    if (o != NULL && o->rename != NULL)
+        return o->rename(o->user, from, to);
+    return rename(from, to) < 0 ? -errno : 0;
+}
+
+static void kvsi_close_fd(int fd)
+{
+    /* close() is never retried on EINTR: on Linux the fd is gone either way. */
+    (void)close(fd);
+}
+
+/* ------------------------------------------------------------------------
+   Files
+   ------------------------------------------------------------------------ */
+#define KVSI_DEFAULT_BOUNCE ((size_t)1 << 20)
+#define KVSI_STALL_MAX 8
+
+struct kvs_file {
+    int fd;
+    int direct;
+    int fell_back;
+    int is_blockdev;
+    int read_only;
+    kvs_direct_policy policy;
+    kvs_align_source align_source;
+    size_t mem_align, offset_align;
+    size_t align;      /* offset and length unit in direct mode  */
+    size_t buf_align;  /* buffer alignment in direct mode        */
+    size_t unit;       /* max(align, buf_align)                  */
+    size_t bounce;     /* bounce piece, a multiple of unit       */
+    kvs_allocator alloc;
+    int has_alloc;
+    kvs_sysops ops;
+    int has_ops;
+    kvs_file_stats st; /* updated with __atomic builtins         */
+};
+
+static const kvs_allocator *kvsi_file_alloc(const kvs_file *f)
+{
+    return f->has_alloc ? &f->alloc : NULL;
+}
+
+static const kvs_sysops *kvsi_file_ops(const kvs_file *f)
+{
+    return f->has_ops ? &f->ops : NULL;
+}
+
+static void kvsi_add(uint64_t *counter, uint64_t v)
+{
+    (void)__atomic_fetch_add(counter, v, __ATOMIC_RELAXED);
+}
+
+static uint64_t kvsi_load(const uint64_t *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+static size_t kvsi_max_sz(size_t a, size_t b) { return a > b ? a : b; }
+static size_t kvsi_min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+KVSDEF void kvs_file_config_init(kvs_file_config *cfg)
+{
+    KVS_ASSERT(cfg != NULL);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* Direct-I/O alignment of an open file: statx STATX_DIOALIGN, else the
+   block device's logical sector size, else st_blksize. *dio_refused = 1 when
+   statx says the file supports no direct I/O at all. */
+static void kvsi_discover_align(int fd, const struct stat *sb, int is_blk, kvs_file *f, int *dio_refused)
+{
+    *dio_refused = 0;
+    f->align_source = KVS_ALIGN_SRC_NONE;
+    f->mem_align = 0;
+    f->offset_align = 0;
+#if KVSI_HAVE_STATX
+    {
+        /* The kernel's struct statx is 256 bytes; the fields used here sit at
+           fixed offsets (stx_mask 0, stx_dio_mem_align 152,
+           stx_dio_offset_align 156). A private buffer keeps this working with
+           C libraries whose headers predate STATX_DIOALIGN. */
+        uint64_t raw[32];
+        uint32_t mask, mem, offa;
+        memset(raw, 0, sizeof raw);
+        if (syscall(SYS_statx, fd, "", 0x1000 /* AT_EMPTY_PATH */, 0x2000u /* STATX_DIOALIGN */,
+                    (void *)raw) == 0) {
+            memcpy(&mask, (unsigned char *)raw + 0, 4);
+            memcpy(&mem, (unsigned char *)raw + 152, 4);
+            memcpy(&offa, (unsigned char *)raw + 156, 4);
+            if ((mask & 0x2000u) != 0) {
+                if (offa == 0 || mem == 0) {
+                    *dio_refused = 1;
+                } else if (kvs_is_pow2(mem) && kvs_is_pow2(offa)) {
+                    f->mem_align = mem;
+                    f->offset_align = offa;
+                    f->align_source = KVS_ALIGN_SRC_STATX;
+                    return;
+                }
+            }
+        }
+    }
+#endif
+#if KVSI_HAVE_BLKIOCTL
+    if (is_blk) {
+        int ssz = 0;
+        if (ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz > 0 && kvs_is_pow2((uint64_t)ssz)) {
+            f->mem_align = (size_t)ssz;
+            f->offset_align = (size_t)ssz;
+            f->align_source = KVS_ALIGN_SRC_BLKSSZ;
+            return;
+        }
+    }
+#else
+    (void)fd;
+    (void)is_blk;
+#endif
+    {
+        size_t b = sb->st_blksize > 0 ? (size_t)sb->st_blksize : 4096;
+        if (!kvs_is_pow2(b))
+            b = 4096;
+        f->mem_align = b;
+        f->offset_align = b;
+        f->align_source = KVS_ALIGN_SRC_BLKSIZE;
+    }
+}
+
+static kvs_result kvsi_blockdev_size(int fd, uint64_t *out)
+{
+#if KVSI_HAVE_BLKIOCTL
+    uint64_t sz = 0;
+    if (ioctl(fd, BLKGETSIZE64, &sz) != 0)
+        return kvs_result_from_errno(errno);
+    *out = sz;
+    return KVS_OK;
+#else
+    (void)fd;
+    *out = 0;
+    return KVS_E_NOTSUP;
+#endif
+}
+
+KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in, kvs_file **out)
+{
+    kvs_file_config cfg;
+    kvs_file *f = NULL;
+    void *mem = NULL;
+    int fd = -1, oflags, is_blk, dio_refused, created_excl, r;
+    struct stat sb;
+    kvs_result res;
+    const kvs_sysops *ops;
+    const uint32_t known = KVS_FILE_RDONLY | KVS_FILE_CREATE | KVS_FILE_EXCL | KVS_FILE_TRUNC |
+                           KVS_FILE_PREALLOC;
+
+    KVS_ASSERT(out != NULL);
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return KVS_E_INVAL;
+    if (cfg_in != NULL)
+        cfg = *cfg_in;
+    else
+        kvs_file_config_init(&cfg);
+    if (cfg.direct != KVS_DIRECT_PREFER && cfg.direct != KVS_DIRECT_OFF &&
+        cfg.direct != KVS_DIRECT_REQUIRE)
+        return KVS_E_INVAL;
+    if ((cfg.flags & ~known) != 0)
+        return KVS_E_INVAL;
+    if ((cfg.flags & KVS_FILE_EXCL) && !(cfg.flags & KVS_FILE_CREATE))
+        return KVS_E_INVAL;
+    if ((cfg.flags & KVS_FILE_RDONLY) &&
+        ((cfg.flags & (KVS_FILE_CREATE | KVS_FILE_TRUNC | KVS_FILE_PREALLOC)) || cfg.size != 0))
+        return KVS_E_INVAL;
+    if (cfg.mode > 07777u)
+        return KVS_E_INVAL;
+    if (cfg.align != 0 && (!kvs_is_pow2(cfg.align) || cfg.align > KVS_ALIGN_MAX))
+        return KVS_E_ALIGN;
+    if (cfg.size > (uint64_t)INT64_MAX)
+        return KVS_E_OVERFLOW;
+
+    res = kvs_aligned_alloc(cfg.alloc, sizeof(kvs_file), sizeof(void *) * 2, &mem);
+    if (res != KVS_OK)
+        return res;
+    f = (kvs_file *)mem;
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    if (cfg.alloc != NULL && cfg.alloc->alloc != NULL && cfg.alloc->free != NULL) {
+        f->alloc = *cfg.alloc;
+        f->has_alloc = 1;
+    }
+    if (cfg.sysops != NULL) {
+        f->ops = *cfg.sysops;
+        f->has_ops = 1;
+    }
+    ops = kvsi_file_ops(f);
+    f->policy = cfg.direct;
+    f->read_only = (cfg.flags & KVS_FILE_RDONLY) ? 1 : 0;
+
+    oflags = O_CLOEXEC | (f->read_only ? O_RDONLY : O_RDWR);
+    if (cfg.flags & KVS_FILE_CREATE)
+        oflags |= O_CREAT;
+    if (cfg.flags & KVS_FILE_EXCL)
+        oflags |= O_EXCL;
+    if (cfg.flags & KVS_FILE_TRUNC)
+        oflags |= O_TRUNC;
+    created_excl = (cfg.flags & KVS_FILE_EXCL) ? 1 : 0;
+
+    /* Open buffered first (creation, truncation and sizing never depend on
+       O_DIRECT), then switch O_DIRECT on with F_SETFL: a filesystem that
+       refuses it answers EINVAL there, and nothing has to be re-opened. */
+    fd = kvsi_sys_open(ops, path, oflags, cfg.mode ? cfg.mode : 0644u);
+    if (fd < 0) {
+        res = kvs_result_from_errno(-fd);
+        fd = -1;
+        created_excl = 0;
+        goto fail;
+    }
+    f->fd = fd;
+    if (fstat(fd, &sb) != 0) {
+        res = kvs_result_from_errno(errno);
+        goto fail;
+    }
+    is_blk = S_ISBLK(sb.st_mode) ? 1 : 0;
+    if (!is_blk && !S_ISREG(sb.st_mode)) {
+        res = KVS_E_NOTSUP;
+        goto fail;
+    }
+    f->is_blockdev = is_blk;
+
+    if (cfg.size != 0) {
+        if (is_blk) {
+            uint64_t dev = 0;
+            res = kvsi_blockdev_size(fd, &dev);
+            if (res != KVS_OK)
+                goto fail;
+            if (cfg.size > dev) {
+                res = KVS_E_NOSPC;
+                goto fail;
+            }
+        } else if ((uint64_t)sb.st_size < cfg.size) {
+            if (cfg.flags & KVS_FILE_PREALLOC) {
+#if KVSI_HAVE_FALLOCATE
+                do {
+                    r = posix_fallocate(fd, 0, (off_t)cfg.size);
+                } while (r == EINTR);
+#else
+                r = ENOTSUP;
+#endif
+            } else {
+                r = ftruncate(fd, (off_t)cfg.size) == 0 ? 0 : errno;
+            }
+            if (r != 0) {
+                res = kvs_result_from_errno(r);
+                goto fail;
+            }
+        }
+    }
+
+    kvsi_discover_align(fd, &sb, is_blk, f, &dio_refused);
+    f->align = kvsi_max_sz(f->offset_align, cfg.align);
+    f->buf_align = kvsi_max_sz(f->mem_align, cfg.align);
+    f->unit = kvsi_max_sz(f->align, f->buf_align);
+    f->bounce = cfg.bounce_bytes ? cfg.bounce_bytes : KVSI_DEFAULT_BOUNCE;
+    f->bounce -= f->bounce % f->unit;
+    if (f->bounce == 0)
+        f->bounce = f->unit;
+
+    if (cfg.direct != KVS_DIRECT_OFF) {
+        int refused = dio_refused;
+#ifdef O_DIRECT
+        if (!refused) {
+            int cur = fcntl(fd, F_GETFL);
+            if (cur < 0) {
+                res = kvs_result_from_errno(errno);
+                goto fail;
+            }
+            r = kvsi_sys_setfl(ops, fd, cur | O_DIRECT);
+            if (r == -EINVAL || r == -EOPNOTSUPP || r == -ENOTSUP)
+                refused = 1;
+            else if (r < 0) {
+                res = kvs_result_from_errno(-r);
+                goto fail;
+            }
+        }
+#else
+        refused = 1;
+#endif
+        if (refused) {
+            if (cfg.direct == KVS_DIRECT_REQUIRE) {
+                res = KVS_E_NODIRECT;
+                goto fail;
+            }
+            f->fell_back = 1;
+            f->st.direct_fallbacks = 1;
+        } else {
+            f->direct = 1;
+        }
+    }
+    *out = f;
+    return KVS_OK;
+
+fail:
+    if (fd >= 0)
+        kvsi_close_fd(fd);
+    if (created_excl)
+        (void)unlink(path); /* we created it; leave no half-configured file */
+    kvs_aligned_free(cfg.alloc, mem, sizeof(kvs_file), sizeof(void *) * 2);
+    return res;
+}
+
+KVSDEF kvs_result kvs_file_close(kvs_file *f)
+{
+    kvs_result res = KVS_OK;
+    kvs_allocator a;
+    int has;
+    if (f == NULL)
+        return KVS_OK;
+    if (f->fd >= 0 && close(f->fd) != 0 && errno != EINTR)
+        res = kvs_result_from_errno(errno);
+    a = f->alloc;
+    has = f->has_alloc;
+    kvs_aligned_free(has ? &a : NULL, f, sizeof(kvs_file), sizeof(void *) * 2);
+    return res;
+}
+
+KVSDEF int kvs_file_fd(const kvs_file *f)
+{
+    KVS_ASSERT(f != NULL);
+    return f->fd;
+}
+
+KVSDEF void kvs_file_get_info(const kvs_file *f, kvs_file_info *out)
+{
+    KVS_ASSERT(f != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    out->policy = f->policy;
+    out->direct = f->direct;
+    out->fell_back = f->fell_back;
+    out->is_blockdev = f->is_blockdev;
+    out->read_only = f->read_only;
+    out->align_source = f->align_source;
+    out->mem_align = f->mem_align;
+    out->offset_align = f->offset_align;
+    out->align = f->align;
+    out->buf_align = f->buf_align;
+    out->bounce_bytes = f->bounce;
+}
+
+KVSDEF void kvs_file_get_stats(const kvs_file *f, kvs_file_stats *out)
+{
+    KVS_ASSERT(f != NULL && out != NULL);
+    out->reads = kvsi_load(&f->st.reads);
+    out->writes = kvsi_load(&f->st.writes);
+    out->bytes_read = kvsi_load(&f->st.bytes_read);
+    out->bytes_written = kvsi_load(&f->st.bytes_written);
+    out->bounce_bytes = kvsi_load(&f->st.bounce_bytes);
+    out->bounce_calls = kvsi_load(&f->st.bounce_calls);
+    out->pad_bytes = kvsi_load(&f->st.pad_bytes);
+    out->syscalls = kvsi_load(&f->st.syscalls);
+    out->short_transfers = kvsi_load(&f->st.short_transfers);
+    out->eintr_retries = kvsi_load(&f->st.eintr_retries);
+    out->errors = kvsi_load(&f->st.errors);
+    out->direct_fallbacks = kvsi_load(&f->st.direct_fallbacks);
+}
+
+KVSDEF kvs_result kvs_file_size(kvs_file *f, uint64_t *out)
+{
+    struct stat sb;
+    KVS_ASSERT(f != NULL && out != NULL);
+    *out = 0;
+    if (f->is_blockdev)
+        return kvsi_blockdev_size(f->fd, out);
+    if (fstat(f->fd, &sb) != 0)
+        return kvs_result_from_errno(errno);
+    *out = (uint64_t)sb.st_size;
+    return KVS_OK;
+}
+
+KVSDEF kvs_result kvs_file_written_len(const kvs_file *f, uint64_t offset, size_t len, uint64_t *out)
+{
+    kvs_io_plan plan;
+    kvs_result r;
+    KVS_ASSERT(f != NULL && out != NULL);
+    *out = 0;
+    if (!f->direct) {
+        if ((uint64_t)len > UINT64_MAX - offset)
+            return KVS_E_OVERFLOW;
+        *out = (uint64_t)len;
+        return KVS_OK;
+    }
+    r = kvs_io_plan_make(offset, (uint64_t)len, (uint64_t)f->align, &plan);
+    if (r != KVS_OK)
+        return r;
+    *out = plan.padded;
+    return KVS_OK;
+}
+
+/* The full-transfer loop. Moves len bytes at off; a read is satisfied once
+   `need` (<= len) bytes arrived and may stop early at end of file after
+   that. Short transfers continue, EINTR retries. In direct mode a short
+   transfer that ends off the alignment unit resumes from the unit boundary
+   below it (the few bytes are moved again: same data, so harmless), since
+   O_DIRECT cannot start there. KVSI_STALL_MAX rounds without progress end
+   the loop (KVS_E_EOF for reads, KVS_E_IO for writes). */
+static kvs_result kvsi_xfer(kvs_file *f, int wr, uint64_t off, unsigned char *buf, size_t len,
+                            size_t need, size_t *got)
+{
+    const kvs_sysops *ops = kvsi_file_ops(f);
+    size_t done = 0, hw = 0, unit = f->direct ? f->unit : 1;
+    unsigned stall = 0;
+    *got = 0;
+    while (hw < len) {
+        size_t ask = len - done;
+        int64_t n;
+        kvsi_add(&f->st.syscalls, 1);
+        if (wr)
+            n = kvsi_sys_pwrite(ops, f->fd, buf + done, ask, off + done);
+        else
+            n = kvsi_sys_pread(ops, f->fd, buf + done, ask, off + done);
+        if (n < 0) {
+            if (n == -EINTR) {
+                kvsi_add(&f->st.eintr_retries, 1);
+                continue;
+            }
+            kvsi_add(&f->st.errors, 1);
+            return kvs_result_from_errno((int)-n);
+        }
+        if ((uint64_t)n > (uint64_t)ask) { /* a hook that lies */
+            kvsi_add(&f->st.errors, 1);
+            return KVS_E_IO;
+        }
+        if ((size_t)n < ask)
+            kvsi_add(&f->st.short_transfers, 1);
+        if (n == 0 && !wr) {
+            if (hw >= need)
+                break;
+            kvsi_add(&f->st.errors, 1);
+            return KVS_E_EOF;
+        }
+        if (done + (size_t)n > hw) {
+            hw = done + (size_t)n;
+            stall = 0;
+        } else if (++stall > KVSI_STALL_MAX) {
+            if (!wr && hw >= need)
+                break;
+            kvsi_add(&f->st.errors, 1);
+            return wr ? KVS_E_IO : KVS_E_EOF;
+        }
+        if (!wr && (size_t)n < ask && hw >= need)
+            break; /* end of file inside the padding: we have what we need */
+        done = hw - hw % unit;
+    }
+    *got = hw;
+    return KVS_OK;
+}
+
+/* Bounce block: the caller's scratch when it is large and aligned enough,
+   else one from the file's allocator. */
+typedef struct kvsi_bounce {
+    unsigned char *p;
+    size_t size;
+    int owned;
+} kvsi_bounce;
+
+static kvs_result kvsi_bounce_get(kvs_file *f, size_t want, unsigned char *scratch, size_t scratch_len,
+                                  kvsi_bounce *b)
+{
+    void *mem = NULL;
+    kvs_result r;
+    b->p = NULL;
+    b->size = 0;
+    b->owned = 0;
+    if (scratch != NULL && kvs_ptr_is_aligned(scratch, f->unit) && scratch_len >= f->unit) {
+        b->p = scratch;
+        b->size = kvsi_min_sz(want, scratch_len - scratch_len % f->unit);
+        return KVS_OK;
+    }
+    r = kvs_aligned_alloc(kvsi_file_alloc(f), want, f->unit, &mem);
+    if (r != KVS_OK)
+        return r;
+    b->p = (unsigned char *)mem;
+    b->size = want;
+    b->owned = 1;
+    return KVS_OK;
+}
+
+static void kvsi_bounce_put(kvs_file *f, kvsi_bounce *b)
+{
+    if (b->owned)
+        kvs_aligned_free(kvsi_file_alloc(f), b->p, b->size, f->unit);
+    b->p = NULL;
+}
+
+static uint64_t kvsi_ru(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+static uint64_t kvsi_rd(uint64_t v, uint64_t a) { return v & ~(a - 1); }
+
+/* One read or write of a file: the engine behind kvs_file_read/write and the
+   pool's tasks. scratch (may be NULL) is a bounce area to use instead of
+   allocating. */
+static kvs_result kvsi_file_rw(kvs_file *f, int wr, uint64_t off, unsigned char *buf, size_t len,
+                               unsigned char *scratch, size_t scratch_len)
+{
+    kvs_result r = KVS_OK;
+    size_t got;
+    if (len == 0)
+        return KVS_OK;
+    if (buf == NULL)
+        return KVS_E_INVAL;
+    if (wr && f->read_only)
+        return KVS_E_PERM;
+    if ((uint64_t)len > UINT64_MAX - off || off + (uint64_t)len > (uint64_t)INT64_MAX)
+        return KVS_E_OVERFLOW;
+    kvsi_add(wr ? &f->st.writes : &f->st.reads, 1);
+
+    if (!f->direct) {
+        r = kvsi_xfer(f, wr, off, buf, len, len, &got);
+    } else if (wr && !kvs_is_aligned(off, f->align)) {
+        r = KVS_E_ALIGN; /* documented: no read-modify-write of edge blocks */
+    } else if (kvs_is_aligned(off, f->align) && kvs_ptr_is_aligned(buf, f->buf_align)) {
+        /* The fast path: aligned prefix straight from/to the caller. */
+        kvs_io_plan plan;
+        r = kvs_io_plan_make(off, (uint64_t)len, (uint64_t)f->align, &plan);
+        if (r == KVS_OK && plan.direct > 0)
+            r = kvsi_xfer(f, wr, off, buf, (size_t)plan.direct, (size_t)plan.direct, &got);
+        if (r == KVS_OK && plan.tail > 0) {
+            kvsi_bounce b;
+            r = kvsi_bounce_get(f, (size_t)plan.bounce, scratch, scratch_len, &b);
+            if (r == KVS_OK) {
+                unsigned char *src = buf + plan.direct;
+                if (wr) {
+                    memcpy(b.p, src, (size_t)plan.tail);
+                    memset(b.p + plan.tail, 0, (size_t)(plan.bounce - plan.tail));
+                    r = kvsi_xfer(f, 1, off + plan.direct, b.p, (size_t)plan.bounce,
+                                  (size_t)plan.bounce, &got);
+                    if (r == KVS_OK)
+                        kvsi_add(&f->st.pad_bytes, plan.bounce - plan.tail);
+                } else {
+                    r = kvsi_xfer(f, 0, off + plan.direct, b.p, (size_t)plan.bounce,
+                                  (size_t)plan.tail, &got);
+                    if (r == KVS_OK)
+                        memcpy(src, b.p, (size_t)plan.tail);
+                }
+                kvsi_bounce_put(f, &b);
+                kvsi_add(&f->st.bounce_bytes, plan.tail);
+                kvsi_add(&f->st.bounce_calls, 1);
+            }
+        }
+    } else {
+        /* Misaligned buffer (or a read at a misaligned offset): everything
+           through a bounce area, in pieces of at most f->bounce bytes over
+           the aligned range that covers [off, off + len). */
+        uint64_t a = (uint64_t)f->align;
+        uint64_t start = kvsi_rd(off, a), end = kvsi_ru(off + (uint64_t)len, a);
+        uint64_t pos = start;
+        kvsi_bounce b;
+        size_t want = (size_t)kvsi_min_sz(f->bounce, (size_t)(end - start));
+        want = (size_t)kvsi_ru((uint64_t)want, (uint64_t)f->unit);
+        r = kvsi_bounce_get(f, want, scratch, scratch_len, &b);
+        if (r == KVS_OK) {
+            while (pos < end && r == KVS_OK) {
+                size_t clen = (size_t)((end - pos) < (uint64_t)b.size ? (end - pos) : (uint64_t)b.size);
+                uint64_t lo = pos > off ? pos : off;
+                uint64_t hi = pos + clen < off + len ? pos + clen : off + len;
+                if (wr) {
+                    /* off is aligned here, so lo == pos */
+                    size_t data = (size_t)(hi - lo);
+                    memcpy(b.p, buf + (lo - off), data);
+                    if (data < clen)
+                        memset(b.p + data, 0, clen - data);
+                    r = kvsi_xfer(f, 1, pos, b.p, clen, clen, &got);
+                    if (r == KVS_OK)
+                        kvsi_add(&f->st.pad_bytes, clen - data);
+                } else {
+                    r = kvsi_xfer(f, 0, pos, b.p, clen, (size_t)(hi - pos), &got);
+                    if (r == KVS_OK)
+                        memcpy(buf + (lo - off), b.p + (lo - pos), (size_t)(hi - lo));
+                }
+                pos += clen;
+            }
+            kvsi_bounce_put(f, &b);
+            kvsi_add(&f->st.bounce_bytes, (uint64_t)len);
+            kvsi_add(&f->st.bounce_calls, 1);
+        }
+    }
+    if (r == KVS_OK)
+        kvsi_add(wr ? &f->st.bytes_written : &f->st.bytes_read, (uint64_t)len);
+    return r;
+}
+
+KVSDEF kvs_result kvs_file_read(kvs_file *f, uint64_t offset, void *buf, size_t len)
+{
+    KVS_ASSERT(f != NULL);
+    return kvsi_file_rw(f, 0, offset, (unsigned char *)buf, len, NULL, 0);
+}
+
+KVSDEF kvs_result kvs_file_write(kvs_file *f, uint64_t offset, const void *buf, size_t len)
+{
+    KVS_ASSERT(f != NULL);
+    /* The write path only reads from buf; the cast serves the shared engine. */
+    return kvsi_file_rw(f, 1, offset, (unsigned char *)(uintptr_t)buf, len, NULL, 0);
+}
+
+KVSDEF kvs_result kvs_file_sync(kvs_file *f)
+{
+    int r;
+    KVS_ASSERT(f != NULL);
+    r = kvsi_sys_fsync(kvsi_file_ops(f), f->fd);
+    return r < 0 ? kvs_result_from_errno(-r) : KVS_OK;
+}
+
+KVSDEF kvs_result kvs_file_datasync(kvs_file *f)
+{
+    int r;
+    KVS_ASSERT(f != NULL);
+    r = kvsi_sys_fdatasync(kvsi_file_ops(f), f->fd);
+    return r < 0 ? kvs_result_from_errno(-r) : KVS_OK;
+}
+
+/* ------------------------------------------------------------------------
+   Directories
+   ------------------------------------------------------------------------ */
+KVSDEF kvs_result kvs_dirfd_sync(int dirfd, const kvs_sysops *ops)
+{
+    int r = kvsi_sys_fsync(ops, dirfd);
+    return r < 0 ? kvs_result_from_errno(-r) : KVS_OK;
+}
+
+KVSDEF kvs_result kvs_dir_sync(const char *path, const kvs_sysops *ops)
+{
+    int fd;
+    kvs_result res;
+    if (path == NULL || path[0] == '\0')
+        return KVS_E_INVAL;
+    fd = kvsi_sys_open(ops, path, O_RDONLY | O_CLOEXEC | O_DIRECTORY, 0);
+    if (fd < 0)
+        return kvs_result_from_errno(-fd);
+    res = kvs_dirfd_sync(fd, ops);
+    kvsi_close_fd(fd);
+    return res;
+}
+
+/* Directory part of path into out ("." when there is none). */
+static kvs_result kvsi_parent(const char *path, char *out, size_t cap)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    while (n > 0 && path[n - 1] != '/')
+        n--;
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    if (n == 0) {
+        if (cap < 2)
+            return KVS_E_PATH;
+        out[0] = '.';
+        out[1] = '\0';
+        return KVS_OK;
+    }
+    if (n >= cap)
+        return KVS_E_PATH;
+    memcpy(out, path, n);
+    out[n] = '\0';
+    return KVS_OK;
+}
+
+KVSDEF kvs_result kvs_rename_sync(const char *from, const char *to, const kvs_sysops *ops)
+{
+    char dto[4096], dfrom[4096];
+    kvs_result res;
+    int r;
+    if (from == NULL || to == NULL || from[0] == '\0' || to[0] == '\0')
+        return KVS_E_INVAL;
+    if ((res = kvsi_parent(to, dto, sizeof dto)) != KVS_OK)
+        return res;
+    if ((res = kvsi_parent(from, dfrom, sizeof dfrom)) != KVS_OK)
+        return res;
+    r = kvsi_sys_rename(ops, from, to);
+    if (r < 0)
+        return kvs_result_from_errno(-r);
+    res = kvs_dir_sync(dto, ops);
+    if (res == KVS_OK && strcmp(dto, dfrom) != 0)
+        res = kvs_dir_sync(dfrom, ops);
+    return res;
+}
+
+KVSDEF kvs_result kvs_mkdir_p(const char *path, uint32_t mode)
+{
+    char buf[4096];
+    size_t n, i;
+    struct stat sb;
+    mode_t m = (mode_t)(mode ? mode : 0755u);
+    if (path == NULL || path[0] == '\0')
+        return KVS_E_INVAL;
+    n = strlen(path);
+    if (n >= sizeof buf)
+        return KVS_E_PATH;
+    memcpy(buf, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        if (buf[i - 1] == '/')
+            continue; /* repeated slash */
+        buf[i] = '\0';
+        if (mkdir(buf, m) != 0) {
+            int e = errno;
+            if (e != EEXIST)
+                return kvs_result_from_errno(e);
+            if (stat(buf, &sb) != 0)
+                return kvs_result_from_errno(errno);
+            if (!S_ISDIR(sb.st_mode))
+                return KVS_E_EXIST;
+        }
+        if (i < n)
+            buf[i] = '/';
+    }
+    return KVS_OK;
+}
+
+/* ------------------------------------------------------------------------
+   Thread pool
+   ------------------------------------------------------------------------
+   One mutex guards all queue and batch state. A worker takes it once per
+   task: to finish the previous task and pick the next. A task is a piece
+   of one op; an op's result is the first error of its tasks. */
+#define KVSI_DEFAULT_TASK ((size_t)4 << 20)
+#define KVSI_POOL_THREADS_MAX 1024u
+#define KVSI_STRUCT_ALIGN 64
+
+typedef struct kvsi_task {
+    struct kvsi_task *next;
+    kvs_batch *batch;
+    size_t op;
+    uint64_t off;
+    unsigned char *buf;
+    size_t len;
+} kvsi_task;
+
+typedef struct kvsi_opstate {
+    size_t pending;    /* tasks not finished */
+    kvs_result err;
+} kvsi_opstate;
+
+struct kvs_batch {
+    kvs_pool *pool;
+    kvs_io_op *ops;
+    size_t n;
+    size_t pending;        /* ops not finished */
+    size_t failed;
+    int done;
+    int in_done_list;
+    kvs_batch *dprev, *dnext;   /* completed, not reaped */
+    kvs_batch *aprev, *anext;   /* every live batch      */
+    kvsi_opstate *st;
+    kvsi_task *tasks;
+    size_t ntasks;
+    size_t mem_size;
+};
+
+typedef struct kvsi_worker {
+    kvs_pool *pool;
+    unsigned index;
+    int started;
+    pthread_t thread;
+    unsigned char *scratch;
+} kvsi_worker;
+
+typedef struct kvsi_queue {
+    kvsi_task *head, *tail;
+} kvsi_queue;
+
+struct kvs_pool {
+    kvs_pool_config cfg;     /* effective */
+    kvs_allocator alloc;
+    int has_alloc;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;
+    pthread_cond_t done_cv;
+    kvsi_queue q[2];         /* [0] reads (or all, FIFO), [1] writes */
+    int stopping;            /* no new work; workers exit when idle  */
+    int closed;              /* shutdown called                      */
+    int joined;
+    kvsi_worker *workers;
+    unsigned nworkers;
+    kvs_batch *done_head, *done_tail;
+    size_t ndone;
+    kvs_batch *all_head;
+    int rfd, wfd;            /* completion fd (eventfd: rfd == wfd)  */
+    size_t tokens;           /* counts signalled on the fd           */
+    kvs_pool_stats stats;
+};
+
+static const kvs_allocator *kvsi_pool_alloc(const kvs_pool *p)
+{
+    return p->has_alloc ? &p->alloc : NULL;
+}
+
+KVSDEF void kvs_pool_config_init(kvs_pool_config *cfg)
+{
+    KVS_ASSERT(cfg != NULL);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+KVSDEF unsigned kvs_pool_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 2)
+        n = 2;
+    if (n > 16)
+        n = 16;
+    return (unsigned)n;
+}
+
+/* Make the fd's count equal ndone (called with the mutex held). */
+static void kvsi_fd_sync_tokens(kvs_pool *p)
+{
+    while (p->tokens < p->ndone) {
+#if KVS_POSIX_USE_EVENTFD
+        uint64_t one = 1;
+        if (write(p->wfd, &one, sizeof one) != (ssize_t)sizeof one)
+            break;
+#else
+        char c = 'k';
+        if (write(p->wfd, &c, 1) != 1)
+            break; /* pipe full: it is readable anyway */
+#endif
+        p->tokens++;
+    }
+    while (p->tokens > p->ndone) {
+#if KVS_POSIX_USE_EVENTFD
+        uint64_t v;
+        if (read(p->rfd, &v, sizeof v) != (ssize_t)sizeof v)
+            break;
+#else
+        char c;
+        if (read(p->rfd, &c, 1) != 1)
+            break;
+#endif
+        p->tokens--;
+    }
+}
+
+static void kvsi_done_unlink(kvs_pool *p, kvs_batch *b)
+{
+    if (b->dprev)
+        b->dprev->dnext = b->dnext;
+    else
+        p->done_head = b->dnext;
+    if (b->dnext)
+        b->dnext->dprev = b->dprev;
+    else
+        p->done_tail = b->dprev;
+    b->dprev = b->dnext = NULL;
+    b->in_done_list = 0;
+    p->ndone--;
+}
+
+static void kvsi_batch_complete(kvs_pool *p, kvs_batch *b)
+{
+    b->done = 1;
+    b->in_done_list = 1;
+    b->dnext = NULL;
+    b->dprev = p->done_tail;
+    if (p->done_tail)
+        p->done_tail->dnext = b;
+    else
+        p->done_head = b;
+    p->done_tail = b;
+    p->ndone++;
+    p->stats.batches_completed++;
+    kvsi_fd_sync_tokens(p);
+    pthread_cond_broadcast(&p->done_cv);
+}
+
+/* A task ended with r (mutex held). */
+static void kvsi_task_done(kvs_pool *p, kvsi_task *t, kvs_result r)
+{
+    kvs_batch *b = t->batch;
+    kvsi_opstate *s = &b->st[t->op];
+    if (r == KVS_E_CANCELED)
+        p->stats.tasks_canceled++;
+    else
+        p->stats.tasks_run++;
+    if (r != KVS_OK && s->err == KVS_OK)
+        s->err = r;
+    if (--s->pending == 0) {
+        kvs_io_op *op = &b->ops[t->op];
+        op->result = s->err;
+        op->bytes = s->err == KVS_OK ? op->len : 0;
+        p->stats.ops_completed++;
+        if (s->err != KVS_OK) {
+            b->failed++;
+            p->stats.ops_failed++;
+        }
+        if (--b->pending == 0)
+            kvsi_batch_complete(p, b);
+    }
+}
+
+static kvsi_task *kvsi_pop(kvs_pool *p)
+{
+    int i;
+    for (i = 0; i < 2; i++) {
+        kvsi_task *t = p->q[i].head;
+        if (t != NULL) {
+            p->q[i].head = t->next;
+            if (p->q[i].head == NULL)
+                p->q[i].tail = NULL;
+            t->next = NULL;
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void kvsi_push(kvs_pool *p, kvsi_task *t, int qi)
+{
+    t->next = NULL;
+    if (p->q[qi].tail)
+        p->q[qi].tail->next = t;
+    else
+        p->q[qi].head = t;
+    p->q[qi].tail = t;
+}
+
+static void *kvsi_worker_main(void *arg)
+{
+    kvsi_worker *w = (kvsi_worker *)arg;
+    kvs_pool *p = w->pool;
+    if (p->cfg.thread_start)
+        p->cfg.thread_start(p->cfg.thread_user, w->index);
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        kvsi_task *t = kvsi_pop(p);
+        kvs_io_op *op;
+        kvs_result r;
+        if (t == NULL) {
+            if (p->stopping)
+                break;
+            pthread_cond_wait(&p->work_cv, &p->mu);
+            continue;
+        }
+        op = &t->batch->ops[t->op];
+        pthread_mutex_unlock(&p->mu);
+        r = kvsi_file_rw(op->file, op->kind == KVS_OP_WRITE, t->off, t->buf, t->len, w->scratch,
+                         p->cfg.bounce_bytes);
+        pthread_mutex_lock(&p->mu);
+        kvsi_task_done(p, t, r);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (p->cfg.thread_exit)
+        p->cfg.thread_exit(p->cfg.thread_user, w->index);
+    return NULL;
+}
+
+static void kvsi_pool_free_mem(kvs_pool *p, int sync_ok)
+{
+    kvs_allocator a = p->alloc;
+    const kvs_allocator *ap = p->has_alloc ? &a : NULL;
+    unsigned i;
+    if (p->workers != NULL) {
+        for (i = 0; i < p->nworkers; i++)
+            kvs_aligned_free(ap, p->workers[i].scratch, p->cfg.bounce_bytes, 4096);
+        kvs_aligned_free(ap, p->workers, sizeof(kvsi_worker) * p->nworkers, KVSI_STRUCT_ALIGN);
+    }
+    if (p->rfd >= 0)
+        kvsi_close_fd(p->rfd);
+    if (p->wfd >= 0 && p->wfd != p->rfd)
+        kvsi_close_fd(p->wfd);
+    if (sync_ok) {
+        pthread_cond_destroy(&p->done_cv);
+        pthread_cond_destroy(&p->work_cv);
+        pthread_mutex_destroy(&p->mu);
+    }
+    kvs_aligned_free(ap, p, sizeof(kvs_pool), KVSI_STRUCT_ALIGN);
+}
+
+static void kvsi_pool_stop_join(kvs_pool *p)
+{
+    unsigned i;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < p->nworkers; i++)
+        if (p->workers[i].started)
+            pthread_join(p->workers[i].thread, NULL);
+    p->joined = 1;
+}
+
+KVSDEF kvs_result kvs_pool_create(const kvs_pool_config *cfg_in, kvs_pool **out)
+{
+    kvs_pool_config cfg;
+    kvs_pool *p;
+    void *mem = NULL;
+    kvs_result res;
+    unsigned i;
+    int sync_ok = 0;
+
+    KVS_ASSERT(out != NULL);
+    *out = NULL;
+    if (cfg_in != NULL)
+        cfg = *cfg_in;
+    else
+        kvs_pool_config_init(&cfg);
+    if (cfg.threads == 0)
+        cfg.threads = kvs_pool_default_threads();
+    if (cfg.threads > KVSI_POOL_THREADS_MAX)
+        return KVS_E_INVAL;
+    if (cfg.task_bytes == 0)
+        cfg.task_bytes = KVSI_DEFAULT_TASK;
+    if (!kvs_is_pow2(cfg.task_bytes) || cfg.task_bytes < 4096 || cfg.task_bytes > ((size_t)1 << 30))
+        return KVS_E_INVAL;
+    if (cfg.bounce_bytes == 0)
+        cfg.bounce_bytes = KVSI_DEFAULT_BOUNCE;
+    if (cfg.bounce_bytes % 4096 != 0 || cfg.bounce_bytes > ((size_t)256 << 20))
+        return KVS_E_INVAL;
+    if (cfg.read_priority != 0 && cfg.read_priority != 1)
+        return KVS_E_INVAL;
+
+    res = kvs_aligned_alloc(cfg.alloc, sizeof(kvs_pool), KVSI_STRUCT_ALIGN, &mem);
+    if (res != KVS_OK)
+        return res;
+    p = (kvs_pool *)mem;
+    memset(p, 0, sizeof *p);
+    p->rfd = p->wfd = -1;
+    if (cfg.alloc != NULL && cfg.alloc->alloc != NULL && cfg.alloc->free != NULL) {
+        p->alloc = *cfg.alloc;
+        p->has_alloc = 1;
+    }
+    cfg.alloc = p->has_alloc ? &p->alloc : NULL;
+    p->cfg = cfg;
+
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        kvsi_pool_free_mem(p, 0);
+        return KVS_E_NOMEM;
+    }
+    if (pthread_cond_init(&p->work_cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        kvsi_pool_free_mem(p, 0);
+        return KVS_E_NOMEM;
+    }
+    if (pthread_cond_init(&p->done_cv, NULL) != 0) {
+        pthread_cond_destroy(&p->work_cv);
+        pthread_mutex_destroy(&p->mu);
+        kvsi_pool_free_mem(p, 0);
+        return KVS_E_NOMEM;
+    }
+    sync_ok = 1;
+
+#if KVS_POSIX_USE_EVENTFD
+    p->rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+    if (p->rfd < 0) {
+        res = kvs_result_from_errno(errno);
+        goto fail;
+    }
+    p->wfd = p->rfd;
+#else
+    {
+        int fds[2];
+        if (pipe(fds) != 0) {
+            res = kvs_result_from_errno(errno);
+            goto fail;
+        }
+        p->rfd = fds[0];
+        p->wfd = fds[1];
+        if (fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK) != 0 ||
+            fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK) != 0 ||
+            fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) {
+            res = kvs_result_from_errno(errno);
+            goto fail;
+        }
+    }
+#endif
+
+    res = kvs_aligned_alloc(cfg.alloc, sizeof(kvsi_worker) * cfg.threads, KVSI_STRUCT_ALIGN, &mem);
+    if (res != KVS_OK)
+        goto fail;
+    p->workers = (kvsi_worker *)mem;
+    memset(p->workers, 0, sizeof(kvsi_worker) * cfg.threads);
+    p->nworkers = cfg.threads;
+    for (i = 0; i < cfg.threads; i++) {
+        p->workers[i].pool = p;
+        p->workers[i].index = i;
+        res = kvs_aligned_alloc(cfg.alloc, cfg.bounce_bytes, 4096, &mem);
+        if (res != KVS_OK)
+            goto fail;
+        p->workers[i].scratch = (unsigned char *)mem;
+    }
+    for (i = 0; i < cfg.threads; i++) {
+        int e = pthread_create(&p->workers[i].thread, NULL, kvsi_worker_main, &p->workers[i]);
+        if (e != 0) {
+            res = e == EAGAIN ? KVS_E_LIMIT : kvs_result_from_errno(e);
+            goto fail;
+        }
+        p->workers[i].started = 1;
+    }
+    *out = p;
+    return KVS_OK;
+
+fail:
+    if (p->workers != NULL)
+        kvsi_pool_stop_join(p);
+    kvsi_pool_free_mem(p, sync_ok);
+    return res;
+}
+
+KVSDEF void kvs_pool_get_config(const kvs_pool *p, kvs_pool_config *out)
+{
+    KVS_ASSERT(p != NULL && out != NULL);
+    *out = p->cfg;
+}
+
+KVSDEF int kvs_pool_fd(const kvs_pool *p)
+{
+    KVS_ASSERT(p != NULL);
+    return p->rfd;
+}
+
+static size_t kvsi_pad_up(size_t v)
+{
+    return (v + (KVSI_STRUCT_ALIGN - 1)) & ~(size_t)(KVSI_STRUCT_ALIGN - 1);
+}
+
+/* Number of tasks op i splits into (0 for an empty op). */
+static size_t kvsi_op_tasks(const kvs_pool *p, const kvs_io_op *op, size_t *task_size)
+{
+    size_t ts = p->cfg.task_bytes, first;
+    kvs_file_info fi;
+    kvs_file_get_info(op->file, &fi);
+    ts = kvsi_max_sz(ts, fi.align);
+    ts = kvsi_max_sz(ts, fi.buf_align);
+    *task_size = ts;
+    if (op->len == 0)
+        return 0;
+    if (op->len <= ts)
+        return 1;
+    first = ts - (size_t)(op->offset & (uint64_t)(ts - 1));
+    if (first >= op->len)
+        return 1;
+    return 1 + (op->len - first + ts - 1) / ts;
+}
+
+KVSDEF kvs_result kvs_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, kvs_batch **out)
+{
+    size_t i, ntasks = 0, hdr, st_bytes, total, k, pending = 0;
+    kvs_batch *b;
+    void *mem = NULL;
+    kvs_result res;
+
+    KVS_ASSERT(p != NULL && out != NULL);
+    *out = NULL;
+    if (n > 0 && ops == NULL)
+        return KVS_E_INVAL;
+    for (i = 0; i < n; i++) {
+        size_t ts, t;
+        if (ops[i].file == NULL || (ops[i].kind != KVS_OP_READ && ops[i].kind != KVS_OP_WRITE) ||
+            (ops[i].len > 0 && ops[i].buf == NULL))
+            return KVS_E_INVAL;
+        if ((uint64_t)ops[i].len > UINT64_MAX - ops[i].offset)
+            return KVS_E_OVERFLOW;
+        t = kvsi_op_tasks(p, &ops[i], &ts);
+        if (ntasks > (size_t)-1 - t)
+            return KVS_E_OVERFLOW;
+        ntasks += t;
+    }
+    hdr = kvsi_pad_up(sizeof(kvs_batch));
+    if (n > ((size_t)-1 / 2) / sizeof(kvsi_opstate) || ntasks > ((size_t)-1 / 2) / sizeof(kvsi_task))
+        return KVS_E_OVERFLOW;
+    st_bytes = kvsi_pad_up(n * sizeof(kvsi_opstate));
+    total = hdr + st_bytes + ntasks * sizeof(kvsi_task);
+    res = kvs_aligned_alloc(kvsi_pool_alloc(p), total, KVSI_STRUCT_ALIGN, &mem);
+    if (res != KVS_OK)
+        return res;
+    memset(mem, 0, total);
+    b = (kvs_batch *)mem;
+    b->pool = p;
+    b->ops = ops;
+    b->n = n;
+    b->mem_size = total;
+    b->st = (kvsi_opstate *)((unsigned char *)mem + hdr);
+    b->tasks = (kvsi_task *)((unsigned char *)mem + hdr + st_bytes);
+    b->ntasks = ntasks;
+
+    /* Build the tasks: KvikIO-style, the first piece ends at a task_size
+       boundary of the file offset so every later piece starts aligned. */
+    k = 0;
+    for (i = 0; i < n; i++) {
+        kvs_io_op *op = &ops[i];
+        size_t ts, t = kvsi_op_tasks(p, op, &ts), done = 0, j;
+        op->bytes = 0;
+        b->st[i].err = KVS_OK;
+        b->st[i].pending = t;
+        if (t == 0) {
+            op->result = KVS_OK;
+            continue;
+        }
+        op->result = KVS_E_AGAIN; /* pending */
+        pending++;
+        for (j = 0; j < t; j++) {
+            kvsi_task *task = &b->tasks[k++];
+            size_t piece;
+            if (t == 1)
+                piece = op->len;
+            else if (j == 0)
+                piece = ts - (size_t)(op->offset & (uint64_t)(ts - 1));
+            else
+                piece = kvsi_min_sz(ts, op->len - done);
+            task->batch = b;
+            task->op = i;
+            task->off = op->offset + done;
+            task->buf = (unsigned char *)op->buf + done;
+            task->len = piece;
+            done += piece;
+        }
+    }
+    b->pending = pending;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->closed) {
+        pthread_mutex_unlock(&p->mu);
+        kvs_aligned_free(kvsi_pool_alloc(p), mem, total, KVSI_STRUCT_ALIGN);
+        return KVS_E_CLOSED;
+    }
+    b->anext = p->all_head;
+    if (p->all_head)
+        p->all_head->aprev = b;
+    p->all_head = b;
+    p->stats.batches_submitted++;
+    for (i = 0; i < n; i++)
+        if (b->st[i].pending > 1)
+            p->stats.ops_split++;
+    for (k = 0; k < ntasks; k++) {
+        kvsi_task *task = &b->tasks[k];
+        int qi = (p->cfg.read_priority && ops[task->op].kind == KVS_OP_WRITE) ? 1 : 0;
+        kvsi_push(p, task, qi);
+    }
+    if (pending == 0)
+        kvsi_batch_complete(p, b);
+    else if (ntasks == 1)
+        pthread_cond_signal(&p->work_cv);
+    else
+        pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->mu);
+    *out = b;
+    return KVS_OK;
+}
+
+KVSDEF kvs_result kvs_pool_reap(kvs_pool *p, kvs_batch **out)
+{
+    kvs_batch *b;
+    KVS_ASSERT(p != NULL && out != NULL);
+    pthread_mutex_lock(&p->mu);
+    b = p->done_head;
+    if (b != NULL) {
+        kvsi_done_unlink(p, b);
+        kvsi_fd_sync_tokens(p);
+    }
+    pthread_mutex_unlock(&p->mu);
+    *out = b;
+    return b != NULL ? KVS_OK : KVS_E_AGAIN;
+}
+
+KVSDEF kvs_result kvs_batch_poll(kvs_batch *b)
+{
+    int done;
+    KVS_ASSERT(b != NULL);
+    pthread_mutex_lock(&b->pool->mu);
+    done = b->done;
+    pthread_mutex_unlock(&b->pool->mu);
+    return done ? KVS_OK : KVS_E_AGAIN;
+}
+
+KVSDEF kvs_result kvs_batch_wait(kvs_batch *b)
+{
+    kvs_pool *p;
+    KVS_ASSERT(b != NULL);
+    p = b->pool;
+    pthread_mutex_lock(&p->mu);
+    while (!b->done)
+        pthread_cond_wait(&p->done_cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    return KVS_OK;
+}
+
+KVSDEF size_t kvs_batch_failed(kvs_batch *b)
+{
+    size_t f;
+    KVS_ASSERT(b != NULL);
+    pthread_mutex_lock(&b->pool->mu);
+    f = b->failed;
+    pthread_mutex_unlock(&b->pool->mu);
+    return f;
+}
+
+static void kvsi_all_unlink(kvs_pool *p, kvs_batch *b)
+{
+    if (b->aprev)
+        b->aprev->anext = b->anext;
+    else
+        p->all_head = b->anext;
+    if (b->anext)
+        b->anext->aprev = b->aprev;
+    b->aprev = b->anext = NULL;
+}
+
+KVSDEF kvs_result kvs_batch_free(kvs_batch *b)
+{
+    kvs_pool *p;
+    if (b == NULL)
+        return KVS_OK;
+    p = b->pool;
+    pthread_mutex_lock(&p->mu);
+    if (!b->done) {
+        pthread_mutex_unlock(&p->mu);
+        return KVS_E_BUSY;
+    }
+    if (b->in_done_list) {
+        kvsi_done_unlink(p, b);
+        kvsi_fd_sync_tokens(p);
+    }
+    kvsi_all_unlink(p, b);
+    pthread_mutex_unlock(&p->mu);
+    kvs_aligned_free(kvsi_pool_alloc(p), b, b->mem_size, KVSI_STRUCT_ALIGN);
+    return KVS_OK;
+}
+
+KVSDEF kvs_result kvs_pool_shutdown(kvs_pool *p, kvs_shutdown_mode mode)
+{
+    KVS_ASSERT(p != NULL);
+    if (mode != KVS_SHUTDOWN_DRAIN && mode != KVS_SHUTDOWN_CANCEL)
+        return KVS_E_INVAL;
+    pthread_mutex_lock(&p->mu);
+    if (p->closed) {
+        pthread_mutex_unlock(&p->mu);
+        return KVS_E_CLOSED;
+    }
+    p->closed = 1;
+    if (mode == KVS_SHUTDOWN_CANCEL) {
+        kvsi_task *t;
+        while ((t = kvsi_pop(p)) != NULL)
+            kvsi_task_done(p, t, KVS_E_CANCELED);
+    }
+    pthread_mutex_unlock(&p->mu);
+    kvsi_pool_stop_join(p);
+    return KVS_OK;
+}
+
+KVSDEF void kvs_pool_destroy(kvs_pool *p)
+{
+    if (p == NULL)
+        return;
+    if (!p->joined)
+        (void)kvs_pool_shutdown(p, KVS_SHUTDOWN_DRAIN);
+    while (p->all_head != NULL) {
+        kvs_batch *b = p->all_head;
+        kvsi_all_unlink(p, b);
+        kvs_aligned_free(kvsi_pool_alloc(p), b, b->mem_size, KVSI_STRUCT_ALIGN);
+    }
+    kvsi_pool_free_mem(p, 1);
+}
+
+KVSDEF void kvs_pool_get_stats(kvs_pool *p, kvs_pool_stats *out)
+{
+    KVS_ASSERT(p != NULL && out != NULL);
+    pthread_mutex_lock(&p->mu);
+    *out = p->stats;
+    pthread_mutex_unlock(&p->mu);
+}
+
+#ifdef __cplusplus
+}
+#endif
