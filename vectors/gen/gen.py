@@ -359,7 +359,7 @@ def gen_pathlist():
         b"/mnt/a:b=c'\"{}", b"/a\\b",
         # empty entries
         b"", b" ", b"\t\r\n", b",", b"/a,", b",/a", b"/a,,/b", b"/a, ,/b", b"file://",
-        b"/a,file://", b" file:// ",
+        b"/a,file://", b" file:// ", b"file://  ", b"file://\t/a", b"file://\n",
         # control bytes
         b"/a\x01b", b"/a\x1fb", b"/a\x7fb", b"/a\tb", b"/a\nb", b"/ok,/a\x01", b"/a\x7f",
         b"\x01", b"/a\x1b[0m",
@@ -405,7 +405,7 @@ def gen_pathlist():
 
     o.group("generated: %s (single-entry normalisation, FORMAT.md 2 steps 1-6)" % GEN)
     for e in (b"/mnt/a", b"  /mnt/a//  ", b"file:///mnt/a/", b"file://", b"", b"   ", b"/",
-              b"////", b"a//b", b"/a\x01", b"/a\x7f", b" file:// x ", b"/" + b"a" * 4094,
+              b"////", b"a//b", b"/a\x01", b"/a\x00b", b"\x00", b"/a\x7f", b" file:// x ", b"/" + b"a" * 4094,
               b"/" + b"a" * 4095, b"/a,b"):
         o.c("entry: " + printable(e))
         try:
@@ -428,6 +428,7 @@ def gen_pathlist():
         (b"/mnt/nvme1.x", b"/mnt/nvme1"), (b"/mnt/a b/c", b"/mnt/a b"),
         (b"/mnt/a b/c", b"/mnt/a"), (b"/caf\xc3\xa9/x", b"/caf\xc3\xa9"),
         (b"/caf\xc3\xa9/x", b"/caf\xc3"),
+        (b"/x", b""), (b"", b""), (b"x", b""), (b"/", b""),
     ]
     for path, d in pcases:
         o.r("prefix", hx(path), hx(d), 1 if K.path_has_prefix(path, d) else 0)
@@ -525,7 +526,7 @@ def gen_fsname():
     o.group("generated: %s (decoder: names the encoder produces)" % GEN)
     good = [b"a.kv", b"%41.kv", b"%2E.kv", b"%2D.kv", b"a.b.kv", b"a-b.kv", b"x.kv.kv",
             b"%00.kv", b"%FF.kv", b"%2F%2F.kv", b"%2Ea.kv", b"a" * 252 + b".kv",
-            b"%41" * 84 + b".kv", b"0.kv", b"_.kv", b"a..kv", b"a-.kv", b"%2E%2E.kv"]
+            b"%41" * 84 + b".kv", b"0.kv", b"_.kv", b"a..kv", b"a-.kv", b"%2E.a.kv", b"%2D-.kv"]
     for n in good:
         dec(n, "name: " + printable(n))
     rng = Rng(607)
@@ -546,7 +547,8 @@ def gen_fsname():
         b"%5F.kv", b"a%2E.kv", b"a%2D.kv", b"%2e.kv", b"%2f.kv", b"%4a.kv", b"%4.kv", b"%.kv",
         b"a%.kv", b"a%4.kv", b"%G0.kv", b"%0G.kv", b"%%41.kv", b"a/b.kv", b"a\x00b.kv",
         b"a\x00.kv", b"a b.kv", b"a@b.kv", b"~.kv", b"a~.kv", b"\xc3\xa9.kv", b"a" * 253 + b".kv",
-        b"%41" * 84 + b"a.kv", b"a.kv\x00", b"a.kv/", b"/a.kv",
+        b"%41" * 84 + b"a.kv", b"a.kv\x00", b"a.kv/", b"/a.kv", b"%2E%2E.kv", b"%2D%2D.kv",
+        b"%2Ea%2E.kv", b"%25%2541.kv",
         # hashed-form lookalikes
         b"~%016x%08x%04x.kv" % (0, 0, 84), b"~%016x%08x%04x.kv" % (0, 0, 1025),
         b"~%016x%08x%04x.kv" % (0, 0, 0), b"~%016x%08x%04x.kv" % (0, 0, 0xFFFF),
@@ -616,6 +618,7 @@ def gen_tpmap():
         (b"0=/", 0), (b"0=/a\"", 0), (b"0=/a'b", 0), (b"0=\"/a'b\"", 0),
         (b"0=/caf\xc3\xa9", 0), (b"2=/c,0=/a,1=/b", 3), (b"{0=/a}", 0),
         (b"0 = /a", 0), (b" \"0\" : /a", 0), (b"0=\"file:///a\"", 0),
+        (b'{"0":"/a"}', 0), (b'{"0": "/a",}', 0), (b"\x0b0=/a\x0c", 0), (b"0\t=\t/a", 0),
         (b"0=/dev/nvme0n1p1,1=/dev/nvme1n1p1,2=/dev/nvme2n1p1,3=/dev/nvme3n1p1", 4),
     ]
     for t, w in valid:
@@ -635,7 +638,8 @@ def gen_tpmap():
         (b"0=/a\x01", 0), (b"0=/a\x7f", 0), (b"0=\"/a\tb\"", 0), (b"0=/" + b"a" * 4095, 0),
         (b"0=\"/a", 0), (b"0='/a", 0), (b"0=\"/a'", 0), (b"0=\"/a\"x", 0),
         (b"0=\"/a\" \"", 0), (b"0=\"/a,b\"", 0),
-        (b"0=/a,0=/b", 0), (b"0=/a,1=/a", 0), (b"0=/a,1=/a/", 0), (b"0=/a,1=file:///a", 0),
+        (b"0=/a,0=/b", 0), (b"0=/a,1=/a", 0), (b"0=/a,1=/a/", 0), (b"0=/a,1=file:///a", 0), (b"{ , }", 0),
+        (b"\xef\xbb\xbf0=/a", 0), (b"\"0:1\"=/a", 0),
         (b"0=/a,\"0\"=/b", 0), (b"0=/a,1=\"/a\"", 0),
         (b"1=/b", 0), (b"0=/a,2=/c", 0), (b"0=/a,1=/b", 3), (b"0=/a,1=/b,2=/c", 2),
         (b"1=/b", 2), (b"0=/a", 2), (b"5=/f", 0),
