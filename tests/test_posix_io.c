@@ -196,7 +196,7 @@ static void test_matrix_mode(kvs_direct_policy pol)
     disk = (unsigned char *)malloc(region);
     bg = (unsigned char *)malloc(region);
     if (!src || !dst || !disk || !bg) {
-        CHECK(!"malloc");
+        CHECK(0 && "malloc");
         return;
     }
     memset(bg, 0xEE, region);
