@@ -239,6 +239,7 @@ struct kvs_file {
     size_t align;      /* offset and length unit in direct mode  */
     size_t buf_align;  /* buffer alignment in direct mode        */
     size_t unit;       /* max(align, buf_align)                  */
+    size_t tail_pad;   /* write tails pad to this when aligned to it */
     size_t bounce;     /* bounce piece, a multiple of unit       */
     kvs_allocator alloc;
     int has_alloc;
@@ -470,6 +471,14 @@ KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in,
     f->align = kvsi_max_sz(f->offset_align, cfg.align);
     f->buf_align = kvsi_max_sz(f->mem_align, cfg.align);
     f->unit = kvsi_max_sz(f->align, f->buf_align);
+    /* A tail padded only to the O_DIRECT unit (512 here) can land in a
+       partly written filesystem block, which the filesystem must zero
+       around (ext4: a fresh file's tail writes ran 35% slower). Padding to
+       the filesystem block avoids that for a few KiB of zeros. */
+    f->tail_pad = f->align;
+    if (!is_blk && sb.st_blksize > 0 && kvs_is_pow2((uint64_t)sb.st_blksize) &&
+        (size_t)sb.st_blksize <= ((size_t)64 << 10) && (size_t)sb.st_blksize > f->tail_pad)
+        f->tail_pad = (size_t)sb.st_blksize;
     f->bounce = cfg.bounce_bytes ? cfg.bounce_bytes : KVSI_DEFAULT_BOUNCE;
     f->bounce -= f->bounce % f->unit;
     if (f->bounce == 0)
@@ -553,6 +562,7 @@ KVSDEF void kvs_file_get_info(const kvs_file *f, kvs_file_info *out)
     out->offset_align = f->offset_align;
     out->align = f->align;
     out->buf_align = f->buf_align;
+    out->tail_pad = f->tail_pad;
     out->bounce_bytes = f->bounce;
 }
 
@@ -586,6 +596,23 @@ KVSDEF kvs_result kvs_file_size(kvs_file *f, uint64_t *out)
     return KVS_OK;
 }
 
+/* The I/O plan of a direct write or read at an aligned offset: the header's
+   plan over info.align, with the tail block widened to tail_pad when it
+   starts on a multiple of tail_pad. */
+static kvs_result kvsi_plan(const kvs_file *f, uint64_t off, size_t len, kvs_io_plan *plan)
+{
+    kvs_result r = kvs_io_plan_make(off, (uint64_t)len, (uint64_t)f->align, plan);
+    if (r != KVS_OK)
+        return r;
+    if (plan->tail > 0 && f->tail_pad > f->align && kvs_is_aligned(off + plan->direct, f->tail_pad)) {
+        if (off + plan->direct > UINT64_MAX - f->tail_pad)
+            return KVS_E_OVERFLOW;
+        plan->bounce = f->tail_pad;
+        plan->padded = plan->direct + plan->bounce;
+    }
+    return KVS_OK;
+}
+
 KVSDEF kvs_result kvs_file_written_len(const kvs_file *f, uint64_t offset, size_t len, uint64_t *out)
 {
     kvs_io_plan plan;
@@ -598,7 +625,7 @@ KVSDEF kvs_result kvs_file_written_len(const kvs_file *f, uint64_t offset, size_
         *out = (uint64_t)len;
         return KVS_OK;
     }
-    r = kvs_io_plan_make(offset, (uint64_t)len, (uint64_t)f->align, &plan);
+    r = kvsi_plan(f, offset, len, &plan);
     if (r != KVS_OK)
         return r;
     *out = plan.padded;
@@ -729,7 +756,8 @@ static kvs_result kvsi_file_rw(kvs_file *f, int wr, uint64_t off, unsigned char 
     } else if (kvs_is_aligned(off, f->align) && kvs_ptr_is_aligned(buf, f->buf_align)) {
         /* The fast path: aligned prefix straight from/to the caller. */
         kvs_io_plan plan;
-        r = kvs_io_plan_make(off, (uint64_t)len, (uint64_t)f->align, &plan);
+        r = wr ? kvsi_plan(f, off, len, &plan)
+               : kvs_io_plan_make(off, (uint64_t)len, (uint64_t)f->align, &plan);
         if (r == KVS_OK && plan.direct > 0)
             r = kvsi_xfer(f, wr, off, buf, (size_t)plan.direct, (size_t)plan.direct, &got);
         if (r == KVS_OK && plan.tail > 0) {
@@ -763,6 +791,13 @@ static kvs_result kvsi_file_rw(kvs_file *f, int wr, uint64_t off, unsigned char 
         uint64_t start = kvsi_rd(off, a), end = kvsi_ru(off + (uint64_t)len, a);
         uint64_t pos = start;
         kvsi_bounce b;
+        if (wr) { /* same on-disk length as the fast path */
+            kvs_io_plan plan;
+            r = kvsi_plan(f, off, len, &plan);
+            if (r != KVS_OK)
+                return r;
+            end = off + plan.padded;
+        }
         size_t want = (size_t)kvsi_min_sz(f->bounce, (size_t)(end - start));
         want = (size_t)kvsi_ru((uint64_t)want, (uint64_t)f->unit);
         r = kvsi_bounce_get(f, want, scratch, scratch_len, &b);

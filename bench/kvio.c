@@ -11,6 +11,7 @@
       --count N         objects (default: --total / object size)
       --total BYTES     bytes to move per phase                  default 1G
       --threads N       worker threads                           default 1
+      --align BYTES     demand this alignment (kvs_file_config.align)
       --direct          O_DIRECT required (default: prefer, reported)
       --buffered        page-cache I/O
       --engine E        pool (batches through kvs_pool, default) or
@@ -35,7 +36,7 @@
 #include <time.h>
 
 typedef struct opts {
-    size_t size, tail;
+    size_t size, tail, align;
     uint64_t count, total;
     unsigned threads, depth;
     kvs_direct_policy policy;
@@ -295,6 +296,7 @@ static kvs_result run_phase(const opts *o, int wr, phase_result *pr, kvs_file_in
     memset(pr, 0, sizeof *pr);
     kvs_file_config_init(&cfg);
     cfg.direct = o->policy;
+    cfg.align = o->align;
     if (wr) {
         cfg.flags = KVS_FILE_CREATE;
         cfg.size = stride * o->count;
@@ -419,6 +421,8 @@ int main(int argc, char **argv)
             o.size = (size_t)v;
         else if (!strcmp(a, "--tail") && val && !parse_size(val, &v))
             o.tail = (size_t)v;
+        else if (!strcmp(a, "--align") && val && !parse_size(val, &v) && (v == 0 || kvs_is_pow2(v)))
+            o.align = (size_t)v;
         else if (!strcmp(a, "--count") && val && !parse_size(val, &v) && v > 0)
             o.count = v;
         else if (!strcmp(a, "--total") && val && !parse_size(val, &v) && v > 0)

@@ -159,6 +159,7 @@ static void test_matrix_mode(kvs_direct_policy pol)
     unsigned char *src, *dst, *disk, *bg;
     int oi, bi, direct;
     uint64_t rs = g_seed ^ (uint64_t)pol;
+    unsigned widened = 0;
     size_t big = T_TSAN ? ((size_t)1 << 20) + 100 : ((size_t)3 << 20) + 100;
 
     path_in(path, sizeof path, pol == KVS_DIRECT_OFF ? "matrix_buf" : "matrix_dir");
@@ -175,6 +176,7 @@ static void test_matrix_mode(kvs_direct_policy pol)
     CHECK(kvs_is_pow2(fi.align) && kvs_is_pow2(fi.buf_align));
     CHECK(fi.align_source != KVS_ALIGN_SRC_NONE);
     A = fi.align;
+    CHECK(fi.tail_pad >= A && kvs_is_pow2(fi.tail_pad));
     sizes[nsizes++] = 1;
     sizes[nsizes++] = 100;
     sizes[nsizes++] = A - 1;
@@ -209,7 +211,7 @@ static void test_matrix_mode(kvs_direct_policy pol)
                 for (bi = 0; bi < 2; bi++) {
                     size_t len = sizes[si];
                     uint64_t base = 0; /* region reused; background rewritten */
-                    uint64_t off = base + (uint64_t)(oi ? A * 2 + 3 : A * 2);
+                    uint64_t off = base + (uint64_t)(oi ? A * 8 + 3 : A * 8); /* A*8: 4096 here, so some tails start on a filesystem block (tail_pad) and some do not */
                     unsigned char *wb = bi ? asrc + 1 : asrc;
                     unsigned char *rb = bi ? adst + 3 : adst;
                     kvs_file_stats s0, s1;
@@ -235,6 +237,9 @@ static void test_matrix_mode(kvs_direct_policy pol)
                         CHECK_R(wr, KVS_OK);
                         CHECK_R(kvs_file_written_len(f, off, len, &wlen), KVS_OK);
                         padded = direct ? kvsi_ru(len, A) : len;
+                        if (direct && len % A != 0 && fi.tail_pad > A &&
+                            (off + len - len % A) % fi.tail_pad == 0)
+                            padded = len - len % A + fi.tail_pad, widened++;
                         CHECK(wlen == padded);
                         CHECK(plain_read(path, 0, disk, region) == 0);
                         CHECK(memcmp(disk, bg, (size_t)off) == 0);
@@ -310,6 +315,8 @@ static void test_matrix_mode(kvs_direct_policy pol)
             }
         }
     }
+    if (direct && fi.tail_pad > A)
+        CHECK(widened > 0); /* the tail_pad path ran */
     CHECK_R(kvs_file_sync(f), KVS_OK);
     CHECK_R(kvs_file_datasync(f), KVS_OK);
     CHECK_R(kvs_file_close(f), KVS_OK);

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Unlicense
+#
+# kvstore's I/O layer (bench/kvio) against fio on the same file, in the same
+# run, under hyperfine. Prints kvstore/fio throughput ratios.
+#
+# Throughput figures: each tool's OWN measurement of its transfer phase (fio's
+# JSON bw_bytes, kvio's --json gbps), median over the timed runs. That leaves
+# out process start-up and file set-up, which differ between the two programs
+# (fio's start-up alone is tens of milliseconds). hyperfine's wall-clock
+# medians are exported too (results dir) and a second, wall-clock ratio
+# (bytes / median time) is printed next to the first for reference.
+#
+# Cases (each at THREADS in "1 2"):
+#   direct read and write, 2 MiB and 256 KiB objects   kvio vs fio psync direct=1
+#   2 MiB + 100-byte tail vs 2 MiB aligned, direct      kvio vs kvio
+#   buffered read from a warm page cache, 2 MiB         kvio vs fio psync direct=0
+#
+# Environment: TOTAL (bytes per phase, default 1G), RUNS (default 5),
+# THREADS (default "1 2"), DIR (where the test file goes, default /tmp),
+# RESULTS (default bench/results/<timestamp>), KVIO (default build/kvio),
+# ENGINE (kvio engine, default pool).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TOTAL=${TOTAL:-1G}
+RUNS=${RUNS:-5}
+THREADS=${THREADS:-"1 2"}
+DIR=${DIR:-/tmp}
+ENGINE=${ENGINE:-pool}
+KVIO=${KVIO:-build/kvio}
+STAMP=$(date +%Y%m%d-%H%M%S)
+RESULTS=${RESULTS:-bench/results/$STAMP}
+
+need_tools() {
+    local missing=()
+    for t in hyperfine fio python3; do
+        command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "compare_io.sh: missing: ${missing[*]}" >&2
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        # another apt run (e.g. a background install) holds the lock: wait
+        for _ in $(seq 1 120); do
+            fuser /var/lib/dpkg/lock-frontend >/dev/null 2>&1 || break
+            echo "compare_io.sh: waiting for another apt/dpkg run to finish..." >&2
+            sleep 5
+        done
+        echo "compare_io.sh: installing with apt-get install -y hyperfine fio" >&2
+        apt-get install -y hyperfine fio python3 >&2
+    else
+        echo "compare_io.sh: install them (Debian/Ubuntu: sudo apt-get install -y hyperfine fio)" >&2
+        exit 1
+    fi
+}
+need_tools
+
+if [ ! -x "$KVIO" ]; then
+    mkdir -p "$(dirname "$KVIO")"
+    cc -std=c99 -O2 -march=native -I. bench/kvio.c -o "$KVIO" -pthread -lm
+fi
+
+mkdir -p "$RESULTS"
+FILE=$(mktemp "$DIR/kvs_compare_XXXXXX")
+trap 'rm -f "$FILE"' EXIT
+
+to_bytes() { numfmt --from=iec "$1"; }
+TOTAL_B=$(to_bytes "$TOTAL")
+
+{
+    echo "machine: $(nproc) CPUs, $(uname -sr), $(awk '/MemTotal/{print $2" kB"}' /proc/meminfo)"
+    echo "file system: $(df -T "$DIR" | awk 'NR==2{print $2" on "$1}')"
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "hyperfine: $(hyperfine --version)  fio: $(fio --version)"
+    echo "TOTAL=$TOTAL RUNS=$RUNS THREADS=\"$THREADS\" ENGINE=$ENGINE"
+} | tee "$RESULTS/machine.txt"
+
+# fio job for one case: rw, bs, threads, direct
+fio_cmd() {
+    local rw=$1 bs=$2 t=$3 direct=$4 out=$5
+    local per=$((TOTAL_B / t))
+    local bsb
+    bsb=$(to_bytes "$bs")
+    per=$((per / bsb * bsb))
+    echo "fio --name=cmp --filename=$FILE --ioengine=psync --direct=$direct --rw=$rw --bs=$bs" \
+         "--numjobs=$t --size=$per --offset_increment=$per --group_reporting=1" \
+         "--invalidate=0 --fallocate=none --create_on_open=0 --output-format=json >> $out"
+}
+
+# kvio command for one case
+kvio_cmd() {
+    local mode=$1 size=$2 tail=$3 t=$4 policy=$5 out=$6
+    local count=$(( TOTAL_B / $(to_bytes "$size") ))
+    echo "$KVIO --engine $ENGINE --mode $mode --size $size --tail $tail --count $count" \
+         "--threads $t $policy --file $FILE --json >> $out"
+}
+
+# prepare: kvio writes the file with its verification stamps
+prepare() {
+    local size=$1 tail=$2
+    local count=$(( TOTAL_B / $(to_bytes "$size") ))
+    "$KVIO" --mode write --size "$size" --tail "$tail" --count "$count" --direct --file "$FILE" >/dev/null
+}
+
+# run_pair NAME CMD_A CMD_B: hyperfine both; outputs in $RESULTS/NAME.*
+run_pair() {
+    local name=$1 a=$2 b=$3 an=$4 bn=$5
+    hyperfine --style basic --warmup 1 --runs "$RUNS" \
+        --export-json "$RESULTS/$name.hyperfine.json" \
+        --export-markdown "$RESULTS/$name.md" \
+        -n "$an" "$a" -n "$bn" "$b" >"$RESULTS/$name.hyperfine.txt" 2>&1 ||
+        { cat "$RESULTS/$name.hyperfine.txt" >&2; exit 1; }
+}
+
+CASES="$RESULTS/cases.txt"
+: >"$CASES"
+for t in $THREADS; do
+    for bs in 2M 256K; do
+        prepare "$bs" 0
+        n="read-$bs-t$t"
+        run_pair "$n" "$(kvio_cmd read "$bs" 0 "$t" --direct "$RESULTS/$n.kvio.jsonl")" \
+                      "$(fio_cmd read "$bs" "$t" 1 "$RESULTS/$n.fio.json")" kvio fio
+        echo "$n fio $((TOTAL_B / $(to_bytes $bs) * $(to_bytes $bs)))" >>"$CASES"
+        n="write-$bs-t$t"
+        run_pair "$n" "$(kvio_cmd write "$bs" 0 "$t" --direct "$RESULTS/$n.kvio.jsonl")" \
+                      "$(fio_cmd write "$bs" "$t" 1 "$RESULTS/$n.fio.json")" kvio fio
+        echo "$n fio $((TOTAL_B / $(to_bytes $bs) * $(to_bytes $bs)))" >>"$CASES"
+    done
+    # 100-byte tail against the aligned case (kvio both times; separate files
+    # would differ in layout, so each command writes/reads its own layout)
+    for rw in read write; do
+        n="tail-$rw-2M-t$t"
+        A="$RESULTS/$n.aligned.jsonl"
+        B="$RESULTS/$n.tail.jsonl"
+        if [ $rw = read ]; then
+            prepare 2M 100
+            cp --reflink=never "$FILE" "$FILE.tail" 2>/dev/null || cp "$FILE" "$FILE.tail"
+            prepare 2M 0
+            trap 'rm -f "$FILE" "$FILE.tail"' EXIT
+            run_pair "$n" "$(kvio_cmd read 2M 0 "$t" --direct "$A")" \
+                "$(kvio_cmd read 2M 100 "$t" --direct "$B" | sed "s|--file $FILE |--file $FILE.tail |")" aligned tail
+        else
+            run_pair "$n" "$(kvio_cmd write 2M 0 "$t" --direct "$A")" \
+                "$(kvio_cmd write 2M 100 "$t" --direct "$B" | sed "s|--file $FILE |--file $FILE.tail |")" aligned tail
+        fi
+        echo "$n tail 0" >>"$CASES"
+    done
+    rm -f "$FILE.tail"
+    # buffered reads from a warm page cache (the warm-up run fills it)
+    prepare 2M 0
+    n="bufread-2M-t$t"
+    run_pair "$n" "$(kvio_cmd read 2M 0 "$t" --buffered "$RESULTS/$n.kvio.jsonl")" \
+                  "$(fio_cmd read 2M "$t" 0 "$RESULTS/$n.fio.json")" kvio fio
+    echo "$n fio $((TOTAL_B / 2097152 * 2097152))" >>"$CASES"
+done
+
+python3 - "$RESULTS" "$RUNS" <<'PY' | tee "$RESULTS/summary.md"
+import json, sys, statistics, os
+res, runs = sys.argv[1], int(sys.argv[2])
+
+def jsonl(path):
+    out = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                out.append(json.loads(line))
+    return out
+
+def fio_docs(path):
+    txt = open(path).read()
+    dec, i, out = json.JSONDecoder(), 0, []
+    while True:
+        j = txt.find('{', i)
+        if j < 0:
+            break
+        doc, i = dec.raw_decode(txt, j)
+        out.append(doc)
+    return out
+
+def fio_bw(doc):
+    job = doc["jobs"][0]
+    return (job["read"]["bw_bytes"] + job["write"]["bw_bytes"]) / 1e9
+
+def hf(name):
+    d = json.load(open(os.path.join(res, name + ".hyperfine.json")))
+    return {r["command"]: r for r in d["results"]}
+
+def med_last(vals):
+    vals = vals[-runs:]  # drop the warm-up run
+    return statistics.median(vals)
+
+print("| case | kvstore GB/s | reference GB/s | ratio (tools' own) | ratio (hyperfine wall) | bounce B/object |")
+print("|---|---|---|---|---|---|")
+for line in open(os.path.join(res, "cases.txt")):
+    name, kind, nbytes = line.split()
+    h = hf(name)
+    if kind == "fio":
+        k = jsonl(os.path.join(res, name + ".kvio.jsonl"))
+        f = fio_docs(os.path.join(res, name + ".fio.json"))
+        kv = med_last([x["gbps"] for x in k])
+        fv = med_last([fio_bw(x) for x in f])
+        bounce = med_last([x["bounce_bytes_per_object"] for x in k])
+        kb = k[-1]["bytes"]
+        wall = (kb / h["kvio"]["median"]) / (int(nbytes) / h["fio"]["median"])
+        print(f"| {name} (kvio/fio) | {kv:.3f} | {fv:.3f} | {kv / fv:.3f} | {wall:.3f} | {bounce:.1f} |")
+    else:
+        a = jsonl(os.path.join(res, name + ".aligned.jsonl"))
+        b = jsonl(os.path.join(res, name + ".tail.jsonl"))
+        av = med_last([x["gbps"] for x in a])
+        bv = med_last([x["gbps"] for x in b])
+        bounce = med_last([x["bounce_bytes_per_object"] for x in b])
+        wall = (b[-1]["bytes"] / h["tail"]["median"]) / (a[-1]["bytes"] / h["aligned"]["median"])
+        print(f"| {name} (tail/aligned) | {bv:.3f} | {av:.3f} | {bv / av:.3f} | {wall:.3f} | {bounce:.1f} |")
+PY
+echo "results in $RESULTS"
