@@ -1100,6 +1100,304 @@ static void rec_obj_dec(char **f, size_t nf)
     free(in.p);
 }
 
+/* ------------------------------------------------------ index (FORMAT 6.4) */
+
+static int ixh_from_fields(char **f, kvs_index_header *h)
+{
+    memset(h, 0, sizeof *h);
+    return parse_u64(f[0], 10, &h->gen_floor) && parse_u64(f[1], 10, &h->alloc_limit) &&
+           parse_u64(f[2], 10, &h->slot_count) && parse_u32(f[3], 10, &h->entry_count);
+}
+
+static void ixh_compare(const kvs_index_header *got, const kvs_index_header *want)
+{
+    check_u64("index.gen_floor", got->gen_floor, want->gen_floor);
+    check_u64("index.alloc_limit", got->alloc_limit, want->alloc_limit);
+    check_u64("index.slot_count", got->slot_count, want->slot_count);
+    check_u64("index.entry_count", got->entry_count, want->entry_count);
+}
+
+static void rec_ixh_enc(char **f, size_t nf)
+{
+    kvs_index_header h, back;
+    unsigned char *buf;
+    kvs_result r;
+    NFIELD_CHECK(nf, 6);
+    if (!ixh_from_fields(f + 1, &h))
+        return;
+    /* exactly the header's size, so that the sanitizers see a write past it */
+    buf = (unsigned char *)xmalloc(KVS_INDEX_HEADER_BYTES);
+    memset(buf, 0xa5, KVS_INDEX_HEADER_BYTES);
+    r = kvs_index_header_encode(&h, buf, KVS_INDEX_HEADER_BYTES);
+    if (result_is(r, f[5], "kvs_index_header_encode") && r == KVS_OK) {
+        bytes want;
+        if (nf != 7) {
+            fail("malformed ixh_enc record");
+        } else if (hex_bytes(f[6], &want)) {
+            if (want.n != KVS_INDEX_HEADER_BYTES)
+                fail("malformed ixh_enc record (length)");
+            else {
+                hexdump_diff("kvs_index_header_encode", buf, want.p, want.n);
+                memset(&back, 0, sizeof back);
+                r = kvs_index_header_decode(buf, KVS_INDEX_HEADER_BYTES, &back);
+                if (r != KVS_OK)
+                    fail("decode of the encoded index header: %s", kvs_result_name(r));
+                else
+                    ixh_compare(&back, &h);
+            }
+            free(want.p);
+        }
+    }
+    free(buf);
+}
+
+static void rec_ixh_dec(char **f, size_t nf)
+{
+    bytes in;
+    kvs_index_header got, want;
+    kvs_result r;
+    NFIELD_CHECK(nf, 3);
+    if (!hex_bytes(f[1], &in))
+        return;
+    memset(&got, 0, sizeof got);
+    r = kvs_index_header_decode(in.p, in.n, &got);
+    if (result_is(r, f[2], "kvs_index_header_decode") && r == KVS_OK) {
+        if (nf != 7)
+            fail("malformed ixh_dec record");
+        else if (ixh_from_fields(f + 3, &want))
+            ixh_compare(&got, &want);
+    }
+    free(in.p);
+}
+
+static void ixe_compare(const kvs_index_entry *got, const kvs_index_entry *want)
+{
+    check_u64("entry.slot", got->slot, want->slot);
+    check_u64("entry.key_len", got->key_len, want->key_len);
+    check_u64("entry.generation", got->generation, want->generation);
+    check_u64("entry.payload_len", got->payload_len, want->payload_len);
+    check_u64("entry.payload_crc", got->payload_crc, want->payload_crc);
+    if (got->key_len == want->key_len &&
+        (!got->key || memcmp(got->key, want->key, want->key_len) != 0))
+        fail("entry.key differs");
+}
+
+static void rec_ixe_enc(char **f, size_t nf)
+{
+    bytes key;
+    kvs_index_entry e, back;
+    unsigned char *buf;
+    size_t out_len = (size_t)-1, used = (size_t)-1, size;
+    kvs_result r;
+    NFIELD_CHECK(nf, 7);
+    memset(&e, 0, sizeof e);
+    if (!parse_u32(f[1], 10, &e.slot) || !parse_u64(f[3], 10, &e.generation) ||
+        !parse_u64(f[4], 10, &e.payload_len) || !parse_u32(f[5], 10, &e.payload_crc) ||
+        !hex_bytes(f[2], &key))
+        return;
+    if (key.n > KVS_KEY_MAX + 1) {
+        fail("malformed ixe_enc record");
+        free(key.p);
+        return;
+    }
+    e.key_len = (uint32_t)key.n;
+    e.key = key.p;
+    size = kvs_index_entry_size(e.key_len);
+    if (strcmp(f[6], "KVS_OK") != 0 || nf != 8) {
+        /* FORMAT.md names no entry-encoder refusals; the generator writes none */
+        fail("malformed ixe_enc record (only KVS_OK records with bytes are expected)");
+        free(key.p);
+        return;
+    }
+    {
+        bytes want;
+        if (!hex_bytes(f[7], &want)) {
+            free(key.p);
+            return;
+        }
+        if (size != want.n)
+            fail("kvs_index_entry_size(%lu) = %lu, want %lu", (unsigned long)e.key_len,
+                 (unsigned long)size, (unsigned long)want.n);
+        /* a buffer of exactly the entry's size */
+        buf = (unsigned char *)xmalloc(want.n);
+        memset(buf, 0xa5, want.n);
+        r = kvs_index_entry_encode(&e, buf, want.n, &out_len);
+        if (result_is(r, f[6], "kvs_index_entry_encode")) {
+            if (out_len != want.n)
+                fail("kvs_index_entry_encode wrote %lu bytes, want %lu", (unsigned long)out_len,
+                     (unsigned long)want.n);
+            else {
+                hexdump_diff("kvs_index_entry_encode", buf, want.p, want.n);
+                memset(&back, 0, sizeof back);
+                r = kvs_index_entry_decode(buf, out_len, (uint64_t)e.slot + 1, &back, &used);
+                if (r != KVS_OK)
+                    fail("decode of the encoded index entry: %s", kvs_result_name(r));
+                else {
+                    ixe_compare(&back, &e);
+                    check_u64("entry used", used, want.n);
+                }
+            }
+        }
+        free(buf);
+        free(want.p);
+    }
+    free(key.p);
+}
+
+static void rec_ixe_dec(char **f, size_t nf)
+{
+    uint64_t slot_count;
+    bytes in, key;
+    kvs_index_entry got, want;
+    size_t used = (size_t)-1, want_used;
+    kvs_result r;
+    NFIELD_CHECK(nf, 4);
+    if (!parse_u64(f[1], 10, &slot_count) || !hex_bytes(f[2], &in))
+        return;
+    memset(&got, 0, sizeof got);
+    r = kvs_index_entry_decode(in.p, in.n, slot_count, &got, &used);
+    if (result_is(r, f[3], "kvs_index_entry_decode") && r == KVS_OK) {
+        memset(&want, 0, sizeof want);
+        if (nf != 11) {
+            fail("malformed ixe_dec record");
+        } else if (parse_u32(f[4], 10, &want.slot) && parse_u32(f[5], 10, &want.key_len) &&
+                   parse_u64(f[6], 10, &want.generation) &&
+                   parse_u64(f[7], 10, &want.payload_len) &&
+                   parse_u32(f[8], 10, &want.payload_crc) && parse_size(f[10], &want_used) &&
+                   hex_bytes(f[9], &key)) {
+            want.key = key.p;
+            ixe_compare(&got, &want);
+            check_u64("entry used", used, want_used);
+            check_u64("kvs_index_entry_size(key_len) vs used",
+                      kvs_index_entry_size(got.key_len), want_used);
+            if (got.key && ((const unsigned char *)got.key < in.p ||
+                            (const unsigned char *)got.key + got.key_len > in.p + in.n))
+                fail("entry.key does not point into the decoded buffer");
+            free(key.p);
+        }
+    }
+    free(in.p);
+}
+
+static void rec_ixe_size(char **f, size_t nf)
+{
+    uint32_t kl;
+    size_t want;
+    NFIELD_CHECK(nf, 3);
+    if (!parse_u32(f[1], 10, &kl) || !parse_size(f[2], &want))
+        return;
+    check_u64("kvs_index_entry_size", kvs_index_entry_size(kl), want);
+}
+
+/* --------------------------------------------------- path set (FORMAT 7.2) */
+
+/* f[0..3] = n index policy store_id; idf[0..nids-1] the identities (hex16). */
+static int ps_from_fields(char **f, char **idf, size_t nids, kvs_pathset *ps)
+{
+    size_t i;
+    memset(ps, 0, sizeof *ps);
+    if (!parse_u32(f[0], 10, &ps->count) || !parse_u32(f[1], 10, &ps->index) ||
+        !parse_u32(f[2], 10, &ps->shard_policy) || !parse_u64(f[3], 10, &ps->store_id))
+        return 0;
+    if (nids > KVS_PATHS_MAX) {
+        fail("malformed path-set record (too many identities)");
+        return 0;
+    }
+    for (i = 0; i < nids; i++)
+        if (!parse_u64(idf[i], 16, &ps->ids[i]))
+            return 0;
+    return 1;
+}
+
+static void ps_compare(const kvs_pathset *got, const kvs_pathset *want)
+{
+    uint32_t i;
+    check_u64("pathset.count", got->count, want->count);
+    check_u64("pathset.index", got->index, want->index);
+    check_u64("pathset.shard_policy", got->shard_policy, want->shard_policy);
+    check_u64("pathset.store_id", got->store_id, want->store_id);
+    if (got->count == want->count && want->count <= KVS_PATHS_MAX)
+        for (i = 0; i < want->count; i++)
+            if (got->ids[i] != want->ids[i]) {
+                fail("pathset.ids[%lu]: got %016llx, want %016llx", (unsigned long)i,
+                     (unsigned long long)got->ids[i], (unsigned long long)want->ids[i]);
+                break;
+            }
+}
+
+static void rec_ps_enc(char **f, size_t nf)
+{
+    size_t k, cap = kvs_pathset_size(KVS_PATHS_MAX), out_len = (size_t)-1;
+    kvs_pathset ps, back;
+    unsigned char *buf;
+    kvs_result r;
+    NFIELD_CHECK(nf, 7);
+    if (!parse_size(f[5], &k) || k > KVS_PATHS_MAX || nf < 7 + k) {
+        fail("malformed ps_enc record");
+        return;
+    }
+    if (!ps_from_fields(f + 1, f + 6, k, &ps))
+        return;
+    if (ps.count <= KVS_PATHS_MAX && k != ps.count) {
+        fail("malformed ps_enc record (identity count)");
+        return;
+    }
+    if (cap != 36u + 8u * KVS_PATHS_MAX)
+        fail("kvs_pathset_size(64) = %lu, want %lu", (unsigned long)cap,
+             (unsigned long)(36u + 8u * KVS_PATHS_MAX));
+    buf = (unsigned char *)xmalloc(cap);
+    memset(buf, 0xa5, cap);
+    r = kvs_pathset_encode(&ps, buf, cap, &out_len);
+    if (result_is(r, f[6 + k], "kvs_pathset_encode") && r == KVS_OK) {
+        bytes want;
+        if (nf != 8 + k) {
+            fail("malformed ps_enc record");
+        } else if (hex_bytes(f[7 + k], &want)) {
+            if (kvs_pathset_size(ps.count) != want.n)
+                fail("kvs_pathset_size(%lu) = %lu, want %lu", (unsigned long)ps.count,
+                     (unsigned long)kvs_pathset_size(ps.count), (unsigned long)want.n);
+            if (out_len != want.n)
+                fail("kvs_pathset_encode wrote %lu bytes, want %lu", (unsigned long)out_len,
+                     (unsigned long)want.n);
+            else {
+                hexdump_diff("kvs_pathset_encode", buf, want.p, want.n);
+                memset(&back, 0, sizeof back);
+                r = kvs_pathset_decode(buf, out_len, &back);
+                if (r != KVS_OK)
+                    fail("decode of the encoded path set: %s", kvs_result_name(r));
+                else
+                    ps_compare(&back, &ps);
+            }
+            free(want.p);
+        }
+    }
+    free(buf);
+}
+
+static void rec_ps_dec(char **f, size_t nf)
+{
+    bytes in;
+    kvs_pathset got, want;
+    kvs_result r;
+    NFIELD_CHECK(nf, 3);
+    if (!hex_bytes(f[1], &in))
+        return;
+    memset(&got, 0, sizeof got);
+    r = kvs_pathset_decode(in.p, in.n, &got);
+    if (result_is(r, f[2], "kvs_pathset_decode") && r == KVS_OK) {
+        size_t n = nf >= 7 ? nf - 7 : 0;
+        if (nf < 8 || n > KVS_PATHS_MAX)
+            fail("malformed ps_dec record");
+        else if (ps_from_fields(f + 3, f + 7, n, &want)) {
+            if (want.count != n)
+                fail("malformed ps_dec record (identity count)");
+            else
+                ps_compare(&got, &want);
+        }
+    }
+    free(in.p);
+}
+
 /* ------------------------------------------------------------ file driver */
 
 typedef void (*rec_fn)(char **f, size_t nf);
@@ -1132,6 +1430,10 @@ static const file_def FILES[] = {
      {{"sb_enc", rec_sb_enc}, {"sb_dec", rec_sb_dec}, {"ck_enc", rec_ck_enc},
       {"ck_dec", rec_ck_dec}, {"ck_pick", rec_ck_pick}, {"obj_enc", rec_obj_enc},
       {"obj_dec", rec_obj_dec}, {NULL, NULL}}},
+    {"index.txt",
+     {{"ixh_enc", rec_ixh_enc}, {"ixh_dec", rec_ixh_dec}, {"ixe_enc", rec_ixe_enc},
+      {"ixe_dec", rec_ixe_dec}, {"ixe_size", rec_ixe_size}, {NULL, NULL}}},
+    {"pathset.txt", {{"ps_enc", rec_ps_enc}, {"ps_dec", rec_ps_dec}, {NULL, NULL}}},
 };
 
 static char *read_file(const char *path, size_t *len)

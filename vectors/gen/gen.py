@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kvspec as K  # noqa: E402
 import records as R  # noqa: E402
+import index_pathset as IP  # noqa: E402
 
 VEC_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 GEN = "vectors/gen/gen.py"
@@ -780,7 +781,8 @@ def gen_layout():
 def main(argv):
     check = "--check" in argv
     outs = [gen_fnv(), gen_crc(), gen_mix(), gen_shard(), gen_pathlist(), gen_fsname(),
-            gen_tpmap(), gen_layout(), R.gen_records(Out, Rng, GEN)]
+            gen_tpmap(), gen_layout(), R.gen_records(Out, Rng, GEN),
+            IP.gen_index(Out, Rng, GEN), IP.gen_pathset(Out, Rng, GEN)]
     if check:
         tmp = tempfile.mkdtemp(prefix="kvs-vectors-")
         target = tmp

@@ -509,3 +509,130 @@ def obj_decode(buf):
     return {"key_len": key_len, "payload_len": payload_len, "generation": generation,
             "store_id": store_id, "payload_offset": payload_offset,
             "payload_crc": payload_crc, "key": key}
+
+
+# ------------------------------------------- 6.4 checkpoint payload: the index
+
+IX_HDR_BYTES = 40
+IX_ENT_FIXED = 32
+
+
+def ix_entry_size(key_len):
+    """32 + roundup(key_len, 8): the bytes one entry takes (FORMAT.md 6.4)."""
+    return IX_ENT_FIXED + roundup(key_len, 8)
+
+
+def ixh_pack(gen_floor, alloc_limit, slot_count, entry_count, reserved=0, magic=b"KVSINDEX"):
+    """Raw packing of the 40-byte index header, no validation."""
+    b = magic + struct.pack("<QQQII", gen_floor, alloc_limit, slot_count, entry_count, reserved)
+    assert len(b) == IX_HDR_BYTES
+    return b
+
+
+def ixh_decode(buf):
+    if len(buf) < IX_HDR_BYTES:
+        raise KvsError("KVS_E_BUFSIZE")
+    if buf[0:8] != b"KVSINDEX":
+        raise KvsError("KVS_E_MAGIC")
+    gen_floor, alloc_limit, slot_count, entry_count, reserved = struct.unpack_from(
+        "<QQQII", buf, 8)
+    if reserved != 0:
+        raise KvsError("KVS_E_CORRUPT", "reserved")
+    if alloc_limit > slot_count:
+        raise KvsError("KVS_E_CORRUPT", "alloc_limit > slot_count")
+    if entry_count > slot_count:
+        raise KvsError("KVS_E_CORRUPT", "entry_count > slot_count")
+    return {"gen_floor": gen_floor, "alloc_limit": alloc_limit, "slot_count": slot_count,
+            "entry_count": entry_count}
+
+
+def ixe_pack(slot, key, generation, payload_len, payload_crc, key_len=None, reserved=0,
+             pad=None):
+    """Raw packing of one index entry: fixed part, key, zero padding to 8 (or pad)."""
+    kl = len(key) if key_len is None else key_len
+    b = struct.pack("<IIQQII", slot, kl, generation, payload_len, payload_crc, reserved)
+    assert len(b) == IX_ENT_FIXED
+    b += key
+    b += bytes(roundup(len(key), 8) - len(key)) if pad is None else pad
+    return b
+
+
+def ixe_decode(buf, slot_count):
+    """One entry at the start of buf (len(buf) bytes of payload remain)."""
+    if len(buf) < IX_ENT_FIXED:
+        raise KvsError("KVS_E_CORRUPT", "runs past the payload")
+    slot, kl, generation, payload_len, payload_crc, reserved = struct.unpack_from(
+        "<IIQQII", buf, 0)
+    if kl == 0 or kl > KEY_MAX:
+        raise KvsError("KVS_E_CORRUPT", "key_len")
+    size = ix_entry_size(kl)
+    if len(buf) < size:
+        raise KvsError("KVS_E_CORRUPT", "runs past the payload")
+    if slot >= slot_count:
+        raise KvsError("KVS_E_CORRUPT", "slot")
+    if generation == 0:
+        raise KvsError("KVS_E_CORRUPT", "generation")
+    if reserved != 0 or any(buf[IX_ENT_FIXED + kl:size]):
+        raise KvsError("KVS_E_CORRUPT", "reserved or padding")
+    return {"slot": slot, "key_len": kl, "generation": generation,
+            "payload_len": payload_len, "payload_crc": payload_crc,
+            "key": bytes(buf[IX_ENT_FIXED:IX_ENT_FIXED + kl]), "used": size}
+
+
+def ixe_encode(slot, key, generation, payload_len, payload_crc):
+    """The spec names no entry-encoder refusals; only valid entries are encoded."""
+    assert 1 <= len(key) <= KEY_MAX and generation != 0 and slot <= 0xFFFFFFFF
+    return ixe_pack(slot, key, generation, payload_len, payload_crc)
+
+
+# ---------------------------------------------------------- 7.2 path-set record
+
+PS_FIXED = 36
+
+
+def ps_size(n):
+    return PS_FIXED + 8 * n
+
+
+def ps_pack(n, index, policy, store_id, ids, version=FORMAT_VERSION, magic=b"KVSPATHS",
+            crc=None):
+    """Raw packing; n is written as given and need not equal len(ids)."""
+    b = magic + struct.pack("<IIIIQ", version, n, index, policy, store_id)
+    b += b"".join(struct.pack("<Q", i) for i in ids)
+    return b + struct.pack("<I", crc32c(b) if crc is None else crc)
+
+
+def ps_encode(n, index, policy, store_id, ids):
+    """Encoder refusals (FORMAT.md 7.2): the decoder's field checks as KVS_E_INVAL,
+    two equal identities KVS_E_DUPLICATE."""
+    if n < 1 or n > PATHS_MAX:
+        raise KvsError("KVS_E_INVAL", "n")
+    assert len(ids) == n
+    if index >= n or policy > 2 or store_id == 0:
+        raise KvsError("KVS_E_INVAL")
+    if len(set(ids)) != n:
+        raise KvsError("KVS_E_DUPLICATE")
+    return ps_pack(n, index, policy, store_id, ids)
+
+
+def ps_decode(buf):
+    if len(buf) < PS_FIXED:
+        raise KvsError("KVS_E_BUFSIZE")
+    if buf[0:8] != b"KVSPATHS":
+        raise KvsError("KVS_E_MAGIC")
+    version, n, index, policy, store_id = struct.unpack_from("<IIIIQ", buf, 8)
+    if version != FORMAT_VERSION:
+        raise KvsError("KVS_E_VERSION")
+    if n < 1 or n > PATHS_MAX:
+        raise KvsError("KVS_E_CORRUPT", "n")
+    if len(buf) < ps_size(n):
+        raise KvsError("KVS_E_BUFSIZE")
+    end = 32 + 8 * n
+    if struct.unpack_from("<I", buf, end)[0] != crc32c(buf[0:end]):
+        raise KvsError("KVS_E_CHECKSUM")
+    ids = list(struct.unpack_from("<%dQ" % n, buf, 32))
+    if index >= n or policy > 2 or store_id == 0:
+        raise KvsError("KVS_E_CORRUPT")
+    if len(set(ids)) != n:
+        raise KvsError("KVS_E_CORRUPT", "duplicate identity")
+    return {"n": n, "index": index, "policy": policy, "store_id": store_id, "ids": ids}
