@@ -14,10 +14,13 @@
 
     Every other file includes "kvstore.h" without the macro. To keep all
     symbols private to one translation unit, also define KVS_STATIC before the
-    include. The optional POSIX backend (files, O_DIRECT, thread pool) lives in
-    kvstore_posix.c: compile it as one more translation unit; it includes this
-    header with KVS_IMPLEMENTATION off and links against your one copy of the
-    implementation (or define KVS_POSIX_IMPLEMENTATION and include the .c).
+    include. The optional POSIX backend (files, O_DIRECT, thread pool, the
+    stores) lives in kvstore_posix.c: compile it as one more translation unit
+    (it includes this header without KVS_IMPLEMENTATION and links against
+    your one copy of the implementation), or #include "kvstore_posix.c" in
+    the implementation file instead of kvstore.h, before any system header
+    (it sets _GNU_SOURCE). With KVS_STATIC, also define KVS_POSIX so the
+    backend's declarations are visible.
 
     A sketch of the core (compiled by tests/test_quickstart.c):
 
@@ -633,16 +636,24 @@ KVSDEF kvs_result kvs_rename_sync(const char *from, const char *to, const kvs_sy
 KVSDEF kvs_result kvs_mkdir_p(const char *path, uint32_t mode);
 
 /* ---- thread pool ---- */
-typedef enum kvs_op_kind { KVS_OP_READ = 0, KVS_OP_WRITE = 1 } kvs_op_kind;
+typedef enum kvs_op_kind {
+    KVS_OP_READ = 0,
+    KVS_OP_WRITE = 1,
+    KVS_OP_CALL = 2,           /* run call(buf) in a worker, read queue       */
+    KVS_OP_CALL_LOW = 3        /* same, write queue (behind reads when
+                                  read_priority is on)                        */
+} kvs_op_kind;
 
 typedef struct kvs_io_op {
-    kvs_file *file;
+    kvs_file *file;            /* READ/WRITE; ignored (may be NULL) for CALL  */
     kvs_op_kind kind;
     uint64_t offset;
-    void *buf;                 /* read into / write from; valid until done   */
-    size_t len;
-    kvs_result result;         /* out: KVS_OK or the error                   */
-    size_t bytes;              /* out: len on success, else 0                */
+    void *buf;                 /* read into / write from; valid until done;
+                                  CALL: the argument of call                  */
+    size_t len;                /* CALL: ignored, never split                  */
+    kvs_result result;         /* out: KVS_OK or the error (CALL: its return) */
+    size_t bytes;              /* out: len on success, else 0                 */
+    kvs_result (*call)(void *arg); /* CALL / CALL_LOW only                    */
 } kvs_io_op;
 
 typedef struct kvs_pool_config {

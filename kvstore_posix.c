@@ -1141,6 +1141,11 @@ static void kvsi_task_done(kvs_pool *p, kvsi_task *t, kvs_result r)
     }
 }
 
+static int kvsi_op_is_call(const kvs_io_op *op)
+{
+    return op->kind == KVS_OP_CALL || op->kind == KVS_OP_CALL_LOW;
+}
+
 static kvsi_task *kvsi_pop(kvs_pool *p)
 {
     int i;
@@ -1186,8 +1191,11 @@ static void *kvsi_worker_main(void *arg)
         }
         op = &t->batch->ops[t->op];
         pthread_mutex_unlock(&p->mu);
-        r = kvsi_file_rw(op->file, op->kind == KVS_OP_WRITE, t->off, t->buf, t->len, w->scratch,
-                         p->cfg.bounce_bytes);
+        if (kvsi_op_is_call(op))
+            r = op->call(op->buf);
+        else
+            r = kvsi_file_rw(op->file, op->kind == KVS_OP_WRITE, t->off, t->buf, t->len, w->scratch,
+                             p->cfg.bounce_bytes);
         pthread_mutex_lock(&p->mu);
         kvsi_task_done(p, t, r);
     }
@@ -1371,6 +1379,10 @@ static size_t kvsi_op_tasks(const kvs_pool *p, const kvs_io_op *op, size_t *task
 {
     size_t ts = p->cfg.task_bytes, first;
     kvs_file_info fi;
+    if (kvsi_op_is_call(op)) {
+        *task_size = p->cfg.task_bytes;
+        return 1;
+    }
     kvs_file_get_info(op->file, &fi);
     ts = kvsi_max_sz(ts, fi.align);
     ts = kvsi_max_sz(ts, fi.buf_align);
@@ -1398,6 +1410,12 @@ KVSDEF kvs_result kvs_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, kvs_bat
         return KVS_E_INVAL;
     for (i = 0; i < n; i++) {
         size_t ts, t;
+        if (kvsi_op_is_call(&ops[i])) {
+            if (ops[i].call == NULL)
+                return KVS_E_INVAL;
+            ntasks++;
+            continue;
+        }
         if (ops[i].file == NULL || (ops[i].kind != KVS_OP_READ && ops[i].kind != KVS_OP_WRITE) ||
             (ops[i].len > 0 && ops[i].buf == NULL))
             return KVS_E_INVAL;
@@ -1476,7 +1494,8 @@ KVSDEF kvs_result kvs_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, kvs_bat
             p->stats.ops_split++;
     for (k = 0; k < ntasks; k++) {
         kvsi_task *task = &b->tasks[k];
-        int qi = (p->cfg.read_priority && ops[task->op].kind == KVS_OP_WRITE) ? 1 : 0;
+        kvs_op_kind kind = ops[task->op].kind;
+        int qi = (p->cfg.read_priority && (kind == KVS_OP_WRITE || kind == KVS_OP_CALL_LOW)) ? 1 : 0;
         kvsi_push(p, task, qi);
     }
     if (pending == 0)

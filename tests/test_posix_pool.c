@@ -997,6 +997,63 @@ static void test_many_pools(void)
     remove_file("pools");
 }
 
+/* CALL ops: arbitrary work on the pool (the stores' batches use them). */
+typedef struct call_arg {
+    unsigned *counter;
+    unsigned index;
+    int fail;
+} call_arg;
+
+static kvs_result call_fn(void *arg)
+{
+    call_arg *a = (call_arg *)arg;
+    __atomic_add_fetch(a->counter, 1u, __ATOMIC_SEQ_CST);
+    return a->fail ? KVS_E_IO : KVS_OK;
+}
+
+static void test_calls(void)
+{
+    enum { N = 64 };
+    kvs_pool_config cfg;
+    kvs_pool *p = NULL;
+    kvs_batch *b = NULL;
+    kvs_io_op ops[N];
+    call_arg args[N];
+    unsigned counter = 0, i, fails = 0;
+    kvs_pool_config_init(&cfg);
+    cfg.threads = 3;
+    cfg.read_priority = 1;
+    CHECK_R(kvs_pool_create(&cfg, &p), KVS_OK);
+    if (p == NULL)
+        return;
+    memset(ops, 0, sizeof ops);
+    for (i = 0; i < N; i++) {
+        args[i].counter = &counter;
+        args[i].index = i;
+        args[i].fail = (i % 7) == 3;
+        fails += (unsigned)args[i].fail;
+        ops[i].kind = (i & 1) ? KVS_OP_CALL_LOW : KVS_OP_CALL;
+        ops[i].buf = &args[i];
+        ops[i].call = call_fn;
+    }
+    CHECK_R(kvs_pool_submit(p, ops, N, &b), KVS_OK);
+    if (b != NULL) {
+        CHECK_R(kvs_batch_wait(b), KVS_OK);
+        CHECK(kvs_batch_failed(b) == fails);
+        CHECK(__atomic_load_n(&counter, __ATOMIC_SEQ_CST) == N);
+        for (i = 0; i < N; i++)
+            CHECK_R(ops[i].result, args[i].fail ? KVS_E_IO : KVS_OK);
+        CHECK_R(kvs_batch_free(b), KVS_OK);
+    }
+    /* A CALL op without a function is refused before anything runs. */
+    ops[5].call = NULL;
+    b = NULL;
+    CHECK_R(kvs_pool_submit(p, ops, N, &b), KVS_E_INVAL);
+    CHECK(b == NULL);
+    CHECK(__atomic_load_n(&counter, __ATOMIC_SEQ_CST) == N);
+    kvs_pool_destroy(p);
+}
+
 int main(void)
 {
     const char *env = getenv("KVS_TEST_DIR");
@@ -1013,6 +1070,7 @@ int main(void)
     test_shutdown();
     test_alloc_failure();
     test_many_pools();
+    test_calls();
     if (rmdir(g_dir) != 0)
         fprintf(stderr, "note: could not remove %s\n", g_dir);
     printf("test_posix_pool: %u passed, %u failed\n", g_pass, g_fail);
