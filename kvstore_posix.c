@@ -35,12 +35,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <linux/fs.h>
@@ -987,6 +989,7 @@ typedef struct kvsi_opstate {
 
 struct kvs_batch {
     kvs_pool *pool;
+    void *owner;           /* set at submit: the store batch it belongs to */
     kvs_io_op *ops;
     size_t n;
     size_t pending;        /* ops not finished */
@@ -1397,7 +1400,14 @@ static size_t kvsi_op_tasks(const kvs_pool *p, const kvs_io_op *op, size_t *task
     return 1 + (op->len - first + ts - 1) / ts;
 }
 
+static kvs_result kvsi_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, void *owner, kvs_batch **out);
+
 KVSDEF kvs_result kvs_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, kvs_batch **out)
+{
+    return kvsi_pool_submit(p, ops, n, NULL, out);
+}
+
+static kvs_result kvsi_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, void *owner, kvs_batch **out)
 {
     size_t i, ntasks = 0, hdr, st_bytes, total, k, pending = 0;
     kvs_batch *b;
@@ -1437,6 +1447,7 @@ KVSDEF kvs_result kvs_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, kvs_bat
     memset(mem, 0, total);
     b = (kvs_batch *)mem;
     b->pool = p;
+    b->owner = owner;
     b->ops = ops;
     b->n = n;
     b->mem_size = total;
@@ -1630,6 +1641,714 @@ KVSDEF void kvs_pool_get_stats(kvs_pool *p, kvs_pool_stats *out)
     *out = p->stats;
     pthread_mutex_unlock(&p->mu);
 }
+
+/* ===== BEGIN STORE COMMON ===== */
+/* ------------------------------------------------------------------------
+   Stores: the public API, configuration, batches and async, on top of two
+   engines (raw-block and filesystem) that implement kvsi_engine_ops.
+   Engines do their own locking and run their I/O synchronously on the
+   calling thread; batches fan out over the store's pool with CALL ops (an
+   engine never waits on the pool, so a batch cannot deadlock it).
+   ------------------------------------------------------------------------ */
+typedef struct kvsi_engine_ops {
+    kvs_result (*put)(void *e, const void *key, size_t klen, const void *data, size_t len);
+    /* KVS_OK / KVS_NOT_FOUND / KVS_E_BUFSIZE (with *out_len) / error.
+       A record that fails a check is KVS_NOT_FOUND, counted by the engine. */
+    kvs_result (*get)(void *e, const void *key, size_t klen, void *buf, size_t cap, size_t *out_len);
+    kvs_result (*exists)(void *e, const void *key, size_t klen);
+    kvs_result (*remove)(void *e, const void *key, size_t klen);
+    kvs_result (*pin)(void *e, const void *key, size_t klen, int delta); /* +1 / -1 */
+    kvs_result (*sync)(void *e);
+    kvs_result (*iterate)(void *e, kvs_key_fn fn, void *user);
+    /* Fill every field but kind, puts, gets, hits, misses, removes, errors. */
+    void (*stats)(void *e, kvs_store_stats *out);
+    /* Final checkpoint / sync, then free the engine (always frees). */
+    kvs_result (*close)(void *e);
+    size_t (*buffer_align)(void *e);
+} kvsi_engine_ops;
+
+/* Engine constructors. cfg is the store's effective configuration, owned by
+   the store for its whole life: the engine validates its own fields,
+   resolves their defaults in place, and may keep the pointer. */
+static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **ops, void **engine,
+                                char *err, size_t err_cap);
+static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **ops, void **engine,
+                               char *err, size_t err_cap);
+
+/* A sentence into err (may be NULL); returns r so callers can
+   `return kvsi_errf(err, cap, KVS_E_INVAL, "...")`. */
+static kvs_result kvsi_errf(char *err, size_t cap, kvs_result r, const char *fmt, ...)
+{
+    va_list ap;
+    if (err != NULL && cap > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, cap, fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+/* Nonzero random 64-bit value (store ids, writer ids): getrandom where the
+   kernel has it, else /dev/urandom; mixed with time and address as a last
+   resort so two processes never share a value by accident. */
+static uint64_t kvsi_random64(void)
+{
+    uint64_t v = 0;
+    int ok = 0;
+#if defined(__linux__) && defined(SYS_getrandom)
+    ok = syscall(SYS_getrandom, &v, sizeof v, 0) == (long)sizeof v;
+#endif
+    if (!ok) {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ok = read(fd, &v, sizeof v) == (ssize_t)sizeof v;
+            close(fd);
+        }
+    }
+    if (!ok) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = kvs_mix64((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) ^
+            kvs_mix64((uint64_t)getpid()) ^ kvs_mix64((uint64_t)(uintptr_t)&v);
+    }
+    return v != 0 ? v : 1;
+}
+
+/* Nanoseconds: CLOCK_REALTIME (timestamps on disk) or CLOCK_MONOTONIC. */
+static uint64_t kvsi_now_ns(int realtime)
+{
+    struct timespec ts;
+    clock_gettime(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+typedef struct kvsi_call {
+    kvs_store *s;
+    kvs_batch_op op;
+    kvs_item *item;
+} kvsi_call;
+
+struct kvs_store_batch {
+    kvs_store *s;
+    kvs_batch_op op;
+    kvs_item *items;
+    size_t n;
+    size_t run;                /* GET_PREFIX: items submitted (the probed run) */
+    kvs_batch *pb;             /* NULL when nothing had to run                 */
+    kvs_io_op *ops;
+    kvsi_call *calls;
+    size_t mem_size;
+    int finished;              /* results folded into result/count           */
+    kvs_result result;
+    size_t count;
+    kvs_store_batch *prev, *next; /* the store's live batches                  */
+};
+
+struct kvs_store {
+    kvs_store_config cfg;      /* effective; strings point into strs          */
+    kvs_allocator alloc;
+    const kvsi_engine_ops *ops;
+    void *engine;
+    kvs_pool *pool;
+    char *strs;
+    size_t strs_size;
+    pthread_mutex_t mu;        /* guards the batch list                        */
+    kvs_store_batch *batches;
+    uint64_t puts, gets, hits, misses, removes, errors; /* kvsi_add/kvsi_load */
+};
+
+static const kvs_allocator *kvsi_store_alloc(const kvs_store *s)
+{
+    return (s->alloc.alloc != NULL && s->alloc.free != NULL) ? &s->alloc : NULL;
+}
+
+static kvs_result kvsi_key_check(const void *key, size_t klen)
+{
+    if (key == NULL && klen != 0)
+        return KVS_E_INVAL;
+    if (klen == 0 || klen > KVS_KEY_MAX)
+        return KVS_E_KEY;
+    return KVS_OK;
+}
+
+/* Count a call's outcome in the store's counters. */
+static kvs_result kvsi_count(kvs_store *s, kvs_result r)
+{
+    if (r < 0 && r != KVS_E_BUFSIZE)
+        kvsi_add(&s->errors, 1);
+    return r;
+}
+
+KVSDEF void kvs_store_config_init(kvs_store_config *cfg)
+{
+    KVS_ASSERT(cfg != NULL);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* Settings that belong to the other kind must be left at zero. */
+static kvs_result kvsi_store_cfg_check(const kvs_store_config *c, char *err, size_t cap)
+{
+    if (c->kind != KVS_STORE_FS && c->kind != KVS_STORE_RAW)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "kind %d is neither KVS_STORE_FS nor KVS_STORE_RAW", (int)c->kind);
+    if ((unsigned)c->shard > KVS_SHARD_RANK)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "shard policy %d is unknown", (int)c->shard);
+    if ((unsigned)c->direct > KVS_DIRECT_REQUIRE)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "direct policy %d is unknown", (int)c->direct);
+    if ((unsigned)c->durability > KVS_DURABLE_FULL)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "durability %d is unknown", (int)c->durability);
+    if ((unsigned)c->format > KVS_FORMAT_ALWAYS)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "format mode %d is unknown", (int)c->format);
+    if (c->allow_other_rank != 0 && c->allow_other_rank != 1)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "allow_other_rank must be 0 or 1");
+    if (c->readahead != 0 && c->readahead != 1)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "readahead must be 0 or 1");
+    if (c->strict_pathset != 0 && c->strict_pathset != 1)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "strict_pathset must be 0 or 1");
+    if (c->file_mode > 07777)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "file_mode %o has bits beyond 07777", (unsigned)c->file_mode);
+    if (c->align != 0 && (!kvs_is_pow2(c->align) || c->align > KVS_DEV_ALIGN_MAX))
+        return kvsi_errf(err, cap, KVS_E_ALIGN, "align %zu is not a power of two up to 1 MiB", c->align);
+    if (c->tp_world > KVS_TP_MAX)
+        return kvsi_errf(err, cap, KVS_E_LIMIT, "tp_world %u exceeds %u", (unsigned)c->tp_world, (unsigned)KVS_TP_MAX);
+    if (c->tp_world != 0 && c->tp_rank >= c->tp_world)
+        return kvsi_errf(err, cap, KVS_E_RANK, "tp_rank %u is not below tp_world %u", (unsigned)c->tp_rank,
+                         (unsigned)c->tp_world);
+    if (c->kind == KVS_STORE_FS) {
+        const char *bad = c->tp_map ? "tp_map" : c->tp_map_file ? "tp_map_file"
+                        : c->allow_other_rank ? "allow_other_rank" : c->format ? "format"
+                        : c->device_bytes ? "device_bytes" : c->slot_payload_bytes ? "slot_payload_bytes"
+                        : c->meta_bytes ? "meta_bytes" : c->max_key_bytes ? "max_key_bytes"
+                        : c->checkpoint_interval_ms ? "checkpoint_interval_ms"
+                        : c->checkpoint_idle_ms ? "checkpoint_idle_ms" : NULL;
+        if (bad != NULL)
+            return kvsi_errf(err, cap, KVS_E_INVAL, "%s applies to the raw store only; leave it 0 for KVS_STORE_FS", bad);
+        if (c->paths == NULL)
+            return kvsi_errf(err, cap, KVS_E_INVAL, "paths (the store's directories) is required");
+    } else {
+        const char *bad = c->capacity_bytes ? "capacity_bytes" : c->readahead ? "readahead"
+                        : c->temp_max_age_s ? "temp_max_age_s" : c->strict_pathset ? "strict_pathset" : NULL;
+        int where = (c->paths != NULL) + (c->tp_map != NULL) + (c->tp_map_file != NULL);
+        if (bad != NULL)
+            return kvsi_errf(err, cap, KVS_E_INVAL, "%s applies to the filesystem store only; leave it 0 for KVS_STORE_RAW", bad);
+        if (where != 1)
+            return kvsi_errf(err, cap, KVS_E_INVAL, "give exactly one of paths, tp_map and tp_map_file for KVS_STORE_RAW");
+    }
+    return KVS_OK;
+}
+
+/* Copy the config's strings into one block the store owns. */
+static kvs_result kvsi_store_own_strings(kvs_store *s)
+{
+    const char **fields[3];
+    size_t total = 0, i, n;
+    char *p;
+    void *mem = NULL;
+    kvs_result r;
+    fields[0] = &s->cfg.paths;
+    fields[1] = &s->cfg.tp_map;
+    fields[2] = &s->cfg.tp_map_file;
+    for (i = 0; i < 3; i++)
+        if (*fields[i] != NULL)
+            total += strlen(*fields[i]) + 1;
+    if (total == 0)
+        return KVS_OK;
+    r = kvs_aligned_alloc(kvsi_store_alloc(s), total, 1, &mem);
+    if (r != KVS_OK)
+        return r;
+    s->strs = (char *)mem;
+    s->strs_size = total;
+    p = s->strs;
+    for (i = 0; i < 3; i++) {
+        if (*fields[i] == NULL)
+            continue;
+        n = strlen(*fields[i]) + 1;
+        memcpy(p, *fields[i], n);
+        *fields[i] = p;
+        p += n;
+    }
+    return KVS_OK;
+}
+
+static void kvsi_store_free(kvs_store *s)
+{
+    kvs_allocator a = s->alloc;
+    const kvs_allocator *ap = (a.alloc != NULL && a.free != NULL) ? &a : NULL;
+    if (s->pool != NULL)
+        kvs_pool_destroy(s->pool);
+    kvs_aligned_free(ap, s->strs, s->strs_size, 1);
+    pthread_mutex_destroy(&s->mu);
+    kvs_aligned_free(ap, s, sizeof *s, KVSI_STRUCT_ALIGN);
+}
+
+KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, char *err, size_t err_cap)
+{
+    kvs_store *s;
+    void *mem = NULL;
+    kvs_result r;
+    kvs_pool_config pc;
+    const kvs_allocator *ap;
+
+    KVS_ASSERT(cfg != NULL && out != NULL);
+    *out = NULL;
+    if (err != NULL && err_cap > 0)
+        err[0] = '\0';
+    r = kvsi_store_cfg_check(cfg, err, err_cap);
+    if (r != KVS_OK)
+        return r;
+    ap = (cfg->allocator.alloc != NULL && cfg->allocator.free != NULL) ? &cfg->allocator : NULL;
+    r = kvs_aligned_alloc(ap, sizeof(kvs_store), KVSI_STRUCT_ALIGN, &mem);
+    if (r != KVS_OK)
+        return kvsi_errf(err, err_cap, r, "cannot allocate the store");
+    s = (kvs_store *)mem;
+    memset(s, 0, sizeof *s);
+    s->cfg = *cfg;
+    s->alloc = cfg->allocator;
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        kvs_aligned_free(ap, s, sizeof *s, KVSI_STRUCT_ALIGN);
+        return kvsi_errf(err, err_cap, KVS_E_NOMEM, "cannot create a mutex");
+    }
+    r = kvsi_store_own_strings(s);
+    if (r != KVS_OK) {
+        kvsi_store_free(s);
+        return kvsi_errf(err, err_cap, r, "cannot copy the configuration's strings");
+    }
+    kvs_pool_config_init(&pc);
+    pc.threads = cfg->threads;
+    pc.task_bytes = cfg->task_bytes;
+    pc.read_priority = 1; /* loads are on the latency path */
+    pc.alloc = kvsi_store_alloc(s);
+    r = kvs_pool_create(&pc, &s->pool);
+    if (r != KVS_OK) {
+        kvsi_store_free(s);
+        return kvsi_errf(err, err_cap, r, "cannot create the thread pool (threads %u, task_bytes %zu)",
+                         cfg->threads, cfg->task_bytes);
+    }
+    kvs_pool_get_config(s->pool, &pc);
+    s->cfg.threads = pc.threads;
+    s->cfg.task_bytes = pc.task_bytes;
+    if (s->cfg.kind == KVS_STORE_RAW)
+        r = kvsi_raw_open(&s->cfg, &s->ops, &s->engine, err, err_cap);
+    else
+        r = kvsi_fs_open(&s->cfg, &s->ops, &s->engine, err, err_cap);
+    if (r != KVS_OK) {
+        kvsi_store_free(s);
+        return r;
+    }
+    *out = s;
+    return KVS_OK;
+}
+
+static void kvsi_sbatch_free_mem(kvs_store_batch *b);
+
+KVSDEF kvs_result kvs_store_close(kvs_store *s)
+{
+    kvs_result r, r2;
+    if (s == NULL)
+        return KVS_OK;
+    /* Finish every batch still running, then release the ones the caller
+       did not free. */
+    r = kvs_pool_shutdown(s->pool, KVS_SHUTDOWN_DRAIN);
+    if (r == KVS_E_CLOSED)
+        r = KVS_OK;
+    while (s->batches != NULL)
+        kvsi_sbatch_free_mem(s->batches);
+    r2 = s->ops->close(s->engine);
+    if (r == KVS_OK)
+        r = r2;
+    kvsi_store_free(s);
+    return r;
+}
+
+KVSDEF void kvs_store_get_config(const kvs_store *s, kvs_store_config *out)
+{
+    KVS_ASSERT(s != NULL && out != NULL);
+    *out = s->cfg;
+}
+
+KVSDEF size_t kvs_store_buffer_align(const kvs_store *s)
+{
+    KVS_ASSERT(s != NULL);
+    return s->ops->buffer_align(s->engine);
+}
+
+KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, const void *data, size_t len)
+{
+    kvs_result r;
+    KVS_ASSERT(s != NULL);
+    kvsi_add(&s->puts, 1);
+    r = kvsi_key_check(key, key_len);
+    if (r == KVS_OK && data == NULL && len != 0)
+        r = KVS_E_INVAL;
+    if (r == KVS_OK)
+        r = s->ops->put(s->engine, key, key_len, data, len);
+    return kvsi_count(s, r);
+}
+
+KVSDEF kvs_result kvs_store_get(kvs_store *s, const void *key, size_t key_len, void *buf, size_t cap,
+                                size_t *out_len)
+{
+    kvs_result r;
+    size_t len = 0;
+    KVS_ASSERT(s != NULL);
+    kvsi_add(&s->gets, 1);
+    r = kvsi_key_check(key, key_len);
+    if (r == KVS_OK && buf == NULL && cap != 0)
+        r = KVS_E_INVAL;
+    if (r == KVS_OK)
+        r = s->ops->get(s->engine, key, key_len, buf, cap, &len);
+    if (r == KVS_OK || r == KVS_E_BUFSIZE)
+        kvsi_add(&s->hits, 1);
+    else if (r == KVS_NOT_FOUND)
+        kvsi_add(&s->misses, 1);
+    if (out_len != NULL)
+        *out_len = (r == KVS_OK || r == KVS_E_BUFSIZE) ? len : 0;
+    return kvsi_count(s, r);
+}
+
+KVSDEF kvs_result kvs_store_exists(kvs_store *s, const void *key, size_t key_len)
+{
+    kvs_result r;
+    KVS_ASSERT(s != NULL);
+    r = kvsi_key_check(key, key_len);
+    if (r == KVS_OK)
+        r = s->ops->exists(s->engine, key, key_len);
+    return kvsi_count(s, r);
+}
+
+KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len)
+{
+    kvs_result r;
+    KVS_ASSERT(s != NULL);
+    r = kvsi_key_check(key, key_len);
+    if (r == KVS_OK)
+        r = s->ops->remove(s->engine, key, key_len);
+    if (r == KVS_OK)
+        kvsi_add(&s->removes, 1);
+    return kvsi_count(s, r);
+}
+
+static kvs_result kvsi_store_pin(kvs_store *s, const void *key, size_t key_len, int delta)
+{
+    kvs_result r;
+    KVS_ASSERT(s != NULL);
+    r = kvsi_key_check(key, key_len);
+    if (r == KVS_OK)
+        r = s->ops->pin(s->engine, key, key_len, delta);
+    return kvsi_count(s, r);
+}
+
+KVSDEF kvs_result kvs_store_pin(kvs_store *s, const void *key, size_t key_len)
+{
+    return kvsi_store_pin(s, key, key_len, 1);
+}
+
+KVSDEF kvs_result kvs_store_unpin(kvs_store *s, const void *key, size_t key_len)
+{
+    return kvsi_store_pin(s, key, key_len, -1);
+}
+
+KVSDEF kvs_result kvs_store_sync(kvs_store *s)
+{
+    KVS_ASSERT(s != NULL);
+    return kvsi_count(s, s->ops->sync(s->engine));
+}
+
+KVSDEF kvs_result kvs_store_iterate(kvs_store *s, kvs_key_fn fn, void *user)
+{
+    KVS_ASSERT(s != NULL);
+    if (fn == NULL)
+        return KVS_E_INVAL;
+    return kvsi_count(s, s->ops->iterate(s->engine, fn, user));
+}
+
+KVSDEF void kvs_store_get_stats(kvs_store *s, kvs_store_stats *out)
+{
+    KVS_ASSERT(s != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    s->ops->stats(s->engine, out);
+    out->kind = s->cfg.kind;
+    out->puts = kvsi_load(&s->puts);
+    out->gets = kvsi_load(&s->gets);
+    out->hits = kvsi_load(&s->hits);
+    out->misses = kvsi_load(&s->misses);
+    out->removes = kvsi_load(&s->removes);
+    out->errors = kvsi_load(&s->errors);
+}
+
+/* ---- batches ---- */
+
+/* One item of a batch, run on a pool worker (or inline). */
+static kvs_result kvsi_item_run(void *arg)
+{
+    kvsi_call *c = (kvsi_call *)arg;
+    kvs_item *it = c->item;
+    switch (c->op) {
+    case KVS_BATCH_PUT:
+        it->result = kvs_store_put(c->s, it->key, it->key_len, it->buf, it->len);
+        break;
+    case KVS_BATCH_GET_PREFIX:
+        it->result = kvs_store_get(c->s, it->key, it->key_len, it->buf, it->len, &it->out_len);
+        break;
+    default:
+        it->result = kvs_store_exists(c->s, it->key, it->key_len);
+        break;
+    }
+    return it->result;
+}
+
+/* Fold the items' results into the batch's result and count. */
+static void kvsi_sbatch_finish(kvs_store_batch *b)
+{
+    size_t i, k;
+    kvs_result r = KVS_OK;
+    if (b->finished)
+        return;
+    b->count = 0;
+    if (b->op == KVS_BATCH_GET_PREFIX) {
+        for (k = 0; k < b->run && b->items[k].result == KVS_OK; k++)
+            ;
+        /* items[k] is the first miss or failure: from its get, or (k == run)
+           from the probe. */
+        if (k < b->n && b->items[k].result != KVS_NOT_FOUND)
+            r = b->items[k].result;
+        /* Nothing past the first miss or failure counts as loaded. */
+        for (i = k + 1; i < b->n; i++) {
+            if (i < b->run || b->items[i].result == KVS_E_AGAIN)
+                b->items[i].result = KVS_E_CANCELED;
+            b->items[i].out_len = 0;
+        }
+        b->count = k;
+    } else {
+        for (i = 0; i < b->n; i++) {
+            kvs_result ir = b->items[i].result;
+            if (b->op == KVS_BATCH_PUT) {
+                if (ir != KVS_OK) {
+                    b->count++;
+                    if (r == KVS_OK)
+                        r = ir;
+                }
+            } else if (ir == KVS_OK) {
+                b->count++;
+            } else if (ir != KVS_NOT_FOUND && r == KVS_OK) {
+                r = ir;
+            }
+        }
+    }
+    b->result = r;
+    b->finished = 1;
+}
+
+static void kvsi_sbatch_free_mem(kvs_store_batch *b)
+{
+    kvs_store *s = b->s;
+    pthread_mutex_lock(&s->mu);
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        s->batches = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    pthread_mutex_unlock(&s->mu);
+    if (b->pb != NULL)
+        (void)kvs_batch_free(b->pb);
+    kvs_aligned_free(kvsi_store_alloc(s), b, b->mem_size, KVSI_STRUCT_ALIGN);
+}
+
+KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n,
+                                   kvs_store_batch **out)
+{
+    kvs_store_batch *b;
+    size_t hdr, opsz, total, i, run;
+    void *mem = NULL;
+    kvs_result r;
+
+    KVS_ASSERT(s != NULL && out != NULL);
+    *out = NULL;
+    if ((unsigned)op > KVS_BATCH_EXISTS || (n > 0 && items == NULL))
+        return KVS_E_INVAL;
+    if (n > ((size_t)-1 / 4) / (sizeof(kvs_io_op) + sizeof(kvsi_call)))
+        return KVS_E_OVERFLOW;
+    for (i = 0; i < n; i++) {
+        items[i].result = KVS_E_AGAIN;
+        items[i].out_len = 0;
+    }
+    /* A prefix get first finds the leading run of keys that exist (a cheap,
+       in-order probe), and loads only those, in parallel. */
+    run = n;
+    if (op == KVS_BATCH_GET_PREFIX) {
+        for (run = 0; run < n; run++) {
+            kvs_result pr = kvs_store_exists(s, items[run].key, items[run].key_len);
+            if (pr != KVS_OK) {
+                items[run].result = pr;
+                break;
+            }
+        }
+    }
+    hdr = (sizeof(kvs_store_batch) + KVSI_STRUCT_ALIGN - 1) & ~(size_t)(KVSI_STRUCT_ALIGN - 1);
+    opsz = run * sizeof(kvs_io_op);
+    total = hdr + opsz + run * sizeof(kvsi_call) + 1;
+    r = kvs_aligned_alloc(kvsi_store_alloc(s), total, KVSI_STRUCT_ALIGN, &mem);
+    if (r != KVS_OK)
+        return r;
+    memset(mem, 0, total);
+    b = (kvs_store_batch *)mem;
+    b->s = s;
+    b->op = op;
+    b->items = items;
+    b->n = n;
+    b->run = run;
+    b->mem_size = total;
+    b->ops = (kvs_io_op *)((unsigned char *)mem + hdr);
+    b->calls = (kvsi_call *)((unsigned char *)mem + hdr + opsz);
+    for (i = 0; i < run; i++) {
+        b->calls[i].s = s;
+        b->calls[i].op = op;
+        b->calls[i].item = &items[i];
+        b->ops[i].kind = op == KVS_BATCH_PUT ? KVS_OP_CALL_LOW : KVS_OP_CALL;
+        b->ops[i].buf = &b->calls[i];
+        b->ops[i].call = kvsi_item_run;
+    }
+    pthread_mutex_lock(&s->mu);
+    b->next = s->batches;
+    if (s->batches)
+        s->batches->prev = b;
+    s->batches = b;
+    pthread_mutex_unlock(&s->mu);
+    r = kvsi_pool_submit(s->pool, b->ops, run, b, &b->pb);
+    if (r != KVS_OK) {
+        b->pb = NULL;
+        kvsi_sbatch_free_mem(b);
+        for (i = 0; i < n; i++)
+            items[i].result = r;
+        return r;
+    }
+    *out = b;
+    return KVS_OK;
+}
+
+KVSDEF int kvs_store_fd(const kvs_store *s)
+{
+    KVS_ASSERT(s != NULL);
+    return kvs_pool_fd(s->pool);
+}
+
+KVSDEF kvs_result kvs_store_reap(kvs_store *s, kvs_store_batch **out)
+{
+    kvs_batch *pb = NULL;
+    kvs_result r;
+    KVS_ASSERT(s != NULL && out != NULL);
+    *out = NULL;
+    r = kvs_pool_reap(s->pool, &pb);
+    if (r != KVS_OK)
+        return r;
+    *out = (kvs_store_batch *)pb->owner;
+    kvsi_sbatch_finish(*out);
+    return KVS_OK;
+}
+
+KVSDEF kvs_result kvs_store_batch_poll(kvs_store_batch *b, size_t *count)
+{
+    KVS_ASSERT(b != NULL);
+    if (b->pb != NULL && kvs_batch_poll(b->pb) != KVS_OK)
+        return KVS_E_AGAIN;
+    kvsi_sbatch_finish(b);
+    if (count != NULL)
+        *count = b->count;
+    return b->result;
+}
+
+KVSDEF kvs_result kvs_store_batch_wait(kvs_store_batch *b, size_t *count)
+{
+    KVS_ASSERT(b != NULL);
+    if (b->pb != NULL)
+        (void)kvs_batch_wait(b->pb);
+    kvsi_sbatch_finish(b);
+    if (count != NULL)
+        *count = b->count;
+    return b->result;
+}
+
+KVSDEF kvs_result kvs_store_batch_free(kvs_store_batch *b)
+{
+    if (b == NULL)
+        return KVS_OK;
+    if (b->pb != NULL && kvs_batch_poll(b->pb) != KVS_OK)
+        return KVS_E_BUSY;
+    kvsi_sbatch_free_mem(b);
+    return KVS_OK;
+}
+
+/* The synchronous batch calls: one item runs inline, more go to the pool. */
+static kvs_result kvsi_store_batch_sync(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n, size_t *count)
+{
+    kvs_store_batch *b = NULL;
+    kvs_result r;
+    size_t c = 0;
+    if (n == 1 && op != KVS_BATCH_GET_PREFIX) {
+        kvsi_call call;
+        call.s = s;
+        call.op = op;
+        call.item = &items[0];
+        items[0].out_len = 0;
+        r = kvsi_item_run(&call);
+        if (op == KVS_BATCH_PUT) {
+            c = r == KVS_OK ? 0 : 1;
+        } else {
+            c = r == KVS_OK ? 1 : 0;
+            if (r == KVS_NOT_FOUND)
+                r = KVS_OK;
+        }
+    } else {
+        r = kvs_store_submit(s, op, items, n, &b);
+        if (r == KVS_OK) {
+            r = kvs_store_batch_wait(b, &c);
+            (void)kvs_store_batch_free(b);
+        }
+    }
+    if (count != NULL)
+        *count = c;
+    return r;
+}
+
+KVSDEF kvs_result kvs_store_put_batch(kvs_store *s, kvs_item *items, size_t n, size_t *failed)
+{
+    return kvsi_store_batch_sync(s, KVS_BATCH_PUT, items, n, failed);
+}
+
+KVSDEF kvs_result kvs_store_get_prefix(kvs_store *s, kvs_item *items, size_t n, size_t *loaded)
+{
+    return kvsi_store_batch_sync(s, KVS_BATCH_GET_PREFIX, items, n, loaded);
+}
+
+KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n, size_t *found)
+{
+    return kvsi_store_batch_sync(s, KVS_BATCH_EXISTS, items, n, found);
+}
+/* ===== END STORE COMMON ===== */
+
+/* ===== BEGIN STORE RAW ===== */
+static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **ops, void **engine,
+                                char *err, size_t err_cap)
+{
+    (void)cfg;
+    *ops = NULL;
+    *engine = NULL;
+    (void)&kvsi_random64; /* used by the engines; referenced until they land */
+    (void)&kvsi_now_ns;
+    return kvsi_errf(err, err_cap, KVS_E_NOTSUP, "the raw-block store is not built yet");
+}
+/* ===== END STORE RAW ===== */
+
+/* ===== BEGIN STORE FS ===== */
+static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **ops, void **engine,
+                               char *err, size_t err_cap)
+{
+    (void)cfg;
+    *ops = NULL;
+    *engine = NULL;
+    return kvsi_errf(err, err_cap, KVS_E_NOTSUP, "the filesystem store is not built yet");
+}
+/* ===== END STORE FS ===== */
 
 #ifdef __cplusplus
 }
