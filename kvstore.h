@@ -242,12 +242,13 @@ KVSDEF uint64_t kvs_mix64(uint64_t x);
 /* CRC32C (Castagnoli, reflected, init and xorout 0xFFFFFFFF). Streaming: pass
    0 the first time and the previous result after; the pieces concatenate:
    kvs_crc32c(kvs_crc32c(0, a, n), b, m) == CRC32C of a followed by b.
-   Uses the CPU instruction when the compiler target has it (see
-   kvs_crc32c_hw_available), else software; results are identical. */
+   Uses the CPU instruction when the compiler target has it (SSE4.2, ARMv8
+   CRC) or, on x86-64 with GCC or clang, when the CPU has SSE4.2 (checked at
+   run time); else software. Results are identical either way. */
 KVSDEF uint32_t kvs_crc32c(uint32_t crc, const void *data, size_t len);
 /* The portable software implementation, always available. */
 KVSDEF uint32_t kvs_crc32c_sw(uint32_t crc, const void *data, size_t len);
-/* 1 when kvs_crc32c was compiled to use the hardware instruction. */
+/* 1 when kvs_crc32c uses the hardware instruction on this machine. */
 KVSDEF int kvs_crc32c_hw_available(void);
 
 /* ------------------------------------------------------------------------
@@ -925,6 +926,17 @@ KVSDEF kvs_result kvs_store_iterate(kvs_store *s, kvs_key_fn fn, void *user);
 #else
 #define KVSI_HW_CRC32C_ARM 0
 #endif
+#endif
+/* x86-64 with GCC or clang but without -msse4.2: the hardware path is still
+   compiled (for SSE4.2, by a target attribute) and chosen at run time when
+   the CPU has the instruction. */
+#if !KVSI_HW_CRC32C_X86 && !defined(KVS_NO_HW_CRC32C) && defined(__x86_64__) && \
+    (defined(__GNUC__) || defined(__clang__))
+#define KVSI_CRC32C_DISPATCH 1
+#define KVSI_HW_TARGET __attribute__((target("sse4.2")))
+#else
+#define KVSI_CRC32C_DISPATCH 0
+#define KVSI_HW_TARGET
 #endif
 
 #ifdef __cplusplus
@@ -1615,12 +1627,15 @@ KVSDEF uint32_t kvs_crc32c_sw(uint32_t crc, const void *data, size_t len)
     return ~kvsi_crc32c_sw_raw(~crc, (const unsigned char *)data, len);
 }
 
-#if KVSI_HW_CRC32C_X86 || KVSI_HW_CRC32C_ARM
-#if KVSI_HW_CRC32C_X86
+#if KVSI_HW_CRC32C_X86 || KVSI_HW_CRC32C_ARM || KVSI_CRC32C_DISPATCH
+#if KVSI_HW_CRC32C_X86 || KVSI_CRC32C_DISPATCH
 #include <nmmintrin.h>
-static inline uint32_t kvsi_hw_crc8(uint32_t c, unsigned char b) { return _mm_crc32_u8(c, b); }
+KVSI_HW_TARGET static inline uint32_t kvsi_hw_crc8(uint32_t c, unsigned char b) { return _mm_crc32_u8(c, b); }
 #if defined(__x86_64__) || defined(_M_X64)
-static inline uint32_t kvsi_hw_crc64(uint32_t c, uint64_t v) { return (uint32_t)_mm_crc32_u64(c, v); }
+KVSI_HW_TARGET static inline uint32_t kvsi_hw_crc64(uint32_t c, uint64_t v)
+{
+    return (uint32_t)_mm_crc32_u64(c, v);
+}
 #else
 static inline uint32_t kvsi_hw_crc64(uint32_t c, uint64_t v)
 {
@@ -1637,7 +1652,7 @@ static inline uint32_t kvsi_hw_crc64(uint32_t c, uint64_t v) { return __crc32cd(
    constant x^(8 * lane - 33) mod P (reflected): the carry-less product of
    state and k, fed through the CRC instruction, multiplies by x^33 and
    reduces, which gives state * x^(8 * lane) mod P. */
-static uint32_t kvsi_crc32c_shift(uint32_t c, uint32_t k)
+KVSI_HW_TARGET static uint32_t kvsi_crc32c_shift(uint32_t c, uint32_t k)
 {
     uint64_t prod = 0;
     unsigned i;
@@ -1648,7 +1663,7 @@ static uint32_t kvsi_crc32c_shift(uint32_t c, uint32_t k)
 
 /* Three independent streams over consecutive lanes hide the instruction's
    latency; the lane states are joined with kvsi_crc32c_shift. */
-static uint32_t kvsi_crc32c_hw_raw(uint32_t c, const unsigned char *p, size_t n)
+KVSI_HW_TARGET static uint32_t kvsi_crc32c_hw_raw(uint32_t c, const unsigned char *p, size_t n)
 {
     static const size_t lanes[2] = {8192, 512};
     static const uint32_t kshift[2] = {0x54a86326u, 0xdd7e3b0cu}; /* x^(8*lane-33) */
@@ -1673,20 +1688,30 @@ static uint32_t kvsi_crc32c_hw_raw(uint32_t c, const unsigned char *p, size_t n)
         c = kvsi_hw_crc8(c, *p++);
     return c;
 }
-#define KVSI_CRC32C_RAW kvsi_crc32c_hw_raw
-#else
-#define KVSI_CRC32C_RAW kvsi_crc32c_sw_raw
 #endif
-
-KVSDEF uint32_t kvs_crc32c(uint32_t crc, const void *data, size_t len)
-{
-    KVS_ASSERT(data != NULL || len == 0);
-    return ~KVSI_CRC32C_RAW(~crc, (const unsigned char *)data, len);
-}
 
 KVSDEF int kvs_crc32c_hw_available(void)
 {
+#if KVSI_CRC32C_DISPATCH
+    return __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#else
     return KVSI_HW_CRC32C_X86 || KVSI_HW_CRC32C_ARM;
+#endif
+}
+
+KVSDEF uint32_t kvs_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    KVS_ASSERT(data != NULL || len == 0);
+#if KVSI_CRC32C_DISPATCH
+    if (__builtin_cpu_supports("sse4.2"))
+        return ~kvsi_crc32c_hw_raw(~crc, p, len);
+    return ~kvsi_crc32c_sw_raw(~crc, p, len);
+#elif KVSI_HW_CRC32C_X86 || KVSI_HW_CRC32C_ARM
+    return ~kvsi_crc32c_hw_raw(~crc, p, len);
+#else
+    return ~kvsi_crc32c_sw_raw(~crc, p, len);
+#endif
 }
 /* ===== END IMPL: HASH ===== */
 
