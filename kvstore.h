@@ -533,6 +533,10 @@ typedef struct kvs_sysops {
     int (*fsync)(void *user, int fd);                  /* 0 or -errno */
     int (*fdatasync)(void *user, int fd);              /* 0 or -errno */
     int (*rename)(void *user, const char *from, const char *to); /* 0 or -errno */
+    /* Relative to a directory descriptor (the filesystem store's calls). */
+    int (*openat)(void *user, int dirfd, const char *path, int flags, unsigned mode); /* fd or -errno */
+    int (*renameat)(void *user, int fromdir, const char *from, int todir, const char *to); /* 0 or -errno */
+    int (*unlinkat)(void *user, int dirfd, const char *path, int flags); /* 0 or -errno */
 } kvs_sysops;
 
 typedef enum kvs_direct_policy {

@@ -37,8 +37,10 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -217,6 +219,31 @@ static int kvsi_sys_rename(const kvs_sysops *o, const char *from, const char *to
     return rename(from, to) < 0 ? -errno : 0;
 }
 
+static int kvsi_sys_openat(const kvs_sysops *o, int dirfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    if (o != NULL && o->openat != NULL)
+        return o->openat(o->user, dirfd, path, flags, mode);
+    do {
+        fd = openat(dirfd, path, flags, (mode_t)mode);
+    } while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : fd;
+}
+
+static int kvsi_sys_renameat(const kvs_sysops *o, int fromdir, const char *from, int todir, const char *to)
+{
+    if (o != NULL && o->renameat != NULL)
+        return o->renameat(o->user, fromdir, from, todir, to);
+    return renameat(fromdir, from, todir, to) < 0 ? -errno : 0;
+}
+
+static int kvsi_sys_unlinkat(const kvs_sysops *o, int dirfd, const char *path, int flags)
+{
+    if (o != NULL && o->unlinkat != NULL)
+        return o->unlinkat(o->user, dirfd, path, flags);
+    return unlinkat(dirfd, path, flags) < 0 ? -errno : 0;
+}
+
 static void kvsi_close_fd(int fd)
 {
     /* close() is never retried on EINTR: on Linux the fd is gone either way. */
@@ -354,7 +381,11 @@ static kvs_result kvsi_blockdev_size(int fd, uint64_t *out)
 #endif
 }
 
-KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in, kvs_file **out)
+/* kvs_file_open relative to dirfd (AT_FDCWD: the path as given, through the
+   open hook; otherwise through the openat hook) with extra open(2) flags
+   (O_NOFOLLOW, O_NONBLOCK...) or'ed in. */
+static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_config *cfg_in, int extra,
+                                    kvs_file **out)
 {
     kvs_file_config cfg;
     kvs_file *f = NULL;
@@ -421,7 +452,11 @@ KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in,
     /* Open buffered first (creation, truncation and sizing never depend on
        O_DIRECT), then switch O_DIRECT on with F_SETFL: a filesystem that
        refuses it answers EINVAL there, and nothing has to be re-opened. */
-    fd = kvsi_sys_open(ops, path, oflags, cfg.mode ? cfg.mode : 0644u);
+    oflags |= extra;
+    if (dirfd == AT_FDCWD)
+        fd = kvsi_sys_open(ops, path, oflags, cfg.mode ? cfg.mode : 0644u);
+    else
+        fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
     if (fd < 0) {
         res = kvs_result_from_errno(-fd);
         fd = -1;
@@ -523,10 +558,20 @@ KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in,
 fail:
     if (fd >= 0)
         kvsi_close_fd(fd);
-    if (created_excl)
-        (void)unlink(path); /* we created it; leave no half-configured file */
+    if (created_excl) {
+        /* we created it; leave no half-configured file */
+        if (dirfd == AT_FDCWD)
+            (void)unlink(path);
+        else
+            (void)kvsi_sys_unlinkat(ops, dirfd, path, 0);
+    }
     kvs_aligned_free(cfg.alloc, mem, sizeof(kvs_file), sizeof(void *) * 2);
     return res;
+}
+
+KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in, kvs_file **out)
+{
+    return kvsi_file_open_at(AT_FDCWD, path, cfg_in, 0, out);
 }
 
 KVSDEF kvs_result kvs_file_close(kvs_file *f)
@@ -2327,26 +2372,2967 @@ KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n
 /* ===== END STORE COMMON ===== */
 
 /* ===== BEGIN STORE RAW ===== */
+/* ------------------------------------------------------------------------
+   Raw-block store (docs/STORES.md, docs/FORMAT.md section 6).
+
+   Memory: a chained hash table of entries (key -> slot, generation, length,
+   payload CRC, LRU links, readers, pins), a free-slot stack, a quarantine
+   of released slots and the list of puts in flight, all under one mutex
+   (R->mu) that is never held across I/O. Checkpoints are serialised by
+   their own mutex (R->ckmu), which is held across their I/O.
+
+   Slots: never-written slots are handed out in order below alloc_limit
+   (raised by a checkpoint first); released slots (overwritten, removed,
+   evicted, corrupt, or a failed put's) are quarantined and return to the
+   free stack after a checkpoint that does not list them AND whose gen_floor
+   is above their object's generation, so the restore scan can never bring
+   a removed or replaced object back. When no slot is free, up to
+   max(1, slot_count / 32) least recently used entries that are neither
+   pinned nor being read are evicted at once and one checkpoint frees them
+   all (a checkpoint per put would be far too slow on a full store).
+
+   Alignment: the store's unit A is max(offset align, buffer align, 512,
+   cfg.align, tail_pad) of the file, so no direct write -- not even a tail
+   the I/O layer widens to the filesystem block -- can spill out of a slot
+   or a checkpoint copy. A is recorded in the superblock.
+
+   Checkpoint write: the copy image [64-byte header | payload] is built in
+   one aligned buffer; blocks [A, end) are written first, fdatasync, then
+   block [0, A) holding the header (and the payload's first A - 64 bytes),
+   fdatasync. The first fdatasync also makes every slot published before
+   the snapshot durable before the header that lists it.
+   ------------------------------------------------------------------------ */
+#define KVSI_RAW_DEF_PAYLOAD ((uint64_t)2 << 20)
+#define KVSI_RAW_DEF_KEY 256u
+#define KVSI_RAW_DEF_INTERVAL 60000u
+#define KVSI_RAW_DEF_IDLE 1000u
+#define KVSI_RAW_TRIES 64
+#define KVSI_RAW_MAPFILE_MAX ((size_t)1 << 20)
+
+typedef struct kvsi_rent {
+    struct kvsi_rent *hnext;          /* hash chain                            */
+    struct kvsi_rent *lprev, *lnext;  /* LRU: lprev towards the MRU end        */
+    uint64_t hash, gen, len;
+    uint32_t slot, klen, crc;
+    uint32_t readers, pins;
+    int dead;                         /* out of the index, waiting for readers */
+    size_t mem;
+    unsigned char *key;
+} kvsi_rent;
+
+typedef struct kvsi_rq {              /* a quarantined slot                    */
+    uint64_t gen;                     /* generation of the object it holds     */
+    uint32_t slot;
+} kvsi_rq;
+
+typedef struct kvsi_rfl {             /* a put in flight (on its stack)        */
+    uint64_t gen;
+    struct kvsi_rfl *prev, *next;
+} kvsi_rfl;
+
+typedef struct kvsi_raw {
+    kvs_store_config *cfg;
+    kvs_allocator alloc;
+    const kvs_allocator *ap;
+    kvs_file *f;
+    kvs_file_info info;
+    kvs_layout L;
+    uint64_t A;                       /* the store's alignment unit            */
+    uint64_t store_id;
+    uint64_t probe;                   /* header bytes the scan reads           */
+    char *path;
+    size_t path_size;
+
+    pthread_mutex_t mu, ckmu;
+    pthread_cond_t cv;                /* wakes the checkpoint thread           */
+    pthread_cond_t icv;               /* a put in flight finished              */
+    int have_mu, have_ckmu, have_cv, have_icv;
+    pthread_t thr;
+    int thr_on, stop;
+
+    /* index (mu) */
+    kvsi_rent **bk;
+    size_t nbk, count;
+    uint64_t bytes, idx_bytes;        /* payload bytes; checkpoint entry bytes */
+    kvsi_rent *mru, *lru;
+    uint32_t *freel;
+    size_t nfree;
+    kvsi_rq *quar;
+    size_t nquar;
+    kvsi_rfl *fl;
+    size_t nfl;
+    uint64_t next_unwritten, alloc_disk, alloc_want, next_gen;
+    uint64_t mut_seq, ckpt_mut_seq, snap_seq, done_snap;
+    uint64_t last_put_ns, last_ckpt_ns;
+    uint64_t evictions, corruptions, checkpoints;
+
+    /* checkpoint writer (ckmu) */
+    unsigned char *ck;
+    size_t ckcap;
+    uint32_t next_copy;
+    uint64_t next_seq;
+} kvsi_raw;
+
+static uint64_t kvsi_raw_ru(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+static uint64_t kvsi_raw_max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+static uint64_t kvsi_raw_min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* ---- index ---- */
+
+static kvsi_rent *kvsi_raw_find(const kvsi_raw *R, const void *key, size_t klen, uint64_t h)
+{
+    kvsi_rent *e;
+    if (R->nbk == 0)
+        return NULL;
+    for (e = R->bk[h & (R->nbk - 1)]; e != NULL; e = e->hnext)
+        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+            return e;
+    return NULL;
+}
+
+/* Double the bucket array; on allocation failure chains just get longer. */
+static void kvsi_raw_grow(kvsi_raw *R)
+{
+    void *mem = NULL;
+    size_t n = R->nbk ? R->nbk * 2 : 64, i;
+    kvsi_rent **nb;
+    if (n > ((size_t)-1) / sizeof(kvsi_rent *) ||
+        kvs_aligned_alloc(R->ap, n * sizeof(kvsi_rent *), sizeof(void *), &mem) != KVS_OK)
+        return;
+    nb = (kvsi_rent **)mem;
+    for (i = 0; i < n; i++)
+        nb[i] = NULL;
+    for (i = 0; i < R->nbk; i++) {
+        kvsi_rent *e = R->bk[i], *nx;
+        for (; e != NULL; e = nx) {
+            nx = e->hnext;
+            e->hnext = nb[e->hash & (n - 1)];
+            nb[e->hash & (n - 1)] = e;
+        }
+    }
+    if (R->bk != NULL)
+        kvs_aligned_free(R->ap, R->bk, R->nbk * sizeof(kvsi_rent *), sizeof(void *));
+    R->bk = nb;
+    R->nbk = n;
+}
+
+static void kvsi_raw_lru_unlink(kvsi_raw *R, kvsi_rent *e)
+{
+    if (e->lprev)
+        e->lprev->lnext = e->lnext;
+    else
+        R->mru = e->lnext;
+    if (e->lnext)
+        e->lnext->lprev = e->lprev;
+    else
+        R->lru = e->lprev;
+    e->lprev = e->lnext = NULL;
+}
+
+static void kvsi_raw_lru_front(kvsi_raw *R, kvsi_rent *e)
+{
+    e->lprev = NULL;
+    e->lnext = R->mru;
+    if (R->mru)
+        R->mru->lprev = e;
+    else
+        R->lru = e;
+    R->mru = e;
+}
+
+static void kvsi_raw_touch(kvsi_raw *R, kvsi_rent *e)
+{
+    if (R->mru != e) {
+        kvsi_raw_lru_unlink(R, e);
+        kvsi_raw_lru_front(R, e);
+    }
+}
+
+/* Into the hash table and at the MRU end. */
+static void kvsi_raw_link(kvsi_raw *R, kvsi_rent *e)
+{
+    size_t b;
+    if (R->count >= R->nbk)
+        kvsi_raw_grow(R);
+    b = (size_t)(e->hash & (R->nbk - 1));
+    e->hnext = R->bk[b];
+    R->bk[b] = e;
+    kvsi_raw_lru_front(R, e);
+    R->count++;
+    R->bytes += e->len;
+    R->idx_bytes += kvs_index_entry_size(e->klen);
+}
+
+static void kvsi_raw_unlink(kvsi_raw *R, kvsi_rent *e)
+{
+    kvsi_rent **pp = &R->bk[e->hash & (R->nbk - 1)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    e->hnext = NULL;
+    kvsi_raw_lru_unlink(R, e);
+    R->count--;
+    R->bytes -= e->len;
+    R->idx_bytes -= kvs_index_entry_size(e->klen);
+}
+
+static kvs_result kvsi_raw_ent_new(kvsi_raw *R, const void *key, size_t klen, kvsi_rent **out)
+{
+    void *mem = NULL;
+    size_t size = sizeof(kvsi_rent) + klen;
+    kvsi_rent *e;
+    kvs_result r = kvs_aligned_alloc(R->ap, size, sizeof(void *) * 2, &mem);
+    *out = NULL;
+    if (r != KVS_OK)
+        return r;
+    e = (kvsi_rent *)mem;
+    memset(e, 0, sizeof *e);
+    e->mem = size;
+    e->key = (unsigned char *)mem + sizeof(kvsi_rent);
+    memcpy(e->key, key, klen);
+    e->klen = (uint32_t)klen;
+    e->hash = kvs_fnv1a64(key, klen);
+    *out = e;
+    return KVS_OK;
+}
+
+static void kvsi_raw_ent_free(kvsi_raw *R, kvsi_rent *e)
+{
+    if (e != NULL)
+        kvs_aligned_free(R->ap, e, e->mem, sizeof(void *) * 2);
+}
+
+static void kvsi_raw_quarantine(kvsi_raw *R, uint32_t slot, uint64_t gen)
+{
+    R->quar[R->nquar].slot = slot;
+    R->quar[R->nquar].gen = gen;
+    R->nquar++;
+}
+
+/* Take e out of the index; its slot is quarantined now or by its last reader. */
+static void kvsi_raw_drop(kvsi_raw *R, kvsi_rent *e)
+{
+    kvsi_raw_unlink(R, e);
+    R->mut_seq++;
+    if (e->readers == 0) {
+        kvsi_raw_quarantine(R, e->slot, e->gen);
+        kvsi_raw_ent_free(R, e);
+    } else {
+        e->dead = 1;
+    }
+}
+
+/* Smallest generation of a put in flight, else the next one. */
+static uint64_t kvsi_raw_floor(const kvsi_raw *R)
+{
+    uint64_t g = R->next_gen;
+    const kvsi_rfl *p;
+    for (p = R->fl; p != NULL; p = p->next)
+        if (p->gen < g)
+            g = p->gen;
+    return g;
+}
+
+static uint64_t kvsi_raw_slot_off(const kvsi_raw *R, uint32_t slot)
+{
+    return R->L.slots_offset + (uint64_t)slot * R->L.slot_bytes;
+}
+
+/* Bytes the checkpoint copy image takes for the current index (mu held). */
+static uint64_t kvsi_raw_ck_need(const kvsi_raw *R)
+{
+    return kvsi_raw_ru(KVS_CKPT_HEADER_BYTES + KVS_INDEX_HEADER_BYTES + R->idx_bytes, R->A);
+}
+
+/* Grow the checkpoint buffer (ckmu held, or single-threaded at open). */
+static kvs_result kvsi_raw_ck_reserve(kvsi_raw *R, uint64_t need)
+{
+    void *mem = NULL;
+    kvs_result r;
+    if (need <= R->ckcap)
+        return KVS_OK;
+    if (need > (uint64_t)((size_t)-1))
+        return KVS_E_OVERFLOW;
+    r = kvs_aligned_alloc(R->ap, (size_t)need, (size_t)R->A, &mem);
+    if (r != KVS_OK)
+        return r;
+    if (R->ck != NULL)
+        kvs_aligned_free(R->ap, R->ck, R->ckcap, (size_t)R->A);
+    R->ck = (unsigned char *)mem;
+    R->ckcap = (size_t)need;
+    return KVS_OK;
+}
+
+/* ---- checkpoints ---- */
+
+/* Write a checkpoint. after != 0: skip it when a checkpoint whose snapshot
+   was taken at or after snapshot number `after` has already completed. */
+static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
+{
+    kvs_result r = KVS_OK;
+    uint64_t need, floor, alloc_lim, mut_at, snap, total, copy_off, payload_len;
+    size_t q0, i, k, pos, used;
+    uint32_t copy, crc;
+    unsigned char *p;
+    kvs_index_header ih;
+    kvs_ckpt_header ch;
+    kvsi_rent *e;
+
+    pthread_mutex_lock(&R->ckmu);
+    pthread_mutex_lock(&R->mu);
+    if (after != 0 && R->done_snap >= after) {
+        pthread_mutex_unlock(&R->mu);
+        pthread_mutex_unlock(&R->ckmu);
+        return KVS_OK;
+    }
+    for (;;) {
+        need = kvsi_raw_ck_need(R);
+        if (need > R->L.ckpt_bytes) {
+            pthread_mutex_unlock(&R->mu);
+            pthread_mutex_unlock(&R->ckmu);
+            return KVS_E_LIMIT; /* only with keys longer than max_key_bytes from an earlier open */
+        }
+        if (need <= R->ckcap)
+            break;
+        pthread_mutex_unlock(&R->mu);
+        r = kvsi_raw_ck_reserve(R, kvsi_raw_min64(R->L.ckpt_bytes, need + need / 8 + R->A));
+        pthread_mutex_lock(&R->mu);
+        if (r != KVS_OK) {
+            pthread_mutex_unlock(&R->mu);
+            pthread_mutex_unlock(&R->ckmu);
+            return r;
+        }
+    }
+    snap = ++R->snap_seq;
+    floor = kvsi_raw_floor(R);
+    alloc_lim = kvsi_raw_max64(R->alloc_want, R->alloc_disk);
+    mut_at = R->mut_seq;
+    q0 = R->nquar;
+    payload_len = KVS_INDEX_HEADER_BYTES + R->idx_bytes;
+    ih.gen_floor = floor;
+    ih.alloc_limit = alloc_lim;
+    ih.slot_count = R->L.slot_count;
+    ih.entry_count = (uint32_t)R->count;
+    p = R->ck + KVS_CKPT_HEADER_BYTES;
+    r = kvs_index_header_encode(&ih, p, KVS_INDEX_HEADER_BYTES);
+    pos = KVS_INDEX_HEADER_BYTES;
+    /* Least recently used first: restore appends, so the order survives. */
+    for (e = R->lru; e != NULL && r == KVS_OK; e = e->lprev) {
+        kvs_index_entry ie;
+        ie.slot = e->slot;
+        ie.key_len = e->klen;
+        ie.generation = e->gen;
+        ie.payload_len = e->len;
+        ie.payload_crc = e->crc;
+        ie.key = e->key;
+        r = kvs_index_entry_encode(&ie, p + pos, (size_t)payload_len - pos, &used);
+        pos += used;
+    }
+    pthread_mutex_unlock(&R->mu);
+
+    copy = R->next_copy;
+    copy_off = R->L.ckpt_offset[copy];
+    total = kvsi_raw_ru(KVS_CKPT_HEADER_BYTES + payload_len, R->A);
+    if (r == KVS_OK) {
+        memset(R->ck + KVS_CKPT_HEADER_BYTES + payload_len, 0,
+               (size_t)(total - KVS_CKPT_HEADER_BYTES - payload_len));
+        crc = kvs_crc32c(0, p, (size_t)payload_len);
+        ch.copy = copy;
+        ch.seq = R->next_seq;
+        ch.payload_len = payload_len;
+        ch.payload_crc = crc;
+        ch.store_id = R->store_id;
+        r = kvs_ckpt_header_encode(&ch, R->ck, KVS_CKPT_HEADER_BYTES);
+    }
+    if (r == KVS_OK && total > R->A)
+        r = kvs_file_write(R->f, copy_off + R->A, R->ck + R->A, (size_t)(total - R->A));
+    if (r == KVS_OK)
+        r = kvs_file_datasync(R->f);
+    if (r == KVS_OK)
+        r = kvs_file_write(R->f, copy_off, R->ck, (size_t)R->A);
+    if (r == KVS_OK)
+        r = kvs_file_datasync(R->f);
+
+    pthread_mutex_lock(&R->mu);
+    R->last_ckpt_ns = kvsi_now_ns(0);
+    if (r == KVS_OK) {
+        if (alloc_lim > R->alloc_disk)
+            R->alloc_disk = alloc_lim;
+        /* Release what was quarantined before the snapshot and is older
+           than its gen_floor; keep the rest in order. */
+        for (i = 0, k = 0; i < R->nquar; i++) {
+            if (i < q0 && R->quar[i].gen < floor)
+                R->freel[R->nfree++] = R->quar[i].slot;
+            else
+                R->quar[k++] = R->quar[i];
+        }
+        R->nquar = k;
+        if (mut_at > R->ckpt_mut_seq)
+            R->ckpt_mut_seq = mut_at;
+        R->done_snap = snap;
+        R->checkpoints++;
+        R->next_copy = copy ^ 1u;
+        R->next_seq++;
+        pthread_cond_broadcast(&R->icv);
+    }
+    pthread_mutex_unlock(&R->mu);
+    pthread_mutex_unlock(&R->ckmu);
+    return r;
+}
+
+static void *kvsi_raw_thread(void *arg)
+{
+    kvsi_raw *R = (kvsi_raw *)arg;
+    uint64_t interval = (uint64_t)R->cfg->checkpoint_interval_ms * 1000000u;
+    uint64_t idle = (uint64_t)R->cfg->checkpoint_idle_ms * 1000000u;
+    uint64_t period = kvsi_raw_min64(interval, idle) / 2;
+    if (period < 1000000u)
+        period = 1000000u;
+    if (period > 1000000000u)
+        period = 1000000000u;
+    pthread_mutex_lock(&R->mu);
+    while (!R->stop) {
+        struct timespec ts;
+        uint64_t now = kvsi_now_ns(0) + period;
+        ts.tv_sec = (time_t)(now / 1000000000u);
+        ts.tv_nsec = (long)(now % 1000000000u);
+        (void)pthread_cond_timedwait(&R->cv, &R->mu, &ts);
+        if (R->stop)
+            break;
+        now = kvsi_now_ns(0);
+        if ((R->mut_seq != R->ckpt_mut_seq || R->nquar > 0) && now - R->last_put_ns >= idle &&
+            now - R->last_ckpt_ns >= interval) {
+            pthread_mutex_unlock(&R->mu);
+            (void)kvsi_raw_ckpt(R, 0);
+            pthread_mutex_lock(&R->mu);
+        }
+    }
+    pthread_mutex_unlock(&R->mu);
+    return NULL;
+}
+
+/* ---- put ---- */
+
+/* Reserve a slot and a generation for a put (registers it in flight). */
+static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
+{
+    unsigned tries;
+    kvs_result r;
+    pthread_mutex_lock(&R->mu);
+    for (tries = 0;; tries++) {
+        uint64_t after;
+        if (R->nfree > 0) {
+            *slot = R->freel[--R->nfree];
+            break;
+        }
+        if (R->next_unwritten < R->L.slot_count) {
+            if (R->next_unwritten < R->alloc_disk) {
+                *slot = (uint32_t)R->next_unwritten++;
+                break;
+            }
+            R->alloc_want = kvsi_raw_max64(R->alloc_want,
+                kvsi_raw_min64(R->L.slot_count,
+                               R->alloc_disk + kvsi_raw_max64(64, R->L.slot_count / 64)));
+        } else {
+            uint64_t floor = kvsi_raw_floor(R);
+            size_t i, releasable = 0;
+            for (i = 0; i < R->nquar; i++)
+                if (R->quar[i].gen < floor)
+                    releasable++;
+            if (releasable == 0) {
+                uint64_t want = kvsi_raw_max64(1, R->L.slot_count / 32), got = 0;
+                kvsi_rent *e = R->lru, *prev;
+                for (; e != NULL && got < want; e = prev) {
+                    prev = e->lprev;
+                    if (e->readers == 0 && e->pins == 0) {
+                        kvsi_raw_drop(R, e);
+                        R->evictions++;
+                        got++;
+                    }
+                }
+                if (got == 0 && R->nquar == 0) {
+                    pthread_mutex_unlock(&R->mu);
+                    return KVS_E_FULL;
+                }
+                if (got == 0 || tries >= KVSI_RAW_TRIES) {
+                    /* Only slots newer than a put in flight are quarantined:
+                       wait for puts to finish, a bounded number of times. */
+                    if (R->nfl == 0 || tries >= KVSI_RAW_TRIES) {
+                        pthread_mutex_unlock(&R->mu);
+                        return KVS_E_FULL;
+                    }
+                    pthread_cond_wait(&R->icv, &R->mu);
+                    continue;
+                }
+            }
+        }
+        if (tries >= KVSI_RAW_TRIES) {
+            pthread_mutex_unlock(&R->mu);
+            return KVS_E_FULL;
+        }
+        after = R->snap_seq + 1;
+        pthread_mutex_unlock(&R->mu);
+        r = kvsi_raw_ckpt(R, after);
+        if (r != KVS_OK)
+            return r;
+        pthread_mutex_lock(&R->mu);
+    }
+    fl->gen = R->next_gen++;
+    fl->prev = NULL;
+    fl->next = R->fl;
+    if (R->fl)
+        R->fl->prev = fl;
+    R->fl = fl;
+    R->nfl++;
+    pthread_mutex_unlock(&R->mu);
+    return KVS_OK;
+}
+
+static void kvsi_raw_fl_done(kvsi_raw *R, kvsi_rfl *fl)
+{
+    if (fl->prev)
+        fl->prev->next = fl->next;
+    else
+        R->fl = fl->next;
+    if (fl->next)
+        fl->next->prev = fl->prev;
+    R->nfl--;
+    pthread_cond_broadcast(&R->icv);
+}
+
+static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const void *data, size_t len)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    kvsi_rent *e = NULL, *old;
+    kvsi_rfl fl;
+    uint32_t slot = 0;
+    void *hmem = NULL;
+    size_t hlen = 0, hdr = (size_t)R->L.slot_header_bytes;
+    uint64_t off;
+    kvs_objhdr oh;
+    kvs_result r;
+
+    if (klen > R->cfg->max_key_bytes)
+        return KVS_E_KEY;
+    if ((uint64_t)len > R->L.slot_payload_max)
+        return KVS_E_LIMIT;
+    r = kvsi_raw_ent_new(R, key, klen, &e);
+    if (r != KVS_OK)
+        return r;
+    r = kvs_aligned_alloc(R->ap, hdr, (size_t)R->A, &hmem);
+    if (r != KVS_OK) {
+        kvsi_raw_ent_free(R, e);
+        return r;
+    }
+    e->len = (uint64_t)len;
+    e->crc = len > 0 ? kvs_crc32c(0, data, len) : 0;
+    r = kvsi_raw_reserve(R, &slot, &fl);
+    if (r != KVS_OK) {
+        kvsi_raw_ent_free(R, e);
+        kvs_aligned_free(R->ap, hmem, hdr, (size_t)R->A);
+        return r;
+    }
+    e->slot = slot;
+    e->gen = fl.gen;
+    off = kvsi_raw_slot_off(R, slot);
+    oh.key_len = (uint32_t)klen;
+    oh.payload_len = (uint64_t)len;
+    oh.generation = e->gen;
+    oh.store_id = R->store_id;
+    oh.payload_offset = (uint32_t)hdr;
+    oh.payload_crc = e->crc;
+    oh.key = key;
+    r = kvs_objhdr_encode(&oh, hmem, hdr, &hlen);
+    if (r == KVS_OK) {
+        memset((unsigned char *)hmem + hlen, 0, hdr - hlen);
+        /* Payload first, straight from the caller's buffer, then the header. */
+        r = kvs_file_write(R->f, off + hdr, data, len);
+    }
+    if (r == KVS_OK)
+        r = kvs_file_write(R->f, off, hmem, hdr);
+    if (r == KVS_OK && R->cfg->durability != KVS_DURABLE_NONE)
+        r = kvs_file_datasync(R->f);
+    kvs_aligned_free(R->ap, hmem, hdr, (size_t)R->A);
+
+    pthread_mutex_lock(&R->mu);
+    kvsi_raw_fl_done(R, &fl);
+    if (r != KVS_OK) {
+        kvsi_raw_quarantine(R, slot, e->gen);
+        pthread_mutex_unlock(&R->mu);
+        kvsi_raw_ent_free(R, e);
+        return r;
+    }
+    old = kvsi_raw_find(R, e->key, klen, e->hash);
+    if (old != NULL && old->gen > e->gen) {
+        /* A newer put of this key was published first: ours is superseded. */
+        kvsi_raw_quarantine(R, slot, e->gen);
+        pthread_mutex_unlock(&R->mu);
+        kvsi_raw_ent_free(R, e);
+        return KVS_OK;
+    }
+    if (old != NULL) {
+        e->pins = old->pins; /* pins belong to the key */
+        old->pins = 0;
+        kvsi_raw_drop(R, old);
+    }
+    kvsi_raw_link(R, e);
+    R->mut_seq++;
+    R->last_put_ns = kvsi_now_ns(0);
+    pthread_mutex_unlock(&R->mu);
+    return KVS_OK;
+}
+
+/* ---- get and the small calls ---- */
+
+/* A reader is done with e: drop it when it failed its checks, free it when
+   it was the last reader of a dropped entry (mu held). */
+static void kvsi_raw_release(kvsi_raw *R, kvsi_rent *e, int corrupt)
+{
+    e->readers--;
+    if (corrupt) {
+        R->corruptions++;
+        if (!e->dead) {
+            kvsi_raw_unlink(R, e);
+            R->mut_seq++;
+            e->dead = 1;
+        }
+    }
+    if (e->dead && e->readers == 0) {
+        kvsi_raw_quarantine(R, e->slot, e->gen);
+        kvsi_raw_ent_free(R, e);
+    }
+}
+
+static kvs_result kvsi_raw_get(void *eng, const void *key, size_t klen, void *buf, size_t cap, size_t *out_len)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    kvsi_rent *e;
+    uint64_t h = kvs_fnv1a64(key, klen), off, gen, len;
+    uint32_t slot, crc;
+    size_t hn;
+    void *hmem = NULL;
+    kvs_objhdr oh;
+    kvs_result r;
+    int bad = 0;
+
+    *out_len = 0;
+    pthread_mutex_lock(&R->mu);
+    e = kvsi_raw_find(R, key, klen, h);
+    if (e == NULL) {
+        pthread_mutex_unlock(&R->mu);
+        return KVS_NOT_FOUND;
+    }
+    *out_len = (size_t)e->len;
+    if (e->len > (uint64_t)cap) {
+        pthread_mutex_unlock(&R->mu);
+        return KVS_E_BUFSIZE;
+    }
+    e->readers++;
+    kvsi_raw_touch(R, e);
+    slot = e->slot;
+    gen = e->gen;
+    len = e->len;
+    crc = e->crc;
+    pthread_mutex_unlock(&R->mu);
+
+    off = kvsi_raw_slot_off(R, slot);
+    hn = (size_t)kvsi_raw_min64(R->L.slot_header_bytes, kvsi_raw_ru(KVS_OBJHDR_FIXED_BYTES + klen, R->A));
+    r = kvs_aligned_alloc(R->ap, hn, (size_t)R->A, &hmem);
+    if (r == KVS_OK)
+        r = kvs_file_read(R->f, off, hmem, hn);
+    if (r == KVS_OK) {
+        bad = kvs_objhdr_decode(hmem, hn, &oh) != KVS_OK || oh.store_id != R->store_id ||
+              oh.key_len != klen || memcmp(oh.key, key, klen) != 0 || oh.generation != gen ||
+              oh.payload_len != len || oh.payload_offset != R->L.slot_header_bytes || oh.payload_crc != crc;
+        if (!bad)
+            r = kvs_file_read(R->f, off + R->L.slot_header_bytes, buf, (size_t)len);
+        if (r == KVS_OK && !bad)
+            bad = (len > 0 ? kvs_crc32c(0, buf, (size_t)len) : 0) != crc;
+    }
+    if (hmem != NULL)
+        kvs_aligned_free(R->ap, hmem, hn, (size_t)R->A);
+    pthread_mutex_lock(&R->mu);
+    kvsi_raw_release(R, e, r == KVS_OK && bad);
+    pthread_mutex_unlock(&R->mu);
+    if (r != KVS_OK) {
+        *out_len = 0;
+        return r;
+    }
+    if (bad) {
+        *out_len = 0;
+        return KVS_NOT_FOUND;
+    }
+    return KVS_OK;
+}
+
+static kvs_result kvsi_raw_exists(void *eng, const void *key, size_t klen)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    kvs_result r;
+    pthread_mutex_lock(&R->mu);
+    r = kvsi_raw_find(R, key, klen, kvs_fnv1a64(key, klen)) != NULL ? KVS_OK : KVS_NOT_FOUND;
+    pthread_mutex_unlock(&R->mu);
+    return r;
+}
+
+static kvs_result kvsi_raw_remove(void *eng, const void *key, size_t klen)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    kvsi_rent *e;
+    pthread_mutex_lock(&R->mu);
+    e = kvsi_raw_find(R, key, klen, kvs_fnv1a64(key, klen));
+    if (e != NULL)
+        kvsi_raw_drop(R, e);
+    pthread_mutex_unlock(&R->mu);
+    return e != NULL ? KVS_OK : KVS_NOT_FOUND;
+}
+
+static kvs_result kvsi_raw_pin(void *eng, const void *key, size_t klen, int delta)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    kvsi_rent *e;
+    kvs_result r = KVS_OK;
+    pthread_mutex_lock(&R->mu);
+    e = kvsi_raw_find(R, key, klen, kvs_fnv1a64(key, klen));
+    if (e == NULL)
+        r = KVS_NOT_FOUND;
+    else if (delta > 0 && e->pins == UINT32_MAX)
+        r = KVS_E_OVERFLOW;
+    else if (delta < 0 && e->pins == 0)
+        r = KVS_E_INVAL;
+    else if (delta > 0)
+        e->pins++;
+    else
+        e->pins--;
+    pthread_mutex_unlock(&R->mu);
+    return r;
+}
+
+static kvs_result kvsi_raw_sync(void *eng)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    int dirty;
+    pthread_mutex_lock(&R->mu);
+    dirty = R->mut_seq != R->ckpt_mut_seq || R->nquar > 0;
+    pthread_mutex_unlock(&R->mu);
+    /* A checkpoint fdatasyncs before its header; without changes since the
+       last one, an fdatasync covers the bytes of every acknowledged put. */
+    return dirty ? kvsi_raw_ckpt(R, 0) : kvs_file_datasync(R->f);
+}
+
+static kvs_result kvsi_raw_iterate(void *eng, kvs_key_fn fn, void *user)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    void *mem = NULL;
+    size_t total = 0, pos = 0, n, i;
+    kvsi_rent *e;
+    kvs_result r = KVS_OK;
+    unsigned char *p;
+    pthread_mutex_lock(&R->mu);
+    n = R->count;
+    for (e = R->mru; e != NULL; e = e->lnext)
+        total += 16 + (((size_t)e->klen + 7u) & ~(size_t)7u);
+    if (total > 0)
+        r = kvs_aligned_alloc(R->ap, total, 8, &mem);
+    if (r == KVS_OK && total > 0) {
+        p = (unsigned char *)mem;
+        for (e = R->mru; e != NULL; e = e->lnext) {
+            uint64_t kl = e->klen;
+            memcpy(p + pos, &kl, 8);
+            memcpy(p + pos + 8, &e->len, 8);
+            memcpy(p + pos + 16, e->key, e->klen);
+            pos += 16 + (((size_t)e->klen + 7u) & ~(size_t)7u);
+        }
+    }
+    pthread_mutex_unlock(&R->mu);
+    if (r != KVS_OK)
+        return r;
+    p = (unsigned char *)mem;
+    for (i = 0, pos = 0; i < n; i++) {
+        uint64_t kl, len;
+        memcpy(&kl, p + pos, 8);
+        memcpy(&len, p + pos + 8, 8);
+        if (fn(user, p + pos + 16, (size_t)kl, len) != 0)
+            break;
+        pos += 16 + (((size_t)kl + 7u) & ~(size_t)7u);
+    }
+    if (mem != NULL)
+        kvs_aligned_free(R->ap, mem, total, 8);
+    return KVS_OK;
+}
+
+static void kvsi_raw_stats(void *eng, kvs_store_stats *out)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    kvs_file_stats fs;
+    pthread_mutex_lock(&R->mu);
+    out->objects = R->count;
+    out->bytes = R->bytes;
+    out->disk_bytes = (uint64_t)R->count * R->L.slot_bytes;
+    out->capacity_bytes = R->L.slot_count * R->L.slot_bytes;
+    out->slots_total = R->L.slot_count;
+    out->slots_free = (uint64_t)R->nfree + (R->L.slot_count - R->next_unwritten) + (uint64_t)R->nquar;
+    out->evictions = R->evictions;
+    out->corruptions = R->corruptions;
+    out->checkpoints = R->checkpoints;
+    pthread_mutex_unlock(&R->mu);
+    kvs_file_get_stats(R->f, &fs);
+    out->direct = R->info.direct;
+    out->direct_fallbacks = fs.direct_fallbacks;
+    out->bounce_bytes = fs.bounce_bytes;
+    out->bounce_calls = fs.bounce_calls;
+}
+
+static size_t kvsi_raw_buffer_align(void *eng)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    return R->info.buf_align > 0 ? R->info.buf_align : 1;
+}
+
+/* ---- open, close ---- */
+
+static void kvsi_raw_free(kvsi_raw *R)
+{
+    size_t i;
+    if (R->thr_on) {
+        pthread_mutex_lock(&R->mu);
+        R->stop = 1;
+        pthread_cond_broadcast(&R->cv);
+        pthread_mutex_unlock(&R->mu);
+        pthread_join(R->thr, NULL);
+        R->thr_on = 0;
+    }
+    for (i = 0; i < R->nbk; i++) {
+        kvsi_rent *e = R->bk[i], *nx;
+        for (; e != NULL; e = nx) {
+            nx = e->hnext;
+            kvsi_raw_ent_free(R, e);
+        }
+    }
+    if (R->bk != NULL)
+        kvs_aligned_free(R->ap, R->bk, R->nbk * sizeof(kvsi_rent *), sizeof(void *));
+    if (R->freel != NULL)
+        kvs_aligned_free(R->ap, R->freel, (size_t)R->L.slot_count * sizeof(uint32_t), sizeof(uint32_t));
+    if (R->quar != NULL)
+        kvs_aligned_free(R->ap, R->quar, (size_t)R->L.slot_count * sizeof(kvsi_rq), sizeof(uint64_t));
+    if (R->ck != NULL)
+        kvs_aligned_free(R->ap, R->ck, R->ckcap, (size_t)R->A);
+    if (R->path != NULL)
+        kvs_aligned_free(R->ap, R->path, R->path_size, 1);
+    if (R->f != NULL)
+        (void)kvs_file_close(R->f);
+    if (R->have_icv)
+        pthread_cond_destroy(&R->icv);
+    if (R->have_cv)
+        pthread_cond_destroy(&R->cv);
+    if (R->have_ckmu)
+        pthread_mutex_destroy(&R->ckmu);
+    if (R->have_mu)
+        pthread_mutex_destroy(&R->mu);
+    kvs_aligned_free(R->ap, R, sizeof *R, KVSI_STRUCT_ALIGN);
+}
+
+static kvs_result kvsi_raw_close(void *eng)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    kvs_result r = KVS_OK, r2;
+    int dirty;
+    if (R->thr_on) {
+        pthread_mutex_lock(&R->mu);
+        R->stop = 1;
+        pthread_cond_broadcast(&R->cv);
+        pthread_mutex_unlock(&R->mu);
+        pthread_join(R->thr, NULL);
+        R->thr_on = 0;
+    }
+    pthread_mutex_lock(&R->mu);
+    dirty = R->mut_seq != R->ckpt_mut_seq || R->nquar > 0;
+    pthread_mutex_unlock(&R->mu);
+    if (dirty)
+        r = kvsi_raw_ckpt(R, 0);
+    r2 = kvs_file_close(R->f);
+    R->f = NULL;
+    if (r == KVS_OK)
+        r = r2;
+    kvsi_raw_free(R);
+    return r;
+}
+
+static const kvsi_engine_ops kvsi_raw_ops = {
+    kvsi_raw_put, kvsi_raw_get, kvsi_raw_exists, kvsi_raw_remove, kvsi_raw_pin,
+    kvsi_raw_sync, kvsi_raw_iterate, kvsi_raw_stats, kvsi_raw_close, kvsi_raw_buffer_align
+};
+
+/* Bytes a checkpoint copy needs for slot_count entries of max_key keys. */
+static uint64_t kvsi_raw_ck_bound(uint64_t slot_count, uint32_t max_key)
+{
+    return KVS_CKPT_HEADER_BYTES + KVS_INDEX_HEADER_BYTES +
+           slot_count * (KVS_INDEX_ENTRY_FIXED_BYTES + (((uint64_t)max_key + 7u) & ~(uint64_t)7u));
+}
+
+/* The geometry for formatting: meta_bytes sized (when 0) so a checkpoint of
+   every slot fits; iterate because slot_count depends on meta_bytes. */
+static kvs_result kvsi_raw_geometry(kvsi_raw *R, uint64_t dev, char *err, size_t cap)
+{
+    kvs_store_config *c = R->cfg;
+    uint64_t A = R->A, hdr = kvsi_raw_max64(KVS_OBJHDR_REGION, A), slot_bytes, meta, m2;
+    char why[160];
+    kvs_result r;
+    unsigned it;
+    if (c->slot_payload_bytes > ((uint64_t)1 << 48))
+        return kvsi_errf(err, cap, KVS_E_INVAL, "slot_payload_bytes %llu is too large",
+                         (unsigned long long)c->slot_payload_bytes);
+    slot_bytes = kvsi_raw_ru(hdr + c->slot_payload_bytes, A);
+    if (c->meta_bytes != 0) {
+        why[0] = '\0';
+        r = kvs_layout_compute(dev, A, c->meta_bytes, slot_bytes, &R->L, why, sizeof why);
+        if (r != KVS_OK)
+            return kvsi_errf(err, cap, r, "geometry (device_bytes %llu, align %llu, meta_bytes %llu, slot_bytes %llu): %s",
+                             (unsigned long long)dev, (unsigned long long)A, (unsigned long long)c->meta_bytes,
+                             (unsigned long long)slot_bytes, why);
+        if (kvsi_raw_ck_bound(R->L.slot_count, c->max_key_bytes) > R->L.ckpt_bytes)
+            return kvsi_errf(err, cap, KVS_E_INVAL,
+                             "meta_bytes %llu is too small: a checkpoint of %llu slots with %u-byte keys (max_key_bytes) needs meta_bytes %llu",
+                             (unsigned long long)c->meta_bytes, (unsigned long long)R->L.slot_count,
+                             (unsigned)c->max_key_bytes,
+                             (unsigned long long)(2 * kvsi_raw_ru(kvsi_raw_ck_bound(R->L.slot_count, c->max_key_bytes), A)));
+        return KVS_OK;
+    }
+    meta = 2 * kvsi_raw_ru(4096, A);
+    for (it = 0; it < 64; it++) {
+        why[0] = '\0';
+        r = kvs_layout_compute(dev, A, meta, slot_bytes, &R->L, why, sizeof why);
+        if (r != KVS_OK)
+            return kvsi_errf(err, cap, r, "geometry (device_bytes %llu, align %llu, meta_bytes %llu, slot_bytes %llu): %s",
+                             (unsigned long long)dev, (unsigned long long)A, (unsigned long long)meta,
+                             (unsigned long long)slot_bytes, why);
+        m2 = 2 * kvsi_raw_max64(kvsi_raw_ru(kvsi_raw_ck_bound(R->L.slot_count, c->max_key_bytes), A),
+                                kvsi_raw_ru(4096, A));
+        if (m2 <= meta) {
+            /* meta suffices; try the smaller size once more and keep it if it fits */
+            kvs_layout l2;
+            if (m2 < meta && kvs_layout_compute(dev, A, m2, slot_bytes, &l2, NULL, 0) == KVS_OK &&
+                kvsi_raw_ck_bound(l2.slot_count, c->max_key_bytes) <= l2.ckpt_bytes) {
+                meta = m2;
+                continue;
+            }
+            return KVS_OK;
+        }
+        meta = m2;
+    }
+    return KVS_OK;
+}
+
+/* Read the map file (tp_map_file) into allocated, NUL-terminated text. */
+static kvs_result kvsi_raw_read_text(kvsi_raw *R, const char *path, char **out, size_t *out_size, char *err,
+                                     size_t cap)
+{
+    int fd;
+    struct stat sb;
+    void *mem = NULL;
+    size_t n = 0, size;
+    kvs_result r;
+    *out = NULL;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kvsi_errf(err, cap, kvs_result_from_errno(errno), "tp_map_file %s: cannot open: %s", path,
+                         strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > KVSI_RAW_MAPFILE_MAX) {
+        kvsi_close_fd(fd);
+        return kvsi_errf(err, cap, KVS_E_INVAL, "tp_map_file %s is not a regular file of at most 1 MiB", path);
+    }
+    size = (size_t)sb.st_size + 1;
+    r = kvs_aligned_alloc(R->ap, size, 1, &mem);
+    if (r != KVS_OK) {
+        kvsi_close_fd(fd);
+        return kvsi_errf(err, cap, r, "cannot allocate the TP map text");
+    }
+    while (n + 1 < size) {
+        ssize_t k = read(fd, (char *)mem + n, size - 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    kvsi_close_fd(fd);
+    ((char *)mem)[n] = '\0';
+    *out = (char *)mem;
+    *out_size = size;
+    return KVS_OK;
+}
+
+/* Which path this rank opens: cfg->paths, or the rank's entry of the whole
+   map (validated before anything is opened). Sets tp_world. */
+static kvs_result kvsi_raw_pick_path(kvsi_raw *R, char *err, size_t cap)
+{
+    kvs_store_config *c = R->cfg;
+    const char *path = c->paths;
+    char *text = NULL;
+    size_t text_size = 0, n;
+    kvs_tpmap map;
+    kvs_result r = KVS_OK;
+    void *mem = NULL;
+    memset(&map, 0, sizeof map);
+    if (path == NULL) {
+        const char *t = c->tp_map;
+        char why[256];
+        if (c->tp_map_file != NULL) {
+            r = kvsi_raw_read_text(R, c->tp_map_file, &text, &text_size, err, cap);
+            if (r != KVS_OK)
+                return r;
+            t = text;
+        }
+        why[0] = '\0';
+        r = kvs_tpmap_parse(t, c->tp_world, R->ap, &map, why, sizeof why);
+        if (text != NULL)
+            kvs_aligned_free(R->ap, text, text_size, 1);
+        if (r != KVS_OK)
+            return kvsi_errf(err, cap, r, "%s: %s", c->tp_map_file ? "tp_map_file" : "tp_map", why);
+        if (c->tp_rank >= map.world) {
+            uint32_t w = map.world;
+            kvs_tpmap_free(&map);
+            return kvsi_errf(err, cap, KVS_E_RANK, "tp_rank %u is not in the TP map (ranks 0..%u)",
+                             (unsigned)c->tp_rank, (unsigned)(w - 1));
+        }
+        c->tp_world = map.world;
+        path = map.paths[c->tp_rank];
+    } else {
+        if (c->tp_world == 0)
+            c->tp_world = 1;
+        if (path[0] == '\0')
+            return kvsi_errf(err, cap, KVS_E_PATH, "paths (the raw store's device or file) is empty");
+    }
+    n = strlen(path) + 1;
+    r = kvs_aligned_alloc(R->ap, n, 1, &mem);
+    if (r == KVS_OK) {
+        memcpy(mem, path, n);
+        R->path = (char *)mem;
+        R->path_size = n;
+    }
+    if (map.world != 0)
+        kvs_tpmap_free(&map);
+    return r == KVS_OK ? KVS_OK : kvsi_errf(err, cap, r, "cannot allocate the path");
+}
+
+static kvs_result kvsi_raw_alloc_state(kvsi_raw *R)
+{
+    void *mem = NULL;
+    kvs_result r;
+    size_t n = (size_t)R->L.slot_count;
+    r = kvs_aligned_alloc(R->ap, n * sizeof(uint32_t), sizeof(uint32_t), &mem);
+    if (r != KVS_OK)
+        return r;
+    R->freel = (uint32_t *)mem;
+    r = kvs_aligned_alloc(R->ap, n * sizeof(kvsi_rq), sizeof(uint64_t), &mem);
+    if (r != KVS_OK)
+        return r;
+    R->quar = (kvsi_rq *)mem;
+    return kvsi_raw_ck_reserve(R, kvsi_raw_min64(R->L.ckpt_bytes,
+                               kvsi_raw_ru(kvsi_raw_ck_bound(R->L.slot_count, R->cfg->max_key_bytes), R->A)));
+}
+
+static kvs_result kvsi_raw_format(kvsi_raw *R, uint64_t dev, char *err, size_t cap)
+{
+    kvs_superblock sb;
+    kvs_result r;
+    void *mem = NULL;
+    size_t sbn;
+    char norm[KVS_PATH_MAX + 1];
+    size_t nl = 0;
+
+    r = kvsi_raw_geometry(R, dev, err, cap);
+    if (r != KVS_OK)
+        return r;
+    r = kvsi_raw_alloc_state(R);
+    if (r != KVS_OK)
+        return kvsi_errf(err, cap, r, "cannot allocate the index of %llu slots", (unsigned long long)R->L.slot_count);
+    R->store_id = kvsi_random64();
+    R->next_gen = 1;
+    R->next_unwritten = 0;
+    R->alloc_want = 0;
+    R->alloc_disk = 0; /* the first checkpoint below raises it */
+    R->alloc_want = kvsi_raw_min64(R->L.slot_count, kvsi_raw_max64(64, R->L.slot_count / 64));
+    R->next_copy = 0;
+    R->next_seq = 1;
+    /* Copy 1's header block is zeroed (an older store's checkpoint must not
+       linger), copy 0 gets an empty checkpoint, then the superblock. */
+    sbn = (size_t)R->L.sb_bytes;
+    if (sbn < (size_t)R->A)
+        sbn = (size_t)R->A;
+    r = kvs_aligned_alloc(R->ap, sbn, (size_t)R->A, &mem);
+    if (r != KVS_OK)
+        return kvsi_errf(err, cap, r, "cannot allocate the superblock");
+    memset(mem, 0, sbn);
+    r = kvs_file_write(R->f, R->L.ckpt_offset[1], mem, (size_t)R->A);
+    if (r == KVS_OK)
+        r = kvsi_raw_ckpt(R, 0);
+    if (r == KVS_OK) {
+        memset(&sb, 0, sizeof sb);
+        sb.format_version = KVS_FORMAT_VERSION;
+        sb.device_bytes = R->L.device_bytes;
+        sb.align = R->A;
+        sb.meta_bytes = R->L.meta_bytes;
+        sb.slot_bytes = R->L.slot_bytes;
+        sb.slot_count = R->L.slot_count;
+        sb.slots_offset = R->L.slots_offset;
+        sb.tp_rank = R->cfg->tp_rank;
+        sb.tp_world = R->cfg->tp_world;
+        sb.shard_policy = (uint32_t)R->cfg->shard;
+        sb.store_id = R->store_id;
+        if (kvs_path_normalize(R->path, strlen(R->path), norm, sizeof norm, &nl) == KVS_OK)
+            sb.path_id = kvs_fnv1a64(norm, nl);
+        else
+            sb.path_id = kvs_fnv1a64(R->path, strlen(R->path));
+        sb.created_ns = kvsi_now_ns(1);
+        r = kvs_superblock_encode(&sb, mem, sbn);
+        if (r == KVS_OK)
+            r = kvs_file_write(R->f, 0, mem, (size_t)R->L.sb_bytes);
+        if (r == KVS_OK)
+            r = kvs_file_datasync(R->f);
+    }
+    kvs_aligned_free(R->ap, mem, sbn, (size_t)R->A);
+    if (r != KVS_OK)
+        return kvsi_errf(err, cap, r, "formatting %s failed: %s", R->path, kvs_result_str(r));
+    return KVS_OK;
+}
+
+/* Free every entry of the index (restore falling back to another source). */
+static void kvsi_raw_index_clear(kvsi_raw *R)
+{
+    size_t i;
+    for (i = 0; i < R->nbk; i++) {
+        kvsi_rent *e = R->bk[i], *nx;
+        for (; e != NULL; e = nx) {
+            nx = e->hnext;
+            kvsi_raw_ent_free(R, e);
+        }
+        R->bk[i] = NULL;
+    }
+    R->count = 0;
+    R->bytes = R->idx_bytes = 0;
+    R->mru = R->lru = NULL;
+}
+
+/* Load checkpoint copy c (header h already decoded and matching) into the
+   index; smap[slot] = 1 for every listed slot. KVS_E_NOMEM is fatal, any
+   other error means "this copy is not usable". */
+static kvs_result kvsi_raw_load_copy(kvsi_raw *R, uint32_t c, const kvs_ckpt_header *h, unsigned char *smap,
+                                     kvs_index_header *ih, uint64_t *maxgen, uint64_t *maxslot)
+{
+    uint64_t total = kvsi_raw_ru(KVS_CKPT_HEADER_BYTES + h->payload_len, R->A);
+    const unsigned char *p;
+    size_t pos, len, used;
+    uint32_t i;
+    kvs_result r = kvsi_raw_ck_reserve(R, total);
+    if (r != KVS_OK)
+        return r;
+    r = kvs_file_read(R->f, R->L.ckpt_offset[c], R->ck, (size_t)total);
+    if (r != KVS_OK)
+        return r == KVS_E_NOMEM ? KVS_E_IO : r;
+    p = R->ck + KVS_CKPT_HEADER_BYTES;
+    len = (size_t)h->payload_len;
+    if (kvs_crc32c(0, p, len) != h->payload_crc)
+        return KVS_E_CHECKSUM;
+    r = kvs_index_header_decode(p, len, ih);
+    if (r != KVS_OK)
+        return r;
+    if (ih->slot_count != R->L.slot_count)
+        return KVS_E_CORRUPT;
+    pos = KVS_INDEX_HEADER_BYTES;
+    for (i = 0; i < ih->entry_count; i++) {
+        kvs_index_entry ie;
+        kvsi_rent *e;
+        r = kvs_index_entry_decode(p + pos, len - pos, R->L.slot_count, &ie, &used);
+        if (r != KVS_OK)
+            return r;
+        pos += used;
+        if (ie.payload_len > R->L.slot_payload_max || smap[ie.slot] != 0 ||
+            kvsi_raw_find(R, ie.key, ie.key_len, kvs_fnv1a64(ie.key, ie.key_len)) != NULL)
+            return KVS_E_CORRUPT;
+        r = kvsi_raw_ent_new(R, ie.key, ie.key_len, &e);
+        if (r != KVS_OK)
+            return r;
+        e->slot = ie.slot;
+        e->gen = ie.generation;
+        e->len = ie.payload_len;
+        e->crc = ie.payload_crc;
+        kvsi_raw_link(R, e);
+        smap[ie.slot] = 1;
+        if (e->gen > *maxgen)
+            *maxgen = e->gen;
+        if ((uint64_t)ie.slot + 1 > *maxslot)
+            *maxslot = (uint64_t)ie.slot + 1;
+    }
+    if (pos != len)
+        return KVS_E_CORRUPT;
+    return KVS_OK;
+}
+
+/* FORMAT.md 6.4 "Restore", steps 2 to 4 (the superblock is checked). */
+static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
+{
+    kvs_result r, rc[2];
+    kvs_ckpt_header hc[2];
+    kvs_index_header ih;
+    unsigned char *smap = NULL, *pbuf = NULL;
+    void *mem = NULL;
+    size_t n = (size_t)R->L.slot_count, pcap = 0, s;
+    uint64_t maxgen = 0, maxslot = 0, floor = 0, alim = R->L.slot_count, maxseq = 0;
+    uint32_t c, first;
+    int loaded = 0, changed = 0, tried;
+
+    r = kvsi_raw_alloc_state(R);
+    if (r == KVS_OK)
+        r = kvs_aligned_alloc(R->ap, n, 1, &mem);
+    if (r != KVS_OK)
+        return kvsi_errf(err, cap, r, "cannot allocate the index of %llu slots", (unsigned long long)R->L.slot_count);
+    smap = (unsigned char *)mem;
+    memset(smap, 0, n);
+    /* Both headers. */
+    for (c = 0; c < 2; c++) {
+        r = kvs_file_read(R->f, R->L.ckpt_offset[c], R->ck, (size_t)R->A);
+        if (r != KVS_OK) {
+            kvs_aligned_free(R->ap, smap, n, 1);
+            return kvsi_errf(err, cap, r, "reading checkpoint copy %u of %s failed: %s", (unsigned)c, R->path,
+                             kvs_result_str(r));
+        }
+        rc[c] = kvs_ckpt_header_decode(R->ck, KVS_CKPT_HEADER_BYTES, R->L.ckpt_bytes - KVS_CKPT_HEADER_BYTES, &hc[c]);
+        if (rc[c] == KVS_OK && hc[c].store_id != R->store_id)
+            rc[c] = KVS_E_CORRUPT;
+        if (rc[c] == KVS_OK && hc[c].seq > maxseq)
+            maxseq = hc[c].seq;
+    }
+    /* Newest valid copy whose payload parses; else the other one. */
+    if (kvs_ckpt_pick(rc[0], &hc[0], rc[1], &hc[1], &first) == KVS_OK) {
+        for (tried = 0; tried < 2 && !loaded; tried++) {
+            c = tried == 0 ? first : first ^ 1u;
+            if (rc[c] != KVS_OK || hc[c].copy != c)
+                continue;
+            maxgen = maxslot = 0;
+            r = kvsi_raw_load_copy(R, c, &hc[c], smap, &ih, &maxgen, &maxslot);
+            if (r == KVS_E_NOMEM) {
+                kvs_aligned_free(R->ap, smap, n, 1);
+                return kvsi_errf(err, cap, r, "out of memory loading the checkpoint");
+            }
+            if (r == KVS_OK) {
+                loaded = 1;
+                floor = ih.gen_floor;
+                alim = kvsi_raw_max64(ih.alloc_limit, maxslot);
+                R->next_copy = c ^ 1u;
+                if (tried > 0)
+                    changed = 1;
+            } else {
+                kvsi_raw_index_clear(R);
+                memset(smap, 0, n);
+            }
+        }
+    }
+    if (!loaded) {
+        changed = 1; /* full scan */
+        R->next_copy = 0;
+    }
+    R->next_seq = maxseq + 1;
+
+    /* Scan the slots below alloc_limit the checkpoint does not list. */
+    for (s = 0; s < (size_t)alim; s++) {
+        kvs_objhdr oh;
+        kvsi_rent *e, *old;
+        uint64_t off;
+        if (smap[s] != 0)
+            continue;
+        off = kvsi_raw_slot_off(R, (uint32_t)s);
+        r = kvs_file_read(R->f, off, R->ck, (size_t)R->probe);
+        if (r != KVS_OK)
+            break;
+        if (kvs_objhdr_decode(R->ck, (size_t)R->probe, &oh) != KVS_OK || oh.store_id != R->store_id ||
+            oh.payload_offset != R->L.slot_header_bytes || oh.payload_len > R->L.slot_payload_max ||
+            oh.generation < floor)
+            continue;
+        if (pcap < (size_t)kvsi_raw_ru(oh.payload_len + 1, R->A)) {
+            if (pbuf != NULL)
+                kvs_aligned_free(R->ap, pbuf, pcap, (size_t)R->A);
+            pbuf = NULL;
+            pcap = (size_t)kvsi_raw_ru(kvsi_raw_max64(oh.payload_len + 1, (uint64_t)1 << 20), R->A);
+            r = kvs_aligned_alloc(R->ap, pcap, (size_t)R->A, &mem);
+            if (r != KVS_OK) {
+                pcap = 0;
+                break;
+            }
+            pbuf = (unsigned char *)mem;
+        }
+        /* oh.key points into R->ck: copy the key before it is overwritten. */
+        r = kvsi_raw_ent_new(R, oh.key, oh.key_len, &e);
+        if (r != KVS_OK)
+            break;
+        e->slot = (uint32_t)s;
+        e->gen = oh.generation;
+        e->len = oh.payload_len;
+        e->crc = oh.payload_crc;
+        r = kvs_file_read(R->f, off + R->L.slot_header_bytes, pbuf, (size_t)oh.payload_len);
+        if (r != KVS_OK) {
+            kvsi_raw_ent_free(R, e);
+            break;
+        }
+        if ((oh.payload_len > 0 ? kvs_crc32c(0, pbuf, (size_t)oh.payload_len) : 0) != e->crc) {
+            kvsi_raw_ent_free(R, e);
+            continue;
+        }
+        old = kvsi_raw_find(R, e->key, e->klen, e->hash);
+        if (old != NULL && old->gen >= e->gen) {
+            kvsi_raw_ent_free(R, e); /* stale copy: free space */
+            continue;
+        }
+        if (old != NULL) {
+            /* The older object of the key: a listed slot is quarantined (the
+               checkpoint on disk still names it), a scanned one is free. */
+            kvsi_raw_unlink(R, old);
+            if (smap[old->slot] == 1) {
+                kvsi_raw_quarantine(R, old->slot, old->gen);
+                smap[old->slot] = 3;
+            } else {
+                smap[old->slot] = 0;
+            }
+            kvsi_raw_ent_free(R, old);
+        }
+        kvsi_raw_link(R, e);
+        smap[s] = 2;
+        if (e->gen > maxgen)
+            maxgen = e->gen;
+        changed = 1;
+    }
+    if (pbuf != NULL)
+        kvs_aligned_free(R->ap, pbuf, pcap, (size_t)R->A);
+    if (r != KVS_OK) {
+        kvs_aligned_free(R->ap, smap, n, 1);
+        return kvsi_errf(err, cap, r, "restoring %s: scanning slot %zu failed: %s", R->path, s, kvs_result_str(r));
+    }
+    /* Free stack: slots below alloc_limit that hold nothing listed, lowest on top. */
+    for (s = (size_t)alim; s-- > 0;)
+        if (smap[s] == 0)
+            R->freel[R->nfree++] = (uint32_t)s;
+    kvs_aligned_free(R->ap, smap, n, 1);
+    R->next_unwritten = alim;
+    R->alloc_disk = R->alloc_want = alim;
+    R->next_gen = kvsi_raw_max64(kvsi_raw_max64(maxgen + 1, floor), 1);
+    R->mut_seq = changed ? 1 : 0;
+    if (changed) {
+        r = kvsi_raw_ckpt(R, 0);
+        if (r != KVS_OK)
+            return kvsi_errf(err, cap, r, "restoring %s: writing the checkpoint failed: %s", R->path,
+                             kvs_result_str(r));
+    }
+    return KVS_OK;
+}
+
 static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **ops, void **engine,
                                 char *err, size_t err_cap)
 {
-    (void)cfg;
+    kvsi_raw *R;
+    void *mem = NULL;
+    const kvs_allocator *ap = (cfg->allocator.alloc != NULL && cfg->allocator.free != NULL) ? &cfg->allocator : NULL;
+    kvs_result r;
+    kvs_file_config fc;
+    pthread_condattr_t ca;
+    uint64_t fsize = 0, dev, acheck, afmt, blkn;
+    unsigned char *blk = NULL;
+    int do_format, zero;
+    size_t i;
+
     *ops = NULL;
     *engine = NULL;
-    (void)&kvsi_random64; /* used by the engines; referenced until they land */
-    (void)&kvsi_now_ns;
-    return kvsi_errf(err, err_cap, KVS_E_NOTSUP, "the raw-block store is not built yet");
+    if (cfg->max_key_bytes > KVS_KEY_MAX)
+        return kvsi_errf(err, err_cap, KVS_E_INVAL, "max_key_bytes %u exceeds %u", (unsigned)cfg->max_key_bytes,
+                         (unsigned)KVS_KEY_MAX);
+    if (cfg->max_key_bytes == 0)
+        cfg->max_key_bytes = KVSI_RAW_DEF_KEY;
+    if (cfg->checkpoint_interval_ms == 0)
+        cfg->checkpoint_interval_ms = KVSI_RAW_DEF_INTERVAL;
+    if (cfg->checkpoint_idle_ms == 0)
+        cfg->checkpoint_idle_ms = KVSI_RAW_DEF_IDLE;
+
+    r = kvs_aligned_alloc(ap, sizeof(kvsi_raw), KVSI_STRUCT_ALIGN, &mem);
+    if (r != KVS_OK)
+        return kvsi_errf(err, err_cap, r, "cannot allocate the raw store");
+    R = (kvsi_raw *)mem;
+    memset(R, 0, sizeof *R);
+    R->cfg = cfg;
+    if (ap != NULL) {
+        R->alloc = *ap;
+        R->ap = &R->alloc;
+    }
+    R->A = 512; /* until known: frees of never-allocated buffers use it */
+    if (pthread_mutex_init(&R->mu, NULL) == 0)
+        R->have_mu = 1;
+    if (pthread_mutex_init(&R->ckmu, NULL) == 0)
+        R->have_ckmu = 1;
+    if (pthread_condattr_init(&ca) == 0) {
+        (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        if (pthread_cond_init(&R->cv, &ca) == 0)
+            R->have_cv = 1;
+        pthread_condattr_destroy(&ca);
+    }
+    if (pthread_cond_init(&R->icv, NULL) == 0)
+        R->have_icv = 1;
+    if (!R->have_mu || !R->have_ckmu || !R->have_cv || !R->have_icv) {
+        kvsi_raw_free(R);
+        return kvsi_errf(err, err_cap, KVS_E_NOMEM, "cannot create the raw store's mutexes");
+    }
+
+    r = kvsi_raw_pick_path(R, err, err_cap);
+    if (r != KVS_OK) {
+        kvsi_raw_free(R);
+        return r;
+    }
+
+    kvs_file_config_init(&fc);
+    fc.direct = cfg->direct;
+    if (cfg->format != KVS_FORMAT_NEVER && cfg->device_bytes != 0) {
+        fc.flags = KVS_FILE_CREATE;
+        fc.size = cfg->device_bytes;
+    }
+    fc.align = cfg->align;
+    fc.alloc = ap;
+    fc.sysops = cfg->sysops;
+    r = kvs_file_open(R->path, &fc, &R->f);
+    if (r != KVS_OK) {
+        kvsi_errf(err, err_cap, r, "cannot open %s: %s%s", R->path, kvs_result_str(r),
+                  r == KVS_E_NOENT && cfg->device_bytes == 0 ? " (give device_bytes and a format mode to create it)" : "");
+        kvsi_raw_free(R);
+        return r;
+    }
+    kvs_file_get_info(R->f, &R->info);
+    r = kvs_file_size(R->f, &fsize);
+    if (r != KVS_OK) {
+        kvsi_raw_free(R);
+        return kvsi_errf(err, err_cap, r, "cannot get the size of %s", R->path);
+    }
+    acheck = kvsi_raw_max64(kvsi_raw_max64(R->info.align, R->info.buf_align),
+                            kvsi_raw_max64(KVS_DEV_ALIGN_MIN, cfg->align));
+    afmt = kvsi_raw_max64(acheck, R->info.tail_pad);
+    if (R->info.direct)
+        acheck = afmt;
+    if (afmt > KVS_DEV_ALIGN_MAX) {
+        kvsi_raw_free(R);
+        return kvsi_errf(err, err_cap, KVS_E_GEOMETRY, "align: %s needs %llu-byte alignment, above the 1 MiB maximum",
+                         R->path, (unsigned long long)afmt);
+    }
+
+    /* The first 4 KiB: superblock, or zeros. */
+    blkn = kvsi_raw_ru(4096, afmt);
+    r = kvs_aligned_alloc(R->ap, (size_t)blkn, (size_t)afmt, &mem);
+    if (r != KVS_OK) {
+        kvsi_raw_free(R);
+        return kvsi_errf(err, err_cap, r, "cannot allocate a buffer");
+    }
+    blk = (unsigned char *)mem;
+    memset(blk, 0, (size_t)blkn);
+    if (fsize >= 4096)
+        r = kvs_file_read(R->f, 0, blk, 4096);
+    if (r != KVS_OK) {
+        kvs_aligned_free(R->ap, blk, (size_t)blkn, (size_t)afmt);
+        kvsi_raw_free(R);
+        return kvsi_errf(err, err_cap, r, "reading the superblock of %s failed: %s", R->path, kvs_result_str(r));
+    }
+    for (zero = 1, i = 0; i < 4096 && zero; i++)
+        zero = blk[i] == 0;
+    do_format = cfg->format == KVS_FORMAT_ALWAYS || (cfg->format == KVS_FORMAT_IF_EMPTY && zero);
+
+    if (do_format) {
+        kvs_aligned_free(R->ap, blk, (size_t)blkn, (size_t)afmt);
+        R->A = afmt;
+        dev = cfg->device_bytes != 0 ? cfg->device_bytes : fsize;
+        if (cfg->slot_payload_bytes == 0)
+            cfg->slot_payload_bytes = KVSI_RAW_DEF_PAYLOAD;
+        R->probe = kvsi_raw_min64(kvsi_raw_max64(KVS_OBJHDR_REGION, R->A), kvsi_raw_ru(KVS_OBJHDR_MAX_BYTES, R->A));
+        r = kvsi_raw_format(R, dev, err, err_cap);
+        if (r != KVS_OK) {
+            kvsi_raw_free(R);
+            return r;
+        }
+    } else {
+        kvs_superblock sb;
+        uint64_t hdr, want;
+        r = kvs_superblock_decode(blk, KVS_SB_RECORD_BYTES, &sb);
+        kvs_aligned_free(R->ap, blk, (size_t)blkn, (size_t)afmt);
+        if (r != KVS_OK) {
+            if (zero)
+                r = kvsi_errf(err, err_cap, KVS_E_MAGIC,
+                              "%s is not formatted (its first 4 KiB are zero); set format to KVS_FORMAT_IF_EMPTY or KVS_FORMAT_ALWAYS",
+                              R->path);
+            else if (r == KVS_E_MAGIC)
+                r = kvsi_errf(err, err_cap, r,
+                              "%s holds no kvstore superblock (foreign data); only KVS_FORMAT_ALWAYS would format it",
+                              R->path);
+            else
+                r = kvsi_errf(err, err_cap, r, "the superblock of %s is damaged: %s", R->path, kvs_result_str(r));
+            kvsi_raw_free(R);
+            return r;
+        }
+        if (sb.align % acheck != 0) {
+            kvsi_raw_free(R);
+            return kvsi_errf(err, err_cap, KVS_E_GEOMETRY,
+                             "align: the store was formatted with align %llu, but this file and config need a multiple of %llu",
+                             (unsigned long long)sb.align, (unsigned long long)acheck);
+        }
+        if (cfg->device_bytes != 0 && cfg->device_bytes != sb.device_bytes) {
+            kvsi_raw_free(R);
+            return kvsi_errf(err, err_cap, KVS_E_GEOMETRY, "device_bytes %llu differs from the recorded device_bytes %llu",
+                             (unsigned long long)cfg->device_bytes, (unsigned long long)sb.device_bytes);
+        }
+        if (fsize < sb.device_bytes) {
+            kvsi_raw_free(R);
+            return kvsi_errf(err, err_cap, KVS_E_GEOMETRY,
+                             "device_bytes: the device is %llu bytes, smaller than the recorded device_bytes %llu",
+                             (unsigned long long)fsize, (unsigned long long)sb.device_bytes);
+        }
+        hdr = kvsi_raw_max64(KVS_OBJHDR_REGION, sb.align);
+        if (cfg->slot_payload_bytes != 0 &&
+            (cfg->slot_payload_bytes > ((uint64_t)1 << 48) ||
+             kvsi_raw_ru(hdr + cfg->slot_payload_bytes, sb.align) != sb.slot_bytes)) {
+            kvsi_raw_free(R);
+            return kvsi_errf(err, err_cap, KVS_E_GEOMETRY,
+                             "slot_payload_bytes %llu does not match the recorded slot_bytes %llu (slot_payload_bytes %llu)",
+                             (unsigned long long)cfg->slot_payload_bytes, (unsigned long long)sb.slot_bytes,
+                             (unsigned long long)(sb.slot_bytes - hdr));
+        }
+        if (cfg->meta_bytes != 0 && cfg->meta_bytes != sb.meta_bytes) {
+            kvsi_raw_free(R);
+            return kvsi_errf(err, err_cap, KVS_E_GEOMETRY, "meta_bytes %llu differs from the recorded meta_bytes %llu",
+                             (unsigned long long)cfg->meta_bytes, (unsigned long long)sb.meta_bytes);
+        }
+        if ((sb.tp_rank != cfg->tp_rank || sb.tp_world != cfg->tp_world) && !cfg->allow_other_rank) {
+            kvsi_raw_free(R);
+            return kvsi_errf(err, err_cap, KVS_E_RANK,
+                             "the device was formatted for rank %u of world %u, this is rank %u of world %u (allow_other_rank opens it anyway)",
+                             (unsigned)sb.tp_rank, (unsigned)sb.tp_world, (unsigned)cfg->tp_rank, (unsigned)cfg->tp_world);
+        }
+        R->A = sb.align;
+        r = kvs_layout_compute(sb.device_bytes, sb.align, sb.meta_bytes, sb.slot_bytes, &R->L, NULL, 0);
+        if (r != KVS_OK) {
+            kvsi_raw_free(R);
+            return kvsi_errf(err, err_cap, r, "the recorded geometry is invalid");
+        }
+        want = kvsi_raw_ck_bound(R->L.slot_count, cfg->max_key_bytes);
+        if (want > R->L.ckpt_bytes) {
+            kvsi_raw_free(R);
+            return kvsi_errf(err, err_cap, KVS_E_GEOMETRY,
+                             "meta_bytes: the recorded meta_bytes %llu cannot hold a checkpoint of %llu slots with %u-byte keys (max_key_bytes); it needs %llu",
+                             (unsigned long long)sb.meta_bytes, (unsigned long long)R->L.slot_count,
+                             (unsigned)cfg->max_key_bytes, (unsigned long long)(2 * kvsi_raw_ru(want, R->A)));
+        }
+        R->store_id = sb.store_id;
+        R->probe = kvsi_raw_min64(R->L.slot_header_bytes, kvsi_raw_ru(KVS_OBJHDR_MAX_BYTES, R->A));
+        r = kvsi_raw_restore(R, err, err_cap);
+        if (r != KVS_OK) {
+            kvsi_raw_free(R);
+            return r;
+        }
+    }
+    cfg->device_bytes = R->L.device_bytes;
+    cfg->align = (size_t)R->A;
+    cfg->meta_bytes = R->L.meta_bytes;
+    cfg->slot_payload_bytes = R->L.slot_payload_max;
+    R->last_ckpt_ns = R->last_put_ns = kvsi_now_ns(0);
+    if (pthread_create(&R->thr, NULL, kvsi_raw_thread, R) != 0) {
+        kvsi_raw_free(R);
+        return kvsi_errf(err, err_cap, KVS_E_NOMEM, "cannot start the checkpoint thread");
+    }
+    R->thr_on = 1;
+    *ops = &kvsi_raw_ops;
+    *engine = R;
+    return KVS_OK;
 }
 /* ===== END STORE RAW ===== */
 
 /* ===== BEGIN STORE FS ===== */
+/* ------------------------------------------------------------------------
+   Filesystem store (docs/STORES.md, FORMAT.md 5 and 7): one file per object
+   in one of several directories, temp file + rename as the commit.
+
+   Every file operation is relative to a directory descriptor opened at
+   open time (openat/renameat/unlinkat/fstatat) with O_NOFOLLOW or
+   AT_SYMLINK_NOFOLLOW, so a symlink planted where a file is expected is
+   never followed. The store directory itself may be a symlink.
+
+   In memory: a map (directory, file name) -> entry with the file's bytes on
+   disk, its pins, readers and LRU position. The map is the capacity
+   accounting: files this process wrote, read or found by the scan at open.
+   Decisions:
+   - Bytes on disk of a file = its size rounded up to 4096 (KVSI_FS_BLOCK),
+     for files written here and files found by the scan alike (st_blocks
+     depends on the filesystem's allocation timing; the size does not).
+   - Payload bytes (stats.bytes) of a scanned file is estimated as
+     size - 4096 until this process reads or writes it (exact from then).
+   - Pins are per file name (a hashed name shared by two keys pins both);
+     they survive a remove or an overwrite of the key; unpin without a pin
+     is KVS_E_INVAL.
+   - exists: fstatat of the final name (a regular file at least as long as
+     a header); hashed names also read the header to compare the key. A
+     file that exists but fails get's checks (corrupt) is reported present
+     by exists and missed (and counted) by get.
+   - The header's store_id is not compared with the directory's: another
+     host's or an earlier record's objects are valid; the header, the whole
+     key, the lengths and the payload CRC are checked.
+   - A path-set record that is corrupt (or not a regular file) is treated
+     as a changed set: reported in pathset_changed, KVS_E_PATHSET under
+     strict_pathset, otherwise rewritten with a fresh store_id.
+   - sync: fdatasync of files put with durability NONE since the last sync
+     (by name; a file gone since is skipped), then fsync of every directory
+     with renames or unlinks not yet synced. close syncs nothing.
+   Renames and unlinks of one name by this process are serialised (busy
+   flag), so an eviction never removes a newer file put by this process.
+   ------------------------------------------------------------------------ */
+#define KVSI_FS_BLOCK ((uint64_t)4096)
+#define KVSI_FS_HDR ((size_t)4096)          /* header block read by readers */
+#define KVSI_FS_PO_MAX ((size_t)1 << 20)    /* FORMAT 6.3 payload_offset bound */
+
+typedef struct kvsi_fsent {
+    struct kvsi_fsent *hnext;           /* hash chain                        */
+    struct kvsi_fsent *lprev, *lnext;   /* LRU list (present entries)        */
+    uint64_t hash;
+    uint64_t disk;                      /* bytes on disk, when present       */
+    uint64_t payload;                   /* payload bytes, when present       */
+    uint64_t ver;                       /* bumped by every publish/unlink    */
+    uint32_t dir;
+    uint32_t pins;
+    uint32_t readers;                   /* gets in progress                  */
+    uint32_t refs;                      /* operations holding this entry     */
+    uint32_t name_len;
+    unsigned char present, busy, unsynced, in_lru;
+    /* the name follows, NUL-terminated */
+} kvsi_fsent;
+
+typedef struct kvsi_fsdir {
+    int fd;
+    int direct;                         /* the probe got O_DIRECT            */
+    int dirty;                          /* renames/unlinks not yet synced    */
+    uint64_t store_id;
+    size_t buf_align;
+} kvsi_fsdir;
+
+typedef struct kvsi_fs {
+    kvs_store_config *cfg;
+    const kvs_allocator *alloc;
+    const kvs_sysops *ops;
+    kvs_pathlist pl;
+    int pl_ok;
+    size_t ndirs;
+    kvsi_fsdir dirs[KVS_PATHS_MAX];
+    uint64_t writer;
+    uint64_t seq;                       /* atomic                            */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int sync_ok;
+    kvsi_fsent **buckets;
+    size_t nbuckets, nents;
+    kvsi_fsent *lru_head, *lru_tail;
+    uint64_t used, reserved, objects, payload_bytes, last_gen, nunsynced;
+    /* atomics */
+    uint64_t corruptions, evictions, orphans, fallbacks, bounce_bytes, bounce_calls;
+    int pathset_changed;
+    int direct;
+    size_t buf_align;
+} kvsi_fs;
+
+static char *kvsi_fsent_name(kvsi_fsent *e) { return (char *)(e + 1); }
+static size_t kvsi_fsent_size(size_t nlen) { return sizeof(kvsi_fsent) + nlen + 1; }
+
+static uint64_t kvsi_fs_hash(uint32_t dir, const char *name, size_t nlen)
+{
+    return kvs_mix64(kvs_fnv1a64(name, nlen) ^ ((uint64_t)dir * 0x9e3779b97f4a7c15ULL));
+}
+
+/* ---- map and LRU: all with fs->mu held ---- */
+static kvsi_fsent *kvsi_fs_find(kvsi_fs *fs, uint32_t dir, const char *name, size_t nlen, uint64_t h)
+{
+    kvsi_fsent *e;
+    for (e = fs->buckets[h & (fs->nbuckets - 1)]; e != NULL; e = e->hnext)
+        if (e->hash == h && e->dir == dir && e->name_len == nlen && memcmp(kvsi_fsent_name(e), name, nlen) == 0)
+            return e;
+    return NULL;
+}
+
+static void kvsi_fs_rehash(kvsi_fs *fs)
+{
+    size_t nb = fs->nbuckets * 2, i;
+    void *mem = NULL;
+    kvsi_fsent **nbk;
+    if (nb > ((size_t)-1) / sizeof(kvsi_fsent *) ||
+        kvs_aligned_alloc(fs->alloc, nb * sizeof(kvsi_fsent *), sizeof(void *), &mem) != KVS_OK)
+        return; /* keep the longer chains */
+    nbk = (kvsi_fsent **)mem;
+    memset(nbk, 0, nb * sizeof(kvsi_fsent *));
+    for (i = 0; i < fs->nbuckets; i++) {
+        kvsi_fsent *e = fs->buckets[i], *nx;
+        for (; e != NULL; e = nx) {
+            nx = e->hnext;
+            e->hnext = nbk[e->hash & (nb - 1)];
+            nbk[e->hash & (nb - 1)] = e;
+        }
+    }
+    kvs_aligned_free(fs->alloc, fs->buckets, fs->nbuckets * sizeof(kvsi_fsent *), sizeof(void *));
+    fs->buckets = nbk;
+    fs->nbuckets = nb;
+}
+
+/* The entry of (dir, name) with one more reference; created (not present)
+   when missing and create is set. NULL: missing, or no memory. */
+static kvsi_fsent *kvsi_fs_ref(kvsi_fs *fs, uint32_t dir, const char *name, size_t nlen, int create)
+{
+    uint64_t h = kvsi_fs_hash(dir, name, nlen);
+    kvsi_fsent *e = kvsi_fs_find(fs, dir, name, nlen, h);
+    void *mem = NULL;
+    if (e == NULL) {
+        if (!create || kvs_aligned_alloc(fs->alloc, kvsi_fsent_size(nlen), sizeof(void *), &mem) != KVS_OK)
+            return NULL;
+        e = (kvsi_fsent *)mem;
+        memset(e, 0, sizeof *e);
+        e->hash = h;
+        e->dir = dir;
+        e->name_len = (uint32_t)nlen;
+        memcpy(kvsi_fsent_name(e), name, nlen);
+        kvsi_fsent_name(e)[nlen] = '\0';
+        e->hnext = fs->buckets[h & (fs->nbuckets - 1)];
+        fs->buckets[h & (fs->nbuckets - 1)] = e;
+        if (++fs->nents > fs->nbuckets * 2)
+            kvsi_fs_rehash(fs);
+    }
+    e->refs++;
+    return e;
+}
+
+static void kvsi_fs_lru_remove(kvsi_fs *fs, kvsi_fsent *e)
+{
+    if (!e->in_lru)
+        return;
+    if (e->lprev)
+        e->lprev->lnext = e->lnext;
+    else
+        fs->lru_head = e->lnext;
+    if (e->lnext)
+        e->lnext->lprev = e->lprev;
+    else
+        fs->lru_tail = e->lprev;
+    e->lprev = e->lnext = NULL;
+    e->in_lru = 0;
+}
+
+static void kvsi_fs_lru_push(kvsi_fs *fs, kvsi_fsent *e)
+{
+    kvsi_fs_lru_remove(fs, e);
+    e->lprev = fs->lru_tail;
+    e->lnext = NULL;
+    if (fs->lru_tail)
+        fs->lru_tail->lnext = e;
+    else
+        fs->lru_head = e;
+    fs->lru_tail = e;
+    e->in_lru = 1;
+}
+
+static void kvsi_fs_free_ent(kvsi_fs *fs, kvsi_fsent *e)
+{
+    kvs_aligned_free(fs->alloc, e, kvsi_fsent_size(e->name_len), sizeof(void *));
+}
+
+static void kvsi_fs_unref(kvsi_fs *fs, kvsi_fsent *e)
+{
+    kvsi_fsent **pp;
+    KVS_ASSERT(e->refs > 0);
+    if (--e->refs > 0 || e->present || e->pins > 0)
+        return;
+    for (pp = &fs->buckets[e->hash & (fs->nbuckets - 1)]; *pp != e; pp = &(*pp)->hnext)
+        ;
+    *pp = e->hnext;
+    fs->nents--;
+    kvsi_fs_free_ent(fs, e);
+}
+
+/* The file of e is gone (unlinked or found missing). */
+static void kvsi_fs_gone(kvsi_fs *fs, kvsi_fsent *e)
+{
+    e->ver++;
+    if (!e->present)
+        return;
+    fs->used -= e->disk;
+    fs->payload_bytes -= e->payload;
+    fs->objects--;
+    if (e->unsynced) {
+        e->unsynced = 0;
+        fs->nunsynced--;
+    }
+    kvsi_fs_lru_remove(fs, e);
+    e->present = 0;
+}
+
+/* The file of e is there with these sizes; it becomes the most recent. */
+static void kvsi_fs_here(kvsi_fs *fs, kvsi_fsent *e, uint64_t disk, uint64_t payload)
+{
+    if (e->present) {
+        fs->used -= e->disk;
+        fs->payload_bytes -= e->payload;
+        fs->objects--;
+    }
+    e->present = 1;
+    e->disk = disk;
+    e->payload = payload;
+    fs->used += disk;
+    fs->payload_bytes += payload;
+    fs->objects++;
+    kvsi_fs_lru_push(fs, e);
+}
+
+/* Serialise renames/unlinks of one name: wait, then own it. */
+static void kvsi_fs_busy_enter(kvsi_fs *fs, kvsi_fsent *e)
+{
+    while (e->busy)
+        pthread_cond_wait(&fs->cv, &fs->mu);
+    e->busy = 1;
+}
+
+static void kvsi_fs_busy_leave(kvsi_fs *fs, kvsi_fsent *e)
+{
+    e->busy = 0;
+    pthread_cond_broadcast(&fs->cv);
+}
+
+/* ---- helpers ---- */
+static uint64_t kvsi_fs_disk(uint64_t size)
+{
+    return (size + KVSI_FS_BLOCK - 1) & ~(KVSI_FS_BLOCK - 1);
+}
+
+static void kvsi_fs_fcfg(const kvsi_fs *fs, kvs_file_config *fc, uint32_t flags)
+{
+    kvs_file_config_init(fc);
+    fc->direct = fs->cfg->direct;
+    fc->flags = flags;
+    fc->mode = fs->cfg->file_mode;
+    fc->align = fs->cfg->align;
+    fc->alloc = fs->alloc;
+    fc->sysops = fs->ops;
+}
+
+/* Fold a file's counters into the store's, then close it. */
+static kvs_result kvsi_fs_close_file(kvsi_fs *fs, kvs_file *f)
+{
+    kvs_file_stats st;
+    kvs_file_get_stats(f, &st);
+    kvsi_add(&fs->bounce_bytes, st.bounce_bytes);
+    kvsi_add(&fs->bounce_calls, st.bounce_calls);
+    kvsi_add(&fs->fallbacks, st.direct_fallbacks);
+    return kvs_file_close(f);
+}
+
+/* Directory index and data-file name of a key. */
+static kvs_result kvsi_fs_locate(kvsi_fs *fs, const void *key, size_t klen, char *name, size_t *nlen,
+                                 kvs_fsname_kind *kind, uint32_t *dir)
+{
+    size_t idx = 0;
+    kvs_result r = kvs_fsname_encode(key, klen, name, KVS_FSNAME_MAX + 1, nlen, kind);
+    if (r != KVS_OK)
+        return r;
+    r = kvs_shard_pick(fs->cfg->shard, key, klen, fs->pl.ids, fs->ndirs, fs->cfg->tp_rank, &idx);
+    if (r != KVS_OK)
+        return r;
+    *dir = (uint32_t)idx;
+    return KVS_OK;
+}
+
+static uint64_t kvsi_fs_generation(kvsi_fs *fs)
+{
+    uint64_t g = kvsi_now_ns(1);
+    pthread_mutex_lock(&fs->mu);
+    if (g <= fs->last_gen)
+        g = fs->last_gen + 1;
+    fs->last_gen = g;
+    pthread_mutex_unlock(&fs->mu);
+    return g;
+}
+
+/* Open a data file and read and check its header: KVS_OK with *fo, *hbo
+   (KVSI_FS_HDR bytes, free with kvsi_fs_hdr_free) and *fsz; KVS_NOT_FOUND
+   when no file has the name; KVS_E_CORRUPT when something is there that is
+   not a well-formed object file (a symlink, not a regular file, short,
+   header checks, lengths); other errors as they come. The key is not
+   compared here. */
+static void kvsi_fs_hdr_free(kvsi_fs *fs, unsigned char *hb, size_t align)
+{
+    kvs_aligned_free(fs->alloc, hb, KVSI_FS_HDR, align);
+}
+
+static kvs_result kvsi_fs_read_header(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, kvs_file **fo,
+                                      unsigned char **hbo, size_t *hba, kvs_objhdr *h, uint64_t *fsz)
+{
+    kvs_file_config fc;
+    kvs_file_info info;
+    kvs_file *f = NULL;
+    void *mem = NULL;
+    kvs_result r;
+    *fo = NULL;
+    *hbo = NULL;
+    kvsi_fs_fcfg(fs, &fc, KVS_FILE_RDONLY);
+    fc.mode = 0;
+    r = kvsi_file_open_at(d->fd, name, &fc, O_NOFOLLOW | O_NONBLOCK, &f);
+    if (r == KVS_E_NOENT)
+        return KVS_NOT_FOUND;
+    if (r == KVS_E_PATH /* ELOOP: a symlink */ || r == KVS_E_NOTSUP /* not a regular file */)
+        return KVS_E_CORRUPT;
+    if (r != KVS_OK)
+        return r;
+    kvs_file_get_info(f, &info);
+    *hba = kvsi_max_sz(info.buf_align, 64);
+    r = kvs_aligned_alloc(fs->alloc, KVSI_FS_HDR, *hba, &mem);
+    if (r == KVS_OK)
+        r = kvs_file_read(f, 0, mem, KVSI_FS_HDR);
+    if (r == KVS_E_EOF)
+        r = KVS_E_CORRUPT;
+    if (r == KVS_OK)
+        r = kvs_file_size(f, fsz);
+    if (r == KVS_OK && kvs_objhdr_decode(mem, KVSI_FS_HDR, h) != KVS_OK)
+        r = KVS_E_CORRUPT;
+    if (r == KVS_OK && (h->payload_offset < KVSI_FS_HDR || h->payload_len > (uint64_t)((size_t)-1) ||
+                        h->payload_len > *fsz || (uint64_t)h->payload_offset > *fsz - h->payload_len))
+        r = KVS_E_CORRUPT;
+    if (r != KVS_OK) {
+        if (mem != NULL)
+            kvsi_fs_hdr_free(fs, (unsigned char *)mem, *hba);
+        (void)kvsi_fs_close_file(fs, f);
+        return r;
+    }
+    *fo = f;
+    *hbo = (unsigned char *)mem;
+    return KVS_OK;
+}
+
+/* For a hashed name: KVS_OK when the file holds this key, KVS_NOT_FOUND when
+   it holds another (or nothing readable), or an error. */
+static kvs_result kvsi_fs_key_check(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, const void *key,
+                                    size_t klen)
+{
+    kvs_file *f;
+    unsigned char *hb;
+    size_t hba = 0;
+    kvs_objhdr h;
+    uint64_t fsz = 0;
+    kvs_result r = kvsi_fs_read_header(fs, d, name, &f, &hb, &hba, &h, &fsz);
+    if (r == KVS_E_CORRUPT)
+        return KVS_NOT_FOUND;
+    if (r != KVS_OK)
+        return r;
+    r = (h.key_len == klen && memcmp(h.key, key, klen) == 0) ? KVS_OK : KVS_NOT_FOUND;
+    kvsi_fs_hdr_free(fs, hb, hba);
+    (void)kvsi_fs_close_file(fs, f);
+    return r;
+}
+
+/* Make room for need more bytes (capacity_bytes), evicting least recently
+   used files that are neither pinned, read nor busy; then reserve them.
+   KVS_E_LIMIT when need alone exceeds the capacity, KVS_E_FULL when nothing
+   more can be evicted. */
+static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
+{
+    uint64_t cap = fs->cfg->capacity_bytes;
+    kvs_result res = KVS_OK;
+    if (cap != 0 && need > cap)
+        return KVS_E_LIMIT;
+    pthread_mutex_lock(&fs->mu);
+    for (;;) {
+        kvsi_fsent *v;
+        int blocked = fs->reserved > 0, r;
+        if (cap == 0 || (fs->used + fs->reserved <= cap && need <= cap - fs->used - fs->reserved)) {
+            fs->reserved += need;
+            break;
+        }
+        for (v = fs->lru_head; v != NULL; v = v->lnext) {
+            if (v->pins > 0)
+                continue;
+            if (v->readers > 0 || v->busy) {
+                blocked = 1;
+                continue;
+            }
+            break;
+        }
+        if (v == NULL) {
+            if (!blocked) {
+                res = KVS_E_FULL;
+                break;
+            }
+            pthread_cond_wait(&fs->cv, &fs->mu); /* an in-flight put or read ends */
+            continue;
+        }
+        v->refs++;
+        v->busy = 1;
+        pthread_mutex_unlock(&fs->mu);
+        r = kvsi_sys_unlinkat(fs->ops, fs->dirs[v->dir].fd, kvsi_fsent_name(v), 0);
+        pthread_mutex_lock(&fs->mu);
+        kvsi_fs_busy_leave(fs, v);
+        if (r == 0 || r == -ENOENT) {
+            if (r == 0) {
+                kvsi_add(&fs->evictions, 1);
+                fs->dirs[v->dir].dirty = 1;
+            }
+            kvsi_fs_gone(fs, v);
+            kvsi_fs_unref(fs, v);
+        } else {
+            kvsi_fs_unref(fs, v);
+            res = kvs_result_from_errno(-r);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&fs->mu);
+    return res;
+}
+
+static void kvsi_fs_unreserve_locked(kvsi_fs *fs, uint64_t n)
+{
+    fs->reserved -= n;
+    pthread_cond_broadcast(&fs->cv);
+}
+
+static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void *data, size_t len)
+{
+    kvsi_fs *fs = (kvsi_fs *)ev;
+    char name[KVS_FSNAME_MAX + 1], tmp[64];
+    size_t nlen = 0, tlen = 0, po, hba = 0, hl = 0;
+    kvs_fsname_kind kind;
+    uint32_t di = 0;
+    kvsi_fsdir *d;
+    kvs_file_config fc;
+    kvs_file_info info;
+    kvs_file *f = NULL;
+    void *hb = NULL;
+    uint64_t wlen = 0, disk = 0;
+    int reserved = 0, created = 0, r;
+    kvs_objhdr h;
+    kvsi_fsent *e;
+    kvs_result res, dres = KVS_OK;
+
+    res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
+    if (res != KVS_OK)
+        return res;
+    d = &fs->dirs[di];
+    res = kvs_fsname_temp(fs->writer, __atomic_fetch_add(&fs->seq, 1, __ATOMIC_RELAXED), tmp, sizeof tmp, &tlen);
+    if (res != KVS_OK)
+        return res;
+    kvsi_fs_fcfg(fs, &fc, KVS_FILE_CREATE | KVS_FILE_EXCL);
+    res = kvsi_file_open_at(d->fd, tmp, &fc, O_NOFOLLOW, &f);
+    if (res != KVS_OK)
+        return res; /* the file layer removed what it created */
+    created = 1;
+    kvs_file_get_info(f, &info);
+    po = KVSI_FS_HDR;
+    if (info.direct)
+        po = kvsi_max_sz(po, kvsi_max_sz(info.align, info.buf_align));
+    else
+        po = kvsi_max_sz(po, fs->cfg->align);
+    if (po > KVSI_FS_PO_MAX) {
+        res = KVS_E_ALIGN;
+        goto fail;
+    }
+    res = kvs_file_written_len(f, (uint64_t)po, len, &wlen);
+    if (res != KVS_OK)
+        goto fail;
+    if (wlen > UINT64_MAX - po - KVSI_FS_BLOCK) {
+        res = KVS_E_OVERFLOW;
+        goto fail;
+    }
+    disk = kvsi_fs_disk((uint64_t)po + wlen);
+    res = kvsi_fs_reserve(fs, disk);
+    if (res != KVS_OK)
+        goto fail;
+    reserved = 1;
+    hba = kvsi_max_sz(info.buf_align, 64);
+    res = kvs_aligned_alloc(fs->alloc, po, hba, &hb);
+    if (res != KVS_OK)
+        goto fail;
+    memset(hb, 0, po);
+    h.key_len = (uint32_t)klen;
+    h.payload_len = (uint64_t)len;
+    h.generation = kvsi_fs_generation(fs);
+    h.store_id = d->store_id;
+    h.payload_offset = (uint32_t)po;
+    h.payload_crc = len > 0 ? kvs_crc32c(0, data, len) : kvs_crc32c(0, "", 0);
+    h.key = key;
+    res = kvs_objhdr_encode(&h, hb, po, &hl);
+    if (res == KVS_OK)
+        res = kvs_file_write(f, 0, hb, po);
+    if (res == KVS_OK && len > 0)
+        res = kvs_file_write(f, (uint64_t)po, data, len); /* straight from the caller when aligned */
+    if (res == KVS_OK && fs->cfg->durability >= KVS_DURABLE_DATA)
+        res = kvs_file_datasync(f);
+    if (res != KVS_OK)
+        goto fail;
+    res = kvsi_fs_close_file(fs, f);
+    f = NULL;
+    if (res != KVS_OK)
+        goto fail;
+
+    /* Commit: rename over the final name, serialised with this process's
+       other renames and unlinks of the name. */
+    pthread_mutex_lock(&fs->mu);
+    e = kvsi_fs_ref(fs, di, name, nlen, 1);
+    if (e == NULL) {
+        pthread_mutex_unlock(&fs->mu);
+        res = KVS_E_NOMEM;
+        goto fail;
+    }
+    kvsi_fs_busy_enter(fs, e);
+    pthread_mutex_unlock(&fs->mu);
+    r = kvsi_sys_renameat(fs->ops, d->fd, tmp, d->fd, name);
+    if (r == 0 && fs->cfg->durability == KVS_DURABLE_FULL)
+        dres = kvs_dirfd_sync(d->fd, fs->ops);
+    pthread_mutex_lock(&fs->mu);
+    kvsi_fs_busy_leave(fs, e);
+    if (r == 0) {
+        kvsi_fs_here(fs, e, disk, (uint64_t)len);
+        e->ver++;
+        if (fs->cfg->durability == KVS_DURABLE_NONE && !e->unsynced) {
+            e->unsynced = 1;
+            fs->nunsynced++;
+        }
+        if (fs->cfg->durability != KVS_DURABLE_FULL || dres != KVS_OK)
+            d->dirty = 1;
+    }
+    kvsi_fs_unref(fs, e);
+    kvsi_fs_unreserve_locked(fs, disk);
+    pthread_mutex_unlock(&fs->mu);
+    kvs_aligned_free(fs->alloc, hb, po, hba);
+    if (r != 0) {
+        (void)kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
+        return kvs_result_from_errno(-r);
+    }
+    /* A failed directory sync: the object is published but not known to be
+       durable; the error says so (a later sync retries the directory). */
+    return dres;
+
+fail:
+    if (f != NULL)
+        (void)kvsi_fs_close_file(fs, f);
+    if (created)
+        (void)kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
+    if (reserved) {
+        pthread_mutex_lock(&fs->mu);
+        kvsi_fs_unreserve_locked(fs, disk);
+        pthread_mutex_unlock(&fs->mu);
+    }
+    if (hb != NULL)
+        kvs_aligned_free(fs->alloc, hb, po, hba);
+    return res;
+}
+
+static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf, size_t cap, size_t *out_len)
+{
+    kvsi_fs *fs = (kvsi_fs *)ev;
+    char name[KVS_FSNAME_MAX + 1];
+    size_t nlen = 0, hba = 0;
+    kvs_fsname_kind kind;
+    uint32_t di = 0;
+    kvsi_fsdir *d;
+    kvsi_fsent *e;
+    uint64_t v0 = 0, fsz = 0;
+    kvs_file *f = NULL;
+    unsigned char *hb = NULL;
+    kvs_objhdr h;
+    kvs_result res;
+    int corrupt = 0;
+
+    *out_len = 0;
+    res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
+    if (res != KVS_OK)
+        return res;
+    d = &fs->dirs[di];
+    pthread_mutex_lock(&fs->mu);
+    e = kvsi_fs_ref(fs, di, name, nlen, 1);
+    if (e != NULL) {
+        e->readers++;
+        v0 = e->ver; /* changed by a publish or unlink while we read */
+    }
+    pthread_mutex_unlock(&fs->mu);
+    if (e == NULL)
+        return KVS_E_NOMEM;
+
+    res = kvsi_fs_read_header(fs, d, name, &f, &hb, &hba, &h, &fsz);
+    if (res == KVS_E_CORRUPT) {
+        corrupt = 1;
+        res = KVS_NOT_FOUND;
+    } else if (res == KVS_OK) {
+        if (h.key_len != klen || memcmp(h.key, key, klen) != 0) {
+            /* a hashed name shared with another key is a plain miss */
+            corrupt = kind != KVS_FSNAME_HASHED;
+            res = KVS_NOT_FOUND;
+        } else {
+            *out_len = (size_t)h.payload_len;
+            if (cap < h.payload_len) {
+                res = KVS_E_BUFSIZE;
+            } else if (h.payload_len > 0) {
+                kvs_file_info info;
+                kvs_file_get_info(f, &info);
+#if defined(POSIX_FADV_WILLNEED)
+                if (!info.direct && fs->cfg->readahead) {
+                    (void)posix_fadvise(kvs_file_fd(f), (off_t)h.payload_offset, (off_t)h.payload_len,
+                                        POSIX_FADV_SEQUENTIAL);
+                    (void)posix_fadvise(kvs_file_fd(f), (off_t)h.payload_offset, (off_t)h.payload_len,
+                                        POSIX_FADV_WILLNEED);
+                }
+#endif
+                res = kvs_file_read(f, (uint64_t)h.payload_offset, buf, (size_t)h.payload_len);
+                if (res == KVS_E_EOF) {
+                    corrupt = 1;
+                    res = KVS_NOT_FOUND;
+                } else if (res == KVS_OK && kvs_crc32c(0, buf, (size_t)h.payload_len) != h.payload_crc) {
+                    corrupt = 1;
+                    res = KVS_NOT_FOUND;
+                }
+            } else if (h.payload_crc != kvs_crc32c(0, "", 0)) {
+                corrupt = 1;
+                res = KVS_NOT_FOUND;
+            }
+        }
+        kvsi_fs_hdr_free(fs, hb, hba);
+        (void)kvsi_fs_close_file(fs, f);
+    }
+    if (corrupt)
+        kvsi_add(&fs->corruptions, 1);
+    if (res != KVS_OK && res != KVS_E_BUFSIZE)
+        *out_len = 0;
+
+    pthread_mutex_lock(&fs->mu);
+    if (res == KVS_OK || res == KVS_E_BUFSIZE) {
+        if (e->ver == v0)
+            kvsi_fs_here(fs, e, kvsi_fs_disk(fsz), h.payload_len);
+        else if (e->present)
+            kvsi_fs_lru_push(fs, e);
+    } else if (res == KVS_NOT_FOUND && !corrupt && e->ver == v0 && kind != KVS_FSNAME_HASHED) {
+        kvsi_fs_gone(fs, e); /* removed behind our back (another process) */
+    }
+    if (--e->readers == 0)
+        pthread_cond_broadcast(&fs->cv);
+    kvsi_fs_unref(fs, e);
+    pthread_mutex_unlock(&fs->mu);
+    return res;
+}
+
+/* fstatat the final name: 1 regular file long enough for a header, 0 not. */
+static kvs_result kvsi_fs_stat_name(const kvsi_fsdir *d, const char *name, struct stat *st)
+{
+    if (fstatat(d->fd, name, st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? KVS_NOT_FOUND : kvs_result_from_errno(errno);
+    if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size < (uint64_t)KVSI_FS_HDR)
+        return KVS_NOT_FOUND;
+    return KVS_OK;
+}
+
+static kvs_result kvsi_fs_exists(void *ev, const void *key, size_t klen)
+{
+    kvsi_fs *fs = (kvsi_fs *)ev;
+    char name[KVS_FSNAME_MAX + 1];
+    size_t nlen = 0;
+    kvs_fsname_kind kind;
+    uint32_t di = 0;
+    struct stat st;
+    kvs_result res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
+    if (res != KVS_OK)
+        return res;
+    res = kvsi_fs_stat_name(&fs->dirs[di], name, &st);
+    if (res == KVS_OK && kind == KVS_FSNAME_HASHED)
+        res = kvsi_fs_key_check(fs, &fs->dirs[di], name, key, klen);
+    return res;
+}
+
+static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
+{
+    kvsi_fs *fs = (kvsi_fs *)ev;
+    char name[KVS_FSNAME_MAX + 1];
+    size_t nlen = 0;
+    kvs_fsname_kind kind;
+    uint32_t di = 0;
+    kvsi_fsdir *d;
+    kvsi_fsent *e;
+    int r;
+    kvs_result res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di), dres = KVS_OK;
+    if (res != KVS_OK)
+        return res;
+    d = &fs->dirs[di];
+    if (kind == KVS_FSNAME_HASHED) {
+        res = kvsi_fs_key_check(fs, d, name, key, klen); /* never remove another key's file */
+        if (res != KVS_OK)
+            return res;
+    }
+    pthread_mutex_lock(&fs->mu);
+    e = kvsi_fs_ref(fs, di, name, nlen, 1);
+    if (e == NULL) {
+        pthread_mutex_unlock(&fs->mu);
+        return KVS_E_NOMEM;
+    }
+    kvsi_fs_busy_enter(fs, e);
+    pthread_mutex_unlock(&fs->mu);
+    r = kvsi_sys_unlinkat(fs->ops, d->fd, name, 0);
+    if (r == 0 && fs->cfg->durability == KVS_DURABLE_FULL)
+        dres = kvs_dirfd_sync(d->fd, fs->ops);
+    pthread_mutex_lock(&fs->mu);
+    kvsi_fs_busy_leave(fs, e);
+    if (r == 0 || r == -ENOENT)
+        kvsi_fs_gone(fs, e);
+    if (r == 0 && (fs->cfg->durability != KVS_DURABLE_FULL || dres != KVS_OK))
+        d->dirty = 1;
+    kvsi_fs_unref(fs, e);
+    pthread_mutex_unlock(&fs->mu);
+    if (r == -ENOENT)
+        return KVS_NOT_FOUND;
+    if (r < 0)
+        return kvs_result_from_errno(-r);
+    return dres;
+}
+
+static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
+{
+    kvsi_fs *fs = (kvsi_fs *)ev;
+    char name[KVS_FSNAME_MAX + 1];
+    size_t nlen = 0;
+    kvs_fsname_kind kind;
+    uint32_t di = 0;
+    kvsi_fsent *e;
+    kvs_result res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
+    if (res != KVS_OK)
+        return res;
+    if (delta > 0) {
+        res = kvsi_fs_exists(ev, key, klen);
+        if (res != KVS_OK)
+            return res;
+    }
+    pthread_mutex_lock(&fs->mu);
+    e = kvsi_fs_ref(fs, di, name, nlen, delta > 0);
+    if (e == NULL) {
+        res = delta > 0 ? KVS_E_NOMEM : KVS_E_INVAL;
+    } else if (delta > 0) {
+        e->pins++;
+    } else if (e->pins == 0) {
+        res = KVS_E_INVAL; /* not pinned */
+    } else if (--e->pins == 0) {
+        pthread_cond_broadcast(&fs->cv);
+    }
+    if (e != NULL)
+        kvsi_fs_unref(fs, e);
+    pthread_mutex_unlock(&fs->mu);
+    return res;
+}
+
+static kvs_result kvsi_fs_sync(void *ev)
+{
+    kvsi_fs *fs = (kvsi_fs *)ev;
+    kvsi_fsent **list = NULL;
+    void *mem = NULL;
+    size_t n = 0, cap, i, b;
+    int dirty[KVS_PATHS_MAX];
+    kvs_result res = KVS_OK, r;
+
+    pthread_mutex_lock(&fs->mu);
+    cap = (size_t)fs->nunsynced;
+    if (cap > 0) {
+        if (kvs_aligned_alloc(fs->alloc, cap * sizeof *list, sizeof(void *), &mem) != KVS_OK) {
+            pthread_mutex_unlock(&fs->mu);
+            return KVS_E_NOMEM;
+        }
+        list = (kvsi_fsent **)mem;
+        for (b = 0; b < fs->nbuckets && n < cap; b++) {
+            kvsi_fsent *e;
+            for (e = fs->buckets[b]; e != NULL && n < cap; e = e->hnext) {
+                if (!e->unsynced)
+                    continue;
+                e->unsynced = 0;
+                fs->nunsynced--;
+                e->refs++;
+                list[n++] = e;
+            }
+        }
+    }
+    for (i = 0; i < fs->ndirs; i++) {
+        dirty[i] = fs->dirs[i].dirty;
+        fs->dirs[i].dirty = 0;
+    }
+    pthread_mutex_unlock(&fs->mu);
+
+    /* Names and the directory are stable: entries are referenced and the
+       names immutable. */
+    for (i = 0; i < n; i++) {
+        int fd = kvsi_sys_openat(fs->ops, fs->dirs[list[i]->dir].fd, kvsi_fsent_name(list[i]),
+                                 O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+        int sr = 0;
+        if (fd == -ENOENT || fd == -ELOOP)
+            continue; /* gone or replaced by something that is not ours */
+        if (fd < 0) {
+            sr = fd;
+        } else {
+            sr = kvsi_sys_fdatasync(fs->ops, fd);
+            kvsi_close_fd(fd);
+        }
+        if (sr < 0) {
+            if (res == KVS_OK)
+                res = kvs_result_from_errno(-sr);
+            pthread_mutex_lock(&fs->mu);
+            if (list[i]->present && !list[i]->unsynced) {
+                list[i]->unsynced = 1;
+                fs->nunsynced++;
+            }
+            pthread_mutex_unlock(&fs->mu);
+        }
+    }
+    for (i = 0; i < fs->ndirs; i++) {
+        if (!dirty[i])
+            continue;
+        r = kvs_dirfd_sync(fs->dirs[i].fd, fs->ops);
+        if (r != KVS_OK) {
+            if (res == KVS_OK)
+                res = r;
+            pthread_mutex_lock(&fs->mu);
+            fs->dirs[i].dirty = 1;
+            pthread_mutex_unlock(&fs->mu);
+        }
+    }
+    if (list != NULL) {
+        pthread_mutex_lock(&fs->mu);
+        for (i = 0; i < n; i++)
+            kvsi_fs_unref(fs, list[i]);
+        pthread_mutex_unlock(&fs->mu);
+        kvs_aligned_free(fs->alloc, list, cap * sizeof *list, sizeof(void *));
+    }
+    return res;
+}
+
+/* Grow a buffer from the allocator to hold at least need bytes. */
+static kvs_result kvsi_fs_grow(kvsi_fs *fs, unsigned char **p, size_t *cap, size_t used, size_t need)
+{
+    size_t nc = *cap ? *cap : 4096;
+    void *mem = NULL;
+    kvs_result r;
+    if (need <= *cap)
+        return KVS_OK;
+    while (nc < need) {
+        if (nc > ((size_t)-1) / 2)
+            return KVS_E_OVERFLOW;
+        nc *= 2;
+    }
+    r = kvs_aligned_alloc(fs->alloc, nc, sizeof(void *), &mem);
+    if (r != KVS_OK)
+        return r;
+    if (used > 0)
+        memcpy(mem, *p, used);
+    if (*p != NULL)
+        kvs_aligned_free(fs->alloc, *p, *cap, sizeof(void *));
+    *p = (unsigned char *)mem;
+    *cap = nc;
+    return KVS_OK;
+}
+
+/* Open a directory stream on a store directory (its own descriptor). */
+static DIR *kvsi_fs_opendir(kvsi_fs *fs, size_t i, kvs_result *res)
+{
+    DIR *dp;
+    int fd = kvsi_sys_openat(fs->ops, fs->dirs[i].fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        *res = kvs_result_from_errno(-fd);
+        return NULL;
+    }
+    dp = fdopendir(fd);
+    if (dp == NULL) {
+        *res = kvs_result_from_errno(errno);
+        kvsi_close_fd(fd);
+    }
+    return dp;
+}
+
+/* Iteration: a snapshot of the data-file names of every directory, then,
+   for each, its header is read (the key of a hashed name, the payload
+   length, and a check) and fn is called with no lock held. Files that are
+   gone or fail the header checks are skipped. */
+static kvs_result kvsi_fs_iterate(void *ev, kvs_key_fn fn, void *user)
+{
+    kvsi_fs *fs = (kvsi_fs *)ev;
+    unsigned char *snap = NULL;
+    size_t cap = 0, used = 0, pos, i;
+    kvs_result res = KVS_OK;
+
+    for (i = 0; i < fs->ndirs && res == KVS_OK; i++) {
+        struct dirent *de;
+        DIR *dp = kvsi_fs_opendir(fs, i, &res);
+        if (dp == NULL)
+            break;
+        while ((de = readdir(dp)) != NULL) {
+            size_t nl = strlen(de->d_name), kl = 0;
+            kvs_fsname_kind kind;
+            unsigned char kb[KVS_KEY_MAX];
+            if (kvs_fsname_decode(de->d_name, nl, kb, sizeof kb, &kl, &kind) != KVS_OK || kind == KVS_FSNAME_TEMP)
+                continue;
+            res = kvsi_fs_grow(fs, &snap, &cap, used, used + 2 + nl + 1);
+            if (res != KVS_OK)
+                break;
+            snap[used] = (unsigned char)i;
+            snap[used + 1] = (unsigned char)nl;
+            memcpy(snap + used + 2, de->d_name, nl + 1);
+            used += 2 + nl + 1;
+        }
+        closedir(dp);
+    }
+    for (pos = 0; pos < used && res == KVS_OK; ) {
+        size_t di = snap[pos], nl = snap[pos + 1];
+        const char *nm = (const char *)snap + pos + 2;
+        kvs_file *f;
+        unsigned char *hb;
+        size_t hba = 0, kl = 0;
+        kvs_objhdr h;
+        uint64_t fsz = 0;
+        unsigned char kb[KVS_KEY_MAX];
+        kvs_fsname_kind kind;
+        kvs_result r;
+        pos += 2 + nl + 1;
+        r = kvsi_fs_read_header(fs, &fs->dirs[di], nm, &f, &hb, &hba, &h, &fsz);
+        if (r == KVS_NOT_FOUND || r == KVS_E_CORRUPT)
+            continue;
+        if (r != KVS_OK) {
+            res = r;
+            break;
+        }
+        /* A readable name must hold the key it spells. */
+        if (kvs_fsname_decode(nm, nl, kb, sizeof kb, &kl, &kind) == KVS_OK &&
+            (h.key_len != kl || (kind == KVS_FSNAME_READABLE && memcmp(kb, h.key, kl) != 0))) {
+            kvsi_fs_hdr_free(fs, hb, hba);
+            (void)kvsi_fs_close_file(fs, f);
+            continue;
+        }
+        memcpy(kb, h.key, h.key_len);
+        kl = h.key_len;
+        {
+            uint64_t plen = h.payload_len;
+            kvsi_fs_hdr_free(fs, hb, hba);
+            (void)kvsi_fs_close_file(fs, f);
+            if (fn(user, kb, kl, plen) != 0)
+                break;
+        }
+    }
+    if (snap != NULL)
+        kvs_aligned_free(fs->alloc, snap, cap, sizeof(void *));
+    return res;
+}
+
+static void kvsi_fs_stats(void *ev, kvs_store_stats *out)
+{
+    kvsi_fs *fs = (kvsi_fs *)ev;
+    pthread_mutex_lock(&fs->mu);
+    out->objects = fs->objects;
+    out->bytes = fs->payload_bytes;
+    out->disk_bytes = fs->used;
+    pthread_mutex_unlock(&fs->mu);
+    out->capacity_bytes = fs->cfg->capacity_bytes;
+    out->evictions = kvsi_load(&fs->evictions);
+    out->corruptions = kvsi_load(&fs->corruptions);
+    out->orphans_removed = fs->orphans;
+    out->direct = fs->direct;
+    out->direct_fallbacks = kvsi_load(&fs->fallbacks);
+    out->bounce_bytes = kvsi_load(&fs->bounce_bytes);
+    out->bounce_calls = kvsi_load(&fs->bounce_calls);
+    out->pathset_changed = fs->pathset_changed;
+}
+
+static size_t kvsi_fs_buffer_align(void *ev)
+{
+    kvsi_fs *fs = (kvsi_fs *)ev;
+    return fs->buf_align;
+}
+
+static void kvsi_fs_free(kvsi_fs *fs)
+{
+    size_t i;
+    if (fs->buckets != NULL) {
+        for (i = 0; i < fs->nbuckets; i++) {
+            kvsi_fsent *e = fs->buckets[i], *nx;
+            for (; e != NULL; e = nx) {
+                nx = e->hnext;
+                kvsi_fs_free_ent(fs, e);
+            }
+        }
+        kvs_aligned_free(fs->alloc, fs->buckets, fs->nbuckets * sizeof(kvsi_fsent *), sizeof(void *));
+    }
+    for (i = 0; i < fs->ndirs; i++)
+        if (fs->dirs[i].fd >= 0)
+            kvsi_close_fd(fs->dirs[i].fd);
+    if (fs->pl_ok)
+        kvs_pathlist_free(&fs->pl);
+    if (fs->sync_ok) {
+        pthread_cond_destroy(&fs->cv);
+        pthread_mutex_destroy(&fs->mu);
+    }
+    kvs_aligned_free(fs->alloc, fs, sizeof *fs, KVSI_STRUCT_ALIGN);
+}
+
+static kvs_result kvsi_fs_close(void *ev)
+{
+    kvsi_fs_free((kvsi_fs *)ev);
+    return KVS_OK;
+}
+
+static const kvsi_engine_ops kvsi_fs_engine = {
+    kvsi_fs_put, kvsi_fs_get, kvsi_fs_exists, kvsi_fs_remove, kvsi_fs_pin, kvsi_fs_sync,
+    kvsi_fs_iterate, kvsi_fs_stats, kvsi_fs_close, kvsi_fs_buffer_align
+};
+
+/* ---- open ---- */
+
+/* Read directory i's path-set record: 0 absent, 1 same set, 2 another set
+   (*ps filled), 3 corrupt or not a regular file. */
+static kvs_result kvsi_fs_read_pathset(kvsi_fs *fs, size_t i, int *status, kvs_pathset *ps)
+{
+    unsigned char buf[1024];
+    size_t got = 0;
+    struct stat st;
+    size_t k;
+    int fd = kvsi_sys_openat(fs->ops, fs->dirs[i].fd, KVS_PATHSET_NAME,
+                             O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    *status = 0;
+    if (fd == -ENOENT)
+        return KVS_OK;
+    if (fd == -ELOOP) {
+        *status = 3;
+        return KVS_OK;
+    }
+    if (fd < 0)
+        return kvs_result_from_errno(-fd);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        kvsi_close_fd(fd);
+        *status = 3;
+        return KVS_OK;
+    }
+    while (got < sizeof buf) {
+        int64_t n = kvsi_sys_pread(fs->ops, fd, buf + got, sizeof buf - got, (uint64_t)got);
+        if (n == -EINTR)
+            continue;
+        if (n < 0) {
+            kvsi_close_fd(fd);
+            return kvs_result_from_errno((int)-n);
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    kvsi_close_fd(fd);
+    if (kvs_pathset_decode(buf, got, ps) != KVS_OK) {
+        *status = 3;
+        return KVS_OK;
+    }
+    *status = 1;
+    if (ps->count != fs->ndirs || ps->index != i || ps->shard_policy != (uint32_t)fs->cfg->shard)
+        *status = 2;
+    for (k = 0; *status == 1 && k < fs->ndirs; k++)
+        if (ps->ids[k] != fs->pl.ids[k])
+            *status = 2;
+    return KVS_OK;
+}
+
+/* Write directory i's record: temp file, fsync, rename, directory fsync. */
+static kvs_result kvsi_fs_write_pathset(kvsi_fs *fs, size_t i)
+{
+    kvs_pathset ps;
+    unsigned char buf[1024];
+    char tmp[64];
+    size_t len = 0, tl = 0, done = 0, k;
+    int fd, r = 0;
+    kvs_result res;
+    kvsi_fsdir *d = &fs->dirs[i];
+    memset(&ps, 0, sizeof ps);
+    ps.count = (uint32_t)fs->ndirs;
+    ps.index = (uint32_t)i;
+    ps.shard_policy = (uint32_t)fs->cfg->shard;
+    ps.store_id = d->store_id;
+    for (k = 0; k < fs->ndirs; k++)
+        ps.ids[k] = fs->pl.ids[k];
+    res = kvs_pathset_encode(&ps, buf, sizeof buf, &len);
+    if (res == KVS_OK)
+        res = kvs_fsname_temp(fs->writer, __atomic_fetch_add(&fs->seq, 1, __ATOMIC_RELAXED), tmp, sizeof tmp, &tl);
+    if (res != KVS_OK)
+        return res;
+    fd = kvsi_sys_openat(fs->ops, d->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                         fs->cfg->file_mode);
+    if (fd < 0)
+        return kvs_result_from_errno(-fd);
+    while (done < len && r == 0) {
+        int64_t n = kvsi_sys_pwrite(fs->ops, fd, buf + done, len - done, (uint64_t)done);
+        if (n == -EINTR)
+            continue;
+        if (n < 0)
+            r = (int)n;
+        else if (n == 0)
+            r = -EIO;
+        else
+            done += (size_t)n;
+    }
+    if (r == 0)
+        r = kvsi_sys_fsync(fs->ops, fd);
+    kvsi_close_fd(fd);
+    if (r == 0)
+        r = kvsi_sys_renameat(fs->ops, d->fd, tmp, d->fd, KVS_PATHSET_NAME);
+    if (r != 0) {
+        (void)kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
+        return kvs_result_from_errno(-r);
+    }
+    return kvs_dirfd_sync(d->fd, fs->ops);
+}
+
+/* Direct-I/O probe of directory i: a temporary file opened with the
+   configured policy. */
+static kvs_result kvsi_fs_probe(kvsi_fs *fs, size_t i)
+{
+    kvs_file_config fc;
+    kvs_file_info info;
+    kvs_file *f = NULL;
+    char tmp[64];
+    size_t tl = 0;
+    kvs_result r = kvs_fsname_temp(fs->writer, __atomic_fetch_add(&fs->seq, 1, __ATOMIC_RELAXED), tmp, sizeof tmp, &tl);
+    if (r != KVS_OK)
+        return r;
+    kvsi_fs_fcfg(fs, &fc, KVS_FILE_CREATE | KVS_FILE_EXCL);
+    r = kvsi_file_open_at(fs->dirs[i].fd, tmp, &fc, O_NOFOLLOW, &f);
+    if (r != KVS_OK)
+        return r;
+    kvs_file_get_info(f, &info);
+    fs->dirs[i].direct = info.direct;
+    fs->dirs[i].buf_align = info.direct ? info.buf_align : 64;
+    (void)kvs_file_close(f);
+    (void)kvsi_sys_unlinkat(fs->ops, fs->dirs[i].fd, tmp, 0);
+    return KVS_OK;
+}
+
+typedef struct kvsi_fs_seen {
+    kvsi_fsent *e;
+    uint64_t mtime_ns;
+} kvsi_fs_seen;
+
+static int kvsi_fs_seen_cmp(const void *a, const void *b)
+{
+    const kvsi_fs_seen *x = (const kvsi_fs_seen *)a, *y = (const kvsi_fs_seen *)b;
+    return x->mtime_ns < y->mtime_ns ? -1 : x->mtime_ns > y->mtime_ns ? 1 : 0;
+}
+
+static uint64_t kvsi_fs_mtime_ns(const struct stat *st)
+{
+#if defined(__linux__)
+    return (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+#else
+    return (uint64_t)st->st_mtime * 1000000000u;
+#endif
+}
+
+/* Scan directory i: data files enter the map (collected in *seen for the
+   LRU order), temporary files older than temp_max_age_s are removed,
+   anything else is left alone. */
+static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size_t *seen_cap, size_t *nseen)
+{
+    kvs_result res = KVS_OK;
+    struct dirent *de;
+    uint64_t now = kvsi_now_ns(1), age_ns = (uint64_t)fs->cfg->temp_max_age_s * 1000000000u;
+    DIR *dp = kvsi_fs_opendir(fs, i, &res);
+    if (dp == NULL)
+        return res;
+    while ((de = readdir(dp)) != NULL) {
+        size_t nl = strlen(de->d_name), kl = 0;
+        kvs_fsname_kind kind;
+        unsigned char kb[KVS_KEY_MAX];
+        struct stat st;
+        uint64_t mt;
+        if (kvs_fsname_decode(de->d_name, nl, kb, sizeof kb, &kl, &kind) != KVS_OK)
+            continue;
+        if (fstatat(fs->dirs[i].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        mt = kvsi_fs_mtime_ns(&st);
+        if (kind == KVS_FSNAME_TEMP) {
+            if (mt <= now && now - mt >= age_ns &&
+                kvsi_sys_unlinkat(fs->ops, fs->dirs[i].fd, de->d_name, 0) == 0)
+                fs->orphans++;
+            continue;
+        }
+        {
+            kvsi_fsent *e;
+            kvsi_fs_seen sn;
+            uint64_t size = (uint64_t)st.st_size;
+            res = kvsi_fs_grow(fs, seen, seen_cap, *nseen * sizeof sn, (*nseen + 1) * sizeof sn);
+            if (res != KVS_OK)
+                break;
+            e = kvsi_fs_ref(fs, (uint32_t)i, de->d_name, nl, 1);
+            if (e == NULL) {
+                res = KVS_E_NOMEM;
+                break;
+            }
+            if (!e->present) {
+                e->present = 1;
+                e->disk = kvsi_fs_disk(size);
+                e->payload = size > KVSI_FS_HDR ? size - KVSI_FS_HDR : 0;
+                fs->used += e->disk;
+                fs->payload_bytes += e->payload;
+                fs->objects++;
+                sn.e = e;
+                sn.mtime_ns = mt;
+                memcpy(*seen + *nseen * sizeof sn, &sn, sizeof sn);
+                (*nseen)++;
+            }
+            e->refs--; /* present: stays */
+        }
+    }
+    closedir(dp);
+    return res;
+}
+
 static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **ops, void **engine,
                                char *err, size_t err_cap)
 {
-    (void)cfg;
+    kvsi_fs *fs;
+    void *mem = NULL;
+    kvs_result r;
+    size_t i;
+    int status[KVS_PATHS_MAX];
+    kvs_pathset ps;
+    unsigned char *seen = NULL;
+    size_t seen_cap = 0, nseen = 0;
+    uint32_t dmode;
+    const kvs_allocator *ap = (cfg->allocator.alloc != NULL && cfg->allocator.free != NULL) ? &cfg->allocator : NULL;
+
     *ops = NULL;
     *engine = NULL;
-    return kvsi_errf(err, err_cap, KVS_E_NOTSUP, "the filesystem store is not built yet");
+    if (cfg->file_mode != 0 && (cfg->file_mode & 0600u) != 0600u)
+        return kvsi_errf(err, err_cap, KVS_E_INVAL,
+                         "file_mode %o must give the owner read and write (0600)", (unsigned)cfg->file_mode);
+    if (cfg->file_mode == 0)
+        cfg->file_mode = 0600u;
+    if (cfg->temp_max_age_s == 0)
+        cfg->temp_max_age_s = 600u;
+
+    r = kvs_aligned_alloc(ap, sizeof(kvsi_fs), KVSI_STRUCT_ALIGN, &mem);
+    if (r != KVS_OK)
+        return kvsi_errf(err, err_cap, r, "cannot allocate the filesystem store");
+    fs = (kvsi_fs *)mem;
+    memset(fs, 0, sizeof *fs);
+    fs->cfg = cfg;
+    fs->alloc = ap;
+    fs->ops = cfg->sysops;
+    for (i = 0; i < KVS_PATHS_MAX; i++)
+        fs->dirs[i].fd = -1;
+    if (pthread_mutex_init(&fs->mu, NULL) != 0) {
+        kvs_aligned_free(ap, fs, sizeof *fs, KVSI_STRUCT_ALIGN);
+        return kvsi_errf(err, err_cap, KVS_E_NOMEM, "cannot create a mutex");
+    }
+    if (pthread_cond_init(&fs->cv, NULL) != 0) {
+        pthread_mutex_destroy(&fs->mu);
+        kvs_aligned_free(ap, fs, sizeof *fs, KVSI_STRUCT_ALIGN);
+        return kvsi_errf(err, err_cap, KVS_E_NOMEM, "cannot create a condition variable");
+    }
+    fs->sync_ok = 1;
+    fs->nbuckets = 64;
+    r = kvs_aligned_alloc(ap, fs->nbuckets * sizeof(kvsi_fsent *), sizeof(void *), &mem);
+    if (r != KVS_OK) {
+        fs->nbuckets = 0;
+        kvsi_fs_free(fs);
+        return kvsi_errf(err, err_cap, r, "cannot allocate the object map");
+    }
+    fs->buckets = (kvsi_fsent **)mem;
+    memset(fs->buckets, 0, fs->nbuckets * sizeof(kvsi_fsent *));
+    r = kvs_pathlist_parse(cfg->paths, ap, &fs->pl);
+    if (r != KVS_OK) {
+        kvsi_fs_free(fs);
+        return kvsi_errf(err, err_cap, r, "paths \"%s\": %s", cfg->paths, kvs_result_str(r));
+    }
+    fs->pl_ok = 1;
+    fs->ndirs = fs->pl.count;
+    fs->writer = kvsi_random64();
+    /* Directories the store creates get the file mode's audience, plus x. */
+    dmode = 0700u | ((cfg->file_mode & 0070u) ? 0050u : 0u) | ((cfg->file_mode & 0007u) ? 0005u : 0u);
+
+    for (i = 0; i < fs->ndirs; i++) {
+        const char *p = fs->pl.paths[i];
+        int fd;
+        r = kvs_mkdir_p(p, dmode);
+        if (r != KVS_OK) {
+            r = kvsi_errf(err, err_cap, r, "cannot create directory %s: %s", p, kvs_result_str(r));
+            kvsi_fs_free(fs);
+            return r;
+        }
+        fd = kvsi_sys_open(fs->ops, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        if (fd < 0) {
+            r = kvsi_errf(err, err_cap, kvs_result_from_errno(-fd), "cannot open directory %s: %s", p,
+                          kvs_result_str(kvs_result_from_errno(-fd)));
+            kvsi_fs_free(fs);
+            return r;
+        }
+        fs->dirs[i].fd = fd;
+        r = kvsi_fs_read_pathset(fs, i, &status[i], &ps);
+        if (r != KVS_OK) {
+            r = kvsi_errf(err, err_cap, r, "cannot read %s/%s: %s", p, KVS_PATHSET_NAME, kvs_result_str(r));
+            kvsi_fs_free(fs);
+            return r;
+        }
+        fs->dirs[i].store_id = (status[i] == 1 || status[i] == 2) ? ps.store_id : kvsi_random64();
+        if (status[i] >= 2) {
+            fs->pathset_changed = 1;
+            if (cfg->strict_pathset) {
+                r = kvsi_errf(err, err_cap, KVS_E_PATHSET,
+                                 status[i] == 2 ? "directory %s was recorded in another path set (paths added, "
+                                                  "removed or reordered, or another shard policy) and strict_pathset is set"
+                                                : "directory %s has a corrupt path-set record and strict_pathset is set", p);
+                kvsi_fs_free(fs);
+                return r;
+            }
+        }
+    }
+    fs->direct = cfg->direct != KVS_DIRECT_OFF;
+    fs->buf_align = 64;
+    for (i = 0; i < fs->ndirs; i++) {
+        if (cfg->direct != KVS_DIRECT_OFF) {
+            r = kvsi_fs_probe(fs, i);
+            if (r != KVS_OK) {
+                if (r == KVS_E_NODIRECT)
+                    r = kvsi_errf(err, err_cap, r, "directory %s: the filesystem refuses O_DIRECT and direct is REQUIRE",
+                                  fs->pl.paths[i]);
+                else
+                    r = kvsi_errf(err, err_cap, r, "directory %s: cannot create a file: %s", fs->pl.paths[i],
+                                  kvs_result_str(r));
+                kvsi_fs_free(fs);
+                return r;
+            }
+            if (!fs->dirs[i].direct)
+                fs->direct = 0;
+            fs->buf_align = kvsi_max_sz(fs->buf_align, fs->dirs[i].buf_align);
+        }
+        if (status[i] != 1) {
+            r = kvsi_fs_write_pathset(fs, i);
+            if (r != KVS_OK) {
+                r = kvsi_errf(err, err_cap, r, "cannot write %s/%s: %s", fs->pl.paths[i], KVS_PATHSET_NAME,
+                              kvs_result_str(r));
+                kvsi_fs_free(fs);
+                return r;
+            }
+        }
+    }
+    if (fs->direct && cfg->align > fs->buf_align)
+        fs->buf_align = cfg->align;
+    for (i = 0; i < fs->ndirs; i++) {
+        r = kvsi_fs_scan(fs, i, &seen, &seen_cap, &nseen);
+        if (r != KVS_OK) {
+            r = kvsi_errf(err, err_cap, r, "cannot scan directory %s: %s", fs->pl.paths[i], kvs_result_str(r));
+            if (seen != NULL)
+                kvs_aligned_free(ap, seen, seen_cap, sizeof(void *));
+            kvsi_fs_free(fs);
+            return r;
+        }
+    }
+    if (nseen > 0) {
+        kvsi_fs_seen *sv = (kvsi_fs_seen *)(void *)seen;
+        qsort(sv, nseen, sizeof *sv, kvsi_fs_seen_cmp);
+        for (i = 0; i < nseen; i++)
+            kvsi_fs_lru_push(fs, sv[i].e);
+    }
+    if (seen != NULL)
+        kvs_aligned_free(ap, seen, seen_cap, sizeof(void *));
+    *ops = &kvsi_fs_engine;
+    *engine = fs;
+    return KVS_OK;
 }
 /* ===== END STORE FS ===== */
 

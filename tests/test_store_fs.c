@@ -1,0 +1,1070 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+/* Filesystem store: configuration, round trips of many sizes (direct and
+   buffered, aligned and misaligned buffers), sharding over several
+   directories, path-set changes, orphan clean-up, close and reopen,
+   capacity with LRU eviction and pins, iteration, batches, bad keys, and
+   concurrent threads on the same and different keys.
+   Environment: KVS_TEST_DIR (scratch directory), KVS_SEED. */
+#define KVS_IMPLEMENTATION
+#include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
+#include <dirent.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static unsigned long long g_seed = 0x5eed1234ULL;
+static unsigned g_pass, g_fail;
+static char g_dir[1024];
+
+#define CHECK(c)                                                                          \
+    do {                                                                                  \
+        if (c)                                                                            \
+            g_pass++;                                                                     \
+        else {                                                                            \
+            g_fail++;                                                                     \
+            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
+                    g_seed);                                                              \
+        }                                                                                 \
+    } while (0)
+
+#define CHECK_R(expr, want)                                                               \
+    do {                                                                                  \
+        int got_ = (int)(expr), want_ = (int)(want);                                      \
+        if (got_ == want_)                                                                \
+            g_pass++;                                                                     \
+        else {                                                                            \
+            g_fail++;                                                                     \
+            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
+                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
+        }                                                                                 \
+    } while (0)
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Deterministic bytes for (tag, len): the value a key holds. */
+static void fill_val(unsigned char *p, size_t n, uint64_t tag)
+{
+    uint64_t s = tag * 0x9e3779b97f4a7c15ULL + n;
+    size_t i = 0;
+    while (i < n) {
+        uint64_t v = rng_next(&s);
+        size_t k;
+        for (k = 0; k < 8 && i < n; k++, i++)
+            p[i] = (unsigned char)(v >> (8 * k));
+    }
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+    (void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void setup_dir(const char *tag)
+{
+    const char *env = getenv("KVS_TEST_DIR");
+    const char *seed = getenv("KVS_SEED");
+    if (seed != NULL)
+        g_seed = strtoull(seed, NULL, 0);
+    snprintf(g_dir, sizeof g_dir, "%s/%s_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp", tag);
+    if (mkdtemp(g_dir) == NULL) {
+        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
+        exit(1);
+    }
+}
+
+static void sub(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+/* Files in dir whose names decode as data (1), temp (2), other (3) or all (0). */
+static size_t count_files(const char *dir, int what)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+    if (dp == NULL)
+        return 0;
+    while ((de = readdir(dp)) != NULL) {
+        unsigned char kb[KVS_KEY_MAX];
+        size_t kl = 0;
+        kvs_fsname_kind kind;
+        int cls;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (kvs_fsname_decode(de->d_name, strlen(de->d_name), kb, sizeof kb, &kl, &kind) != KVS_OK)
+            cls = 3;
+        else
+            cls = kind == KVS_FSNAME_TEMP ? 2 : 1;
+        if (what == 0 || what == cls)
+            n++;
+    }
+    closedir(dp);
+    return n;
+}
+
+static kvs_store *open_store(kvs_store_config *c)
+{
+    kvs_store *s = NULL;
+    char err[512];
+    kvs_result r = kvs_store_open(c, &s, err, sizeof err);
+    if (r != KVS_OK) {
+        fprintf(stderr, "open failed: %s: %s\n", kvs_result_name(r), err);
+        return NULL;
+    }
+    return s;
+}
+
+static void *xalloc_aligned(size_t n, size_t align)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1) != 0)
+        return NULL;
+    return p;
+}
+
+static void cfg_fs(kvs_store_config *c, const char *paths)
+{
+    kvs_store_config_init(c);
+    c->kind = KVS_STORE_FS;
+    c->paths = paths;
+    c->threads = 2;
+}
+
+/* ------------------------------------------------------------------ */
+static void test_config(void)
+{
+    kvs_store_config c, eff;
+    kvs_store *s = NULL;
+    char d[1100], err[256];
+    sub(d, sizeof d, "cfg");
+    cfg_fs(&c, d);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        kvs_store_get_config(s, &eff);
+        CHECK(eff.file_mode == 0600);
+        CHECK(eff.temp_max_age_s == 600);
+        CHECK(eff.shard == KVS_SHARD_RENDEZVOUS);
+        CHECK(eff.direct == KVS_DIRECT_PREFER);
+        CHECK(strcmp(eff.paths, d) == 0);
+        CHECK(kvs_store_buffer_align(s) >= 1);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    cfg_fs(&c, d);
+    c.file_mode = 0400;
+    err[0] = '\0';
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
+    CHECK(strstr(err, "file_mode") != NULL);
+    cfg_fs(&c, "");
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_EMPTY);
+    CHECK(strstr(err, "paths") != NULL);
+    cfg_fs(&c, "/a,/a");
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_DUPLICATE);
+    cfg_fs(&c, d);
+    c.meta_bytes = 4096;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
+    CHECK(strstr(err, "meta_bytes") != NULL);
+    /* a file where a directory should be */
+    {
+        char f[1200];
+        FILE *fp;
+        snprintf(f, sizeof f, "%s/plainfile", g_dir);
+        fp = fopen(f, "w");
+        if (fp)
+            fclose(fp);
+        cfg_fs(&c, f);
+        CHECK(kvs_store_open(&c, &s, err, sizeof err) != KVS_OK);
+        CHECK(strstr(err, "plainfile") != NULL);
+        remove(f);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+static void roundtrip_policy(kvs_direct_policy pol, const char *dname)
+{
+    static const size_t sizes[] = {0, 1, 100, 511, 512, 4095, 4096, 4097, 8192 + 100, 65536,
+                                   (size_t)2 << 20, ((size_t)3 << 20) + 17};
+    kvs_store_config c;
+    kvs_store *s;
+    char d[1100];
+    size_t i, ba, maxsz = ((size_t)3 << 20) + 4096 * 2;
+    unsigned char *src = NULL, *dst = NULL;
+    sub(d, sizeof d, dname);
+    cfg_fs(&c, d);
+    c.direct = pol;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    ba = kvs_store_buffer_align(s);
+    if (ba < 4096)
+        ba = 4096;
+    src = (unsigned char *)xalloc_aligned(maxsz + ba, ba);
+    dst = (unsigned char *)xalloc_aligned(maxsz + ba, ba);
+    for (i = 0; src && dst && i < sizeof sizes / sizeof sizes[0]; i++) {
+        int mis;
+        for (mis = 0; mis < 2; mis++) {
+            size_t n = sizes[i], got = 12345;
+            char key[64];
+            unsigned char *sp = src + mis, *dp = dst + mis;
+            kvs_store_stats st0, st1;
+            int kl = snprintf(key, sizeof key, "rt/%d/%zu/%d", (int)pol, n, mis);
+            fill_val(sp, n, (uint64_t)(i * 2 + (size_t)mis + 1));
+            kvs_store_get_stats(s, &st0);
+            CHECK_R(kvs_store_put(s, key, (size_t)kl, sp, n), KVS_OK);
+            memset(dp, 0xAB, n + 1);
+            CHECK_R(kvs_store_get(s, key, (size_t)kl, dp, n, &got), KVS_OK);
+            CHECK(got == n);
+            CHECK(memcmp(sp, dp, n) == 0);
+            CHECK(dp[n] == 0xAB); /* nothing past the object */
+            kvs_store_get_stats(s, &st1);
+            if (pol == KVS_DIRECT_REQUIRE && !mis && (n % 4096) == 0)
+                CHECK(st1.bounce_bytes == st0.bounce_bytes); /* zero-copy */
+            if (pol == KVS_DIRECT_REQUIRE && mis && n > 0)
+                CHECK(st1.bounce_bytes > st0.bounce_bytes);
+            CHECK_R(kvs_store_exists(s, key, (size_t)kl), KVS_OK);
+            if (n > 0) {
+                got = 0;
+                CHECK_R(kvs_store_get(s, key, (size_t)kl, dp, n - 1, &got), KVS_E_BUFSIZE);
+                CHECK(got == n);
+            }
+        }
+    }
+    /* the file layout: header at 0, payload at 4096 (FORMAT 7.1) */
+    {
+        char path[1400], name[300];
+        size_t nl = 0;
+        unsigned char hb[4096];
+        kvs_objhdr h;
+        FILE *fp;
+        const char *key = "rt/layout";
+        fill_val(src, 5000, 99);
+        CHECK_R(kvs_store_put(s, key, strlen(key), src, 5000), KVS_OK);
+        CHECK_R(kvs_fsname_encode(key, strlen(key), name, sizeof name, &nl, NULL), KVS_OK);
+        snprintf(path, sizeof path, "%s/%s", d, name);
+        fp = fopen(path, "rb");
+        CHECK(fp != NULL);
+        if (fp != NULL) {
+            struct stat sb;
+            CHECK(fread(hb, 1, sizeof hb, fp) == sizeof hb);
+            CHECK_R(kvs_objhdr_decode(hb, sizeof hb, &h), KVS_OK);
+            CHECK(h.payload_offset == 4096);
+            CHECK(h.payload_len == 5000);
+            CHECK(h.key_len == strlen(key));
+            CHECK(h.payload_crc == kvs_crc32c(0, src, 5000));
+            CHECK(fstat(fileno(fp), &sb) == 0 && (uint64_t)sb.st_size >= 4096 + 5000);
+            CHECK((sb.st_mode & 07777) == 0600);
+            fclose(fp);
+        }
+    }
+    {
+        const char *k = "missing";
+        size_t got = 7;
+        CHECK_R(kvs_store_get(s, k, strlen(k), dst, 10, &got), KVS_NOT_FOUND);
+        CHECK(got == 0);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_remove(s, "rt/layout", 9), KVS_OK);
+        CHECK_R(kvs_store_remove(s, "rt/layout", 9), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_get(s, "rt/layout", 9, dst, 10000, &got), KVS_NOT_FOUND);
+    }
+    {
+        kvs_store_stats st;
+        kvs_store_get_stats(s, &st);
+        CHECK(st.corruptions == 0);
+        CHECK(st.objects == 2 * (sizeof sizes / sizeof sizes[0]));
+        if (pol == KVS_DIRECT_REQUIRE)
+            CHECK(st.direct == 1);
+        if (pol == KVS_DIRECT_OFF)
+            CHECK(st.direct == 0 && st.bounce_bytes == 0);
+    }
+    CHECK(count_files(d, 2) == 0); /* no temp left */
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    free(src);
+    free(dst);
+}
+
+static void test_roundtrip(void)
+{
+    roundtrip_policy(KVS_DIRECT_REQUIRE, "rt_req");
+    roundtrip_policy(KVS_DIRECT_OFF, "rt_off");
+    roundtrip_policy(KVS_DIRECT_PREFER, "rt_pref");
+    /* tmpfs refuses O_DIRECT: REQUIRE fails at open, PREFER falls back */
+    {
+        char d[256];
+        kvs_store_config c;
+        kvs_store *s = NULL;
+        char err[256];
+        struct stat sb;
+        snprintf(d, sizeof d, "/dev/shm/kvs_fs_%d", (int)getpid());
+        if (stat("/dev/shm", &sb) == 0) {
+            cfg_fs(&c, d);
+            c.direct = KVS_DIRECT_REQUIRE;
+            kvs_result r = kvs_store_open(&c, &s, err, sizeof err);
+            if (r == KVS_E_NODIRECT) {
+                CHECK(strstr(err, d) != NULL);
+                CHECK(count_files(d, 0) == 0); /* the probe file was removed */
+                c.direct = KVS_DIRECT_PREFER;
+                s = open_store(&c);
+                CHECK(s != NULL);
+                if (s != NULL) {
+                    kvs_store_stats st;
+                    unsigned char v[5000], w[5000];
+                    size_t got = 0;
+                    fill_val(v, sizeof v, 5);
+                    CHECK_R(kvs_store_put(s, "shm", 3, v, sizeof v), KVS_OK);
+                    CHECK_R(kvs_store_get(s, "shm", 3, w, sizeof w, &got), KVS_OK);
+                    CHECK(got == sizeof v && memcmp(v, w, sizeof v) == 0);
+                    kvs_store_get_stats(s, &st);
+                    CHECK(st.direct == 0);
+                    CHECK(st.direct_fallbacks >= 2);
+                    CHECK_R(kvs_store_close(s), KVS_OK);
+                }
+            } else {
+                CHECK(r == KVS_OK || r == KVS_E_PERM || r == KVS_E_NOENT);
+                if (r == KVS_OK)
+                    kvs_store_close(s);
+            }
+            rm_rf(d);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+static void paths_text(char *out, size_t cap, const char *const *names, size_t n)
+{
+    size_t i, used = 0;
+    out[0] = '\0';
+    for (i = 0; i < n; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%s/%s", i ? "," : "", g_dir, names[i]);
+}
+
+static int file_in(const char *dirname, const void *key, size_t kl)
+{
+    char name[300], path[1400];
+    size_t nl = 0;
+    struct stat sb;
+    if (kvs_fsname_encode(key, kl, name, sizeof name, &nl, NULL) != KVS_OK)
+        return 0;
+    snprintf(path, sizeof path, "%s/%s/%s", g_dir, dirname, name);
+    return stat(path, &sb) == 0;
+}
+
+static void test_sharding(void)
+{
+    static const char *const names[4] = {"sh0", "sh1", "sh2", "sh3"};
+    kvs_shard_policy pols[3] = {KVS_SHARD_RENDEZVOUS, KVS_SHARD_MOD, KVS_SHARD_RANK};
+    size_t p;
+    for (p = 0; p < 3; p++) {
+        char text[5000], key[64];
+        kvs_store_config c;
+        kvs_store *s;
+        kvs_pathlist pl;
+        size_t i, j, per[4] = {0, 0, 0, 0}, bad = 0;
+        for (i = 0; i < 4; i++) {
+            char d[1100];
+            sub(d, sizeof d, names[i]);
+            rm_rf(d);
+        }
+        paths_text(text, sizeof text, names, 4);
+        cfg_fs(&c, text);
+        c.shard = pols[p];
+        c.tp_rank = 6;
+        s = open_store(&c);
+        CHECK(s != NULL);
+        if (s == NULL)
+            continue;
+        CHECK_R(kvs_pathlist_parse(text, NULL, &pl), KVS_OK);
+        for (i = 0; i < 200; i++) {
+            int kl = snprintf(key, sizeof key, "shard-key-%zu", i);
+            size_t want = 99;
+            unsigned char v = (unsigned char)i;
+            CHECK_R(kvs_store_put(s, key, (size_t)kl, &v, 1), KVS_OK);
+            CHECK_R(kvs_shard_pick(pols[p], key, (size_t)kl, pl.ids, 4, 6, &want), KVS_OK);
+            for (j = 0; j < 4; j++)
+                if (file_in(names[j], key, (size_t)kl) != (j == want))
+                    bad++;
+            per[want]++;
+        }
+        CHECK(bad == 0);
+        if (pols[p] == KVS_SHARD_RANK)
+            CHECK(per[2] == 200);
+        else
+            CHECK(per[0] > 20 && per[1] > 20 && per[2] > 20 && per[3] > 20);
+        kvs_pathlist_free(&pl);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+static int read_pathset(const char *dirname, kvs_pathset *ps)
+{
+    char path[1400];
+    unsigned char buf[1024];
+    size_t n;
+    FILE *fp;
+    snprintf(path, sizeof path, "%s/%s/%s", g_dir, dirname, KVS_PATHSET_NAME);
+    fp = fopen(path, "rb");
+    if (fp == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    return kvs_pathset_decode(buf, n, ps) == KVS_OK ? 0 : -1;
+}
+
+/* Open with these directories; count hits among keys 0..n-1. */
+static size_t ps_hits(const char *const *names, size_t nd, int strict, int *changed, kvs_result *res, size_t n)
+{
+    char text[5000], key[64];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    size_t i, hits = 0;
+    paths_text(text, sizeof text, names, nd);
+    cfg_fs(&c, text);
+    c.strict_pathset = strict;
+    *res = kvs_store_open(&c, &s, NULL, 0);
+    if (*res != KVS_OK)
+        return 0;
+    {
+        kvs_store_stats st;
+        kvs_store_get_stats(s, &st);
+        *changed = st.pathset_changed;
+    }
+    for (i = 0; i < n; i++) {
+        int kl = snprintf(key, sizeof key, "ps-%zu", i);
+        unsigned char v[8];
+        size_t got = 0;
+        kvs_result r = kvs_store_get(s, key, (size_t)kl, v, sizeof v, &got);
+        if (r == KVS_OK && got == 8 && v[0] == (unsigned char)i)
+            hits++;
+    }
+    kvs_store_close(s);
+    return hits;
+}
+
+/* Where keys 0..n-1 live under a set of directories (rendezvous). */
+static size_t ps_count_in(const char *const *names, size_t nd, size_t which, size_t n)
+{
+    char text[5000], key[64];
+    kvs_pathlist pl;
+    size_t i, cnt = 0;
+    paths_text(text, sizeof text, names, nd);
+    if (kvs_pathlist_parse(text, NULL, &pl) != KVS_OK)
+        return 0;
+    for (i = 0; i < n; i++) {
+        int kl = snprintf(key, sizeof key, "ps-%zu", i);
+        size_t idx = 0;
+        kvs_shard_pick(KVS_SHARD_RENDEZVOUS, key, (size_t)kl, pl.ids, nd, 0, &idx);
+        cnt += idx == which;
+    }
+    kvs_pathlist_free(&pl);
+    return cnt;
+}
+
+static void test_pathset(void)
+{
+    static const char *const abc[3] = {"psA", "psB", "psC"};
+    static const char *const abcd[4] = {"psA", "psB", "psC", "psD"};
+    static const char *const dcba[4] = {"psD", "psC", "psB", "psA"};
+    static const char *const acd[3] = {"psA", "psC", "psD"};
+    const size_t n = 300;
+    char text[5000], key[64];
+    kvs_store_config c;
+    kvs_store *s;
+    kvs_pathset ps0, ps1;
+    size_t i, h, toD, inB;
+    int changed = -1;
+    kvs_result r;
+
+    paths_text(text, sizeof text, abc, 3);
+    cfg_fs(&c, text);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        int kl = snprintf(key, sizeof key, "ps-%zu", i);
+        unsigned char v[8];
+        memset(v, (int)(unsigned char)i, sizeof v);
+        CHECK_R(kvs_store_put(s, key, (size_t)kl, v, sizeof v), KVS_OK);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    CHECK(read_pathset("psA", &ps0) == 0);
+    CHECK(ps0.count == 3 && ps0.index == 0 && ps0.store_id != 0);
+
+    h = ps_hits(abc, 3, 0, &changed, &r, n);
+    CHECK_R(r, KVS_OK);
+    CHECK(h == n && changed == 0);
+    /* strict: a changed set fails and changes nothing */
+    h = ps_hits(abcd, 4, 1, &changed, &r, n);
+    CHECK_R(r, KVS_E_PATHSET);
+    h = ps_hits(abc, 3, 1, &changed, &r, n);
+    CHECK_R(r, KVS_OK);
+    CHECK(h == n && changed == 0);
+    /* add a path: only the keys the new path wins miss */
+    toD = ps_count_in(abcd, 4, 3, n);
+    CHECK(toD > 0 && toD < n / 2);
+    h = ps_hits(abcd, 4, 0, &changed, &r, n);
+    CHECK_R(r, KVS_OK);
+    CHECK(changed == 1);
+    CHECK(h == n - toD);
+    CHECK(read_pathset("psA", &ps1) == 0);
+    CHECK(ps1.count == 4 && ps1.store_id == ps0.store_id); /* store_id kept */
+    h = ps_hits(abcd, 4, 0, &changed, &r, n);
+    CHECK(changed == 0 && h == n - toD);
+    /* reorder: reported, nothing moves under rendezvous */
+    h = ps_hits(dcba, 4, 0, &changed, &r, n);
+    CHECK(changed == 1 && h == n - toD);
+    CHECK(read_pathset("psA", &ps1) == 0);
+    CHECK(ps1.index == 3);
+    /* remove B: only B's keys miss (the ones D took stay missing) */
+    inB = ps_count_in(abcd, 4, 1, n);
+    h = ps_hits(acd, 3, 0, &changed, &r, n);
+    CHECK(changed == 1);
+    CHECK(h == n - toD - inB);
+    /* a corrupt record: changed (strict: error), then rewritten */
+    {
+        char path[1400];
+        FILE *fp;
+        snprintf(path, sizeof path, "%s/psA/%s", g_dir, KVS_PATHSET_NAME);
+        fp = fopen(path, "wb");
+        if (fp != NULL) {
+            fputs("garbage garbage garbage garbage garbage", fp);
+            fclose(fp);
+        }
+        h = ps_hits(acd, 3, 1, &changed, &r, n);
+        CHECK_R(r, KVS_E_PATHSET);
+        h = ps_hits(acd, 3, 0, &changed, &r, n);
+        CHECK_R(r, KVS_OK);
+        CHECK(changed == 1);
+        CHECK(read_pathset("psA", &ps1) == 0);
+        h = ps_hits(acd, 3, 0, &changed, &r, n);
+        CHECK(changed == 0);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+static void make_file(const char *path, size_t len, time_t age_s)
+{
+    FILE *fp = fopen(path, "wb");
+    size_t i;
+    if (fp == NULL)
+        return;
+    for (i = 0; i < len; i++)
+        fputc('x', fp);
+    fclose(fp);
+    if (age_s > 0) {
+        struct timespec ts[2];
+        clock_gettime(CLOCK_REALTIME, &ts[0]);
+        ts[0].tv_sec -= age_s;
+        ts[1] = ts[0];
+        utimensat(AT_FDCWD, path, ts, 0);
+    }
+}
+
+static int path_exists(const char *p)
+{
+    struct stat sb;
+    return lstat(p, &sb) == 0;
+}
+
+static void test_orphans(void)
+{
+    char d[1100], old_t[1300], young_t[1300], other[1300], odir[1300];
+    kvs_store_config c;
+    kvs_store *s;
+    kvs_store_stats st;
+    sub(d, sizeof d, "orph");
+    mkdir(d, 0700);
+    snprintf(old_t, sizeof old_t, "%s/~t00000000000000010000000000000002.tmp", d);
+    snprintf(young_t, sizeof young_t, "%s/~t00000000000000030000000000000004.tmp", d);
+    snprintf(other, sizeof other, "%s/notes.txt", d);
+    snprintf(odir, sizeof odir, "%s/~t00000000000000050000000000000006.tmp", d);
+    make_file(old_t, 100, 7200);
+    make_file(young_t, 100, 0);
+    make_file(other, 10, 7200);
+    mkdir(odir, 0700);
+    cfg_fs(&c, d);
+    c.temp_max_age_s = 3600;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    kvs_store_get_stats(s, &st);
+    CHECK(st.orphans_removed == 1);
+    CHECK(st.objects == 0);
+    CHECK(!path_exists(old_t));
+    CHECK(path_exists(young_t));
+    CHECK(path_exists(other));
+    CHECK(path_exists(odir));
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* ------------------------------------------------------------------ */
+static void test_reopen(void)
+{
+    char d[1100], key[64];
+    kvs_store_config c;
+    kvs_store *s;
+    kvs_store_stats st0, st1;
+    unsigned char v[10000], w[10000];
+    size_t i, got;
+    sub(d, sizeof d, "reopen");
+    cfg_fs(&c, d);
+    c.durability = KVS_DURABLE_DATA;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    for (i = 0; i < 50; i++) {
+        int kl = snprintf(key, sizeof key, "re-%zu", i);
+        fill_val(v, i * 97, i);
+        CHECK_R(kvs_store_put(s, key, (size_t)kl, v, i * 97), KVS_OK);
+    }
+    /* overwrite a few */
+    for (i = 0; i < 10; i++) {
+        int kl = snprintf(key, sizeof key, "re-%zu", i);
+        fill_val(v, i * 13, i + 1000);
+        CHECK_R(kvs_store_put(s, key, (size_t)kl, v, i * 13), KVS_OK);
+    }
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    kvs_store_get_stats(s, &st0);
+    CHECK(st0.objects == 50);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    kvs_store_get_stats(s, &st1);
+    CHECK(st1.objects == 50);
+    CHECK(st1.disk_bytes == st0.disk_bytes);
+    CHECK(st1.pathset_changed == 0);
+    for (i = 0; i < 50; i++) {
+        int kl = snprintf(key, sizeof key, "re-%zu", i);
+        size_t n = i < 10 ? i * 13 : i * 97;
+        fill_val(v, n, i < 10 ? i + 1000 : i);
+        got = 0;
+        CHECK_R(kvs_store_get(s, key, (size_t)kl, w, sizeof w, &got), KVS_OK);
+        CHECK(got == n && memcmp(v, w, n) == 0);
+    }
+    kvs_store_get_stats(s, &st1);
+    CHECK(st1.bytes == st0.bytes); /* exact once read */
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* ------------------------------------------------------------------ */
+static int key_hit(kvs_store *s, const char *key)
+{
+    unsigned char v[4096];
+    size_t got = 0;
+    return kvs_store_get(s, key, strlen(key), v, sizeof v, &got) == KVS_OK;
+}
+
+static void test_capacity(void)
+{
+    char d[1100], key[64];
+    kvs_store_config c;
+    kvs_store *s;
+    kvs_store_stats st;
+    unsigned char v[4096];
+    size_t i;
+    const uint64_t per = 8192; /* 4096 header + 4096 payload */
+    sub(d, sizeof d, "cap");
+    cfg_fs(&c, d);
+    c.capacity_bytes = 10 * per;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    fill_val(v, sizeof v, 1);
+    for (i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "c%zu", i);
+        CHECK_R(kvs_store_put(s, key, strlen(key), v, sizeof v), KVS_OK);
+    }
+    kvs_store_get_stats(s, &st);
+    CHECK(st.disk_bytes == 10 * per && st.evictions == 0);
+    CHECK(key_hit(s, "c0")); /* c0 becomes recent: c1 is now the oldest */
+    CHECK_R(kvs_store_put(s, "c10", 3, v, sizeof v), KVS_OK);
+    CHECK(!key_hit(s, "c1"));
+    CHECK(key_hit(s, "c0"));
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 1 && st.disk_bytes <= c.capacity_bytes);
+    CHECK(count_files(d, 1) == 10);
+    /* pins protect; pin counts */
+    CHECK_R(kvs_store_pin(s, "c1", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_unpin(s, "c2", 2), KVS_E_INVAL);
+    CHECK_R(kvs_store_pin(s, "c2", 2), KVS_OK);
+    CHECK_R(kvs_store_pin(s, "c2", 2), KVS_OK);
+    CHECK_R(kvs_store_put(s, "c11", 3, v, sizeof v), KVS_OK); /* evicts c3, not c2 */
+    CHECK(key_hit(s, "c2"));
+    CHECK(!key_hit(s, "c3"));
+    for (i = 4; i <= 11; i++) {
+        snprintf(key, sizeof key, "c%zu", i);
+        CHECK_R(kvs_store_pin(s, key, strlen(key)), KVS_OK);
+    }
+    CHECK_R(kvs_store_pin(s, "c0", 2), KVS_OK);
+    CHECK_R(kvs_store_put(s, "c12", 3, v, sizeof v), KVS_E_FULL);
+    CHECK(!key_hit(s, "c12"));
+    CHECK(count_files(d, 2) == 0);
+    {
+        unsigned char *big = (unsigned char *)calloc(1, (size_t)c.capacity_bytes);
+        if (big) {
+            CHECK_R(kvs_store_put(s, "big", 3, big, (size_t)c.capacity_bytes), KVS_E_LIMIT);
+            free(big);
+        }
+    }
+    CHECK_R(kvs_store_unpin(s, "c2", 2), KVS_OK);
+    CHECK_R(kvs_store_put(s, "c12", 3, v, sizeof v), KVS_E_FULL); /* still one pin */
+    CHECK_R(kvs_store_unpin(s, "c2", 2), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, "c2", 2), KVS_E_INVAL);
+    CHECK_R(kvs_store_put(s, "c12", 3, v, sizeof v), KVS_OK);
+    CHECK(!key_hit(s, "c2"));
+    kvs_store_get_stats(s, &st);
+    CHECK(st.disk_bytes <= c.capacity_bytes && st.objects == 10);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+
+    /* LRU order after reopen comes from modification times */
+    {
+        static const char *const order[4] = {"m2", "m0", "m3", "m1"}; /* oldest first */
+        char name[300], path[1400];
+        size_t nl = 0;
+        rm_rf(d);
+        c.capacity_bytes = 4 * per;
+        s = open_store(&c);
+        CHECK(s != NULL);
+        if (s == NULL)
+            return;
+        for (i = 0; i < 4; i++) {
+            snprintf(key, sizeof key, "m%zu", i);
+            CHECK_R(kvs_store_put(s, key, strlen(key), v, sizeof v), KVS_OK);
+        }
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        for (i = 0; i < 4; i++) {
+            struct timespec ts[2];
+            kvs_fsname_encode(order[i], 2, name, sizeof name, &nl, NULL);
+            snprintf(path, sizeof path, "%s/%s", d, name);
+            clock_gettime(CLOCK_REALTIME, &ts[0]);
+            ts[0].tv_sec -= (time_t)(1000 - 100 * (long)i);
+            ts[1] = ts[0];
+            CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+        }
+        s = open_store(&c);
+        CHECK(s != NULL);
+        if (s == NULL)
+            return;
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == 4 && st.disk_bytes == 4 * per);
+        CHECK_R(kvs_store_put(s, "n0", 2, v, sizeof v), KVS_OK);
+        CHECK_R(kvs_store_exists(s, "m2", 2), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_put(s, "n1", 2, v, sizeof v), KVS_OK);
+        CHECK_R(kvs_store_exists(s, "m0", 2), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_exists(s, "m3", 2), KVS_OK);
+        CHECK_R(kvs_store_exists(s, "m1", 2), KVS_OK);
+        /* capacity lowered below usage: the next put evicts enough */
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        c.capacity_bytes = 2 * per;
+        s = open_store(&c);
+        CHECK(s != NULL);
+        if (s == NULL)
+            return;
+        CHECK_R(kvs_store_put(s, "n2", 2, v, sizeof v), KVS_OK);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.disk_bytes <= 2 * per);
+        CHECK(count_files(d, 1) == 2);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+typedef struct it_ctx {
+    size_t n;
+    size_t seen_long;
+    uint64_t total;
+    int stop_at;
+} it_ctx;
+
+static int it_fn(void *user, const void *key, size_t kl, uint64_t len)
+{
+    it_ctx *x = (it_ctx *)user;
+    x->n++;
+    x->total += len;
+    if (kl == 600)
+        x->seen_long++;
+    (void)key;
+    return x->stop_at > 0 && (int)x->n >= x->stop_at;
+}
+
+static void test_iterate_batches(void)
+{
+    char d[2200], key[700];
+    kvs_store_config c;
+    kvs_store *s;
+    unsigned char v[300];
+    size_t i, cnt = 0;
+    it_ctx x;
+    kvs_item items[6];
+    unsigned char bufs[6][300];
+    static const char *const names[2] = {"itA", "itB"};
+    paths_text(d, sizeof d, names, 2);
+    cfg_fs(&c, d);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    for (i = 0; i < 20; i++) {
+        int kl = snprintf(key, sizeof key, "it-%zu", i);
+        CHECK_R(kvs_store_put(s, key, (size_t)kl, v, i), KVS_OK);
+    }
+    memset(key, 'L', 600);
+    for (i = 0; i < 3; i++) {
+        key[0] = (char)('a' + i);
+        CHECK_R(kvs_store_put(s, key, 600, v, 7), KVS_OK);
+    }
+    memset(&x, 0, sizeof x);
+    CHECK_R(kvs_store_iterate(s, it_fn, &x), KVS_OK);
+    CHECK(x.n == 23 && x.seen_long == 3);
+    CHECK(x.total == 190 + 21);
+    memset(&x, 0, sizeof x);
+    x.stop_at = 5;
+    CHECK_R(kvs_store_iterate(s, it_fn, &x), KVS_OK);
+    CHECK(x.n == 5);
+    /* batches */
+    memset(items, 0, sizeof items);
+    for (i = 0; i < 6; i++) {
+        static char kb[6][16];
+        snprintf(kb[i], sizeof kb[i], "b-%zu", i);
+        items[i].key = kb[i];
+        items[i].key_len = strlen(kb[i]);
+        items[i].buf = bufs[i];
+        items[i].len = 100 + i;
+        memset(bufs[i], (int)i, sizeof bufs[i]);
+    }
+    CHECK_R(kvs_store_put_batch(s, items, 6, &cnt), KVS_OK);
+    CHECK(cnt == 0);
+    CHECK_R(kvs_store_remove(s, "b-3", 3), KVS_OK);
+    for (i = 0; i < 6; i++) {
+        memset(bufs[i], 0xEE, sizeof bufs[i]);
+        items[i].len = sizeof bufs[i];
+    }
+    CHECK_R(kvs_store_get_prefix(s, items, 6, &cnt), KVS_OK);
+    CHECK(cnt == 3);
+    for (i = 0; i < 3; i++)
+        CHECK(items[i].out_len == 100 + i && bufs[i][0] == (unsigned char)i);
+    CHECK_R(kvs_store_exists_batch(s, items, 6, &cnt), KVS_OK);
+    CHECK(cnt == 5);
+    CHECK_R(items[3].result, KVS_NOT_FOUND);
+    items[1].len = 10;
+    CHECK_R(kvs_store_get_prefix(s, items, 3, &cnt), KVS_E_BUFSIZE);
+    CHECK(cnt == 1 && items[1].out_len == 101);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* ------------------------------------------------------------------ */
+static void test_bad_keys(void)
+{
+    char d[1100];
+    kvs_store_config c;
+    kvs_store *s;
+    unsigned char big[KVS_KEY_MAX + 1], v[4];
+    size_t got = 0;
+    sub(d, sizeof d, "badkeys");
+    cfg_fs(&c, d);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    memset(big, 'k', sizeof big);
+    CHECK_R(kvs_store_put(s, "", 0, v, 4), KVS_E_KEY);
+    CHECK_R(kvs_store_get(s, "", 0, v, 4, &got), KVS_E_KEY);
+    CHECK_R(kvs_store_exists(s, "", 0), KVS_E_KEY);
+    CHECK_R(kvs_store_remove(s, "", 0), KVS_E_KEY);
+    CHECK_R(kvs_store_put(s, big, KVS_KEY_MAX + 1, v, 4), KVS_E_KEY);
+    CHECK_R(kvs_store_put(s, big, KVS_KEY_MAX, v, 4), KVS_OK);
+    CHECK_R(kvs_store_get(s, big, KVS_KEY_MAX, v, 4, &got), KVS_OK);
+    CHECK_R(kvs_store_put(s, "k", 1, NULL, 4), KVS_E_INVAL);
+    CHECK_R(kvs_store_put(s, "k", 1, NULL, 0), KVS_OK);
+    CHECK_R(kvs_store_get(s, "k", 1, NULL, 0, &got), KVS_OK);
+    CHECK(got == 0);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads: values are self-describing (8-byte tag, then fill_val(tag)), so
+   any value read back can be checked for tearing. */
+#define TH_N 4
+#define TH_SHARED 12
+
+typedef struct th_arg {
+    kvs_store *s;
+    unsigned id;
+    unsigned iters;
+    unsigned bad;
+    unsigned errors;
+} th_arg;
+
+static void make_tagged(unsigned char *p, size_t n, uint64_t tag)
+{
+    memcpy(p, &tag, 8);
+    fill_val(p + 8, n - 8, tag);
+}
+
+static int check_tagged(const unsigned char *p, size_t n, unsigned char *scratch)
+{
+    uint64_t tag;
+    if (n < 8)
+        return 0;
+    memcpy(&tag, p, 8);
+    fill_val(scratch, n - 8, tag);
+    return memcmp(scratch, p + 8, n - 8) == 0 && (tag >> 32) == n;
+}
+
+static void *th_main(void *argp)
+{
+    th_arg *a = (th_arg *)argp;
+    uint64_t rs = g_seed ^ (a->id * 7919u);
+    unsigned char *buf = (unsigned char *)malloc(70000), *rd = (unsigned char *)malloc(70000),
+                  *sc = (unsigned char *)malloc(70000);
+    unsigned i;
+    for (i = 0; buf && rd && sc && i < a->iters; i++) {
+        uint64_t r = rng_next(&rs);
+        char key[32];
+        int shared = (r & 1) != 0, kl;
+        size_t n = 8 + (size_t)((r >> 8) % 60000);
+        unsigned op = (unsigned)((r >> 40) % 10);
+        kvs_result res;
+        size_t got = 0;
+        if (shared)
+            kl = snprintf(key, sizeof key, "sh-%u", (unsigned)((r >> 20) % TH_SHARED));
+        else
+            kl = snprintf(key, sizeof key, "own-%u-%u", a->id, (unsigned)((r >> 20) % 8));
+        if (op < 4) {
+            make_tagged(buf, n, ((uint64_t)n << 32) | (r & 0xffffffffu));
+            res = kvs_store_put(a->s, key, (size_t)kl, buf, n);
+            if (res != KVS_OK && res != KVS_E_FULL)
+                a->errors++;
+        } else if (op < 8) {
+            res = kvs_store_get(a->s, key, (size_t)kl, rd, 70000, &got);
+            if (res == KVS_OK && !check_tagged(rd, got, sc))
+                a->bad++;
+            else if (res != KVS_OK && res != KVS_NOT_FOUND)
+                a->errors++;
+        } else if (op == 8) {
+            res = kvs_store_remove(a->s, key, (size_t)kl);
+            if (res != KVS_OK && res != KVS_NOT_FOUND)
+                a->errors++;
+        } else {
+            res = kvs_store_pin(a->s, key, (size_t)kl);
+            if (res == KVS_OK)
+                res = kvs_store_unpin(a->s, key, (size_t)kl);
+            if (res != KVS_OK && res != KVS_NOT_FOUND)
+                a->errors++;
+            (void)kvs_store_exists(a->s, key, (size_t)kl);
+        }
+    }
+    free(buf);
+    free(rd);
+    free(sc);
+    return NULL;
+}
+
+static int it_count(void *user, const void *key, size_t kl, uint64_t len)
+{
+    (void)key;
+    (void)kl;
+    (void)len;
+    (*(size_t *)user)++;
+    return 0;
+}
+
+static void test_threads(void)
+{
+    char d[2200];
+    kvs_store_config c;
+    kvs_store *s;
+    pthread_t th[TH_N];
+    th_arg args[TH_N];
+    unsigned i;
+    static const char *const names[2] = {"thA", "thB"};
+    paths_text(d, sizeof d, names, 2);
+    cfg_fs(&c, d);
+    c.capacity_bytes = 20 * 65536; /* forces evictions while others read */
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    for (i = 0; i < TH_N; i++) {
+        args[i].s = s;
+        args[i].id = i;
+        args[i].iters = 300;
+        args[i].bad = args[i].errors = 0;
+        pthread_create(&th[i], NULL, th_main, &args[i]);
+    }
+    {
+        /* iterate, stats and sync alongside */
+        int k;
+        for (k = 0; k < 5; k++) {
+            size_t n = 0;
+            kvs_store_stats st;
+            CHECK_R(kvs_store_iterate(s, it_count, &n), KVS_OK);
+            kvs_store_get_stats(s, &st);
+            CHECK(st.disk_bytes <= c.capacity_bytes);
+            CHECK_R(kvs_store_sync(s), KVS_OK);
+        }
+    }
+    for (i = 0; i < TH_N; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(args[i].bad == 0);
+        CHECK(args[i].errors == 0);
+    }
+    {
+        kvs_store_stats st;
+        size_t n = 0;
+        static const char *const sub2[2] = {"thA", "thB"};
+        char p0[1100], p1[1100];
+        kvs_store_get_stats(s, &st);
+        CHECK(st.corruptions == 0);
+        CHECK(st.disk_bytes <= c.capacity_bytes);
+        CHECK_R(kvs_store_iterate(s, it_count, &n), KVS_OK);
+        CHECK(n == st.objects);
+        sub(p0, sizeof p0, sub2[0]);
+        sub(p1, sizeof p1, sub2[1]);
+        CHECK(count_files(p0, 2) + count_files(p1, 2) == 0);
+        CHECK(count_files(p0, 1) + count_files(p1, 1) == n);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+int main(void)
+{
+    setup_dir("kvs_fs");
+    test_config();
+    test_roundtrip();
+    test_sharding();
+    test_pathset();
+    test_orphans();
+    test_reopen();
+    test_capacity();
+    test_iterate_batches();
+    test_bad_keys();
+    test_threads();
+    rm_rf(g_dir);
+    printf("test_store_fs: %u passed, %u failed\n", g_pass, g_fail);
+    return g_fail == 0 ? 0 : 1;
+}
