@@ -1,0 +1,653 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+/* Raw-block store: round trips of many sizes (direct and buffered), close and
+   reopen, overwrite/remove/pin/iterate, bad keys, LRU eviction with pinned
+   and in-read entries, KVS_E_FULL, capacity, configuration and geometry
+   errors, concurrent readers and writers.
+   Environment: KVS_TEST_DIR (scratch directory), KVS_SEED. */
+#define KVS_IMPLEMENTATION
+#include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
+#include "test_store_raw_util.h"
+
+#define MiB ((uint64_t)1 << 20)
+
+static void test_sizes(kvs_direct_policy direct, const char *name)
+{
+    char path[1200];
+    kvs_store_config c, eff;
+    kvs_store *s = NULL;
+    char err[256];
+    kvs_store_stats st;
+    unsigned char *buf, *want, *rd;
+    size_t sizes[] = {0, 1, 100, 511, 512, 513, 4095, 4096, 4097, 8192 + 100, 65536, 2 * 1024 * 1024, 0};
+    size_t n = sizeof sizes / sizeof sizes[0], i, got, max;
+    tpath(path, sizeof path, name);
+    raw_cfg(&c, path, 64 * MiB, 2 * MiB, direct);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    kvs_store_get_config(s, &eff);
+    max = (size_t)eff.slot_payload_bytes;
+    CHECK(max >= 2 * MiB && max < 2 * MiB + 65536);
+    CHECK(eff.max_key_bytes == 256 && eff.checkpoint_interval_ms == 60000 && eff.checkpoint_idle_ms == 1000);
+    CHECK(eff.device_bytes == 64 * MiB && eff.meta_bytes > 0 && eff.align >= 512 && eff.tp_world == 1);
+    sizes[n - 1] = max;
+    buf = (unsigned char *)xalloc(max + 8192);
+    want = (unsigned char *)xalloc(max + 8192);
+    rd = (unsigned char *)xalloc(max + 8192);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.direct == (direct == KVS_DIRECT_REQUIRE));
+    CHECK(st.slots_total == (64 * MiB - 1 * MiB) / (2 * MiB + 4096) || st.slots_total > 20);
+    for (i = 0; i < n; i++) {
+        CHECK_R(put_obj(s, i, 1, sizes[i], buf), KVS_OK);
+        /* aligned buffer */
+        CHECK(get_check(s, i, 1, sizes[i], rd, max + 8192, want));
+        /* misaligned buffer: bounced, same bytes */
+        CHECK(get_check(s, i, 1, sizes[i], rd + 3, max + 8000, want));
+    }
+    /* misaligned source buffer for a put */
+    fill_obj(buf + 5, 4097, 99, 1);
+    CHECK_R(kvs_store_put(s, "mis", 3, buf + 5, 4097), KVS_OK);
+    CHECK_R(kvs_store_get(s, "mis", 3, rd, 8192, &got), KVS_OK);
+    CHECK(got == 4097 && memcmp(rd, buf + 5, 4097) == 0);
+    /* too large */
+    CHECK_R(kvs_store_put(s, "big", 3, buf, max + 1), KVS_E_LIMIT);
+    CHECK_R(kvs_store_exists(s, "big", 3), KVS_NOT_FOUND);
+    /* small buffer: BUFSIZE with the length, no truncation */
+    got = 0;
+    CHECK_R(kvs_store_get(s, "mis", 3, rd, 4096, &got), KVS_E_BUFSIZE);
+    CHECK(got == 4097);
+    CHECK_R(kvs_store_get(s, "nope", 4, rd, 4096, &got), KVS_NOT_FOUND);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == n + 1);
+    CHECK(st.disk_bytes == st.objects * (eff.slot_payload_bytes + 4096) || st.disk_bytes >= st.objects * eff.slot_payload_bytes);
+    CHECK(st.capacity_bytes == st.slots_total * (st.disk_bytes / st.objects));
+    CHECK(kvs_store_buffer_align(s) >= 1);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+
+    /* reopen: every object is there, byte-exact */
+    raw_cfg(&c, path, 0, 0, direct);
+    c.format = KVS_FORMAT_NEVER;
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s != NULL) {
+        for (i = 0; i < n; i++)
+            CHECK(get_check(s, i, 1, sizes[i], rd, max + 8192, want));
+        CHECK_R(kvs_store_get(s, "mis", 3, rd, 8192, &got), KVS_OK);
+        CHECK(got == 4097 && memcmp(rd, buf + 5, 4097) == 0);
+        kvs_store_get_config(s, &eff);
+        CHECK(eff.slot_payload_bytes == max && eff.device_bytes == 64 * MiB);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == n + 1 && st.corruptions == 0);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    free(buf);
+    free(want);
+    free(rd);
+    unlink(path);
+}
+
+typedef struct iter_ctx {
+    int seen[300];
+    int n;
+    int stop_after;
+} iter_ctx;
+
+static int iter_fn(void *user, const void *key, size_t klen, uint64_t len)
+{
+    iter_ctx *x = (iter_ctx *)user;
+    unsigned id;
+    if (klen == 4 && sscanf((const char *)key, "k%3u", &id) == 1 && id < 300 && len == id)
+        x->seen[id]++;
+    x->n++;
+    return x->stop_after > 0 && x->n >= x->stop_after;
+}
+
+static void test_ops(void)
+{
+    char path[1200], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    unsigned char buf[8192], rd[8192];
+    size_t got, i;
+    iter_ctx it;
+    char k[16];
+    kvs_store_stats st;
+    tpath(path, sizeof path, "ops");
+    raw_cfg(&c, path, 8 * MiB, 4096, KVS_DIRECT_PREFER);
+    c.max_key_bytes = 100;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL)
+        return;
+    /* overwrite */
+    memset(buf, 'a', 1000);
+    CHECK_R(kvs_store_put(s, "key", 3, buf, 1000), KVS_OK);
+    memset(buf, 'b', 2000);
+    CHECK_R(kvs_store_put(s, "key", 3, buf, 2000), KVS_OK);
+    CHECK_R(kvs_store_get(s, "key", 3, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == 2000 && rd[0] == 'b' && rd[1999] == 'b');
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 1 && st.bytes == 2000);
+    /* remove */
+    CHECK_R(kvs_store_remove(s, "key", 3), KVS_OK);
+    CHECK_R(kvs_store_remove(s, "key", 3), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_exists(s, "key", 3), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_get(s, "key", 3, rd, sizeof rd, &got), KVS_NOT_FOUND);
+    /* pin */
+    CHECK_R(kvs_store_pin(s, "key", 3), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_put(s, "key", 3, buf, 10), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, "key", 3), KVS_E_INVAL);
+    CHECK_R(kvs_store_pin(s, "key", 3), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, "key", 3), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, "key", 3), KVS_E_INVAL);
+    /* bad keys */
+    CHECK_R(kvs_store_put(s, "", 0, buf, 10), KVS_E_KEY);
+    memset(k, 'x', sizeof k);
+    {
+        char longk[1100];
+        memset(longk, 'k', sizeof longk);
+        CHECK_R(kvs_store_put(s, longk, 100, buf, 10), KVS_OK);
+        CHECK_R(kvs_store_put(s, longk, 101, buf, 10), KVS_E_KEY);
+        CHECK_R(kvs_store_put(s, longk, 1025, buf, 10), KVS_E_KEY);
+        CHECK_R(kvs_store_get(s, longk, 100, rd, sizeof rd, &got), KVS_OK);
+        CHECK_R(kvs_store_remove(s, longk, 100), KVS_OK);
+    }
+    /* every byte value as a one-byte key */
+    for (i = 0; i < 256; i++) {
+        unsigned char kb = (unsigned char)i;
+        buf[0] = (unsigned char)(i ^ 0x5a);
+        CHECK_R(kvs_store_put(s, &kb, 1, buf, 1 + i), KVS_OK);
+    }
+    for (i = 0; i < 256; i++) {
+        unsigned char kb = (unsigned char)i;
+        got = 0;
+        CHECK_R(kvs_store_get(s, &kb, 1, rd, sizeof rd, &got), KVS_OK);
+        CHECK(got == 1 + i && rd[0] == (unsigned char)(i ^ 0x5a));
+    }
+    for (i = 0; i < 256; i++) {
+        unsigned char kb = (unsigned char)i;
+        CHECK_R(kvs_store_remove(s, &kb, 1), KVS_OK);
+    }
+    CHECK_R(kvs_store_remove(s, "key", 3), KVS_OK);
+    /* iterate */
+    for (i = 0; i < 300; i++) {
+        snprintf(k, sizeof k, "k%03u", (unsigned)i);
+        CHECK_R(kvs_store_put(s, k, 4, buf, i), KVS_OK);
+    }
+    memset(&it, 0, sizeof it);
+    CHECK_R(kvs_store_iterate(s, iter_fn, &it), KVS_OK);
+    CHECK(it.n == 300);
+    for (i = 0; i < 300; i++)
+        CHECK(it.seen[i] == 1);
+    memset(&it, 0, sizeof it);
+    it.stop_after = 7;
+    CHECK_R(kvs_store_iterate(s, iter_fn, &it), KVS_OK);
+    CHECK(it.n == 7);
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 300 && st.checkpoints >= 2);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    /* reopen: iterate again, and the longest key is still refused */
+    c.format = KVS_FORMAT_NEVER;
+    c.device_bytes = 0;
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s != NULL) {
+        memset(&it, 0, sizeof it);
+        CHECK_R(kvs_store_iterate(s, iter_fn, &it), KVS_OK);
+        CHECK(it.n == 300);
+        for (i = 0; i < 300; i++)
+            CHECK(it.seen[i] == 1);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    unlink(path);
+}
+
+/* A store with exactly `slots` slots of 4 KiB payload. */
+static kvs_store *open_small(const char *path, unsigned slots, char *err, size_t cap)
+{
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_layout l;
+    uint64_t meta = 2 * 8192, slot = 8192;
+    raw_cfg(&c, path, 4096 + meta + slot * slots, 4096, KVS_DIRECT_PREFER);
+    c.meta_bytes = meta;
+    c.max_key_bytes = 64;
+    (void)kvs_store_open(&c, &s, err, cap);
+    if (s != NULL && file_layout(path, &l) == 0 && l.slot_count != slots) {
+        fprintf(stderr, "layout: %llu slots\n", (unsigned long long)l.slot_count);
+        kvs_store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void test_eviction(void)
+{
+    char path[1200], err[256];
+    kvs_store *s;
+    unsigned char buf[4096], rd[4096];
+    size_t got;
+    kvs_store_stats st;
+    uint64_t i;
+    tpath(path, sizeof path, "evict");
+    s = open_small(path, 8, err, sizeof err);
+    CHECK(s != NULL);
+    if (s == NULL) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    for (i = 0; i < 8; i++)
+        CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 8 && st.evictions == 0);
+    /* recency: touch 0, pin 1: the next put evicts 2 */
+    CHECK(get_check(s, 0, 1, 4096, rd, sizeof rd, buf));
+    {
+        char k[64];
+        keyname(k, sizeof k, 1);
+        CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+    }
+    CHECK_R(put_obj(s, 100, 1, 4096, buf), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 8 && st.evictions == 1);
+    {
+        char k[64];
+        keyname(k, sizeof k, 2);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+        keyname(k, sizeof k, 1);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_OK);
+        keyname(k, sizeof k, 0);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_OK);
+    }
+    /* order: 3, 4, 5, 6, 7, 0, 100 (1 pinned) */
+    CHECK_R(put_obj(s, 101, 1, 4096, buf), KVS_OK);
+    CHECK_R(put_obj(s, 102, 1, 4096, buf), KVS_OK);
+    {
+        char k[64];
+        keyname(k, sizeof k, 3);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+        keyname(k, sizeof k, 4);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+        keyname(k, sizeof k, 5);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_OK);
+    }
+    /* everything pinned: FULL, and nothing lost */
+    {
+        char k[64];
+        const uint64_t ids[] = {5, 6, 7, 0, 100, 101, 102};
+        for (i = 0; i < 7; i++) {
+            keyname(k, sizeof k, ids[i]);
+            CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+        }
+        CHECK_R(put_obj(s, 200, 1, 4096, buf), KVS_E_FULL);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == 8);
+        for (i = 0; i < 7; i++)
+            CHECK(get_check(s, ids[i], 1, 4096, rd, sizeof rd, buf));
+        CHECK(get_check(s, 1, 1, 4096, rd, sizeof rd, buf));
+        /* unpin one: it is the one evicted */
+        keyname(k, sizeof k, 6);
+        CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);
+        CHECK_R(put_obj(s, 200, 1, 4096, buf), KVS_OK);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+    }
+    /* many more puts: never more objects than slots, all readable */
+    for (i = 300; i < 340; i++) {
+        kvs_result r = put_obj(s, i, 1, 1 + (size_t)i, buf);
+        CHECK(r == KVS_OK || r == KVS_E_FULL);
+    }
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects <= 8 && st.slots_total == 8);
+    CHECK(st.disk_bytes <= st.capacity_bytes);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    (void)got;
+    unlink(path);
+}
+
+/* A reader in the middle of a get is not evicted: simulated with a sysops
+   pread hook that blocks until released. */
+typedef struct block_ctx {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int armed, inside, release;
+} block_ctx;
+
+static int64_t block_pread(void *user, int fd, void *buf, size_t len, uint64_t off)
+{
+    block_ctx *b = (block_ctx *)user;
+    ssize_t n;
+    pthread_mutex_lock(&b->mu);
+    if (b->armed) {
+        b->armed = 0;
+        b->inside = 1;
+        pthread_cond_broadcast(&b->cv);
+        while (!b->release)
+            pthread_cond_wait(&b->cv, &b->mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    n = pread(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+typedef struct reader_arg {
+    kvs_store *s;
+    uint64_t id;
+    int ok;
+} reader_arg;
+
+static void *reader_main(void *arg)
+{
+    reader_arg *a = (reader_arg *)arg;
+    unsigned char rd[4096], want[4096];
+    a->ok = get_check(a->s, a->id, 1, 4096, rd, sizeof rd, want);
+    return NULL;
+}
+
+static void test_evict_skips_readers(void)
+{
+    char path[1200], err[256], k[64];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_sysops ops;
+    block_ctx b;
+    unsigned char buf[4096];
+    pthread_t th;
+    reader_arg ra;
+    uint64_t i;
+    tpath(path, sizeof path, "evread");
+    memset(&ops, 0, sizeof ops);
+    memset(&b, 0, sizeof b);
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    ops.user = &b;
+    ops.pread = block_pread;
+    raw_cfg(&c, path, 4096 + 16384 + 8192 * 4, 4096, KVS_DIRECT_PREFER);
+    c.meta_bytes = 16384;
+    c.sysops = &ops;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    for (i = 0; i < 4; i++)
+        CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
+    /* id 0 is least recent; a reader holds it */
+    pthread_mutex_lock(&b.mu);
+    b.armed = 1;
+    pthread_mutex_unlock(&b.mu);
+    ra.s = s;
+    ra.id = 0;
+    ra.ok = 0;
+    pthread_create(&th, NULL, reader_main, &ra);
+    pthread_mutex_lock(&b.mu);
+    while (!b.inside)
+        pthread_cond_wait(&b.cv, &b.mu);
+    pthread_mutex_unlock(&b.mu);
+    /* the get touched 0, so make 0 least recent again is impossible; instead
+       check that removing it while read still lets the read finish */
+    keyname(k, sizeof k, 0);
+    CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK);
+    CHECK_R(put_obj(s, 10, 1, 4096, buf), KVS_OK);  /* cannot reuse slot of 0 */
+    CHECK_R(put_obj(s, 11, 1, 4096, buf), KVS_OK);
+    pthread_mutex_lock(&b.mu);
+    b.release = 1;
+    pthread_cond_broadcast(&b.cv);
+    pthread_mutex_unlock(&b.mu);
+    pthread_join(th, NULL);
+    CHECK(ra.ok == 1); /* the reader saw the old bytes intact */
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.cv);
+    unlink(path);
+}
+
+static void test_config_errors(void)
+{
+    char path[1200], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    unsigned char junk[8192];
+    int fd;
+    tpath(path, sizeof path, "cfg");
+    raw_cfg(&c, path, 16 * MiB, 64 * 1024, KVS_DIRECT_PREFER);
+    c.max_key_bytes = 2000;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
+    CHECK(strstr(err, "max_key_bytes") != NULL);
+    /* meta too small for the slots */
+    raw_cfg(&c, path, 16 * MiB, 4096, KVS_DIRECT_PREFER);
+    c.meta_bytes = 16384;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
+    CHECK(strstr(err, "meta_bytes") != NULL && strstr(err, "16384") != NULL);
+    unlink(path);
+    /* device too small */
+    raw_cfg(&c, path, 64 * 1024, 2 * MiB, KVS_DIRECT_PREFER);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_GEOMETRY);
+    unlink(path);
+    /* missing file without device_bytes */
+    raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_NOENT);
+    CHECK(strstr(err, path) != NULL);
+    /* NEVER on a zeroed file: not formatted */
+    fd = open(path, O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0 && ftruncate(fd, 16 * (off_t)MiB) == 0);
+    raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
+    c.format = KVS_FORMAT_NEVER;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_MAGIC);
+    CHECK(strstr(err, "not formatted") != NULL);
+    /* foreign data: IF_EMPTY refuses to format it */
+    memset(junk, 'J', sizeof junk);
+    CHECK(pwrite(fd, junk, sizeof junk, 0) == (ssize_t)sizeof junk);
+    close(fd);
+    c.format = KVS_FORMAT_IF_EMPTY;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_MAGIC);
+    CHECK(strstr(err, "foreign") != NULL);
+    /* ALWAYS formats it */
+    c.format = KVS_FORMAT_ALWAYS;
+    c.slot_payload_bytes = 64 * 1024;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s != NULL) {
+        CHECK_R(kvs_store_put(s, "a", 1, junk, 100), KVS_OK);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    s = NULL;
+    /* geometry mismatch at reopen names the field */
+    raw_cfg(&c, path, 0, 128 * 1024, KVS_DIRECT_PREFER);
+    c.format = KVS_FORMAT_NEVER;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_GEOMETRY);
+    CHECK(strstr(err, "slot_payload_bytes") != NULL);
+    raw_cfg(&c, path, 32 * MiB, 64 * 1024, KVS_DIRECT_PREFER);
+    c.format = KVS_FORMAT_NEVER;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_GEOMETRY);
+    CHECK(strstr(err, "device_bytes") != NULL);
+    raw_cfg(&c, path, 0, 64 * 1024, KVS_DIRECT_PREFER);
+    c.format = KVS_FORMAT_NEVER;
+    c.meta_bytes = 1 * MiB;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_GEOMETRY);
+    CHECK(strstr(err, "meta_bytes") != NULL);
+    raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
+    c.format = KVS_FORMAT_NEVER;
+    c.align = 1 << 16;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_GEOMETRY);
+    CHECK(strstr(err, "align") != NULL);
+    /* IF_EMPTY on a formatted store restores it */
+    raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s != NULL) {
+        CHECK_R(kvs_store_exists(s, "a", 1), KVS_OK);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    /* FS-only settings are rejected */
+    raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
+    c.capacity_bytes = 1;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
+    unlink(path);
+}
+
+/* ---- threads ---- */
+typedef struct mt_arg {
+    kvs_store *s;
+    unsigned idx;
+    unsigned iters;
+    unsigned nkeys;
+    int bad;
+} mt_arg;
+
+/* Each value of key k, version v is fill_obj(k, v) with length 1000 + 37 * v
+   % 5000; its first 8 bytes name the version so a reader can verify it. */
+static size_t mt_len(uint64_t v) { return 1000 + (size_t)((v * 37) % 5000); }
+
+static void *mt_writer(void *arg)
+{
+    mt_arg *a = (mt_arg *)arg;
+    unsigned char *buf = (unsigned char *)xalloc(8192);
+    uint64_t st = a->idx * 7919u + 1, i;
+    for (i = 0; i < a->iters; i++) {
+        uint64_t id = rng_next(&st) % a->nkeys, v = (rng_next(&st) % 1000) + 1;
+        char k[64];
+        size_t n = mt_len(v);
+        kvs_result r;
+        keyname(k, sizeof k, id);
+        fill_obj(buf, n, id, v);
+        memcpy(buf, &v, 8);
+        r = kvs_store_put(a->s, k, strlen(k), buf, n);
+        if (r != KVS_OK)
+            a->bad++;
+        if (i % 17 == 0)
+            (void)kvs_store_remove(a->s, k, strlen(k));
+    }
+    free(buf);
+    return NULL;
+}
+
+static void *mt_reader(void *arg)
+{
+    mt_arg *a = (mt_arg *)arg;
+    unsigned char *buf = (unsigned char *)xalloc(8192), *want = (unsigned char *)xalloc(8192);
+    uint64_t st = a->idx * 104729u + 3, i;
+    for (i = 0; i < a->iters; i++) {
+        uint64_t id = rng_next(&st) % a->nkeys, v;
+        char k[64];
+        size_t got = 0;
+        kvs_result r;
+        keyname(k, sizeof k, id);
+        r = kvs_store_get(a->s, k, strlen(k), buf, 8192, &got);
+        if (r == KVS_NOT_FOUND)
+            continue;
+        if (r != KVS_OK) {
+            a->bad++;
+            continue;
+        }
+        memcpy(&v, buf, 8);
+        fill_obj(want, got, id, v);
+        memcpy(want, &v, 8);
+        if (got != mt_len(v) || memcmp(buf, want, got) != 0)
+            a->bad++; /* a mixed or torn value */
+    }
+    free(buf);
+    free(want);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    char path[1200], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    pthread_t th[6];
+    mt_arg a[6];
+    unsigned i, iters = T_SAN ? 300 : 3000;
+    kvs_store_stats st;
+    tpath(path, sizeof path, "mt");
+    /* 48 slots for 64 keys: eviction runs concurrently too */
+    raw_cfg(&c, path, 4096 + 65536 + 12288 * 48, 8192, KVS_DIRECT_PREFER);
+    c.meta_bytes = 65536;
+    c.checkpoint_interval_ms = 5;
+    c.checkpoint_idle_ms = 1;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    for (i = 0; i < 6; i++) {
+        a[i].s = s;
+        a[i].idx = i;
+        a[i].iters = iters;
+        a[i].nkeys = i < 5 ? 64 : 2; /* the last reader hammers two keys */
+        a[i].bad = 0;
+        pthread_create(&th[i], NULL, i < 3 ? mt_writer : mt_reader, &a[i]);
+    }
+    for (i = 0; i < 6; i++)
+        pthread_join(th[i], NULL);
+    for (i = 0; i < 6; i++)
+        CHECK(a[i].bad == 0);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 0 && st.objects <= st.slots_total);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    /* after reopen every value is still consistent */
+    c.format = KVS_FORMAT_NEVER;
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s != NULL) {
+        a[0].s = s;
+        a[0].idx = 9;
+        a[0].iters = 500;
+        a[0].nkeys = 64;
+        a[0].bad = 0;
+        mt_reader(&a[0]);
+        CHECK(a[0].bad == 0);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.corruptions == 0);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    unlink(path);
+}
+
+/* The background checkpoint runs on its own once the store is quiet. */
+static void test_periodic(void)
+{
+    char path[1200], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_store_stats st;
+    unsigned char buf[100];
+    int i;
+    uint64_t before;
+    tpath(path, sizeof path, "periodic");
+    raw_cfg(&c, path, 4 * MiB, 4096, KVS_DIRECT_PREFER);
+    c.checkpoint_interval_ms = 20;
+    c.checkpoint_idle_ms = 10;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL)
+        return;
+    kvs_store_get_stats(s, &st);
+    before = st.checkpoints;
+    memset(buf, 1, sizeof buf);
+    CHECK_R(kvs_store_put(s, "p", 1, buf, sizeof buf), KVS_OK);
+    for (i = 0; i < 200; i++) {
+        kvs_store_get_stats(s, &st);
+        if (st.checkpoints > before)
+            break;
+        usleep(10000);
+    }
+    CHECK(st.checkpoints > before);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
+}
+
+int main(void)
+{
+    setup_dir("raw");
+    test_sizes(KVS_DIRECT_REQUIRE, "direct");
+    test_sizes(KVS_DIRECT_OFF, "buffered");
+    test_ops();
+    test_eviction();
+    test_evict_skips_readers();
+    test_config_errors();
+    test_threads();
+    test_periodic();
+    cleanup_dir();
+    printf("test_store_raw: %u passed, %u failed\n", g_pass, g_fail);
+    return g_fail == 0 ? 0 : 1;
+}
