@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+/* Raw-block store restarts: SIGKILL of a writer mid-stream, crash images
+   (the file copied while the store is open: what a process crash leaves)
+   with a stale checkpoint, both checkpoint copies damaged (full scan), the
+   newest copy damaged or hostile (fallback), torn slots and headers,
+   a damaged superblock, and the time to reopen a store with many entries.
+   Environment: KVS_TEST_DIR (scratch directory), KVS_SEED, KVS_RAW_BIG
+   (entries of the restart timing; default 20000, 4000 under sanitizers). */
+#define KVS_IMPLEMENTATION
+#include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
+#include "test_store_raw_util.h"
+#include <signal.h>
+#include <sys/wait.h>
+
+#define MiB ((uint64_t)1 << 20)
+
+/* Self-describing values: the first 8 bytes are the version. */
+static size_t vlen(uint64_t v) { return 8 + (size_t)((v * 131) % 9000); }
+
+static void make_val(unsigned char *buf, uint64_t id, uint64_t v)
+{
+    size_t n = vlen(v);
+    fill_obj(buf, n, id, v);
+    memcpy(buf, &v, 8);
+}
+
+/* 1 when buf (n bytes) is a consistent value of key id; *ver its version. */
+static int val_ok(const unsigned char *buf, size_t n, uint64_t id, uint64_t *ver)
+{
+    unsigned char want[9100];
+    uint64_t v;
+    if (n < 8)
+        return 0;
+    memcpy(&v, buf, 8);
+    if (n != vlen(v) || n > sizeof want)
+        return 0;
+    make_val(want, id, v);
+    *ver = v;
+    return memcmp(buf, want, n) == 0;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    int a = open(from, O_RDONLY), b = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    static unsigned char buf[1 << 20];
+    ssize_t n;
+    CHECK(a >= 0 && b >= 0);
+    while ((n = read(a, buf, sizeof buf)) > 0)
+        CHECK(write(b, buf, (size_t)n) == n);
+    close(a);
+    close(b);
+}
+
+static kvs_store *reopen(const char *path, char *err, size_t cap)
+{
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
+    c.format = KVS_FORMAT_NEVER;
+    if (kvs_store_open(&c, &s, err, cap) != KVS_OK) {
+        fprintf(stderr, "reopen %s: %s\n", path, err);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- SIGKILL mid-stream ---- */
+#define KILL_KEYS 40
+
+static void child_writer(const char *path, int wfd)
+{
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    char err[256], k[64];
+    unsigned char *buf = (unsigned char *)xalloc(9200);
+    uint64_t i;
+    raw_cfg(&c, path, 4096 + 65536 + 16384 * 64, 12288, KVS_DIRECT_PREFER);
+    c.meta_bytes = 65536;
+    c.checkpoint_interval_ms = 7;
+    c.checkpoint_idle_ms = 1;
+    if (kvs_store_open(&c, &s, err, sizeof err) != KVS_OK) {
+        fprintf(stderr, "child open: %s\n", err);
+        _exit(2);
+    }
+    for (i = 1;; i++) {
+        uint64_t id = (i * 7) % KILL_KEYS, rec[2];
+        keyname(k, sizeof k, id);
+        make_val(buf, id, i);
+        if (kvs_store_put(s, k, strlen(k), buf, vlen(i)) != KVS_OK)
+            _exit(3);
+        rec[0] = id;
+        rec[1] = i;
+        if (write(wfd, rec, sizeof rec) != (ssize_t)sizeof rec)
+            _exit(4);
+        if (i % 97 == 0)
+            (void)kvs_store_sync(s);
+    }
+}
+
+static void test_sigkill(int round)
+{
+    char path[1200], err[256], k[64];
+    int pfd[2];
+    pid_t pid;
+    uint64_t acked[KILL_KEYS], rec[2], last = 0, n = 0;
+    unsigned char *buf = (unsigned char *)xalloc(16384);
+    kvs_store *s;
+    kvs_store_stats st;
+    unsigned i;
+    int status = 0, target = T_SAN ? 150 : 400 + 300 * round;
+    memset(acked, 0, sizeof acked);
+    snprintf(k, sizeof k, "kill%d", round);
+    tpath(path, sizeof path, k);
+    CHECK(pipe(pfd) == 0);
+    pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        child_writer(path, pfd[1]);
+        _exit(0);
+    }
+    close(pfd[1]);
+    while (n < (uint64_t)target && read(pfd[0], rec, sizeof rec) == (ssize_t)sizeof rec) {
+        acked[rec[0]] = rec[1];
+        last = rec[1];
+        n++;
+    }
+    kill(pid, SIGKILL);
+    /* acknowledgements already in the pipe count too */
+    while (read(pfd[0], rec, sizeof rec) == (ssize_t)sizeof rec) {
+        acked[rec[0]] = rec[1];
+        last = rec[1];
+    }
+    close(pfd[0]);
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    s = reopen(path, err, sizeof err);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        for (i = 0; i < KILL_KEYS; i++) {
+            size_t got = 0;
+            uint64_t v = 0;
+            kvs_result r;
+            keyname(k, sizeof k, i);
+            r = kvs_store_get(s, k, strlen(k), buf, 16384, &got);
+            if (acked[i] == 0) {
+                CHECK(r == KVS_NOT_FOUND || (r == KVS_OK && val_ok(buf, got, i, &v) && v > last));
+                continue;
+            }
+            CHECK_R(r, KVS_OK);
+            /* the acknowledged version, or the one put in flight at the kill */
+            CHECK(val_ok(buf, got, i, &v) && (v == acked[i] || v == last + 1));
+        }
+        kvs_store_get_stats(s, &st);
+        CHECK(st.corruptions == 0 && st.objects <= KILL_KEYS);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    free(buf);
+    unlink(path);
+}
+
+/* ---- crash images ---- */
+static void test_stale_checkpoint(void)
+{
+    char path[1200], img[1200], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL, *t;
+    unsigned char buf[9200], rd[9200];
+    kvs_store_stats st;
+    uint64_t i, v;
+    size_t got;
+    tpath(path, sizeof path, "stale");
+    tpath(img, sizeof img, "stale.img");
+    raw_cfg(&c, path, 8 * MiB, 12288, KVS_DIRECT_PREFER);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL)
+        return;
+    for (i = 0; i < 30; i++) {
+        make_val(buf, i, i + 1);
+        CHECK_R(kvs_store_put(s, &i, sizeof i, buf, vlen(i + 1)), KVS_OK);
+    }
+    /* removed and then checkpointed: must stay gone */
+    i = 29;
+    CHECK_R(kvs_store_remove(s, &i, sizeof i), KVS_OK);
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    /* after the checkpoint: new keys, overwrites */
+    for (i = 30; i < 60; i++) {
+        make_val(buf, i, i + 1);
+        CHECK_R(kvs_store_put(s, &i, sizeof i, buf, vlen(i + 1)), KVS_OK);
+    }
+    for (i = 0; i < 10; i++) {
+        make_val(buf, i, i + 1000);
+        CHECK_R(kvs_store_put(s, &i, sizeof i, buf, vlen(i + 1000)), KVS_OK);
+    }
+    copy_file(path, img); /* the crash image */
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t = reopen(img, err, sizeof err);
+    CHECK(t != NULL);
+    if (t != NULL) {
+        for (i = 0; i < 60; i++) {
+            kvs_result r = kvs_store_get(t, &i, sizeof i, rd, sizeof rd, &got);
+            if (i == 29) {
+                CHECK_R(r, KVS_NOT_FOUND);
+                continue;
+            }
+            CHECK_R(r, KVS_OK);
+            CHECK(r == KVS_OK && val_ok(rd, got, i, &v) && v == (i < 10 ? i + 1000 : i + 1));
+        }
+        kvs_store_get_stats(t, &st);
+        CHECK(st.objects == 59 && st.corruptions == 0);
+        CHECK_R(kvs_store_close(t), KVS_OK);
+    }
+    /* a second reopen of the image sees the same (the restore checkpointed) */
+    t = reopen(img, err, sizeof err);
+    if (t != NULL) {
+        kvs_store_get_stats(t, &st);
+        CHECK(st.objects == 59);
+        CHECK_R(kvs_store_close(t), KVS_OK);
+    }
+    unlink(path);
+    unlink(img);
+}
+
+/* Fill a store with n keys (values of version 1), close it. */
+static void fill_closed(const char *path, uint64_t n)
+{
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    char err[256];
+    unsigned char buf[9200];
+    uint64_t i;
+    raw_cfg(&c, path, 8 * MiB, 12288, KVS_DIRECT_PREFER);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        make_val(buf, i, i + 1);
+        CHECK_R(kvs_store_put(s, &i, sizeof i, buf, vlen(i + 1)), KVS_OK);
+        if (i == n / 2)
+            CHECK_R(kvs_store_sync(s), KVS_OK);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+static uint64_t count_good(kvs_store *s, uint64_t n)
+{
+    unsigned char rd[9200];
+    uint64_t i, v, good = 0;
+    size_t got;
+    for (i = 0; i < n; i++)
+        if (kvs_store_get(s, &i, sizeof i, rd, sizeof rd, &got) == KVS_OK && val_ok(rd, got, i, &v) && v == i + 1)
+            good++;
+    return good;
+}
+
+static void test_damaged_checkpoints(void)
+{
+    char path[1200], err[256];
+    kvs_layout l;
+    kvs_store *s;
+    kvs_store_stats st;
+    unsigned char h[64];
+    kvs_ckpt_header ch[2];
+    int newest;
+    tpath(path, sizeof path, "ckdmg");
+
+    /* both copies' headers damaged: full scan */
+    fill_closed(path, 40);
+    CHECK(file_layout(path, &l) == 0);
+    CHECK(poke(path, l.ckpt_offset[0] + 20, 0x55) == 0);
+    CHECK(poke(path, l.ckpt_offset[1] + 20, 0x55) == 0);
+    s = reopen(path, err, sizeof err);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        CHECK(count_good(s, 40) == 40);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == 40 && st.corruptions == 0 && st.checkpoints >= 1);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    unlink(path);
+
+    /* newest copy's payload damaged: the older copy, then the scan */
+    fill_closed(path, 40);
+    CHECK(file_layout(path, &l) == 0);
+    CHECK(read_at(path, l.ckpt_offset[0], h, 64) == 0);
+    CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[0]), KVS_OK);
+    CHECK(read_at(path, l.ckpt_offset[1], h, 64) == 0);
+    CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[1]), KVS_OK);
+    newest = ch[1].seq > ch[0].seq ? 1 : 0;
+    CHECK(poke(path, l.ckpt_offset[newest] + 64 + 50, 0x01) == 0);
+    s = reopen(path, err, sizeof err);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        CHECK(count_good(s, 40) == 40);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == 40 && st.corruptions == 0);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    unlink(path);
+
+    /* a hostile newest copy with a valid CRC that lists one slot twice */
+    fill_closed(path, 20);
+    CHECK(file_layout(path, &l) == 0);
+    {
+        unsigned char img[4096];
+        kvs_index_header ih;
+        kvs_index_entry e;
+        kvs_ckpt_header hh;
+        size_t used, pos = KVS_INDEX_HEADER_BYTES;
+        uint32_t copy;
+        CHECK(read_at(path, l.ckpt_offset[0], h, 64) == 0);
+        CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[0]), KVS_OK);
+        CHECK(read_at(path, l.ckpt_offset[1], h, 64) == 0);
+        CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[1]), KVS_OK);
+        copy = ch[1].seq > ch[0].seq ? 0 : 1; /* overwrite the older one */
+        memset(img, 0, sizeof img);
+        ih.gen_floor = 1000000; /* would hide every object from the scan */
+        ih.alloc_limit = 64;
+        ih.slot_count = l.slot_count;
+        ih.entry_count = 2;
+        CHECK_R(kvs_index_header_encode(&ih, img + 64, sizeof img - 64), KVS_OK);
+        memset(&e, 0, sizeof e);
+        e.slot = 3;
+        e.key_len = 5;
+        e.generation = 7;
+        e.payload_len = 10;
+        e.key = "evil1";
+        CHECK_R(kvs_index_entry_encode(&e, img + 64 + pos, sizeof img - 64 - pos, &used), KVS_OK);
+        pos += used;
+        e.key = "evil2";
+        CHECK_R(kvs_index_entry_encode(&e, img + 64 + pos, sizeof img - 64 - pos, &used), KVS_OK);
+        pos += used;
+        hh.copy = copy;
+        hh.seq = (ch[0].seq > ch[1].seq ? ch[0].seq : ch[1].seq) + 5;
+        hh.payload_len = pos;
+        hh.payload_crc = kvs_crc32c(0, img + 64, pos);
+        hh.store_id = ch[0].store_id;
+        CHECK_R(kvs_ckpt_header_encode(&hh, img, 64), KVS_OK);
+        {
+            int fd = open(path, O_RDWR);
+            CHECK(fd >= 0 && pwrite(fd, img, sizeof img, (off_t)l.ckpt_offset[copy]) == (ssize_t)sizeof img);
+            close(fd);
+        }
+        s = reopen(path, err, sizeof err);
+        CHECK(s != NULL);
+        if (s != NULL) {
+            CHECK(count_good(s, 20) == 20);
+            CHECK_R(kvs_store_exists(s, "evil1", 5), KVS_NOT_FOUND);
+            CHECK_R(kvs_store_close(s), KVS_OK);
+        }
+    }
+    unlink(path);
+}
+
+static void test_torn_slots(void)
+{
+    char path[1200], err[256];
+    kvs_layout l;
+    kvs_store *s;
+    kvs_store_stats st;
+    unsigned char rd[9200];
+    uint64_t i, v;
+    size_t got;
+    tpath(path, sizeof path, "torn");
+    fill_closed(path, 10);
+    CHECK(file_layout(path, &l) == 0);
+    /* slots are handed out in order: key i is in slot i */
+    CHECK(poke(path, l.slots_offset + 2 * l.slot_bytes + l.slot_header_bytes + 3, 0x80) == 0); /* payload */
+    CHECK(poke(path, l.slots_offset + 5 * l.slot_bytes + 70, 0x01) == 0);                     /* key bytes */
+    CHECK(poke(path, l.slots_offset + 7 * l.slot_bytes + 0, 0x01) == 0);                      /* magic */
+    s = reopen(path, err, sizeof err);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    for (i = 0; i < 10; i++) {
+        kvs_result r = kvs_store_get(s, &i, sizeof i, rd, sizeof rd, &got);
+        if (i == 2 || i == 5 || i == 7) {
+            CHECK_R(r, KVS_NOT_FOUND);
+            CHECK_R(kvs_store_exists(s, &i, sizeof i), KVS_NOT_FOUND); /* dropped */
+        } else {
+            CHECK_R(r, KVS_OK);
+            CHECK(val_ok(rd, got, i, &v) && v == i + 1);
+        }
+    }
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 3 && st.objects == 7);
+    /* the damaged slots are reused safely */
+    for (i = 100; i < 140; i++) {
+        unsigned char buf[9200];
+        make_val(buf, i, 1);
+        CHECK_R(kvs_store_put(s, &i, sizeof i, buf, vlen(1)), KVS_OK);
+    }
+    CHECK(count_good(s, 10) == 7);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    /* after a full scan (both checkpoints gone) the torn slot stays out */
+    CHECK(poke(path, l.ckpt_offset[0] + 8, 0xff) == 0);
+    CHECK(poke(path, l.ckpt_offset[1] + 8, 0xff) == 0);
+    s = reopen(path, err, sizeof err);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == 47 && st.corruptions == 0);
+        CHECK(count_good(s, 10) == 7);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    unlink(path);
+}
+
+static void test_superblock(void)
+{
+    char path[1200], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    tpath(path, sizeof path, "sb");
+    fill_closed(path, 3);
+    CHECK(poke(path, 40, 0x10) == 0);
+    raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_CHECKSUM); /* IF_EMPTY does not format it */
+    CHECK(strstr(err, "superblock") != NULL);
+    c.format = KVS_FORMAT_NEVER;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_CHECKSUM);
+    CHECK(poke(path, 40, 0x10) == 0);
+    s = reopen(path, err, sizeof err);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        CHECK(count_good(s, 3) == 3);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    /* magic damaged: foreign data */
+    CHECK(poke(path, 0, 0x20) == 0);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_MAGIC);
+    unlink(path);
+}
+
+/* Reopen time of a store with many entries (buffered fill, fast). */
+static void test_restart_time(void)
+{
+    char path[1200], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_store_stats st;
+    const char *env = getenv("KVS_RAW_BIG");
+    uint64_t n = env ? strtoull(env, NULL, 0) : (T_SAN ? 4000 : 20000), i;
+    unsigned char buf[512];
+    uint64_t t0, t1;
+    tpath(path, sizeof path, "big");
+    raw_cfg(&c, path, 4096 + (n + n / 8 + 256) * 8192 + 64 * MiB, 512, KVS_DIRECT_OFF);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    memset(buf, 7, sizeof buf);
+    for (i = 0; i < n; i++) {
+        char k[64];
+        keyname(k, sizeof k, i);
+        buf[0] = (unsigned char)i;
+        if (kvs_store_put(s, k, strlen(k), buf, 100 + (size_t)(i % 400)) != KVS_OK) {
+            CHECK(0);
+            break;
+        }
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    s = NULL;
+    c.format = KVS_FORMAT_NEVER;
+    c.device_bytes = 0;
+    c.direct = KVS_DIRECT_PREFER;
+    t0 = kvsi_now_ns(0);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    t1 = kvsi_now_ns(0);
+    if (s != NULL) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == n);
+        fprintf(stderr, "restart of a raw store with %llu entries: %.1f ms\n", (unsigned long long)n,
+                (double)(t1 - t0) / 1e6);
+        {
+            char k[64];
+            unsigned char rd[512];
+            size_t got;
+            keyname(k, sizeof k, n - 1);
+            CHECK_R(kvs_store_get(s, k, strlen(k), rd, sizeof rd, &got), KVS_OK);
+            CHECK(got == 100 + (size_t)((n - 1) % 400) && rd[0] == (unsigned char)(n - 1));
+        }
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    unlink(path);
+}
+
+int main(void)
+{
+    int r;
+    setup_dir("rawrs");
+    for (r = 0; r < 3; r++)
+        test_sigkill(r);
+    test_stale_checkpoint();
+    test_damaged_checkpoints();
+    test_torn_slots();
+    test_superblock();
+    test_restart_time();
+    cleanup_dir();
+    printf("test_store_raw_restart: %u passed, %u failed\n", g_pass, g_fail);
+    return g_fail == 0 ? 0 : 1;
+}
