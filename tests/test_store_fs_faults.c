@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+/* Filesystem store under fault injection: the order of syncs and renames per
+   durability level (a recording kvs_sysops), and every hooked system call of
+   put, get, remove, eviction, sync and open failed (EIO, ENOSPC), interrupted
+   or shortened in turn, plus every allocation failed in turn: the result is
+   right, no temporary file is left, and nothing stored before is lost or
+   read back wrong. Environment: KVS_TEST_DIR, KVS_SEED. */
+#define KVS_IMPLEMENTATION
+#include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
+#include <dirent.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static unsigned long long g_seed = 0x5eed1234ULL;
+static unsigned g_pass, g_fail;
+static char g_dir[1024];
+
+#define CHECK(c)                                                                          \
+    do {                                                                                  \
+        if (c)                                                                            \
+            g_pass++;                                                                     \
+        else {                                                                            \
+            g_fail++;                                                                     \
+            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
+                    g_seed);                                                              \
+        }                                                                                 \
+    } while (0)
+
+#define CHECK_R(expr, want)                                                               \
+    do {                                                                                  \
+        int got_ = (int)(expr), want_ = (int)(want);                                      \
+        if (got_ == want_)                                                                \
+            g_pass++;                                                                     \
+        else {                                                                            \
+            g_fail++;                                                                     \
+            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
+                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
+        }                                                                                 \
+    } while (0)
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Deterministic bytes for (tag, len): the value a key holds. */
+static void fill_val(unsigned char *p, size_t n, uint64_t tag)
+{
+    uint64_t s = tag * 0x9e3779b97f4a7c15ULL + n;
+    size_t i = 0;
+    while (i < n) {
+        uint64_t v = rng_next(&s);
+        size_t k;
+        for (k = 0; k < 8 && i < n; k++, i++)
+            p[i] = (unsigned char)(v >> (8 * k));
+    }
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+    (void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void setup_dir(const char *tag)
+{
+    const char *env = getenv("KVS_TEST_DIR");
+    const char *seed = getenv("KVS_SEED");
+    if (seed != NULL)
+        g_seed = strtoull(seed, NULL, 0);
+    snprintf(g_dir, sizeof g_dir, "%s/%s_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp", tag);
+    if (mkdtemp(g_dir) == NULL) {
+        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
+        exit(1);
+    }
+}
+
+static void sub(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+/* Files in dir whose names decode as data (1), temp (2), other (3) or all (0). */
+static size_t count_files(const char *dir, int what)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+    if (dp == NULL)
+        return 0;
+    while ((de = readdir(dp)) != NULL) {
+        unsigned char kb[KVS_KEY_MAX];
+        size_t kl = 0;
+        kvs_fsname_kind kind;
+        int cls;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (kvs_fsname_decode(de->d_name, strlen(de->d_name), kb, sizeof kb, &kl, &kind) != KVS_OK)
+            cls = 3;
+        else
+            cls = kind == KVS_FSNAME_TEMP ? 2 : 1;
+        if (what == 0 || what == cls)
+            n++;
+    }
+    closedir(dp);
+    return n;
+}
+
+static kvs_store *open_store(kvs_store_config *c)
+{
+    kvs_store *s = NULL;
+    char err[512];
+    kvs_result r = kvs_store_open(c, &s, err, sizeof err);
+    if (r != KVS_OK) {
+        fprintf(stderr, "open failed: %s: %s\n", kvs_result_name(r), err);
+        return NULL;
+    }
+    return s;
+}
+
+static void *xalloc_aligned(size_t n, size_t align)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1) != 0)
+        return NULL;
+    return p;
+}
+
+/* ---- recording / faulting system calls ---- */
+enum { F_NONE = 0, F_EIO, F_ENOSPC, F_SHORT, F_EINTR, F_KINDS };
+static const char *const fault_names[F_KINDS] = {"none", "EIO", "ENOSPC", "short", "EINTR"};
+
+#define REC_MAX 256
+typedef struct rec {
+    char op[16];
+    int isdir;  /* fsync/fdatasync on a directory */
+    char name[64];
+} rec;
+
+typedef struct fault {
+    pthread_mutex_t mu;
+    unsigned count;    /* hooked calls so far */
+    unsigned fail_at;  /* 1-based; 0 = never */
+    int kind;
+    int fired;
+    char fired_op[16];
+    int fired_isdir;
+    int recording;
+    unsigned nrec;
+    rec recs[REC_MAX];
+} fault;
+
+static fault g_ft;
+
+/* 1 when this call is the one to fail. */
+static int ft_hit(const char *op, int fd, const char *name, int can_short)
+{
+    int hit = 0, isdir = 0;
+    struct stat sb;
+    if (fd >= 0 && fstat(fd, &sb) == 0)
+        isdir = S_ISDIR(sb.st_mode);
+    pthread_mutex_lock(&g_ft.mu);
+    /* short transfers and EINTR apply to transfers and syncs: count those */
+    if ((g_ft.kind != F_SHORT && g_ft.kind != F_EINTR) || can_short)
+        g_ft.count++;
+    if (g_ft.recording && g_ft.nrec < REC_MAX) {
+        rec *r = &g_ft.recs[g_ft.nrec++];
+        snprintf(r->op, sizeof r->op, "%s", op);
+        r->isdir = isdir;
+        snprintf(r->name, sizeof r->name, "%s", name ? name : "");
+    }
+    if (g_ft.fail_at != 0 && g_ft.count == g_ft.fail_at && !g_ft.fired) {
+        if ((g_ft.kind != F_SHORT && g_ft.kind != F_EINTR) || can_short) {
+            hit = 1;
+            g_ft.fired = 1;
+            snprintf(g_ft.fired_op, sizeof g_ft.fired_op, "%s", op);
+            g_ft.fired_isdir = isdir;
+        }
+    }
+    pthread_mutex_unlock(&g_ft.mu);
+    return hit;
+}
+
+static int ft_err(void)
+{
+    return g_ft.kind == F_ENOSPC ? -ENOSPC : g_ft.kind == F_EINTR ? -EINTR : -EIO;
+}
+
+static int h_open(void *u, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    if (ft_hit("open", -1, path, 0))
+        return ft_err();
+    fd = open(path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+static int h_openat(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    if (ft_hit("openat", -1, path, 0))
+        return ft_err();
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+static int h_setfl(void *u, int fd, int flags)
+{
+    (void)u;
+    if (ft_hit("setfl", -1, NULL, 0))
+        return ft_err();
+    return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
+}
+static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    int shorten = 0;
+    (void)u;
+    if (ft_hit("pread", -1, NULL, 1)) {
+        if (g_ft.kind != F_SHORT)
+            return ft_err();
+        shorten = 1;
+    }
+    n = pread(fd, buf, len, (off_t)off);
+    if (n > 1 && shorten)
+        n /= 2; /* moved all, reports half: the caller must go on (O_DIRECT-safe) */
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+static int64_t h_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    int shorten = 0;
+    (void)u;
+    if (ft_hit("pwrite", -1, NULL, 1)) {
+        if (g_ft.kind != F_SHORT)
+            return ft_err();
+        shorten = 1;
+    }
+    n = pwrite(fd, buf, len, (off_t)off);
+    if (n > 1 && shorten)
+        n /= 2; /* moved all, reports half: the caller must go on (O_DIRECT-safe) */
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+static int h_fsync(void *u, int fd)
+{
+    (void)u;
+    if (ft_hit("fsync", fd, NULL, 1))
+        return ft_err();
+    return fsync(fd) < 0 ? -errno : 0;
+}
+static int h_fdatasync(void *u, int fd)
+{
+    (void)u;
+    if (ft_hit("fdatasync", fd, NULL, 1))
+        return ft_err();
+    return fdatasync(fd) < 0 ? -errno : 0;
+}
+static int h_rename(void *u, const char *a, const char *b)
+{
+    (void)u;
+    if (ft_hit("rename", -1, b, 0))
+        return ft_err();
+    return rename(a, b) < 0 ? -errno : 0;
+}
+static int h_renameat(void *u, int fa, const char *a, int fb, const char *b)
+{
+    (void)u;
+    if (ft_hit("renameat", -1, b, 0))
+        return ft_err();
+    return renameat(fa, a, fb, b) < 0 ? -errno : 0;
+}
+static int h_unlinkat(void *u, int fd, const char *p, int flags)
+{
+    (void)u;
+    if (ft_hit("unlinkat", -1, p, 0))
+        return ft_err();
+    return unlinkat(fd, p, flags) < 0 ? -errno : 0;
+}
+
+static kvs_sysops g_ops;
+
+static void ops_init(void)
+{
+    memset(&g_ops, 0, sizeof g_ops);
+    g_ops.open = h_open;
+    g_ops.openat = h_openat;
+    g_ops.setfl = h_setfl;
+    g_ops.pread = h_pread;
+    g_ops.pwrite = h_pwrite;
+    g_ops.fsync = h_fsync;
+    g_ops.fdatasync = h_fdatasync;
+    g_ops.rename = h_rename;
+    g_ops.renameat = h_renameat;
+    g_ops.unlinkat = h_unlinkat;
+}
+
+static void ft_arm(unsigned at, int kind)
+{
+    pthread_mutex_lock(&g_ft.mu);
+    g_ft.count = 0;
+    g_ft.fail_at = at;
+    g_ft.kind = kind;
+    g_ft.fired = 0;
+    g_ft.fired_op[0] = '\0';
+    g_ft.fired_isdir = 0;
+    pthread_mutex_unlock(&g_ft.mu);
+}
+
+/* Stop failing; keep what fired for the checks. */
+static void ft_disarm(void)
+{
+    pthread_mutex_lock(&g_ft.mu);
+    g_ft.fail_at = 0;
+    pthread_mutex_unlock(&g_ft.mu);
+}
+
+static void ft_record(int on)
+{
+    pthread_mutex_lock(&g_ft.mu);
+    g_ft.recording = on;
+    if (on)
+        g_ft.nrec = 0;
+    pthread_mutex_unlock(&g_ft.mu);
+}
+
+static void cfg_fs(kvs_store_config *c, const char *paths)
+{
+    kvs_store_config_init(c);
+    c->kind = KVS_STORE_FS;
+    c->paths = paths;
+    c->threads = 1;
+    c->sysops = &g_ops;
+}
+
+static int find_rec(const char *op, int isdir, unsigned from)
+{
+    unsigned i;
+    for (i = from; i < g_ft.nrec; i++)
+        if (strcmp(g_ft.recs[i].op, op) == 0 && (isdir < 0 || g_ft.recs[i].isdir == isdir))
+            return (int)i;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+static void test_durability_order(void)
+{
+    kvs_durability lv;
+    for (lv = KVS_DURABLE_NONE; lv <= KVS_DURABLE_FULL; lv = (kvs_durability)(lv + 1)) {
+        char d[1100], name[32];
+        kvs_store_config c;
+        kvs_store *s;
+        unsigned char v[6000];
+        int ren, fds, dirs;
+        snprintf(name, sizeof name, "dur%d", (int)lv);
+        sub(d, sizeof d, name);
+        cfg_fs(&c, d);
+        c.durability = lv;
+        ft_arm(0, F_NONE);
+        s = open_store(&c);
+        CHECK(s != NULL);
+        if (s == NULL)
+            continue;
+        fill_val(v, sizeof v, 3);
+        ft_record(1);
+        CHECK_R(kvs_store_put(s, "dkey", 4, v, sizeof v), KVS_OK);
+        ft_record(0);
+        ren = find_rec("renameat", -1, 0);
+        fds = find_rec("fdatasync", 0, 0);
+        dirs = find_rec("fsync", 1, 0);
+        CHECK(ren >= 0);
+        CHECK(find_rec("openat", -1, 0) >= 0 && find_rec("openat", -1, 0) < ren);
+        CHECK(find_rec("pwrite", -1, 0) < ren);
+        if (lv == KVS_DURABLE_NONE) {
+            CHECK(fds < 0 && dirs < 0);
+        } else {
+            CHECK(fds >= 0 && fds < ren);              /* data synced before the rename */
+            CHECK(find_rec("pwrite", -1, (unsigned)fds + 1) < 0); /* ...after every write */
+            if (lv == KVS_DURABLE_FULL)
+                CHECK(dirs > ren);                     /* directory synced after it */
+            else
+                CHECK(dirs < 0);
+        }
+        /* remove under FULL syncs the directory after the unlink */
+        ft_record(1);
+        CHECK_R(kvs_store_remove(s, "dkey", 4), KVS_OK);
+        ft_record(0);
+        if (lv == KVS_DURABLE_FULL)
+            CHECK(find_rec("fsync", 1, 0) > find_rec("unlinkat", -1, 0));
+        else
+            CHECK(find_rec("fsync", 1, 0) < 0);
+        /* sync: file data (NONE), then directories */
+        CHECK_R(kvs_store_put(s, "dkey2", 5, v, sizeof v), KVS_OK);
+        ft_record(1);
+        CHECK_R(kvs_store_sync(s), KVS_OK);
+        ft_record(0);
+        if (lv == KVS_DURABLE_NONE) {
+            fds = find_rec("fdatasync", 0, 0);
+            CHECK(fds >= 0);
+            CHECK(find_rec("fsync", 1, 0) > fds);
+        } else if (lv == KVS_DURABLE_DATA) {
+            CHECK(find_rec("fdatasync", 0, 0) < 0);
+            CHECK(find_rec("fsync", 1, 0) >= 0);
+        } else {
+            CHECK(g_ft.nrec == 0); /* nothing left to sync */
+        }
+        ft_record(1);
+        CHECK_R(kvs_store_sync(s), KVS_OK);
+        ft_record(0);
+        CHECK(g_ft.nrec == 0);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+static int get_is(kvs_store *s, const char *key, const unsigned char *want, size_t n)
+{
+    unsigned char *buf = (unsigned char *)malloc(n + 16);
+    size_t got = 0;
+    kvs_result r;
+    int ok;
+    if (buf == NULL)
+        return 0;
+    r = kvs_store_get(s, key, strlen(key), buf, n + 16, &got);
+    ok = r == KVS_OK && got == n && memcmp(buf, want, n) == 0;
+    free(buf);
+    return ok;
+}
+
+/* Walk a fault over every hooked call of put/get/remove/evict. */
+static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
+{
+    char d[1100], name[64];
+    kvs_store_config c;
+    kvs_store *s;
+    const size_t n = 9000;
+    unsigned char *A = (unsigned char *)malloc(n), *B = (unsigned char *)malloc(n),
+                  *other = (unsigned char *)malloc(n);
+    unsigned at;
+    snprintf(name, sizeof name, "walk_%d_%d_%d", (int)pol, (int)lv, kind);
+    sub(d, sizeof d, name);
+    cfg_fs(&c, d);
+    c.direct = pol;
+    c.durability = lv;
+    c.capacity_bytes = 4 * 16384; /* 4 objects of 9000 bytes: 16 KiB each */
+    ft_arm(0, F_NONE);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL || A == NULL || B == NULL || other == NULL)
+        goto out;
+    fill_val(A, n, 1);
+    fill_val(B, n, 2);
+    fill_val(other, n, 3);
+    CHECK_R(kvs_store_put(s, "keep", 4, other, n), KVS_OK);
+    CHECK_R(kvs_store_pin(s, "keep", 4), KVS_OK);
+    /* put over an existing key */
+    for (at = 1; at < 200; at++) {
+        kvs_result r;
+        CHECK_R(kvs_store_put(s, "k", 1, A, n), KVS_OK);
+        ft_arm(at, kind);
+        r = kvs_store_put(s, "k", 1, B, n);
+        ft_disarm();
+        if (!g_ft.fired) {
+            CHECK_R(r, KVS_OK);
+            CHECK(get_is(s, "k", B, n));
+            break;
+        }
+        if (kind == F_SHORT || kind == F_EINTR) {
+            /* short transfers continue, EINTR retries (setfl aside) */
+            if (r != KVS_OK) {
+                CHECK(strcmp(g_ft.fired_op, "pwrite") != 0 && strcmp(g_ft.fired_op, "pread") != 0);
+                if (strcmp(g_ft.fired_op, "pwrite") == 0 || strcmp(g_ft.fired_op, "pread") == 0)
+                    fprintf(stderr, "  %s at %u: %s (%s, direct %d)\n", fault_names[kind], at, kvs_result_name(r),
+                            g_ft.fired_op, (int)pol);
+            }
+        } else {
+            CHECK(r != KVS_OK);
+            if (r == KVS_OK)
+                fprintf(stderr, "  put ok despite %s at call %u (%s)\n", fault_names[kind], at, g_ft.fired_op);
+        }
+        if (r == KVS_OK || (strcmp(g_ft.fired_op, "fsync") == 0 && g_ft.fired_isdir))
+            CHECK(get_is(s, "k", B, n)); /* renamed; only its durability failed */
+        else
+            CHECK(get_is(s, "k", A, n)); /* the old object stays */
+        CHECK(count_files(d, 2) == 0);    /* no temp left */
+        CHECK(get_is(s, "keep", other, n));
+    }
+    CHECK(at > 2 && at < 200);
+    if (!(at > 2 && at < 200))
+        fprintf(stderr, "  put walk ended at %u (%s)\n", at, fault_names[kind]);
+    /* get */
+    for (at = 1; at < 100; at++) {
+        unsigned char *buf = (unsigned char *)malloc(n);
+        size_t got = 0;
+        kvs_result r;
+        ft_arm(at, kind);
+        r = kvs_store_get(s, "k", 1, buf, n, &got);
+        ft_disarm();
+        if (r == KVS_OK)
+            CHECK(got == n && memcmp(buf, B, n) == 0);
+        else if (kind == F_SHORT || kind == F_EINTR)
+            CHECK(strcmp(g_ft.fired_op, "pread") != 0);
+        else
+            CHECK(r < 0); /* an error, never a miss or wrong data */
+        free(buf);
+        if (!g_ft.fired)
+            break;
+    }
+    CHECK(at > 1 && at < 100);
+    if (!(at > 1 && at < 100))
+        fprintf(stderr, "  get walk ended at %u (%s)\n", at, fault_names[kind]);
+    /* remove: fails -> still there */
+    for (at = 1; at < 50; at++) {
+        kvs_result r;
+        ft_arm(at, kind);
+        r = kvs_store_remove(s, "k", 1);
+        ft_disarm();
+        if (!g_ft.fired) {
+            CHECK_R(r, KVS_OK);
+            break;
+        }
+        if (r == KVS_OK) {
+            CHECK(kind == F_SHORT || kind == F_EINTR || (strcmp(g_ft.fired_op, "fsync") == 0));
+            CHECK_R(kvs_store_put(s, "k", 1, B, n), KVS_OK);
+        } else if (strcmp(g_ft.fired_op, "fsync") == 0) {
+            CHECK_R(kvs_store_exists(s, "k", 1), KVS_NOT_FOUND); /* unlinked, not durable */
+            CHECK_R(kvs_store_put(s, "k", 1, B, n), KVS_OK);
+        } else {
+            CHECK(get_is(s, "k", B, n));
+        }
+    }
+    /* eviction: fill up, then a put that must evict */
+    {
+        CHECK_R(kvs_store_put(s, "e1", 2, A, n), KVS_OK);
+        CHECK_R(kvs_store_put(s, "e2", 2, A, n), KVS_OK);
+        CHECK_R(kvs_store_put(s, "e3", 2, A, n), KVS_OK);
+        for (at = 1; at < 200; at++) {
+            kvs_result r;
+            kvs_store_stats st;
+            ft_arm(at, kind);
+            r = kvs_store_put(s, "e4", 2, B, n);
+            ft_disarm();
+            kvs_store_get_stats(s, &st);
+            CHECK(st.disk_bytes <= c.capacity_bytes);
+            CHECK(count_files(d, 2) == 0);
+            CHECK(get_is(s, "keep", other, n));
+            if (!g_ft.fired) {
+                CHECK_R(r, KVS_OK);
+                break;
+            }
+            if (r == KVS_OK)
+                CHECK(get_is(s, "e4", B, n));
+            /* restore: e4 gone, e1..e3 present */
+            (void)kvs_store_remove(s, "e4", 2);
+            if (kvs_store_exists(s, "e1", 2) != KVS_OK)
+                CHECK_R(kvs_store_put(s, "e1", 2, A, n), KVS_OK);
+            if (kvs_store_exists(s, "e2", 2) != KVS_OK)
+                CHECK_R(kvs_store_put(s, "e2", 2, A, n), KVS_OK);
+            if (kvs_store_exists(s, "e3", 2) != KVS_OK)
+                CHECK_R(kvs_store_put(s, "e3", 2, A, n), KVS_OK);
+        }
+    }
+    /* sync */
+    if (lv == KVS_DURABLE_NONE) {
+        for (at = 1; at < 50; at++) {
+            kvs_result r;
+            CHECK_R(kvs_store_put(s, "sy", 2, A, n), KVS_OK);
+            ft_arm(at, kind);
+            r = kvs_store_sync(s);
+            ft_disarm();
+            if (!g_ft.fired) {
+                CHECK_R(r, KVS_OK);
+                break;
+            }
+            if (kind == F_EIO || kind == F_ENOSPC)
+                CHECK(r != KVS_OK);
+            CHECK_R(kvs_store_sync(s), KVS_OK); /* a retry makes it durable */
+        }
+    }
+    {
+        kvs_store_stats st;
+        kvs_store_get_stats(s, &st);
+        CHECK(st.corruptions == 0);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+out:
+    free(A);
+    free(B);
+    free(other);
+}
+
+static void test_walks(void)
+{
+    int kind;
+    for (kind = F_EIO; kind < F_KINDS; kind++) {
+        walk_ops(KVS_DIRECT_REQUIRE, KVS_DURABLE_FULL, kind);
+        walk_ops(KVS_DIRECT_OFF, KVS_DURABLE_NONE, kind);
+    }
+    walk_ops(KVS_DIRECT_PREFER, KVS_DURABLE_DATA, F_EIO);
+}
+
+/* ------------------------------------------------------------------ */
+/* Open under faults: fresh directories (records written) and existing
+   ones (records read, scan). */
+static void test_open_walk(void)
+{
+    char d[2400], a[1100], b[1100];
+    kvs_store_config c;
+    kvs_store *s;
+    unsigned char v[5000];
+    unsigned at;
+    int kind, fresh;
+    sub(a, sizeof a, "ow_a");
+    sub(b, sizeof b, "ow_b");
+    snprintf(d, sizeof d, "%s,%s", a, b);
+    fill_val(v, sizeof v, 9);
+    for (kind = F_EIO; kind < F_KINDS; kind++) {
+        for (fresh = 0; fresh < 2; fresh++) {
+            for (at = 1; at < 100; at++) {
+                kvs_result r;
+                char err[256];
+                s = NULL;
+                rm_rf(a);
+                rm_rf(b);
+                if (!fresh) {
+                    cfg_fs(&c, d);
+                    ft_arm(0, F_NONE);
+                    s = open_store(&c);
+                    CHECK(s != NULL);
+                    if (s == NULL)
+                        return;
+                    CHECK_R(kvs_store_put(s, "x", 1, v, sizeof v), KVS_OK);
+                    CHECK_R(kvs_store_put(s, "y", 1, v, sizeof v), KVS_OK);
+                    kvs_store_close(s);
+                    s = NULL;
+                    /* a changed set on reopen: records are rewritten */
+                    if (at & 1)
+                        snprintf(d, sizeof d, "%s,%s", b, a);
+                }
+                cfg_fs(&c, d);
+                c.direct = KVS_DIRECT_PREFER;
+                ft_arm(at, kind);
+                r = kvs_store_open(&c, &s, err, sizeof err);
+                ft_disarm();
+                snprintf(d, sizeof d, "%s,%s", a, b);
+                if (r == KVS_OK) {
+                    CHECK(s != NULL);
+                    if (!fresh) {
+                        CHECK(get_is(s, "x", v, sizeof v));
+                        CHECK(get_is(s, "y", v, sizeof v));
+                    }
+                    kvs_store_close(s);
+                } else {
+                    CHECK(s == NULL);
+                    CHECK(err[0] != '\0');
+                    CHECK(g_ft.fired);
+                    if (kind == F_SHORT || kind == F_EINTR)
+                        CHECK(strcmp(g_ft.fired_op, "pwrite") != 0);
+                }
+                if (strcmp(g_ft.fired_op, "unlinkat") != 0)
+                    CHECK(count_files(a, 2) + count_files(b, 2) == 0);
+                /* afterwards a clean open works and loses nothing */
+                cfg_fs(&c, d);
+                s = open_store(&c);
+                CHECK(s != NULL);
+                if (s != NULL) {
+                    if (!fresh) {
+                        CHECK(get_is(s, "x", v, sizeof v));
+                        CHECK(get_is(s, "y", v, sizeof v));
+                    }
+                    kvs_store_close(s);
+                }
+                if (!g_ft.fired)
+                    break;
+            }
+            CHECK(at > 3 && at < 100);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Every allocation failed in turn. */
+typedef struct xal {
+    unsigned count, fail_at;
+    int fired;
+    long live;
+    pthread_mutex_t mu;
+} xal;
+static xal g_al;
+
+static void *al_alloc(void *u, size_t size, size_t align)
+{
+    void *p = NULL;
+    int fail;
+    (void)u;
+    pthread_mutex_lock(&g_al.mu);
+    g_al.count++;
+    fail = g_al.fail_at != 0 && g_al.count == g_al.fail_at;
+    if (fail)
+        g_al.fired = 1;
+    pthread_mutex_unlock(&g_al.mu);
+    if (fail || posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0)
+        return NULL;
+    pthread_mutex_lock(&g_al.mu);
+    g_al.live++;
+    pthread_mutex_unlock(&g_al.mu);
+    return p;
+}
+
+static void al_free(void *u, void *p, size_t size, size_t align)
+{
+    (void)u;
+    (void)size;
+    (void)align;
+    pthread_mutex_lock(&g_al.mu);
+    g_al.live--;
+    pthread_mutex_unlock(&g_al.mu);
+    free(p);
+}
+
+static void al_arm(unsigned at)
+{
+    pthread_mutex_lock(&g_al.mu);
+    g_al.count = 0;
+    g_al.fail_at = at;
+    g_al.fired = 0;
+    pthread_mutex_unlock(&g_al.mu);
+}
+
+static int it_noop(void *user, const void *key, size_t kl, uint64_t len)
+{
+    (void)key;
+    (void)kl;
+    (void)len;
+    (*(size_t *)user)++;
+    return 0;
+}
+
+static void test_alloc_walk(void)
+{
+    char d[1100];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    unsigned char v[5000], w[5000];
+    unsigned at;
+    sub(d, sizeof d, "alloc");
+    fill_val(v, sizeof v, 11);
+    for (at = 1; at < 200; at++) {
+        kvs_result r;
+        kvs_store_config_init(&c);
+        c.kind = KVS_STORE_FS;
+        c.paths = d;
+        c.threads = 1;
+        c.capacity_bytes = 1 << 20;
+        c.allocator.alloc = al_alloc;
+        c.allocator.free = al_free;
+        al_arm(at);
+        s = NULL;
+        r = kvs_store_open(&c, &s, NULL, 0);
+        if (r == KVS_OK) {
+            size_t got = 0, cnt = 0;
+            kvs_result rp = kvs_store_put(s, "ak", 2, v, sizeof v);
+            kvs_result rg = kvs_store_get(s, "ak", 2, w, sizeof w, &got);
+            CHECK(rp == KVS_OK || rp == KVS_E_NOMEM);
+            CHECK(rg == KVS_OK || rg == KVS_E_NOMEM || (rp != KVS_OK && rg == KVS_NOT_FOUND));
+            if (rg == KVS_OK)
+                CHECK(got == sizeof v && memcmp(v, w, sizeof v) == 0);
+            r = kvs_store_iterate(s, it_noop, &cnt);
+            CHECK(r == KVS_OK || r == KVS_E_NOMEM);
+            r = kvs_store_sync(s);
+            CHECK(r == KVS_OK || r == KVS_E_NOMEM);
+            r = kvs_store_remove(s, "ak", 2);
+            CHECK(r == KVS_OK || r == KVS_E_NOMEM || r == KVS_NOT_FOUND);
+            kvs_store_close(s);
+        } else {
+            CHECK(r == KVS_E_NOMEM);
+        }
+        CHECK(count_files(d, 2) == 0);
+        CHECK(g_al.live == 0);
+        if (!g_al.fired)
+            break;
+    }
+    CHECK(at > 5 && at < 200);
+    al_arm(0);
+}
+
+int main(void)
+{
+    pthread_mutex_init(&g_ft.mu, NULL);
+    pthread_mutex_init(&g_al.mu, NULL);
+    ops_init();
+    (void)&xalloc_aligned;
+    setup_dir("kvs_fsf");
+    test_durability_order();
+    test_walks();
+    test_open_walk();
+    test_alloc_walk();
+    rm_rf(g_dir);
+    printf("test_store_fs_faults: %u passed, %u failed\n", g_pass, g_fail);
+    return g_fail == 0 ? 0 : 1;
+}
