@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+/* Filesystem store security and hostile input: keys that look like paths or
+   carry any byte value stay inside their directory and decode back to
+   themselves; symlinks, directories and FIFOs planted where files are
+   expected are never followed or trusted; permissions of created files and
+   directories; hostile object files (truncated, bad magic, bad CRCs, wrong
+   key or length, random damage) are misses counted as corruptions and never
+   data. Environment: KVS_TEST_DIR, KVS_SEED. */
+#define KVS_IMPLEMENTATION
+#include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
+#include <dirent.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static unsigned long long g_seed = 0x5eed1234ULL;
+static unsigned g_pass, g_fail;
+static char g_dir[1024];
+
+#define CHECK(c)                                                                          \
+    do {                                                                                  \
+        if (c)                                                                            \
+            g_pass++;                                                                     \
+        else {                                                                            \
+            g_fail++;                                                                     \
+            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
+                    g_seed);                                                              \
+        }                                                                                 \
+    } while (0)
+
+#define CHECK_R(expr, want)                                                               \
+    do {                                                                                  \
+        int got_ = (int)(expr), want_ = (int)(want);                                      \
+        if (got_ == want_)                                                                \
+            g_pass++;                                                                     \
+        else {                                                                            \
+            g_fail++;                                                                     \
+            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
+                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
+        }                                                                                 \
+    } while (0)
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Deterministic bytes for (tag, len): the value a key holds. */
+static void fill_val(unsigned char *p, size_t n, uint64_t tag)
+{
+    uint64_t s = tag * 0x9e3779b97f4a7c15ULL + n;
+    size_t i = 0;
+    while (i < n) {
+        uint64_t v = rng_next(&s);
+        size_t k;
+        for (k = 0; k < 8 && i < n; k++, i++)
+            p[i] = (unsigned char)(v >> (8 * k));
+    }
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+    (void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void setup_dir(const char *tag)
+{
+    const char *env = getenv("KVS_TEST_DIR");
+    const char *seed = getenv("KVS_SEED");
+    if (seed != NULL)
+        g_seed = strtoull(seed, NULL, 0);
+    snprintf(g_dir, sizeof g_dir, "%s/%s_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp", tag);
+    if (mkdtemp(g_dir) == NULL) {
+        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
+        exit(1);
+    }
+}
+
+static void sub(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+/* Files in dir whose names decode as data (1), temp (2), other (3) or all (0). */
+static size_t count_files(const char *dir, int what)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+    if (dp == NULL)
+        return 0;
+    while ((de = readdir(dp)) != NULL) {
+        unsigned char kb[KVS_KEY_MAX];
+        size_t kl = 0;
+        kvs_fsname_kind kind;
+        int cls;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (kvs_fsname_decode(de->d_name, strlen(de->d_name), kb, sizeof kb, &kl, &kind) != KVS_OK)
+            cls = 3;
+        else
+            cls = kind == KVS_FSNAME_TEMP ? 2 : 1;
+        if (what == 0 || what == cls)
+            n++;
+    }
+    closedir(dp);
+    return n;
+}
+
+static kvs_store *open_store(kvs_store_config *c)
+{
+    kvs_store *s = NULL;
+    char err[512];
+    kvs_result r = kvs_store_open(c, &s, err, sizeof err);
+    if (r != KVS_OK) {
+        fprintf(stderr, "open failed: %s: %s\n", kvs_result_name(r), err);
+        return NULL;
+    }
+    return s;
+}
+
+static void *xalloc_aligned(size_t n, size_t align)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1) != 0)
+        return NULL;
+    return p;
+}
+
+static void cfg_fs(kvs_store_config *c, const char *paths)
+{
+    kvs_store_config_init(c);
+    c->kind = KVS_STORE_FS;
+    c->paths = paths;
+    c->threads = 1;
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    if (fp == NULL)
+        return;
+    if (n > 0)
+        fwrite(data, 1, n, fp);
+    fclose(fp);
+}
+
+static size_t read_file(const char *path, void *buf, size_t cap)
+{
+    FILE *fp = fopen(path, "rb");
+    size_t n;
+    if (fp == NULL)
+        return 0;
+    n = fread(buf, 1, cap, fp);
+    fclose(fp);
+    return n;
+}
+
+static void name_path(char *out, size_t cap, const char *dir, const void *key, size_t kl)
+{
+    char name[300];
+    size_t nl = 0;
+    kvs_fsname_encode(key, kl, name, sizeof name, &nl, NULL);
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* ------------------------------------------------------------------ */
+typedef struct kkey {
+    unsigned char b[400];
+    size_t n;
+} kkey;
+
+static void test_keys(void)
+{
+    static kkey keys[700];
+    size_t nk = 0, i, j, names = 0, matched = 0;
+    char d[1100];
+    kvs_store_config c;
+    kvs_store *s;
+    static const char *const lit[] = {"../x", "../../etc/passwd", "/abs/path", "a/b", "/", ".", "..", ".hidden",
+                                      "-dash", "A", "a", "~kvstore-pathset", "x.kv", "x.tmp", "%2F", "C:\\w"};
+    DIR *dp;
+    struct dirent *de;
+    sub(d, sizeof d, "keys");
+    for (i = 0; i < sizeof lit / sizeof lit[0]; i++) {
+        keys[nk].n = strlen(lit[i]);
+        memcpy(keys[nk++].b, lit[i], strlen(lit[i]));
+    }
+    memcpy(keys[nk].b, "a\0b", 3);
+    keys[nk++].n = 3;
+    memcpy(keys[nk].b, "\xC0\xAF", 2);
+    keys[nk++].n = 2;
+    memcpy(keys[nk].b, "..\xC0\xAF..\xC0\xAF", 8);
+    keys[nk++].n = 8;
+    for (i = 0; i < 256; i++) { /* every byte value, alone and after a letter */
+        keys[nk].b[0] = (unsigned char)i;
+        keys[nk++].n = 1;
+        keys[nk].b[0] = 'k';
+        keys[nk].b[1] = (unsigned char)i;
+        keys[nk++].n = 2;
+    }
+    for (i = 0; i < 4; i++) { /* long path-like keys: hashed names */
+        size_t k;
+        for (k = 0; k + 3 <= 300; k += 3)
+            memcpy(keys[nk].b + k, "../", 3);
+        keys[nk].b[0] = (unsigned char)('0' + i);
+        keys[nk++].n = 300 + i;
+    }
+    /* drop repeats ("A" is also a byte value) */
+    for (i = 0, j = 0; i < nk; i++) {
+        size_t k;
+        for (k = 0; k < j; k++)
+            if (keys[k].n == keys[i].n && memcmp(keys[k].b, keys[i].b, keys[i].n) == 0)
+                break;
+        if (k == j)
+            keys[j++] = keys[i];
+    }
+    nk = j;
+    cfg_fs(&c, d);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    for (i = 0; i < nk; i++) {
+        unsigned char v[64];
+        fill_val(v, sizeof v, i);
+        CHECK_R(kvs_store_put(s, keys[i].b, keys[i].n, v, 16 + i % 40), KVS_OK);
+    }
+    for (i = 0; i < nk; i++) {
+        unsigned char v[64], w[64];
+        size_t got = 0;
+        fill_val(v, sizeof v, i);
+        CHECK_R(kvs_store_get(s, keys[i].b, keys[i].n, w, sizeof w, &got), KVS_OK);
+        CHECK(got == 16 + i % 40 && memcmp(v, w, got) == 0);
+    }
+    /* the scratch directory holds only the store directory */
+    CHECK(count_files(g_dir, 0) == 1);
+    /* every entry of the store directory is a regular data file that
+       decodes to one of the keys (hashed: the key in its header) */
+    dp = opendir(d);
+    CHECK(dp != NULL);
+    while (dp != NULL && (de = readdir(dp)) != NULL) {
+        unsigned char kb[KVS_KEY_MAX];
+        size_t kl = 0;
+        kvs_fsname_kind kind;
+        struct stat sb;
+        char p[1500];
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || strcmp(de->d_name, KVS_PATHSET_NAME) == 0)
+            continue;
+        names++;
+        snprintf(p, sizeof p, "%s/%s", d, de->d_name);
+        CHECK(lstat(p, &sb) == 0 && S_ISREG(sb.st_mode));
+        CHECK(strchr(de->d_name, '/') == NULL && de->d_name[0] != '.' && de->d_name[0] != '-');
+        if (kvs_fsname_decode(de->d_name, strlen(de->d_name), kb, sizeof kb, &kl, &kind) != KVS_OK) {
+            CHECK(0);
+            continue;
+        }
+        CHECK(kind != KVS_FSNAME_TEMP);
+        if (kind == KVS_FSNAME_HASHED) {
+            unsigned char hb[4096];
+            kvs_objhdr h;
+            CHECK(read_file(p, hb, sizeof hb) == sizeof hb);
+            CHECK_R(kvs_objhdr_decode(hb, sizeof hb, &h), KVS_OK);
+            kl = h.key_len;
+            memcpy(kb, h.key, kl);
+        }
+        for (j = 0; j < nk; j++)
+            if (keys[j].n == kl && memcmp(keys[j].b, kb, kl) == 0) {
+                matched++;
+                break;
+            }
+    }
+    if (dp != NULL)
+        closedir(dp);
+    CHECK(names == nk);
+    CHECK(matched == nk);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* ------------------------------------------------------------------ */
+static void test_symlinks(void)
+{
+    char d[1100], outside[1100], p[1500], real[1100], link[1100];
+    kvs_store_config c;
+    kvs_store *s;
+    kvs_store_stats st;
+    unsigned char v[3000], w[3000], ob[100];
+    size_t got = 0;
+    static const char secret[] = "outside file: must never change";
+    sub(d, sizeof d, "sym");
+    sub(outside, sizeof outside, "outside_target");
+    write_file(outside, secret, sizeof secret);
+    cfg_fs(&c, d);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    fill_val(v, sizeof v, 77);
+    /* a symlink at an object's final name is not followed */
+    name_path(p, sizeof p, d, "victim", 6);
+    CHECK(symlink(outside, p) == 0);
+    CHECK_R(kvs_store_get(s, "victim", 6, w, sizeof w, &got), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_exists(s, "victim", 6), KVS_NOT_FOUND);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 1);
+    /* a put replaces the link itself, never writes through it */
+    CHECK_R(kvs_store_put(s, "victim", 6, v, sizeof v), KVS_OK);
+    CHECK(read_file(outside, ob, sizeof ob) == sizeof secret && memcmp(ob, secret, sizeof secret) == 0);
+    {
+        struct stat sb;
+        CHECK(lstat(p, &sb) == 0 && S_ISREG(sb.st_mode));
+    }
+    CHECK_R(kvs_store_get(s, "victim", 6, w, sizeof w, &got), KVS_OK);
+    CHECK(got == sizeof v && memcmp(v, w, got) == 0);
+    /* a link to a perfectly valid object file elsewhere: still not followed */
+    {
+        char copy[1200], p2[1500];
+        unsigned char buf[8192];
+        size_t n = read_file(p, buf, sizeof buf);
+        snprintf(copy, sizeof copy, "%s/valid_copy", g_dir);
+        write_file(copy, buf, n);
+        CHECK_R(kvs_store_remove(s, "victim", 6), KVS_OK);
+        CHECK(symlink(copy, p) == 0);
+        CHECK_R(kvs_store_get(s, "victim", 6, w, sizeof w, &got), KVS_NOT_FOUND);
+        /* remove unlinks the link, not its target */
+        CHECK_R(kvs_store_remove(s, "victim", 6), KVS_OK);
+        CHECK(read_file(copy, buf, sizeof buf) == n);
+        /* directories and FIFOs at a final name: misses, no hang */
+        name_path(p2, sizeof p2, d, "adir", 4);
+        CHECK(mkdir(p2, 0700) == 0);
+        CHECK_R(kvs_store_get(s, "adir", 4, w, sizeof w, &got), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_exists(s, "adir", 4), KVS_NOT_FOUND);
+        name_path(p2, sizeof p2, d, "afifo", 5);
+        CHECK(mkfifo(p2, 0600) == 0);
+        CHECK_R(kvs_store_get(s, "afifo", 5, w, sizeof w, &got), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_put(s, "afifo", 5, v, 10), KVS_OK); /* replaces the FIFO */
+        CHECK_R(kvs_store_get(s, "afifo", 5, w, sizeof w, &got), KVS_OK);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+
+    /* the path-set record as a symlink: replaced, target untouched */
+    name_path(p, sizeof p, d, "x", 1);
+    snprintf(p, sizeof p, "%s/%s", d, KVS_PATHSET_NAME);
+    CHECK(unlink(p) == 0);
+    CHECK(symlink(outside, p) == 0);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        struct stat sb;
+        kvs_store_get_stats(s, &st);
+        CHECK(st.pathset_changed == 1);
+        CHECK(lstat(p, &sb) == 0 && S_ISREG(sb.st_mode));
+        CHECK(read_file(outside, ob, sizeof ob) == sizeof secret && memcmp(ob, secret, sizeof secret) == 0);
+        kvs_store_close(s);
+    }
+    /* an old temp-named symlink is neither followed nor removed */
+    {
+        char t[1500];
+        struct timespec ts[2];
+        snprintf(t, sizeof t, "%s/~t0000000000000001000000000000000a.tmp", d);
+        CHECK(symlink(outside, t) == 0);
+        clock_gettime(CLOCK_REALTIME, &ts[0]);
+        ts[0].tv_sec -= 100000;
+        ts[1] = ts[0];
+        utimensat(AT_FDCWD, t, ts, AT_SYMLINK_NOFOLLOW);
+        s = open_store(&c);
+        CHECK(s != NULL);
+        if (s != NULL)
+            kvs_store_close(s);
+        CHECK(read_file(outside, ob, sizeof ob) == sizeof secret);
+        unlink(t);
+    }
+    /* a symlinked store directory is fine: files land in its target */
+    sub(real, sizeof real, "realdir");
+    sub(link, sizeof link, "linkdir");
+    CHECK(mkdir(real, 0700) == 0);
+    CHECK(symlink(real, link) == 0);
+    cfg_fs(&c, link);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        CHECK_R(kvs_store_put(s, "via-link", 8, v, 100), KVS_OK);
+        name_path(p, sizeof p, real, "via-link", 8);
+        CHECK(access(p, F_OK) == 0);
+        kvs_store_close(s);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+static void test_modes(void)
+{
+    char d[1100], d2[1100], p[1500];
+    kvs_store_config c;
+    kvs_store *s;
+    struct stat sb;
+    unsigned char v[10] = {0};
+    mode_t old = umask(0);
+    sub(d, sizeof d, "modes/deep");
+    cfg_fs(&c, d);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        CHECK_R(kvs_store_put(s, "m", 1, v, sizeof v), KVS_OK);
+        name_path(p, sizeof p, d, "m", 1);
+        CHECK(stat(p, &sb) == 0 && (sb.st_mode & 07777) == 0600);
+        snprintf(p, sizeof p, "%s/%s", d, KVS_PATHSET_NAME);
+        CHECK(stat(p, &sb) == 0 && (sb.st_mode & 07777) == 0600);
+        CHECK(stat(d, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+        kvs_store_close(s);
+    }
+    sub(d2, sizeof d2, "modes2");
+    cfg_fs(&c, d2);
+    c.file_mode = 0640;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        CHECK_R(kvs_store_put(s, "m", 1, v, sizeof v), KVS_OK);
+        name_path(p, sizeof p, d2, "m", 1);
+        CHECK(stat(p, &sb) == 0 && (sb.st_mode & 07777) == 0640);
+        CHECK(stat(d2, &sb) == 0 && (sb.st_mode & 0777) == 0750);
+        kvs_store_close(s);
+    }
+    umask(old);
+}
+
+/* ------------------------------------------------------------------ */
+/* A whole object file for key with payload, built here from FORMAT 6.3. */
+static size_t make_object(unsigned char *out, size_t cap, const void *key, size_t kl, const unsigned char *pl,
+                          size_t n, uint32_t po)
+{
+    kvs_objhdr h;
+    size_t hl = 0;
+    memset(out, 0, cap);
+    h.key_len = (uint32_t)kl;
+    h.payload_len = n;
+    h.generation = 5;
+    h.store_id = 77;
+    h.payload_offset = po;
+    h.payload_crc = kvs_crc32c(0, pl, n);
+    h.key = key;
+    if (kvs_objhdr_encode(&h, out, cap, &hl) != KVS_OK)
+        return 0;
+    memcpy(out + po, pl, n);
+    return po + n;
+}
+
+static void test_hostile(void)
+{
+    char d[1100], p[1500];
+    kvs_store_config c;
+    kvs_store *s;
+    kvs_store_stats st;
+    static unsigned char obj[20000], bad[20000], w[20000];
+    unsigned char pl[5000];
+    size_t n, got = 0, i;
+    uint64_t corr0, rs = g_seed;
+    sub(d, sizeof d, "hostile");
+    cfg_fs(&c, d);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    fill_val(pl, sizeof pl, 4);
+    name_path(p, sizeof p, d, "h", 1);
+    n = make_object(obj, sizeof obj, "h", 1, pl, sizeof pl, 4096);
+    CHECK(n == 4096 + sizeof pl);
+    write_file(p, obj, n);
+    CHECK_R(kvs_store_get(s, "h", 1, w, sizeof w, &got), KVS_OK); /* the hand-made file is valid */
+    CHECK(got == sizeof pl && memcmp(w, pl, got) == 0);
+#define HOSTILE(label, buf, len)                                                        \
+    do {                                                                                \
+        kvs_store_get_stats(s, &st);                                                    \
+        corr0 = st.corruptions;                                                         \
+        write_file(p, buf, len);                                                        \
+        memset(w, 0, sizeof w);                                                         \
+        CHECK_R(kvs_store_get(s, "h", 1, w, sizeof w, &got), KVS_NOT_FOUND);           \
+        kvs_store_get_stats(s, &st);                                                    \
+        CHECK(st.corruptions == corr0 + 1);                                             \
+        if (st.corruptions != corr0 + 1)                                                \
+            fprintf(stderr, "  hostile case: %s\n", label);                             \
+    } while (0)
+    HOSTILE("empty", obj, 0);
+    HOSTILE("truncated header", obj, 100);
+    HOSTILE("truncated payload", obj, n - 1);
+    HOSTILE("header only", obj, 4096);
+    memset(bad, 0, sizeof bad);
+    HOSTILE("zeros", bad, n);
+    memcpy(bad, obj, n);
+    bad[0] ^= 1;
+    HOSTILE("bad magic", bad, n);
+    memcpy(bad, obj, n);
+    bad[20] ^= 1; /* payload_len */
+    HOSTILE("bad header crc", bad, n);
+    memcpy(bad, obj, n);
+    bad[4096 + 100] ^= 0x40;
+    HOSTILE("bad payload crc", bad, n);
+    make_object(bad, sizeof bad, "g", 1, pl, sizeof pl, 4096);
+    HOSTILE("another key under a readable name", bad, n);
+    make_object(bad, sizeof bad, "h", 1, pl, sizeof pl, 512);
+    HOSTILE("payload offset below 4096", bad, 512 + sizeof pl);
+    {
+        /* a length that runs past the file, with a valid header CRC */
+        kvs_objhdr h;
+        size_t hl = 0;
+        memcpy(bad, obj, n);
+        h.key_len = 1;
+        h.payload_len = sizeof pl + 4096;
+        h.generation = 5;
+        h.store_id = 77;
+        h.payload_offset = 4096;
+        h.payload_crc = kvs_crc32c(0, pl, sizeof pl);
+        h.key = "h";
+        kvs_objhdr_encode(&h, bad, sizeof bad, &hl);
+        HOSTILE("length past the end", bad, n);
+    }
+    for (i = 0; i < 4096; i++)
+        bad[i] = (unsigned char)rng_next(&rs);
+    HOSTILE("garbage", bad, 4096 + 100);
+    /* random damage: a miss or the exact payload, never anything else */
+    for (i = 0; i < 300; i++) {
+        size_t len = n, k, flips = 1 + (size_t)(rng_next(&rs) % 4);
+        kvs_result r;
+        memcpy(bad, obj, n);
+        for (k = 0; k < flips; k++) {
+            uint64_t x = rng_next(&rs);
+            size_t at = (x & 1) ? (size_t)((x >> 8) % 128) : (size_t)((x >> 8) % n);
+            bad[at] ^= (unsigned char)(1u << ((x >> 40) & 7));
+        }
+        if (rng_next(&rs) % 8 == 0)
+            len = (size_t)(rng_next(&rs) % n);
+        write_file(p, bad, len);
+        memset(w, 0, sizeof w);
+        got = 0;
+        r = kvs_store_get(s, "h", 1, w, sizeof w, &got);
+        CHECK(r == KVS_NOT_FOUND || (r == KVS_OK && got == sizeof pl && memcmp(w, pl, got) == 0));
+    }
+    /* a hashed name holding another key: a miss, not a corruption */
+    {
+        unsigned char k1[200], k2[200];
+        char p1[1500], p2[1500];
+        memset(k1, 'Q', sizeof k1); /* escaped to 600 bytes: hashed names */
+        memcpy(k2, k1, sizeof k2);
+        k2[199] = 'R';
+        CHECK_R(kvs_store_put(s, k2, sizeof k2, pl, 100), KVS_OK);
+        name_path(p1, sizeof p1, d, k1, sizeof k1);
+        name_path(p2, sizeof p2, d, k2, sizeof k2);
+        CHECK(rename(p2, p1) == 0); /* k2's file under k1's hashed name */
+        kvs_store_get_stats(s, &st);
+        corr0 = st.corruptions;
+        CHECK_R(kvs_store_get(s, k1, sizeof k1, w, sizeof w, &got), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_exists(s, k1, sizeof k1), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_remove(s, k1, sizeof k1), KVS_NOT_FOUND); /* not k1's file */
+        CHECK(access(p1, F_OK) == 0);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.corruptions == corr0);
+    }
+    /* a put over any of it works */
+    CHECK_R(kvs_store_put(s, "h", 1, pl, sizeof pl), KVS_OK);
+    CHECK_R(kvs_store_get(s, "h", 1, w, sizeof w, &got), KVS_OK);
+    CHECK(got == sizeof pl && memcmp(w, pl, got) == 0);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    /* hostile files at open: the scan neither trusts nor deletes them */
+    write_file(p, bad, 10);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        CHECK_R(kvs_store_get(s, "h", 1, w, sizeof w, &got), KVS_NOT_FOUND);
+        kvs_store_close(s);
+    }
+}
+
+int main(void)
+{
+    (void)&xalloc_aligned;
+    setup_dir("kvs_fss");
+    test_keys();
+    test_symlinks();
+    test_modes();
+    test_hostile();
+    rm_rf(g_dir);
+    printf("test_store_fs_security: %u passed, %u failed\n", g_pass, g_fail);
+    return g_fail == 0 ? 0 : 1;
+}
