@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+/* Raw-block store under fault injection: a kvs_sysops table fails (EIO,
+   ENOSPC) or shortens (pread/pwrite; EINTR for fdatasync) the Nth call,
+   walking N over every call of a put, an overwrite, a get, a sync
+   (checkpoint) and a put that evicts. After each, the store is closed and
+   reopened with real system calls: the result code must make sense and
+   every object stored before must be intact; a failed put leaves the old
+   value (or nothing), never the new one.
+   Environment: KVS_TEST_DIR (scratch directory), KVS_SEED. */
+#define KVS_IMPLEMENTATION
+#include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
+#include "test_store_raw_util.h"
+
+enum { F_PREAD = 0, F_PWRITE = 1, F_SYNC = 2 };
+enum { M_EIO = 0, M_NOSPC = 1, M_SHORT = 2 };
+enum { S_PUT = 0, S_OVERWRITE = 1, S_GET = 2, S_SYNC = 3, S_EVICT = 4, S_COUNT = 5 };
+
+typedef struct fault {
+    int type, mode;
+    int armed;
+    uint64_t n, count;
+} fault;
+
+/* 1 when this call is the one to fail. */
+static int fault_hit(fault *f, int type)
+{
+    if (!__atomic_load_n(&f->armed, __ATOMIC_ACQUIRE) || f->type != type)
+        return 0;
+    return __atomic_add_fetch(&f->count, 1, __ATOMIC_ACQ_REL) == f->n;
+}
+
+static size_t short_len(size_t len)
+{
+    size_t h = len / 2;
+    if (len >= 1024)
+        return h - h % 512; /* keep O_DIRECT lengths aligned */
+    return len;
+}
+
+static int64_t f_pread(void *user, int fd, void *buf, size_t len, uint64_t off)
+{
+    fault *f = (fault *)user;
+    ssize_t n;
+    if (fault_hit(f, F_PREAD)) {
+        if (f->mode == M_EIO)
+            return -EIO;
+        if (f->mode == M_NOSPC)
+            return -ENOSPC;
+        len = short_len(len);
+    }
+    n = pread(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+static int64_t f_pwrite(void *user, int fd, const void *buf, size_t len, uint64_t off)
+{
+    fault *f = (fault *)user;
+    ssize_t n;
+    if (fault_hit(f, F_PWRITE)) {
+        if (f->mode == M_EIO)
+            return -EIO;
+        if (f->mode == M_NOSPC)
+            return -ENOSPC;
+        len = short_len(len);
+    }
+    n = pwrite(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+static int f_fdatasync(void *user, int fd)
+{
+    fault *f = (fault *)user;
+    if (fault_hit(f, F_SYNC)) {
+        if (f->mode == M_EIO)
+            return -EIO;
+        if (f->mode == M_NOSPC)
+            return -ENOSPC;
+        return -EINTR; /* retried by the I/O layer */
+    }
+    return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+#define VLEN(id, v) ((size_t)(500 + ((id) * 977 + (v) * 131) % 7000))
+
+static int check_key(kvs_store *s, uint64_t id, uint64_t v, unsigned char *rd, unsigned char *want)
+{
+    return get_check(s, id, v, VLEN(id, v), rd, 8192, want);
+}
+
+static unsigned g_errors_seen, g_hits;
+
+static const char *sname[] = {"put", "overwrite", "get", "sync", "evict"};
+
+static void run(int scen, int type, int mode)
+{
+    char path[1200], err[256], k[64];
+    kvs_store_config c;
+    kvs_store *s;
+    fault f;
+    kvs_sysops ops;
+    unsigned char *buf = (unsigned char *)xalloc(8192), *rd = (unsigned char *)xalloc(8192),
+                  *want = (unsigned char *)xalloc(8192);
+    uint64_t N, i;
+    unsigned slots = scen == S_EVICT ? 8 : 64;
+    tpath(path, sizeof path, "f.dev");
+    memset(&ops, 0, sizeof ops);
+    ops.user = &f;
+    ops.pread = f_pread;
+    ops.pwrite = f_pwrite;
+    ops.fdatasync = f_fdatasync;
+    for (N = 1; N < 200; N++) {
+        kvs_result r = KVS_OK, rc;
+        int hit, present;
+        size_t got = 0;
+        memset(&f, 0, sizeof f);
+        f.type = type;
+        f.mode = mode;
+        unlink(path);
+        raw_cfg(&c, path, 4096 + 16384 + (uint64_t)12288 * slots, 8192, KVS_DIRECT_PREFER);
+        c.meta_bytes = 16384;
+        c.max_key_bytes = 64;
+        c.sysops = &ops;
+        c.durability = (N & 1) ? KVS_DURABLE_DATA : KVS_DURABLE_NONE;
+        s = NULL;
+        if (kvs_store_open(&c, &s, err, sizeof err) != KVS_OK) {
+            CHECK(0);
+            fprintf(stderr, "open: %s\n", err);
+            break;
+        }
+        for (i = 0; i < 8; i++)
+            CHECK_R(put_obj(s, i, 1, VLEN(i, 1), buf), KVS_OK);
+        CHECK_R(kvs_store_sync(s), KVS_OK);
+        if (scen == S_SYNC)
+            for (i = 8; i < 12; i++)
+                CHECK_R(put_obj(s, i, 1, VLEN(i, 1), buf), KVS_OK);
+        if (scen == S_EVICT) {
+            keyname(k, sizeof k, 0);
+            CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+        }
+        f.n = N;
+        __atomic_store_n(&f.armed, 1, __ATOMIC_RELEASE);
+        switch (scen) {
+        case S_PUT:
+        case S_EVICT:
+            r = put_obj(s, 100, 1, VLEN(100, 1), buf);
+            break;
+        case S_OVERWRITE:
+            r = put_obj(s, 3, 2, VLEN(3, 2), buf);
+            break;
+        case S_GET:
+            keyname(k, sizeof k, 5);
+            r = kvs_store_get(s, k, strlen(k), rd, 8192, &got);
+            if (r == KVS_OK) {
+                fill_obj(want, VLEN(5, 1), 5, 1);
+                CHECK(got == VLEN(5, 1) && memcmp(rd, want, got) == 0);
+            }
+            break;
+        default:
+            r = kvs_store_sync(s);
+            break;
+        }
+        __atomic_store_n(&f.armed, 0, __ATOMIC_RELEASE);
+        hit = __atomic_load_n(&f.count, __ATOMIC_ACQUIRE) >= N;
+        g_hits += hit ? 1u : 0u;
+        g_errors_seen += r < 0 ? 1u : 0u;
+        /* results: success, or the injected error; a short transfer or an
+           EINTR is absorbed by the I/O layer */
+        if (!hit || mode == M_SHORT)
+            CHECK_R(r, KVS_OK);
+        else
+            CHECK(r == KVS_OK || r == (mode == M_EIO ? KVS_E_IO : KVS_E_NOSPC));
+        rc = kvs_store_close(s);
+        CHECK_R(rc, KVS_OK);
+
+        /* reopen with real system calls */
+        c.sysops = NULL;
+        c.format = KVS_FORMAT_NEVER;
+        s = NULL;
+        if (kvs_store_open(&c, &s, err, sizeof err) != KVS_OK) {
+            CHECK(0);
+            fprintf(stderr, "reopen (%s, N=%llu): %s\n", sname[scen], (unsigned long long)N, err);
+            break;
+        }
+        {
+            unsigned have = 0;
+            uint64_t top = scen == S_SYNC ? 12 : 8;
+            for (i = 0; i < top; i++) {
+                uint64_t v = (scen == S_OVERWRITE && i == 3 && r == KVS_OK) ? 2 : 1;
+                keyname(k, sizeof k, i);
+                present = kvs_store_exists(s, k, strlen(k)) == KVS_OK;
+                if (present) {
+                    have++;
+                    CHECK(check_key(s, i, v, rd, want));
+                }
+            }
+            if (scen == S_EVICT)
+                CHECK(have == 7 || (have == 8 && r != KVS_OK));
+            else
+                CHECK(have == top);
+            keyname(k, sizeof k, 100);
+            present = kvs_store_exists(s, k, strlen(k)) == KVS_OK;
+            if (scen == S_PUT || scen == S_EVICT) {
+                CHECK(present == (r == KVS_OK));
+                if (present)
+                    CHECK(check_key(s, 100, 1, rd, want));
+            }
+            if (scen == S_EVICT) {
+                keyname(k, sizeof k, 0);
+                CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_OK); /* pinned before: never evicted */
+            }
+        }
+        {
+            kvs_store_stats st;
+            kvs_store_get_stats(s, &st);
+            CHECK(st.corruptions == 0);
+        }
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        if (g_fail > 0 && g_fail < 3)
+            fprintf(stderr, "  (scenario %s, call %d, mode %d, N=%llu, r=%s)\n", sname[scen], type, mode,
+                    (unsigned long long)N, kvs_result_name(r));
+        if (!hit)
+            break;
+    }
+    CHECK(N < 200);
+    free(buf);
+    free(rd);
+    free(want);
+    unlink(path);
+}
+
+int main(void)
+{
+    int scen, type, mode;
+    setup_dir("rawft");
+    for (scen = 0; scen < S_COUNT; scen++)
+        for (type = 0; type < 3; type++)
+            for (mode = 0; mode < 3; mode++)
+                run(scen, type, mode);
+    fprintf(stderr, "faults injected: %u, operations that failed: %u\n", g_hits, g_errors_seen);
+    CHECK(g_hits >= 50 && g_errors_seen >= 30);
+    cleanup_dir();
+    printf("test_store_raw_faults: %u passed, %u failed\n", g_pass, g_fail);
+    return g_fail == 0 ? 0 : 1;
+}
