@@ -2408,6 +2408,10 @@ KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n
 #define KVSI_RAW_DEF_IDLE 1000u
 #define KVSI_RAW_TRIES 64
 #define KVSI_RAW_MAPFILE_MAX ((size_t)1 << 20)
+/* Objects up to this size move in one I/O with their header (through one
+   aligned buffer: a copy costs less than a second I/O); larger ones go
+   straight between the caller's buffer and the disk, header apart. */
+#define KVSI_RAW_SMALL ((size_t)64 << 10)
 
 typedef struct kvsi_rent {
     struct kvsi_rent *hnext;          /* hash chain                            */
@@ -2832,7 +2836,7 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
             }
             R->alloc_want = kvsi_raw_max64(R->alloc_want,
                 kvsi_raw_min64(R->L.slot_count,
-                               R->alloc_disk + kvsi_raw_max64(64, R->L.slot_count / 64)));
+                               R->alloc_disk + kvsi_raw_max64(256, R->L.slot_count / 64)));
         } else {
             uint64_t floor = kvsi_raw_floor(R);
             size_t i, releasable = 0;
@@ -2907,19 +2911,22 @@ static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const vo
     kvsi_rfl fl;
     uint32_t slot = 0;
     void *hmem = NULL;
-    size_t hlen = 0, hdr = (size_t)R->L.slot_header_bytes;
+    size_t hlen = 0, hdr = (size_t)R->L.slot_header_bytes, hsize;
     uint64_t off;
     kvs_objhdr oh;
     kvs_result r;
+    int small;
 
     if (klen > R->cfg->max_key_bytes)
         return KVS_E_KEY;
     if ((uint64_t)len > R->L.slot_payload_max)
         return KVS_E_LIMIT;
+    small = len <= KVSI_RAW_SMALL;
+    hsize = small ? hdr + (size_t)kvsi_raw_ru((uint64_t)len, R->A) : hdr;
     r = kvsi_raw_ent_new(R, key, klen, &e);
     if (r != KVS_OK)
         return r;
-    r = kvs_aligned_alloc(R->ap, hdr, (size_t)R->A, &hmem);
+    r = kvs_aligned_alloc(R->ap, hsize, (size_t)R->A, &hmem);
     if (r != KVS_OK) {
         kvsi_raw_ent_free(R, e);
         return r;
@@ -2929,7 +2936,7 @@ static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const vo
     r = kvsi_raw_reserve(R, &slot, &fl);
     if (r != KVS_OK) {
         kvsi_raw_ent_free(R, e);
-        kvs_aligned_free(R->ap, hmem, hdr, (size_t)R->A);
+        kvs_aligned_free(R->ap, hmem, hsize, (size_t)R->A);
         return r;
     }
     e->slot = slot;
@@ -2943,16 +2950,22 @@ static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const vo
     oh.payload_crc = e->crc;
     oh.key = key;
     r = kvs_objhdr_encode(&oh, hmem, hdr, &hlen);
-    if (r == KVS_OK) {
+    if (r == KVS_OK && small) {
+        /* One write: header, zeros, payload, zeros to the unit. */
+        memset((unsigned char *)hmem + hlen, 0, hsize - hlen);
+        if (len > 0)
+            memcpy((unsigned char *)hmem + hdr, data, len);
+        r = kvs_file_write(R->f, off, hmem, hsize);
+    } else if (r == KVS_OK) {
         memset((unsigned char *)hmem + hlen, 0, hdr - hlen);
         /* Payload first, straight from the caller's buffer, then the header. */
         r = kvs_file_write(R->f, off + hdr, data, len);
+        if (r == KVS_OK)
+            r = kvs_file_write(R->f, off, hmem, hdr);
     }
-    if (r == KVS_OK)
-        r = kvs_file_write(R->f, off, hmem, hdr);
     if (r == KVS_OK && R->cfg->durability != KVS_DURABLE_NONE)
         r = kvs_file_datasync(R->f);
-    kvs_aligned_free(R->ap, hmem, hdr, (size_t)R->A);
+    kvs_aligned_free(R->ap, hmem, hsize, (size_t)R->A);
 
     pthread_mutex_lock(&R->mu);
     kvsi_raw_fl_done(R, &fl);
@@ -3013,7 +3026,7 @@ static kvs_result kvsi_raw_get(void *eng, const void *key, size_t klen, void *bu
     void *hmem = NULL;
     kvs_objhdr oh;
     kvs_result r;
-    int bad = 0;
+    int bad = 0, small;
 
     *out_len = 0;
     pthread_mutex_lock(&R->mu);
@@ -3036,7 +3049,11 @@ static kvs_result kvsi_raw_get(void *eng, const void *key, size_t klen, void *bu
     pthread_mutex_unlock(&R->mu);
 
     off = kvsi_raw_slot_off(R, slot);
-    hn = (size_t)kvsi_raw_min64(R->L.slot_header_bytes, kvsi_raw_ru(KVS_OBJHDR_FIXED_BYTES + klen, R->A));
+    small = len <= (uint64_t)KVSI_RAW_SMALL;
+    /* small: header and payload in one read, then a copy; else the header
+       alone and the payload straight into the caller's buffer. */
+    hn = small ? (size_t)kvsi_raw_ru(R->L.slot_header_bytes + len, R->A)
+               : (size_t)kvsi_raw_min64(R->L.slot_header_bytes, kvsi_raw_ru(KVS_OBJHDR_FIXED_BYTES + klen, R->A));
     r = kvs_aligned_alloc(R->ap, hn, (size_t)R->A, &hmem);
     if (r == KVS_OK)
         r = kvs_file_read(R->f, off, hmem, hn);
@@ -3044,7 +3061,9 @@ static kvs_result kvsi_raw_get(void *eng, const void *key, size_t klen, void *bu
         bad = kvs_objhdr_decode(hmem, hn, &oh) != KVS_OK || oh.store_id != R->store_id ||
               oh.key_len != klen || memcmp(oh.key, key, klen) != 0 || oh.generation != gen ||
               oh.payload_len != len || oh.payload_offset != R->L.slot_header_bytes || oh.payload_crc != crc;
-        if (!bad)
+        if (!bad && small && len > 0)
+            memcpy(buf, (unsigned char *)hmem + R->L.slot_header_bytes, (size_t)len);
+        else if (!bad && !small)
             r = kvs_file_read(R->f, off + R->L.slot_header_bytes, buf, (size_t)len);
         if (r == KVS_OK && !bad)
             bad = (len > 0 ? kvs_crc32c(0, buf, (size_t)len) : 0) != crc;
@@ -3428,8 +3447,9 @@ static kvs_result kvsi_raw_alloc_state(kvsi_raw *R)
     if (r != KVS_OK)
         return r;
     R->quar = (kvsi_rq *)mem;
-    return kvsi_raw_ck_reserve(R, kvsi_raw_min64(R->L.ckpt_bytes,
-                               kvsi_raw_ru(kvsi_raw_ck_bound(R->L.slot_count, R->cfg->max_key_bytes), R->A)));
+    /* The checkpoint buffer also holds the scan's header probes. */
+    return kvsi_raw_ck_reserve(R, kvsi_raw_max64(R->probe, kvsi_raw_min64(R->L.ckpt_bytes,
+                               kvsi_raw_ru(kvsi_raw_ck_bound(R->L.slot_count, R->cfg->max_key_bytes), R->A))));
 }
 
 static kvs_result kvsi_raw_format(kvsi_raw *R, uint64_t dev, char *err, size_t cap)
@@ -3452,7 +3472,7 @@ static kvs_result kvsi_raw_format(kvsi_raw *R, uint64_t dev, char *err, size_t c
     R->next_unwritten = 0;
     R->alloc_want = 0;
     R->alloc_disk = 0; /* the first checkpoint below raises it */
-    R->alloc_want = kvsi_raw_min64(R->L.slot_count, kvsi_raw_max64(64, R->L.slot_count / 64));
+    R->alloc_want = kvsi_raw_min64(R->L.slot_count, kvsi_raw_max64(256, R->L.slot_count / 64));
     R->next_copy = 0;
     R->next_seq = 1;
     /* Copy 1's header block is zeroed (an older store's checkpoint must not

@@ -403,6 +403,91 @@ static void test_evict_skips_readers(void)
     unlink(path);
 }
 
+static int64_t block_pwrite(void *user, int fd, const void *buf, size_t len, uint64_t off)
+{
+    block_ctx *b = (block_ctx *)user;
+    ssize_t n;
+    pthread_mutex_lock(&b->mu);
+    if (b->armed) {
+        b->armed = 0;
+        b->inside = 1;
+        pthread_cond_broadcast(&b->cv);
+        while (!b->release)
+            pthread_cond_wait(&b->cv, &b->mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    n = pwrite(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+typedef struct writer_arg {
+    kvs_store *s;
+    kvs_result r;
+} writer_arg;
+
+static void *overwrite_main(void *arg)
+{
+    writer_arg *a = (writer_arg *)arg;
+    unsigned char *buf = (unsigned char *)xalloc(4096);
+    a->r = put_obj(a->s, 7, 2, 4000, buf);
+    free(buf);
+    return NULL;
+}
+
+/* While an overwrite is stuck in its payload write, readers get the old
+   value; once the put returns, the new one. */
+static void test_overwrite_visibility(void)
+{
+    char path[1200], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_sysops ops;
+    block_ctx b;
+    unsigned char *buf = (unsigned char *)xalloc(4096), *rd = (unsigned char *)xalloc(4096),
+                  *want = (unsigned char *)xalloc(4096);
+    pthread_t th;
+    writer_arg wa;
+    tpath(path, sizeof path, "ovw");
+    memset(&ops, 0, sizeof ops);
+    memset(&b, 0, sizeof b);
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    ops.user = &b;
+    ops.pwrite = block_pwrite;
+    raw_cfg(&c, path, 4 * MiB, 4096, KVS_DIRECT_PREFER);
+    c.sysops = &ops;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL)
+        return;
+    CHECK_R(put_obj(s, 7, 1, 3000, buf), KVS_OK);
+    pthread_mutex_lock(&b.mu);
+    b.armed = 1;
+    pthread_mutex_unlock(&b.mu);
+    wa.s = s;
+    wa.r = KVS_E_AGAIN;
+    pthread_create(&th, NULL, overwrite_main, &wa);
+    pthread_mutex_lock(&b.mu);
+    while (!b.inside)
+        pthread_cond_wait(&b.cv, &b.mu);
+    pthread_mutex_unlock(&b.mu);
+    CHECK(get_check(s, 7, 1, 3000, rd, 4096, want)); /* old value, whole */
+    CHECK(get_check(s, 7, 1, 3000, rd, 4096, want));
+    pthread_mutex_lock(&b.mu);
+    b.release = 1;
+    pthread_cond_broadcast(&b.cv);
+    pthread_mutex_unlock(&b.mu);
+    pthread_join(th, NULL);
+    CHECK_R(wa.r, KVS_OK);
+    CHECK(get_check(s, 7, 2, 4000, rd, 4096, want)); /* new value */
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.cv);
+    free(buf);
+    free(rd);
+    free(want);
+    unlink(path);
+}
+
 static void test_config_errors(void)
 {
     char path[1200], err[256];
@@ -550,14 +635,43 @@ static void *mt_reader(void *arg)
     return NULL;
 }
 
+static int count_fn(void *user, const void *key, size_t klen, uint64_t len)
+{
+    (void)key;
+    (void)len;
+    if (klen > 0)
+        (*(unsigned *)user)++;
+    return 0;
+}
+
+/* Syncs (checkpoints), iterations and pin/unpin pairs racing the others. */
+static void *mt_syncer(void *arg)
+{
+    mt_arg *a = (mt_arg *)arg;
+    unsigned i, n;
+    for (i = 0; i < a->iters / 20; i++) {
+        char k[64];
+        kvs_result r = kvs_store_sync(a->s);
+        if (r != KVS_OK)
+            a->bad++;
+        n = 0;
+        if (kvs_store_iterate(a->s, count_fn, &n) != KVS_OK || n > 48)
+            a->bad++;
+        keyname(k, sizeof k, i % 64);
+        if (kvs_store_pin(a->s, k, strlen(k)) == KVS_OK && kvs_store_unpin(a->s, k, strlen(k)) != KVS_OK)
+            a->bad++;
+    }
+    return NULL;
+}
+
 static void test_threads(void)
 {
     char path[1200], err[256];
     kvs_store_config c;
     kvs_store *s = NULL;
-    pthread_t th[6];
-    mt_arg a[6];
-    unsigned i, iters = T_SAN ? 300 : 3000;
+    pthread_t th[7];
+    mt_arg a[7];
+    unsigned i, iters = T_SAN ? 300 : 800;
     kvs_store_stats st;
     tpath(path, sizeof path, "mt");
     /* 48 slots for 64 keys: eviction runs concurrently too */
@@ -570,17 +684,17 @@ static void test_threads(void)
         fprintf(stderr, "open: %s\n", err);
         return;
     }
-    for (i = 0; i < 6; i++) {
+    for (i = 0; i < 7; i++) {
         a[i].s = s;
         a[i].idx = i;
         a[i].iters = iters;
-        a[i].nkeys = i < 5 ? 64 : 2; /* the last reader hammers two keys */
+        a[i].nkeys = i < 5 ? 64 : 2; /* reader 5 hammers two keys */
         a[i].bad = 0;
-        pthread_create(&th[i], NULL, i < 3 ? mt_writer : mt_reader, &a[i]);
+        pthread_create(&th[i], NULL, i < 3 ? mt_writer : i < 6 ? mt_reader : mt_syncer, &a[i]);
     }
-    for (i = 0; i < 6; i++)
+    for (i = 0; i < 7; i++)
         pthread_join(th[i], NULL);
-    for (i = 0; i < 6; i++)
+    for (i = 0; i < 7; i++)
         CHECK(a[i].bad == 0);
     kvs_store_get_stats(s, &st);
     CHECK(st.corruptions == 0 && st.objects <= st.slots_total);
@@ -644,6 +758,7 @@ int main(void)
     test_ops();
     test_eviction();
     test_evict_skips_readers();
+    test_overwrite_visibility();
     test_config_errors();
     test_threads();
     test_periodic();

@@ -77,14 +77,19 @@ static int f_fdatasync(void *user, int fd)
             return -ENOSPC;
         return -EINTR; /* retried by the I/O layer */
     }
-    return fdatasync(fd) < 0 ? -errno : 0;
+    /* No power cut is simulated here: the page cache is the disk, so the
+       real (slow) fdatasync is skipped. */
+    (void)fd;
+    return 0;
 }
 
-#define VLEN(id, v) ((size_t)(500 + ((id) * 977 + (v) * 131) % 7000))
+static int g_big; /* values above the 64 KiB single-I/O threshold */
+#define VLEN(id, v) ((size_t)(500 + ((id) * 977 + (v) * 131) % 7000) + (g_big ? (size_t)70000 : 0))
+#define VMAX 81920
 
 static int check_key(kvs_store *s, uint64_t id, uint64_t v, unsigned char *rd, unsigned char *want)
 {
-    return get_check(s, id, v, VLEN(id, v), rd, 8192, want);
+    return get_check(s, id, v, VLEN(id, v), rd, VMAX, want);
 }
 
 static unsigned g_errors_seen, g_hits;
@@ -98,8 +103,8 @@ static void run(int scen, int type, int mode)
     kvs_store *s;
     fault f;
     kvs_sysops ops;
-    unsigned char *buf = (unsigned char *)xalloc(8192), *rd = (unsigned char *)xalloc(8192),
-                  *want = (unsigned char *)xalloc(8192);
+    unsigned char *buf = (unsigned char *)xalloc(VMAX), *rd = (unsigned char *)xalloc(VMAX),
+                  *want = (unsigned char *)xalloc(VMAX);
     uint64_t N, i;
     unsigned slots = scen == S_EVICT ? 8 : 64;
     tpath(path, sizeof path, "f.dev");
@@ -116,7 +121,10 @@ static void run(int scen, int type, int mode)
         f.type = type;
         f.mode = mode;
         unlink(path);
-        raw_cfg(&c, path, 4096 + 16384 + (uint64_t)12288 * slots, 8192, KVS_DIRECT_PREFER);
+        /* direct I/O for put and get (short transfers under O_DIRECT);
+           buffered elsewhere: direct writes into fresh ext4 blocks are slow */
+        raw_cfg(&c, path, 4096 + 16384 + (uint64_t)(4096 + VMAX) * slots, VMAX,
+                (scen == S_PUT || scen == S_GET) ? KVS_DIRECT_PREFER : KVS_DIRECT_OFF);
         c.meta_bytes = 16384;
         c.max_key_bytes = 64;
         c.sysops = &ops;
@@ -149,7 +157,7 @@ static void run(int scen, int type, int mode)
             break;
         case S_GET:
             keyname(k, sizeof k, 5);
-            r = kvs_store_get(s, k, strlen(k), rd, 8192, &got);
+            r = kvs_store_get(s, k, strlen(k), rd, VMAX, &got);
             if (r == KVS_OK) {
                 fill_obj(want, VLEN(5, 1), 5, 1);
                 CHECK(got == VLEN(5, 1) && memcmp(rd, want, got) == 0);
@@ -216,8 +224,8 @@ static void run(int scen, int type, int mode)
         }
         CHECK_R(kvs_store_close(s), KVS_OK);
         if (g_fail > 0 && g_fail < 3)
-            fprintf(stderr, "  (scenario %s, call %d, mode %d, N=%llu, r=%s)\n", sname[scen], type, mode,
-                    (unsigned long long)N, kvs_result_name(r));
+            fprintf(stderr, "  (scenario %s, call %d, mode %d, big %d, N=%llu, r=%s)\n", sname[scen], type, mode,
+                    g_big, (unsigned long long)N, kvs_result_name(r));
         if (!hit)
             break;
     }
@@ -232,12 +240,13 @@ int main(void)
 {
     int scen, type, mode;
     setup_dir("rawft");
-    for (scen = 0; scen < S_COUNT; scen++)
-        for (type = 0; type < 3; type++)
-            for (mode = 0; mode < 3; mode++)
-                run(scen, type, mode);
+    for (g_big = 0; g_big < 2; g_big++)
+        for (scen = 0; scen < S_COUNT; scen++)
+            for (type = 0; type < 3; type++)
+                for (mode = 0; mode < 3; mode++)
+                    run(scen, type, mode);
     fprintf(stderr, "faults injected: %u, operations that failed: %u\n", g_hits, g_errors_seen);
-    CHECK(g_hits >= 50 && g_errors_seen >= 30);
+    CHECK(g_hits >= 80 && g_errors_seen >= 50);
     cleanup_dir();
     printf("test_store_raw_faults: %u passed, %u failed\n", g_pass, g_fail);
     return g_fail == 0 ? 0 : 1;
