@@ -772,9 +772,11 @@ typedef struct kvs_store_config {
     kvs_format_mode format;
     uint64_t device_bytes;       /* RAW regular file: size it is created or
                                     grown to; 0 = its current size            */
-    uint64_t slot_payload_bytes; /* RAW: largest object; 0 = 2 MiB              */
-    uint64_t meta_bytes;         /* RAW: both checkpoint copies; 0 = sized to
-                                    hold every slot with a max_key_bytes key  */
+    uint64_t slot_payload_bytes; /* RAW: largest object; 0 = 2 MiB at format,
+                                    the recorded value at reopen               */
+    uint64_t meta_bytes;         /* RAW: both checkpoint copies; 0 = at format
+                                    sized to hold every slot with a
+                                    max_key_bytes key, at reopen the recorded  */
     uint32_t max_key_bytes;      /* RAW: longest key accepted; 0 = 256          */
     uint32_t checkpoint_interval_ms; /* RAW: periodic checkpoint; 0 = 60000   */
     uint32_t checkpoint_idle_ms;     /* RAW: ...after this quiet time; 0 = 1000 */
