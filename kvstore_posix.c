@@ -3387,7 +3387,7 @@ static kvs_result kvsi_raw_pick_path(kvsi_raw *R, char *err, size_t cap)
 {
     kvs_store_config *c = R->cfg;
     const char *path = c->paths;
-    char *text = NULL;
+    char *text = NULL, norm[KVS_PATH_MAX + 1];
     size_t text_size = 0, n;
     kvs_tpmap map;
     kvs_result r = KVS_OK;
@@ -3417,10 +3417,15 @@ static kvs_result kvsi_raw_pick_path(kvsi_raw *R, char *err, size_t cap)
         c->tp_world = map.world;
         path = map.paths[c->tp_rank];
     } else {
+        /* One path, spelled as in a path list: trimmed, file:// removed. */
+        size_t nl = 0;
         if (c->tp_world == 0)
             c->tp_world = 1;
-        if (path[0] == '\0')
-            return kvsi_errf(err, cap, KVS_E_PATH, "paths (the raw store's device or file) is empty");
+        r = kvs_path_normalize(path, strlen(path), norm, sizeof norm, &nl);
+        if (r != KVS_OK)
+            return kvsi_errf(err, cap, r, "paths \"%s\" (the raw store's device or file): %s", path,
+                             kvs_result_str(r));
+        path = norm;
     }
     n = strlen(path) + 1;
     r = kvs_aligned_alloc(R->ap, n, 1, &mem);

@@ -147,6 +147,27 @@ static void test_config_errors(void)
     c.file_mode = 010000;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
     CHECK(s == NULL);
+
+    /* A raw store's single path is spelled as in a path list. */
+    {
+        char spelled[700];
+        snprintf(spelled, sizeof spelled, "  file://%s  ", raw);
+        base_config(&c, KVS_STORE_RAW, spelled);
+        CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK);
+        CHECK_R(kvs_store_put(s, "k", 1, "v", 1), KVS_OK);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        s = NULL;
+        base_config(&c, KVS_STORE_RAW, raw);
+        c.format = KVS_FORMAT_NEVER;
+        c.device_bytes = 0;
+        CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK);
+        CHECK_R(kvs_store_exists(s, "k", 1), KVS_OK);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        s = NULL;
+        base_config(&c, KVS_STORE_RAW, "file://");
+        CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_EMPTY);
+        CHECK(s == NULL && strstr(g_err, "paths") != NULL);
+    }
 }
 
 #define NKEYS 24
