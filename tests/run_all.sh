@@ -137,8 +137,10 @@ if [ -f kvstore_posix.c ]; then
 fi
 # The README's example, extracted and compiled as users would paste it.
 awk '/^```c$/{on=1;next} /^```$/{on=0} on' README.md > "$B/readme_example.c"
-check readme-example gcc $WARN -I. "$B/readme_example.c" -o "$B/readme_example"
+check readme-example gcc $WARN -I. "$B/readme_example.c" -o "$B/readme_example" -pthread
+rm -rf /tmp/kvs-example
 check readme-example-run "$B/readme_example"
+rm -rf /tmp/kvs-example
 # Vectors: the independent generator reproduces the committed files exactly.
 if [ -f vectors/gen/gen.py ]; then
     check vectors-regenerate python3 vectors/gen/gen.py --check
