@@ -3131,7 +3131,14 @@ static kvs_result kvsi_raw_sync(void *eng)
 {
     kvsi_raw *R = (kvsi_raw *)eng;
     int dirty;
+    uint64_t upto;
     pthread_mutex_lock(&R->mu);
+    /* Wait for the puts already in flight: otherwise the checkpoint's
+       gen_floor (their generation) is not above an object removed before
+       this sync, and the restore scan would bring that object back. */
+    upto = R->next_gen;
+    while (kvsi_raw_floor(R) < upto)
+        pthread_cond_wait(&R->icv, &R->mu);
     dirty = R->mut_seq != R->ckpt_mut_seq || R->nquar > 0;
     pthread_mutex_unlock(&R->mu);
     /* A checkpoint fdatasyncs before its header; without changes since the
