@@ -7,6 +7,7 @@
 #   make bench         the main job: the I/O benchmark on a temporary file
 #   make bench-compare kvstore against fio on the same file, under hyperfine
 #   make bench-core    hash, CRC, filename and shard throughput
+#   make fuzz          libFuzzer on every decoder, 300 s each (tests/fuzz/run.sh; ~25 min)
 #   make vectors       regenerate vectors/*.txt from vectors/gen/
 #   make clean
 #
@@ -19,7 +20,7 @@ WARN    := -std=c99 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion \
 BENCHFLAGS ?= -O2 -march=native
 BUILD   := build
 
-.PHONY: all test test-quick bench bench-compare bench-core vectors deps clean
+.PHONY: all test test-quick bench bench-compare bench-core fuzz vectors deps clean
 
 all: $(BUILD)/kvio $(BUILD)/bench_core
 
@@ -50,6 +51,9 @@ bench-compare: $(BUILD)/kvio
 
 bench-core: $(BUILD)/bench_core
 	$(BUILD)/bench_core
+
+fuzz: deps
+	@FUZZ_SECONDS=300 tests/fuzz/run.sh
 
 vectors:
 	python3 vectors/gen/gen.py

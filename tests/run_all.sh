@@ -47,7 +47,7 @@ run_cfg() {
     shift 3
     local flags="$*" dir="$B/$name" f t log
     mkdir -p "$dir"
-    local list
+    local list t0=$SECONDS
     list=$(tests_matching "$pattern")
     [ -n "$list" ] || return 0
     echo "== $name: $cc $flags"
@@ -72,6 +72,7 @@ run_cfg() {
             bad "$name/$t"
         fi
     done
+    echo "   ($name: $((SECONDS - t0)) s)"
 }
 
 SAN_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1"
@@ -145,8 +146,14 @@ rm -rf /tmp/kvs-example
 if [ -f vectors/gen/gen.py ]; then
     check vectors-regenerate python3 vectors/gen/gen.py --check
 fi
+# Bounded fuzzing of every decoder: libFuzzer (clang), seeds and finds replayed with gcc.
+if [ "${KVS_MATRIX:-full}" != quick ] && [ -z "${KVS_ONLY:-}" ] && [ -x tests/fuzz/run.sh ]; then
+    check fuzz-bounded tests/fuzz/run.sh
+    grep -E '^ +(ok|FAIL) +fuzz_|total executions' "$B/fuzz-bounded.log" || true
+fi
 
 echo
+echo "matrix time: $SECONDS s"
 if [ $fail -ne 0 ]; then
     echo "failures:"
     printf '  %s\n' "${failed[@]}"
