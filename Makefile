@@ -7,6 +7,7 @@
 #   make bench         the main job: the I/O benchmark on a temporary file
 #   make bench-compare kvstore against fio on the same file, under hyperfine
 #   make bench-core    hash, CRC, filename and shard throughput
+#   make torture       long crash (2000 kills) and power-cut (20000 states) runs
 #   make fuzz          libFuzzer on every decoder, 300 s each (tests/fuzz/run.sh; ~25 min)
 #   make vectors       regenerate vectors/*.txt from vectors/gen/
 #   make clean
@@ -20,7 +21,7 @@ WARN    := -std=c99 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion \
 BENCHFLAGS ?= -O2 -march=native
 BUILD   := build
 
-.PHONY: all test test-quick bench bench-compare bench-core fuzz vectors deps clean
+.PHONY: all test test-quick bench bench-compare bench-core fuzz torture vectors deps clean
 
 all: $(BUILD)/kvio $(BUILD)/bench_core
 
@@ -54,6 +55,16 @@ bench-core: $(BUILD)/bench_core
 
 fuzz: deps
 	@FUZZ_SECONDS=300 tests/fuzz/run.sh
+
+$(BUILD)/test_crash: tests/test_crash.c kvstore.h kvstore_posix.c | $(BUILD)
+	$(CC) $(WARN) -O2 -g -I. $< -o $@ -pthread -lm
+
+$(BUILD)/test_powercut: tests/test_powercut.c kvstore.h kvstore_posix.c | $(BUILD)
+	$(CC) $(WARN) -O2 -g -I. $< -o $@ -pthread -lm
+
+torture: $(BUILD)/test_crash $(BUILD)/test_powercut
+	KVS_CRASH_ITERS=$${KVS_CRASH_ITERS:-2000} $(BUILD)/test_crash
+	KVS_POWERCUT_STATES=$${KVS_POWERCUT_STATES:-20000} $(BUILD)/test_powercut
 
 vectors:
 	python3 vectors/gen/gen.py
