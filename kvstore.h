@@ -45,7 +45,9 @@
         KVS_STATIC          give every function internal linkage
         KVS_ASSERT(c)       assertion for programmer errors only (default: assert)
         KVS_NO_HW_CRC32C    never use the CRC32C CPU instruction, even when the
-                            compiler target has it (SSE4.2 or ARMv8 CRC)
+                            compiler target or the CPU has it
+        KVS_POSIX           with KVS_STATIC: declare the POSIX backend too
+        KVS_POSIX_USE_EVENTFD  0 = completion fd is a pipe even on Linux
 
     RESULTS AND ERRORS
     ==================
@@ -72,7 +74,12 @@
     The core holds no global or thread-local state: every function is safe to
     call from several threads at once as long as they do not write the same
     object. Read-only objects (a parsed kvs_pathlist, kvs_tpmap, kvs_layout)
-    may be shared freely.
+    may be shared freely. A kvs_store handle may be used by any number of
+    threads at once (every call). A kvs_file may be read and written by
+    several threads at once; open/close are not concurrent with other calls
+    on it. A kvs_pool accepts submits from any thread; a batch belongs to one
+    owner until freed. Callbacks (thread hooks, sysops, CALL ops) run on pool
+    workers.
 
     ON-DISK FORMAT
     ==============
@@ -91,6 +98,21 @@
     and runs batches on a thread pool whose completion fd works with poll or
     epoll. When you include it instead of compiling it separately, include it
     before this header and any system header (it sets _GNU_SOURCE).
+
+    STORES
+    ======
+    kvs_store_open(&cfg, &s, err, cap) with a zeroed kvs_store_config (zero =
+    defaults) and cfg.kind: KVS_STORE_FS (cfg.paths = comma-separated
+    directories; one file per object, temp + rename, sharded by
+    cfg.shard, LRU-bounded by cfg.capacity_bytes) or KVS_STORE_RAW (one
+    device or file, or a tensor-parallel cfg.tp_map; fixed slots, a
+    checkpointed index, LRU eviction). Then put / get / exists / remove /
+    pin, put_batch / get_prefix / exists_batch, asynchronous batches
+    (kvs_store_submit, completion on kvs_store_fd), sync, stats, iterate,
+    close. A get never returns another key's bytes or torn bytes: every object
+    carries its key, length, generation and CRC32C, and a mismatch is a miss
+    counted in stats.corruptions. Guarantees across crashes, processes and
+    hosts, and every setting: docs/STORES.md.
 
     LICENSE: MIT OR Unlicense, see the end of this file.
 */
