@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT OR Unlicense
 #
 # kvstore's I/O layer (bench/kvio) against fio on the same file, in the same
-# run, under hyperfine. Prints kvstore/fio throughput ratios.
+# run, interleaved (kvio, fio, fio, kvio, ...: one hyperfine call per round),
+# timed by hyperfine. Prints kvstore/fio throughput ratios.
 #
 # Throughput figures: each tool's OWN measurement of its transfer phase (fio's
 # JSON bw_bytes, kvio's --json gbps), median over the timed runs. That leaves
@@ -102,14 +103,41 @@ prepare() {
     "$KVIO" --mode write --size "$size" --tail "$tail" --count "$count" --direct --file "$FILE" >/dev/null
 }
 
-# run_pair NAME CMD_A CMD_B: hyperfine both; outputs in $RESULTS/NAME.*
+# run_pair NAME CMD_A CMD_B NAME_A NAME_B: one warm-up round, then RUNS
+# rounds, each one hyperfine call with --runs 1 over both commands, the order
+# alternating (A B, B A, ...). hyperfine on its own runs every run of A and
+# then every run of B, so slow drift of this VM's disk lands on one tool (the
+# reason the first version of this script could not reach a verdict on the
+# 2 MiB targets). Per-round exports: NAME.roundR.{hyperfine.json,md}; the
+# rounds' times are merged into NAME.hyperfine.json for the wall-clock ratio.
 run_pair() {
-    local name=$1 a=$2 b=$3 an=$4 bn=$5
-    hyperfine --style basic --warmup 1 --runs "$RUNS" \
-        --export-json "$RESULTS/$name.hyperfine.json" \
-        --export-markdown "$RESULTS/$name.md" \
-        -n "$an" "$a" -n "$bn" "$b" >"$RESULTS/$name.hyperfine.txt" 2>&1 ||
-        { cat "$RESULTS/$name.hyperfine.txt" >&2; exit 1; }
+    local name=$1 a=$2 b=$3 an=$4 bn=$5 r
+    hyperfine --style basic --runs 1 -n "$an" "$a" -n "$bn" "$b" \
+        >"$RESULTS/$name.warmup.txt" 2>&1 || { cat "$RESULTS/$name.warmup.txt" >&2; exit 1; }
+    for ((r = 1; r <= RUNS; r++)); do
+        local -a order
+        if ((r % 2)); then order=(-n "$an" "$a" -n "$bn" "$b"); else order=(-n "$bn" "$b" -n "$an" "$a"); fi
+        hyperfine --style basic --runs 1 \
+            --export-json "$RESULTS/$name.round$r.hyperfine.json" \
+            --export-markdown "$RESULTS/$name.round$r.md" \
+            "${order[@]}" >"$RESULTS/$name.round$r.hyperfine.txt" 2>&1 ||
+            { cat "$RESULTS/$name.round$r.hyperfine.txt" >&2; exit 1; }
+    done
+    python3 - "$RESULTS" "$name" "$RUNS" <<'MERGE'
+import json, statistics, sys
+res, name, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+times = {}
+for r in range(1, runs + 1):
+    for x in json.load(open(f"{res}/{name}.round{r}.hyperfine.json"))["results"]:
+        times.setdefault(x["command"], []).append(x["times"][0])
+out = {"results": [{"command": c, "times": t, "median": statistics.median(t), "mean": statistics.mean(t),
+                    "min": min(t), "max": max(t)} for c, t in times.items()]}
+json.dump(out, open(f"{res}/{name}.hyperfine.json", "w"), indent=1)
+with open(f"{res}/{name}.md", "w") as f:
+    f.write("| Command | Median [s] | Min [s] | Max [s] | runs (interleaved) |\n|:---|---:|---:|---:|---:|\n")
+    for x in out["results"]:
+        f.write(f"| `{x['command']}` | {x['median']:.3f} | {x['min']:.3f} | {x['max']:.3f} | {len(x['times'])} |\n")
+MERGE
 }
 
 CASES="$RESULTS/cases.txt"

@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT OR Unlicense
+#
+# kvstore's stores against fio and against the designs they replace, on the
+# same file and directory, in the same run, interleaved, timed by hyperfine.
+#
+# For every object size in SIZES and thread count in THREADS:
+#   file group  (one device file $DIR/kvs_compare.dev, O_DIRECT)
+#     kvbench --mode io | raw | legacy-raw      vs  fio psync direct=1, bs = object size,
+#                                                   numjobs = threads, each job its own
+#                                                   contiguous share of the file
+#   dir group   (directories under $DIR, one file per object, O_DIRECT where used)
+#     kvbench --mode fs | legacy-fsconn | legacy-localdisk
+#                                               vs  fio with nrfiles = objects per job,
+#                                                   filesize = object size, openfiles=1,
+#                                                   file_service_type=sequential: one
+#                                                   file opened, written or read, closed
+#                                                   after another. Writes: create_on_open,
+#                                                   fallocate=none, unlink after the job,
+#                                                   so every run creates its files as a
+#                                                   put does. (fio writes in place: no temp
+#                                                   file, no rename, no header.)
+#   put is compared with fio's write, get with fio's read.
+#
+# Interleaving. hyperfine runs all runs of one command before the next, so
+# slow drift of this VM's disk (the field notes measured a median run-to-run
+# noise of 13%) lands on one tool. Here every round calls hyperfine once with
+# every command of a group and --runs 1: one run of each, back to back, and
+# the order rotates from round to round. hyperfine times each run (JSON and
+# Markdown exports per round); the throughput figures and ratios come from
+# each tool's own measurement of its transfer phase (fio JSON bw_bytes,
+# kvbench --json gbps), median over the rounds. Wall-clock time includes
+# process start-up, fio's set-up and (kvbench get) the untimed fill, so it is
+# exported but not used for ratios.
+#
+# kvbench get runs are self-contained: they fill the objects (untimed), drop
+# the page cache (root) and time the reads. fio's write job would overwrite a
+# store kept between commands on the same file; this way each command reads
+# what it wrote itself.
+#
+# Environment: SIZES (default "2M 256K"), THREADS ("1 2"), TOTAL (bytes per
+# phase, 512M), RUNS (rounds, 3), DIR (/tmp), MODES_FILE ("io raw legacy-raw"),
+# MODES_DIR ("fs legacy-fsconn legacy-localdisk"), KVBENCH (build/kvbench),
+# RESULTS (bench/results/<timestamp>).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZES=${SIZES:-"2M 256K"}
+THREADS=${THREADS:-"1 2"}
+TOTAL=${TOTAL:-512M}
+RUNS=${RUNS:-3}
+DIR=${DIR:-/tmp}
+MODES_FILE=${MODES_FILE:-"io raw legacy-raw"}
+MODES_DIR=${MODES_DIR:-"fs legacy-fsconn legacy-localdisk"}
+KVBENCH=${KVBENCH:-build/kvbench}
+STAMP=$(date +%Y%m%d-%H%M%S)
+RESULTS=${RESULTS:-bench/results/$STAMP}
+
+# tools: hyperfine, fio, gnuplot (scripts/deps.sh installs them as root)
+if ! scripts/deps.sh bench; then
+    echo "compare.sh: needs hyperfine, fio and gnuplot (Debian: apt-get install hyperfine fio gnuplot-nox)" >&2
+    exit 1
+fi
+command -v python3 >/dev/null 2>&1 || { echo "compare.sh: needs python3" >&2; exit 1; }
+
+if [ ! -d "$DIR" ]; then
+    echo "compare.sh: DIR=$DIR does not exist" >&2
+    exit 2
+fi
+if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ kvstore_posix.c -nt "$KVBENCH" ]; then
+    mkdir -p "$(dirname "$KVBENCH")"
+    ${CC:-cc} -std=c99 -O2 -march=native -I. bench/kvbench.c -o "$KVBENCH" -pthread -lm
+fi
+
+mkdir -p "$RESULTS"
+RESULTS=$(cd "$RESULTS" && pwd)
+WORK=$(mktemp -d "$DIR/kvs_compare.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+FILE=$WORK/kvs_compare.dev
+
+to_bytes() { numfmt --from=iec "$1"; }
+TOTAL_B=$(to_bytes "$TOTAL")
+
+# free space: the largest group at the largest size, with headroom
+need=$(( TOTAL_B * 3 ))
+avail=$(df -B1 --output=avail "$WORK" | tail -1)
+if [ "$avail" -lt "$need" ]; then
+    echo "compare.sh: $DIR has $((avail >> 20)) MiB free; this run needs about $((need >> 20)) MiB (lower TOTAL)" >&2
+    exit 2
+fi
+
+{
+    echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $(uname -sr), $(awk '/MemTotal/{print $2" kB"}' /proc/meminfo) RAM"
+    echo "file system: $(df -T "$WORK" | awk 'NR==2{print $2" on "$1}')"
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "hyperfine: $(hyperfine --version)  fio: $(fio --version)  gnuplot: $(gnuplot --version)"
+    echo "kvbench: $KVBENCH built with ${CC:-cc} -O2 -march=native"
+    echo "SIZES=\"$SIZES\" THREADS=\"$THREADS\" TOTAL=$TOTAL RUNS=$RUNS DIR=$DIR"
+    echo "page cache drop: $( [ "$(id -u)" = 0 ] && echo "yes (root)" || echo "no (not root): kvbench read figures are warm")"
+} | tee "$RESULTS/machine.txt"
+
+# kvbench command line for one mode/op/size/threads, appending JSON to out
+kv_cmd() {
+    local mode=$1 op=$2 size=$3 t=$4 out=$5 count where direct
+    count=$(( TOTAL_B / $(to_bytes "$size") ))
+    case $mode in
+        io|raw|legacy-raw) where="--file $FILE" ;;
+        *) where="--dir $WORK" ;;
+    esac
+    direct="--direct"
+    [ "$mode" = legacy-localdisk ] && direct=""   # buffered by design
+    echo "$KVBENCH --mode $mode --op $op --size $size --count $count --threads $t $direct" \
+         "--verify stamps $where --json >> $out"
+}
+
+# fio job on the device file: each job its own contiguous share
+fio_file_cmd() {
+    local rw=$1 size=$2 t=$3 out=$4 bsb per
+    bsb=$(to_bytes "$size")
+    per=$(( TOTAL_B / bsb / t * bsb ))
+    echo "fio --name=kv --filename=$FILE --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
+         "--numjobs=$t --size=$per --offset_increment=$per --group_reporting=1 --invalidate=0" \
+         "--fallocate=none --output-format=json --output=$out"
+}
+
+# fio job with one file per object
+fio_dir_cmd() {
+    local rw=$1 size=$2 t=$3 out=$4 bsb nfiles d extra
+    bsb=$(to_bytes "$size")
+    nfiles=$(( TOTAL_B / bsb / t ))
+    if [ "$rw" = write ]; then
+        d=$WORK/fio-w; extra="--create_on_open=1 --fallocate=none --unlink=1"
+    else
+        d=$WORK/fio-r; extra=""
+    fi
+    mkdir -p "$d"
+    echo "fio --name=kv --directory=$d --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
+         "--numjobs=$t --nrfiles=$nfiles --filesize=$size --file_service_type=sequential" \
+         "--openfiles=1 $extra --group_reporting=1 --output-format=json --output=$out"
+}
+
+# one round of one group: hyperfine --runs 1 over every command, in an order
+# rotated by the round number
+round() {
+    local name=$1 r=$2; shift 2
+    local -a names=() cmds=() args=()
+    while [ $# -gt 0 ]; do names+=("$1"); cmds+=("$2"); shift 2; done
+    local n=${#names[@]} k i
+    for ((k = 0; k < n; k++)); do
+        i=$(( (k + r) % n ))
+        args+=(-n "${names[$i]}" "${cmds[$i]}")
+    done
+    hyperfine --style basic --runs 1 \
+        --export-json "$RESULTS/$name.round$r.hyperfine.json" \
+        --export-markdown "$RESULTS/$name.round$r.md" \
+        "${args[@]}" >"$RESULTS/$name.round$r.hyperfine.txt" 2>&1 ||
+        { cat "$RESULTS/$name.round$r.hyperfine.txt" >&2; exit 1; }
+}
+
+CASES=$RESULTS/cases.txt
+: >"$CASES"
+for size in $SIZES; do
+    for t in $THREADS; do
+        for group in file dir; do
+            if [ $group = file ]; then modes=$MODES_FILE; else modes=$MODES_DIR; fi
+            for op in put get; do
+                name="$group-$op-$size-t$t"
+                if [ $op = put ]; then rw=write; else rw=read; fi
+                echo "compare.sh: $name ($RUNS interleaved rounds)" >&2
+                for ((r = 1; r <= RUNS; r++)); do
+                    set --
+                    for m in $modes; do
+                        set -- "$@" "$m" "$(kv_cmd "$m" "$op" "$size" "$t" "$RESULTS/$name.$m.jsonl")"
+                    done
+                    if [ $group = file ]; then
+                        set -- "$@" fio "$(fio_file_cmd $rw "$size" "$t" "$RESULTS/$name.fio.round$r.json")"
+                    else
+                        set -- "$@" fio "$(fio_dir_cmd $rw "$size" "$t" "$RESULTS/$name.fio.round$r.json")"
+                    fi
+                    round "$name" "$r" "$@"
+                done
+                echo "$name $group $op $size $t $modes" >>"$CASES"
+            done
+        done
+    done
+done
+
+python3 - "$RESULTS" "$RUNS" <<'PY' | tee "$RESULTS/summary.md"
+import json, os, statistics, sys
+res, runs = sys.argv[1], int(sys.argv[2])
+
+def jsonl(path):
+    out = []
+    if os.path.exists(path):
+        for line in open(path):
+            line = line.strip()
+            if line.startswith("{"):
+                out.append(json.loads(line))
+    return out
+
+def fio_gbps(path):
+    txt = open(path).read()
+    doc = json.loads(txt[txt.find("{"):])
+    job = doc["jobs"][0]
+    return (job["read"]["bw_bytes"] + job["write"]["bw_bytes"]) / 1e9
+
+def med(v):
+    return statistics.median(v) if v else float("nan")
+
+rows, data = [], {}
+for line in open(os.path.join(res, "cases.txt")):
+    name, group, op, size, t, *modes = line.split()
+    fio = [fio_gbps(os.path.join(res, f"{name}.fio.round{r}.json")) for r in range(1, runs + 1)]
+    fv = med(fio)
+    data[(op, size, t, "fio " + ("file" if group == "file" else "1 file/object"))] = fv
+    for m in modes:
+        recs = [x for x in jsonl(os.path.join(res, f"{name}.{m}.jsonl")) if x["phase"] == op]
+        kv = med([x["gbps"] for x in recs])
+        data[(op, size, t, m)] = kv
+        io = recs[-1]["io"] if recs else "?"
+        cache = recs[-1]["cache"] if recs else "?"
+        bounce = med([x["bounce_bytes_per_object"] for x in recs])
+        cpu = med([x["cpu_s_per_gb"] for x in recs])
+        p99 = med([x["p99_us"] for x in recs]) / 1e3
+        spread = (min(x["gbps"] for x in recs), max(x["gbps"] for x in recs)) if recs else (0, 0)
+        rows.append((op, size, int(t), group, m, kv, fv, kv / fv if fv else float("nan"), io, cache, cpu, p99,
+                     bounce, spread, (min(fio), max(fio))))
+
+print("## kvbench and the designs it replaces vs fio (medians of %d interleaved rounds)\n" % runs)
+print("| op | size | threads | mode | I/O used | GB/s (min-max) | fio GB/s (min-max) | ratio vs fio | CPU s/GB | p99 ms | bounce B/obj |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for (op, size, t, group, m, kv, fv, ratio, io, cache, cpu, p99, bounce, sp, fsp) in rows:
+    fio_name = "fio (same file)" if group == "file" else "fio (1 file/object)"
+    print(f"| {op} | {size} | {t} | {m} | {io}{' '+cache if op=='get' else ''} | {kv:.3f} ({sp[0]:.2f}-{sp[1]:.2f}) | "
+          f"{fv:.3f} ({fsp[0]:.2f}-{fsp[1]:.2f}) | {ratio:.2f} | {cpu:.3f} | {p99:.2f} | {bounce:.0f} |")
+
+print("\n## kvstore vs the designs it replaces (ratio of medians)\n")
+print("| op | size | threads | raw / legacy-raw | fs / legacy-fsconn | fs / legacy-localdisk |")
+print("|---|---|---|---|---|---|")
+keys = sorted({(op, size, t) for (op, size, t, m) in data}, key=lambda k: (k[0] != "put", k[1], k[2]))
+def ratio(k, a, b):
+    va, vb = data.get(k + (a,)), data.get(k + (b,))
+    return f"{va / vb:.2f}" if va and vb else "-"
+for k in keys:
+    print(f"| {k[0]} | {k[1]} | {k[2]} | {ratio(k, 'raw', 'legacy-raw')} | {ratio(k, 'fs', 'legacy-fsconn')} | "
+          f"{ratio(k, 'fs', 'legacy-localdisk')} |")
+
+print("\n## Targets (issue 4)\n")
+print("| target | case | measured | met |")
+print("|---|---|---|---|")
+for (op, size, t, group, m, kv, fv, r, *_rest) in rows:
+    goal = None
+    if m == "raw" and size == "2M":
+        goal = 0.90
+    elif m == "fs":
+        goal = 0.85 if op == "get" else 0.70
+    if goal is not None:
+        print(f"| {m} {op} >= {goal:.2f} x fio | {size} t{t} | {r:.2f} | {'yes' if r >= goal else 'no'} |")
+
+# chart data: one line per mode, x = size/threads case
+modes = []
+for (op, size, t, m) in data:
+    if m not in modes:
+        modes.append(m)
+cases = sorted({(size, t) for (op, size, t, m) in data},
+               key=lambda c: (-int(c[0][:-1]) * (1024 if c[0][-1] in "Mm" else 1), int(c[1])))
+for op in ("put", "get"):
+    with open(os.path.join(res, f"chart-{op}.dat"), "w") as f:
+        f.write("case\t" + "\t".join('"%s"' % m for m in modes) + "\n")
+        for (size, t) in cases:
+            vals = [data.get((op, size, t, m)) for m in modes]
+            f.write(f'"{size} x{t}"\t' + "\t".join("%.4f" % v if v else "NaN" for v in vals) + "\n")
+with open(os.path.join(res, "chart-modes.txt"), "w") as f:
+    f.write(str(len(modes)) + "\n")
+PY
+
+# chart: GB/s by object size and thread count, put/write and get/read
+NM=$(head -1 "$RESULTS/chart-modes.txt")
+gnuplot <<GP
+set terminal pngcairo size 1200,600 font ",10" noenhanced
+set output "$RESULTS/chart.png"
+set multiplot layout 1,2 title "kvstore vs fio and the replaced designs (median GB/s, $(nproc) CPUs, $(df -T "$WORK" | awk 'NR==2{print $2}'), $(date +%Y-%m-%d))"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set ylabel "GB/s"
+set yrange [0:*]
+set grid ytics
+set key below horizontal font ",9"
+set xtics font ",9"
+set title "put (fio: write)"
+plot for [i=2:$((NM + 1))] "$RESULTS/chart-put.dat" using i:xtic(1) title columnheader(i)
+set title "get (fio: read)"
+plot for [i=2:$((NM + 1))] "$RESULTS/chart-get.dat" using i:xtic(1) title columnheader(i)
+unset multiplot
+GP
+echo "results in $RESULTS (summary.md, chart.png, hyperfine exports per round)"
