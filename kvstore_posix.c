@@ -146,8 +146,13 @@ KVSDEF kvs_result kvs_result_from_errno(int e)
 static int kvsi_sys_open(const kvs_sysops *o, const char *path, int flags, unsigned mode)
 {
     int fd;
-    if (o != NULL && o->open != NULL)
-        return o->open(o->user, path, flags, mode);
+    /* EINTR is retried for hooks too, as for the real call */
+    if (o != NULL && o->open != NULL) {
+        do {
+            fd = o->open(o->user, path, flags, mode);
+        } while (fd == -EINTR);
+        return fd;
+    }
     do {
         fd = open(path, flags, (mode_t)mode);
     } while (fd < 0 && errno == EINTR);
@@ -222,8 +227,12 @@ static int kvsi_sys_rename(const kvs_sysops *o, const char *from, const char *to
 static int kvsi_sys_openat(const kvs_sysops *o, int dirfd, const char *path, int flags, unsigned mode)
 {
     int fd;
-    if (o != NULL && o->openat != NULL)
-        return o->openat(o->user, dirfd, path, flags, mode);
+    if (o != NULL && o->openat != NULL) {
+        do {
+            fd = o->openat(o->user, dirfd, path, flags, mode);
+        } while (fd == -EINTR);
+        return fd;
+    }
     do {
         fd = openat(dirfd, path, flags, (mode_t)mode);
     } while (fd < 0 && errno == EINTR);
@@ -3451,6 +3460,12 @@ static kvs_result kvsi_raw_alloc_state(kvsi_raw *R)
     void *mem = NULL;
     kvs_result r;
     size_t n = (size_t)R->L.slot_count;
+    /* The bucket array exists from the start: kvsi_raw_link cannot fail,
+       and only a growth may (the chains get longer). */
+    if (R->nbk == 0)
+        kvsi_raw_grow(R);
+    if (R->nbk == 0)
+        return KVS_E_NOMEM;
     r = kvs_aligned_alloc(R->ap, n * sizeof(uint32_t), sizeof(uint32_t), &mem);
     if (r != KVS_OK)
         return r;
@@ -3547,10 +3562,14 @@ static void kvsi_raw_index_clear(kvsi_raw *R)
 }
 
 /* Load checkpoint copy c (header h already decoded and matching) into the
-   index; smap[slot] = 1 for every listed slot. KVS_E_NOMEM is fatal, any
-   other error means "this copy is not usable". */
+   index; smap[slot] = 1 for every listed slot. KVS_E_NOMEM and a failed
+   read (*read_err set) are fatal: falling back to the older copy on a
+   transient error would bring back objects removed since, and hide objects
+   put into the slots they freed. Any other error means "this copy is not
+   usable". */
 static kvs_result kvsi_raw_load_copy(kvsi_raw *R, uint32_t c, const kvs_ckpt_header *h, unsigned char *smap,
-                                     kvs_index_header *ih, uint64_t *maxgen, uint64_t *maxslot)
+                                     kvs_index_header *ih, uint64_t *maxgen, uint64_t *maxslot,
+                                     kvs_result *read_err)
 {
     uint64_t total = kvsi_raw_ru(KVS_CKPT_HEADER_BYTES + h->payload_len, R->A);
     const unsigned char *p;
@@ -3560,8 +3579,10 @@ static kvs_result kvsi_raw_load_copy(kvsi_raw *R, uint32_t c, const kvs_ckpt_hea
     if (r != KVS_OK)
         return r;
     r = kvs_file_read(R->f, R->L.ckpt_offset[c], R->ck, (size_t)total);
-    if (r != KVS_OK)
-        return r == KVS_E_NOMEM ? KVS_E_IO : r;
+    if (r != KVS_OK) {
+        *read_err = r;
+        return r;
+    }
     p = R->ck + KVS_CKPT_HEADER_BYTES;
     len = (size_t)h->payload_len;
     if (kvs_crc32c(0, p, len) != h->payload_crc)
@@ -3604,7 +3625,7 @@ static kvs_result kvsi_raw_load_copy(kvsi_raw *R, uint32_t c, const kvs_ckpt_hea
 /* FORMAT.md 6.4 "Restore", steps 2 to 4 (the superblock is checked). */
 static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
 {
-    kvs_result r, rc[2];
+    kvs_result r, rc[2], rerr;
     kvs_ckpt_header hc[2];
     kvs_index_header ih;
     unsigned char *smap = NULL, *pbuf = NULL;
@@ -3642,9 +3663,13 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
             if (rc[c] != KVS_OK || hc[c].copy != c)
                 continue;
             maxgen = maxslot = 0;
-            r = kvsi_raw_load_copy(R, c, &hc[c], smap, &ih, &maxgen, &maxslot);
-            if (r == KVS_E_NOMEM) {
+            rerr = KVS_OK;
+            r = kvsi_raw_load_copy(R, c, &hc[c], smap, &ih, &maxgen, &maxslot, &rerr);
+            if (r == KVS_E_NOMEM || rerr != KVS_OK) {
                 kvs_aligned_free(R->ap, smap, n, 1);
+                if (rerr != KVS_OK)
+                    return kvsi_errf(err, cap, rerr, "reading checkpoint copy %u of %s failed: %s", (unsigned)c,
+                                     R->path, kvs_result_str(rerr));
                 return kvsi_errf(err, cap, r, "out of memory loading the checkpoint");
             }
             if (r == KVS_OK) {
@@ -3836,8 +3861,9 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
     kvs_file_get_info(R->f, &R->info);
     r = kvs_file_size(R->f, &fsize);
     if (r != KVS_OK) {
-        kvsi_raw_free(R);
-        return kvsi_errf(err, err_cap, r, "cannot get the size of %s", R->path);
+        r = kvsi_errf(err, err_cap, r, "cannot get the size of %s", R->path);
+        kvsi_raw_free(R); /* after the message: it names R->path */
+        return r;
     }
     acheck = kvsi_raw_max64(kvsi_raw_max64(R->info.align, R->info.buf_align),
                             kvsi_raw_max64(KVS_DEV_ALIGN_MIN, cfg->align));
@@ -3845,9 +3871,10 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
     if (R->info.direct)
         acheck = afmt;
     if (afmt > KVS_DEV_ALIGN_MAX) {
+        r = kvsi_errf(err, err_cap, KVS_E_GEOMETRY, "align: %s needs %llu-byte alignment, above the 1 MiB maximum",
+                      R->path, (unsigned long long)afmt);
         kvsi_raw_free(R);
-        return kvsi_errf(err, err_cap, KVS_E_GEOMETRY, "align: %s needs %llu-byte alignment, above the 1 MiB maximum",
-                         R->path, (unsigned long long)afmt);
+        return r;
     }
 
     /* The first 4 KiB: superblock, or zeros. */
@@ -3863,8 +3890,9 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         r = kvs_file_read(R->f, 0, blk, 4096);
     if (r != KVS_OK) {
         kvs_aligned_free(R->ap, blk, (size_t)blkn, (size_t)afmt);
+        r = kvsi_errf(err, err_cap, r, "reading the superblock of %s failed: %s", R->path, kvs_result_str(r));
         kvsi_raw_free(R);
-        return kvsi_errf(err, err_cap, r, "reading the superblock of %s failed: %s", R->path, kvs_result_str(r));
+        return r;
     }
     for (zero = 1, i = 0; i < 4096 && zero; i++)
         zero = blk[i] == 0;
@@ -3947,11 +3975,12 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         }
         want = kvsi_raw_ck_bound(R->L.slot_count, cfg->max_key_bytes);
         if (want > R->L.ckpt_bytes) {
+            r = kvsi_errf(err, err_cap, KVS_E_GEOMETRY,
+                          "meta_bytes: the recorded meta_bytes %llu cannot hold a checkpoint of %llu slots with %u-byte keys (max_key_bytes); it needs %llu",
+                          (unsigned long long)sb.meta_bytes, (unsigned long long)R->L.slot_count,
+                          (unsigned)cfg->max_key_bytes, (unsigned long long)(2 * kvsi_raw_ru(want, R->A)));
             kvsi_raw_free(R);
-            return kvsi_errf(err, err_cap, KVS_E_GEOMETRY,
-                             "meta_bytes: the recorded meta_bytes %llu cannot hold a checkpoint of %llu slots with %u-byte keys (max_key_bytes); it needs %llu",
-                             (unsigned long long)sb.meta_bytes, (unsigned long long)R->L.slot_count,
-                             (unsigned)cfg->max_key_bytes, (unsigned long long)(2 * kvsi_raw_ru(want, R->A)));
+            return r;
         }
         R->store_id = sb.store_id;
         R->probe = kvsi_raw_min64(R->L.slot_header_bytes, kvsi_raw_ru(KVS_OBJHDR_MAX_BYTES, R->A));

@@ -166,6 +166,10 @@ typedef struct fault {
 
 static fault g_ft;
 
+/* Fault points walked (runs where the failure fired), by operation. */
+enum { W_PUT, W_GET, W_REMOVE, W_EVICT, W_SYNC, W_OPEN, W_N };
+static unsigned g_walked[W_N], g_alloc_walked;
+
 /* 1 when this call is the one to fail. */
 static int ft_hit(const char *op, int fd, const char *name, int can_short)
 {
@@ -473,6 +477,7 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
         ft_arm(at, kind);
         r = kvs_store_put(s, "k", 1, B, n);
         ft_disarm();
+        g_walked[W_PUT] += g_ft.fired ? 1u : 0u;
         if (!g_ft.fired) {
             CHECK_R(r, KVS_OK);
             CHECK(get_is(s, "k", B, n));
@@ -509,6 +514,7 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
         ft_arm(at, kind);
         r = kvs_store_get(s, "k", 1, buf, n, &got);
         ft_disarm();
+        g_walked[W_GET] += g_ft.fired ? 1u : 0u;
         if (r == KVS_OK)
             CHECK(got == n && memcmp(buf, B, n) == 0);
         else if (kind == F_SHORT || kind == F_EINTR)
@@ -528,6 +534,7 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
         ft_arm(at, kind);
         r = kvs_store_remove(s, "k", 1);
         ft_disarm();
+        g_walked[W_REMOVE] += g_ft.fired ? 1u : 0u;
         if (!g_ft.fired) {
             CHECK_R(r, KVS_OK);
             break;
@@ -553,6 +560,7 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
             ft_arm(at, kind);
             r = kvs_store_put(s, "e4", 2, B, n);
             ft_disarm();
+            g_walked[W_EVICT] += g_ft.fired ? 1u : 0u;
             kvs_store_get_stats(s, &st);
             CHECK(st.disk_bytes <= c.capacity_bytes);
             CHECK(count_files(d, 2) == 0);
@@ -581,6 +589,7 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
             ft_arm(at, kind);
             r = kvs_store_sync(s);
             ft_disarm();
+            g_walked[W_SYNC] += g_ft.fired ? 1u : 0u;
             if (!g_ft.fired) {
                 CHECK_R(r, KVS_OK);
                 break;
@@ -655,6 +664,7 @@ static void test_open_walk(void)
                 ft_arm(at, kind);
                 r = kvs_store_open(&c, &s, err, sizeof err);
                 ft_disarm();
+                g_walked[W_OPEN] += g_ft.fired ? 1u : 0u;
                 snprintf(d, sizeof d, "%s,%s", a, b);
                 if (r == KVS_OK) {
                     CHECK(s != NULL);
@@ -790,6 +800,7 @@ static void test_alloc_walk(void)
         }
         CHECK(count_files(d, 2) == 0);
         CHECK(g_al.live == 0);
+        g_alloc_walked += g_al.fired ? 1u : 0u;
         if (!g_al.fired)
             break;
     }
@@ -809,6 +820,15 @@ int main(void)
     test_open_walk();
     test_alloc_walk();
     rm_rf(g_dir);
+    {
+        unsigned f = 0, i;
+        for (i = 0; i < W_N; i++)
+            f += g_walked[i];
+        printf("fault points walked: %u (put %u, get %u, remove %u, evict %u, sync %u, open %u), allocation points "
+               "walked: %u, failures injected: %u\n",
+               f, g_walked[W_PUT], g_walked[W_GET], g_walked[W_REMOVE], g_walked[W_EVICT], g_walked[W_SYNC],
+               g_walked[W_OPEN], g_alloc_walked, f + g_alloc_walked);
+    }
     printf("test_store_fs_faults: %u passed, %u failed\n", g_pass, g_fail);
     return g_fail == 0 ? 0 : 1;
 }

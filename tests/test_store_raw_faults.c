@@ -92,7 +92,7 @@ static int check_key(kvs_store *s, uint64_t id, uint64_t v, unsigned char *rd, u
     return get_check(s, id, v, VLEN(id, v), rd, VMAX, want);
 }
 
-static unsigned g_errors_seen, g_hits;
+static unsigned g_errors_seen, g_hits, g_scen_hits[S_COUNT];
 
 static const char *sname[] = {"put", "overwrite", "get", "sync", "evict"};
 
@@ -170,6 +170,7 @@ static void run(int scen, int type, int mode)
         __atomic_store_n(&f.armed, 0, __ATOMIC_RELEASE);
         hit = __atomic_load_n(&f.count, __ATOMIC_ACQUIRE) >= N;
         g_hits += hit ? 1u : 0u;
+        g_scen_hits[scen] += hit ? 1u : 0u;
         g_errors_seen += r < 0 ? 1u : 0u;
         /* results: success, or the injected error; a short transfer or an
            EINTR is absorbed by the I/O layer */
@@ -246,6 +247,10 @@ int main(void)
                 for (mode = 0; mode < 3; mode++)
                     run(scen, type, mode);
     fprintf(stderr, "faults injected: %u, operations that failed: %u\n", g_hits, g_errors_seen);
+    printf("fault points walked: %u (put %u, overwrite %u, get %u, sync %u, evict %u), allocation points walked: 0, "
+           "failures injected: %u\n",
+           g_hits, g_scen_hits[S_PUT], g_scen_hits[S_OVERWRITE], g_scen_hits[S_GET], g_scen_hits[S_SYNC],
+           g_scen_hits[S_EVICT], g_hits);
     CHECK(g_hits >= 80 && g_errors_seen >= 50);
     cleanup_dir();
     printf("test_store_raw_faults: %u passed, %u failed\n", g_pass, g_fail);
