@@ -2433,6 +2433,50 @@ typedef struct kvsi_rent {
     unsigned char *key;
 } kvsi_rent;
 
+/* Entry memory: an entry and its key are carved out of a slab taken from
+   the store's allocator, in sizes that are multiples of KVSI_RAW_ECLASS,
+   and a freed entry goes to the free list of its size, to be reused by the
+   next entry of that size. A restore of n entries thus costs one slab, not
+   n allocations, and close frees the slabs. Slabs are released only at
+   close: entry memory stays at the peak the store reached (per size). */
+#define KVSI_RAW_ECLASS ((size_t)16)
+#define KVSI_RAW_ESIZE(klen) ((sizeof(kvsi_rent) + (size_t)(klen) + KVSI_RAW_ECLASS - 1) & ~(KVSI_RAW_ECLASS - 1))
+#define KVSI_RAW_NCLASS (KVSI_RAW_ESIZE(KVS_KEY_MAX) / KVSI_RAW_ECLASS + 1)
+#define KVSI_RAW_SLAB ((size_t)64 << 10)
+#define KVSI_RAW_SLAB_HDR KVSI_RAW_ECLASS
+
+typedef struct kvsi_rslab {           /* at the start of each slab             */
+    struct kvsi_rslab *next;
+    size_t size;
+} kvsi_rslab;
+
+/* With AddressSanitizer, free entries and unused slab space are poisoned:
+   a use after free of an entry is still reported. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KVSI_RAW_ASAN 1
+#endif
+#endif
+#if !defined(KVSI_RAW_ASAN) && defined(__SANITIZE_ADDRESS__)
+#define KVSI_RAW_ASAN 1
+#endif
+#ifdef KVSI_RAW_ASAN
+#include <sanitizer/asan_interface.h>
+#define KVSI_RAW_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define KVSI_RAW_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define KVSI_RAW_POISON(p, n) ((void)0)
+#define KVSI_RAW_UNPOISON(p, n) ((void)0)
+#endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define KVSI_RAW_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define KVSI_RAW_PREFETCH(p) ((void)0)
+#endif
+
 typedef struct kvsi_rq {              /* a quarantined slot                    */
     uint64_t gen;                     /* generation of the object it holds     */
     uint32_t slot;
@@ -2479,6 +2523,14 @@ typedef struct kvsi_raw {
     uint64_t last_put_ns, last_ckpt_ns;
     uint64_t evictions, corruptions, checkpoints;
 
+    /* entry memory (amu; never taken before mu) */
+    pthread_mutex_t amu;
+    int have_amu;
+    kvsi_rslab *slabs;
+    unsigned char *sptr;              /* unused space of the newest slab       */
+    size_t sleft;
+    kvsi_rent *efree[KVSI_RAW_NCLASS];
+
     /* checkpoint writer (ckmu) */
     unsigned char *ck;
     size_t ckcap;
@@ -2490,7 +2542,50 @@ static uint64_t kvsi_raw_ru(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a -
 static uint64_t kvsi_raw_max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static uint64_t kvsi_raw_min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+/* A slab of several MiB (a restore's) from the default allocator may use
+   transparent huge pages: 4 KiB page faults were about a third of the
+   cost of building the index. A hint only; not for a caller's allocator. */
+static void kvsi_raw_hugepages(const kvsi_raw *R, void *p, size_t n)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t H = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + H - 1) & ~(H - 1), e = ((uintptr_t)p + n) & ~(H - 1);
+    if (R->ap == NULL && e > a)
+        (void)madvise((void *)a, (size_t)(e - a), MADV_HUGEPAGE);
+#else
+    (void)R;
+    (void)p;
+    (void)n;
+#endif
+}
+
 /* ---- index ---- */
+
+/* The index's hash of a key: in memory only, never stored. Eight bytes at a
+   step, then the splitmix64 finaliser (byte-at-a-time FNV-1a was the
+   largest single cost of a restore). */
+static uint64_t kvsi_raw_hash(const void *key, size_t klen)
+{
+    const unsigned char *p = (const unsigned char *)key;
+    uint64_t h = 0x9e3779b97f4a7c15u ^ (uint64_t)klen, w = 0;
+    size_t n = klen;
+    if (n >= 8) {
+        for (; n > 8; p += 8, n -= 8) {
+            memcpy(&w, p, 8);
+            h = (h ^ w) * 0xbf58476d1ce4e5b9u;
+            h ^= h >> 29;
+        }
+        memcpy(&w, p + n - 8, 8); /* the last 8 bytes (the length is in h) */
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        w = (uint64_t)a << 32 | b;
+    } else if (n > 0) {
+        w = (uint64_t)p[0] << 16 | (uint64_t)p[n >> 1] << 8 | p[n - 1];
+    }
+    return kvs_mix64((h ^ w) * 0x94d049bb133111ebu);
+}
 
 static kvsi_rent *kvsi_raw_find(const kvsi_raw *R, const void *key, size_t klen, uint64_t h)
 {
@@ -2503,11 +2598,12 @@ static kvsi_rent *kvsi_raw_find(const kvsi_raw *R, const void *key, size_t klen,
     return NULL;
 }
 
-/* Double the bucket array; on allocation failure chains just get longer. */
-static void kvsi_raw_grow(kvsi_raw *R)
+/* Rebuild the bucket array with n buckets (a power of two); on allocation
+   failure the old one stays and chains just get longer. */
+static void kvsi_raw_rehash(kvsi_raw *R, size_t n)
 {
     void *mem = NULL;
-    size_t n = R->nbk ? R->nbk * 2 : 64, i;
+    size_t i;
     kvsi_rent **nb;
     if (n > ((size_t)-1) / sizeof(kvsi_rent *) ||
         kvs_aligned_alloc(R->ap, n * sizeof(kvsi_rent *), sizeof(void *), &mem) != KVS_OK)
@@ -2527,6 +2623,12 @@ static void kvsi_raw_grow(kvsi_raw *R)
         kvs_aligned_free(R->ap, R->bk, R->nbk * sizeof(kvsi_rent *), sizeof(void *));
     R->bk = nb;
     R->nbk = n;
+}
+
+/* Double the bucket array. */
+static void kvsi_raw_grow(kvsi_raw *R)
+{
+    kvsi_raw_rehash(R, R->nbk ? R->nbk * 2 : 64);
 }
 
 static void kvsi_raw_lru_unlink(kvsi_raw *R, kvsi_rent *e)
@@ -2589,30 +2691,96 @@ static void kvsi_raw_unlink(kvsi_raw *R, kvsi_rent *e)
     R->idx_bytes -= kvs_index_entry_size(e->klen);
 }
 
-static kvs_result kvsi_raw_ent_new(kvsi_raw *R, const void *key, size_t klen, kvsi_rent **out)
+/* Make sure the newest slab has `bytes` unused bytes: a new slab of that
+   size when it has not (amu held, or single-threaded at open). */
+static kvs_result kvsi_raw_slab_reserve(kvsi_raw *R, size_t bytes)
 {
     void *mem = NULL;
-    size_t size = sizeof(kvsi_rent) + klen;
-    kvsi_rent *e;
-    kvs_result r = kvs_aligned_alloc(R->ap, size, sizeof(void *) * 2, &mem);
-    *out = NULL;
+    kvsi_rslab *s;
+    kvs_result r;
+    if (R->sleft >= bytes)
+        return KVS_OK;
+    if (bytes > ((size_t)-1) - KVSI_RAW_SLAB_HDR)
+        return KVS_E_NOMEM;
+    bytes += KVSI_RAW_SLAB_HDR;
+    r = kvs_aligned_alloc(R->ap, bytes, KVSI_RAW_ECLASS, &mem);
     if (r != KVS_OK)
         return r;
-    e = (kvsi_rent *)mem;
+    kvsi_raw_hugepages(R, mem, bytes);
+    s = (kvsi_rslab *)mem;
+    s->next = R->slabs;
+    s->size = bytes;
+    R->slabs = s;
+    R->sptr = (unsigned char *)mem + KVSI_RAW_SLAB_HDR;
+    R->sleft = bytes - KVSI_RAW_SLAB_HDR;
+    KVSI_RAW_POISON(R->sptr, R->sleft);
+    return KVS_OK;
+}
+
+/* Memory for an entry of `size` bytes (KVSI_RAW_ESIZE): a free one of that
+   size, else the newest slab's unused space, else a new slab (amu held,
+   or single-threaded at open). NULL when out of memory. */
+static kvsi_rent *kvsi_raw_ent_alloc(kvsi_raw *R, size_t size)
+{
+    size_t c = size / KVSI_RAW_ECLASS;
+    kvsi_rent *e = R->efree[c];
+    if (e != NULL) {
+        KVSI_RAW_UNPOISON(e, size);
+        R->efree[c] = e->hnext;
+        return e;
+    }
+    if (R->sleft < size && kvsi_raw_slab_reserve(R, KVSI_RAW_SLAB) != KVS_OK)
+        return NULL;
+    e = (kvsi_rent *)(void *)R->sptr;
+    KVSI_RAW_UNPOISON(e, size);
+    R->sptr += size;
+    R->sleft -= size;
+    return e;
+}
+
+static void kvsi_raw_ent_init(kvsi_rent *e, size_t size, const void *key, size_t klen, uint64_t hash)
+{
     memset(e, 0, sizeof *e);
     e->mem = size;
-    e->key = (unsigned char *)mem + sizeof(kvsi_rent);
+    e->key = (unsigned char *)e + sizeof(kvsi_rent);
     memcpy(e->key, key, klen);
     e->klen = (uint32_t)klen;
-    e->hash = kvs_fnv1a64(key, klen);
+    e->hash = hash;
+}
+
+/* Back to its free list (amu held, or single-threaded at open). */
+static void kvsi_raw_ent_put(kvsi_raw *R, kvsi_rent *e)
+{
+    size_t size = e->mem;
+    e->hnext = R->efree[size / KVSI_RAW_ECLASS];
+    R->efree[size / KVSI_RAW_ECLASS] = e;
+    KVSI_RAW_POISON((unsigned char *)e + sizeof(kvsi_rent *), size - sizeof(kvsi_rent *));
+}
+
+static kvs_result kvsi_raw_ent_new(kvsi_raw *R, const void *key, size_t klen, kvsi_rent **out)
+{
+    size_t size = KVSI_RAW_ESIZE(klen);
+    kvsi_rent *e;
+    *out = NULL;
+    if (klen > KVS_KEY_MAX)
+        return KVS_E_KEY;
+    pthread_mutex_lock(&R->amu);
+    e = kvsi_raw_ent_alloc(R, size);
+    pthread_mutex_unlock(&R->amu);
+    if (e == NULL)
+        return KVS_E_NOMEM;
+    kvsi_raw_ent_init(e, size, key, klen, kvsi_raw_hash(key, klen));
     *out = e;
     return KVS_OK;
 }
 
 static void kvsi_raw_ent_free(kvsi_raw *R, kvsi_rent *e)
 {
-    if (e != NULL)
-        kvs_aligned_free(R->ap, e, e->mem, sizeof(void *) * 2);
+    if (e != NULL) {
+        pthread_mutex_lock(&R->amu);
+        kvsi_raw_ent_put(R, e);
+        pthread_mutex_unlock(&R->amu);
+    }
 }
 
 static void kvsi_raw_quarantine(kvsi_raw *R, uint32_t slot, uint64_t gen)
@@ -2669,6 +2837,7 @@ static kvs_result kvsi_raw_ck_reserve(kvsi_raw *R, uint64_t need)
     r = kvs_aligned_alloc(R->ap, (size_t)need, (size_t)R->A, &mem);
     if (r != KVS_OK)
         return r;
+    kvsi_raw_hugepages(R, mem, (size_t)need);
     if (R->ck != NULL)
         kvs_aligned_free(R->ap, R->ck, R->ckcap, (size_t)R->A);
     R->ck = (unsigned char *)mem;
@@ -3029,7 +3198,7 @@ static kvs_result kvsi_raw_get(void *eng, const void *key, size_t klen, void *bu
 {
     kvsi_raw *R = (kvsi_raw *)eng;
     kvsi_rent *e;
-    uint64_t h = kvs_fnv1a64(key, klen), off, gen, len;
+    uint64_t h = kvsi_raw_hash(key, klen), off, gen, len;
     uint32_t slot, crc;
     size_t hn;
     void *hmem = NULL;
@@ -3098,7 +3267,7 @@ static kvs_result kvsi_raw_exists(void *eng, const void *key, size_t klen)
     kvsi_raw *R = (kvsi_raw *)eng;
     kvs_result r;
     pthread_mutex_lock(&R->mu);
-    r = kvsi_raw_find(R, key, klen, kvs_fnv1a64(key, klen)) != NULL ? KVS_OK : KVS_NOT_FOUND;
+    r = kvsi_raw_find(R, key, klen, kvsi_raw_hash(key, klen)) != NULL ? KVS_OK : KVS_NOT_FOUND;
     pthread_mutex_unlock(&R->mu);
     return r;
 }
@@ -3108,7 +3277,7 @@ static kvs_result kvsi_raw_remove(void *eng, const void *key, size_t klen)
     kvsi_raw *R = (kvsi_raw *)eng;
     kvsi_rent *e;
     pthread_mutex_lock(&R->mu);
-    e = kvsi_raw_find(R, key, klen, kvs_fnv1a64(key, klen));
+    e = kvsi_raw_find(R, key, klen, kvsi_raw_hash(key, klen));
     if (e != NULL)
         kvsi_raw_drop(R, e);
     pthread_mutex_unlock(&R->mu);
@@ -3121,7 +3290,7 @@ static kvs_result kvsi_raw_pin(void *eng, const void *key, size_t klen, int delt
     kvsi_rent *e;
     kvs_result r = KVS_OK;
     pthread_mutex_lock(&R->mu);
-    e = kvsi_raw_find(R, key, klen, kvs_fnv1a64(key, klen));
+    e = kvsi_raw_find(R, key, klen, kvsi_raw_hash(key, klen));
     if (e == NULL)
         r = KVS_NOT_FOUND;
     else if (delta > 0 && e->pins == UINT32_MAX)
@@ -3228,7 +3397,6 @@ static size_t kvsi_raw_buffer_align(void *eng)
 
 static void kvsi_raw_free(kvsi_raw *R)
 {
-    size_t i;
     if (R->thr_on) {
         pthread_mutex_lock(&R->mu);
         R->stop = 1;
@@ -3237,12 +3405,13 @@ static void kvsi_raw_free(kvsi_raw *R)
         pthread_join(R->thr, NULL);
         R->thr_on = 0;
     }
-    for (i = 0; i < R->nbk; i++) {
-        kvsi_rent *e = R->bk[i], *nx;
-        for (; e != NULL; e = nx) {
-            nx = e->hnext;
-            kvsi_raw_ent_free(R, e);
-        }
+    /* Every entry lives in a slab. */
+    while (R->slabs != NULL) {
+        kvsi_rslab *s = R->slabs;
+        size_t size = s->size;
+        R->slabs = s->next;
+        KVSI_RAW_UNPOISON(s, size);
+        kvs_aligned_free(R->ap, s, size, KVSI_RAW_ECLASS);
     }
     if (R->bk != NULL)
         kvs_aligned_free(R->ap, R->bk, R->nbk * sizeof(kvsi_rent *), sizeof(void *));
@@ -3260,6 +3429,8 @@ static void kvsi_raw_free(kvsi_raw *R)
         pthread_cond_destroy(&R->icv);
     if (R->have_cv)
         pthread_cond_destroy(&R->cv);
+    if (R->have_amu)
+        pthread_mutex_destroy(&R->amu);
     if (R->have_ckmu)
         pthread_mutex_destroy(&R->ckmu);
     if (R->have_mu)
@@ -3548,14 +3719,14 @@ static kvs_result kvsi_raw_format(kvsi_raw *R, uint64_t dev, char *err, size_t c
 static void kvsi_raw_index_clear(kvsi_raw *R)
 {
     size_t i;
-    for (i = 0; i < R->nbk; i++) {
-        kvsi_rent *e = R->bk[i], *nx;
-        for (; e != NULL; e = nx) {
-            nx = e->hnext;
-            kvsi_raw_ent_free(R, e);
-        }
-        R->bk[i] = NULL;
+    kvsi_rent *e, *nx;
+    /* Every entry is on the LRU list (a half-loaded copy's too). */
+    for (e = R->mru; e != NULL; e = nx) {
+        nx = e->lnext;
+        kvsi_raw_ent_put(R, e);
     }
+    for (i = 0; i < R->nbk; i++)
+        R->bk[i] = NULL;
     R->count = 0;
     R->bytes = R->idx_bytes = 0;
     R->mru = R->lru = NULL;
@@ -3574,7 +3745,6 @@ static kvs_result kvsi_raw_load_copy(kvsi_raw *R, uint32_t c, const kvs_ckpt_hea
     uint64_t total = kvsi_raw_ru(KVS_CKPT_HEADER_BYTES + h->payload_len, R->A);
     const unsigned char *p;
     size_t pos, len, used;
-    uint32_t i;
     kvs_result r = kvsi_raw_ck_reserve(R, total);
     if (r != KVS_OK)
         return r;
@@ -3592,30 +3762,80 @@ static kvs_result kvsi_raw_load_copy(kvsi_raw *R, uint32_t c, const kvs_ckpt_hea
         return r;
     if (ih->slot_count != R->L.slot_count)
         return KVS_E_CORRUPT;
+    if (ih->entry_count > 0) {
+        /* Presize: buckets for twice the entries (no growth while loading,
+           short chains), and one slab for all of them: an entry takes at
+           most sizeof(kvsi_rent) + 15 bytes more than its key, and the
+           keys take at most len - 32 bytes per entry. */
+        size_t nb = 64;
+        while (nb < 2 * (size_t)ih->entry_count && nb < ((size_t)1 << (sizeof(size_t) * 8 - 5)))
+            nb *= 2;
+        if (nb > R->nbk)
+            kvsi_raw_rehash(R, nb);
+        if ((uint64_t)ih->entry_count * sizeof(kvsi_rent) + len <= (uint64_t)((size_t)-1) / 2)
+            (void)kvsi_raw_slab_reserve(R, (size_t)ih->entry_count * (sizeof(kvsi_rent) + KVSI_RAW_ECLASS -
+                                                                       KVS_INDEX_ENTRY_FIXED_BYTES) + len);
+    }
+    /* One pass in file order: decode, check the slot, build the entry
+       (appended at the MRU end: the order of the list survives) and
+       prefetch its bucket; 8 steps later, prefetch the first entry of that
+       bucket's chain; 8 more, put it into the hash table (no cache miss
+       left to wait for), unless its key is there already. */
+    if (R->nbk == 0)
+        kvsi_raw_grow(R);
+    if (R->nbk == 0)
+        return KVS_E_NOMEM;
     pos = KVS_INDEX_HEADER_BYTES;
-    for (i = 0; i < ih->entry_count; i++) {
-        kvs_index_entry ie;
-        kvsi_rent *e;
-        r = kvs_index_entry_decode(p + pos, len - pos, R->L.slot_count, &ie, &used);
-        if (r != KVS_OK)
-            return r;
-        pos += used;
-        if (ie.payload_len > R->L.slot_payload_max || smap[ie.slot] != 0 ||
-            kvsi_raw_find(R, ie.key, ie.key_len, kvs_fnv1a64(ie.key, ie.key_len)) != NULL)
-            return KVS_E_CORRUPT;
-        r = kvsi_raw_ent_new(R, ie.key, ie.key_len, &e);
-        if (r != KVS_OK)
-            return r;
-        e->slot = ie.slot;
-        e->gen = ie.generation;
-        e->len = ie.payload_len;
-        e->crc = ie.payload_crc;
-        kvsi_raw_link(R, e);
-        smap[ie.slot] = 1;
-        if (e->gen > *maxgen)
-            *maxgen = e->gen;
-        if ((uint64_t)ie.slot + 1 > *maxslot)
-            *maxslot = (uint64_t)ie.slot + 1;
+    {
+        const size_t mask = R->nbk - 1;
+        kvsi_rent *ring[16], *e, *o, **b;
+        uint64_t k;
+        memset(ring, 0, sizeof ring);
+        for (k = 0; k < (uint64_t)ih->entry_count + 16; k++) {
+            e = NULL;
+            if (k < ih->entry_count) {
+                kvs_index_entry ie;
+                size_t size;
+                r = kvs_index_entry_decode(p + pos, len - pos, R->L.slot_count, &ie, &used);
+                if (r != KVS_OK)
+                    return r;
+                pos += used;
+                if (ie.payload_len > R->L.slot_payload_max || smap[ie.slot] != 0)
+                    return KVS_E_CORRUPT;
+                size = KVSI_RAW_ESIZE(ie.key_len);
+                e = kvsi_raw_ent_alloc(R, size);
+                if (e == NULL)
+                    return KVS_E_NOMEM;
+                kvsi_raw_ent_init(e, size, ie.key, ie.key_len, kvsi_raw_hash(ie.key, ie.key_len));
+                KVSI_RAW_PREFETCH(&R->bk[e->hash & mask]);
+                e->slot = ie.slot;
+                e->gen = ie.generation;
+                e->len = ie.payload_len;
+                e->crc = ie.payload_crc;
+                kvsi_raw_lru_front(R, e);
+                R->count++;
+                R->bytes += e->len;
+                R->idx_bytes += used;
+                smap[ie.slot] = 1;
+                if (e->gen > *maxgen)
+                    *maxgen = e->gen;
+                if ((uint64_t)ie.slot + 1 > *maxslot)
+                    *maxslot = (uint64_t)ie.slot + 1;
+            }
+            o = ring[(k + 8) & 15];
+            if (o != NULL && R->bk[o->hash & mask] != NULL)
+                KVSI_RAW_PREFETCH(R->bk[o->hash & mask]);
+            o = ring[k & 15];
+            ring[k & 15] = e;
+            if (o == NULL)
+                continue;
+            b = &R->bk[o->hash & mask];
+            for (e = *b; e != NULL; e = e->hnext)
+                if (e->hash == o->hash && e->klen == o->klen && memcmp(e->key, o->key, o->klen) == 0)
+                    return KVS_E_CORRUPT;
+            o->hnext = *b;
+            *b = o;
+        }
     }
     if (pos != len)
         return KVS_E_CORRUPT;
@@ -3823,6 +4043,8 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         R->have_mu = 1;
     if (pthread_mutex_init(&R->ckmu, NULL) == 0)
         R->have_ckmu = 1;
+    if (pthread_mutex_init(&R->amu, NULL) == 0)
+        R->have_amu = 1;
     if (pthread_condattr_init(&ca) == 0) {
         (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         if (pthread_cond_init(&R->cv, &ca) == 0)
@@ -3831,7 +4053,7 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
     }
     if (pthread_cond_init(&R->icv, NULL) == 0)
         R->have_icv = 1;
-    if (!R->have_mu || !R->have_ckmu || !R->have_cv || !R->have_icv) {
+    if (!R->have_mu || !R->have_ckmu || !R->have_amu || !R->have_cv || !R->have_icv) {
         kvsi_raw_free(R);
         return kvsi_errf(err, err_cap, KVS_E_NOMEM, "cannot create the raw store's mutexes");
     }
