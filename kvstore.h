@@ -543,6 +543,13 @@ extern "C" {
    EBUSY->KVS_E_BUSY, EAGAIN->KVS_E_AGAIN, unknown->KVS_E_IO; docs/POSIX.md). */
 KVSDEF kvs_result kvs_result_from_errno(int err);
 
+/* One segment of a vectored transfer (kvs_file_readv/writev and the
+   preadv/pwritev hooks). Its own type: the header includes no <sys/uio.h>. */
+typedef struct kvs_iovec {
+    void *base;
+    size_t len;
+} kvs_iovec;
+
 /* System-call table. Every member may be NULL (= the real call); a NULL
    table means all real calls. Each hook returns what the call would, but
    errors as -errno (never -1 + errno). Used for fault injection. */
@@ -559,6 +566,13 @@ typedef struct kvs_sysops {
     int (*openat)(void *user, int dirfd, const char *path, int flags, unsigned mode); /* fd or -errno */
     int (*renameat)(void *user, int fromdir, const char *from, int todir, const char *to); /* 0 or -errno */
     int (*unlinkat)(void *user, int dirfd, const char *path, int flags); /* 0 or -errno */
+    /* Vectored calls: bytes moved (may be short) or -errno; cnt >= 2 and at
+       most KVS_IOV_BATCH. When NULL and pread (pwrite) is hooked, the
+       segments go through that hook one at a time: the call stops at the
+       first short segment (or an EINTR after some bytes moved), and an
+       error of any segment is the call's error. */
+    int64_t (*preadv)(void *user, int fd, const kvs_iovec *iov, int cnt, uint64_t offset);
+    int64_t (*pwritev)(void *user, int fd, const kvs_iovec *iov, int cnt, uint64_t offset);
 } kvs_sysops;
 
 typedef enum kvs_direct_policy {
@@ -641,6 +655,21 @@ KVSDEF kvs_result kvs_file_read(kvs_file *f, uint64_t offset, void *buf, size_t 
    info.align (else KVS_E_ALIGN); a tail shorter than the unit is written
    zero-padded to the unit, see kvs_file_written_len. */
 KVSDEF kvs_result kvs_file_write(kvs_file *f, uint64_t offset, const void *buf, size_t len);
+/* Vectored read/write: the n segments are consecutive in the file from
+   offset; same results, EOF rule, offset rule and tail padding as one
+   kvs_file_read/write of their concatenation (counted as one read/write).
+   Up to KVS_IOV_BATCH segments move in one preadv/pwritev. Direct mode: a
+   segment whose buffer is aligned (info.buf_align) and whose file position
+   is a multiple of info.align moves straight from/to it in multiples of
+   info.align; the rest (a short tail, a misaligned buffer, and everything
+   after a segment whose length is not a multiple of info.align, which puts
+   the following bytes off the file's alignment) goes through bounce blocks
+   that are segments of the same call (pieces of at most bounce_bytes;
+   bounce_bytes/bounce_calls count them as for the scalar calls). Empty
+   segments are skipped; a NULL base with a non-zero len is KVS_E_INVAL. */
+#define KVS_IOV_BATCH 64
+KVSDEF kvs_result kvs_file_readv(kvs_file *f, uint64_t offset, const kvs_iovec *iov, size_t n);
+KVSDEF kvs_result kvs_file_writev(kvs_file *f, uint64_t offset, const kvs_iovec *iov, size_t n);
 /* Bytes a write of len at offset occupies on disk: len when buffered; when
    direct, len rounded up to info.tail_pad if offset + (len rounded down to
    info.align) is a multiple of it, else to info.align. */

@@ -44,6 +44,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -78,6 +79,13 @@
 #define KVSI_HAVE_BLKIOCTL 1
 #else
 #define KVSI_HAVE_BLKIOCTL 0
+#endif
+/* preadv/pwritev: Linux, the BSDs (macOS only from 11: per-segment there). */
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
+    defined(__DragonFly__)
+#define KVSI_HAVE_PREADV 1
+#else
+#define KVSI_HAVE_PREADV 0
 #endif
 #if defined(__APPLE__)
 #define KVSI_HAVE_FDATASYNC 0
@@ -186,6 +194,75 @@ static int64_t kvsi_sys_pwrite(const kvs_sysops *o, int fd, const void *buf, siz
         return -EOVERFLOW;
     n = pwrite(fd, buf, len, (off_t)off);
     return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+/* Segments per vectored call: KVS_IOV_BATCH, or IOV_MAX when smaller. */
+#if defined(IOV_MAX)
+#define KVSI_IOV_N ((size_t)IOV_MAX < (size_t)KVS_IOV_BATCH ? (size_t)IOV_MAX : (size_t)KVS_IOV_BATCH)
+#else
+#define KVSI_IOV_N ((size_t)16) /* _XOPEN_IOV_MAX, the POSIX minimum */
+#endif
+
+/* A vector one segment at a time through the scalar wrappers (so a pread or
+   pwrite hook sees every segment): stops at the first short segment. An
+   error of any segment is the call's error (the caller repeats the call: a
+   fault injected into any segment fails the transfer, as it failed one of
+   the scalar calls before); an EINTR after some segments moved is a short
+   transfer, as the kernel reports it (so a hook interrupting every other
+   call cannot stop all progress). */
+static int64_t kvsi_sys_rwv_each(const kvs_sysops *o, int wr, int fd, const struct iovec *iov, int cnt,
+                                 uint64_t off)
+{
+    uint64_t total = 0;
+    int i;
+    for (i = 0; i < cnt; i++) {
+        int64_t n = wr ? kvsi_sys_pwrite(o, fd, iov[i].iov_base, iov[i].iov_len, off + total)
+                       : kvsi_sys_pread(o, fd, iov[i].iov_base, iov[i].iov_len, off + total);
+        if (n == -EINTR && total > 0)
+            break;
+        if (n < 0)
+            return n;
+        if ((uint64_t)n > (uint64_t)iov[i].iov_len)
+            return -EIO; /* a hook that lies */
+        total += (uint64_t)n;
+        if ((size_t)n < iov[i].iov_len)
+            break;
+    }
+    return (int64_t)total;
+}
+
+/* preadv/pwritev of cnt (1..KVSI_IOV_N) segments: the preadv/pwritev hook;
+   else, when the scalar call is hooked (or there is no preadv), segment by
+   segment; else the real call. One segment is the scalar call. */
+static int64_t kvsi_sys_rwv(const kvs_sysops *o, int wr, int fd, const struct iovec *iov, int cnt, uint64_t off)
+{
+    int64_t (*hv)(void *, int, const kvs_iovec *, int, uint64_t) =
+        o == NULL ? NULL : wr ? o->pwritev : o->preadv;
+    if (cnt == 1)
+        return wr ? kvsi_sys_pwrite(o, fd, iov[0].iov_base, iov[0].iov_len, off)
+                  : kvsi_sys_pread(o, fd, iov[0].iov_base, iov[0].iov_len, off);
+    if (hv != NULL) {
+        kvs_iovec kv[KVS_IOV_BATCH];
+        int i;
+        for (i = 0; i < cnt; i++) {
+            kv[i].base = iov[i].iov_base;
+            kv[i].len = iov[i].iov_len;
+        }
+        return hv(o->user, fd, kv, cnt, off);
+    }
+    if (o != NULL && (wr ? o->pwrite != NULL : o->pread != NULL))
+        return kvsi_sys_rwv_each(o, wr, fd, iov, cnt, off);
+#if KVSI_HAVE_PREADV
+    {
+        ssize_t n;
+        if (off > (uint64_t)INT64_MAX)
+            return -EOVERFLOW;
+        n = wr ? pwritev(fd, iov, cnt, (off_t)off) : preadv(fd, iov, cnt, (off_t)off);
+        return n < 0 ? -(int64_t)errno : (int64_t)n;
+    }
+#else
+    return kvsi_sys_rwv_each(o, wr, fd, iov, cnt, off);
+#endif
 }
 
 /* fsync-like calls retry EINTR here so hooks and real calls behave alike. */
@@ -899,6 +976,321 @@ KVSDEF kvs_result kvs_file_write(kvs_file *f, uint64_t offset, const void *buf, 
     KVS_ASSERT(f != NULL);
     /* The write path only reads from buf; the cast serves the shared engine. */
     return kvsi_file_rw(f, 1, offset, (unsigned char *)(uintptr_t)buf, len, NULL, 0);
+}
+
+/* ---- vectored transfers ---- */
+
+/* kvsi_xfer over cnt (1..KVSI_IOV_N) segments of len bytes in all, at off;
+   direct: every segment buffer-aligned and a multiple of f->align long. A
+   short transfer resumes inside the vector: at the high-water mark
+   (buffered), or at the last unit boundary below it within its segment
+   (direct: a few bytes moved again, as in kvsi_xfer). iov[] is patched
+   during a call and restored. */
+static kvs_result kvsi_xferv(kvs_file *f, int wr, uint64_t off, struct iovec *iov, int cnt, size_t len,
+                             size_t need)
+{
+    const kvs_sysops *ops = kvsi_file_ops(f);
+    size_t done = 0, hw = 0, unit = f->direct ? f->unit : 1;
+    unsigned stall = 0;
+    while (hw < len) {
+        size_t ask = len - done, pos = 0;
+        int j = 0;
+        struct iovec save;
+        int64_t n;
+        while (pos + iov[j].iov_len <= done)
+            pos += iov[j++].iov_len;
+        save = iov[j];
+        iov[j].iov_base = (unsigned char *)iov[j].iov_base + (done - pos);
+        iov[j].iov_len -= done - pos;
+        kvsi_add(&f->st.syscalls, 1);
+        n = kvsi_sys_rwv(ops, wr, f->fd, iov + j, cnt - j, off + done);
+        iov[j] = save;
+        if (n < 0) {
+            if (n == -EINTR) {
+                kvsi_add(&f->st.eintr_retries, 1);
+                continue;
+            }
+            kvsi_add(&f->st.errors, 1);
+            return kvs_result_from_errno((int)-n);
+        }
+        if ((uint64_t)n > (uint64_t)ask) { /* a hook that lies */
+            kvsi_add(&f->st.errors, 1);
+            return KVS_E_IO;
+        }
+        if ((size_t)n < ask)
+            kvsi_add(&f->st.short_transfers, 1);
+        if (n == 0 && !wr) {
+            if (hw >= need)
+                break;
+            kvsi_add(&f->st.errors, 1);
+            return KVS_E_EOF;
+        }
+        if (done + (size_t)n > hw) {
+            hw = done + (size_t)n;
+            stall = 0;
+        } else if (++stall > KVSI_STALL_MAX) {
+            if (!wr && hw >= need)
+                break;
+            kvsi_add(&f->st.errors, 1);
+            return wr ? KVS_E_IO : KVS_E_EOF;
+        }
+        if (!wr && (size_t)n < ask && hw >= need)
+            break; /* end of file inside the padding: we have what we need */
+        if (hw >= len)
+            break;
+        for (pos = 0, j = 0; pos + iov[j].iov_len <= hw; j++)
+            pos += iov[j].iov_len;
+        done = pos + (hw - pos) - (hw - pos) % unit;
+    }
+    return KVS_OK;
+}
+
+/* A position in the caller's vector: segment i, byte k of it. */
+typedef struct kvsi_vcur {
+    const kvs_iovec *iov;
+    size_t n, i, k;
+} kvsi_vcur;
+
+static void kvsi_vcur_fix(kvsi_vcur *c)
+{
+    while (c->i < c->n && c->k >= c->iov[c->i].len) {
+        c->i++;
+        c->k = 0;
+    }
+}
+
+/* Move the cursor over len caller bytes, copying them to mem (out = 1),
+   from mem (out = 0), or not at all (mem NULL). */
+static void kvsi_vcopy(kvsi_vcur *c, unsigned char *mem, size_t len, int out)
+{
+    while (len > 0) {
+        size_t take;
+        unsigned char *p;
+        kvsi_vcur_fix(c);
+        take = kvsi_min_sz(len, c->iov[c->i].len - c->k);
+        p = (unsigned char *)c->iov[c->i].base + c->k;
+        if (mem != NULL) {
+            if (out)
+                memcpy(mem, p, take);
+            else
+                memcpy(p, mem, take);
+            mem += take;
+        }
+        len -= take;
+        c->k += take;
+    }
+}
+
+/* The pieces of a direct vectored transfer, in file order. A piece starts
+   on f->align and is a multiple of it: either caller memory moved straight
+   (an aligned buffer at an aligned file position, rounded down to the
+   unit) or a bounce block from the file position up to the end of the
+   current segment rounded up to the unit (and through the padding when
+   that reaches the end of the data), at most `room` bytes. */
+typedef struct kvsi_vplan {
+    kvsi_vcur cur;       /* next caller byte                              */
+    uint64_t c;          /* its file position                             */
+    uint64_t p;          /* file position of the next piece (<= c)        */
+    uint64_t lim;        /* end of the pieces: data end, padded           */
+    uint64_t dend;       /* end of the caller's data                      */
+} kvsi_vplan;
+
+typedef struct kvsi_vpiece {
+    int direct;
+    unsigned char *ptr;  /* direct: the caller's memory                   */
+    uint64_t pos, len;
+    kvsi_vcur from;      /* bounce: its first caller byte                 */
+    uint64_t skip;       /* bounce: bytes before that byte (a read's head) */
+    uint64_t data;       /* bounce: caller bytes in it                    */
+} kvsi_vpiece;
+
+static int kvsi_vplan_direct(const kvs_file *f, kvsi_vplan *s)
+{
+    const kvs_iovec *v;
+    kvsi_vcur_fix(&s->cur);
+    if (s->c != s->p || s->cur.i >= s->cur.n)
+        return 0;
+    v = &s->cur.iov[s->cur.i];
+    return v->len - s->cur.k >= f->align && kvs_ptr_is_aligned((unsigned char *)v->base + s->cur.k, f->buf_align);
+}
+
+/* The next piece (s->p < s->lim; room >= f->align unless it is direct). */
+static void kvsi_vplan_next(const kvs_file *f, kvsi_vplan *s, uint64_t room, kvsi_vpiece *pc)
+{
+    uint64_t a = (uint64_t)f->align, q;
+    pc->pos = s->p;
+    if (kvsi_vplan_direct(f, s)) {
+        const kvs_iovec *v = &s->cur.iov[s->cur.i];
+        pc->direct = 1;
+        pc->ptr = (unsigned char *)v->base + s->cur.k;
+        pc->len = kvsi_rd((uint64_t)(v->len - s->cur.k), a);
+        pc->skip = pc->data = 0;
+        pc->from = s->cur;
+        s->cur.k += (size_t)pc->len;
+        s->c += pc->len;
+        s->p += pc->len;
+        return;
+    }
+    pc->direct = 0;
+    pc->ptr = NULL;
+    pc->from = s->cur;
+    pc->skip = s->c - s->p;
+    q = s->cur.i < s->cur.n ? kvsi_ru(s->c + (uint64_t)(s->cur.iov[s->cur.i].len - s->cur.k), a) : s->lim;
+    if (q >= s->dend)
+        q = s->lim;
+    if (q - s->p > room)
+        q = s->p + room;
+    pc->len = q - s->p;
+    pc->data = (q < s->dend ? q : s->dend) - s->c;
+    kvsi_vcopy(&s->cur, NULL, (size_t)pc->data, 0);
+    s->c += pc->data;
+    s->p = q;
+}
+
+static kvs_result kvsi_file_rwv(kvs_file *f, int wr, uint64_t off, const kvs_iovec *iov, size_t n)
+{
+    kvs_result r = KVS_OK;
+    size_t total = 0, i;
+    if (n > 0 && iov == NULL)
+        return KVS_E_INVAL;
+    for (i = 0; i < n; i++) {
+        if (iov[i].len > 0 && iov[i].base == NULL)
+            return KVS_E_INVAL;
+        if (iov[i].len > (size_t)-1 - total)
+            return KVS_E_OVERFLOW;
+        total += iov[i].len;
+    }
+    if (total == 0)
+        return KVS_OK;
+    if (wr && f->read_only)
+        return KVS_E_PERM;
+    if ((uint64_t)total > UINT64_MAX - off || off + (uint64_t)total > (uint64_t)INT64_MAX)
+        return KVS_E_OVERFLOW;
+    kvsi_add(wr ? &f->st.writes : &f->st.reads, 1);
+
+    if (!f->direct) {
+        uint64_t pos = off;
+        i = 0;
+        while (r == KVS_OK && i < n) {
+            struct iovec v[KVS_IOV_BATCH];
+            int cnt = 0;
+            size_t blen = 0;
+            for (; i < n && (size_t)cnt < KVSI_IOV_N; i++) {
+                if (iov[i].len == 0)
+                    continue;
+                v[cnt].iov_base = iov[i].base;
+                v[cnt].iov_len = iov[i].len;
+                blen += iov[i].len;
+                cnt++;
+            }
+            if (cnt == 0)
+                break;
+            r = kvsi_xferv(f, wr, pos, v, cnt, blen, blen);
+            pos += (uint64_t)blen;
+        }
+    } else if (wr && !kvs_is_aligned(off, f->align)) {
+        r = KVS_E_ALIGN; /* as kvs_file_write */
+    } else {
+        uint64_t a = (uint64_t)f->align, unit = (uint64_t)f->unit, bneed = 0;
+        kvsi_vplan s, d;
+        kvsi_vpiece pc;
+        kvsi_bounce b;
+        int bounced = 0;
+        s.cur.iov = iov;
+        s.cur.n = n;
+        s.cur.i = s.cur.k = 0;
+        s.c = off;
+        s.p = kvsi_rd(off, a);
+        s.dend = off + (uint64_t)total;
+        if (wr) { /* the same on-disk length as kvs_file_write */
+            kvs_io_plan plan;
+            r = kvsi_plan(f, off, total, &plan);
+            if (r != KVS_OK)
+                return r;
+            s.lim = off + plan.padded;
+        } else {
+            s.lim = kvsi_ru(s.dend, a);
+        }
+        if (s.lim - s.p > (uint64_t)((size_t)-1))
+            return KVS_E_OVERFLOW;
+        /* Dry run: the bounce bytes it takes, to size the bounce block. */
+        for (d = s; d.p < d.lim;) {
+            kvsi_vplan_next(f, &d, kvsi_rd((uint64_t)INT64_MAX, a), &pc);
+            if (!pc.direct)
+                bneed += kvsi_ru(pc.len, unit);
+        }
+        b.p = NULL;
+        b.size = 0;
+        b.owned = 0;
+        if (bneed > 0)
+            r = kvsi_bounce_get(f, bneed < (uint64_t)f->bounce ? (size_t)bneed : f->bounce, NULL, 0, &b);
+        while (r == KVS_OK && s.p < s.lim) {
+            struct iovec v[KVS_IOV_BATCH];
+            kvsi_vpiece bp[KVS_IOV_BATCH];
+            unsigned char *bm[KVS_IOV_BATCH];
+            int cnt = 0, nb = 0, k;
+            uint64_t bpos = s.p, used = 0, blen = 0, need;
+            while ((size_t)cnt < KVSI_IOV_N && s.p < s.lim) {
+                uint64_t room = (uint64_t)b.size - used;
+                if (!kvsi_vplan_direct(f, &s) && room < a)
+                    break;
+                kvsi_vplan_next(f, &s, room, &pc);
+                if (pc.direct) {
+                    v[cnt].iov_base = pc.ptr;
+                } else {
+                    unsigned char *m = b.p + used;
+                    v[cnt].iov_base = m;
+                    bp[nb] = pc;
+                    bm[nb++] = m;
+                    used += kvsi_ru(pc.len, unit);
+                    if (wr) { /* skip is 0: the offset is aligned */
+                        kvsi_vcur cc = pc.from;
+                        kvsi_vcopy(&cc, m, (size_t)pc.data, 1);
+                        memset(m + pc.data, 0, (size_t)(pc.len - pc.data));
+                    }
+                }
+                v[cnt++].iov_len = (size_t)pc.len;
+                blen += pc.len;
+            }
+            if (cnt == 0) { /* cannot happen: the dry run sized the block */
+                r = KVS_E_IO;
+                break;
+            }
+            need = wr ? blen : (s.dend - bpos < blen ? s.dend - bpos : blen);
+            r = kvsi_xferv(f, wr, bpos, v, cnt, (size_t)blen, (size_t)need);
+            if (r != KVS_OK)
+                break;
+            for (k = 0; k < nb; k++) {
+                if (!wr) {
+                    kvsi_vcur cc = bp[k].from;
+                    kvsi_vcopy(&cc, bm[k] + bp[k].skip, (size_t)bp[k].data, 0);
+                } else {
+                    kvsi_add(&f->st.pad_bytes, bp[k].len - bp[k].data);
+                }
+                kvsi_add(&f->st.bounce_bytes, bp[k].data);
+                bounced = 1;
+            }
+        }
+        if (b.p != NULL)
+            kvsi_bounce_put(f, &b);
+        if (bounced)
+            kvsi_add(&f->st.bounce_calls, 1);
+    }
+    if (r == KVS_OK)
+        kvsi_add(wr ? &f->st.bytes_written : &f->st.bytes_read, (uint64_t)total);
+    return r;
+}
+
+KVSDEF kvs_result kvs_file_readv(kvs_file *f, uint64_t offset, const kvs_iovec *iov, size_t n)
+{
+    KVS_ASSERT(f != NULL);
+    return kvsi_file_rwv(f, 0, offset, iov, n);
+}
+
+KVSDEF kvs_result kvs_file_writev(kvs_file *f, uint64_t offset, const kvs_iovec *iov, size_t n)
+{
+    KVS_ASSERT(f != NULL);
+    return kvsi_file_rwv(f, 1, offset, iov, n);
 }
 
 KVSDEF kvs_result kvs_file_sync(kvs_file *f)
