@@ -3527,11 +3527,17 @@ static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const vo
             memcpy((unsigned char *)hmem + hdr, data, len);
         r = kvs_file_write(R->f, off, hmem, hsize);
     } else if (r == KVS_OK) {
+        /* One pwritev: the header region, then the payload straight from
+           the caller's buffer. The header may reach the disk before the
+           payload; a crash between them leaves a header whose payload CRC
+           fails, which get and the restore scan treat as a miss. */
+        kvs_iovec v[2];
         memset((unsigned char *)hmem + hlen, 0, hdr - hlen);
-        /* Payload first, straight from the caller's buffer, then the header. */
-        r = kvs_file_write(R->f, off + hdr, data, len);
-        if (r == KVS_OK)
-            r = kvs_file_write(R->f, off, hmem, hdr);
+        v[0].base = hmem;
+        v[0].len = hdr;
+        v[1].base = (void *)(uintptr_t)data; /* only read */
+        v[1].len = len;
+        r = kvs_file_writev(R->f, off, v, 2);
     }
     if (r == KVS_OK && R->cfg->durability != KVS_DURABLE_NONE)
         r = kvs_file_datasync(R->f);
@@ -3620,21 +3626,27 @@ static kvs_result kvsi_raw_get(void *eng, const void *key, size_t klen, void *bu
 
     off = kvsi_raw_slot_off(R, slot);
     small = len <= (uint64_t)KVSI_RAW_SMALL;
-    /* small: header and payload in one read, then a copy; else the header
-       alone and the payload straight into the caller's buffer. */
-    hn = small ? (size_t)kvsi_raw_ru(R->L.slot_header_bytes + len, R->A)
-               : (size_t)kvsi_raw_min64(R->L.slot_header_bytes, kvsi_raw_ru(KVS_OBJHDR_FIXED_BYTES + klen, R->A));
+    /* small: header and payload in one read, then a copy; else one preadv:
+       the header region into an aligned block, the payload straight into
+       the caller's buffer (checked once the header is). */
+    hn = small ? (size_t)kvsi_raw_ru(R->L.slot_header_bytes + len, R->A) : (size_t)R->L.slot_header_bytes;
     r = kvs_aligned_alloc(R->ap, hn, (size_t)R->A, &hmem);
-    if (r == KVS_OK)
+    if (r == KVS_OK && small) {
         r = kvs_file_read(R->f, off, hmem, hn);
+    } else if (r == KVS_OK) {
+        kvs_iovec v[2];
+        v[0].base = hmem;
+        v[0].len = hn;
+        v[1].base = buf;
+        v[1].len = (size_t)len;
+        r = kvs_file_readv(R->f, off, v, 2);
+    }
     if (r == KVS_OK) {
         bad = kvs_objhdr_decode(hmem, hn, &oh) != KVS_OK || oh.store_id != R->store_id ||
               oh.key_len != klen || memcmp(oh.key, key, klen) != 0 || oh.generation != gen ||
               oh.payload_len != len || oh.payload_offset != R->L.slot_header_bytes || oh.payload_crc != crc;
         if (!bad && small && len > 0)
             memcpy(buf, (unsigned char *)hmem + R->L.slot_header_bytes, (size_t)len);
-        else if (!bad && !small)
-            r = kvs_file_read(R->f, off + R->L.slot_header_bytes, buf, (size_t)len);
         if (r == KVS_OK && !bad)
             bad = (len > 0 ? kvs_crc32c(0, buf, (size_t)len) : 0) != crc;
     }
