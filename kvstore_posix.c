@@ -4687,6 +4687,8 @@ typedef struct kvsi_fsent {
     uint32_t refs;                      /* operations holding this entry     */
     uint32_t name_len;
     unsigned char present, busy, unsynced, in_lru;
+    unsigned char exact;                /* payload is exact, not the scan's
+                                           size - 4096 estimate             */
     /* the name follows, NUL-terminated */
 } kvsi_fsent;
 
@@ -4864,6 +4866,7 @@ static void kvsi_fs_here(kvsi_fs *fs, kvsi_fsent *e, uint64_t disk, uint64_t pay
     e->present = 1;
     e->disk = disk;
     e->payload = payload;
+    e->exact = 1;
     fs->used += disk;
     fs->payload_bytes += payload;
     fs->objects++;
@@ -4949,8 +4952,24 @@ static void kvsi_fs_hdr_free(kvsi_fs *fs, unsigned char *hb, size_t align)
     kvs_aligned_free(fs->alloc, hb, KVSI_FS_HDR, align);
 }
 
+/* With pbuf (a get): when the payload length is known (plen > 0, the exact
+   length this process last saw) and the file is long enough, the header
+   block and plen bytes at KVSI_FS_HDR (the usual payload_offset) come in
+   one preadv, the payload straight into pbuf; *pgot = 1 then, and the
+   caller uses them only if the header says that offset and length. */
+static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, kvs_file **fo,
+                                        unsigned char **hbo, size_t *hba, kvs_objhdr *h, uint64_t *fsz,
+                                        void *pbuf, uint64_t plen, int *pgot);
+
 static kvs_result kvsi_fs_read_header(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, kvs_file **fo,
                                       unsigned char **hbo, size_t *hba, kvs_objhdr *h, uint64_t *fsz)
+{
+    return kvsi_fs_read_header_p(fs, d, name, fo, hbo, hba, h, fsz, NULL, 0, NULL);
+}
+
+static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, kvs_file **fo,
+                                        unsigned char **hbo, size_t *hba, kvs_objhdr *h, uint64_t *fsz,
+                                        void *pbuf, uint64_t plen, int *pgot)
 {
     kvs_file_config fc;
     kvs_file_info info;
@@ -4972,11 +4991,30 @@ static kvs_result kvsi_fs_read_header(kvsi_fs *fs, const kvsi_fsdir *d, const ch
     *hba = kvsi_max_sz(info.buf_align, 64);
     r = kvs_aligned_alloc(fs->alloc, KVSI_FS_HDR, *hba, &mem);
     if (r == KVS_OK)
+        r = kvs_file_size(f, fsz);
+    if (r == KVS_OK && pbuf != NULL && plen > 0 && *fsz >= (uint64_t)KVSI_FS_HDR &&
+        *fsz - KVSI_FS_HDR >= plen) {
+        kvs_iovec v[2];
+#if defined(POSIX_FADV_WILLNEED)
+        if (!info.direct && fs->cfg->readahead) {
+            (void)posix_fadvise(kvs_file_fd(f), (off_t)KVSI_FS_HDR, (off_t)plen, POSIX_FADV_SEQUENTIAL);
+            (void)posix_fadvise(kvs_file_fd(f), (off_t)KVSI_FS_HDR, (off_t)plen, POSIX_FADV_WILLNEED);
+        }
+#endif
+        v[0].base = mem;
+        v[0].len = KVSI_FS_HDR;
+        v[1].base = pbuf;
+        v[1].len = (size_t)plen;
+        r = kvs_file_readv(f, 0, v, 2);
+        if (r == KVS_OK)
+            *pgot = 1;
+        else if (r == KVS_E_EOF) /* shrunk since the fstat: the header alone */
+            r = kvs_file_read(f, 0, mem, KVSI_FS_HDR);
+    } else if (r == KVS_OK) {
         r = kvs_file_read(f, 0, mem, KVSI_FS_HDR);
+    }
     if (r == KVS_E_EOF)
         r = KVS_E_CORRUPT;
-    if (r == KVS_OK)
-        r = kvs_file_size(f, fsz);
     if (r == KVS_OK && kvs_objhdr_decode(mem, KVSI_FS_HDR, h) != KVS_OK)
         r = KVS_E_CORRUPT;
     if (r == KVS_OK && (h->payload_offset < KVSI_FS_HDR || h->payload_len > (uint64_t)((size_t)-1) ||
@@ -5143,10 +5181,16 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     h.payload_crc = len > 0 ? kvs_crc32c(0, data, len) : kvs_crc32c(0, "", 0);
     h.key = key;
     res = kvs_objhdr_encode(&h, hb, po, &hl);
-    if (res == KVS_OK)
-        res = kvs_file_write(f, 0, hb, po);
-    if (res == KVS_OK && len > 0)
-        res = kvs_file_write(f, (uint64_t)po, data, len); /* straight from the caller when aligned */
+    if (res == KVS_OK) {
+        /* One pwritev: header block, then the payload straight from the
+           caller (only a misaligned tail or buffer is bounced). */
+        kvs_iovec v[2];
+        v[0].base = hb;
+        v[0].len = po;
+        v[1].base = (void *)(uintptr_t)data; /* only read */
+        v[1].len = len;
+        res = kvs_file_writev(f, 0, v, len > 0 ? 2 : 1);
+    }
     if (res == KVS_OK && fs->cfg->durability >= KVS_DURABLE_DATA)
         res = kvs_file_datasync(f);
     if (res != KVS_OK)
@@ -5218,12 +5262,12 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
     uint32_t di = 0;
     kvsi_fsdir *d;
     kvsi_fsent *e;
-    uint64_t v0 = 0, fsz = 0;
+    uint64_t v0 = 0, fsz = 0, hint = 0;
     kvs_file *f = NULL;
     unsigned char *hb = NULL;
     kvs_objhdr h;
     kvs_result res;
-    int corrupt = 0;
+    int corrupt = 0, pgot = 0;
 
     *out_len = 0;
     res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
@@ -5235,12 +5279,14 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
     if (e != NULL) {
         e->readers++;
         v0 = e->ver; /* changed by a publish or unlink while we read */
+        if (e->present && e->exact && e->payload <= (uint64_t)cap)
+            hint = e->payload; /* header and payload in one read */
     }
     pthread_mutex_unlock(&fs->mu);
     if (e == NULL)
         return KVS_E_NOMEM;
 
-    res = kvsi_fs_read_header(fs, d, name, &f, &hb, &hba, &h, &fsz);
+    res = kvsi_fs_read_header_p(fs, d, name, &f, &hb, &hba, &h, &fsz, buf, hint, &pgot);
     if (res == KVS_E_CORRUPT) {
         corrupt = 1;
         res = KVS_NOT_FOUND;
@@ -5253,6 +5299,12 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
             *out_len = (size_t)h.payload_len;
             if (cap < h.payload_len) {
                 res = KVS_E_BUFSIZE;
+            } else if (h.payload_len > 0 && pgot && h.payload_offset == KVSI_FS_HDR && h.payload_len == hint) {
+                /* read with the header */
+                if (kvs_crc32c(0, buf, (size_t)h.payload_len) != h.payload_crc) {
+                    corrupt = 1;
+                    res = KVS_NOT_FOUND;
+                }
             } else if (h.payload_len > 0) {
                 kvs_file_info info;
                 kvs_file_get_info(f, &info);
@@ -5853,6 +5905,7 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
                 e->present = 1;
                 e->disk = kvsi_fs_disk(size);
                 e->payload = size > KVSI_FS_HDR ? size - KVSI_FS_HDR : 0;
+                e->exact = 0;
                 fs->used += e->disk;
                 fs->payload_bytes += e->payload;
                 fs->objects++;
