@@ -2911,6 +2911,8 @@ typedef struct kvsi_raw {
     kvsi_rfl *fl;
     size_t nfl;
     uint64_t next_unwritten, alloc_disk, alloc_want, next_gen;
+    uint64_t alloc_step;              /* the next raise of alloc_limit          */
+    int tighten;                      /* next checkpoint lowers alloc_limit: 1 quiet, 2 close */
     uint64_t mut_seq, ckpt_mut_seq, snap_seq, done_snap;
     uint64_t last_put_ns, last_ckpt_ns;
     uint64_t evictions, corruptions, checkpoints;
@@ -3211,6 +3213,23 @@ static uint64_t kvsi_raw_slot_off(const kvsi_raw *R, uint32_t slot)
     return R->L.slots_offset + (uint64_t)slot * R->L.slot_bytes;
 }
 
+/* alloc_limit: the first raise, and the cap of the doubling steps. */
+static uint64_t kvsi_raw_step0(const kvsi_raw *R)
+{
+    return kvsi_raw_max64(256, R->L.slot_count / 64);
+}
+
+static uint64_t kvsi_raw_step_cap(const kvsi_raw *R)
+{
+    return kvsi_raw_max64(kvsi_raw_step0(R), R->L.slot_count / 16);
+}
+
+/* alloc_limit on disk is more than step0 above the slots handed out (mu held). */
+static int kvsi_raw_alloc_loose(const kvsi_raw *R)
+{
+    return R->alloc_disk > R->next_unwritten + kvsi_raw_step0(R);
+}
+
 /* Bytes the checkpoint copy image takes for the current index (mu held). */
 static uint64_t kvsi_raw_ck_need(const kvsi_raw *R)
 {
@@ -3280,6 +3299,20 @@ static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
     snap = ++R->snap_seq;
     floor = kvsi_raw_floor(R);
     alloc_lim = kvsi_raw_max64(R->alloc_want, R->alloc_disk);
+    if (R->tighten) {
+        /* Lower alloc_limit to the slots handed out (close) or that plus
+           the first step (the store is quiet), so the restore scan does not
+           read the unused rest of a big step. Safe: from now on no slot at
+           or above the lowered limit is handed out before a checkpoint
+           raises it again, and the checkpoint on disk covers more. */
+        uint64_t t = R->next_unwritten + (R->tighten == 2 ? 0 : kvsi_raw_step0(R));
+        if (R->alloc_want <= R->alloc_disk && t < R->alloc_disk) { /* no raise pending */
+            alloc_lim = kvsi_raw_min64(t, R->L.slot_count);
+            R->alloc_disk = R->alloc_want = alloc_lim;
+            R->alloc_step = kvsi_raw_step0(R);
+        }
+        R->tighten = 0;
+    }
     mut_at = R->mut_seq;
     q0 = R->nquar;
     payload_len = KVS_INDEX_HEADER_BYTES + R->idx_bytes;
@@ -3330,8 +3363,11 @@ static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
     pthread_mutex_lock(&R->mu);
     R->last_ckpt_ns = kvsi_now_ns(0);
     if (r == KVS_OK) {
-        if (alloc_lim > R->alloc_disk)
+        if (alloc_lim > R->alloc_disk) {
+            /* A raise: the store is filling; the next one is twice as big. */
             R->alloc_disk = alloc_lim;
+            R->alloc_step = kvsi_raw_min64(R->alloc_step * 2, kvsi_raw_step_cap(R));
+        }
         /* Release what was quarantined before the snapshot and is older
            than its gen_floor; keep the rest in order. */
         for (i = 0, k = 0; i < R->nquar; i++) {
@@ -3374,8 +3410,9 @@ static void *kvsi_raw_thread(void *arg)
         if (R->stop)
             break;
         now = kvsi_now_ns(0);
-        if ((R->mut_seq != R->ckpt_mut_seq || R->nquar > 0) && now - R->last_put_ns >= idle &&
-            now - R->last_ckpt_ns >= interval) {
+        if ((R->mut_seq != R->ckpt_mut_seq || R->nquar > 0 || kvsi_raw_alloc_loose(R)) &&
+            now - R->last_put_ns >= idle && now - R->last_ckpt_ns >= interval) {
+            R->tighten = 1;
             pthread_mutex_unlock(&R->mu);
             (void)kvsi_raw_ckpt(R, 0);
             pthread_mutex_lock(&R->mu);
@@ -3405,8 +3442,7 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                 break;
             }
             R->alloc_want = kvsi_raw_max64(R->alloc_want,
-                kvsi_raw_min64(R->L.slot_count,
-                               R->alloc_disk + kvsi_raw_max64(256, R->L.slot_count / 64)));
+                kvsi_raw_min64(R->L.slot_count, R->alloc_disk + R->alloc_step));
         } else {
             uint64_t floor = kvsi_raw_floor(R);
             size_t i, releasable = 0;
@@ -3856,7 +3892,11 @@ static kvs_result kvsi_raw_close(void *eng)
         R->thr_on = 0;
     }
     pthread_mutex_lock(&R->mu);
-    dirty = R->mut_seq != R->ckpt_mut_seq || R->nquar > 0;
+    /* The last checkpoint records alloc_limit at the slots handed out, so
+       the next open scans no unused slot: worth one more checkpoint when
+       more than the first step would be left for that scan. */
+    dirty = R->mut_seq != R->ckpt_mut_seq || R->nquar > 0 || kvsi_raw_alloc_loose(R);
+    R->tighten = 2;
     pthread_mutex_unlock(&R->mu);
     if (dirty)
         r = kvsi_raw_ckpt(R, 0);
@@ -4074,7 +4114,8 @@ static kvs_result kvsi_raw_format(kvsi_raw *R, uint64_t dev, char *err, size_t c
     R->next_unwritten = 0;
     R->alloc_want = 0;
     R->alloc_disk = 0; /* the first checkpoint below raises it */
-    R->alloc_want = kvsi_raw_min64(R->L.slot_count, kvsi_raw_max64(256, R->L.slot_count / 64));
+    R->alloc_step = kvsi_raw_step0(R);
+    R->alloc_want = kvsi_raw_min64(R->L.slot_count, R->alloc_step);
     R->next_copy = 0;
     R->next_seq = 1;
     /* Copy 1's header block is zeroed (an older store's checkpoint must not
@@ -4395,6 +4436,7 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
     kvs_aligned_free(R->ap, smap, n, 1);
     R->next_unwritten = alim;
     R->alloc_disk = R->alloc_want = alim;
+    R->alloc_step = kvsi_raw_step0(R);
     R->next_gen = kvsi_raw_max64(kvsi_raw_max64(maxgen + 1, floor), 1);
     R->mut_seq = changed ? 1 : 0;
     if (changed) {
