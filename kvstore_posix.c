@@ -5859,6 +5859,46 @@ static kvs_result kvsi_fs_write_pathset(kvsi_fs *fs, size_t i)
     return kvs_dirfd_sync(d->fd, fs->ops);
 }
 
+/* mkdir -p of a store directory; when that makes directories, fsync the
+   directory holding each one (p's parent up to the first ancestor that was
+   there), so the directory, like the files in it, survives a power cut
+   once a FULL put or a sync has returned (kvs_mkdir_p syncs nothing). */
+static kvs_result kvsi_fs_mkdir(const char *p, uint32_t mode, const kvs_sysops *ops)
+{
+    char buf[4096];
+    size_t n = strlen(p), len, levels = 0, k;
+    struct stat sb;
+    kvs_result r;
+    if (n >= sizeof buf || stat(p, &sb) == 0)
+        return kvs_mkdir_p(p, mode);
+    memcpy(buf, p, n + 1);
+    for (len = n;;) { /* count the parents to sync */
+        while (len > 0 && buf[len - 1] != '/')
+            len--;
+        levels++;
+        if (len <= 1)
+            break; /* "." or "/" */
+        buf[len - 1] = '\0';
+        if (stat(buf, &sb) == 0)
+            break;
+        len--;
+    }
+    r = kvs_mkdir_p(p, mode);
+    memcpy(buf, p, n + 1);
+    for (len = n, k = 0; r == KVS_OK && k < levels; k++) {
+        while (len > 0 && buf[len - 1] != '/')
+            len--;
+        if (len <= 1) {
+            r = kvs_dir_sync(len == 0 ? "." : "/", ops);
+        } else {
+            buf[len - 1] = '\0';
+            r = kvs_dir_sync(buf, ops);
+            len--;
+        }
+    }
+    return r;
+}
+
 /* Direct-I/O probe of directory i: a temporary file opened with the
    configured policy. */
 static kvs_result kvsi_fs_probe(kvsi_fs *fs, size_t i)
@@ -6030,7 +6070,7 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
     for (i = 0; i < fs->ndirs; i++) {
         const char *p = fs->pl.paths[i];
         int fd;
-        r = kvs_mkdir_p(p, dmode);
+        r = kvsi_fs_mkdir(p, dmode, fs->ops);
         if (r != KVS_OK) {
             r = kvsi_errf(err, err_cap, r, "cannot create directory %s: %s", p, kvs_result_str(r));
             kvsi_fs_free(fs);
