@@ -10,7 +10,7 @@
 #                      file/dir, interleaved, under hyperfine; table and chart
 #   make bench-io      the I/O layer (kvio) against fio
 #   make bench-core    hash, CRC, filename and shard throughput
-#   make torture       long crash (2000 kills) and power-cut (20000 states) runs
+#   make torture       long crash (2000 kills) and power-cut (20000 states per store) runs
 #   make fuzz          libFuzzer on every decoder, 300 s each (tests/fuzz/run.sh; ~25 min)
 #   make vectors       regenerate vectors/*.txt from vectors/gen/
 #   make clean
@@ -72,9 +72,13 @@ $(BUILD)/test_crash: tests/test_crash.c kvstore.h kvstore_posix.c | $(BUILD)
 $(BUILD)/test_powercut: tests/test_powercut.c kvstore.h kvstore_posix.c | $(BUILD)
 	$(CC) $(WARN) -O2 -g -I. $< -o $@ -pthread -lm
 
-torture: $(BUILD)/test_crash $(BUILD)/test_powercut
+$(BUILD)/test_powercut_fs: tests/test_powercut_fs.c kvstore.h kvstore_posix.c | $(BUILD)
+	$(CC) $(WARN) -O2 -g -I. $< -o $@ -pthread -lm
+
+torture: $(BUILD)/test_crash $(BUILD)/test_powercut $(BUILD)/test_powercut_fs
 	KVS_CRASH_ITERS=$${KVS_CRASH_ITERS:-2000} $(BUILD)/test_crash
 	KVS_POWERCUT_STATES=$${KVS_POWERCUT_STATES:-20000} $(BUILD)/test_powercut
+	KVS_POWERCUT_STATES=$${KVS_POWERCUT_STATES:-20000} $(BUILD)/test_powercut_fs
 
 vectors:
 	python3 vectors/gen/gen.py

@@ -29,7 +29,7 @@
       are self-describing); no key the workload never wrote; no corruption
       counted; then a put and a get of a new key work and the store closes.
 
-   The filesystem store is not simulated here (docs/RELIABILITY.md says why).
+   The filesystem store has its own simulation, tests/test_powercut_fs.c.
    Environment: KVS_POWERCUT_STATES (images checked over all workloads;
    default 4000, 1000 under sanitizers), KVS_POWERCUT_OPS (workload length,
    default 260), KVS_SEED, KVS_TEST_DIR. */
