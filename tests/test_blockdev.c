@@ -12,17 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "test_core_util.h"
+#include "test_util.h"
 
 #define DEV_BYTES ((uint64_t)48 << 20)
 
-static char g_dir[512];
 
 /* Attach a loop device over path with the given sector size; its name goes
    to dev. 0 on success. */
 static int loop_attach(const char *path, unsigned sector, char *dev, size_t cap)
 {
-    char cmd[700];
+    char cmd[1200];
     FILE *p;
     size_t n;
     snprintf(cmd, sizeof cmd, "losetup -f --show --sector-size %u '%s' 2>/dev/null", sector, path);
@@ -177,9 +176,8 @@ done:
 
 int main(void)
 {
-    const char *env = getenv("KVS_TEST_DIR");
     static const unsigned sectors[2] = {512, 4096};
-    char img[600], dev[128];
+    char img[1100], dev[128];
     unsigned i;
     int fd;
     t_init("test_blockdev");
@@ -188,12 +186,8 @@ int main(void)
                (unsigned)geteuid());
         return t_done("test_blockdev");
     }
-    snprintf(g_dir, sizeof g_dir, "%s/kvs_blk_XXXXXX", env && env[0] ? env : "/tmp");
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed\n", __FILE__, __LINE__, g_dir);
-        return 1;
-    }
-    snprintf(img, sizeof img, "%s/backing.img", g_dir);
+    t_setup_dir("blk");
+    snprintf(img, sizeof img, "%s/backing.img", t_dir);
     for (i = 0; i < 2; i++) {
         fd = open(img, O_CREAT | O_TRUNC | O_RDWR, 0600);
         CHECK(fd >= 0 && ftruncate(fd, (off_t)DEV_BYTES) == 0);
@@ -211,6 +205,6 @@ int main(void)
         loop_detach(dev);
     }
     unlink(img);
-    rmdir(g_dir);
+    rmdir(t_dir);
     return t_done("test_blockdev");
 }

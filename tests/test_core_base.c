@@ -6,7 +6,7 @@
    byte-counting reference. */
 #define KVS_IMPLEMENTATION
 #include "kvstore.h"
-#include "test_core_util.h"
+#include "test_util.h"
 
 static void test_results(void)
 {

@@ -6,7 +6,7 @@
    and every documented error. */
 #define KVS_IMPLEMENTATION
 #include "kvstore.h"
-#include "test_core_util.h"
+#include "test_util.h"
 
 static int safe_name(const char *s, size_t n)
 {

@@ -5,7 +5,7 @@
    hardware path), and streaming in random pieces. */
 #define KVS_IMPLEMENTATION
 #include "kvstore.h"
-#include "test_core_util.h"
+#include "test_util.h"
 
 /* Bit-at-a-time CRC32C straight from the definition. */
 static uint32_t ref_crc32c(const unsigned char *p, size_t n)

@@ -10,7 +10,7 @@
    entry by entry. */
 #define KVS_IMPLEMENTATION
 #include "kvstore.h"
-#include "test_core_util.h"
+#include "test_util.h"
 
 /* Every u32 slot index is below this slot_count. */
 #define SLOTS_ANY ((uint64_t)UINT32_MAX + 1)

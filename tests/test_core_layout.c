@@ -7,7 +7,7 @@
    rejected, random bytes never accepted, and the checkpoint pick rule. */
 #define KVS_IMPLEMENTATION
 #include "kvstore.h"
-#include "test_core_util.h"
+#include "test_util.h"
 
 static const uint64_t MiB = 1u << 20, GiB = 1u << 30;
 

@@ -5,7 +5,7 @@
    exactly one path's keys, mod spreading evenly). */
 #define KVS_IMPLEMENTATION
 #include "kvstore.h"
-#include "test_core_util.h"
+#include "test_util.h"
 
 static kvs_result parse(const char *text, kvs_pathlist *pl)
 {

@@ -4,7 +4,7 @@
    random junk, and allocation-failure injection. */
 #define KVS_IMPLEMENTATION
 #include "kvstore.h"
-#include "test_core_util.h"
+#include "test_util.h"
 
 static char err[512];
 

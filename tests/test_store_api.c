@@ -12,20 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "test_core_util.h"
+#include "test_util.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define T_SLOW 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define T_SLOW 1
-#endif
-#endif
-#ifndef T_SLOW
-#define T_SLOW 0
-#endif
-
-static char g_dir[512];
 static char g_err[256];
 
 /* A value that describes itself: key index, version and length in the first
@@ -98,19 +86,19 @@ static void test_config_errors(void)
 {
     kvs_store_config c;
     kvs_store *s = NULL;
-    char raw[600];
+    char raw[1100];
 
-    snprintf(raw, sizeof raw, "%s/cfg.raw", g_dir);
+    snprintf(raw, sizeof raw, "%s/cfg.raw", t_dir);
     kvs_store_config_init(&c); /* FS without paths */
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
     CHECK(s == NULL && strstr(g_err, "paths") != NULL);
 
-    base_config(&c, KVS_STORE_FS, g_dir);
+    base_config(&c, KVS_STORE_FS, t_dir);
     c.format = KVS_FORMAT_ALWAYS;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
     CHECK(strstr(g_err, "format") != NULL);
 
-    base_config(&c, KVS_STORE_FS, g_dir);
+    base_config(&c, KVS_STORE_FS, t_dir);
     c.checkpoint_idle_ms = 5;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
     CHECK(strstr(g_err, "checkpoint_idle_ms") != NULL);
@@ -124,33 +112,33 @@ static void test_config_errors(void)
     c.tp_map = "0=/tmp/a";
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
 
-    base_config(&c, KVS_STORE_FS, g_dir);
+    base_config(&c, KVS_STORE_FS, t_dir);
     c.kind = (kvs_store_kind)7;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
-    base_config(&c, KVS_STORE_FS, g_dir);
+    base_config(&c, KVS_STORE_FS, t_dir);
     c.durability = (kvs_durability)9;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
-    base_config(&c, KVS_STORE_FS, g_dir);
+    base_config(&c, KVS_STORE_FS, t_dir);
     c.shard = (kvs_shard_policy)3;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
-    base_config(&c, KVS_STORE_FS, g_dir);
+    base_config(&c, KVS_STORE_FS, t_dir);
     c.align = 3000;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_ALIGN);
-    base_config(&c, KVS_STORE_FS, g_dir);
+    base_config(&c, KVS_STORE_FS, t_dir);
     c.tp_rank = 2;
     c.tp_world = 2;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_RANK);
-    base_config(&c, KVS_STORE_FS, g_dir);
+    base_config(&c, KVS_STORE_FS, t_dir);
     c.threads = 5000;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
-    base_config(&c, KVS_STORE_FS, g_dir);
+    base_config(&c, KVS_STORE_FS, t_dir);
     c.file_mode = 010000;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
     CHECK(s == NULL);
 
     /* A raw store's single path is spelled as in a path list. */
     {
-        char spelled[700];
+        char spelled[1200];
         snprintf(spelled, sizeof spelled, "  file://%s  ", raw);
         base_config(&c, KVS_STORE_RAW, spelled);
         CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK);
@@ -466,7 +454,7 @@ static void run_threads(kvs_store_kind kind, const char *where, const char *labe
     for (i = 0; i < T_THREADS; i++) {
         args[i].s = s;
         args[i].id = i;
-        args[i].iters = T_SLOW ? 150 : 1500;
+        args[i].iters = T_SAN ? 150 : 1500;
         args[i].bad = args[i].errors = 0;
         args[i].versions = versions;
         CHECK(pthread_create(&th[i], NULL, thr_main, &args[i]) == 0);
@@ -483,28 +471,18 @@ static void run_threads(kvs_store_kind kind, const char *where, const char *labe
 
 int main(void)
 {
-    const char *env = getenv("KVS_TEST_DIR");
-    char fsdir[1200], fsdir2[600], raw[600], raw2[600];
+    char fsdir[2200], fsdir2[1100], raw[1100], raw2[1100];
     t_init("test_store_api");
-    snprintf(g_dir, sizeof g_dir, "%s/kvs_api_XXXXXX", env && env[0] ? env : "/tmp");
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed\n", __FILE__, __LINE__, g_dir);
-        return 1;
-    }
-    snprintf(fsdir, sizeof fsdir, "%s/fs_a, %s/fs_b", g_dir, g_dir);
-    snprintf(fsdir2, sizeof fsdir2, "%s/fs_t", g_dir);
-    snprintf(raw, sizeof raw, "%s/dev.raw", g_dir);
-    snprintf(raw2, sizeof raw2, "%s/dev_t.raw", g_dir);
+    t_setup_dir("api");
+    snprintf(fsdir, sizeof fsdir, "%s/fs_a, %s/fs_b", t_dir, t_dir);
+    snprintf(fsdir2, sizeof fsdir2, "%s/fs_t", t_dir);
+    snprintf(raw, sizeof raw, "%s/dev.raw", t_dir);
+    snprintf(raw2, sizeof raw2, "%s/dev_t.raw", t_dir);
     test_config_errors();
     run_api(KVS_STORE_FS, fsdir, "filesystem store, two directories");
     run_api(KVS_STORE_RAW, raw, "raw-block store on a file");
     run_threads(KVS_STORE_FS, fsdir2, "filesystem store, threads");
     run_threads(KVS_STORE_RAW, raw2, "raw-block store, threads");
-    {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "note: could not remove %s\n", g_dir);
-    }
+    t_rm_rf(t_dir);
     return t_done("test_store_api");
 }
