@@ -20,7 +20,7 @@ static void test_sizes(kvs_direct_policy direct, const char *name)
     unsigned char *buf, *want, *rd;
     size_t sizes[] = {0, 1, 100, 511, 512, 513, 4095, 4096, 4097, 8192 + 100, 65536, 2 * 1024 * 1024, 0};
     size_t n = sizeof sizes / sizeof sizes[0], i, got, max;
-    tpath(path, sizeof path, name);
+    t_path(path, sizeof path, name);
     raw_cfg(&c, path, 64 * MiB, 2 * MiB, direct);
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
     if (s == NULL) {
@@ -114,7 +114,7 @@ static void test_ops(void)
     iter_ctx it;
     char k[16];
     kvs_store_stats st;
-    tpath(path, sizeof path, "ops");
+    t_path(path, sizeof path, "ops");
     raw_cfg(&c, path, 8 * MiB, 4096, KVS_DIRECT_PREFER);
     c.max_key_bytes = 100;
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
@@ -231,7 +231,7 @@ static void test_eviction(void)
     size_t got;
     kvs_store_stats st;
     uint64_t i;
-    tpath(path, sizeof path, "evict");
+    t_path(path, sizeof path, "evict");
     s = open_small(path, 8, err, sizeof err);
     CHECK(s != NULL);
     if (s == NULL) {
@@ -356,7 +356,7 @@ static void test_evict_skips_readers(void)
     pthread_t th;
     reader_arg ra;
     uint64_t i;
-    tpath(path, sizeof path, "evread");
+    t_path(path, sizeof path, "evread");
     memset(&ops, 0, sizeof ops);
     memset(&b, 0, sizeof b);
     pthread_mutex_init(&b.mu, NULL);
@@ -447,7 +447,7 @@ static void test_overwrite_visibility(void)
                   *want = (unsigned char *)xalloc(4096);
     pthread_t th;
     writer_arg wa;
-    tpath(path, sizeof path, "ovw");
+    t_path(path, sizeof path, "ovw");
     memset(&ops, 0, sizeof ops);
     memset(&b, 0, sizeof b);
     pthread_mutex_init(&b.mu, NULL);
@@ -495,7 +495,7 @@ static void test_config_errors(void)
     kvs_store *s = NULL;
     unsigned char junk[8192];
     int fd;
-    tpath(path, sizeof path, "cfg");
+    t_path(path, sizeof path, "cfg");
     raw_cfg(&c, path, 16 * MiB, 64 * 1024, KVS_DIRECT_PREFER);
     c.max_key_bytes = 2000;
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
@@ -589,7 +589,7 @@ static void *mt_writer(void *arg)
     unsigned char *buf = (unsigned char *)xalloc(8192);
     uint64_t st = a->idx * 7919u + 1, i;
     for (i = 0; i < a->iters; i++) {
-        uint64_t id = rng_next(&st) % a->nkeys, v = (rng_next(&st) % 1000) + 1;
+        uint64_t id = t_rng_next(&st) % a->nkeys, v = (t_rng_next(&st) % 1000) + 1;
         char k[64];
         size_t n = mt_len(v);
         kvs_result r;
@@ -612,7 +612,7 @@ static void *mt_reader(void *arg)
     unsigned char *buf = (unsigned char *)xalloc(8192), *want = (unsigned char *)xalloc(8192);
     uint64_t st = a->idx * 104729u + 3, i;
     for (i = 0; i < a->iters; i++) {
-        uint64_t id = rng_next(&st) % a->nkeys, v;
+        uint64_t id = t_rng_next(&st) % a->nkeys, v;
         char k[64];
         size_t got = 0;
         kvs_result r;
@@ -673,7 +673,7 @@ static void test_threads(void)
     mt_arg a[7];
     unsigned i, iters = T_SAN ? 300 : 800;
     kvs_store_stats st;
-    tpath(path, sizeof path, "mt");
+    t_path(path, sizeof path, "mt");
     /* 48 slots for 64 keys: eviction runs concurrently too */
     raw_cfg(&c, path, 4096 + 65536 + 12288 * 48, 8192, KVS_DIRECT_PREFER);
     c.meta_bytes = 65536;
@@ -728,7 +728,7 @@ static void test_periodic(void)
     unsigned char buf[100];
     int i;
     uint64_t before;
-    tpath(path, sizeof path, "periodic");
+    t_path(path, sizeof path, "periodic");
     raw_cfg(&c, path, 4 * MiB, 4096, KVS_DIRECT_PREFER);
     c.checkpoint_interval_ms = 20;
     c.checkpoint_idle_ms = 10;
@@ -752,7 +752,8 @@ static void test_periodic(void)
 
 int main(void)
 {
-    setup_dir("raw");
+    t_init_seed("test_store_raw", 0x5eed1234ULL);
+    t_setup_dir("raw");
     test_sizes(KVS_DIRECT_REQUIRE, "direct");
     test_sizes(KVS_DIRECT_OFF, "buffered");
     test_ops();
@@ -762,7 +763,6 @@ int main(void)
     test_config_errors();
     test_threads();
     test_periodic();
-    cleanup_dir();
-    printf("test_store_raw: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_rm_rf(t_dir);
+    return t_done("test_store_raw");
 }

@@ -12,36 +12,6 @@
 #define NKEYS 20000u
 #define PAYLOAD 64u
 
-typedef struct counting {
-    pthread_mutex_t mu;
-    long long live_bytes, live_blocks, total_blocks;
-} counting;
-
-static void *c_alloc(void *user, size_t size, size_t align)
-{
-    counting *c = (counting *)user;
-    void *p = NULL;
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0)
-        return NULL;
-    pthread_mutex_lock(&c->mu);
-    c->live_bytes += (long long)size;
-    c->live_blocks++;
-    c->total_blocks++;
-    pthread_mutex_unlock(&c->mu);
-    return p;
-}
-
-static void c_free(void *user, void *ptr, size_t size, size_t align)
-{
-    counting *c = (counting *)user;
-    (void)align;
-    pthread_mutex_lock(&c->mu);
-    c->live_bytes -= (long long)size;
-    c->live_blocks--;
-    pthread_mutex_unlock(&c->mu);
-    free(ptr);
-}
-
 /* Key i: a length from 12 to 1024 that walks through the size classes,
    unique by the id and generation in its first 12 bytes. */
 static size_t key_of(uint64_t i, unsigned gen, char *k)
@@ -50,7 +20,7 @@ static size_t key_of(uint64_t i, unsigned gen, char *k)
     uint64_t s = i * 0x9e3779b97f4a7c15ULL ^ gen;
     for (j = 0; j < n; j++) {
         if ((j & 7) == 0)
-            s = rng_next(&s);
+            s = t_rng_next(&s);
         k[j] = (char)('a' + (s >> ((j & 7) * 8)) % 26);
     }
     snprintf(k, 12, "%05u-%05u", (unsigned)(i % 100000u), gen % 100000u);
@@ -65,7 +35,7 @@ typedef struct model {
     unsigned char live[2 * NKEYS];
 } model;
 
-static int open_store(kvs_store **s, const char *path, uint64_t dev, counting *cnt, int fmt)
+static int open_store(kvs_store **s, const char *path, uint64_t dev, t_alloc_state *cnt, int fmt)
 {
     kvs_store_config c;
     char err[512] = "";
@@ -75,8 +45,8 @@ static int open_store(kvs_store **s, const char *path, uint64_t dev, counting *c
     c.align = 4096; /* 8 KiB slots */
     c.format = fmt ? KVS_FORMAT_ALWAYS : KVS_FORMAT_NEVER;
     c.allocator.user = cnt;
-    c.allocator.alloc = c_alloc;
-    c.allocator.free = c_free;
+    c.allocator.alloc = t_alloc_fn;
+    c.allocator.free = t_free_fn;
     r = kvs_store_open(&c, s, err, sizeof err);
     if (r != KVS_OK)
         fprintf(stderr, "open: %s (%s)\n", err, kvs_result_name(r));
@@ -162,7 +132,7 @@ static uint64_t disk_alloc_limit(const char *path)
 int main(void)
 {
     static model m;
-    counting cnt;
+    t_alloc_state cnt;
     kvs_store *s = NULL;
     kvs_store_stats st;
     char path[1200];
@@ -170,10 +140,10 @@ int main(void)
     uint64_t slots = NKEYS + NKEYS / 8, dev, i, nlive, before_blocks;
     unsigned found = 0, iter = 0, evicted;
 
-    setup_dir("rawbulk");
-    tpath(path, sizeof path, "bulk.dev");
-    memset(&cnt, 0, sizeof cnt);
-    pthread_mutex_init(&cnt.mu, NULL);
+    t_init_seed("test_store_raw_bulk", 0x5eed1234ULL);
+    t_setup_dir("rawbulk");
+    t_path(path, sizeof path, "bulk.dev");
+    (void)t_allocator(&cnt, -1);
     /* 4 KiB header region + 4 KiB payload block per slot; two checkpoint
        copies of 1056 bytes per slot; the superblock. */
     dev = slots * 8192u + 2u * (slots * 1056u + (1u << 20)) + (1u << 20);
@@ -197,16 +167,16 @@ int main(void)
     CHECK(slots / 64 > 256);
     CHECK(st.checkpoints * 3 < NKEYS / (slots / 64));
     CHECK_R(kvs_store_close(s), KVS_OK);
-    CHECK(cnt.live_bytes == 0 && cnt.live_blocks == 0);
+    CHECK(cnt.live_bytes == 0 && cnt.live == 0 && cnt.bad_free == 0);
     CHECK(disk_alloc_limit(path) == NKEYS);
 
     /* Restore: every key with its bytes, in few allocations. */
-    before_blocks = (uint64_t)cnt.total_blocks;
+    before_blocks = (uint64_t)cnt.total;
     if (!open_store(&s, path, 0, &cnt, 0)) {
         CHECK(0);
         return 1;
     }
-    CHECK((uint64_t)cnt.total_blocks - before_blocks < 64);
+    CHECK((uint64_t)cnt.total - before_blocks < 64);
     kvs_store_get_stats(s, &st);
     CHECK(st.objects == NKEYS);
     CHECK(st.checkpoints == 0); /* nothing to scan, nothing changed */
@@ -259,7 +229,7 @@ int main(void)
     check_all(s, &m, 2 * NKEYS, &found);
     CHECK(found == nlive);
     CHECK_R(kvs_store_close(s), KVS_OK);
-    CHECK(cnt.live_bytes == 0 && cnt.live_blocks == 0);
+    CHECK(cnt.live_bytes == 0 && cnt.live == 0 && cnt.bad_free == 0);
 
     /* Again: the same set, and remove/put after this restore too. */
     if (!open_store(&s, path, 0, &cnt, 0)) {
@@ -285,10 +255,8 @@ int main(void)
     }
     check_all(s, &m, 2 * NKEYS, &found);
     CHECK_R(kvs_store_close(s), KVS_OK);
-    CHECK(cnt.live_bytes == 0 && cnt.live_blocks == 0);
+    CHECK(cnt.live_bytes == 0 && cnt.live == 0 && cnt.bad_free == 0);
 
-    pthread_mutex_destroy(&cnt.mu);
-    cleanup_dir();
-    printf("test_store_raw_bulk: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_rm_rf(t_dir);
+    return t_done("test_store_raw_bulk");
 }

@@ -107,7 +107,7 @@ static void run(int scen, int type, int mode)
                   *want = (unsigned char *)xalloc(VMAX);
     uint64_t N, i;
     unsigned slots = scen == S_EVICT ? 8 : 64;
-    tpath(path, sizeof path, "f.dev");
+    t_path(path, sizeof path, "f.dev");
     memset(&ops, 0, sizeof ops);
     ops.user = &f;
     ops.pread = f_pread;
@@ -224,7 +224,7 @@ static void run(int scen, int type, int mode)
             CHECK(st.corruptions == 0);
         }
         CHECK_R(kvs_store_close(s), KVS_OK);
-        if (g_fail > 0 && g_fail < 3)
+        if (t_fail > 0 && t_fail < 3)
             fprintf(stderr, "  (scenario %s, call %d, mode %d, big %d, N=%llu, r=%s)\n", sname[scen], type, mode,
                     g_big, (unsigned long long)N, kvs_result_name(r));
         if (!hit)
@@ -240,7 +240,8 @@ static void run(int scen, int type, int mode)
 int main(void)
 {
     int scen, type, mode;
-    setup_dir("rawft");
+    t_init_seed("test_store_raw_faults", 0x5eed1234ULL);
+    t_setup_dir("rawft");
     for (g_big = 0; g_big < 2; g_big++)
         for (scen = 0; scen < S_COUNT; scen++)
             for (type = 0; type < 3; type++)
@@ -252,7 +253,6 @@ int main(void)
            g_hits, g_scen_hits[S_PUT], g_scen_hits[S_OVERWRITE], g_scen_hits[S_GET], g_scen_hits[S_SYNC],
            g_scen_hits[S_EVICT], g_hits);
     CHECK(g_hits >= 80 && g_errors_seen >= 50);
-    cleanup_dir();
-    printf("test_store_raw_faults: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_rm_rf(t_dir);
+    return t_done("test_store_raw_faults");
 }

@@ -110,7 +110,7 @@ static void test_sigkill(int round)
     int status = 0, target = T_SAN ? 150 : 400 + 300 * round;
     memset(acked, 0, sizeof acked);
     snprintf(k, sizeof k, "kill%d", round);
-    tpath(path, sizeof path, k);
+    t_path(path, sizeof path, k);
     CHECK(pipe(pfd) == 0);
     pid = fork();
     if (pid == 0) {
@@ -168,8 +168,8 @@ static void test_stale_checkpoint(void)
     kvs_store_stats st;
     uint64_t i, v;
     size_t got;
-    tpath(path, sizeof path, "stale");
-    tpath(img, sizeof img, "stale.img");
+    t_path(path, sizeof path, "stale");
+    t_path(img, sizeof img, "stale.img");
     raw_cfg(&c, path, 8 * MiB, 12288, KVS_DIRECT_PREFER);
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
     if (s == NULL)
@@ -261,7 +261,7 @@ static void test_damaged_checkpoints(void)
     unsigned char h[64];
     kvs_ckpt_header ch[2];
     int newest;
-    tpath(path, sizeof path, "ckdmg");
+    t_path(path, sizeof path, "ckdmg");
 
     /* both copies' headers damaged: full scan */
     fill_closed(path, 40);
@@ -360,7 +360,7 @@ static void test_torn_slots(void)
     unsigned char rd[9200];
     uint64_t i, v;
     size_t got;
-    tpath(path, sizeof path, "torn");
+    t_path(path, sizeof path, "torn");
     fill_closed(path, 10);
     CHECK(file_layout(path, &l) == 0);
     /* slots are handed out in order: key i is in slot i */
@@ -410,7 +410,7 @@ static void test_superblock(void)
     char path[1200], err[256];
     kvs_store_config c;
     kvs_store *s = NULL;
-    tpath(path, sizeof path, "sb");
+    t_path(path, sizeof path, "sb");
     fill_closed(path, 3);
     CHECK(poke(path, 40, 0x10) == 0);
     raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
@@ -442,7 +442,7 @@ static void test_restart_time(void)
     uint64_t n = env ? strtoull(env, NULL, 0) : (T_SAN ? 4000 : 20000), i;
     unsigned char buf[512];
     uint64_t t0, t1;
-    tpath(path, sizeof path, "big");
+    t_path(path, sizeof path, "big");
     raw_cfg(&c, path, 4096 + (n + n / 8 + 256) * 8192 + 64 * MiB, 512, KVS_DIRECT_OFF);
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
     if (s == NULL) {
@@ -488,7 +488,8 @@ static void test_restart_time(void)
 int main(void)
 {
     int r;
-    setup_dir("rawrs");
+    t_init_seed("test_store_raw_restart", 0x5eed1234ULL);
+    t_setup_dir("rawrs");
     for (r = 0; r < 3; r++)
         test_sigkill(r);
     test_stale_checkpoint();
@@ -496,7 +497,6 @@ int main(void)
     test_torn_slots();
     test_superblock();
     test_restart_time();
-    cleanup_dir();
-    printf("test_store_raw_restart: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_rm_rf(t_dir);
+    return t_done("test_store_raw_restart");
 }

@@ -67,7 +67,7 @@ static void test_four_ranks(void)
         CHECK_R(kvs_store_close(s[r]), KVS_OK);
 
     /* the map from a file, reopening rank 3 */
-    tpath(mapfile, sizeof mapfile, "map.txt");
+    t_path(mapfile, sizeof mapfile, "map.txt");
     fp = fopen(mapfile, "w");
     CHECK(fp != NULL);
     if (fp != NULL) {
@@ -86,7 +86,7 @@ static void test_four_ranks(void)
         CHECK_R(kvs_store_close(s[3]), KVS_OK);
     }
     /* a map file that does not exist */
-    tpath(mapfile, sizeof mapfile, "nomap.txt");
+    t_path(mapfile, sizeof mapfile, "nomap.txt");
     c.tp_map_file = mapfile;
     CHECK_R(kvs_store_open(&c, &s[3], err, sizeof err), KVS_E_NOENT);
     CHECK(strstr(err, "tp_map_file") != NULL);
@@ -123,8 +123,8 @@ static void test_bad_maps(void)
     char map[6000], err[256], a[1200], b[1200];
     kvs_store_config c;
     kvs_store *s = NULL;
-    tpath(a, sizeof a, "dupA");
-    tpath(b, sizeof b, "dupB");
+    t_path(a, sizeof a, "dupA");
+    t_path(b, sizeof b, "dupB");
     /* duplicate path: nothing is created */
     snprintf(map, sizeof map, "0=%s,1=%s,2=%s/,3=%s", a, b, a, g_p[3]);
     tp_cfg(&c, map, 1);
@@ -165,15 +165,15 @@ static void test_bad_maps(void)
 int main(void)
 {
     unsigned r;
-    setup_dir("rawtp");
+    t_init_seed("test_store_raw_tp", 0x5eed1234ULL);
+    t_setup_dir("rawtp");
     for (r = 0; r < 4; r++) {
         char n[16];
         snprintf(n, sizeof n, "rank%u.dev", r);
-        tpath(g_p[r], sizeof g_p[r], n);
+        t_path(g_p[r], sizeof g_p[r], n);
     }
     test_four_ranks();
     test_bad_maps();
-    cleanup_dir();
-    printf("test_store_raw_tp: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_rm_rf(t_dir);
+    return t_done("test_store_raw_tp");
 }

@@ -1,108 +1,20 @@
 /* SPDX-License-Identifier: MIT OR Unlicense */
-/* Shared helpers of the raw-store tests (included after kvstore_posix.c). */
+/* Helpers of the raw-store tests (included after kvstore_posix.c); the
+   generic harness is tests/test_util.h. */
 #ifndef TEST_STORE_RAW_UTIL_H
 #define TEST_STORE_RAW_UTIL_H
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <dirent.h>
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define T_SAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define T_SAN 1
-#endif
-#endif
-#ifndef T_SAN
-#define T_SAN 0
-#endif
-#if defined(__GNUC__) || defined(__clang__)
-#define T_FN static __attribute__((unused))
-#else
-#define T_FN static
-#endif
-
-static unsigned long long g_seed = 0x5eed1234ULL;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
-
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_R(expr, want)                                                               \
-    do {                                                                                  \
-        int got_ = (int)(expr), want_ = (int)(want);                                      \
-        if (got_ == want_)                                                                \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
-                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
-        }                                                                                 \
-    } while (0)
-
-T_FN uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+#include "test_util.h"
 
 /* Deterministic content of (key id, version): verifiable without storing it. */
 T_FN void fill_obj(unsigned char *p, size_t n, uint64_t id, uint64_t ver)
 {
-    uint64_t s = id * 0x100000001b3ULL ^ ver ^ g_seed;
+    uint64_t s = id * 0x100000001b3ULL ^ ver ^ t_seed;
     size_t i;
     for (i = 0; i < n; i++) {
         if ((i & 7) == 0)
-            s = rng_next(&s);
+            s = t_rng_next(&s);
         p[i] = (unsigned char)(s >> ((i & 7) * 8));
     }
-}
-
-T_FN void setup_dir(const char *tag)
-{
-    const char *env = getenv("KVS_TEST_DIR");
-    const char *seed = getenv("KVS_SEED");
-    if (seed != NULL)
-        g_seed = strtoull(seed, NULL, 0);
-    snprintf(g_dir, sizeof g_dir, "%s/kvs_%s_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp", tag);
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
-        exit(1);
-    }
-}
-
-T_FN void cleanup_dir(void)
-{
-    DIR *d = opendir(g_dir);
-    struct dirent *de;
-    char p[2048];
-    if (d != NULL) {
-        while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof p, "%s/%s", g_dir, de->d_name);
-            (void)unlink(p);
-        }
-        closedir(d);
-    }
-    (void)rmdir(g_dir);
-}
-
-T_FN void tpath(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", g_dir, name);
 }
 
 /* A raw config on one file. */
@@ -199,10 +111,11 @@ T_FN kvs_result put_obj(kvs_store *s, uint64_t id, uint64_t ver, size_t n, unsig
     return kvs_store_put(s, k, strlen(k), buf, n);
 }
 
+/* 4096-aligned; exits when out of memory. */
 T_FN void *xalloc(size_t n)
 {
-    void *p = NULL;
-    if (posix_memalign(&p, 4096, n ? n : 1) != 0) {
+    void *p = t_xalloc_aligned(n, 4096);
+    if (p == NULL) {
         fprintf(stderr, "out of memory\n");
         exit(1);
     }
