@@ -15,138 +15,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static unsigned long long g_seed = 0x5eed1234ULL;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
-
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_R(expr, want)                                                               \
-    do {                                                                                  \
-        int got_ = (int)(expr), want_ = (int)(want);                                      \
-        if (got_ == want_)                                                                \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
-                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
-        }                                                                                 \
-    } while (0)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Deterministic bytes for (tag, len): the value a key holds. */
-static void fill_val(unsigned char *p, size_t n, uint64_t tag)
-{
-    uint64_t s = tag * 0x9e3779b97f4a7c15ULL + n;
-    size_t i = 0;
-    while (i < n) {
-        uint64_t v = rng_next(&s);
-        size_t k;
-        for (k = 0; k < 8 && i < n; k++, i++)
-            p[i] = (unsigned char)(v >> (8 * k));
-    }
-}
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-    (void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup_dir(const char *tag)
-{
-    const char *env = getenv("KVS_TEST_DIR");
-    const char *seed = getenv("KVS_SEED");
-    if (seed != NULL)
-        g_seed = strtoull(seed, NULL, 0);
-    snprintf(g_dir, sizeof g_dir, "%s/%s_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp", tag);
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
-        exit(1);
-    }
-}
-
-static void sub(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", g_dir, name);
-}
-
-/* Files in dir whose names decode as data (1), temp (2), other (3) or all (0). */
-static size_t count_files(const char *dir, int what)
-{
-    DIR *dp = opendir(dir);
-    struct dirent *de;
-    size_t n = 0;
-    if (dp == NULL)
-        return 0;
-    while ((de = readdir(dp)) != NULL) {
-        unsigned char kb[KVS_KEY_MAX];
-        size_t kl = 0;
-        kvs_fsname_kind kind;
-        int cls;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (kvs_fsname_decode(de->d_name, strlen(de->d_name), kb, sizeof kb, &kl, &kind) != KVS_OK)
-            cls = 3;
-        else
-            cls = kind == KVS_FSNAME_TEMP ? 2 : 1;
-        if (what == 0 || what == cls)
-            n++;
-    }
-    closedir(dp);
-    return n;
-}
-
-static kvs_store *open_store(kvs_store_config *c)
-{
-    kvs_store *s = NULL;
-    char err[512];
-    kvs_result r = kvs_store_open(c, &s, err, sizeof err);
-    if (r != KVS_OK) {
-        fprintf(stderr, "open failed: %s: %s\n", kvs_result_name(r), err);
-        return NULL;
-    }
-    return s;
-}
-
-static void *xalloc_aligned(size_t n, size_t align)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1) != 0)
-        return NULL;
-    return p;
-}
-
-static void cfg_fs(kvs_store_config *c, const char *paths)
-{
-    kvs_store_config_init(c);
-    c->kind = KVS_STORE_FS;
-    c->paths = paths;
-    c->threads = 2;
-}
+#include "test_store_fs_util.h"
 
 /* ------------------------------------------------------------------ */
 static void test_config(void)
@@ -154,7 +23,7 @@ static void test_config(void)
     kvs_store_config c, eff;
     kvs_store *s = NULL;
     char d[1100], err[256];
-    sub(d, sizeof d, "cfg");
+    t_path(d, sizeof d, "cfg");
     cfg_fs(&c, d);
     s = open_store(&c);
     CHECK(s != NULL);
@@ -186,7 +55,7 @@ static void test_config(void)
     {
         char f[1200];
         FILE *fp;
-        snprintf(f, sizeof f, "%s/plainfile", g_dir);
+        snprintf(f, sizeof f, "%s/plainfile", t_dir);
         fp = fopen(f, "w");
         if (fp)
             fclose(fp);
@@ -207,7 +76,7 @@ static void roundtrip_policy(kvs_direct_policy pol, const char *dname)
     char d[1100];
     size_t i, ba, maxsz = ((size_t)3 << 20) + 4096 * 2;
     unsigned char *src = NULL, *dst = NULL;
-    sub(d, sizeof d, dname);
+    t_path(d, sizeof d, dname);
     cfg_fs(&c, d);
     c.direct = pol;
     s = open_store(&c);
@@ -217,8 +86,8 @@ static void roundtrip_policy(kvs_direct_policy pol, const char *dname)
     ba = kvs_store_buffer_align(s);
     if (ba < 4096)
         ba = 4096;
-    src = (unsigned char *)xalloc_aligned(maxsz + ba, ba);
-    dst = (unsigned char *)xalloc_aligned(maxsz + ba, ba);
+    src = (unsigned char *)t_xalloc_aligned(maxsz + ba, ba);
+    dst = (unsigned char *)t_xalloc_aligned(maxsz + ba, ba);
     for (i = 0; src && dst && i < sizeof sizes / sizeof sizes[0]; i++) {
         int mis;
         for (mis = 0; mis < 2; mis++) {
@@ -227,7 +96,7 @@ static void roundtrip_policy(kvs_direct_policy pol, const char *dname)
             unsigned char *sp = src + mis, *dp = dst + mis;
             kvs_store_stats st0, st1;
             int kl = snprintf(key, sizeof key, "rt/%d/%zu/%d", (int)pol, n, mis);
-            fill_val(sp, n, (uint64_t)(i * 2 + (size_t)mis + 1));
+            t_fill_tag(sp, n, (uint64_t)(i * 2 + (size_t)mis + 1));
             kvs_store_get_stats(s, &st0);
             CHECK_R(kvs_store_put(s, key, (size_t)kl, sp, n), KVS_OK);
             memset(dp, 0xAB, n + 1);
@@ -256,7 +125,7 @@ static void roundtrip_policy(kvs_direct_policy pol, const char *dname)
         kvs_objhdr h;
         FILE *fp;
         const char *key = "rt/layout";
-        fill_val(src, 5000, 99);
+        t_fill_tag(src, 5000, 99);
         CHECK_R(kvs_store_put(s, key, strlen(key), src, 5000), KVS_OK);
         CHECK_R(kvs_fsname_encode(key, strlen(key), name, sizeof name, &nl, NULL), KVS_OK);
         snprintf(path, sizeof path, "%s/%s", d, name);
@@ -328,7 +197,7 @@ static void test_roundtrip(void)
                     kvs_store_stats st;
                     unsigned char v[5000], w[5000];
                     size_t got = 0;
-                    fill_val(v, sizeof v, 5);
+                    t_fill_tag(v, sizeof v, 5);
                     CHECK_R(kvs_store_put(s, "shm", 3, v, sizeof v), KVS_OK);
                     CHECK_R(kvs_store_get(s, "shm", 3, w, sizeof w, &got), KVS_OK);
                     CHECK(got == sizeof v && memcmp(v, w, sizeof v) == 0);
@@ -342,7 +211,7 @@ static void test_roundtrip(void)
                 if (r == KVS_OK)
                     kvs_store_close(s);
             }
-            rm_rf(d);
+            t_rm_rf(d);
         }
     }
 }
@@ -353,7 +222,7 @@ static void paths_text(char *out, size_t cap, const char *const *names, size_t n
     size_t i, used = 0;
     out[0] = '\0';
     for (i = 0; i < n; i++)
-        used += (size_t)snprintf(out + used, cap - used, "%s%s/%s", i ? "," : "", g_dir, names[i]);
+        used += (size_t)snprintf(out + used, cap - used, "%s%s/%s", i ? "," : "", t_dir, names[i]);
 }
 
 static int file_in(const char *dirname, const void *key, size_t kl)
@@ -363,7 +232,7 @@ static int file_in(const char *dirname, const void *key, size_t kl)
     struct stat sb;
     if (kvs_fsname_encode(key, kl, name, sizeof name, &nl, NULL) != KVS_OK)
         return 0;
-    snprintf(path, sizeof path, "%s/%s/%s", g_dir, dirname, name);
+    snprintf(path, sizeof path, "%s/%s/%s", t_dir, dirname, name);
     return stat(path, &sb) == 0;
 }
 
@@ -380,8 +249,8 @@ static void test_sharding(void)
         size_t i, j, per[4] = {0, 0, 0, 0}, bad = 0;
         for (i = 0; i < 4; i++) {
             char d[1100];
-            sub(d, sizeof d, names[i]);
-            rm_rf(d);
+            t_path(d, sizeof d, names[i]);
+            t_rm_rf(d);
         }
         paths_text(text, sizeof text, names, 4);
         cfg_fs(&c, text);
@@ -420,7 +289,7 @@ static int read_pathset(const char *dirname, kvs_pathset *ps)
     unsigned char buf[1024];
     size_t n;
     FILE *fp;
-    snprintf(path, sizeof path, "%s/%s/%s", g_dir, dirname, KVS_PATHSET_NAME);
+    snprintf(path, sizeof path, "%s/%s/%s", t_dir, dirname, KVS_PATHSET_NAME);
     fp = fopen(path, "rb");
     if (fp == NULL)
         return -1;
@@ -543,7 +412,7 @@ static void test_pathset(void)
     {
         char path[1400];
         FILE *fp;
-        snprintf(path, sizeof path, "%s/psA/%s", g_dir, KVS_PATHSET_NAME);
+        snprintf(path, sizeof path, "%s/psA/%s", t_dir, KVS_PATHSET_NAME);
         fp = fopen(path, "wb");
         if (fp != NULL) {
             fputs("garbage garbage garbage garbage garbage", fp);
@@ -591,7 +460,7 @@ static void test_orphans(void)
     kvs_store_config c;
     kvs_store *s;
     kvs_store_stats st;
-    sub(d, sizeof d, "orph");
+    t_path(d, sizeof d, "orph");
     mkdir(d, 0700);
     snprintf(old_t, sizeof old_t, "%s/~t00000000000000010000000000000002.tmp", d);
     snprintf(young_t, sizeof young_t, "%s/~t00000000000000030000000000000004.tmp", d);
@@ -626,7 +495,7 @@ static void test_reopen(void)
     kvs_store_stats st0, st1;
     unsigned char v[10000], w[10000];
     size_t i, got;
-    sub(d, sizeof d, "reopen");
+    t_path(d, sizeof d, "reopen");
     cfg_fs(&c, d);
     c.durability = KVS_DURABLE_DATA;
     s = open_store(&c);
@@ -635,13 +504,13 @@ static void test_reopen(void)
         return;
     for (i = 0; i < 50; i++) {
         int kl = snprintf(key, sizeof key, "re-%zu", i);
-        fill_val(v, i * 97, i);
+        t_fill_tag(v, i * 97, i);
         CHECK_R(kvs_store_put(s, key, (size_t)kl, v, i * 97), KVS_OK);
     }
     /* overwrite a few */
     for (i = 0; i < 10; i++) {
         int kl = snprintf(key, sizeof key, "re-%zu", i);
-        fill_val(v, i * 13, i + 1000);
+        t_fill_tag(v, i * 13, i + 1000);
         CHECK_R(kvs_store_put(s, key, (size_t)kl, v, i * 13), KVS_OK);
     }
     CHECK_R(kvs_store_sync(s), KVS_OK);
@@ -659,7 +528,7 @@ static void test_reopen(void)
     for (i = 0; i < 50; i++) {
         int kl = snprintf(key, sizeof key, "re-%zu", i);
         size_t n = i < 10 ? i * 13 : i * 97;
-        fill_val(v, n, i < 10 ? i + 1000 : i);
+        t_fill_tag(v, n, i < 10 ? i + 1000 : i);
         got = 0;
         CHECK_R(kvs_store_get(s, key, (size_t)kl, w, sizeof w, &got), KVS_OK);
         CHECK(got == n && memcmp(v, w, n) == 0);
@@ -686,14 +555,14 @@ static void test_capacity(void)
     unsigned char v[4096];
     size_t i;
     const uint64_t per = 8192; /* 4096 header + 4096 payload */
-    sub(d, sizeof d, "cap");
+    t_path(d, sizeof d, "cap");
     cfg_fs(&c, d);
     c.capacity_bytes = 10 * per;
     s = open_store(&c);
     CHECK(s != NULL);
     if (s == NULL)
         return;
-    fill_val(v, sizeof v, 1);
+    t_fill_tag(v, sizeof v, 1);
     for (i = 0; i < 10; i++) {
         snprintf(key, sizeof key, "c%zu", i);
         CHECK_R(kvs_store_put(s, key, strlen(key), v, sizeof v), KVS_OK);
@@ -745,7 +614,7 @@ static void test_capacity(void)
         static const char *const order[4] = {"m2", "m0", "m3", "m1"}; /* oldest first */
         char name[300], path[1400];
         size_t nl = 0;
-        rm_rf(d);
+        t_rm_rf(d);
         c.capacity_bytes = 4 * per;
         s = open_store(&c);
         CHECK(s != NULL);
@@ -884,7 +753,7 @@ static void test_bad_keys(void)
     kvs_store *s;
     unsigned char big[KVS_KEY_MAX + 1], v[4];
     size_t got = 0;
-    sub(d, sizeof d, "badkeys");
+    t_path(d, sizeof d, "badkeys");
     cfg_fs(&c, d);
     s = open_store(&c);
     CHECK(s != NULL);
@@ -906,7 +775,7 @@ static void test_bad_keys(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* Threads: values are self-describing (8-byte tag, then fill_val(tag)), so
+/* Threads: values are self-describing (8-byte tag, then t_fill_tag(tag)), so
    any value read back can be checked for tearing. */
 #define TH_N 4
 #define TH_SHARED 12
@@ -919,31 +788,16 @@ typedef struct th_arg {
     unsigned errors;
 } th_arg;
 
-static void make_tagged(unsigned char *p, size_t n, uint64_t tag)
-{
-    memcpy(p, &tag, 8);
-    fill_val(p + 8, n - 8, tag);
-}
-
-static int check_tagged(const unsigned char *p, size_t n, unsigned char *scratch)
-{
-    uint64_t tag;
-    if (n < 8)
-        return 0;
-    memcpy(&tag, p, 8);
-    fill_val(scratch, n - 8, tag);
-    return memcmp(scratch, p + 8, n - 8) == 0 && (tag >> 32) == n;
-}
 
 static void *th_main(void *argp)
 {
     th_arg *a = (th_arg *)argp;
-    uint64_t rs = g_seed ^ (a->id * 7919u);
+    uint64_t rs = t_seed ^ (a->id * 7919u);
     unsigned char *buf = (unsigned char *)malloc(70000), *rd = (unsigned char *)malloc(70000),
                   *sc = (unsigned char *)malloc(70000);
     unsigned i;
     for (i = 0; buf && rd && sc && i < a->iters; i++) {
-        uint64_t r = rng_next(&rs);
+        uint64_t r = t_rng_next(&rs);
         char key[32];
         int shared = (r & 1) != 0, kl;
         size_t n = 8 + (size_t)((r >> 8) % 60000);
@@ -961,7 +815,7 @@ static void *th_main(void *argp)
                 a->errors++;
         } else if (op < 8) {
             res = kvs_store_get(a->s, key, (size_t)kl, rd, 70000, &got);
-            if (res == KVS_OK && !check_tagged(rd, got, sc))
+            if (res == KVS_OK && !check_tagged(rd, got, sc, NULL))
                 a->bad++;
             else if (res != KVS_OK && res != KVS_NOT_FOUND)
                 a->errors++;
@@ -1043,8 +897,8 @@ static void test_threads(void)
         CHECK(st.disk_bytes <= c.capacity_bytes);
         CHECK_R(kvs_store_iterate(s, it_count, &n), KVS_OK);
         CHECK(n == st.objects);
-        sub(p0, sizeof p0, sub2[0]);
-        sub(p1, sizeof p1, sub2[1]);
+        t_path(p0, sizeof p0, sub2[0]);
+        t_path(p1, sizeof p1, sub2[1]);
         CHECK(count_files(p0, 2) + count_files(p1, 2) == 0);
         CHECK(count_files(p0, 1) + count_files(p1, 1) == n);
     }
@@ -1065,9 +919,9 @@ static void test_one_read_get(void)
         kvs_store *a, *b;
         kvs_store_stats st;
         size_t lens[4] = {300000, 300000 + 4096, 200000 - 7, 300000}, i, got = 0;
-        unsigned char *v = (unsigned char *)xalloc_aligned(400000, 4096);
-        unsigned char *rd = (unsigned char *)xalloc_aligned(400000, 4096);
-        sub(d, sizeof d, pol ? "oneread_dir" : "oneread_buf");
+        unsigned char *v = (unsigned char *)t_xalloc_aligned(400000, 4096);
+        unsigned char *rd = (unsigned char *)t_xalloc_aligned(400000, 4096);
+        t_path(d, sizeof d, pol ? "oneread_dir" : "oneread_buf");
         cfg_fs(&c, d);
         c.direct = pol ? KVS_DIRECT_PREFER : KVS_DIRECT_OFF;
         a = open_store(&c);
@@ -1075,11 +929,11 @@ static void test_one_read_get(void)
         CHECK(a != NULL && b != NULL && v != NULL && rd != NULL);
         if (a == NULL || b == NULL || v == NULL || rd == NULL)
             return;
-        fill_val(v, lens[0], 1);
+        t_fill_tag(v, lens[0], 1);
         CHECK_R(kvs_store_put(a, key, sizeof key - 1, v, lens[0]), KVS_OK);
         for (i = 1; i < 4; i++) {
             /* a knows lens[i - 1]; b writes lens[i] with other bytes */
-            fill_val(v, lens[i], 10 + i);
+            t_fill_tag(v, lens[i], 10 + i);
             CHECK_R(kvs_store_put(b, key, sizeof key - 1, v, lens[i]), KVS_OK);
             memset(rd, 0, 400000);
             CHECK_R(kvs_store_get(a, key, sizeof key - 1, rd, 400000, &got), KVS_OK);
@@ -1105,7 +959,8 @@ static void test_one_read_get(void)
 
 int main(void)
 {
-    setup_dir("kvs_fs");
+    t_init_seed("test_store_fs", 0x5eed1234ULL);
+    t_setup_dir("fs");
     test_one_read_get();
     test_config();
     test_roundtrip();
@@ -1117,7 +972,6 @@ int main(void)
     test_iterate_batches();
     test_bad_keys();
     test_threads();
-    rm_rf(g_dir);
-    printf("test_store_fs: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_rm_rf(t_dir);
+    return t_done("test_store_fs");
 }

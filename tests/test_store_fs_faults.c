@@ -15,130 +15,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static unsigned long long g_seed = 0x5eed1234ULL;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
-
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_R(expr, want)                                                               \
-    do {                                                                                  \
-        int got_ = (int)(expr), want_ = (int)(want);                                      \
-        if (got_ == want_)                                                                \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
-                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
-        }                                                                                 \
-    } while (0)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Deterministic bytes for (tag, len): the value a key holds. */
-static void fill_val(unsigned char *p, size_t n, uint64_t tag)
-{
-    uint64_t s = tag * 0x9e3779b97f4a7c15ULL + n;
-    size_t i = 0;
-    while (i < n) {
-        uint64_t v = rng_next(&s);
-        size_t k;
-        for (k = 0; k < 8 && i < n; k++, i++)
-            p[i] = (unsigned char)(v >> (8 * k));
-    }
-}
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-    (void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup_dir(const char *tag)
-{
-    const char *env = getenv("KVS_TEST_DIR");
-    const char *seed = getenv("KVS_SEED");
-    if (seed != NULL)
-        g_seed = strtoull(seed, NULL, 0);
-    snprintf(g_dir, sizeof g_dir, "%s/%s_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp", tag);
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
-        exit(1);
-    }
-}
-
-static void sub(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", g_dir, name);
-}
-
-/* Files in dir whose names decode as data (1), temp (2), other (3) or all (0). */
-static size_t count_files(const char *dir, int what)
-{
-    DIR *dp = opendir(dir);
-    struct dirent *de;
-    size_t n = 0;
-    if (dp == NULL)
-        return 0;
-    while ((de = readdir(dp)) != NULL) {
-        unsigned char kb[KVS_KEY_MAX];
-        size_t kl = 0;
-        kvs_fsname_kind kind;
-        int cls;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (kvs_fsname_decode(de->d_name, strlen(de->d_name), kb, sizeof kb, &kl, &kind) != KVS_OK)
-            cls = 3;
-        else
-            cls = kind == KVS_FSNAME_TEMP ? 2 : 1;
-        if (what == 0 || what == cls)
-            n++;
-    }
-    closedir(dp);
-    return n;
-}
-
-static kvs_store *open_store(kvs_store_config *c)
-{
-    kvs_store *s = NULL;
-    char err[512];
-    kvs_result r = kvs_store_open(c, &s, err, sizeof err);
-    if (r != KVS_OK) {
-        fprintf(stderr, "open failed: %s: %s\n", kvs_result_name(r), err);
-        return NULL;
-    }
-    return s;
-}
-
-static void *xalloc_aligned(size_t n, size_t align)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1) != 0)
-        return NULL;
-    return p;
-}
+#define FS_THREADS 1
+#include "test_store_fs_util.h"
 
 /* ---- recording / faulting system calls ---- */
 enum { F_NONE = 0, F_EIO, F_ENOSPC, F_SHORT, F_EINTR, F_KINDS };
@@ -341,12 +219,10 @@ static void ft_record(int on)
     pthread_mutex_unlock(&g_ft.mu);
 }
 
-static void cfg_fs(kvs_store_config *c, const char *paths)
+/* cfg_fs through the hooked system calls */
+static void cfg_fs_hooked(kvs_store_config *c, const char *paths)
 {
-    kvs_store_config_init(c);
-    c->kind = KVS_STORE_FS;
-    c->paths = paths;
-    c->threads = 1;
+    cfg_fs(c, paths);
     c->sysops = &g_ops;
 }
 
@@ -370,15 +246,15 @@ static void test_durability_order(void)
         unsigned char v[6000];
         int ren, fds, dirs;
         snprintf(name, sizeof name, "dur%d", (int)lv);
-        sub(d, sizeof d, name);
-        cfg_fs(&c, d);
+        t_path(d, sizeof d, name);
+        cfg_fs_hooked(&c, d);
         c.durability = lv;
         ft_arm(0, F_NONE);
         s = open_store(&c);
         CHECK(s != NULL);
         if (s == NULL)
             continue;
-        fill_val(v, sizeof v, 3);
+        t_fill_tag(v, sizeof v, 3);
         ft_record(1);
         CHECK_R(kvs_store_put(s, "dkey", 4, v, sizeof v), KVS_OK);
         ft_record(0);
@@ -455,8 +331,8 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
                   *other = (unsigned char *)malloc(n);
     unsigned at;
     snprintf(name, sizeof name, "walk_%d_%d_%d", (int)pol, (int)lv, kind);
-    sub(d, sizeof d, name);
-    cfg_fs(&c, d);
+    t_path(d, sizeof d, name);
+    cfg_fs_hooked(&c, d);
     c.direct = pol;
     c.durability = lv;
     c.capacity_bytes = 4 * 16384; /* 4 objects of 9000 bytes: 16 KiB each */
@@ -465,9 +341,9 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
     CHECK(s != NULL);
     if (s == NULL || A == NULL || B == NULL || other == NULL)
         goto out;
-    fill_val(A, n, 1);
-    fill_val(B, n, 2);
-    fill_val(other, n, 3);
+    t_fill_tag(A, n, 1);
+    t_fill_tag(B, n, 2);
+    t_fill_tag(other, n, 3);
     CHECK_R(kvs_store_put(s, "keep", 4, other, n), KVS_OK);
     CHECK_R(kvs_store_pin(s, "keep", 4), KVS_OK);
     /* put over an existing key */
@@ -632,20 +508,20 @@ static void test_open_walk(void)
     unsigned char v[5000];
     unsigned at;
     int kind, fresh;
-    sub(a, sizeof a, "ow_a");
-    sub(b, sizeof b, "ow_b");
+    t_path(a, sizeof a, "ow_a");
+    t_path(b, sizeof b, "ow_b");
     snprintf(d, sizeof d, "%s,%s", a, b);
-    fill_val(v, sizeof v, 9);
+    t_fill_tag(v, sizeof v, 9);
     for (kind = F_EIO; kind < F_KINDS; kind++) {
         for (fresh = 0; fresh < 2; fresh++) {
             for (at = 1; at < 100; at++) {
                 kvs_result r;
                 char err[256];
                 s = NULL;
-                rm_rf(a);
-                rm_rf(b);
+                t_rm_rf(a);
+                t_rm_rf(b);
                 if (!fresh) {
-                    cfg_fs(&c, d);
+                    cfg_fs_hooked(&c, d);
                     ft_arm(0, F_NONE);
                     s = open_store(&c);
                     CHECK(s != NULL);
@@ -659,7 +535,7 @@ static void test_open_walk(void)
                     if (at & 1)
                         snprintf(d, sizeof d, "%s,%s", b, a);
                 }
-                cfg_fs(&c, d);
+                cfg_fs_hooked(&c, d);
                 c.direct = KVS_DIRECT_PREFER;
                 ft_arm(at, kind);
                 r = kvs_store_open(&c, &s, err, sizeof err);
@@ -683,7 +559,7 @@ static void test_open_walk(void)
                 if (strcmp(g_ft.fired_op, "unlinkat") != 0)
                     CHECK(count_files(a, 2) + count_files(b, 2) == 0);
                 /* afterwards a clean open works and loses nothing */
-                cfg_fs(&c, d);
+                cfg_fs_hooked(&c, d);
                 s = open_store(&c);
                 CHECK(s != NULL);
                 if (s != NULL) {
@@ -703,52 +579,7 @@ static void test_open_walk(void)
 
 /* ------------------------------------------------------------------ */
 /* Every allocation failed in turn. */
-typedef struct xal {
-    unsigned count, fail_at;
-    int fired;
-    long live;
-    pthread_mutex_t mu;
-} xal;
-static xal g_al;
-
-static void *al_alloc(void *u, size_t size, size_t align)
-{
-    void *p = NULL;
-    int fail;
-    (void)u;
-    pthread_mutex_lock(&g_al.mu);
-    g_al.count++;
-    fail = g_al.fail_at != 0 && g_al.count == g_al.fail_at;
-    if (fail)
-        g_al.fired = 1;
-    pthread_mutex_unlock(&g_al.mu);
-    if (fail || posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0)
-        return NULL;
-    pthread_mutex_lock(&g_al.mu);
-    g_al.live++;
-    pthread_mutex_unlock(&g_al.mu);
-    return p;
-}
-
-static void al_free(void *u, void *p, size_t size, size_t align)
-{
-    (void)u;
-    (void)size;
-    (void)align;
-    pthread_mutex_lock(&g_al.mu);
-    g_al.live--;
-    pthread_mutex_unlock(&g_al.mu);
-    free(p);
-}
-
-static void al_arm(unsigned at)
-{
-    pthread_mutex_lock(&g_al.mu);
-    g_al.count = 0;
-    g_al.fail_at = at;
-    g_al.fired = 0;
-    pthread_mutex_unlock(&g_al.mu);
-}
+static t_alloc_state g_al;
 
 static int it_noop(void *user, const void *key, size_t kl, uint64_t len)
 {
@@ -766,8 +597,8 @@ static void test_alloc_walk(void)
     kvs_store *s = NULL;
     unsigned char v[5000], w[5000];
     unsigned at;
-    sub(d, sizeof d, "alloc");
-    fill_val(v, sizeof v, 11);
+    t_path(d, sizeof d, "alloc");
+    t_fill_tag(v, sizeof v, 11);
     for (at = 1; at < 200; at++) {
         kvs_result r;
         kvs_store_config_init(&c);
@@ -775,9 +606,10 @@ static void test_alloc_walk(void)
         c.paths = d;
         c.threads = 1;
         c.capacity_bytes = 1 << 20;
-        c.allocator.alloc = al_alloc;
-        c.allocator.free = al_free;
-        al_arm(at);
+        c.allocator.user = &g_al;
+        c.allocator.alloc = t_alloc_fn;
+        c.allocator.free = t_free_fn;
+        t_alloc_arm(&g_al, (long)at - 1); /* fail the at-th allocation */
         s = NULL;
         r = kvs_store_open(&c, &s, NULL, 0);
         if (r == KVS_OK) {
@@ -799,27 +631,26 @@ static void test_alloc_walk(void)
             CHECK(r == KVS_E_NOMEM);
         }
         CHECK(count_files(d, 2) == 0);
-        CHECK(g_al.live == 0);
+        CHECK(t_alloc_live(&g_al) == 0 && g_al.bad_free == 0);
         g_alloc_walked += g_al.fired ? 1u : 0u;
         if (!g_al.fired)
             break;
     }
     CHECK(at > 5 && at < 200);
-    al_arm(0);
+    t_alloc_arm(&g_al, -1);
 }
 
 int main(void)
 {
     pthread_mutex_init(&g_ft.mu, NULL);
-    pthread_mutex_init(&g_al.mu, NULL);
     ops_init();
-    (void)&xalloc_aligned;
-    setup_dir("kvs_fsf");
+    t_init_seed("test_store_fs_faults", 0x5eed1234ULL);
+    t_setup_dir("fsf");
     test_durability_order();
     test_walks();
     test_open_walk();
     test_alloc_walk();
-    rm_rf(g_dir);
+    t_rm_rf(t_dir);
     {
         unsigned f = 0, i;
         for (i = 0; i < W_N; i++)
@@ -829,6 +660,5 @@ int main(void)
                f, g_walked[W_PUT], g_walked[W_GET], g_walked[W_REMOVE], g_walked[W_EVICT], g_walked[W_SYNC],
                g_walked[W_OPEN], g_alloc_walked, f + g_alloc_walked);
     }
-    printf("test_store_fs_faults: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    return t_done("test_store_fs_faults");
 }

@@ -15,157 +15,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static unsigned long long g_seed = 0x5eed1234ULL;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
+#define FS_THREADS 1
+#include "test_store_fs_util.h"
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_R(expr, want)                                                               \
-    do {                                                                                  \
-        int got_ = (int)(expr), want_ = (int)(want);                                      \
-        if (got_ == want_)                                                                \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
-                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
-        }                                                                                 \
-    } while (0)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Deterministic bytes for (tag, len): the value a key holds. */
-static void fill_val(unsigned char *p, size_t n, uint64_t tag)
-{
-    uint64_t s = tag * 0x9e3779b97f4a7c15ULL + n;
-    size_t i = 0;
-    while (i < n) {
-        uint64_t v = rng_next(&s);
-        size_t k;
-        for (k = 0; k < 8 && i < n; k++, i++)
-            p[i] = (unsigned char)(v >> (8 * k));
-    }
-}
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-    (void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup_dir(const char *tag)
-{
-    const char *env = getenv("KVS_TEST_DIR");
-    const char *seed = getenv("KVS_SEED");
-    if (seed != NULL)
-        g_seed = strtoull(seed, NULL, 0);
-    snprintf(g_dir, sizeof g_dir, "%s/%s_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp", tag);
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
-        exit(1);
-    }
-}
-
-static void sub(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", g_dir, name);
-}
-
-/* Files in dir whose names decode as data (1), temp (2), other (3) or all (0). */
-static size_t count_files(const char *dir, int what)
-{
-    DIR *dp = opendir(dir);
-    struct dirent *de;
-    size_t n = 0;
-    if (dp == NULL)
-        return 0;
-    while ((de = readdir(dp)) != NULL) {
-        unsigned char kb[KVS_KEY_MAX];
-        size_t kl = 0;
-        kvs_fsname_kind kind;
-        int cls;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (kvs_fsname_decode(de->d_name, strlen(de->d_name), kb, sizeof kb, &kl, &kind) != KVS_OK)
-            cls = 3;
-        else
-            cls = kind == KVS_FSNAME_TEMP ? 2 : 1;
-        if (what == 0 || what == cls)
-            n++;
-    }
-    closedir(dp);
-    return n;
-}
-
-static kvs_store *open_store(kvs_store_config *c)
-{
-    kvs_store *s = NULL;
-    char err[512];
-    kvs_result r = kvs_store_open(c, &s, err, sizeof err);
-    if (r != KVS_OK) {
-        fprintf(stderr, "open failed: %s: %s\n", kvs_result_name(r), err);
-        return NULL;
-    }
-    return s;
-}
-
-static void *xalloc_aligned(size_t n, size_t align)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1) != 0)
-        return NULL;
-    return p;
-}
-
-static void cfg_fs(kvs_store_config *c, const char *paths)
-{
-    kvs_store_config_init(c);
-    c->kind = KVS_STORE_FS;
-    c->paths = paths;
-    c->threads = 1;
-}
-
-/* Self-describing values: 8-byte tag (len << 32 | id), then fill_val(tag). */
-static void make_tagged(unsigned char *p, size_t n, uint64_t tag)
-{
-    memcpy(p, &tag, 8);
-    fill_val(p + 8, n - 8, tag);
-}
-
-static int check_tagged(const unsigned char *p, size_t n, unsigned char *scratch, uint64_t *tag_out)
-{
-    uint64_t tag;
-    if (n < 8)
-        return 0;
-    memcpy(&tag, p, 8);
-    fill_val(scratch, n - 8, tag);
-    if (tag_out)
-        *tag_out = tag;
-    return (tag >> 32) == n && memcmp(scratch, p + 8, n - 8) == 0;
-}
 
 static size_t val_len(uint32_t id)
 {
@@ -205,20 +57,20 @@ static void test_sigkill(void)
     unsigned char *buf = (unsigned char *)malloc(400u << 10), *sc = (unsigned char *)malloc(400u << 10);
     uint32_t *acked = (uint32_t *)calloc(200000, sizeof(uint32_t));
     size_t nacked = 0, round;
-    uint64_t rs = g_seed;
+    uint64_t rs = t_seed;
     uint32_t first = 1;
     int ow_last[5] = {-1, -1, -1, -1, -1};
     kvs_store_config c;
     kvs_store *s;
-    sub(a, sizeof a, "kill_a");
-    sub(b, sizeof b, "kill_b");
+    t_path(a, sizeof a, "kill_a");
+    t_path(b, sizeof b, "kill_b");
     snprintf(d, sizeof d, "%s,%s", a, b);
     if (buf == NULL || sc == NULL || acked == NULL)
         return;
     for (round = 0; round < 4; round++) {
         int p[2];
         pid_t pid;
-        size_t want = 10 + (size_t)(rng_next(&rs) % 40), got_now = 0;
+        size_t want = 10 + (size_t)(t_rng_next(&rs) % 40), got_now = 0;
         uint32_t id;
         int st = 0;
         CHECK(pipe(p) == 0);
@@ -236,7 +88,7 @@ static void test_sigkill(void)
         }
         /* let it get into the middle of the next put */
         {
-            struct timespec ts = {0, (long)(rng_next(&rs) % 3000000)};
+            struct timespec ts = {0, (long)(t_rng_next(&rs) % 3000000)};
             nanosleep(&ts, NULL);
         }
         kill(pid, SIGKILL);
@@ -321,13 +173,13 @@ static int proc_worker(const char *paths, unsigned id, unsigned iters)
     kvs_store *s = NULL;
     unsigned char *buf = (unsigned char *)malloc(200u << 10), *rd = (unsigned char *)malloc(200u << 10),
                   *sc = (unsigned char *)malloc(200u << 10);
-    uint64_t rs = g_seed ^ (id * 0x1234567u);
+    uint64_t rs = t_seed ^ (id * 0x1234567u);
     unsigned i, bad = 0, hits = 0;
     cfg_fs(&c, paths);
     if (buf == NULL || rd == NULL || sc == NULL || kvs_store_open(&c, &s, NULL, 0) != KVS_OK)
         return 100;
     for (i = 0; i < iters; i++) {
-        uint64_t r = rng_next(&rs);
+        uint64_t r = t_rng_next(&rs);
         char key[16];
         int kl = snprintf(key, sizeof key, "pk-%u", (unsigned)(r % 6));
         size_t got = 0;
@@ -364,7 +216,7 @@ static void test_two_processes(void)
     char d[1100];
     pid_t pids[2];
     int i;
-    sub(d, sizeof d, "twoproc");
+    t_path(d, sizeof d, "twoproc");
     fflush(stdout);
     fflush(stderr);
     for (i = 0; i < 2; i++) {
@@ -405,12 +257,11 @@ static void test_two_processes(void)
 
 int main(void)
 {
-    (void)&xalloc_aligned;
-    setup_dir("kvs_fsr");
+    t_init_seed("test_store_fs_restart", 0x5eed1234ULL);
+    t_setup_dir("fsr");
     signal(SIGPIPE, SIG_IGN);
     test_sigkill();
     test_two_processes();
-    rm_rf(g_dir);
-    printf("test_store_fs_restart: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_rm_rf(t_dir);
+    return t_done("test_store_fs_restart");
 }

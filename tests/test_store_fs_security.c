@@ -16,138 +16,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static unsigned long long g_seed = 0x5eed1234ULL;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
-
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_R(expr, want)                                                               \
-    do {                                                                                  \
-        int got_ = (int)(expr), want_ = (int)(want);                                      \
-        if (got_ == want_)                                                                \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
-                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
-        }                                                                                 \
-    } while (0)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Deterministic bytes for (tag, len): the value a key holds. */
-static void fill_val(unsigned char *p, size_t n, uint64_t tag)
-{
-    uint64_t s = tag * 0x9e3779b97f4a7c15ULL + n;
-    size_t i = 0;
-    while (i < n) {
-        uint64_t v = rng_next(&s);
-        size_t k;
-        for (k = 0; k < 8 && i < n; k++, i++)
-            p[i] = (unsigned char)(v >> (8 * k));
-    }
-}
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-    (void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup_dir(const char *tag)
-{
-    const char *env = getenv("KVS_TEST_DIR");
-    const char *seed = getenv("KVS_SEED");
-    if (seed != NULL)
-        g_seed = strtoull(seed, NULL, 0);
-    snprintf(g_dir, sizeof g_dir, "%s/%s_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp", tag);
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
-        exit(1);
-    }
-}
-
-static void sub(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", g_dir, name);
-}
-
-/* Files in dir whose names decode as data (1), temp (2), other (3) or all (0). */
-static size_t count_files(const char *dir, int what)
-{
-    DIR *dp = opendir(dir);
-    struct dirent *de;
-    size_t n = 0;
-    if (dp == NULL)
-        return 0;
-    while ((de = readdir(dp)) != NULL) {
-        unsigned char kb[KVS_KEY_MAX];
-        size_t kl = 0;
-        kvs_fsname_kind kind;
-        int cls;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (kvs_fsname_decode(de->d_name, strlen(de->d_name), kb, sizeof kb, &kl, &kind) != KVS_OK)
-            cls = 3;
-        else
-            cls = kind == KVS_FSNAME_TEMP ? 2 : 1;
-        if (what == 0 || what == cls)
-            n++;
-    }
-    closedir(dp);
-    return n;
-}
-
-static kvs_store *open_store(kvs_store_config *c)
-{
-    kvs_store *s = NULL;
-    char err[512];
-    kvs_result r = kvs_store_open(c, &s, err, sizeof err);
-    if (r != KVS_OK) {
-        fprintf(stderr, "open failed: %s: %s\n", kvs_result_name(r), err);
-        return NULL;
-    }
-    return s;
-}
-
-static void *xalloc_aligned(size_t n, size_t align)
-{
-    void *p = NULL;
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1) != 0)
-        return NULL;
-    return p;
-}
-
-static void cfg_fs(kvs_store_config *c, const char *paths)
-{
-    kvs_store_config_init(c);
-    c->kind = KVS_STORE_FS;
-    c->paths = paths;
-    c->threads = 1;
-}
+#define FS_THREADS 1
+#include "test_store_fs_util.h"
 
 static void write_file(const char *path, const void *data, size_t n)
 {
@@ -195,7 +65,7 @@ static void test_keys(void)
                                       "-dash", "A", "a", "~kvstore-pathset", "x.kv", "x.tmp", "%2F", "C:\\w"};
     DIR *dp;
     struct dirent *de;
-    sub(d, sizeof d, "keys");
+    t_path(d, sizeof d, "keys");
     for (i = 0; i < sizeof lit / sizeof lit[0]; i++) {
         keys[nk].n = strlen(lit[i]);
         memcpy(keys[nk++].b, lit[i], strlen(lit[i]));
@@ -237,18 +107,18 @@ static void test_keys(void)
         return;
     for (i = 0; i < nk; i++) {
         unsigned char v[64];
-        fill_val(v, sizeof v, i);
+        t_fill_tag(v, sizeof v, i);
         CHECK_R(kvs_store_put(s, keys[i].b, keys[i].n, v, 16 + i % 40), KVS_OK);
     }
     for (i = 0; i < nk; i++) {
         unsigned char v[64], w[64];
         size_t got = 0;
-        fill_val(v, sizeof v, i);
+        t_fill_tag(v, sizeof v, i);
         CHECK_R(kvs_store_get(s, keys[i].b, keys[i].n, w, sizeof w, &got), KVS_OK);
         CHECK(got == 16 + i % 40 && memcmp(v, w, got) == 0);
     }
     /* the scratch directory holds only the store directory */
-    CHECK(count_files(g_dir, 0) == 1);
+    CHECK(count_files(t_dir, 0) == 1);
     /* every entry of the store directory is a regular data file that
        decodes to one of the keys (hashed: the key in its header) */
     dp = opendir(d);
@@ -301,15 +171,15 @@ static void test_symlinks(void)
     unsigned char v[3000], w[3000], ob[100];
     size_t got = 0;
     static const char secret[] = "outside file: must never change";
-    sub(d, sizeof d, "sym");
-    sub(outside, sizeof outside, "outside_target");
+    t_path(d, sizeof d, "sym");
+    t_path(outside, sizeof outside, "outside_target");
     write_file(outside, secret, sizeof secret);
     cfg_fs(&c, d);
     s = open_store(&c);
     CHECK(s != NULL);
     if (s == NULL)
         return;
-    fill_val(v, sizeof v, 77);
+    t_fill_tag(v, sizeof v, 77);
     /* a symlink at an object's final name is not followed */
     name_path(p, sizeof p, d, "victim", 6);
     CHECK(symlink(outside, p) == 0);
@@ -331,7 +201,7 @@ static void test_symlinks(void)
         char copy[1200], p2[1500];
         unsigned char buf[8192];
         size_t n = read_file(p, buf, sizeof buf);
-        snprintf(copy, sizeof copy, "%s/valid_copy", g_dir);
+        snprintf(copy, sizeof copy, "%s/valid_copy", t_dir);
         write_file(copy, buf, n);
         CHECK_R(kvs_store_remove(s, "victim", 6), KVS_OK);
         CHECK(symlink(copy, p) == 0);
@@ -385,8 +255,8 @@ static void test_symlinks(void)
         unlink(t);
     }
     /* a symlinked store directory is fine: files land in its target */
-    sub(real, sizeof real, "realdir");
-    sub(link, sizeof link, "linkdir");
+    t_path(real, sizeof real, "realdir");
+    t_path(link, sizeof link, "linkdir");
     CHECK(mkdir(real, 0700) == 0);
     CHECK(symlink(real, link) == 0);
     cfg_fs(&c, link);
@@ -409,7 +279,7 @@ static void test_modes(void)
     struct stat sb;
     unsigned char v[10] = {0};
     mode_t old = umask(0);
-    sub(d, sizeof d, "modes/deep");
+    t_path(d, sizeof d, "modes/deep");
     cfg_fs(&c, d);
     s = open_store(&c);
     CHECK(s != NULL);
@@ -422,7 +292,7 @@ static void test_modes(void)
         CHECK(stat(d, &sb) == 0 && (sb.st_mode & 0777) == 0700);
         kvs_store_close(s);
     }
-    sub(d2, sizeof d2, "modes2");
+    t_path(d2, sizeof d2, "modes2");
     cfg_fs(&c, d2);
     c.file_mode = 0640;
     s = open_store(&c);
@@ -467,14 +337,14 @@ static void test_hostile(void)
     static unsigned char obj[20000], bad[20000], w[20000];
     unsigned char pl[5000];
     size_t n, got = 0, i;
-    uint64_t corr0, rs = g_seed;
-    sub(d, sizeof d, "hostile");
+    uint64_t corr0, rs = t_seed;
+    t_path(d, sizeof d, "hostile");
     cfg_fs(&c, d);
     s = open_store(&c);
     CHECK(s != NULL);
     if (s == NULL)
         return;
-    fill_val(pl, sizeof pl, 4);
+    t_fill_tag(pl, sizeof pl, 4);
     name_path(p, sizeof p, d, "h", 1);
     n = make_object(obj, sizeof obj, "h", 1, pl, sizeof pl, 4096);
     CHECK(n == 4096 + sizeof pl);
@@ -528,20 +398,20 @@ static void test_hostile(void)
         HOSTILE("length past the end", bad, n);
     }
     for (i = 0; i < 4096; i++)
-        bad[i] = (unsigned char)rng_next(&rs);
+        bad[i] = (unsigned char)t_rng_next(&rs);
     HOSTILE("garbage", bad, 4096 + 100);
     /* random damage: a miss or the exact payload, never anything else */
     for (i = 0; i < 300; i++) {
-        size_t len = n, k, flips = 1 + (size_t)(rng_next(&rs) % 4);
+        size_t len = n, k, flips = 1 + (size_t)(t_rng_next(&rs) % 4);
         kvs_result r;
         memcpy(bad, obj, n);
         for (k = 0; k < flips; k++) {
-            uint64_t x = rng_next(&rs);
+            uint64_t x = t_rng_next(&rs);
             size_t at = (x & 1) ? (size_t)((x >> 8) % 128) : (size_t)((x >> 8) % n);
             bad[at] ^= (unsigned char)(1u << ((x >> 40) & 7));
         }
-        if (rng_next(&rs) % 8 == 0)
-            len = (size_t)(rng_next(&rs) % n);
+        if (t_rng_next(&rs) % 8 == 0)
+            len = (size_t)(t_rng_next(&rs) % n);
         write_file(p, bad, len);
         memset(w, 0, sizeof w);
         got = 0;
@@ -585,13 +455,12 @@ static void test_hostile(void)
 
 int main(void)
 {
-    (void)&xalloc_aligned;
-    setup_dir("kvs_fss");
+    t_init_seed("test_store_fs_security", 0x5eed1234ULL);
+    t_setup_dir("fss");
     test_keys();
     test_symlinks();
     test_modes();
     test_hostile();
-    rm_rf(g_dir);
-    printf("test_store_fs_security: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_rm_rf(t_dir);
+    return t_done("test_store_fs_security");
 }
