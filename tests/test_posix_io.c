@@ -10,80 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-#ifndef T_TSAN
-#define T_TSAN 0
-#endif
-
-static unsigned long long g_seed = 0x5eed1234ULL;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
-
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_R(expr, want)                                                               \
-    do {                                                                                  \
-        int got_ = (int)(expr), want_ = (int)(want);                                      \
-        if (got_ == want_)                                                                \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
-                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
-        }                                                                                 \
-    } while (0)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static void fill_random(unsigned char *p, size_t n, uint64_t *s)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        p[i] = (unsigned char)(rng_next(s) >> 56);
-}
-
-static void setup_dir(void)
-{
-    const char *env = getenv("KVS_TEST_DIR");
-    const char *seed = getenv("KVS_SEED");
-    if (seed != NULL)
-        g_seed = strtoull(seed, NULL, 0);
-    if (env != NULL && env[0] != '\0') {
-        snprintf(g_dir, sizeof g_dir, "%s/kvs_io_XXXXXX", env);
-    } else {
-        snprintf(g_dir, sizeof g_dir, "/tmp/kvs_io_XXXXXX");
-    }
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
-        exit(1);
-    }
-}
-
-static void path_in(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", g_dir, name);
-}
+#include "test_util.h"
 
 /* plain buffered pread through a separate fd */
 static int plain_read(const char *path, uint64_t off, void *buf, size_t len)
@@ -158,11 +85,11 @@ static void test_matrix_mode(kvs_direct_policy pol)
     size_t A, sizes[16], nsizes = 0, maxsize, si, region;
     unsigned char *src, *dst, *disk, *bg;
     int oi, bi, direct;
-    uint64_t rs = g_seed ^ (uint64_t)pol;
+    uint64_t rs = t_seed ^ (uint64_t)pol;
     unsigned widened = 0;
     size_t big = T_TSAN ? ((size_t)1 << 20) + 100 : ((size_t)3 << 20) + 100;
 
-    path_in(path, sizeof path, pol == KVS_DIRECT_OFF ? "matrix_buf" : "matrix_dir");
+    t_path(path, sizeof path, pol == KVS_DIRECT_OFF ? "matrix_buf" : "matrix_dir");
     kvs_file_config_init(&cfg);
     cfg.direct = pol;
     cfg.flags = KVS_FILE_CREATE | KVS_FILE_TRUNC;
@@ -172,7 +99,7 @@ static void test_matrix_mode(kvs_direct_policy pol)
     kvs_file_get_info(f, &fi);
     direct = fi.direct;
     if (pol != KVS_DIRECT_OFF && !direct)
-        printf("NOTE: %s refused O_DIRECT; the direct matrix runs buffered\n", g_dir);
+        printf("NOTE: %s refused O_DIRECT; the direct matrix runs buffered\n", t_dir);
     CHECK(kvs_is_pow2(fi.align) && kvs_is_pow2(fi.buf_align));
     CHECK(fi.align_source != KVS_ALIGN_SRC_NONE);
     A = fi.align;
@@ -218,7 +145,7 @@ static void test_matrix_mode(kvs_direct_policy pol)
                     uint64_t wlen = 0, padded;
                     int off_al = oi == 0, buf_al = bi == 0;
                     kvs_result wr;
-                    fill_random(wb, len, &rs);
+                    t_fill_random(wb, len, &rs);
                     CHECK(plain_write(path, 0, bg, region) == 0);
                     kvs_file_get_stats(f, &s0);
                     wr = kvs_file_write(f, off, wb, len);
@@ -284,7 +211,7 @@ static void test_matrix_mode(kvs_direct_policy pol)
         {
             kvs_file_stats s0, s1;
             size_t len = big - big % A;
-            fill_random(asrc, len, &rs);
+            t_fill_random(asrc, len, &rs);
             kvs_file_get_stats(f, &s0);
             CHECK_R(kvs_file_write(f, 0, asrc, len), KVS_OK);
             CHECK_R(kvs_file_read(f, 0, adst, len), KVS_OK);
@@ -307,7 +234,7 @@ static void test_matrix_mode(kvs_direct_policy pol)
                 kvs_file_info gi;
                 kvs_file_get_info(g, &gi);
                 CHECK(gi.bounce_bytes == 2 * kvsi_max_sz(A, fi.buf_align));
-                fill_random(asrc + 1, len, &rs);
+                t_fill_random(asrc + 1, len, &rs);
                 CHECK_R(kvs_file_write(g, A, asrc + 1, len), KVS_OK);
                 CHECK_R(kvs_file_read(g, A + 5, adst + 1, len - 5), KVS_OK);
                 CHECK(memcmp(adst + 1, asrc + 1 + 5, len - 5) == 0);
@@ -427,9 +354,9 @@ static void test_faults(void)
     unsigned char *a = NULL, *b = NULL, *raw = NULL;
     int pol, kind;
     void *m1 = NULL, *m2 = NULL;
-    uint64_t rs = g_seed + 7;
+    uint64_t rs = t_seed + 7;
 
-    path_in(path, sizeof path, "faults");
+    t_path(path, sizeof path, "faults");
     CHECK_R(kvs_aligned_alloc(NULL, len + 4096, 4096, &m1), KVS_OK);
     CHECK_R(kvs_aligned_alloc(NULL, len + 4096, 4096, &m2), KVS_OK);
     a = (unsigned char *)m1;
@@ -458,7 +385,7 @@ static void test_faults(void)
                                   ends that case, tested below */
                 ft.kind = kind;
                 ft.every = every;
-                fill_random(a, n, &rs);
+                t_fill_random(a, n, &rs);
                 CHECK_R(kvs_file_write(f, 0, a, n), KVS_OK);
                 CHECK(plain_read(path, 0, raw, n) == 0 && memcmp(raw, a, n) == 0);
                 memset(b, 0, n);
@@ -485,7 +412,7 @@ static void test_faults(void)
         if (f != NULL) {
             kvs_file_get_info(f, &fi);
             ft.unit = 1;
-            fill_random(a, len, &rs);
+            t_fill_random(a, len, &rs);
             CHECK_R(kvs_file_write(f, 0, a, len), KVS_OK);
             ft.kind = F_ERR;
             ft.every = 1;
@@ -527,7 +454,7 @@ static void test_faults(void)
                     }
                     kvs_file_get_info(f, &fi);
                     ft.unit = fi.direct ? kvsi_max_sz(fi.align, fi.buf_align) : 1;
-                    fill_random(a, len, &rs);
+                    t_fill_random(a, len, &rs);
                     if (which == 1)
                         CHECK_R(kvs_file_write(f, 0, a, len - 3), KVS_OK);
                     ft.calls = 0;
@@ -596,34 +523,6 @@ static void test_faults(void)
 }
 
 /* ------------------------------------------------------------------ */
-typedef struct fail_alloc {
-    long fail_at; /* fail the allocation with this index (0-based); -1 never */
-    long count;
-    long live;
-    size_t live_bytes;
-} fail_alloc;
-
-static void *fa_alloc(void *u, size_t size, size_t align)
-{
-    fail_alloc *fa = (fail_alloc *)u;
-    void *p = NULL;
-    if (fa->count++ == fa->fail_at)
-        return NULL;
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0)
-        return NULL;
-    fa->live++;
-    fa->live_bytes += size;
-    return p;
-}
-
-static void fa_free(void *u, void *p, size_t size, size_t align)
-{
-    fail_alloc *fa = (fail_alloc *)u;
-    (void)align;
-    fa->live--;
-    fa->live_bytes -= size;
-    free(p);
-}
 
 static void test_config_and_alloc(void)
 {
@@ -631,13 +530,13 @@ static void test_config_and_alloc(void)
     kvs_file_config cfg;
     kvs_file *f = NULL;
     kvs_file_info fi;
-    fail_alloc fa;
+    t_alloc_state fa;
     kvs_allocator al;
     long n;
     uint64_t sz;
     unsigned char buf[8192];
 
-    path_in(path, sizeof path, "cfg");
+    t_path(path, sizeof path, "cfg");
     unlink(path);
     kvs_file_config_init(&cfg);
     CHECK_R(kvs_file_open(path, &cfg, &f), KVS_E_NOENT);
@@ -705,18 +604,14 @@ static void test_config_and_alloc(void)
     }
     /* a directory is not a file */
     f = NULL;
-    CHECK_R(kvs_file_open(g_dir, &cfg, &f), KVS_E_NOTSUP);
+    CHECK_R(kvs_file_open(t_dir, &cfg, &f), KVS_E_NOTSUP);
     CHECK_R(kvs_file_close(NULL), KVS_OK);
 
     /* allocation failure at every point of open and of a bounced read */
-    memset(&fa, 0, sizeof fa);
-    al.user = &fa;
-    al.alloc = fa_alloc;
-    al.free = fa_free;
+    al = t_allocator(&fa, -1);
     for (n = 0; n < 8; n++) {
         kvs_result r;
-        fa.fail_at = n;
-        fa.count = 0;
+        t_alloc_arm(&fa, n);
         kvs_file_config_init(&cfg);
         cfg.alloc = &al;
         f = NULL;
@@ -729,13 +624,13 @@ static void test_config_and_alloc(void)
             if (r == KVS_E_NOMEM)
                 CHECK(gi.direct);
             CHECK_R(kvs_file_close(f), KVS_OK);
-            CHECK(fa.live == 0);
+            CHECK(t_alloc_live(&fa) == 0 && fa.bad_free == 0);
             if (r == KVS_OK)
                 break;
         } else {
             CHECK_R(r, KVS_E_NOMEM);
             CHECK(f == NULL);
-            CHECK(fa.live == 0);
+            CHECK(t_alloc_live(&fa) == 0 && fa.bad_free == 0);
         }
     }
     CHECK(n >= 1 && n < 8);
@@ -743,10 +638,10 @@ static void test_config_and_alloc(void)
 
     /* a failed REQUIRE with CREATE|EXCL leaves no file: covered in the
        policy test; here the directory helpers */
-    snprintf(dpath, sizeof dpath, "%s/a/b//c/", g_dir);
+    snprintf(dpath, sizeof dpath, "%s/a/b//c/", t_dir);
     CHECK_R(kvs_mkdir_p(dpath, 0), KVS_OK);
     CHECK_R(kvs_mkdir_p(dpath, 0), KVS_OK);
-    snprintf(dpath, sizeof dpath, "%s/a/b/c", g_dir);
+    snprintf(dpath, sizeof dpath, "%s/a/b/c", t_dir);
     {
         struct stat sb;
         CHECK(stat(dpath, &sb) == 0 && S_ISDIR(sb.st_mode));
@@ -757,7 +652,7 @@ static void test_config_and_alloc(void)
         FILE *fp;
         snprintf(p1, sizeof p1, "%s/obj.tmp", dpath);
         snprintf(p2, sizeof p2, "%s/obj.kv", dpath);
-        snprintf(p3, sizeof p3, "%s/a/moved.kv", g_dir);
+        snprintf(p3, sizeof p3, "%s/a/moved.kv", t_dir);
         fp = fopen(p1, "wb");
         CHECK(fp != NULL);
         if (fp)
@@ -780,35 +675,34 @@ static void test_config_and_alloc(void)
             CHECK_R(kvs_rename_sync(p3, p2, &ops), KVS_E_IO); /* renamed, dir sync failed */
             CHECK_R(kvs_dir_sync(dpath, &ops), KVS_E_IO);
         }
-        snprintf(p1, sizeof p1, "%s/file_in_the_way", g_dir);
+        snprintf(p1, sizeof p1, "%s/file_in_the_way", t_dir);
         fp = fopen(p1, "wb");
         if (fp)
             fclose(fp);
-        snprintf(p3, sizeof p3, "%s/file_in_the_way/sub", g_dir);
+        snprintf(p3, sizeof p3, "%s/file_in_the_way/sub", t_dir);
         CHECK(kvs_mkdir_p(p1, 0) == KVS_E_EXIST);
         CHECK(kvs_mkdir_p(p3, 0) == KVS_E_EXIST);
         unlink(p1);
         unlink(p2);
     }
     CHECK_R(kvs_dir_sync("/nonexistent/kvs/dir", NULL), KVS_E_NOENT);
-    snprintf(dpath, sizeof dpath, "%s/a/b/c", g_dir);
+    snprintf(dpath, sizeof dpath, "%s/a/b/c", t_dir);
     rmdir(dpath);
-    snprintf(dpath, sizeof dpath, "%s/a/b", g_dir);
+    snprintf(dpath, sizeof dpath, "%s/a/b", t_dir);
     rmdir(dpath);
-    snprintf(dpath, sizeof dpath, "%s/a", g_dir);
+    snprintf(dpath, sizeof dpath, "%s/a", t_dir);
     rmdir(dpath);
 }
 
 int main(void)
 {
-    setup_dir();
+    t_init_seed("test_posix_io", 0x5eed1234ULL);
+    t_setup_dir("io");
     test_errno_map();
     test_matrix_mode(KVS_DIRECT_PREFER);
     test_matrix_mode(KVS_DIRECT_OFF);
     test_faults();
     test_config_and_alloc();
-    if (rmdir(g_dir) != 0)
-        fprintf(stderr, "note: could not remove %s\n", g_dir);
-    printf("test_posix_io: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_remove_empty_dir();
+    return t_done("test_posix_io");
 }

@@ -14,75 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-#ifndef T_TSAN
-#define T_TSAN 0
-#endif
-
-static unsigned long long g_seed = 0x10ec5eedULL;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
-
-#define CHECK(c)                                                                                  \
-    do {                                                                                          \
-        if (c)                                                                                    \
-            g_pass++;                                                                             \
-        else {                                                                                    \
-            g_fail++;                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, g_seed); \
-        }                                                                                         \
-    } while (0)
-
-#define CHECK_R(expr, want)                                                                       \
-    do {                                                                                          \
-        int got_ = (int)(expr), want_ = (int)(want);                                              \
-        if (got_ == want_)                                                                        \
-            g_pass++;                                                                             \
-        else {                                                                                    \
-            g_fail++;                                                                             \
-            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr,   \
-                    kvs_result_name(got_), kvs_result_name(want_), g_seed);                       \
-        }                                                                                         \
-    } while (0)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static void fill_random(unsigned char *p, size_t n, uint64_t *s)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        p[i] = (unsigned char)(rng_next(s) >> 56);
-}
-
-static void setup_dir(void)
-{
-    const char *env = getenv("KVS_TEST_DIR");
-    const char *seed = getenv("KVS_SEED");
-    if (seed != NULL)
-        g_seed = strtoull(seed, NULL, 0);
-    snprintf(g_dir, sizeof g_dir, "%s/kvs_iov_XXXXXX", env != NULL && env[0] != '\0' ? env : "/tmp");
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "mkdtemp(%s) failed\n", g_dir);
-        exit(1);
-    }
-}
-
-static void path_in(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", g_dir, name);
-}
+#include "test_util.h"
 
 static int plain_io(const char *path, int wr, uint64_t off, void *buf, size_t len)
 {
@@ -187,11 +119,11 @@ static void test_matrix(kvs_direct_policy pol)
     kvs_file_info fi;
     size_t A, lens[10], nl = 0, total, i, a, b;
     unsigned char *src, *dst, *disk, *bg, *want;
-    uint64_t rs = g_seed ^ 0x77 ^ (uint64_t)pol;
+    uint64_t rs = t_seed ^ 0x77 ^ (uint64_t)pol;
     int direct, oi;
     unsigned cases = 0, single_call = 0;
 
-    path_in(path, sizeof path, pol == KVS_DIRECT_OFF ? "mx_buf" : "mx_dir");
+    t_path(path, sizeof path, pol == KVS_DIRECT_OFF ? "mx_buf" : "mx_dir");
     unlink(path);
     f = open_file(path, pol, NULL, 0);
     CHECK(f != NULL);
@@ -200,7 +132,7 @@ static void test_matrix(kvs_direct_policy pol)
     kvs_file_get_info(f, &fi);
     direct = fi.direct;
     if (pol != KVS_DIRECT_OFF && !direct)
-        printf("NOTE: %s refused O_DIRECT; the direct matrix runs buffered\n", g_dir);
+        printf("NOTE: %s refused O_DIRECT; the direct matrix runs buffered\n", t_dir);
     A = fi.align;
     lens[nl++] = 0;
     lens[nl++] = 1;
@@ -255,7 +187,7 @@ static void test_matrix(kvs_direct_policy pol)
                 kvs_result wr;
                 build(&sh, src, iov);
                 for (i = 0; i < sh.n; i++)
-                    fill_random((unsigned char *)iov[i].base, iov[i].len, &rs);
+                    t_fill_random((unsigned char *)iov[i].base, iov[i].len, &rs);
                 gather(iov, sh.n, want);
                 win = (size_t)off + total + 131072;
                 CHECK(plain_io(path, 1, 0, bg, win) == 0);
@@ -380,11 +312,11 @@ static void test_fuzz(kvs_direct_policy pol, size_t bounce)
     const size_t fsize = (size_t)4 << 20;
     unsigned char *model = (unsigned char *)malloc(fsize), *src = aligned_buf(fsize * 2),
                   *dst = aligned_buf(fsize * 2), *tmp = (unsigned char *)malloc(fsize);
-    uint64_t rs = g_seed ^ 0xf022 ^ (uint64_t)pol ^ bounce;
+    uint64_t rs = t_seed ^ 0xf022 ^ (uint64_t)pol ^ bounce;
     unsigned it, iters = bounce != 0 ? 40 : T_TSAN ? 60 : 300; /* one-unit pieces: slow */
     kvs_iovec iov[160];
 
-    path_in(path, sizeof path, "fuzz");
+    t_path(path, sizeof path, "fuzz");
     unlink(path);
     f = open_file(path, pol, NULL, bounce);
     CHECK(f != NULL && model != NULL && tmp != NULL);
@@ -394,15 +326,15 @@ static void test_fuzz(kvs_direct_policy pol, size_t bounce)
     memset(model, 0, fsize);
     CHECK(plain_io(path, 1, 0, model, fsize) == 0);
     for (it = 0; it < iters; it++) {
-        size_t n = 1 + (size_t)(rng_next(&rs) % (it % 7 == 0 ? 150 : 6)), i, pos = 0, total = 0;
-        int wr = (int)(rng_next(&rs) % 2);
-        uint64_t off = rng_next(&rs) % (fsize / 2);
+        size_t n = 1 + (size_t)(t_rng_next(&rs) % (it % 7 == 0 ? 150 : 6)), i, pos = 0, total = 0;
+        int wr = (int)(t_rng_next(&rs) % 2);
+        uint64_t off = t_rng_next(&rs) % (fsize / 2);
         kvs_file_stats s0, s1;
         kvs_result r;
-        if (fi.direct && (wr || rng_next(&rs) % 2))
+        if (fi.direct && (wr || t_rng_next(&rs) % 2))
             off -= off % fi.align;
         for (i = 0; i < n; i++) {
-            uint64_t k = rng_next(&rs);
+            uint64_t k = t_rng_next(&rs);
             size_t len;
             switch (k % 5) {
             case 0: len = (size_t)(k >> 8) % 64; break;
@@ -421,7 +353,7 @@ static void test_fuzz(kvs_direct_policy pol, size_t bounce)
         kvs_file_get_stats(f, &s0);
         if (wr) {
             for (i = 0; i < n; i++)
-                fill_random((unsigned char *)iov[i].base, iov[i].len, &rs);
+                t_fill_random((unsigned char *)iov[i].base, iov[i].len, &rs);
             r = kvs_file_writev(f, off, iov, n);
             CHECK_R(r, KVS_OK);
             if (r == KVS_OK) {
@@ -587,11 +519,11 @@ static void test_hooks(void)
     const size_t hdr = 4096, plen = ((size_t)256 << 10) + 777, cap = hdr + plen + 65536;
     unsigned char *h_w = aligned_buf(hdr), *p_w = aligned_buf(cap), *h_r = aligned_buf(hdr),
                   *p_r = aligned_buf(cap), *disk = aligned_buf(cap);
-    uint64_t rs = g_seed ^ 0x400c;
+    uint64_t rs = t_seed ^ 0x400c;
     int pol, vec, kind;
     unsigned every;
 
-    path_in(path, sizeof path, "hooks");
+    t_path(path, sizeof path, "hooks");
     for (pol = 0; pol < 2; pol++) {
         for (vec = 0; vec < 2; vec++) {
             for (kind = H_NONE; kind <= H_EINTR; kind++) {
@@ -625,8 +557,8 @@ static void test_hooks(void)
                     hk.unit = fi.direct ? kvsi_max_sz(fi.align, fi.buf_align) : 1;
                     hk.kind = kind;
                     hk.every = every;
-                    fill_random(h_w, hdr, &rs);
-                    fill_random(p_w, plen, &rs);
+                    t_fill_random(h_w, hdr, &rs);
+                    t_fill_random(p_w, plen, &rs);
                     w[0].base = h_w;
                     w[0].len = hdr;
                     w[1].base = p_w;
@@ -746,10 +678,10 @@ static void test_edges(void)
     kvs_file_stats s0, s1;
     unsigned char *buf = aligned_buf((size_t)1 << 20), *rd = aligned_buf((size_t)1 << 20);
     kvs_iovec v[3];
-    uint64_t rs = g_seed ^ 0xed6e;
+    uint64_t rs = t_seed ^ 0xed6e;
     size_t i;
 
-    path_in(path, sizeof path, "edges");
+    t_path(path, sizeof path, "edges");
     unlink(path);
     f = open_file(path, KVS_DIRECT_PREFER, NULL, 0);
     CHECK(f != NULL);
@@ -768,7 +700,7 @@ static void test_edges(void)
     CHECK_R(kvs_file_writev(f, 0, v, 2), KVS_E_INVAL);
     CHECK_R(kvs_file_readv(f, 0, v, 2), KVS_E_INVAL);
     /* an empty segment between two aligned ones changes nothing */
-    fill_random(buf, 3 * fi.align, &rs);
+    t_fill_random(buf, 3 * fi.align, &rs);
     v[0].base = buf;
     v[0].len = fi.align;
     v[1].base = NULL;
@@ -808,7 +740,7 @@ static void test_edges(void)
     if (g != NULL) {
         size_t len = 10 * fi.align + 77;
         kvs_file_get_info(g, &fi);
-        fill_random(buf, len + 1, &rs);
+        t_fill_random(buf, len + 1, &rs);
         v[0].base = buf;
         v[0].len = fi.align;
         v[1].base = buf + fi.align + 1;
@@ -846,27 +778,25 @@ static void test_edges(void)
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : "";
-    setup_dir();
+    t_init_seed("test_posix_iov", 0x10ec5eedULL);
+    t_setup_dir("iov");
     if (only[0] == 'm') {
         test_matrix(KVS_DIRECT_PREFER);
         test_matrix(KVS_DIRECT_OFF);
-        printf("test_posix_iov: %u passed, %u failed\n", g_pass, g_fail);
-        return g_fail == 0 ? 0 : 1;
+        return t_done("test_posix_iov");
     }
     if (only[0] == 'f') {
         test_fuzz(KVS_DIRECT_PREFER, 0);
-        printf("f1 %u\n", g_fail);
+        printf("f1 %lu\n", t_failures());
         test_fuzz(KVS_DIRECT_PREFER, 1);
-        printf("f2 %u\n", g_fail);
+        printf("f2 %lu\n", t_failures());
         test_fuzz(KVS_DIRECT_OFF, 0);
-        printf("test_posix_iov: %u passed, %u failed\n", g_pass, g_fail);
-        return g_fail == 0 ? 0 : 1;
+        return t_done("test_posix_iov");
     }
     if (only[0] == 'h') {
         test_hooks();
         test_edges();
-        printf("test_posix_iov: %u passed, %u failed\n", g_pass, g_fail);
-        return g_fail == 0 ? 0 : 1;
+        return t_done("test_posix_iov");
     }
     test_matrix(KVS_DIRECT_PREFER);
     test_matrix(KVS_DIRECT_OFF);
@@ -875,8 +805,6 @@ int main(int argc, char **argv)
     test_fuzz(KVS_DIRECT_OFF, 0);
     test_hooks();
     test_edges();
-    if (rmdir(g_dir) != 0)
-        fprintf(stderr, "note: could not remove %s\n", g_dir);
-    printf("test_posix_iov: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_remove_empty_dir();
+    return t_done("test_posix_iov");
 }

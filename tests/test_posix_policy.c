@@ -10,32 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static unsigned long long g_seed = 1;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
-
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_R(expr, want)                                                               \
-    do {                                                                                  \
-        int got_ = (int)(expr), want_ = (int)(want);                                      \
-        if (got_ == want_)                                                                \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
-                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
-        }                                                                                 \
-    } while (0)
+#include "test_util.h"
 
 static const char *src_name(kvs_align_source s)
 {
@@ -76,15 +51,15 @@ static void test_supported(void)
     char path[1200];
     kvs_file *f;
     kvs_file_info fi;
-    snprintf(path, sizeof path, "%s/policy", g_dir);
+    snprintf(path, sizeof path, "%s/policy", t_dir);
     CHECK_R(open_with(path, KVS_DIRECT_PREFER, KVS_FILE_CREATE, NULL, &f), KVS_OK);
     if (f == NULL)
         return;
     kvs_file_get_info(f, &fi);
-    printf("%s: direct=%d align=%zu buf_align=%zu (from %s)\n", g_dir, fi.direct, fi.align,
+    printf("%s: direct=%d align=%zu buf_align=%zu (from %s)\n", t_dir, fi.direct, fi.align,
            fi.buf_align, src_name(fi.align_source));
     if (!fi.direct) {
-        printf("SKIP: %s does not support O_DIRECT; set KVS_TEST_DIR to one that does\n", g_dir);
+        printf("SKIP: %s does not support O_DIRECT; set KVS_TEST_DIR to one that does\n", t_dir);
         CHECK_R(kvs_file_close(f), KVS_OK);
         unlink(path);
         return;
@@ -202,7 +177,7 @@ static void test_injected(void)
     uint64_t w;
     memset(&ops, 0, sizeof ops);
     ops.setfl = setfl_einval;
-    snprintf(path, sizeof path, "%s/refused", g_dir);
+    snprintf(path, sizeof path, "%s/refused", t_dir);
     unlink(path);
     CHECK_R(open_with(path, KVS_DIRECT_REQUIRE, KVS_FILE_CREATE | KVS_FILE_EXCL, &ops, &f),
             KVS_E_NODIRECT);
@@ -235,19 +210,12 @@ static void test_injected(void)
 
 int main(void)
 {
-    const char *env = getenv("KVS_TEST_DIR");
-    if (getenv("KVS_SEED"))
-        g_seed = strtoull(getenv("KVS_SEED"), NULL, 0);
-    snprintf(g_dir, sizeof g_dir, "%s/kvs_policy_XXXXXX", env && env[0] ? env : "/tmp");
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
-        return 1;
-    }
+    t_init_seed("test_posix_policy", 1);
+    t_setup_dir("policy");
     test_supported();
     test_dev_shm();
     test_proc();
     test_injected();
-    rmdir(g_dir);
-    printf("test_posix_policy: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    rmdir(t_dir);
+    return t_done("test_posix_policy");
 }

@@ -14,51 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-#ifndef T_TSAN
-#define T_TSAN 0
-#endif
-
-static unsigned long long g_seed = 0xC0FFEEULL;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
-
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-#define CHECK_R(expr, want)                                                               \
-    do {                                                                                  \
-        int got_ = (int)(expr), want_ = (int)(want);                                      \
-        if (got_ == want_)                                                                \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: %s = %s, want %s (seed %llu)\n", __FILE__, __LINE__, #expr, \
-                    kvs_result_name(got_), kvs_result_name(want_), g_seed);               \
-        }                                                                                 \
-    } while (0)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+#include "test_util.h"
 
 static void fill_pattern(unsigned char *p, size_t n, uint64_t tag)
 {
@@ -66,7 +22,7 @@ static void fill_pattern(unsigned char *p, size_t n, uint64_t tag)
     size_t i;
     for (i = 0; i < n; i++) {
         if ((i & 7) == 0)
-            s = rng_next(&s) ^ tag;
+            s = t_rng_next(&s) ^ tag;
         p[i] = (unsigned char)(s >> ((i & 7) * 8));
     }
 }
@@ -228,14 +184,14 @@ static kvs_file *open_file(const char *name, kvs_direct_policy pol, uint64_t siz
     char path[1200];
     kvs_file_config cfg;
     kvs_file *f = NULL;
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    snprintf(path, sizeof path, "%s/%s", t_dir, name);
     kvs_file_config_init(&cfg);
     cfg.direct = pol;
     cfg.flags = flags;
     cfg.size = size;
     cfg.sysops = ops;
     if (kvs_file_open(path, &cfg, &f) != KVS_OK) {
-        fprintf(stderr, "%s:%d: cannot open %s (seed %llu)\n", __FILE__, __LINE__, path, g_seed);
+        fprintf(stderr, "%s:%d: cannot open %s (seed %llu)\n", __FILE__, __LINE__, path, t_seed);
         return NULL;
     }
     return f;
@@ -244,7 +200,7 @@ static kvs_file *open_file(const char *name, kvs_direct_policy pol, uint64_t siz
 static void remove_file(const char *name)
 {
     char path[1200];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    snprintf(path, sizeof path, "%s/%s", t_dir, name);
     unlink(path);
 }
 
@@ -267,7 +223,7 @@ static void test_mixed(void)
     kvs_file_info fi;
     kvs_file_stats fs0, fs1;
     kvs_pool_stats ps;
-    uint64_t rs = g_seed;
+    uint64_t rs = t_seed;
     size_t A;
 
     f = open_file("mixed", KVS_DIRECT_PREFER, 0, NULL, KVS_FILE_CREATE | KVS_FILE_TRUNC);
@@ -287,9 +243,9 @@ static void test_mixed(void)
     (void)offs_sz;
     for (i = 0; i < total_ops; i++) {
         void *m = NULL;
-        size_t len = i < nsmall ? 1 + (size_t)(rng_next(&rs) % (64 * 1024)) : huge;
+        size_t len = i < nsmall ? 1 + (size_t)(t_rng_next(&rs) % (64 * 1024)) : huge;
         if (i % 4 == 0 && i < nsmall)
-            len = 4096 * (1 + (size_t)(rng_next(&rs) % 16)); /* aligned ones too */
+            len = 4096 * (1 + (size_t)(t_rng_next(&rs) % 16)); /* aligned ones too */
         lens[i] = len;
         offs[i] = pos;
         pos += kvsi_ru(len, 1 << 20) + (1 << 20); /* gaps */
@@ -361,7 +317,7 @@ static void test_mixed(void)
         z.err = EIO;
         bops.user = &z;
         bops.pread = bad_pread;
-        snprintf(path, sizeof path, "%s/mixed", g_dir);
+        snprintf(path, sizeof path, "%s/mixed", t_dir);
         fbad = open_file("mixed", KVS_DIRECT_PREFER, 0, &bops, 0);
         fro = open_file("mixed", KVS_DIRECT_OFF, 0, NULL, KVS_FILE_RDONLY);
         CHECK(fbad != NULL && fro != NULL);
@@ -806,45 +762,10 @@ static void test_shutdown(void)
 }
 
 /* ------------------------------------------------------------------ */
-typedef struct fail_alloc {
-    long fail_at;
-    long count;
-    long live;
-    pthread_mutex_t mu;
-} fail_alloc;
-
-static void *fa_alloc(void *u, size_t size, size_t align)
-{
-    fail_alloc *fa = (fail_alloc *)u;
-    void *p = NULL;
-    int fail;
-    pthread_mutex_lock(&fa->mu);
-    fail = fa->count++ == fa->fail_at;
-    pthread_mutex_unlock(&fa->mu);
-    if (fail)
-        return NULL;
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0)
-        return NULL;
-    pthread_mutex_lock(&fa->mu);
-    fa->live++;
-    pthread_mutex_unlock(&fa->mu);
-    return p;
-}
-
-static void fa_free(void *u, void *p, size_t size, size_t align)
-{
-    fail_alloc *fa = (fail_alloc *)u;
-    (void)size;
-    (void)align;
-    pthread_mutex_lock(&fa->mu);
-    fa->live--;
-    pthread_mutex_unlock(&fa->mu);
-    free(p);
-}
 
 static void test_alloc_failure(void)
 {
-    fail_alloc fa;
+    t_alloc_state fa;
     kvs_allocator al;
     kvs_pool_config pc;
     kvs_pool *p = NULL;
@@ -855,12 +776,8 @@ static void test_alloc_failure(void)
     long n;
     hooks h;
 
-    memset(&fa, 0, sizeof fa);
-    pthread_mutex_init(&fa.mu, NULL);
+    al = t_allocator(&fa, -1);
     memset(&h, 0, sizeof h);
-    al.user = &fa;
-    al.alloc = fa_alloc;
-    al.free = fa_free;
     kvs_pool_config_init(&pc);
     pc.threads = 2;
     pc.alloc = &al;
@@ -870,14 +787,13 @@ static void test_alloc_failure(void)
     pc.thread_user = &h;
     for (n = 0; n < 20; n++) {
         kvs_result r;
-        fa.fail_at = n;
-        fa.count = 0;
+        t_alloc_arm(&fa, n);
         r = kvs_pool_create(&pc, &p);
         if (r == KVS_OK)
             break;
         CHECK_R(r, KVS_E_NOMEM);
         CHECK(p == NULL);
-        CHECK(fa.live == 0);
+        CHECK(t_alloc_live(&fa) == 0 && fa.bad_free == 0);
     }
     CHECK(n == 4); /* pool, workers array, two bounce areas */
     CHECK(p != NULL);
@@ -890,9 +806,7 @@ static void test_alloc_failure(void)
     op.kind = KVS_OP_READ;
     op.buf = buf;
     op.len = sizeof buf;
-    pthread_mutex_lock(&fa.mu);
-    fa.fail_at = fa.count;
-    pthread_mutex_unlock(&fa.mu);
+    t_alloc_fail_next(&fa);
     CHECK_R(kvs_pool_submit(p, &op, 1, &b), KVS_E_NOMEM);
     CHECK(b == NULL);
     CHECK_R(kvs_pool_submit(p, &op, 1, &b), KVS_OK);
@@ -900,13 +814,12 @@ static void test_alloc_failure(void)
     CHECK_R(op.result, KVS_OK);
     /* leave it unfreed: destroy frees it */
     kvs_pool_destroy(p);
-    CHECK(fa.live == 0);
+    CHECK(t_alloc_live(&fa) == 0 && fa.bad_free == 0);
     /* started workers of failed creates also ran their exit hooks */
     for (n = 0; n < 2; n++)
         CHECK(h.starts[n] == h.exits[n]);
     CHECK_R(kvs_file_close(f), KVS_OK);
     remove_file("alloc");
-    pthread_mutex_destroy(&fa.mu);
 
     /* config validation */
     kvs_pool_config_init(&pc);
@@ -1056,14 +969,8 @@ static void test_calls(void)
 
 int main(void)
 {
-    const char *env = getenv("KVS_TEST_DIR");
-    if (getenv("KVS_SEED"))
-        g_seed = strtoull(getenv("KVS_SEED"), NULL, 0);
-    snprintf(g_dir, sizeof g_dir, "%s/kvs_pool_XXXXXX", env && env[0] ? env : "/tmp");
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
-        return 1;
-    }
+    t_init_seed("test_posix_pool", 0xC0FFEEULL);
+    t_setup_dir("pool");
     test_mixed();
     test_split_and_poll();
     test_priority();
@@ -1071,8 +978,6 @@ int main(void)
     test_alloc_failure();
     test_many_pools();
     test_calls();
-    if (rmdir(g_dir) != 0)
-        fprintf(stderr, "note: could not remove %s\n", g_dir);
-    printf("test_posix_pool: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    t_remove_empty_dir();
+    return t_done("test_posix_pool");
 }

@@ -314,6 +314,12 @@ T_FN void t_alloc_arm(t_alloc_state *st, long fail_at)
     __atomic_store_n(&st->fail_at, fail_at, __ATOMIC_RELEASE);
 }
 
+/* Fail the next allocation (the call counter goes on). */
+T_FN void t_alloc_fail_next(t_alloc_state *st)
+{
+    __atomic_store_n(&st->fail_at, __atomic_load_n(&st->calls, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+}
+
 T_FN long t_alloc_live(t_alloc_state *st)
 {
     return __atomic_load_n(&st->live, __ATOMIC_ACQUIRE);
