@@ -45,50 +45,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define T_SAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define T_SAN 1
-#endif
-#endif
-#ifndef T_SAN
-#define T_SAN 0
-#endif
-
-static unsigned long long g_seed = 0x5eed1234ULL;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
-
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-/* A failure with a message (file:line and the seed). */
-#define FAILF(...)                                                                        \
-    do {                                                                                  \
-        g_fail++;                                                                         \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                   \
-        fprintf(stderr, __VA_ARGS__);                                                     \
-        fprintf(stderr, " (seed %llu)\n", g_seed);                                        \
-    } while (0)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n) { return n ? rng_next(s) % n : 0; }
+#include "test_util.h"
 
 /* ---- self-describing values ---- */
 #define VMAX ((size_t)128 << 10) /* largest value (raw slot payload) */
@@ -99,17 +56,17 @@ static uint64_t rng_below(uint64_t *s, uint64_t n) { return n ? rng_next(s) % n 
    store's two-write path). */
 static size_t val_len(uint32_t key, uint64_t ver)
 {
-    uint64_t s = ((uint64_t)key << 40) ^ ver ^ (g_seed * 31);
-    uint64_t c = rng_below(&s, 100);
+    uint64_t s = ((uint64_t)key << 40) ^ ver ^ (t_seed * 31);
+    uint64_t c = t_rng_below(&s, 100);
     size_t n;
     if (c < 55)
-        n = (size_t)(VHDR + rng_below(&s, 6000));
+        n = (size_t)(VHDR + t_rng_below(&s, 6000));
     else if (c < 85) {
-        uint64_t unit = rng_below(&s, 2) ? 512 : 4096;
-        n = (size_t)(unit * (1 + rng_below(&s, 12)));
-        n = n + (size_t)rng_below(&s, 3) - 1; /* -1, 0, +1 */
+        uint64_t unit = t_rng_below(&s, 2) ? 512 : 4096;
+        n = (size_t)(unit * (1 + t_rng_below(&s, 12)));
+        n = n + (size_t)t_rng_below(&s, 3) - 1; /* -1, 0, +1 */
     } else
-        n = (size_t)(60000 + rng_below(&s, VMAX - 60000));
+        n = (size_t)(60000 + t_rng_below(&s, VMAX - 60000));
     if (n < VHDR)
         n = VHDR;
     if (n > VMAX)
@@ -119,7 +76,7 @@ static size_t val_len(uint32_t key, uint64_t ver)
 
 static void val_fill(unsigned char *p, uint32_t key, uint64_t ver, size_t n)
 {
-    uint64_t s = ((uint64_t)key * 0x100000001b3ULL) ^ (ver << 7) ^ g_seed;
+    uint64_t s = ((uint64_t)key * 0x100000001b3ULL) ^ (ver << 7) ^ t_seed;
     uint32_t n32 = (uint32_t)n;
     size_t i;
     memcpy(p, &key, 4);
@@ -127,7 +84,7 @@ static void val_fill(unsigned char *p, uint32_t key, uint64_t ver, size_t n)
     memcpy(p + 12, &n32, 4);
     memcpy(p + 16, "kvCT", 4);
     for (i = VHDR; i < n; i += 8) {
-        uint64_t v = rng_next(&s);
+        uint64_t v = t_rng_next(&s);
         size_t k = n - i < 8 ? n - i : 8;
         memcpy(p + i, &v, k);
     }
@@ -301,11 +258,11 @@ static void child_run(ccfg *c, int wfd, uint64_t seed)
     ev0 = st.evictions;
     child_log(wfd, R_READY, 0, 0, KVS_OK);
     for (;; ops++) {
-        uint32_t key = (uint32_t)rng_below(&rs, c->nkeys);
-        uint64_t op = rng_below(&rs, 100);
+        uint32_t key = (uint32_t)t_rng_below(&rs, c->nkeys);
+        uint64_t op = t_rng_below(&rs, 100);
         keyname(k, sizeof k, key);
         if (op < 55) {
-            size_t n = val_len(key, ver), mis = rng_below(&rs, 4) == 0 ? 8 : 0;
+            size_t n = val_len(key, ver), mis = t_rng_below(&rs, 4) == 0 ? 8 : 0;
             val_fill(buf + mis, key, ver, n);
             child_log(wfd, R_BEGIN_PUT, key, ver, KVS_OK);
             r = kvs_store_put(s, k, strlen(k), buf + mis, n);
@@ -521,7 +478,7 @@ static void check_store(ccfg *c, unsigned char *rd, unsigned char *scratch)
             FAILF("%s: %llu bytes on disk (%u temporary files) > capacity %llu", c->name,
                   (unsigned long long)disk, ntemp, (unsigned long long)c->capacity);
         else
-            g_pass++;
+            t_pass++;
     }
     cfg_store(c, &sc, 0);
     r = kvs_store_open(&sc, &s, err, sizeof err);
@@ -553,13 +510,13 @@ static void check_store(ccfg *c, unsigned char *rd, unsigned char *scratch)
                 FAILF("%s round %llu: WRONG read of key %u (durable version %llu, %zu candidates): %s", c->name,
                       (unsigned long long)c->rounds, i, (unsigned long long)m->base, m->ncand, why);
             } else {
-                g_pass++;
+                t_pass++;
                 if (seen != m->base)
                     c->inflight_seen++;
             }
         } else if (r == KVS_NOT_FOUND) {
             if (m->base == 0 || m->may_miss || c->pressure) {
-                g_pass++;
+                t_pass++;
                 if (m->base != 0)
                     c->misses_allowed++;
             } else {
@@ -599,12 +556,12 @@ static void one_round(ccfg *c, uint64_t *rs, uint64_t maxdelay, unsigned char *r
 {
     int pfd[2], status = 0, ready = 0, in_open;
     pid_t pid;
-    uint64_t delay, t0, t0_ready = 0, cseed = rng_next(rs);
+    uint64_t delay, t0, t0_ready = 0, cseed = t_rng_next(rs);
     unsigned char acc[8192];
     size_t have = 0;
 
-    in_open = rng_below(rs, 10) == 0;
-    delay = in_open ? rng_below(rs, 3000) : rng_below(rs, maxdelay + 1);
+    in_open = t_rng_below(rs, 10) == 0;
+    delay = in_open ? t_rng_below(rs, 3000) : t_rng_below(rs, maxdelay + 1);
     if (pipe(pfd) != 0) {
         FAILF("pipe: %s", strerror(errno));
         return;
@@ -747,8 +704,8 @@ static void test_remove_sync_inflight(void)
     size_t got = 0, blen = 3000;
     kvs_result r;
 
-    snprintf(path, sizeof path, "%s/inflight.img", g_dir);
-    snprintf(img, sizeof img, "%s/inflight.crash", g_dir);
+    snprintf(path, sizeof path, "%s/inflight.img", t_dir);
+    snprintf(img, sizeof img, "%s/inflight.crash", t_dir);
     if (posix_memalign(&mem, 4096, VMAX) != 0)
         return;
     val = (unsigned char *)mem;
@@ -814,7 +771,7 @@ static void test_remove_sync_inflight(void)
             FAILF("a removed object came back after an acknowledged sync: get = %s (%zu bytes)", kvs_result_name(r),
                   got);
         else
-            g_pass++;
+            t_pass++;
         CHECK(kvs_store_close(t) == KVS_OK);
     }
     pthread_cond_destroy(&g_stall.cv);
@@ -823,14 +780,6 @@ static void test_remove_sync_inflight(void)
     unlink(img);
     free(val);
     free(rd);
-}
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void setup(ccfg *c)
@@ -873,21 +822,14 @@ int main(void)
     unsigned char *rd, *scratch;
     void *mem = NULL;
 
-    env = getenv("KVS_SEED");
-    if (env != NULL)
-        g_seed = strtoull(env, NULL, 0);
+    t_init_seed("test_crash", 0x5eed1234ULL);
     env = getenv("KVS_CRASH_ITERS");
     if (env != NULL && env[0] != '\0')
         iters = strtoull(env, NULL, 0);
     env = getenv("KVS_CRASH_MAXDELAY_US");
     if (env != NULL && env[0] != '\0')
         maxdelay = strtoull(env, NULL, 0);
-    env = getenv("KVS_TEST_DIR");
-    snprintf(g_dir, sizeof g_dir, "%s/kvs_crash_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp");
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
-        return 1;
-    }
+    t_setup_dir("crash");
     signal(SIGPIPE, SIG_IGN);
     if (posix_memalign(&mem, 4096, VMAX + 4096) != 0)
         return 1;
@@ -920,13 +862,13 @@ int main(void)
                              dur == 0 ? "none" : dur == 1 ? "data" : "full", dir == 0 ? "direct" : "buffered",
                              pr ? "evict" : "noevict");
                     c->name = names[ncfg];
-                    snprintf(c->path, sizeof c->path, "%s/%s%s", g_dir, c->name, kind == 0 ? ".img" : "");
+                    snprintf(c->path, sizeof c->path, "%s/%s%s", t_dir, c->name, kind == 0 ? ".img" : "");
                     setup(c);
                     ncfg++;
                 }
 
     test_remove_sync_inflight();
-    rs = g_seed ^ 0xc3a5c85c97cb3127ULL;
+    rs = t_seed ^ 0xc3a5c85c97cb3127ULL;
     t_start = now_us();
     for (i = 0; i < iters; i++) {
         ccfg *c = &cfgs[i % ncfg];
@@ -946,13 +888,12 @@ int main(void)
             free(c->km[k].cand);
     }
     printf("iterations survived: %llu (%u configurations, seed %llu, %.1f s)\n", (unsigned long long)g_rounds, ncfg,
-           g_seed, (double)(now_us() - t_start) / 1e6);
+           t_seed, (double)(now_us() - t_start) / 1e6);
     printf("objects checked: %llu byte-exact of %llu keys checked; lost acknowledged objects: %llu; wrong reads: %llu\n",
            (unsigned long long)g_objects, (unsigned long long)g_keys_checked, (unsigned long long)g_lost,
            (unsigned long long)g_wrong);
-    (void)nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    t_rm_rf(t_dir);
     free(rd);
     free(scratch);
-    printf("test_crash: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    return t_done("test_crash");
 }

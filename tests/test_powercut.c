@@ -41,61 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "test_util.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define T_SAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define T_SAN 1
-#endif
-#endif
-#ifndef T_SAN
-#define T_SAN 0
-#endif
-
-static unsigned long long g_seed = 0x5eed1234ULL;
-static unsigned g_pass, g_fail;
-static char g_dir[1024];
 static char g_imgdir[1024]; /* cut images: /dev/shm when usable (fast syncs) */
-
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-#define FAILF(...)                                                                        \
-    do {                                                                                  \
-        g_fail++;                                                                         \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                   \
-        fprintf(stderr, __VA_ARGS__);                                                     \
-        fprintf(stderr, " (seed %llu)\n", g_seed);                                        \
-    } while (0)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n) { return n ? rng_next(s) % n : 0; }
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    return p;
-}
 
 /* ---- self-describing values (as in test_crash.c) ---- */
 #define VMAX ((size_t)72 << 10)
@@ -103,17 +51,17 @@ static void *xmalloc(size_t n)
 
 static size_t val_len(uint32_t key, uint64_t ver)
 {
-    uint64_t s = ((uint64_t)key << 40) ^ ver ^ (g_seed * 31);
-    uint64_t c = rng_below(&s, 100);
+    uint64_t s = ((uint64_t)key << 40) ^ ver ^ (t_seed * 31);
+    uint64_t c = t_rng_below(&s, 100);
     size_t n;
     if (c < 60)
-        n = (size_t)(VHDR + rng_below(&s, 6000));
+        n = (size_t)(VHDR + t_rng_below(&s, 6000));
     else if (c < 90) {
-        uint64_t unit = rng_below(&s, 2) ? 512 : 4096;
-        n = (size_t)(unit * (1 + rng_below(&s, 10)));
-        n = n + (size_t)rng_below(&s, 3) - 1;
+        uint64_t unit = t_rng_below(&s, 2) ? 512 : 4096;
+        n = (size_t)(unit * (1 + t_rng_below(&s, 10)));
+        n = n + (size_t)t_rng_below(&s, 3) - 1;
     } else
-        n = (size_t)(60000 + rng_below(&s, VMAX - 60000));
+        n = (size_t)(60000 + t_rng_below(&s, VMAX - 60000));
     if (n < VHDR)
         n = VHDR;
     if (n > VMAX)
@@ -123,7 +71,7 @@ static size_t val_len(uint32_t key, uint64_t ver)
 
 static void val_fill(unsigned char *p, uint32_t key, uint64_t ver, size_t n)
 {
-    uint64_t s = ((uint64_t)key * 0x100000001b3ULL) ^ (ver << 7) ^ g_seed;
+    uint64_t s = ((uint64_t)key * 0x100000001b3ULL) ^ (ver << 7) ^ t_seed;
     uint32_t n32 = (uint32_t)n;
     size_t i;
     memcpy(p, &key, 4);
@@ -131,7 +79,7 @@ static void val_fill(unsigned char *p, uint32_t key, uint64_t ver, size_t n)
     memcpy(p + 12, &n32, 4);
     memcpy(p + 16, "kvCT", 4);
     for (i = VHDR; i < n; i += 8) {
-        uint64_t v = rng_next(&s);
+        uint64_t v = t_rng_next(&s);
         size_t k = n - i < 8 ? n - i : 8;
         memcpy(p + i, &v, k);
     }
@@ -350,11 +298,11 @@ static unsigned char *read_file(const char *path, size_t *n)
     int fd = open(path, O_RDONLY);
     size_t got = 0;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        fprintf(stderr, "%s:%d: cannot read %s (seed %llu)\n", __FILE__, __LINE__, path, g_seed);
+        fprintf(stderr, "%s:%d: cannot read %s (seed %llu)\n", __FILE__, __LINE__, path, t_seed);
         exit(1);
     }
     *n = (size_t)st.st_size;
-    p = (unsigned char *)xmalloc(*n);
+    p = (unsigned char *)t_xmalloc(*n);
     while (got < *n) {
         ssize_t k = pread(fd, p + got, *n - got, (off_t)got);
         if (k <= 0)
@@ -398,7 +346,7 @@ static void apply_write(unsigned char *img, size_t n, const lent *e, int mode, u
         uint64_t sec_end = (pos / 512 + 1) * 512;
         if (sec_end > end)
             sec_end = end;
-        if (rng_below(rs, 2))
+        if (t_rng_below(rs, 2))
             memcpy(img + pos, src + (pos - e->off), (size_t)(sec_end - pos));
         pos = sec_end;
     }
@@ -513,10 +461,10 @@ static void check_image(const wcfg *w, const char *path, const kmodel *km, size_
                 FAILF("%s cut %zu: WRONG read of key %u (durable version %llu, %zu candidates): %s", w->name, cut, i,
                       (unsigned long long)m->base, m->ncand, why);
             } else
-                g_pass++;
+                t_pass++;
         } else if (r == KVS_NOT_FOUND) {
             if (m->base == 0 || m->may_miss || w->pressure)
-                g_pass++;
+                t_pass++;
             else {
                 g_lost++;
                 FAILF("%s cut %zu: LOST synced object: key %u version %llu", w->name, cut, i,
@@ -544,7 +492,7 @@ static void check_image(const wcfg *w, const char *path, const kmodel *km, size_
         if (r != KVS_OK || !val_is(rd, got, 999, 1, scratch))
             FAILF("%s cut %zu: get after the restore: %s", w->name, cut, kvs_result_name(r));
         else
-            g_pass++;
+            t_pass++;
     }
     r = kvs_store_close(s);
     if (r != KVS_OK)
@@ -568,11 +516,11 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
     void *mem = NULL;
     size_t n0, i, ncut = 0, *cuts, nsync = 0, applied_to = 0, ci;
     uint64_t rs = seed, ver = 1, mine = 0;
-    kmodel *km = (kmodel *)xmalloc(sizeof(kmodel) * MAXKEYS);
+    kmodel *km = (kmodel *)t_xmalloc(sizeof(kmodel) * MAXKEYS);
     unsigned op;
     kvs_result r;
 
-    snprintf(path, sizeof path, "%s/%s.img", g_dir, w->name);
+    snprintf(path, sizeof path, "%s/%s.img", t_dir, w->name);
     snprintf(ipath, sizeof ipath, "%s/%s.cut", g_imgdir, w->name);
     /* 1: format, close: the synced start */
     store_cfg(w, path, &sc, 1, NULL);
@@ -618,11 +566,11 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
         exit(1);
     buf = (unsigned char *)mem;
     for (op = 0; op < ops; op++) {
-        uint32_t key = (uint32_t)rng_below(&rs, w->nkeys);
-        uint64_t c = rng_below(&rs, 100);
+        uint32_t key = (uint32_t)t_rng_below(&rs, w->nkeys);
+        uint64_t c = t_rng_below(&rs, 100);
         keyname(k, sizeof k, key);
         if (c < 62) {
-            size_t n = val_len(key, ver), mis = rng_below(&rs, 4) == 0 ? 8 : 0;
+            size_t n = val_len(key, ver), mis = t_rng_below(&rs, 4) == 0 ? 8 : 0;
             val_fill(buf + mis, key, ver, n);
             rec_event(L_BEGIN_PUT, key, ver, KVS_OK);
             r = kvs_store_put(s, k, strlen(k), buf + mis, n);
@@ -652,7 +600,7 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
     for (i = 0; i < g_rec.nev; i++)
         if (g_rec.ev[i].type == L_SYNC)
             nsync++;
-    cuts = (size_t *)xmalloc(sizeof(size_t) * (size_t)(2 * nsync + states + 2));
+    cuts = (size_t *)t_xmalloc(sizeof(size_t) * (size_t)(2 * nsync + states + 2));
     for (i = 0; i < g_rec.nev; i++)
         if (g_rec.ev[i].type == L_SYNC) {
             cuts[ncut++] = i;     /* just before: the widest unsynced window */
@@ -668,16 +616,16 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
     } else {
         uint64_t extra = states - ncut;
         for (i = 0; i < extra; i++)
-            cuts[ncut++] = (size_t)rng_below(&rs, g_rec.nev + 1);
+            cuts[ncut++] = (size_t)t_rng_below(&rs, g_rec.nev + 1);
     }
     qsort(cuts, ncut, sizeof *cuts, cmp_size);
 
-    base = (unsigned char *)xmalloc(n0);
-    img = (unsigned char *)xmalloc(n0);
+    base = (unsigned char *)t_xmalloc(n0);
+    img = (unsigned char *)t_xmalloc(n0);
     memcpy(base, img0, n0);
     for (ci = 0; ci < ncut; ci++) {
         size_t cut = cuts[ci], last_sync = 0, j;
-        int variant = (int)rng_below(&rs, 8); /* 0: all applied, 1: all dropped, else mixed */
+        int variant = (int)t_rng_below(&rs, 8); /* 0: all applied, 1: all dropped, else mixed */
         for (j = cut; j > 0; j--)
             if (g_rec.ev[j - 1].type == L_SYNC) {
                 last_sync = j - 1;
@@ -693,7 +641,7 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
             int mode;
             if (e->type != L_WRITE)
                 continue;
-            mode = variant == 0 ? 1 : variant == 1 ? 0 : (int)rng_below(&rs, 3);
+            mode = variant == 0 ? 1 : variant == 1 ? 0 : (int)t_rng_below(&rs, 3);
             if (mode == 2)
                 g_torn_writes++;
             apply_write(img, n0, e, mode, &rs);
@@ -720,14 +668,6 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
     free(km);
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
     static const wcfg W[] = {
@@ -746,9 +686,7 @@ int main(void)
     void *mem = NULL;
     struct timespec ts;
 
-    env = getenv("KVS_SEED");
-    if (env != NULL)
-        g_seed = strtoull(env, NULL, 0);
+    t_init_seed("test_powercut", 0x5eed1234ULL);
     env = getenv("KVS_POWERCUT_STATES");
     if (env != NULL && env[0] != '\0')
         states = strtoull(env, NULL, 0);
@@ -756,22 +694,18 @@ int main(void)
     if (env != NULL && env[0] != '\0')
         ops = (unsigned)strtoul(env, NULL, 0);
     env = getenv("KVS_TEST_DIR");
-    snprintf(g_dir, sizeof g_dir, "%s/kvs_powercut_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp");
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
-        return 1;
-    }
+    t_setup_dir("powercut");
     /* The images are opened with real system calls; on tmpfs their syncs
        cost nothing (KVS_TEST_DIR, when set, holds them too). */
     snprintf(g_imgdir, sizeof g_imgdir, "/dev/shm/kvs_powercut_XXXXXX");
     if ((env != NULL && env[0] != '\0') || mkdtemp(g_imgdir) == NULL)
-        snprintf(g_imgdir, sizeof g_imgdir, "%s", g_dir);
+        snprintf(g_imgdir, sizeof g_imgdir, "%s", t_dir);
     if (pthread_mutex_init(&g_rec.mu, NULL) != 0)
         return 1;
     if (posix_memalign(&mem, 4096, VMAX + 4096) != 0)
         return 1;
     rd = (unsigned char *)mem;
-    scratch = (unsigned char *)xmalloc(VMAX);
+    scratch = (unsigned char *)t_xmalloc(VMAX);
     clock_gettime(CLOCK_MONOTONIC, &ts);
     t0 = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
     per = states / nw + 1;
@@ -780,25 +714,24 @@ int main(void)
         unsigned o = ops;
         if (per > 2000)
             o = (unsigned)(ops * (per / 2000 + 1) < 4000 ? ops * (per / 2000 + 1) : 4000);
-        run_workload(&W[i], per, o, g_seed ^ (0x9e37u * (i + 1)), rd, scratch);
+        run_workload(&W[i], per, o, t_seed ^ (0x9e37u * (i + 1)), rd, scratch);
     }
     clock_gettime(CLOCK_MONOTONIC, &ts);
     printf("power-cut states checked: %llu (%u workloads, seed %llu, %.1f s; %llu writes torn at 512-byte sectors)\n",
-           (unsigned long long)g_states, nw, g_seed,
+           (unsigned long long)g_states, nw, t_seed,
            (double)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u - t0) / 1e3,
            (unsigned long long)g_torn_writes);
     printf("objects checked: %llu byte-exact of %llu keys checked; lost synced objects: %llu; wrong reads: %llu; "
            "failed opens: %llu\n",
            (unsigned long long)g_objects, (unsigned long long)g_keys_checked, (unsigned long long)g_lost,
            (unsigned long long)g_wrong, (unsigned long long)g_open_fail);
-    (void)nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    if (strcmp(g_imgdir, g_dir) != 0)
-        (void)nftw(g_imgdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    t_rm_rf(t_dir);
+    if (strcmp(g_imgdir, t_dir) != 0)
+        t_rm_rf(g_imgdir);
     free(rd);
     free(scratch);
     free(g_rec.ev);
     free(g_rec.arena);
     pthread_mutex_destroy(&g_rec.mu);
-    printf("test_powercut: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    return t_done("test_powercut");
 }

@@ -5,9 +5,10 @@
    only in the second case.
 
    - CHECK(c), CHECK_R(got, want), FAILF(fmt, ...): count a pass or a failure;
-     a failure prints file:line, the seed and t_ctx (when set). The counters
-     are bumped with atomic builtins, so worker threads may check too. Only
-     the first T_MAX_REPORTS failures are printed; all are counted.
+     a failure prints file:line, the seed (once t_init ran) and t_ctx
+     (when set). The counters are bumped with atomic builtins, so worker
+     threads may check too. Only the first T_MAX_REPORTS failures are
+     printed; all are counted.
    - t_init(name) / t_init_seed(name, default_seed): KVS_SEED or the default
      into t_seed (and the t_rand() stream); t_done(name) prints the final line
      "<name>: N passed, M failed" and returns the exit status.
@@ -64,6 +65,7 @@
 static unsigned long t_pass, t_fail;
 static unsigned long long t_seed;
 static uint64_t t_rng_state;
+static int t_seeded;     /* t_init ran: failures print the seed */
 static char t_ctx[256]; /* what is being checked, printed with failures */
 
 /* ---- checks ---------------------------------------------------------- */
@@ -84,10 +86,11 @@ T_FN int t_count_fail(void)
 
 T_FN void t_fail_end(void)
 {
+    if (t_seeded)
+        fprintf(stderr, " (seed %llu)", t_seed);
     if (t_ctx[0] != '\0')
-        fprintf(stderr, " (seed %llu) [%s]\n", t_seed, t_ctx);
-    else
-        fprintf(stderr, " (seed %llu)\n", t_seed);
+        fprintf(stderr, " [%s]", t_ctx);
+    fputc('\n', stderr);
 }
 
 T_FN int t_check(int ok, const char *file, int line, const char *what)
@@ -140,6 +143,7 @@ T_FN void t_init_seed(const char *name, unsigned long long default_seed)
     const char *s = getenv("KVS_SEED");
     t_seed = s != NULL ? strtoull(s, NULL, 0) : default_seed;
     t_rng_state = t_seed;
+    t_seeded = 1;
     printf("%s: seed %llu (set KVS_SEED to change)\n", name, t_seed);
     fflush(stdout); /* not again from a forked child's exit */
 }
