@@ -765,6 +765,54 @@ KVSDEF kvs_result kvs_file_written_len(const kvs_file *f, uint64_t offset, size_
     return KVS_OK;
 }
 
+/* One call's outcome in the transfer loops (kvsi_xfer, kvsi_xferv): the call
+   asked for ask bytes at position done of the transfer and returned n (bytes
+   moved, or -errno). Counts it in f's statistics and moves the high-water
+   mark *hw and the stall count *stall. Returns 1 when the loop calls again
+   (after EINTR the mark has not moved, so from where it was), 0 when it
+   ends: *r is KVS_OK for a read that has its `need` bytes, else the error. */
+static int kvsi_xfer_step(kvs_file *f, int wr, int64_t n, size_t ask, size_t done, size_t need, size_t *hw,
+                          unsigned *stall, kvs_result *r)
+{
+    *r = KVS_OK;
+    if (n < 0) {
+        if (n == -EINTR) {
+            kvsi_add(&f->st.eintr_retries, 1);
+            return 1;
+        }
+        kvsi_add(&f->st.errors, 1);
+        *r = kvs_result_from_errno((int)-n);
+        return 0;
+    }
+    if ((uint64_t)n > (uint64_t)ask) { /* a hook that lies */
+        kvsi_add(&f->st.errors, 1);
+        *r = KVS_E_IO;
+        return 0;
+    }
+    if ((size_t)n < ask)
+        kvsi_add(&f->st.short_transfers, 1);
+    if (n == 0 && !wr) {
+        if (*hw >= need)
+            return 0;
+        kvsi_add(&f->st.errors, 1);
+        *r = KVS_E_EOF;
+        return 0;
+    }
+    if (done + (size_t)n > *hw) {
+        *hw = done + (size_t)n;
+        *stall = 0;
+    } else if (++*stall > KVSI_STALL_MAX) {
+        if (!wr && *hw >= need)
+            return 0;
+        kvsi_add(&f->st.errors, 1);
+        *r = wr ? KVS_E_IO : KVS_E_EOF;
+        return 0;
+    }
+    if (!wr && (size_t)n < ask && *hw >= need)
+        return 0; /* end of file inside the padding: we have what we need */
+    return 1;
+}
+
 /* The full-transfer loop. Moves len bytes at off; a read is satisfied once
    `need` (<= len) bytes arrived and may stop early at end of file after
    that. Short transfers continue, EINTR retries. In direct mode a short
@@ -778,6 +826,7 @@ static kvs_result kvsi_xfer(kvs_file *f, int wr, uint64_t off, unsigned char *bu
     const kvs_sysops *ops = kvsi_file_ops(f);
     size_t done = 0, hw = 0, unit = f->direct ? f->unit : 1;
     unsigned stall = 0;
+    kvs_result r;
     *got = 0;
     while (hw < len) {
         size_t ask = len - done;
@@ -787,37 +836,11 @@ static kvs_result kvsi_xfer(kvs_file *f, int wr, uint64_t off, unsigned char *bu
             n = kvsi_sys_pwrite(ops, f->fd, buf + done, ask, off + done);
         else
             n = kvsi_sys_pread(ops, f->fd, buf + done, ask, off + done);
-        if (n < 0) {
-            if (n == -EINTR) {
-                kvsi_add(&f->st.eintr_retries, 1);
-                continue;
-            }
-            kvsi_add(&f->st.errors, 1);
-            return kvs_result_from_errno((int)-n);
+        if (!kvsi_xfer_step(f, wr, n, ask, done, need, &hw, &stall, &r)) {
+            if (r != KVS_OK)
+                return r;
+            break;
         }
-        if ((uint64_t)n > (uint64_t)ask) { /* a hook that lies */
-            kvsi_add(&f->st.errors, 1);
-            return KVS_E_IO;
-        }
-        if ((size_t)n < ask)
-            kvsi_add(&f->st.short_transfers, 1);
-        if (n == 0 && !wr) {
-            if (hw >= need)
-                break;
-            kvsi_add(&f->st.errors, 1);
-            return KVS_E_EOF;
-        }
-        if (done + (size_t)n > hw) {
-            hw = done + (size_t)n;
-            stall = 0;
-        } else if (++stall > KVSI_STALL_MAX) {
-            if (!wr && hw >= need)
-                break;
-            kvsi_add(&f->st.errors, 1);
-            return wr ? KVS_E_IO : KVS_E_EOF;
-        }
-        if (!wr && (size_t)n < ask && hw >= need)
-            break; /* end of file inside the padding: we have what we need */
         done = hw - hw % unit;
     }
     *got = hw;
@@ -992,6 +1015,7 @@ static kvs_result kvsi_xferv(kvs_file *f, int wr, uint64_t off, struct iovec *io
     const kvs_sysops *ops = kvsi_file_ops(f);
     size_t done = 0, hw = 0, unit = f->direct ? f->unit : 1;
     unsigned stall = 0;
+    kvs_result r;
     while (hw < len) {
         size_t ask = len - done, pos = 0;
         int j = 0;
@@ -1005,37 +1029,11 @@ static kvs_result kvsi_xferv(kvs_file *f, int wr, uint64_t off, struct iovec *io
         kvsi_add(&f->st.syscalls, 1);
         n = kvsi_sys_rwv(ops, wr, f->fd, iov + j, cnt - j, off + done);
         iov[j] = save;
-        if (n < 0) {
-            if (n == -EINTR) {
-                kvsi_add(&f->st.eintr_retries, 1);
-                continue;
-            }
-            kvsi_add(&f->st.errors, 1);
-            return kvs_result_from_errno((int)-n);
+        if (!kvsi_xfer_step(f, wr, n, ask, done, need, &hw, &stall, &r)) {
+            if (r != KVS_OK)
+                return r;
+            break;
         }
-        if ((uint64_t)n > (uint64_t)ask) { /* a hook that lies */
-            kvsi_add(&f->st.errors, 1);
-            return KVS_E_IO;
-        }
-        if ((size_t)n < ask)
-            kvsi_add(&f->st.short_transfers, 1);
-        if (n == 0 && !wr) {
-            if (hw >= need)
-                break;
-            kvsi_add(&f->st.errors, 1);
-            return KVS_E_EOF;
-        }
-        if (done + (size_t)n > hw) {
-            hw = done + (size_t)n;
-            stall = 0;
-        } else if (++stall > KVSI_STALL_MAX) {
-            if (!wr && hw >= need)
-                break;
-            kvsi_add(&f->st.errors, 1);
-            return wr ? KVS_E_IO : KVS_E_EOF;
-        }
-        if (!wr && (size_t)n < ask && hw >= need)
-            break; /* end of file inside the padding: we have what we need */
         if (hw >= len)
             break;
         for (pos = 0, j = 0; pos + iov[j].iov_len <= hw; j++)
