@@ -43,43 +43,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define W_SAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define W_SAN 1
-#endif
-#endif
-#ifndef W_SAN
-#define W_SAN 0
-#endif
-
-static unsigned g_pass, g_fail;
-static char g_ctx[256]; /* the run being checked, for failure messages */
-
-#define CHECK(c)                                                                   \
-    do {                                                                           \
-        if (c)                                                                     \
-            g_pass++;                                                              \
-        else {                                                                     \
-            g_fail++;                                                              \
-            if (g_fail <= 40)                                                      \
-                fprintf(stderr, "%s:%d: CHECK failed: %s [%s]\n", __FILE__, __LINE__, #c, g_ctx); \
-        }                                                                          \
-    } while (0)
-
-#define CHECK_R(expr, want)                                                        \
-    do {                                                                           \
-        int got_ = (int)(expr), want_ = (int)(want);                               \
-        if (got_ == want_)                                                         \
-            g_pass++;                                                              \
-        else {                                                                     \
-            g_fail++;                                                              \
-            if (g_fail <= 40)                                                      \
-                fprintf(stderr, "%s:%d: %s = %s, want %s [%s]\n", __FILE__, __LINE__, #expr, \
-                        kvs_result_name(got_), kvs_result_name(want_), g_ctx);     \
-        }                                                                          \
-    } while (0)
+#include "test_util.h"
 
 /* ------------------------------------------------------------------ */
 /* Faulting system calls */
@@ -249,48 +213,13 @@ static int h_unlinkat(void *u, int fd, const char *p, int flags)
 
 static kvs_sysops g_ops;
 
-/* Faulting, counting allocator. */
-typedef struct astate {
-    int armed;
-    uint64_t n, count;
-    int fired;
-    long live;
-} astate;
-static astate g_a;
-
-static void *a_alloc(void *u, size_t size, size_t align)
-{
-    void *p = NULL;
-    (void)u;
-    if (__atomic_load_n(&g_a.armed, __ATOMIC_ACQUIRE) &&
-        __atomic_add_fetch(&g_a.count, 1, __ATOMIC_ACQ_REL) == __atomic_load_n(&g_a.n, __ATOMIC_RELAXED)) {
-        __atomic_store_n(&g_a.fired, 1, __ATOMIC_RELEASE);
-        return NULL;
-    }
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0)
-        return NULL;
-    __atomic_add_fetch(&g_a.live, 1, __ATOMIC_ACQ_REL);
-    return p;
-}
-
-static void a_free(void *u, void *p, size_t size, size_t align)
-{
-    (void)u;
-    (void)size;
-    (void)align;
-    if (p == NULL)
-        return;
-    __atomic_sub_fetch(&g_a.live, 1, __ATOMIC_ACQ_REL);
-    free(p);
-}
+/* Faulting, counting allocator (armed: t_alloc_arm; unarmed: fail_at -1). */
+static t_alloc_state g_a;
 
 static void arm(int kind, uint64_t n)
 {
     if (kind == K_ALLOC) {
-        __atomic_store_n(&g_a.n, n, __ATOMIC_RELAXED);
-        __atomic_store_n(&g_a.count, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&g_a.fired, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&g_a.armed, 1, __ATOMIC_RELEASE);
+        t_alloc_arm(&g_a, (long)n - 1); /* fail the n-th allocation */
     } else {
         __atomic_store_n(&g_f.kind, kind, __ATOMIC_RELAXED);
         __atomic_store_n(&g_f.n, n, __ATOMIC_RELAXED);
@@ -306,8 +235,9 @@ static void arm(int kind, uint64_t n)
 static int disarm(int kind)
 {
     if (kind == K_ALLOC) {
-        __atomic_store_n(&g_a.armed, 0, __ATOMIC_RELEASE);
-        return __atomic_load_n(&g_a.fired, __ATOMIC_ACQUIRE);
+        int fired = __atomic_load_n(&g_a.fired, __ATOMIC_ACQUIRE);
+        t_alloc_arm(&g_a, -1);
+        return fired;
     }
     __atomic_store_n(&g_f.armed, 0, __ATOMIC_RELEASE);
     return __atomic_load_n(&g_f.fired, __ATOMIC_ACQUIRE);
@@ -412,20 +342,7 @@ enum {
 static const char *const op_name[OP_N] = {"open", "restore", "restore-scan", "put", "put-big", "overwrite",
                                           "get", "prefix-get", "remove", "sync", "evict", "close"};
 
-static char g_dir[1024], g_dev[1200], g_img[1200], g_fa[1200], g_fb[1200], g_paths[2500], g_paths_rev[2500];
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-    (void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
+static char g_dev[1200], g_img[1200], g_fa[1200], g_fb[1200], g_paths[2500], g_paths_rev[2500];
 
 static int raw_slots(int op)
 {
@@ -456,8 +373,9 @@ static void cfg_make(kvs_store_config *c, int S, int op, int v, int hooked, int 
     if (hooked)
         c->sysops = &g_ops;
     if (counted) {
-        c->allocator.alloc = a_alloc;
-        c->allocator.free = a_free;
+        c->allocator.user = &g_a;
+        c->allocator.alloc = t_alloc_fn;
+        c->allocator.free = t_free_fn;
     }
 }
 
@@ -467,7 +385,7 @@ static kvs_store *open_real(kvs_store_config *c)
     char err[512];
     kvs_result r = kvs_store_open(c, &s, err, sizeof err);
     if (r != KVS_OK) {
-        fprintf(stderr, "open failed: %s: %s [%s]\n", kvs_result_name(r), err, g_ctx);
+        fprintf(stderr, "open failed: %s: %s [%s]\n", kvs_result_name(r), err, t_ctx);
         return NULL;
     }
     return s;
@@ -639,7 +557,7 @@ static void verify(int S, int op, int v)
         case W_V2:
             r = get_id(s, id, g_want[id] == W_V2 ? 2 : 1);
             CHECK_R(r, KVS_OK);
-            if (r != KVS_OK && g_fail <= 40)
+            if (r != KVS_OK && t_fail <= 40)
                 fprintf(stderr, "  id %d lost or wrong\n", id);
             break;
         case W_MAYBE1:
@@ -718,12 +636,12 @@ static int run_one(int S, int op, int kind, uint64_t N, int v)
     uint64_t cap = 0;
     char err[512];
 
-    snprintf(g_ctx, sizeof g_ctx, "%s %s %s N=%llu variant %d", store_name[S], op_name[op], kind_name[kind],
+    snprintf(t_ctx, sizeof t_ctx, "%s %s %s N=%llu variant %d", store_name[S], op_name[op], kind_name[kind],
              (unsigned long long)N, v);
     g_runs++;
     (void)unlink(g_dev);
-    rm_rf(g_fa);
-    rm_rf(g_fb);
+    t_rm_rf(g_fa);
+    t_rm_rf(g_fb);
     if (!build(S, op, v)) {
         CHECK(0);
         return 0;
@@ -752,7 +670,7 @@ static int run_one(int S, int op, int kind, uint64_t N, int v)
             CHECK(s == NULL && err[0] != '\0');
             s = NULL;
             if (counted)
-                CHECK(__atomic_load_n(&g_a.live, __ATOMIC_ACQUIRE) == 0);
+                CHECK(t_alloc_live(&g_a) == 0 && g_a.bad_free == 0);
         }
         check_result(S, op, kind, fired, r);
         if (s != NULL && op == OP_OPEN_SCAN && S == ST_FS && __atomic_load_n(&g_f.fired_call, __ATOMIC_RELAXED) != C_UNLINKAT)
@@ -877,7 +795,7 @@ static int run_one(int S, int op, int kind, uint64_t N, int v)
         CHECK_R(kvs_store_close(s), KVS_OK);
     }
     if (counted)
-        CHECK(__atomic_load_n(&g_a.live, __ATOMIC_ACQUIRE) == 0);
+        CHECK(t_alloc_live(&g_a) == 0 && g_a.bad_free == 0);
     if (S == ST_FS) {
         /* No temporary file is left, except where the failed call was the
            removal of one, or the open failed before removing the orphan. */
@@ -888,7 +806,7 @@ static int run_one(int S, int op, int kind, uint64_t N, int v)
         if (fired && kind == K_ALLOC && op == OP_OPEN_SCAN && r != KVS_OK)
             excuse = 1;
         CHECK(t == 0 || excuse);
-        if (t != 0 && !excuse && g_fail <= 40)
+        if (t != 0 && !excuse && t_fail <= 40)
             fprintf(stderr, "  %zu temporary files left\n", t);
     }
     if (fired) {
@@ -907,28 +825,24 @@ static void walk(int S, int op, int kind, int v)
     for (N = 1; N < nmax; N++)
         if (!run_one(S, op, kind, N, v))
             break;
-    snprintf(g_ctx, sizeof g_ctx, "%s %s %s variant %d", store_name[S], op_name[op], kind_name[kind], v);
+    snprintf(t_ctx, sizeof t_ctx, "%s %s %s variant %d", store_name[S], op_name[op], kind_name[kind], v);
     CHECK(N < nmax);
 }
 
 int main(void)
 {
-    const char *env = getenv("KVS_TEST_DIR");
     int verbose = getenv("KVS_WALK_VERBOSE") != NULL;
     const char *only_s = getenv("KVS_WALK_STORE"), *only_op = getenv("KVS_WALK_OP");
     int S, op, kind, v, c;
     unsigned long tot_fault = 0, tot_alloc = 0;
     time_t t0 = time(NULL);
 
-    snprintf(g_dir, sizeof g_dir, "%s/kvs_walk_XXXXXX", (env != NULL && env[0] != '\0') ? env : "/tmp");
-    if (mkdtemp(g_dir) == NULL) {
-        fprintf(stderr, "mkdtemp(%s) failed\n", g_dir);
-        return 1;
-    }
-    snprintf(g_dev, sizeof g_dev, "%s/dev.raw", g_dir);
-    snprintf(g_img, sizeof g_img, "%s/dev.img", g_dir);
-    snprintf(g_fa, sizeof g_fa, "%s/fa", g_dir);
-    snprintf(g_fb, sizeof g_fb, "%s/fb", g_dir);
+    (void)t_allocator(&g_a, -1);
+    t_setup_dir("walk");
+    snprintf(g_dev, sizeof g_dev, "%s/dev.raw", t_dir);
+    snprintf(g_img, sizeof g_img, "%s/dev.img", t_dir);
+    snprintf(g_fa, sizeof g_fa, "%s/fa", t_dir);
+    snprintf(g_fb, sizeof g_fb, "%s/fb", t_dir);
     snprintf(g_paths, sizeof g_paths, "%s,%s", g_fa, g_fb);
     snprintf(g_paths_rev, sizeof g_paths_rev, "%s,%s", g_fb, g_fa);
     memset(&g_ops, 0, sizeof g_ops);
@@ -957,7 +871,7 @@ int main(void)
                         (only_op != NULL && strcmp(only_op, op_name[op]) != 0))
                         continue;
                     /* under sanitizers: the direct/durable variant only for EIO */
-                    if (W_SAN && v == 1 && kind != K_EIO)
+                    if (T_SAN && v == 1 && kind != K_EIO)
                         continue;
                     walk(S, op, kind, v);
                 }
@@ -1010,13 +924,12 @@ int main(void)
     printf("fault points walked: %lu, allocation points walked: %lu, failures injected: %lu "
            "(operations that failed: %lu, runs: %lu, %ld s%s)\n",
            tot_fault, tot_alloc, tot_fault + tot_alloc, g_failed_ops, g_runs, (long)(time(NULL) - t0),
-           W_SAN ? ", sanitizer scale" : "");
-    rm_rf(g_dir);
+           T_SAN ? ", sanitizer scale" : "");
+    t_rm_rf(t_dir);
     free(g_wbuf);
     free(g_rbuf);
     free(g_want_buf);
     for (c = 0; c < NBASE; c++)
         free(g_items_buf[c]);
-    printf("test_store_faults_walk: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    return t_done("test_store_faults_walk");
 }
