@@ -383,8 +383,15 @@ static uint64_t kvsi_load(const uint64_t *counter)
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
+/* Small arithmetic shared by every part of this file: max and min of size_t
+   and of uint64_t values, and rounding to a power of two. */
 static size_t kvsi_max_sz(size_t a, size_t b) { return a > b ? a : b; }
 static size_t kvsi_min_sz(size_t a, size_t b) { return a < b ? a : b; }
+static uint64_t kvsi_max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+static uint64_t kvsi_min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+/* v rounded up (kvsi_ru) or down (kvsi_rd) to a multiple of a power of two */
+static uint64_t kvsi_ru(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+static uint64_t kvsi_rd(uint64_t v, uint64_t a) { return v & ~(a - 1); }
 
 KVSDEF void kvs_file_config_init(kvs_file_config *cfg)
 {
@@ -883,9 +890,6 @@ static void kvsi_bounce_put(kvs_file *f, kvsi_bounce *b)
         kvs_aligned_free(kvsi_file_alloc(f), b->p, b->size, f->unit);
     b->p = NULL;
 }
-
-static uint64_t kvsi_ru(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
-static uint64_t kvsi_rd(uint64_t v, uint64_t a) { return v & ~(a - 1); }
 
 /* One read or write of a file: the engine behind kvs_file_read/write and the
    pool's tasks. scratch (may be NULL) is a bounce area to use instead of
@@ -2930,10 +2934,6 @@ typedef struct kvsi_raw {
     uint64_t next_seq;
 } kvsi_raw;
 
-static uint64_t kvsi_raw_ru(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
-static uint64_t kvsi_raw_max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
-static uint64_t kvsi_raw_min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
-
 /* A slab of several MiB (a restore's) from the default allocator may use
    transparent huge pages: 4 KiB page faults were about a third of the
    cost of building the index. A hint only; not for a caller's allocator. */
@@ -3214,12 +3214,12 @@ static uint64_t kvsi_raw_slot_off(const kvsi_raw *R, uint32_t slot)
 /* alloc_limit: the first raise, and the cap of the doubling steps. */
 static uint64_t kvsi_raw_step0(const kvsi_raw *R)
 {
-    return kvsi_raw_max64(256, R->L.slot_count / 64);
+    return kvsi_max64(256, R->L.slot_count / 64);
 }
 
 static uint64_t kvsi_raw_step_cap(const kvsi_raw *R)
 {
-    return kvsi_raw_max64(kvsi_raw_step0(R), R->L.slot_count / 16);
+    return kvsi_max64(kvsi_raw_step0(R), R->L.slot_count / 16);
 }
 
 /* alloc_limit on disk is more than step0 above the slots handed out (mu held). */
@@ -3231,7 +3231,7 @@ static int kvsi_raw_alloc_loose(const kvsi_raw *R)
 /* Bytes the checkpoint copy image takes for the current index (mu held). */
 static uint64_t kvsi_raw_ck_need(const kvsi_raw *R)
 {
-    return kvsi_raw_ru(KVS_CKPT_HEADER_BYTES + KVS_INDEX_HEADER_BYTES + R->idx_bytes, R->A);
+    return kvsi_ru(KVS_CKPT_HEADER_BYTES + KVS_INDEX_HEADER_BYTES + R->idx_bytes, R->A);
 }
 
 /* Grow the checkpoint buffer (ckmu held, or single-threaded at open). */
@@ -3286,7 +3286,7 @@ static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
         if (need <= R->ckcap)
             break;
         pthread_mutex_unlock(&R->mu);
-        r = kvsi_raw_ck_reserve(R, kvsi_raw_min64(R->L.ckpt_bytes, need + need / 8 + R->A));
+        r = kvsi_raw_ck_reserve(R, kvsi_min64(R->L.ckpt_bytes, need + need / 8 + R->A));
         pthread_mutex_lock(&R->mu);
         if (r != KVS_OK) {
             pthread_mutex_unlock(&R->mu);
@@ -3296,7 +3296,7 @@ static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
     }
     snap = ++R->snap_seq;
     floor = kvsi_raw_floor(R);
-    alloc_lim = kvsi_raw_max64(R->alloc_want, R->alloc_disk);
+    alloc_lim = kvsi_max64(R->alloc_want, R->alloc_disk);
     if (R->tighten) {
         /* Lower alloc_limit to the slots handed out (close) or that plus
            the first step (the store is quiet), so the restore scan does not
@@ -3305,7 +3305,7 @@ static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
            raises it again, and the checkpoint on disk covers more. */
         uint64_t t = R->next_unwritten + (R->tighten == 2 ? 0 : kvsi_raw_step0(R));
         if (R->alloc_want <= R->alloc_disk && t < R->alloc_disk) { /* no raise pending */
-            alloc_lim = kvsi_raw_min64(t, R->L.slot_count);
+            alloc_lim = kvsi_min64(t, R->L.slot_count);
             R->alloc_disk = R->alloc_want = alloc_lim;
             R->alloc_step = kvsi_raw_step0(R);
         }
@@ -3337,7 +3337,7 @@ static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
 
     copy = R->next_copy;
     copy_off = R->L.ckpt_offset[copy];
-    total = kvsi_raw_ru(KVS_CKPT_HEADER_BYTES + payload_len, R->A);
+    total = kvsi_ru(KVS_CKPT_HEADER_BYTES + payload_len, R->A);
     if (r == KVS_OK) {
         memset(R->ck + KVS_CKPT_HEADER_BYTES + payload_len, 0,
                (size_t)(total - KVS_CKPT_HEADER_BYTES - payload_len));
@@ -3364,7 +3364,7 @@ static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
         if (alloc_lim > R->alloc_disk) {
             /* A raise: the store is filling; the next one is twice as big. */
             R->alloc_disk = alloc_lim;
-            R->alloc_step = kvsi_raw_min64(R->alloc_step * 2, kvsi_raw_step_cap(R));
+            R->alloc_step = kvsi_min64(R->alloc_step * 2, kvsi_raw_step_cap(R));
         }
         /* Release what was quarantined before the snapshot and is older
            than its gen_floor; keep the rest in order. */
@@ -3393,7 +3393,7 @@ static void *kvsi_raw_thread(void *arg)
     kvsi_raw *R = (kvsi_raw *)arg;
     uint64_t interval = (uint64_t)R->cfg->checkpoint_interval_ms * 1000000u;
     uint64_t idle = (uint64_t)R->cfg->checkpoint_idle_ms * 1000000u;
-    uint64_t period = kvsi_raw_min64(interval, idle) / 2;
+    uint64_t period = kvsi_min64(interval, idle) / 2;
     if (period < 1000000u)
         period = 1000000u;
     if (period > 1000000000u)
@@ -3439,8 +3439,8 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                 *slot = (uint32_t)R->next_unwritten++;
                 break;
             }
-            R->alloc_want = kvsi_raw_max64(R->alloc_want,
-                kvsi_raw_min64(R->L.slot_count, R->alloc_disk + R->alloc_step));
+            R->alloc_want = kvsi_max64(R->alloc_want,
+                kvsi_min64(R->L.slot_count, R->alloc_disk + R->alloc_step));
         } else {
             uint64_t floor = kvsi_raw_floor(R);
             size_t i, releasable = 0;
@@ -3448,7 +3448,7 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                 if (R->quar[i].gen < floor)
                     releasable++;
             if (releasable == 0) {
-                uint64_t want = kvsi_raw_max64(1, R->L.slot_count / 32), got = 0;
+                uint64_t want = kvsi_max64(1, R->L.slot_count / 32), got = 0;
                 kvsi_rent *e = R->lru, *prev;
                 for (; e != NULL && got < want; e = prev) {
                     prev = e->lprev;
@@ -3526,7 +3526,7 @@ static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const vo
     if ((uint64_t)len > R->L.slot_payload_max)
         return KVS_E_LIMIT;
     small = len <= KVSI_RAW_SMALL;
-    hsize = small ? hdr + (size_t)kvsi_raw_ru((uint64_t)len, R->A) : hdr;
+    hsize = small ? hdr + (size_t)kvsi_ru((uint64_t)len, R->A) : hdr;
     r = kvsi_raw_ent_new(R, key, klen, &e);
     if (r != KVS_OK)
         return r;
@@ -3663,7 +3663,7 @@ static kvs_result kvsi_raw_get(void *eng, const void *key, size_t klen, void *bu
     /* small: header and payload in one read, then a copy; else one preadv:
        the header region into an aligned block, the payload straight into
        the caller's buffer (checked once the header is). */
-    hn = small ? (size_t)kvsi_raw_ru(R->L.slot_header_bytes + len, R->A) : (size_t)R->L.slot_header_bytes;
+    hn = small ? (size_t)kvsi_ru(R->L.slot_header_bytes + len, R->A) : (size_t)R->L.slot_header_bytes;
     r = kvs_aligned_alloc(R->ap, hn, (size_t)R->A, &hmem);
     if (r == KVS_OK && small) {
         r = kvs_file_read(R->f, off, hmem, hn);
@@ -3923,14 +3923,14 @@ static uint64_t kvsi_raw_ck_bound(uint64_t slot_count, uint32_t max_key)
 static kvs_result kvsi_raw_geometry(kvsi_raw *R, uint64_t dev, char *err, size_t cap)
 {
     kvs_store_config *c = R->cfg;
-    uint64_t A = R->A, hdr = kvsi_raw_max64(KVS_OBJHDR_REGION, A), slot_bytes, meta, m2;
+    uint64_t A = R->A, hdr = kvsi_max64(KVS_OBJHDR_REGION, A), slot_bytes, meta, m2;
     char why[160];
     kvs_result r;
     unsigned it;
     if (c->slot_payload_bytes > ((uint64_t)1 << 48))
         return kvsi_errf(err, cap, KVS_E_INVAL, "slot_payload_bytes %llu is too large",
                          (unsigned long long)c->slot_payload_bytes);
-    slot_bytes = kvsi_raw_ru(hdr + c->slot_payload_bytes, A);
+    slot_bytes = kvsi_ru(hdr + c->slot_payload_bytes, A);
     if (c->meta_bytes != 0) {
         why[0] = '\0';
         r = kvs_layout_compute(dev, A, c->meta_bytes, slot_bytes, &R->L, why, sizeof why);
@@ -3943,10 +3943,10 @@ static kvs_result kvsi_raw_geometry(kvsi_raw *R, uint64_t dev, char *err, size_t
                              "meta_bytes %llu is too small: a checkpoint of %llu slots with %u-byte keys (max_key_bytes) needs meta_bytes %llu",
                              (unsigned long long)c->meta_bytes, (unsigned long long)R->L.slot_count,
                              (unsigned)c->max_key_bytes,
-                             (unsigned long long)(2 * kvsi_raw_ru(kvsi_raw_ck_bound(R->L.slot_count, c->max_key_bytes), A)));
+                             (unsigned long long)(2 * kvsi_ru(kvsi_raw_ck_bound(R->L.slot_count, c->max_key_bytes), A)));
         return KVS_OK;
     }
-    meta = 2 * kvsi_raw_ru(4096, A);
+    meta = 2 * kvsi_ru(4096, A);
     for (it = 0; it < 64; it++) {
         why[0] = '\0';
         r = kvs_layout_compute(dev, A, meta, slot_bytes, &R->L, why, sizeof why);
@@ -3954,8 +3954,8 @@ static kvs_result kvsi_raw_geometry(kvsi_raw *R, uint64_t dev, char *err, size_t
             return kvsi_errf(err, cap, r, "geometry (device_bytes %llu, align %llu, meta_bytes %llu, slot_bytes %llu): %s",
                              (unsigned long long)dev, (unsigned long long)A, (unsigned long long)meta,
                              (unsigned long long)slot_bytes, why);
-        m2 = 2 * kvsi_raw_max64(kvsi_raw_ru(kvsi_raw_ck_bound(R->L.slot_count, c->max_key_bytes), A),
-                                kvsi_raw_ru(4096, A));
+        m2 = 2 * kvsi_max64(kvsi_ru(kvsi_raw_ck_bound(R->L.slot_count, c->max_key_bytes), A),
+                            kvsi_ru(4096, A));
         if (m2 <= meta) {
             /* meta suffices; try the smaller size once more and keep it if it fits */
             kvs_layout l2;
@@ -4088,8 +4088,8 @@ static kvs_result kvsi_raw_alloc_state(kvsi_raw *R)
         return r;
     R->quar = (kvsi_rq *)mem;
     /* The checkpoint buffer also holds the scan's header probes. */
-    return kvsi_raw_ck_reserve(R, kvsi_raw_max64(R->probe, kvsi_raw_min64(R->L.ckpt_bytes,
-                               kvsi_raw_ru(kvsi_raw_ck_bound(R->L.slot_count, R->cfg->max_key_bytes), R->A))));
+    return kvsi_raw_ck_reserve(R, kvsi_max64(R->probe, kvsi_min64(R->L.ckpt_bytes,
+                               kvsi_ru(kvsi_raw_ck_bound(R->L.slot_count, R->cfg->max_key_bytes), R->A))));
 }
 
 static kvs_result kvsi_raw_format(kvsi_raw *R, uint64_t dev, char *err, size_t cap)
@@ -4113,7 +4113,7 @@ static kvs_result kvsi_raw_format(kvsi_raw *R, uint64_t dev, char *err, size_t c
     R->alloc_want = 0;
     R->alloc_disk = 0; /* the first checkpoint below raises it */
     R->alloc_step = kvsi_raw_step0(R);
-    R->alloc_want = kvsi_raw_min64(R->L.slot_count, R->alloc_step);
+    R->alloc_want = kvsi_min64(R->L.slot_count, R->alloc_step);
     R->next_copy = 0;
     R->next_seq = 1;
     /* Copy 1's header block is zeroed (an older store's checkpoint must not
@@ -4185,7 +4185,7 @@ static kvs_result kvsi_raw_load_copy(kvsi_raw *R, uint32_t c, const kvs_ckpt_hea
                                      kvs_index_header *ih, uint64_t *maxgen, uint64_t *maxslot,
                                      kvs_result *read_err)
 {
-    uint64_t total = kvsi_raw_ru(KVS_CKPT_HEADER_BYTES + h->payload_len, R->A);
+    uint64_t total = kvsi_ru(KVS_CKPT_HEADER_BYTES + h->payload_len, R->A);
     const unsigned char *p;
     size_t pos, len, used;
     kvs_result r = kvsi_raw_ck_reserve(R, total);
@@ -4338,7 +4338,7 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
             if (r == KVS_OK) {
                 loaded = 1;
                 floor = ih.gen_floor;
-                alim = kvsi_raw_max64(ih.alloc_limit, maxslot);
+                alim = kvsi_max64(ih.alloc_limit, maxslot);
                 R->next_copy = c ^ 1u;
                 if (tried > 0)
                     changed = 1;
@@ -4369,11 +4369,11 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
             oh.payload_offset != R->L.slot_header_bytes || oh.payload_len > R->L.slot_payload_max ||
             oh.generation < floor)
             continue;
-        if (pcap < (size_t)kvsi_raw_ru(oh.payload_len + 1, R->A)) {
+        if (pcap < (size_t)kvsi_ru(oh.payload_len + 1, R->A)) {
             if (pbuf != NULL)
                 kvs_aligned_free(R->ap, pbuf, pcap, (size_t)R->A);
             pbuf = NULL;
-            pcap = (size_t)kvsi_raw_ru(kvsi_raw_max64(oh.payload_len + 1, (uint64_t)1 << 20), R->A);
+            pcap = (size_t)kvsi_ru(kvsi_max64(oh.payload_len + 1, (uint64_t)1 << 20), R->A);
             r = kvs_aligned_alloc(R->ap, pcap, (size_t)R->A, &mem);
             if (r != KVS_OK) {
                 pcap = 0;
@@ -4435,7 +4435,7 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
     R->next_unwritten = alim;
     R->alloc_disk = R->alloc_want = alim;
     R->alloc_step = kvsi_raw_step0(R);
-    R->next_gen = kvsi_raw_max64(kvsi_raw_max64(maxgen + 1, floor), 1);
+    R->next_gen = kvsi_max64(kvsi_max64(maxgen + 1, floor), 1);
     R->mut_seq = changed ? 1 : 0;
     if (changed) {
         r = kvsi_raw_ckpt(R, 0);
@@ -4531,9 +4531,9 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         kvsi_raw_free(R); /* after the message: it names R->path */
         return r;
     }
-    acheck = kvsi_raw_max64(kvsi_raw_max64(R->info.align, R->info.buf_align),
-                            kvsi_raw_max64(KVS_DEV_ALIGN_MIN, cfg->align));
-    afmt = kvsi_raw_max64(acheck, R->info.tail_pad);
+    acheck = kvsi_max64(kvsi_max64(R->info.align, R->info.buf_align),
+                        kvsi_max64(KVS_DEV_ALIGN_MIN, cfg->align));
+    afmt = kvsi_max64(acheck, R->info.tail_pad);
     if (R->info.direct)
         acheck = afmt;
     if (afmt > KVS_DEV_ALIGN_MAX) {
@@ -4544,7 +4544,7 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
     }
 
     /* The first 4 KiB: superblock, or zeros. */
-    blkn = kvsi_raw_ru(4096, afmt);
+    blkn = kvsi_ru(4096, afmt);
     r = kvs_aligned_alloc(R->ap, (size_t)blkn, (size_t)afmt, &mem);
     if (r != KVS_OK) {
         kvsi_raw_free(R);
@@ -4570,7 +4570,7 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         dev = cfg->device_bytes != 0 ? cfg->device_bytes : fsize;
         if (cfg->slot_payload_bytes == 0)
             cfg->slot_payload_bytes = KVSI_RAW_DEF_PAYLOAD;
-        R->probe = kvsi_raw_min64(kvsi_raw_max64(KVS_OBJHDR_REGION, R->A), kvsi_raw_ru(KVS_OBJHDR_MAX_BYTES, R->A));
+        R->probe = kvsi_min64(kvsi_max64(KVS_OBJHDR_REGION, R->A), kvsi_ru(KVS_OBJHDR_MAX_BYTES, R->A));
         r = kvsi_raw_format(R, dev, err, err_cap);
         if (r != KVS_OK) {
             kvsi_raw_free(R);
@@ -4612,10 +4612,10 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
                              "device_bytes: the device is %llu bytes, smaller than the recorded device_bytes %llu",
                              (unsigned long long)fsize, (unsigned long long)sb.device_bytes);
         }
-        hdr = kvsi_raw_max64(KVS_OBJHDR_REGION, sb.align);
+        hdr = kvsi_max64(KVS_OBJHDR_REGION, sb.align);
         if (cfg->slot_payload_bytes != 0 &&
             (cfg->slot_payload_bytes > ((uint64_t)1 << 48) ||
-             kvsi_raw_ru(hdr + cfg->slot_payload_bytes, sb.align) != sb.slot_bytes)) {
+             kvsi_ru(hdr + cfg->slot_payload_bytes, sb.align) != sb.slot_bytes)) {
             kvsi_raw_free(R);
             return kvsi_errf(err, err_cap, KVS_E_GEOMETRY,
                              "slot_payload_bytes %llu does not match the recorded slot_bytes %llu (slot_payload_bytes %llu)",
@@ -4644,12 +4644,12 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
             r = kvsi_errf(err, err_cap, KVS_E_GEOMETRY,
                           "meta_bytes: the recorded meta_bytes %llu cannot hold a checkpoint of %llu slots with %u-byte keys (max_key_bytes); it needs %llu",
                           (unsigned long long)sb.meta_bytes, (unsigned long long)R->L.slot_count,
-                          (unsigned)cfg->max_key_bytes, (unsigned long long)(2 * kvsi_raw_ru(want, R->A)));
+                          (unsigned)cfg->max_key_bytes, (unsigned long long)(2 * kvsi_ru(want, R->A)));
             kvsi_raw_free(R);
             return r;
         }
         R->store_id = sb.store_id;
-        R->probe = kvsi_raw_min64(R->L.slot_header_bytes, kvsi_raw_ru(KVS_OBJHDR_MAX_BYTES, R->A));
+        R->probe = kvsi_min64(R->L.slot_header_bytes, kvsi_ru(KVS_OBJHDR_MAX_BYTES, R->A));
         r = kvsi_raw_restore(R, err, err_cap);
         if (r != KVS_OK) {
             kvsi_raw_free(R);
@@ -4930,7 +4930,7 @@ static void kvsi_fs_busy_leave(kvsi_fs *fs, kvsi_fsent *e)
 /* ---- helpers ---- */
 static uint64_t kvsi_fs_disk(uint64_t size)
 {
-    return (size + KVSI_FS_BLOCK - 1) & ~(KVSI_FS_BLOCK - 1);
+    return kvsi_ru(size, KVSI_FS_BLOCK);
 }
 
 static void kvsi_fs_fcfg(const kvsi_fs *fs, kvs_file_config *fc, uint32_t flags)
