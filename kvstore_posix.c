@@ -1820,6 +1820,8 @@ KVSDEF int kvs_pool_fd(const kvs_pool *p)
     return p->rfd;
 }
 
+/* v rounded up to KVSI_STRUCT_ALIGN: where the next part of a block holding
+   a struct and its trailing arrays starts (pool and store batches). */
 static size_t kvsi_pad_up(size_t v)
 {
     return (v + (KVSI_STRUCT_ALIGN - 1)) & ~(size_t)(KVSI_STRUCT_ALIGN - 1);
@@ -2632,7 +2634,7 @@ KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *item
             }
         }
     }
-    hdr = (sizeof(kvs_store_batch) + KVSI_STRUCT_ALIGN - 1) & ~(size_t)(KVSI_STRUCT_ALIGN - 1);
+    hdr = kvsi_pad_up(sizeof(kvs_store_batch));
     opsz = run * sizeof(kvs_io_op);
     total = hdr + opsz + run * sizeof(kvsi_call) + 1;
     r = kvs_aligned_alloc(kvsi_store_alloc(s), total, KVSI_STRUCT_ALIGN, &mem);
