@@ -363,6 +363,13 @@ struct kvs_file {
     kvs_file_stats st; /* updated with __atomic builtins         */
 };
 
+/* a when it is a complete custom allocator (both functions set), else NULL:
+   the default one. */
+static const kvs_allocator *kvsi_custom_alloc(const kvs_allocator *a)
+{
+    return (a != NULL && a->alloc != NULL && a->free != NULL) ? a : NULL;
+}
+
 static const kvs_allocator *kvsi_file_alloc(const kvs_file *f)
 {
     return f->has_alloc ? &f->alloc : NULL;
@@ -521,7 +528,7 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
     f = (kvs_file *)mem;
     memset(f, 0, sizeof *f);
     f->fd = -1;
-    if (cfg.alloc != NULL && cfg.alloc->alloc != NULL && cfg.alloc->free != NULL) {
+    if (kvsi_custom_alloc(cfg.alloc) != NULL) {
         f->alloc = *cfg.alloc;
         f->has_alloc = 1;
     }
@@ -1727,11 +1734,11 @@ KVSDEF kvs_result kvs_pool_create(const kvs_pool_config *cfg_in, kvs_pool **out)
     p = (kvs_pool *)mem;
     memset(p, 0, sizeof *p);
     p->rfd = p->wfd = -1;
-    if (cfg.alloc != NULL && cfg.alloc->alloc != NULL && cfg.alloc->free != NULL) {
+    if (kvsi_custom_alloc(cfg.alloc) != NULL) {
         p->alloc = *cfg.alloc;
         p->has_alloc = 1;
     }
-    cfg.alloc = p->has_alloc ? &p->alloc : NULL;
+    cfg.alloc = kvsi_pool_alloc(p);
     p->cfg = cfg;
 
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
@@ -2209,7 +2216,7 @@ struct kvs_store {
 
 static const kvs_allocator *kvsi_store_alloc(const kvs_store *s)
 {
-    return (s->alloc.alloc != NULL && s->alloc.free != NULL) ? &s->alloc : NULL;
+    return kvsi_custom_alloc(&s->alloc);
 }
 
 static kvs_result kvsi_key_check(const void *key, size_t klen)
@@ -2322,7 +2329,7 @@ static kvs_result kvsi_store_own_strings(kvs_store *s)
 static void kvsi_store_free(kvs_store *s)
 {
     kvs_allocator a = s->alloc;
-    const kvs_allocator *ap = (a.alloc != NULL && a.free != NULL) ? &a : NULL;
+    const kvs_allocator *ap = kvsi_custom_alloc(&a);
     if (s->pool != NULL)
         kvs_pool_destroy(s->pool);
     kvs_aligned_free(ap, s->strs, s->strs_size, 1);
@@ -2345,7 +2352,7 @@ KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, c
     r = kvsi_store_cfg_check(cfg, err, err_cap);
     if (r != KVS_OK)
         return r;
-    ap = (cfg->allocator.alloc != NULL && cfg->allocator.free != NULL) ? &cfg->allocator : NULL;
+    ap = kvsi_custom_alloc(&cfg->allocator);
     r = kvs_aligned_alloc(ap, sizeof(kvs_store), KVSI_STRUCT_ALIGN, &mem);
     if (r != KVS_OK)
         return kvsi_errf(err, err_cap, r, "cannot allocate the store");
@@ -3835,7 +3842,8 @@ static size_t kvsi_raw_buffer_align(void *eng)
 
 /* ---- open, close ---- */
 
-static void kvsi_raw_free(kvsi_raw *R)
+/* Stops and joins the checkpoint thread, when it runs. */
+static void kvsi_raw_stop_thread(kvsi_raw *R)
 {
     if (R->thr_on) {
         pthread_mutex_lock(&R->mu);
@@ -3845,6 +3853,11 @@ static void kvsi_raw_free(kvsi_raw *R)
         pthread_join(R->thr, NULL);
         R->thr_on = 0;
     }
+}
+
+static void kvsi_raw_free(kvsi_raw *R)
+{
+    kvsi_raw_stop_thread(R);
     /* Every entry lives in a slab. */
     while (R->slabs != NULL) {
         kvsi_rslab *s = R->slabs;
@@ -3883,14 +3896,7 @@ static kvs_result kvsi_raw_close(void *eng)
     kvsi_raw *R = (kvsi_raw *)eng;
     kvs_result r = KVS_OK, r2;
     int dirty;
-    if (R->thr_on) {
-        pthread_mutex_lock(&R->mu);
-        R->stop = 1;
-        pthread_cond_broadcast(&R->cv);
-        pthread_mutex_unlock(&R->mu);
-        pthread_join(R->thr, NULL);
-        R->thr_on = 0;
-    }
+    kvsi_raw_stop_thread(R);
     pthread_mutex_lock(&R->mu);
     /* The last checkpoint records alloc_limit at the slots handed out, so
        the next open scans no unused slot: worth one more checkpoint when
@@ -4453,7 +4459,7 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
 {
     kvsi_raw *R;
     void *mem = NULL;
-    const kvs_allocator *ap = (cfg->allocator.alloc != NULL && cfg->allocator.free != NULL) ? &cfg->allocator : NULL;
+    const kvs_allocator *ap = kvsi_custom_alloc(&cfg->allocator);
     kvs_result r;
     kvs_file_config fc;
     pthread_condattr_t ca;
@@ -6015,7 +6021,7 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
     unsigned char *seen = NULL;
     size_t seen_cap = 0, nseen = 0;
     uint32_t dmode;
-    const kvs_allocator *ap = (cfg->allocator.alloc != NULL && cfg->allocator.free != NULL) ? &cfg->allocator : NULL;
+    const kvs_allocator *ap = kvsi_custom_alloc(&cfg->allocator);
 
     *ops = NULL;
     *engine = NULL;
