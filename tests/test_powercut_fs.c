@@ -50,60 +50,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include "test_util.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define T_SAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define T_SAN 1
-#endif
-#endif
-#ifndef T_SAN
-#define T_SAN 0
-#endif
 
-static unsigned long long g_seed = 0x5eedf5ULL;
-static unsigned g_pass, g_fail;
 static char g_dir[1024];
-
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (c)                                                                            \
-            g_pass++;                                                                     \
-        else {                                                                            \
-            g_fail++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (seed %llu)\n", __FILE__, __LINE__, #c, \
-                    g_seed);                                                              \
-        }                                                                                 \
-    } while (0)
-
-#define FAILF(...)                                                                        \
-    do {                                                                                  \
-        g_fail++;                                                                         \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                                   \
-        fprintf(stderr, __VA_ARGS__);                                                     \
-        fprintf(stderr, " (seed %llu)\n", g_seed);                                        \
-    } while (0)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n) { return n ? rng_next(s) % n : 0; }
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    return p;
-}
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -121,17 +71,17 @@ static void *xrealloc(void *p, size_t n)
 
 static size_t val_len(uint32_t key, uint64_t ver)
 {
-    uint64_t s = ((uint64_t)key << 40) ^ ver ^ (g_seed * 31);
-    uint64_t c = rng_below(&s, 100);
+    uint64_t s = ((uint64_t)key << 40) ^ ver ^ (t_seed * 31);
+    uint64_t c = t_rng_below(&s, 100);
     size_t n;
     if (c < 60)
-        n = (size_t)(VHDR + rng_below(&s, 6000));
+        n = (size_t)(VHDR + t_rng_below(&s, 6000));
     else if (c < 92) {
-        uint64_t unit = rng_below(&s, 2) ? 512 : 4096;
-        n = (size_t)(unit * (1 + rng_below(&s, 6)));
-        n = n + (size_t)rng_below(&s, 3) - 1;
+        uint64_t unit = t_rng_below(&s, 2) ? 512 : 4096;
+        n = (size_t)(unit * (1 + t_rng_below(&s, 6)));
+        n = n + (size_t)t_rng_below(&s, 3) - 1;
     } else
-        n = (size_t)(30000 + rng_below(&s, VMAX - 30000));
+        n = (size_t)(30000 + t_rng_below(&s, VMAX - 30000));
     if (n < VHDR)
         n = VHDR;
     if (n > VMAX)
@@ -141,7 +91,7 @@ static size_t val_len(uint32_t key, uint64_t ver)
 
 static void val_fill(unsigned char *p, uint32_t key, uint64_t ver, size_t n)
 {
-    uint64_t s = ((uint64_t)key * 0x100000001b3ULL) ^ (ver << 7) ^ g_seed;
+    uint64_t s = ((uint64_t)key * 0x100000001b3ULL) ^ (ver << 7) ^ t_seed;
     uint32_t n32 = (uint32_t)n;
     size_t i;
     memcpy(p, &key, 4);
@@ -149,7 +99,7 @@ static void val_fill(unsigned char *p, uint32_t key, uint64_t ver, size_t n)
     memcpy(p + 12, &n32, 4);
     memcpy(p + 16, "kvFS", 4);
     for (i = VHDR; i < n; i += 8) {
-        uint64_t v = rng_next(&s);
+        uint64_t v = t_rng_next(&s);
         size_t k = n - i < 8 ? n - i : 8;
         memcpy(p + i, &v, k);
     }
@@ -283,7 +233,7 @@ static uint32_t rec_name(recorder *R, const char *nm)
         }
         R->caplive = nc;
     }
-    R->names[R->nnames] = (char *)xmalloc(strlen(nm) + 1);
+    R->names[R->nnames] = (char *)t_xmalloc(strlen(nm) + 1);
     memcpy(R->names[R->nnames], nm, strlen(nm) + 1);
     return (uint32_t)R->nnames++;
 }
@@ -565,7 +515,7 @@ static int64_t h_pwritev(void *user, int fd, const kvs_iovec *iov, int cnt, uint
     if (n < 0)
         return -(int64_t)errno;
     /* one write event of the bytes that moved */
-    cat = (unsigned char *)xmalloc(total);
+    cat = (unsigned char *)t_xmalloc(total);
     for (i = 0; i < cnt && at < (size_t)n; i++) {
         size_t k = iov[i].len < (size_t)n - at ? iov[i].len : (size_t)n - at;
         memcpy(cat + at, iov[i].base, k);
@@ -815,7 +765,7 @@ static void apply_sectors(unsigned char *dst, const lent *e, int mode, uint64_t 
         uint64_t sec_end = (pos / 512 + 1) * 512;
         if (sec_end > end)
             sec_end = end;
-        if (rng_below(rs, 2)) {
+        if (t_rng_below(rs, 2)) {
             memcpy(dst + pos, src + (pos - e->off), (size_t)(sec_end - pos));
             if (sec_end > *applied_end)
                 *applied_end = sec_end;
@@ -830,7 +780,7 @@ static size_t build_file(rebuild *B, uint32_t id, size_t cut, int dvar, uint64_t
 {
     size_t i, synced = B->fsync_at[id], size;
     uint64_t dsize = 0, full = 0, aend = 0;
-    int garbage = dvar != 0 && rng_below(rs, 4) == 0, any_unsynced = 0;
+    int garbage = dvar != 0 && t_rng_below(rs, 4) == 0, any_unsynced = 0;
     for (i = 0; i < cut; i++) {
         const lent *e = &g_rec.ev[i];
         if (e->type == E_WRITE && e->id == id && e->off + e->len > full)
@@ -842,9 +792,9 @@ static size_t build_file(rebuild *B, uint32_t id, size_t cut, int dvar, uint64_t
     }
     /* never-written bytes inside the size: zeros or garbage */
     if (garbage) {
-        uint64_t s = rng_next(rs);
+        uint64_t s = t_rng_next(rs);
         for (i = 0; i < (size_t)full; i++)
-            B->buf[i] = (unsigned char)(rng_next(&s) >> 56);
+            B->buf[i] = (unsigned char)(t_rng_next(&s) >> 56);
     } else if (full > 0) {
         memset(B->buf, 0, (size_t)full);
     }
@@ -858,7 +808,7 @@ static size_t build_file(rebuild *B, uint32_t id, size_t cut, int dvar, uint64_t
             continue;
         }
         any_unsynced = 1;
-        mode = dvar == 0 ? 1 : dvar == 1 ? 0 : (int)rng_below(rs, 3);
+        mode = dvar == 0 ? 1 : dvar == 1 ? 0 : (int)t_rng_below(rs, 3);
         if (mode == 2)
             g_torn_writes++;
         else if (mode == 0)
@@ -868,7 +818,7 @@ static size_t build_file(rebuild *B, uint32_t id, size_t cut, int dvar, uint64_t
     if (dvar == 0 || !any_unsynced) {
         size = (size_t)full;
     } else {
-        uint64_t c = rng_below(rs, 4), lo = dsize;
+        uint64_t c = t_rng_below(rs, 4), lo = dsize;
         if (c == 0)
             size = (size_t)dsize;
         else if (c == 1)
@@ -877,7 +827,7 @@ static size_t build_file(rebuild *B, uint32_t id, size_t cut, int dvar, uint64_t
             size = (size_t)full;
         else {
             uint64_t span = full > lo ? (full - lo) / 512 : 0;
-            size = (size_t)(lo + 512 * rng_below(rs, span + 1));
+            size = (size_t)(lo + 512 * t_rng_below(rs, span + 1));
             if (size > full)
                 size = (size_t)full;
         }
@@ -932,8 +882,8 @@ static int rebuild_state(const wcfg *w, rebuild *B, size_t cut, uint64_t *rs, in
 {
     size_t i, nn = g_rec.nnames;
     unsigned d;
-    int joint = (int)rng_below(rs, 8);
-    int dvar = joint == 0 ? 0 : rng_below(rs, 4) == 0 ? 1 : 2; /* all / all dropped / mixed */
+    int joint = (int)t_rng_below(rs, 8);
+    int dvar = joint == 0 ? 0 : t_rng_below(rs, 4) == 0 ? 1 : 2; /* all / all dropped / mixed */
     int mvar[MAXDIRS];
     uint64_t pct[MAXDIRS], prefix[MAXDIRS], seen[MAXDIRS];
     size_t mk_at[MAXDIRS], psync_at = 0;
@@ -967,10 +917,10 @@ static int rebuild_state(const wcfg *w, rebuild *B, size_t cut, uint64_t *rs, in
     /* metadata variant per directory: 0 all, 1 none, 2 ordered prefix,
        3 arbitrary subset */
     for (d = 0; d < w->ndirs; d++) {
-        mvar[d] = joint == 0 ? 0 : (int)rng_below(rs, 8);
+        mvar[d] = joint == 0 ? 0 : (int)t_rng_below(rs, 8);
         mvar[d] = mvar[d] == 0 ? 0 : mvar[d] == 1 ? 1 : mvar[d] < 4 ? 2 : 3;
-        prefix[d] = rng_below(rs, (uint64_t)B->wcount[d] + 1);
-        pct[d] = 25 * (1 + rng_below(rs, 3));
+        prefix[d] = t_rng_below(rs, (uint64_t)B->wcount[d] + 1);
+        pct[d] = 25 * (1 + t_rng_below(rs, 3));
         seen[d] = 0;
         /* the store directory itself: an entry of the parent, durable once
            the parent is synced after its mkdir */
@@ -979,7 +929,7 @@ static int rebuild_state(const wcfg *w, rebuild *B, size_t cut, uint64_t *rs, in
         else if (mk_at[d] <= psync_at || mvar[d] == 0)
             exists[d] = 1;
         else
-            exists[d] = mvar[d] == 1 ? 0 : (int)rng_below(rs, 2);
+            exists[d] = mvar[d] == 1 ? 0 : (int)t_rng_below(rs, 2);
         if (!exists[d])
             g_dir_lost++;
         memset(B->ns[d], 0, nn * sizeof(uint32_t));
@@ -995,7 +945,7 @@ static int rebuild_state(const wcfg *w, rebuild *B, size_t cut, uint64_t *rs, in
             apply = 1;
         } else {
             int mv = mvar[e->dir];
-            apply = mv == 0 ? 1 : mv == 1 ? 0 : mv == 2 ? seen[e->dir] < prefix[e->dir] : rng_below(rs, 100) < pct[e->dir];
+            apply = mv == 0 ? 1 : mv == 1 ? 0 : mv == 2 ? seen[e->dir] < prefix[e->dir] : t_rng_below(rs, 100) < pct[e->dir];
             seen[e->dir]++;
             if (!apply)
                 g_entry_skipped++;
@@ -1012,7 +962,7 @@ static int rebuild_state(const wcfg *w, rebuild *B, size_t cut, uint64_t *rs, in
             ns[e->name2] = ns[e->name];
             /* an unsynced rename may also be left half done, the file under
                both names (a non-journalled file system after fsck) */
-            if (i >= B->dsync_at[e->dir] && mvar[e->dir] >= 2 && rng_below(rs, 16) == 0)
+            if (i >= B->dsync_at[e->dir] && mvar[e->dir] >= 2 && t_rng_below(rs, 16) == 0)
                 g_rename_both++;
             else
                 ns[e->name] = 0;
@@ -1142,7 +1092,7 @@ static void check_state(const wcfg *w, const rebuild *B, const kmodel *km, size_
         FAILF("%s cut %zu: %u orphan temporary files rebuilt, %llu removed at open, %u left", w->name, cut,
               B->ntemps, (unsigned long long)st.orphans_removed, left);
     else
-        g_pass++;
+        t_check(1, __FILE__, __LINE__, "");
     for (i = 0; i < w->nkeys; i++) {
         const kmodel *m = &km[i];
         uint64_t seen = 0;
@@ -1162,15 +1112,15 @@ static void check_state(const wcfg *w, const rebuild *B, const kmodel *km, size_
                 FAILF("%s cut %zu: WRONG read of key %u (durable version %llu, %zu candidates): %s", w->name, cut,
                       i, (unsigned long long)m->base, m->ncand, why);
             } else
-                g_pass++;
+                t_check(1, __FILE__, __LINE__, "");
         } else if (r == KVS_NOT_FOUND) {
             /* a miss: nothing durable, a remove since, eviction, or (NONE)
                an overwrite since whose unsynced file replaced the old one */
             g_misses++;
             if (m->base == 0 || m->rm_after || w->capacity != 0)
-                g_pass++;
+                t_check(1, __FILE__, __LINE__, "");
             else if (w->dur == KVS_DURABLE_NONE && m->put_after) {
-                g_pass++;
+                t_check(1, __FILE__, __LINE__, "");
                 g_none_overwrite_miss++; /* the synced version is gone too */
             }
             else {
@@ -1197,7 +1147,7 @@ static void check_state(const wcfg *w, const rebuild *B, const kmodel *km, size_
         if (r != KVS_OK || !val_is(rd, got, 999, 1, scratch))
             FAILF("%s cut %zu: get after the power cut: %s", w->name, cut, kvs_result_name(r));
         else
-            g_pass++;
+            t_check(1, __FILE__, __LINE__, "");
     }
     if (w->capacity != 0) {
         kvs_store_get_stats(s, &st);
@@ -1205,7 +1155,7 @@ static void check_state(const wcfg *w, const rebuild *B, const kmodel *km, size_
             FAILF("%s cut %zu: disk_bytes %llu above capacity %llu after a put", w->name, cut,
                   (unsigned long long)st.disk_bytes, (unsigned long long)w->capacity);
         else
-            g_pass++;
+            t_check(1, __FILE__, __LINE__, "");
     }
     r = kvs_store_close(s);
     if (r != KVS_OK)
@@ -1243,7 +1193,7 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
     void *mem = NULL;
     size_t i, ncut = 0, *cuts, nsync = 0, ci, kl;
     uint64_t rs = seed, ver = 1, mine = 0, acked_puts = 0, acked_rm = 0, syncs = 0, reopens = 0, batches = 0;
-    kmodel *km = (kmodel *)xmalloc(sizeof(kmodel) * MAXKEYS);
+    kmodel *km = (kmodel *)t_xmalloc(sizeof(kmodel) * MAXKEYS);
     rebuild B;
     unsigned op, d;
     int direct = 0;
@@ -1275,11 +1225,11 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
     for (i = 0; i < 3; i++)
         bb[i] = buf + (i + 1) * (VMAX + 4096);
     for (op = 0; op < ops && s != NULL; op++) {
-        uint32_t key = (uint32_t)rng_below(&rs, w->nkeys);
-        uint64_t c = rng_below(&rs, 100);
+        uint32_t key = (uint32_t)t_rng_below(&rs, w->nkeys);
+        uint64_t c = t_rng_below(&rs, 100);
         kl = keyname(k, key);
         if (c < 55) {
-            size_t n = val_len(key, ver), mis = rng_below(&rs, 4) == 0 ? 8 : 0;
+            size_t n = val_len(key, ver), mis = t_rng_below(&rs, 4) == 0 ? 8 : 0;
             val_fill(buf + mis, key, ver, n);
             rec_event(E_BEGIN_PUT, key, ver, KVS_OK);
             r = kvs_store_put(s, k, kl, buf + mis, n);
@@ -1293,7 +1243,7 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
             /* a batch of up to three distinct keys, on the pool's workers */
             kvs_item it[3];
             uint32_t ks[3];
-            size_t n = 2 + (size_t)rng_below(&rs, 2), failed = 0, m;
+            size_t n = 2 + (size_t)t_rng_below(&rs, 2), failed = 0, m;
             for (m = 0; m < n; m++) {
                 size_t q;
                 ks[m] = (uint32_t)((key + m * 7) % w->nkeys);
@@ -1353,7 +1303,7 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
     for (i = 0; i < g_rec.nev; i++)
         if (g_rec.ev[i].type == E_FSYNC || g_rec.ev[i].type == E_DSYNC || g_rec.ev[i].type == E_PSYNC)
             nsync++;
-    cuts = (size_t *)xmalloc(sizeof(size_t) * (size_t)(2 * nsync + states + 2));
+    cuts = (size_t *)t_xmalloc(sizeof(size_t) * (size_t)(2 * nsync + states + 2));
     for (i = 0; i < g_rec.nev; i++)
         if (g_rec.ev[i].type == E_FSYNC || g_rec.ev[i].type == E_DSYNC || g_rec.ev[i].type == E_PSYNC) {
             cuts[ncut++] = i;
@@ -1368,16 +1318,16 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
         ncut = o;
     }
     while (ncut < states)
-        cuts[ncut++] = (size_t)rng_below(&rs, g_rec.nev + 1);
+        cuts[ncut++] = (size_t)t_rng_below(&rs, g_rec.nev + 1);
     qsort(cuts, ncut, sizeof *cuts, cmp_size);
 
     memset(&B, 0, sizeof B);
     for (d = 0; d < MAXDIRS; d++)
-        B.ns[d] = (uint32_t *)xmalloc(sizeof(uint32_t) * (g_rec.nnames + 1));
-    B.fsync_at = (size_t *)xmalloc(sizeof(size_t) * (g_rec.nfiles + 1));
-    B.dsync_at = (size_t *)xmalloc(sizeof(size_t) * MAXDIRS);
-    B.wcount = (size_t *)xmalloc(sizeof(size_t) * MAXDIRS);
-    B.first = (size_t *)xmalloc(sizeof(size_t) * (g_rec.nfiles + 1));
+        B.ns[d] = (uint32_t *)t_xmalloc(sizeof(uint32_t) * (g_rec.nnames + 1));
+    B.fsync_at = (size_t *)t_xmalloc(sizeof(size_t) * (g_rec.nfiles + 1));
+    B.dsync_at = (size_t *)t_xmalloc(sizeof(size_t) * MAXDIRS);
+    B.wcount = (size_t *)t_xmalloc(sizeof(size_t) * MAXDIRS);
+    B.first = (size_t *)t_xmalloc(sizeof(size_t) * (g_rec.nfiles + 1));
     for (ci = 0; ci < ncut; ci++) {
         int live = 0;
         if (rebuild_state(w, &B, cuts[ci], &rs, &live) != 0)
@@ -1436,9 +1386,7 @@ int main(void)
     void *mem = NULL;
     struct timespec ts;
 
-    env = getenv("KVS_SEED");
-    if (env != NULL)
-        g_seed = strtoull(env, NULL, 0);
+    t_init_seed("test_powercut_fs", 0x5eedf5ULL);
     env = getenv("KVS_POWERCUT_STATES");
     if (env != NULL && env[0] != '\0')
         states = strtoull(env, NULL, 0);
@@ -1453,7 +1401,7 @@ int main(void)
     if (mkdtemp(g_dir) == NULL) {
         snprintf(g_dir, sizeof g_dir, "/tmp/kvs_powercut_fs_XXXXXX");
         if (mkdtemp(g_dir) == NULL) {
-            fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, g_seed);
+            fprintf(stderr, "%s:%d: mkdtemp(%s) failed (seed %llu)\n", __FILE__, __LINE__, g_dir, t_seed);
             return 1;
         }
     }
@@ -1462,23 +1410,23 @@ int main(void)
     if (posix_memalign(&mem, 4096, VMAX + 4096) != 0)
         return 1;
     rd = (unsigned char *)mem;
-    scratch = (unsigned char *)xmalloc(VMAX);
+    scratch = (unsigned char *)t_xmalloc(VMAX);
     clock_gettime(CLOCK_MONOTONIC, &ts);
     t0 = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
     per = states / nw + 1;
     printf("test_powercut_fs: %llu states over %u workloads in %s, seed %llu\n", (unsigned long long)states, nw,
-           g_dir, g_seed);
+           g_dir, t_seed);
     for (i = 0; i < nw; i++) {
         unsigned o = ops;
         if (per > 1000)
             o = (unsigned)(ops * (per / 1000 + 1) < 3000 ? ops * (per / 1000 + 1) : 3000);
-        run_workload(&W[i], per, o, g_seed ^ (0x9e37u * (i + 1)), rd, scratch);
+        run_workload(&W[i], per, o, t_seed ^ (0x9e37u * (i + 1)), rd, scratch);
     }
     clock_gettime(CLOCK_MONOTONIC, &ts);
     printf("power-cut states checked: %llu (%u workloads, seed %llu, %.1f s; %llu writes torn at 512-byte "
            "sectors, %llu dropped, %llu files short; %llu unsynced entry operations not applied, %llu renames "
            "without their source skipped, %llu left under both names; %llu store directories not there; %llu orphan temporaries removed at open)\n",
-           (unsigned long long)g_states, nw, g_seed,
+           (unsigned long long)g_states, nw, t_seed,
            (double)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u - t0) / 1e3,
            (unsigned long long)g_torn_writes, (unsigned long long)g_dropped_writes,
            (unsigned long long)g_short_files, (unsigned long long)g_entry_skipped,
@@ -1503,6 +1451,5 @@ int main(void)
     for (i = 0; i < MAXDIRS; i++)
         free(g_rec.live[i]);
     pthread_mutex_destroy(&g_rec.mu);
-    printf("test_powercut_fs: %u passed, %u failed\n", g_pass, g_fail);
-    return g_fail == 0 ? 0 : 1;
+    return t_done("test_powercut_fs");
 }
