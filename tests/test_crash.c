@@ -47,74 +47,12 @@
 
 #include "test_util.h"
 
-/* ---- self-describing values ---- */
+/* ---- self-describing values (tests/test_util.h) ---- */
 #define VMAX ((size_t)128 << 10) /* largest value (raw slot payload) */
-#define VHDR 20
 
-/* Length of (key, ver): deterministic, 20 bytes to VMAX, many near 512/4096
-   multiples (tails one byte over or under), some above 64 KiB (the raw
-   store's two-write path). */
-static size_t val_len(uint32_t key, uint64_t ver)
-{
-    uint64_t s = ((uint64_t)key << 40) ^ ver ^ (t_seed * 31);
-    uint64_t c = t_rng_below(&s, 100);
-    size_t n;
-    if (c < 55)
-        n = (size_t)(VHDR + t_rng_below(&s, 6000));
-    else if (c < 85) {
-        uint64_t unit = t_rng_below(&s, 2) ? 512 : 4096;
-        n = (size_t)(unit * (1 + t_rng_below(&s, 12)));
-        n = n + (size_t)t_rng_below(&s, 3) - 1; /* -1, 0, +1 */
-    } else
-        n = (size_t)(60000 + t_rng_below(&s, VMAX - 60000));
-    if (n < VHDR)
-        n = VHDR;
-    if (n > VMAX)
-        n = VMAX;
-    return n;
-}
-
-static void val_fill(unsigned char *p, uint32_t key, uint64_t ver, size_t n)
-{
-    uint64_t s = ((uint64_t)key * 0x100000001b3ULL) ^ (ver << 7) ^ t_seed;
-    uint32_t n32 = (uint32_t)n;
-    size_t i;
-    memcpy(p, &key, 4);
-    memcpy(p + 4, &ver, 8);
-    memcpy(p + 12, &n32, 4);
-    memcpy(p + 16, "kvCT", 4);
-    for (i = VHDR; i < n; i += 8) {
-        uint64_t v = t_rng_next(&s);
-        size_t k = n - i < 8 ? n - i : 8;
-        memcpy(p + i, &v, k);
-    }
-}
-
-/* 1 when p[0..n) is exactly the value (key, ver). */
-static int val_is(const unsigned char *p, size_t n, uint32_t key, uint64_t ver, unsigned char *scratch)
-{
-    if (ver == 0 || n != val_len(key, ver))
-        return 0;
-    val_fill(scratch, key, ver, n);
-    return memcmp(p, scratch, n) == 0;
-}
-
-/* Describe bytes that matched nothing allowed (for the failure message). */
-static void val_describe(const unsigned char *p, size_t n, char *out, size_t cap, unsigned char *scratch)
-{
-    uint32_t k = 0, n32 = 0;
-    uint64_t v = 0;
-    if (n < VHDR || memcmp(p + 16, "kvCT", 4) != 0) {
-        snprintf(out, cap, "%zu bytes of garbage", n);
-        return;
-    }
-    memcpy(&k, p, 4);
-    memcpy(&v, p + 4, 8);
-    memcpy(&n32, p + 12, 4);
-    snprintf(out, cap, "%zu bytes claiming key %u version %llu length %u (%s)", n, (unsigned)k,
-             (unsigned long long)v, (unsigned)n32,
-             val_is(p, n, k, v, scratch) ? "a complete value of that key/version" : "torn or damaged");
-}
+/* Lengths 20 bytes to VMAX, many near 512/4096 multiples (tails one byte
+   over or under), some above 64 KiB (the raw store's two-write path). */
+static const t_valspec g_val = {VMAX, 55, 85, 12, 60000, "kvCT"};
 
 /* ---- configurations ---- */
 #define MAXKEYS 64
@@ -262,8 +200,8 @@ static void child_run(ccfg *c, int wfd, uint64_t seed)
         uint64_t op = t_rng_below(&rs, 100);
         keyname(k, sizeof k, key);
         if (op < 55) {
-            size_t n = val_len(key, ver), mis = t_rng_below(&rs, 4) == 0 ? 8 : 0;
-            val_fill(buf + mis, key, ver, n);
+            size_t n = t_val_len(&g_val, key, ver), mis = t_rng_below(&rs, 4) == 0 ? 8 : 0;
+            t_val_fill(&g_val, buf + mis, key, ver, n);
             child_log(wfd, R_BEGIN_PUT, key, ver, KVS_OK);
             r = kvs_store_put(s, k, strlen(k), buf + mis, n);
             child_log(wfd, R_ACK_PUT, key, ver, r);
@@ -284,7 +222,7 @@ static void child_run(ccfg *c, int wfd, uint64_t seed)
             size_t got = 0;
             r = kvs_store_get(s, k, strlen(k), rd, VMAX, &got);
             if (r == KVS_OK) {
-                if (cur[key] == 0 || !val_is(rd, got, key, cur[key], scratch))
+                if (cur[key] == 0 || !t_val_is(&g_val, rd, got, key, cur[key], scratch))
                     child_log(wfd, R_BAD_READ, key, cur[key], r);
             } else if (r == KVS_NOT_FOUND) {
                 if (cur[key] != 0 && !c->pressure)
@@ -498,13 +436,13 @@ static void check_store(ccfg *c, unsigned char *rd, unsigned char *scratch)
         if (r == KVS_OK) {
             c->hits++;
             g_objects++;
-            if (m->base != 0 && val_is(rd, got, i, m->base, scratch))
+            if (m->base != 0 && t_val_is(&g_val, rd, got, i, m->base, scratch))
                 seen = m->base;
             for (j = 0; j < m->ncand && seen == 0; j++)
-                if (val_is(rd, got, i, m->cand[j], scratch))
+                if (t_val_is(&g_val, rd, got, i, m->cand[j], scratch))
                     seen = m->cand[j];
             if (seen == 0) {
-                val_describe(rd, got, why, sizeof why, scratch);
+                t_val_describe(&g_val, rd, got, why, sizeof why, scratch);
                 g_wrong++;
                 c->wrong++;
                 FAILF("%s round %llu: WRONG read of key %u (durable version %llu, %zu candidates): %s", c->name,
@@ -735,7 +673,7 @@ static void test_remove_sync_inflight(void)
         FAILF("inflight: open: %s", err);
         return;
     }
-    val_fill(val, 1, 1, g_stall.len);
+    t_val_fill(&g_val, val, 1, 1, g_stall.len);
     sp.s = s;
     sp.buf = val;
     sp.len = g_stall.len;
@@ -746,7 +684,7 @@ static void test_remove_sync_inflight(void)
         pthread_cond_wait(&g_stall.cv, &g_stall.mu);
     pthread_mutex_unlock(&g_stall.mu);
     /* A is in flight with the older generation */
-    val_fill(rd, 2, 2, blen);
+    t_val_fill(&g_val, rd, 2, 2, blen);
     CHECK(kvs_store_put(s, "gone", 4, rd, blen) == KVS_OK);
     CHECK(kvs_store_remove(s, "gone", 4) == KVS_OK);
     /* sync may wait for the put in flight: a helper releases it later */

@@ -45,69 +45,9 @@
 
 static char g_imgdir[1024]; /* cut images: /dev/shm when usable (fast syncs) */
 
-/* ---- self-describing values (as in test_crash.c) ---- */
+/* ---- self-describing values (tests/test_util.h) ---- */
 #define VMAX ((size_t)72 << 10)
-#define VHDR 20
-
-static size_t val_len(uint32_t key, uint64_t ver)
-{
-    uint64_t s = ((uint64_t)key << 40) ^ ver ^ (t_seed * 31);
-    uint64_t c = t_rng_below(&s, 100);
-    size_t n;
-    if (c < 60)
-        n = (size_t)(VHDR + t_rng_below(&s, 6000));
-    else if (c < 90) {
-        uint64_t unit = t_rng_below(&s, 2) ? 512 : 4096;
-        n = (size_t)(unit * (1 + t_rng_below(&s, 10)));
-        n = n + (size_t)t_rng_below(&s, 3) - 1;
-    } else
-        n = (size_t)(60000 + t_rng_below(&s, VMAX - 60000));
-    if (n < VHDR)
-        n = VHDR;
-    if (n > VMAX)
-        n = VMAX;
-    return n;
-}
-
-static void val_fill(unsigned char *p, uint32_t key, uint64_t ver, size_t n)
-{
-    uint64_t s = ((uint64_t)key * 0x100000001b3ULL) ^ (ver << 7) ^ t_seed;
-    uint32_t n32 = (uint32_t)n;
-    size_t i;
-    memcpy(p, &key, 4);
-    memcpy(p + 4, &ver, 8);
-    memcpy(p + 12, &n32, 4);
-    memcpy(p + 16, "kvCT", 4);
-    for (i = VHDR; i < n; i += 8) {
-        uint64_t v = t_rng_next(&s);
-        size_t k = n - i < 8 ? n - i : 8;
-        memcpy(p + i, &v, k);
-    }
-}
-
-static int val_is(const unsigned char *p, size_t n, uint32_t key, uint64_t ver, unsigned char *scratch)
-{
-    if (ver == 0 || n != val_len(key, ver))
-        return 0;
-    val_fill(scratch, key, ver, n);
-    return memcmp(p, scratch, n) == 0;
-}
-
-static void val_describe(const unsigned char *p, size_t n, char *out, size_t cap, unsigned char *scratch)
-{
-    uint32_t k = 0, n32 = 0;
-    uint64_t v = 0;
-    if (n < VHDR || memcmp(p + 16, "kvCT", 4) != 0) {
-        snprintf(out, cap, "%zu bytes of garbage", n);
-        return;
-    }
-    memcpy(&k, p, 4);
-    memcpy(&v, p + 4, 8);
-    memcpy(&n32, p + 12, 4);
-    snprintf(out, cap, "%zu bytes claiming key %u version %llu length %u (%s)", n, (unsigned)k,
-             (unsigned long long)v, (unsigned)n32,
-             val_is(p, n, k, v, scratch) ? "a complete value of that key/version" : "torn or damaged");
-}
+static const t_valspec g_val = {VMAX, 60, 90, 10, 60000, "kvCT"};
 
 static void keyname(char *k, size_t cap, uint32_t id)
 {
@@ -450,13 +390,13 @@ static void check_image(const wcfg *w, const char *path, const kmodel *km, size_
         g_keys_checked++;
         if (r == KVS_OK) {
             g_objects++;
-            if (m->base != 0 && val_is(rd, got, i, m->base, scratch))
+            if (m->base != 0 && t_val_is(&g_val, rd, got, i, m->base, scratch))
                 seen = m->base;
             for (j = 0; j < m->ncand && seen == 0; j++)
-                if (val_is(rd, got, i, m->cand[j], scratch))
+                if (t_val_is(&g_val, rd, got, i, m->cand[j], scratch))
                     seen = m->cand[j];
             if (seen == 0 && !m->overflow) {
-                val_describe(rd, got, why, sizeof why, scratch);
+                t_val_describe(&g_val, rd, got, why, sizeof why, scratch);
                 g_wrong++;
                 FAILF("%s cut %zu: WRONG read of key %u (durable version %llu, %zu candidates): %s", w->name, cut, i,
                       (unsigned long long)m->base, m->ncand, why);
@@ -483,13 +423,13 @@ static void check_image(const wcfg *w, const char *path, const kmodel *km, size_
     if (st.corruptions != 0)
         FAILF("%s cut %zu: %llu corruptions counted", w->name, cut, (unsigned long long)st.corruptions);
     /* usable: a put and a get */
-    val_fill(scratch, 999, 1, val_len(999, 1));
-    r = kvs_store_put(s, "probe", 5, scratch, val_len(999, 1));
+    t_val_fill(&g_val, scratch, 999, 1, t_val_len(&g_val, 999, 1));
+    r = kvs_store_put(s, "probe", 5, scratch, t_val_len(&g_val, 999, 1));
     if (r != KVS_OK)
         FAILF("%s cut %zu: put after the restore: %s", w->name, cut, kvs_result_name(r));
     else {
         r = kvs_store_get(s, "probe", 5, rd, VMAX, &got);
-        if (r != KVS_OK || !val_is(rd, got, 999, 1, scratch))
+        if (r != KVS_OK || !t_val_is(&g_val, rd, got, 999, 1, scratch))
             FAILF("%s cut %zu: get after the restore: %s", w->name, cut, kvs_result_name(r));
         else
             t_pass++;
@@ -570,8 +510,8 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
         uint64_t c = t_rng_below(&rs, 100);
         keyname(k, sizeof k, key);
         if (c < 62) {
-            size_t n = val_len(key, ver), mis = t_rng_below(&rs, 4) == 0 ? 8 : 0;
-            val_fill(buf + mis, key, ver, n);
+            size_t n = t_val_len(&g_val, key, ver), mis = t_rng_below(&rs, 4) == 0 ? 8 : 0;
+            t_val_fill(&g_val, buf + mis, key, ver, n);
             rec_event(L_BEGIN_PUT, key, ver, KVS_OK);
             r = kvs_store_put(s, k, strlen(k), buf + mis, n);
             rec_event(L_ACK_PUT, key, ver, r);

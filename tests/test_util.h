@@ -17,6 +17,9 @@
    - fill patterns: t_fill (t_rand() bytes), t_fill_rng (8 bytes per draw of
      a caller's stream), t_fill_random (one byte per draw), t_fill_tag /
      t_check_tag (bytes determined by a tag and the length).
+   - self-describing values (t_valspec, t_val_len / t_val_fill / t_val_is /
+     t_val_describe): key id, version, length and a magic in their first
+     T_VAL_HDR bytes; each test sets the length distribution and magic.
    - a counting allocator that can fail its Nth allocation (thread-safe).
    - POSIX only: t_setup_dir / t_dir / t_path (a scratch directory under
      KVS_TEST_DIR or /tmp), t_rm_rf, t_xalloc_aligned. */
@@ -240,6 +243,91 @@ T_FN int t_check_tag(const void *p, size_t n, uint64_t tag)
         i += k;
     }
     return 1;
+}
+
+/* ---- self-describing values ----------------------------------------- */
+/* Values that name themselves (the crash and power-cut tests): the first
+   T_VAL_HDR bytes hold the key id (4 bytes), version (8), length (4, all in
+   host order) and a 4-character magic, the rest a stream drawn from (key,
+   version, t_seed). The length of (key, version) is deterministic too, its
+   distribution set by the test's t_valspec: small_pct % of lengths are
+   T_VAL_HDR + [0, 6000); up to aligned_pct % are 1..units multiples of 512 or
+   4096, one byte over or under or exact; the rest are in [big_min, max). */
+#define T_VAL_HDR 20
+
+typedef struct t_valspec {
+    size_t max;           /* largest value                              */
+    unsigned small_pct;   /* lengths T_VAL_HDR + [0, 6000) below this %  */
+    unsigned aligned_pct; /* 512/4096 multiples (+-1) below this %       */
+    unsigned units;       /* up to this many 512/4096 units              */
+    size_t big_min;       /* the rest: [big_min, max)                    */
+    char magic[5];        /* 4 characters at bytes 16..19                */
+} t_valspec;
+
+/* Length of (key, ver): T_VAL_HDR to vs->max. */
+T_FN size_t t_val_len(const t_valspec *vs, uint32_t key, uint64_t ver)
+{
+    uint64_t s = ((uint64_t)key << 40) ^ ver ^ (t_seed * 31);
+    uint64_t c = t_rng_below(&s, 100);
+    size_t n;
+    if (c < vs->small_pct)
+        n = (size_t)(T_VAL_HDR + t_rng_below(&s, 6000));
+    else if (c < vs->aligned_pct) {
+        uint64_t unit = t_rng_below(&s, 2) ? 512 : 4096;
+        n = (size_t)(unit * (1 + t_rng_below(&s, vs->units)));
+        n = n + (size_t)t_rng_below(&s, 3) - 1; /* -1, 0, +1 */
+    } else
+        n = (size_t)(vs->big_min + t_rng_below(&s, vs->max - vs->big_min));
+    if (n < T_VAL_HDR)
+        n = T_VAL_HDR;
+    if (n > vs->max)
+        n = vs->max;
+    return n;
+}
+
+/* Writes the value (key, ver) as n bytes (n >= T_VAL_HDR) at p. */
+T_FN void t_val_fill(const t_valspec *vs, unsigned char *p, uint32_t key, uint64_t ver, size_t n)
+{
+    uint64_t s = ((uint64_t)key * 0x100000001b3ULL) ^ (ver << 7) ^ t_seed;
+    uint32_t n32 = (uint32_t)n;
+    size_t i;
+    memcpy(p, &key, 4);
+    memcpy(p + 4, &ver, 8);
+    memcpy(p + 12, &n32, 4);
+    memcpy(p + 16, vs->magic, 4);
+    for (i = T_VAL_HDR; i < n; i += 8) {
+        uint64_t v = t_rng_next(&s);
+        size_t k = n - i < 8 ? n - i : 8;
+        memcpy(p + i, &v, k);
+    }
+}
+
+/* 1 when p[0..n) is exactly the value (key, ver); scratch holds vs->max. */
+T_FN int t_val_is(const t_valspec *vs, const unsigned char *p, size_t n, uint32_t key, uint64_t ver,
+                  unsigned char *scratch)
+{
+    if (ver == 0 || n != t_val_len(vs, key, ver))
+        return 0;
+    t_val_fill(vs, scratch, key, ver, n);
+    return memcmp(p, scratch, n) == 0;
+}
+
+/* Describe bytes that matched nothing allowed (for the failure message). */
+T_FN void t_val_describe(const t_valspec *vs, const unsigned char *p, size_t n, char *out, size_t cap,
+                         unsigned char *scratch)
+{
+    uint32_t k = 0, n32 = 0;
+    uint64_t v = 0;
+    if (n < T_VAL_HDR || memcmp(p + 16, vs->magic, 4) != 0) {
+        snprintf(out, cap, "%zu bytes of garbage", n);
+        return;
+    }
+    memcpy(&k, p, 4);
+    memcpy(&v, p + 4, 8);
+    memcpy(&n32, p + 12, 4);
+    snprintf(out, cap, "%zu bytes claiming key %u version %llu length %u (%s)", n, (unsigned)k,
+             (unsigned long long)v, (unsigned)n32,
+             t_val_is(vs, p, n, k, v, scratch) ? "a complete value of that key/version" : "torn or damaged");
 }
 
 /* malloc that exits when out of memory. */
