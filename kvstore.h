@@ -496,7 +496,8 @@ typedef struct kvs_index_entry {
 /* Bytes one entry takes: 32 + key_len rounded up to 8 (0 for a bad key_len). */
 KVSDEF size_t kvs_index_entry_size(uint32_t key_len);
 KVSDEF kvs_result kvs_index_header_encode(const kvs_index_header *h, void *buf, size_t cap);
-/* KVS_E_BUFSIZE, KVS_E_MAGIC, KVS_E_CORRUPT (reserved, alloc_limit > slot_count). */
+/* KVS_E_BUFSIZE, KVS_E_MAGIC, KVS_E_CORRUPT (reserved, alloc_limit >
+   slot_count, entry_count > slot_count). */
 KVSDEF kvs_result kvs_index_header_decode(const void *buf, size_t len, kvs_index_header *out);
 KVSDEF kvs_result kvs_index_entry_encode(const kvs_index_entry *e, void *buf, size_t cap, size_t *out_len);
 /* Decode the entry at buf (len bytes remain); *used = its size. KVS_E_CORRUPT
@@ -832,7 +833,9 @@ typedef struct kvs_store_config {
     uint32_t checkpoint_interval_ms; /* RAW: periodic checkpoint; 0 = 60000   */
     uint32_t checkpoint_idle_ms;     /* RAW: ...after this quiet time; 0 = 1000 */
     /* FS */
-    uint32_t file_mode;          /* FS: permission bits of files; 0 = 0600     */
+    uint32_t file_mode;          /* permission bits of the files the store
+                                    creates (FS objects, a RAW device file);
+                                    must include 0600; 0 = 0600               */
     int readahead;               /* FS: 1 = posix_fadvise(WILLNEED) on buffered
                                     reads; 0 = no hint                         */
     uint32_t temp_max_age_s;     /* FS: temp files older than this are removed
@@ -895,8 +898,10 @@ KVSDEF void kvs_store_config_init(kvs_store_config *cfg);
 /* Open (and for RAW with format set, format) a store. err (may be NULL)
    receives a sentence naming the field or path at fault. */
 KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, char *err, size_t err_cap);
-/* Finish in-flight batches, write a final checkpoint (RAW), sync per the
-   durability level, free everything. Returns the first error; frees anyway. */
+/* Finish in-flight batches; RAW: write a final checkpoint (synced); FS:
+   nothing is synced, so call kvs_store_sync first when puts made with
+   KVS_DURABLE_NONE must survive a power cut. Frees everything; returns the
+   first error, frees anyway. */
 KVSDEF kvs_result kvs_store_close(kvs_store *s);
 /* The effective configuration: defaults resolved. Strings point into the
    store and live until close. */

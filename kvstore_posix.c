@@ -2263,6 +2263,9 @@ static kvs_result kvsi_store_cfg_check(const kvs_store_config *c, char *err, siz
         return kvsi_errf(err, cap, KVS_E_INVAL, "strict_pathset must be 0 or 1");
     if (c->file_mode > 07777)
         return kvsi_errf(err, cap, KVS_E_INVAL, "file_mode %o has bits beyond 07777", (unsigned)c->file_mode);
+    if (c->file_mode != 0 && (c->file_mode & 0600u) != 0600u)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "file_mode %o must give the owner read and write (0600)",
+                         (unsigned)c->file_mode);
     if (c->align != 0 && (!kvs_is_pow2(c->align) || c->align > KVS_DEV_ALIGN_MAX))
         return kvsi_errf(err, cap, KVS_E_ALIGN, "align %zu is not a power of two up to 1 MiB", c->align);
     if (c->tp_world > KVS_TP_MAX)
@@ -2359,6 +2362,8 @@ KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, c
     s = (kvs_store *)mem;
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
+    if (s->cfg.file_mode == 0)
+        s->cfg.file_mode = 0600u; /* files the store creates: owner only */
     s->alloc = cfg->allocator;
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
         kvs_aligned_free(ap, s, sizeof *s, KVSI_STRUCT_ALIGN);
@@ -4521,6 +4526,7 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
     if (cfg->format != KVS_FORMAT_NEVER && cfg->device_bytes != 0) {
         fc.flags = KVS_FILE_CREATE;
         fc.size = cfg->device_bytes;
+        fc.mode = cfg->file_mode;
     }
     fc.align = cfg->align;
     fc.alloc = ap;
@@ -6025,11 +6031,6 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
 
     *ops = NULL;
     *engine = NULL;
-    if (cfg->file_mode != 0 && (cfg->file_mode & 0600u) != 0600u)
-        return kvsi_errf(err, err_cap, KVS_E_INVAL,
-                         "file_mode %o must give the owner read and write (0600)", (unsigned)cfg->file_mode);
-    if (cfg->file_mode == 0)
-        cfg->file_mode = 0600u;
     if (cfg->temp_max_age_s == 0)
         cfg->temp_max_age_s = 600u;
 

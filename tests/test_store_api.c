@@ -131,6 +131,10 @@ static void test_config_errors(void)
     base_config(&c, KVS_STORE_FS, t_dir);
     c.threads = 5000;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
+    base_config(&c, KVS_STORE_RAW, raw);
+    c.file_mode = 0400; /* the owner could not write its own device file */
+    CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
+    CHECK(strstr(g_err, "file_mode") != NULL);
     base_config(&c, KVS_STORE_FS, t_dir);
     c.file_mode = 010000;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
@@ -222,10 +226,14 @@ static void run_api(kvs_store_kind kind, const char *where, const char *label)
     kvs_store_get_config(f.s, &eff);
     CHECK(eff.kind == kind && eff.threads == 3 && eff.task_bytes == ((size_t)4 << 20));
     CHECK(eff.paths != NULL && eff.paths != where && strcmp(eff.paths, where) == 0);
-    if (kind == KVS_STORE_RAW)
+    if (kind == KVS_STORE_RAW) {
+        struct stat sb;
         CHECK(eff.slot_payload_bytes == ((uint64_t)256 << 10) && eff.max_key_bytes == 256 &&
               eff.checkpoint_interval_ms == 60000 && eff.checkpoint_idle_ms == 1000 && eff.meta_bytes != 0);
-    else
+        /* The device file it created is the owner's only, as FS objects are. */
+        CHECK(eff.file_mode == 0600);
+        CHECK(stat(where, &sb) == 0 && (sb.st_mode & 07777) == 0600);
+    } else
         CHECK(eff.file_mode == 0600 && eff.temp_max_age_s == 600);
     CHECK(kvs_is_pow2(kvs_store_buffer_align(f.s)));
 
