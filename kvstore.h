@@ -935,7 +935,9 @@ KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n
 
 /* Asynchronous batches, run on the store's thread pool. items and buffers
    must stay valid until the batch completes. kvs_store_fd() is readable
-   while completed batches wait in kvs_store_reap(). */
+   while completed batches wait in kvs_store_reap(). GET_PREFIX checks which
+   keys exist (in order, on the calling thread) before it returns; the loads
+   run on the pool. */
 KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n,
                                    kvs_store_batch **out);
 KVSDEF int kvs_store_fd(const kvs_store *s);
