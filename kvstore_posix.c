@@ -674,6 +674,84 @@ KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in,
     return kvsi_file_open_at(AT_FDCWD, path, cfg_in, 0, out);
 }
 
+/* Open `path` under dirfd like `tmpl`, a file opened by kvsi_file_open_at
+   earlier in the same directory with the same policy, allocator and
+   sysops: O_DIRECT goes straight into the open flags and the alignment is
+   copied, not discovered again. One openat, plus one fstat unless the file
+   is created here (O_CREAT|O_EXCL: a regular file by construction, empty).
+   The filesystem store opens every object file this way (statx, F_GETFL
+   and F_SETFL are three system calls per object saved).
+
+   cfg: flags RDONLY, or CREATE|EXCL; mode; alloc and sysops as for tmpl.
+   *size: the file's size at open. Anything but a regular file is
+   KVS_E_NOTSUP. If the filesystem refuses O_DIRECT at open after all
+   (EINVAL), the file goes through kvsi_file_open_at, which applies the
+   policy (fallback, or KVS_E_NODIRECT under REQUIRE); a file this call
+   created is removed first. */
+static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_file_config *cfg, int extra,
+                                      const kvs_file *tmpl, uint64_t *size, kvs_file **out)
+{
+    kvs_file *f;
+    void *mem = NULL;
+    int fd, oflags, excl = (cfg->flags & KVS_FILE_EXCL) != 0;
+    struct stat sb;
+    kvs_result res;
+    const kvs_sysops *ops = cfg->sysops;
+
+    KVS_ASSERT(out != NULL && size != NULL && tmpl != NULL);
+    KVS_ASSERT(cfg->flags == KVS_FILE_RDONLY || cfg->flags == (KVS_FILE_CREATE | KVS_FILE_EXCL));
+    *out = NULL;
+    *size = 0;
+    if (path == NULL || path[0] == '\0')
+        return KVS_E_INVAL;
+    oflags = O_CLOEXEC | extra | (excl ? O_RDWR | O_CREAT | O_EXCL : O_RDONLY);
+#ifdef O_DIRECT
+    if (tmpl->direct)
+        oflags |= O_DIRECT;
+#endif
+    fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg->mode ? cfg->mode : 0644u);
+    if (fd == -EINVAL && tmpl->direct) {
+        if (excl)
+            (void)kvsi_sys_unlinkat(ops, dirfd, path, 0);
+        res = kvsi_file_open_at(dirfd, path, cfg, extra, out);
+        if (res == KVS_OK && !excl && (res = kvs_file_size(*out, size)) != KVS_OK) {
+            (void)kvs_file_close(*out);
+            *out = NULL;
+        }
+        return res;
+    }
+    if (fd < 0)
+        return kvs_result_from_errno(-fd);
+    if (!excl) {
+        if (fstat(fd, &sb) != 0) {
+            res = kvs_result_from_errno(errno);
+            kvsi_close_fd(fd);
+            return res;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+            kvsi_close_fd(fd);
+            return KVS_E_NOTSUP;
+        }
+        *size = (uint64_t)sb.st_size;
+    }
+    res = kvs_aligned_alloc(cfg->alloc, sizeof(kvs_file), sizeof(void *) * 2, &mem);
+    if (res != KVS_OK) {
+        kvsi_close_fd(fd);
+        if (excl)
+            (void)kvsi_sys_unlinkat(ops, dirfd, path, 0);
+        return res;
+    }
+    f = (kvs_file *)mem;
+    *f = *tmpl;
+    memset(&f->st, 0, sizeof f->st);
+    f->st.direct_fallbacks = tmpl->fell_back ? 1 : 0;
+    f->fd = fd;
+    f->read_only = !excl;
+    f->is_blockdev = 0;
+    *out = f;
+    return KVS_OK;
+}
+
 KVSDEF kvs_result kvs_file_close(kvs_file *f)
 {
     kvs_result res = KVS_OK;
@@ -4752,6 +4830,8 @@ typedef struct kvsi_fsdir {
     int dirty;                          /* renames/unlinks not yet synced    */
     uint64_t store_id;
     size_t buf_align;
+    kvs_file tmpl;                      /* the probe's file, closed: how    */
+                                        /* object files open (open_like)    */
 } kvsi_fsdir;
 
 typedef struct kvsi_fs {
@@ -5034,7 +5114,7 @@ static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const 
     *hbo = NULL;
     kvsi_fs_fcfg(fs, &fc, KVS_FILE_RDONLY);
     fc.mode = 0;
-    r = kvsi_file_open_at(d->fd, name, &fc, O_NOFOLLOW | O_NONBLOCK, &f);
+    r = kvsi_file_open_like(d->fd, name, &fc, O_NOFOLLOW | O_NONBLOCK, &d->tmpl, fsz, &f);
     if (r == KVS_E_NOENT)
         return KVS_NOT_FOUND;
     if (r == KVS_E_PATH /* ELOOP: a symlink */ || r == KVS_E_NOTSUP /* not a regular file */)
@@ -5044,8 +5124,6 @@ static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const 
     kvs_file_get_info(f, &info);
     *hba = kvsi_max_sz(info.buf_align, 64);
     r = kvs_aligned_alloc(fs->alloc, KVSI_FS_HDR, *hba, &mem);
-    if (r == KVS_OK)
-        r = kvs_file_size(f, fsz);
     if (r == KVS_OK && pbuf != NULL && plen > 0 && *fsz >= (uint64_t)KVSI_FS_HDR &&
         *fsz - KVSI_FS_HDR >= plen) {
         kvs_iovec v[2];
@@ -5182,7 +5260,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     kvs_file_info info;
     kvs_file *f = NULL;
     void *hb = NULL;
-    uint64_t wlen = 0, disk = 0;
+    uint64_t wlen = 0, disk = 0, sz0 = 0;
     int reserved = 0, created = 0, r;
     kvs_objhdr h;
     kvsi_fsent *e;
@@ -5196,7 +5274,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     if (res != KVS_OK)
         return res;
     kvsi_fs_fcfg(fs, &fc, KVS_FILE_CREATE | KVS_FILE_EXCL);
-    res = kvsi_file_open_at(d->fd, tmp, &fc, O_NOFOLLOW, &f);
+    res = kvsi_file_open_like(d->fd, tmp, &fc, O_NOFOLLOW, &d->tmpl, &sz0, &f);
     if (res != KVS_OK)
         return res; /* the file layer removed what it created */
     created = 1;
@@ -5930,6 +6008,8 @@ static kvs_result kvsi_fs_probe(kvsi_fs *fs, size_t i)
     kvs_file_get_info(f, &info);
     fs->dirs[i].direct = info.direct;
     fs->dirs[i].buf_align = info.direct ? info.buf_align : 64;
+    fs->dirs[i].tmpl = *f;
+    fs->dirs[i].tmpl.fd = -1;
     (void)kvs_file_close(f);
     (void)kvsi_sys_unlinkat(fs->ops, fs->dirs[i].fd, tmp, 0);
     return KVS_OK;
@@ -6113,22 +6193,22 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
     fs->direct = cfg->direct != KVS_DIRECT_OFF;
     fs->buf_align = 64;
     for (i = 0; i < fs->ndirs; i++) {
-        if (cfg->direct != KVS_DIRECT_OFF) {
-            r = kvsi_fs_probe(fs, i);
-            if (r != KVS_OK) {
-                if (r == KVS_E_NODIRECT)
-                    r = kvsi_errf(err, err_cap, r, "directory %s: the filesystem refuses O_DIRECT and direct is REQUIRE",
-                                  fs->pl.paths[i]);
-                else
-                    r = kvsi_errf(err, err_cap, r, "directory %s: cannot create a file: %s", fs->pl.paths[i],
-                                  kvs_result_str(r));
-                kvsi_fs_free(fs);
-                return r;
-            }
-            if (!fs->dirs[i].direct)
-                fs->direct = 0;
-            fs->buf_align = kvsi_max_sz(fs->buf_align, fs->dirs[i].buf_align);
+        /* Every policy: the probe's file is the template object files
+           open like (kvsi_file_open_like). */
+        r = kvsi_fs_probe(fs, i);
+        if (r != KVS_OK) {
+            if (r == KVS_E_NODIRECT)
+                r = kvsi_errf(err, err_cap, r, "directory %s: the filesystem refuses O_DIRECT and direct is REQUIRE",
+                              fs->pl.paths[i]);
+            else
+                r = kvsi_errf(err, err_cap, r, "directory %s: cannot create a file: %s", fs->pl.paths[i],
+                              kvs_result_str(r));
+            kvsi_fs_free(fs);
+            return r;
         }
+        if (!fs->dirs[i].direct)
+            fs->direct = 0;
+        fs->buf_align = kvsi_max_sz(fs->buf_align, fs->dirs[i].buf_align);
         if (status[i] != 1) {
             r = kvsi_fs_write_pathset(fs, i);
             if (r != KVS_OK) {

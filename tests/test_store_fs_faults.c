@@ -91,12 +91,24 @@ static int h_open(void *u, const char *path, int flags, unsigned mode)
     fd = open(path, flags, (mode_t)mode);
     return fd < 0 ? -errno : fd;
 }
+/* g_refuse_direct: the filesystem turns O_DIRECT down after the store
+   opened. 1: openat with O_DIRECT answers EINVAL, having created the file
+   as Linux does (the check comes after the create); 2: setfl with O_DIRECT
+   answers EINVAL too. */
+static int g_refuse_direct;
+
 static int h_openat(void *u, int dfd, const char *path, int flags, unsigned mode)
 {
     int fd;
     (void)u;
     if (ft_hit("openat", -1, path, 0))
         return ft_err();
+    if (g_refuse_direct >= 1 && (flags & O_DIRECT) != 0) {
+        fd = openat(dfd, path, flags & ~O_DIRECT, (mode_t)mode);
+        if (fd >= 0)
+            close(fd);
+        return -EINVAL;
+    }
     fd = openat(dfd, path, flags, (mode_t)mode);
     return fd < 0 ? -errno : fd;
 }
@@ -105,6 +117,8 @@ static int h_setfl(void *u, int fd, int flags)
     (void)u;
     if (ft_hit("setfl", -1, NULL, 0))
         return ft_err();
+    if (g_refuse_direct >= 2 && (flags & O_DIRECT) != 0)
+        return -EINVAL;
     return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
 }
 static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
@@ -301,6 +315,86 @@ static void test_durability_order(void)
         CHECK_R(kvs_store_sync(s), KVS_OK);
         ft_record(0);
         CHECK(g_ft.nrec == 0);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+}
+
+static unsigned count_rec(const char *op)
+{
+    unsigned i, n = 0;
+    for (i = 0; i < g_ft.nrec; i++)
+        n += strcmp(g_ft.recs[i].op, op) == 0;
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Object files open like the directory's probe file: one openat with
+   O_DIRECT in its flags, no setfl, for every policy; when the filesystem
+   refuses O_DIRECT at open after all, the full open applies the policy
+   (PREFER falls back, REQUIRE fails) and no file is left behind. */
+static void test_open_like(void)
+{
+    kvs_direct_policy pol;
+    for (pol = KVS_DIRECT_PREFER; pol <= KVS_DIRECT_REQUIRE; pol = (kvs_direct_policy)(pol + 1)) {
+        char d[1100], name[32];
+        kvs_store_config c;
+        kvs_store_stats st;
+        kvs_store *s;
+        unsigned char v[9000], b[9000];
+        size_t got = 0;
+        kvs_result r;
+        snprintf(name, sizeof name, "like%d", (int)pol);
+        t_path(d, sizeof d, name);
+        cfg_fs_hooked(&c, d);
+        c.direct = pol;
+        ft_arm(0, F_NONE);
+        g_refuse_direct = 0;
+        s = open_store(&c);
+        if (s == NULL) {
+            CHECK(pol == KVS_DIRECT_REQUIRE); /* a filesystem without O_DIRECT */
+            printf("SKIP test_open_like: REQUIRE: %s refuses O_DIRECT\n", d);
+            continue;
+        }
+        kvs_store_get_stats(s, &st);
+        t_fill_tag(v, sizeof v, 7);
+        ft_record(1);
+        CHECK_R(kvs_store_put(s, "ol", 2, v, sizeof v), KVS_OK);
+        CHECK_R(kvs_store_get(s, "ol", 2, b, sizeof b, &got), KVS_OK);
+        ft_record(0);
+        CHECK(got == sizeof v && memcmp(b, v, sizeof v) == 0);
+        CHECK(count_rec("openat") == 2); /* the temp file, then the final name */
+        CHECK(count_rec("setfl") == 0);
+        CHECK(count_rec("renameat") == 1);
+        /* the filesystem turns O_DIRECT down at open */
+        g_refuse_direct = 1;
+        memset(b, 0, sizeof b);
+        t_fill_tag(v, sizeof v, 8);
+        ft_record(1);
+        r = kvs_store_put(s, "ol", 2, v, sizeof v);
+        ft_record(0);
+        if (st.direct != 0) {
+            CHECK_R(r, KVS_OK);              /* the full open: setfl succeeds */
+            CHECK(count_rec("setfl") == 1);
+            CHECK_R(kvs_store_get(s, "ol", 2, b, sizeof b, &got), KVS_OK);
+            CHECK(got == sizeof v && memcmp(b, v, sizeof v) == 0);
+            g_refuse_direct = 2;
+            t_fill_tag(v, sizeof v, 9);
+            r = kvs_store_put(s, "ol2", 3, v, sizeof v);
+            if (pol == KVS_DIRECT_REQUIRE) {
+                CHECK_R(r, KVS_E_NODIRECT);
+                CHECK_R(kvs_store_exists(s, "ol2", 3), KVS_NOT_FOUND);
+                r = kvs_store_get(s, "ol", 2, b, sizeof b, &got);
+                CHECK_R(r, KVS_E_NODIRECT);
+            } else {
+                CHECK_R(r, KVS_OK);          /* buffered */
+                CHECK_R(kvs_store_get(s, "ol2", 3, b, sizeof b, &got), KVS_OK);
+                CHECK(got == sizeof v && memcmp(b, v, sizeof v) == 0);
+            }
+        } else {
+            CHECK_R(r, KVS_OK); /* no O_DIRECT asked for: nothing refused */
+        }
+        CHECK(count_files(d, 2) == 0); /* no temp left behind */
+        g_refuse_direct = 0;
         CHECK_R(kvs_store_close(s), KVS_OK);
     }
 }
@@ -647,6 +741,7 @@ int main(void)
     t_init_seed("test_store_fs_faults", 0x5eed1234ULL);
     t_setup_dir("fsf");
     test_durability_order();
+    test_open_like();
     test_walks();
     test_open_walk();
     test_alloc_walk();
