@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+/* Raw-block store restore from a checkpoint that spans several read chunks
+   (kvsi_raw_load_copy: reader threads fill a ring of chunks, the opener
+   checks and decodes each as it arrives): entries straddling chunk
+   boundaries, a byte damaged in a later chunk (in a key: only the CRC sees
+   it; in an entry's reserved field: the decoder does; in a straddling
+   entry; in both copies), a read error in a later chunk (the open fails
+   with it, nothing leaks), and every allocation of the reopen failing in
+   turn. tests/test_store_raw_restore_chunks.c builds this file with 16 KiB
+   chunks: dozens of boundaries instead of a few.
+   Environment: KVS_TEST_DIR (scratch directory), KVS_SEED. */
+#define KVS_IMPLEMENTATION
+#include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
+#include "test_store_raw_util.h"
+
+#ifndef T_NAME
+#define T_NAME "test_store_raw_restore"
+#endif
+#define MiB ((uint64_t)1 << 20)
+
+static uint64_t g_n;       /* objects in the store      */
+static uint64_t g_chunk;   /* the load's chunk size     */
+
+/* Key of id: its 8 bytes, then bytes of id up to 8..1024 bytes (one in
+   eight short): entries of very different sizes, so chunk boundaries fall
+   in every part of an entry. */
+static size_t klen_of(uint64_t id)
+{
+    uint64_t h = (id + 1) * 0x9e3779b97f4a7c15ULL;
+    return (h >> 61) == 0 ? 8 + (size_t)((h >> 20) % 57) : 8 + (size_t)((h >> 20) % 1017);
+}
+
+static void key_of(unsigned char *k, uint64_t id)
+{
+    size_t i, n = klen_of(id);
+    memcpy(k, &id, 8);
+    for (i = 8; i < n; i++)
+        k[i] = (unsigned char)(id * 31 + i * 7);
+}
+
+static size_t vlen_of(uint64_t id) { return 16 + (size_t)(id % 200); }
+
+/* Direct I/O for the load (aligned chunks), but for the opens that scan
+   thousands of slots (buffered: the page cache has them). */
+static kvs_store *open_raw(const char *path, int scan, const kvs_sysops *ops, const kvs_allocator *al,
+                           kvs_result *res, char *err, size_t cap)
+{
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    raw_cfg(&c, path, 0, 0, scan ? KVS_DIRECT_OFF : KVS_DIRECT_PREFER);
+    c.format = KVS_FORMAT_NEVER;
+    c.max_key_bytes = KVS_KEY_MAX;
+    c.sysops = ops;
+    if (al != NULL)
+        c.allocator = *al;
+    *res = kvs_store_open(&c, &s, err, cap);
+    return *res == KVS_OK ? s : NULL;
+}
+
+/* Every object readable with its value; the count of objects is g_n. */
+static void verify_all(kvs_store *s)
+{
+    unsigned char k[KVS_KEY_MAX], rd[512], want[512];
+    kvs_store_stats st;
+    uint64_t id, bad = 0;
+    size_t got;
+    for (id = 0; id < g_n; id++) {
+        key_of(k, id);
+        got = 0;
+        fill_obj(want, vlen_of(id), id, 1);
+        if (kvs_store_get(s, k, klen_of(id), rd, sizeof rd, &got) != KVS_OK || got != vlen_of(id) ||
+            memcmp(rd, want, got) != 0)
+            bad++;
+    }
+    CHECK(bad == 0);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == g_n);
+    CHECK(st.corruptions == 0);
+}
+
+/* The newest checkpoint copy of the store at path: its offset, payload
+   length, and the payload itself (malloc'd). */
+typedef struct ckinfo {
+    kvs_layout l;
+    uint32_t copy;
+    uint64_t off[2], len[2];
+    unsigned char *payload;
+} ckinfo;
+
+static int ck_read(const char *path, ckinfo *ci)
+{
+    unsigned char h[64];
+    kvs_ckpt_header ch[2];
+    kvs_result rc[2];
+    uint32_t c;
+    memset(ci, 0, sizeof *ci);
+    if (file_layout(path, &ci->l) != 0)
+        return -1;
+    for (c = 0; c < 2; c++) {
+        ci->off[c] = ci->l.ckpt_offset[c];
+        rc[c] = read_at(path, ci->off[c], h, 64) == 0
+                    ? kvs_ckpt_header_decode(h, 64, ci->l.ckpt_bytes - 64, &ch[c]) : KVS_E_IO;
+        ci->len[c] = rc[c] == KVS_OK ? ch[c].payload_len : 0;
+    }
+    if (kvs_ckpt_pick(rc[0], &ch[0], rc[1], &ch[1], &ci->copy) != KVS_OK)
+        return -1;
+    ci->payload = (unsigned char *)t_xmalloc((size_t)ci->len[ci->copy]);
+    return read_at(path, ci->off[ci->copy] + 64, ci->payload, (size_t)ci->len[ci->copy]);
+}
+
+/* The entry (payload offset and size) of the newest copy that lies in
+   chunk `k` or later: whole in one chunk (straddle 0), or across a chunk
+   boundary with the boundary in its key (straddle 1). -1 when none. */
+static int64_t find_entry(const ckinfo *ci, uint64_t k, int straddle, size_t *size)
+{
+    size_t pos = KVS_INDEX_HEADER_BYTES, used;
+    uint64_t len = ci->len[ci->copy];
+    kvs_index_entry e;
+    while (pos < len &&
+           kvs_index_entry_decode(ci->payload + pos, (size_t)len - pos, ci->l.slot_count, &e, &used) == KVS_OK) {
+        uint64_t a = 64 + pos, b = a + used; /* copy offsets */
+        int across = a / g_chunk != (b - 1) / g_chunk;
+        if (a / g_chunk >= k && across == (straddle != 0) &&
+            (!straddle || (b - 1) / g_chunk * g_chunk >= a + KVS_INDEX_ENTRY_FIXED_BYTES + 8)) {
+            *size = used;
+            return (int64_t)pos;
+        }
+        pos += used;
+    }
+    return -1;
+}
+
+/* How the chunk boundaries of the newest copy fall: at an entry's start,
+   in its 32 fixed bytes, in its key or padding. */
+static void boundaries(const ckinfo *ci, unsigned *at, unsigned *fixed, unsigned *key)
+{
+    size_t pos = KVS_INDEX_HEADER_BYTES, used;
+    uint64_t len = ci->len[ci->copy];
+    kvs_index_entry e;
+    *at = *fixed = *key = 0;
+    while (pos < len &&
+           kvs_index_entry_decode(ci->payload + pos, (size_t)len - pos, ci->l.slot_count, &e, &used) == KVS_OK) {
+        uint64_t a = 64 + pos, b = a + used, bd = (a / g_chunk + 1) * g_chunk;
+        if (a % g_chunk == 0)
+            (*at)++;
+        else if (bd < b && bd - a < KVS_INDEX_ENTRY_FIXED_BYTES)
+            (*fixed)++;
+        else if (bd < b)
+            (*key)++;
+        pos += used;
+    }
+}
+
+static void fill(const char *path)
+{
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    char err[256];
+    unsigned char k[KVS_KEY_MAX], v[512];
+    uint64_t id;
+    raw_cfg(&c, path, 96 * MiB, 512, KVS_DIRECT_OFF);
+    c.max_key_bytes = KVS_KEY_MAX;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL) {
+        fprintf(stderr, "open: %s\n", err);
+        exit(1);
+    }
+    for (id = 0; id < g_n; id++) {
+        key_of(k, id);
+        fill_obj(v, vlen_of(id), id, 1);
+        if (kvs_store_put(s, k, klen_of(id), v, vlen_of(id)) != KVS_OK) {
+            FAILF("put %llu failed", (unsigned long long)id);
+            break;
+        }
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* Reopen: every object back, and whether the open wrote a checkpoint (a
+   clean load does not; a fallback to the other copy or a scan does). */
+static void reopen_check(const char *path, int want_ckpt, const unsigned char *gone, size_t gone_len)
+{
+    char err[256];
+    kvs_result r;
+    kvs_store_stats st;
+    kvs_store *s = open_raw(path, want_ckpt, NULL, NULL, &r, err, sizeof err);
+    CHECK_R(r, KVS_OK);
+    if (s == NULL) {
+        fprintf(stderr, "reopen: %s\n", err);
+        return;
+    }
+    kvs_store_get_stats(s, &st);
+    CHECK(want_ckpt ? st.checkpoints >= 1 : st.checkpoints == 0);
+    verify_all(s);
+    if (gone != NULL)
+        CHECK_R(kvs_store_exists(s, gone, gone_len), KVS_NOT_FOUND); /* the damaged key is nowhere */
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* Flip a byte of the newest copy's payload at payload offset `at`, reopen:
+   the copy is rejected (whatever was decoded before the damage showed is
+   dropped), the other copy and the scan bring every object back. */
+static void damage_newest(const char *path, uint64_t chunk, int straddle, int reserved)
+{
+    ckinfo ci;
+    size_t size = 0;
+    int64_t pos;
+    uint64_t at;
+    unsigned char key[KVS_KEY_MAX];
+    size_t klen = 0;
+    CHECK(ck_read(path, &ci) == 0);
+    pos = find_entry(&ci, chunk, straddle, &size);
+    CHECK(pos >= 0);
+    if (pos < 0) {
+        free(ci.payload);
+        return;
+    }
+    if (reserved) {
+        at = (uint64_t)pos + 29; /* the entry's reserved u32: the decoder rejects it */
+    } else {
+        klen = kvsi_get32(ci.payload + pos + 4);
+        /* a key byte past the first 4 (so the damaged key is no other
+           object's): in the second chunk of a straddling entry, else the middle */
+        at = straddle ? ((64 + (uint64_t)pos) / g_chunk + 1) * g_chunk - 64 + 1
+                      : (uint64_t)pos + 32 + (klen / 2 > 8 ? klen / 2 : 8);
+        if (at >= (uint64_t)pos + 32 + klen)
+            at = (uint64_t)pos + 32 + klen - 1;
+        memcpy(key, ci.payload + pos + 32, klen);
+        key[at - ((uint64_t)pos + 32)] ^= 0x5a; /* the key the damaged entry would name */
+    }
+    snprintf(t_ctx, sizeof t_ctx, "damage copy %u payload byte %llu (chunk %llu, straddle %d, reserved %d)",
+             (unsigned)ci.copy, (unsigned long long)at, (unsigned long long)((64 + at) / g_chunk), straddle,
+             reserved);
+    CHECK(poke(path, ci.off[ci.copy] + 64 + at, 0x5a) == 0);
+    reopen_check(path, 1, reserved ? NULL : key, klen);
+    t_ctx[0] = '\0';
+    free(ci.payload);
+}
+
+/* Both copies damaged in a later chunk: the full scan. */
+static void damage_both(const char *path)
+{
+    ckinfo ci;
+    uint32_t c;
+    CHECK(ck_read(path, &ci) == 0);
+    for (c = 0; c < 2; c++) {
+        uint64_t at = ci.len[c] * 3 / 4;
+        CHECK(ci.len[c] > 2 * g_chunk);
+        CHECK(poke(path, ci.off[c] + 64 + at, 0x01) == 0);
+    }
+    snprintf(t_ctx, sizeof t_ctx, "both copies damaged");
+    reopen_check(path, 1, NULL, 0);
+    t_ctx[0] = '\0';
+    free(ci.payload);
+}
+
+/* ---- read errors ---- */
+typedef struct rfault {
+    uint64_t lo, hi; /* a pread touching [lo, hi) fails with EIO */
+    unsigned hits;
+} rfault;
+
+static int64_t r_pread(void *user, int fd, void *buf, size_t len, uint64_t off)
+{
+    rfault *f = (rfault *)user;
+    ssize_t n;
+    if (off < f->hi && off + len > f->lo) {
+        __atomic_fetch_add(&f->hits, 1, __ATOMIC_RELAXED);
+        return -EIO;
+    }
+    n = pread(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+/* A read of chunk `k` of the newest copy fails: the open fails with that
+   error (no fallback to the older copy), and nothing leaks: no block of the
+   counting allocator (nor, under the sanitizers, memory or a thread). */
+static void read_error(const char *path, uint64_t k, int counting)
+{
+    ckinfo ci;
+    rfault f;
+    kvs_sysops ops;
+    t_alloc_state as;
+    kvs_allocator al = t_allocator(&as, -1);
+    kvs_result r;
+    kvs_store *s;
+    char err[256];
+    CHECK(ck_read(path, &ci) == 0);
+    memset(&f, 0, sizeof f);
+    f.lo = ci.off[ci.copy] + k * g_chunk;
+    f.hi = f.lo + g_chunk;
+    memset(&ops, 0, sizeof ops);
+    ops.user = &f;
+    ops.pread = r_pread;
+    snprintf(t_ctx, sizeof t_ctx, "read error in chunk %llu of copy %u%s", (unsigned long long)k,
+             (unsigned)ci.copy, counting ? ", counting allocator" : "");
+    s = open_raw(path, 0, &ops, counting ? &al : NULL, &r, err, sizeof err);
+    CHECK_R(r, KVS_E_IO);
+    CHECK(s == NULL);
+    CHECK(f.hits >= 1);
+    CHECK(strstr(err, "reading checkpoint copy") != NULL);
+    if (s != NULL)
+        (void)kvs_store_close(s);
+    if (counting)
+        CHECK(t_alloc_live(&as) == 0 && as.bad_free == 0);
+    t_ctx[0] = '\0';
+    free(ci.payload);
+}
+
+/* Allocation n of the reopen fails, for every n: the open fails with
+   KVS_E_NOMEM (or copes), and every block is freed. */
+static void alloc_failures(const char *path)
+{
+    long n;
+    int done = 0;
+    for (n = 0; !done && n < 200; n++) {
+        t_alloc_state as;
+        kvs_allocator al = t_allocator(&as, n);
+        kvs_result r;
+        char err[256];
+        kvs_store *s;
+        snprintf(t_ctx, sizeof t_ctx, "allocation %ld of the reopen fails", n);
+        s = open_raw(path, 0, NULL, &al, &r, err, sizeof err);
+        if (r == KVS_OK) {
+            /* the open made fewer allocations than n: done */
+            done = !__atomic_load_n(&as.fired, __ATOMIC_ACQUIRE);
+            t_alloc_arm(&as, -1);
+            verify_all(s);
+            CHECK_R(kvs_store_close(s), KVS_OK);
+        } else {
+            CHECK_R(r, KVS_E_NOMEM);
+        }
+        CHECK(t_alloc_live(&as) == 0 && as.bad_free == 0);
+    }
+    CHECK(done);
+    t_ctx[0] = '\0';
+}
+
+int main(void)
+{
+    char path[1200];
+    ckinfo ci;
+    unsigned at, fixed, key;
+    uint64_t nch, want;
+    t_init_seed(T_NAME, 0x5e57023eULL);
+    t_setup_dir("rawld");
+    t_path(path, sizeof path, "store");
+    g_chunk = kvsi_ru(kvsi_max64(KVSI_RAW_CHUNK, 4096), 4096);
+    /* A payload of about four and a half chunks (at least 1500 entries):
+       entries average some 520 bytes. */
+    want = g_chunk * 9 / 2;
+    g_n = want / 520 > 1500 ? want / 520 : 1500;
+    fill(path);
+    {
+        kvs_superblock sb;
+        unsigned char b[256];
+        CHECK(read_at(path, 0, b, sizeof b) == 0 && kvs_superblock_decode(b, sizeof b, &sb) == KVS_OK);
+        g_chunk = kvsi_ru(kvsi_max64(KVSI_RAW_CHUNK, 4096), sb.align); /* as the store rounds it */
+    }
+    CHECK(ck_read(path, &ci) == 0);
+    nch = (64 + ci.len[ci.copy] + g_chunk - 1) / g_chunk;
+    boundaries(&ci, &at, &fixed, &key);
+    fprintf(stderr,
+            "%llu objects, checkpoint %llu bytes in %llu chunks of %llu KiB; boundaries at an entry %u, "
+            "in its fixed part %u, in its key %u\n",
+            (unsigned long long)g_n, (unsigned long long)ci.len[ci.copy], (unsigned long long)nch,
+            (unsigned long long)(g_chunk >> 10), at, fixed, key);
+    CHECK(nch >= 4);           /* the readers' path: more than two chunks */
+    CHECK(key >= 1);           /* entries straddle */
+    if (nch >= 20)
+        CHECK(fixed >= 1);     /* and some in their 32 fixed bytes */
+    free(ci.payload);
+
+    reopen_check(path, 0, NULL, 0);    /* clean: loaded as is */
+    damage_newest(path, 3, 0, 0);      /* a key byte, chunk 3: only the CRC sees it */
+    reopen_check(path, 0, NULL, 0);    /* the open rewrote the damaged copy */
+    damage_newest(path, 3, 0, 1);      /* reserved bytes, chunk 3: the decoder stops */
+    damage_newest(path, nch - 2, 1, 0); /* a straddling entry's key, into the last chunk */
+    damage_newest(path, 2, 1, 0);
+    damage_both(path);
+    reopen_check(path, 0, NULL, 0);
+    read_error(path, 3, 0);
+    read_error(path, 3, 1);
+    read_error(path, nch - 1, 1);
+    read_error(path, 1, 0);
+    alloc_failures(path);
+    reopen_check(path, 0, NULL, 0);    /* nothing above changed the store */
+    unlink(path);
+    t_rm_rf(t_dir);
+    return t_done(T_NAME);
+}
