@@ -79,7 +79,9 @@
     several threads at once; open/close are not concurrent with other calls
     on it. A kvs_pool accepts submits from any thread; a batch belongs to one
     owner until freed. Callbacks (thread hooks, sysops, CALL ops) run on pool
-    workers.
+    workers; sysops hooks also run on the calling thread and on a store's
+    own threads (the raw store's checkpoint thread, and the short-lived
+    reader of a restore), so a hook table must be thread-safe.
 
     ON-DISK FORMAT
     ==============
