@@ -46,6 +46,14 @@
 # legacy-localdisk (buffered by design) drops the cache (as root) before its
 # reads, or they would come from memory.
 #
+# Directories: fio's directory stays from round to round; the dir-group
+# kvbench runs get --keep-dirs, so their store directories stay too (files
+# removed). Made afresh every run, they landed in ext4 block groups just
+# emptied by the run before, and on an ext4 without a journal (this VM's)
+# every create there first walks the inodes deleted in the last minute:
+# fs put at 256 KiB x 2 threads measured 0.53 of fio that way, 1.09 with
+# the directories kept (docs/BENCHMARKS.md).
+#
 # Environment: SIZES (default "2M 256K"), THREADS ("1 2"), TOTAL (bytes per
 # phase, 512M), RUNS (rounds, 3), DIR (/tmp), MODES_FILE ("io raw legacy-raw"),
 # MODES_DIR ("fs legacy-fsconn legacy-localdisk"), KVBENCH (build/kvbench),
@@ -113,7 +121,7 @@ kv_cmd() {
     count=$(( TOTAL_B / $(to_bytes "$size") ))
     case $mode in
         io|raw|legacy-raw) where="--file $FILE" ;;
-        *) where="--dir $WORK" ;;
+        *) where="--dir $WORK --keep-dirs" ;;
     esac
     direct="--direct --no-drop"
     [ "$mode" = legacy-localdisk ] && direct=""   # buffered by design: drops the cache

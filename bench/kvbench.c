@@ -32,6 +32,8 @@
       --existing      get/mixed/prefix: use objects an earlier run (same --seed,
                       --size, --count, --mode, --dir/--file, --keep) left behind
       --keep          leave the objects on disk
+      --keep-dirs     fs and legacy-fs modes: remove the files, keep the store
+                      directories (as fio keeps its directory between runs)
       --verify V      full (every byte, default) | stamps (8 bytes per 4 KiB)
       --no-drop       do not drop the page cache between phases
       --json          one JSON object per phase on stdout
@@ -81,7 +83,7 @@ typedef struct opts {
     unsigned batch;
     uint64_t seed;
     const char *dir, *file;
-    int existing, keep, json, no_drop;
+    int existing, keep, keep_dirs, json, no_drop;
     vmode verify;
     int count_given, size_given, total_given, threads_given;
 } opts;
@@ -575,6 +577,16 @@ static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw
 }
 static void rm_tree(const char *p) { (void)nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
 
+static int rm_files_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag != FTW_DP)
+        (void)remove(p);
+    return 0;
+}
+
+
 typedef struct bench {
     opts o;
     int mode;
@@ -585,6 +597,20 @@ typedef struct bench {
     int cache_dropped;        /* last drop succeeded */
     int drop_denied;
 } bench;
+
+/* A store's directory tree: whole, or (--keep-dirs) its files only. Store
+   directories made afresh for every run land, through ext4's directory
+   placement, in block groups just emptied by the previous run's deletes; on
+   an ext4 without a journal every new inode there first walks the inodes
+   deleted in the last minute (docs/BENCHMARKS.md). fio keeps its directory
+   from run to run; --keep-dirs lets kvbench do the same. */
+static void rm_store(const bench *b, const char *p)
+{
+    if (b->o.keep_dirs)
+        (void)nftw(p, rm_files_cb, 16, FTW_DEPTH | FTW_PHYS);
+    else
+        rm_tree(p);
+}
 
 static void file_of(const bench *b, unsigned rank, char *out, size_t cap)
 {
@@ -747,7 +773,7 @@ static int open_target(bench *b, unsigned rank, int fresh, char *err, size_t eca
         }
         fmt(t->path, sizeof t->path, "%s/kvbench-%s", b->dir, mode_names[b->mode]);
         if (fresh && rank == 0)
-            rm_tree(t->path);
+            rm_store(b, t->path);
         c.paths = paths;
         c.shard = o->shard;
         c.direct = o->policy;
@@ -769,7 +795,7 @@ static int open_target(bench *b, unsigned rank, int fresh, char *err, size_t eca
     case M_LFSCONN: {
         fmt(t->path, sizeof t->path, "%s/kvbench-%s", b->dir, mode_names[b->mode]);
         if (fresh && rank == 0)
-            rm_tree(t->path);
+            rm_store(b, t->path);
         t->ndirs = o->npaths;
         for (i = 0; i < o->npaths; i++) {
             struct stat st;
@@ -838,7 +864,7 @@ static void remove_target_data(bench *b, unsigned rank)
     target *t = &b->tg[rank];
     if (b->mode == M_FS || b->mode == M_LLOCAL || b->mode == M_LFSCONN) {
         if (rank == 0)
-            rm_tree(t->path);
+            rm_store(b, t->path);
     } else {
         (void)unlink(t->path);
     }
@@ -1702,6 +1728,9 @@ static void parse_args(int argc, char **argv, opts *o)
             continue;
         } else if (!strcmp(a, "--keep")) {
             o->keep = 1;
+            continue;
+        } else if (!strcmp(a, "--keep-dirs")) {
+            o->keep_dirs = 1;
             continue;
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
