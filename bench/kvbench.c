@@ -36,6 +36,10 @@
                       directories (as fio keeps its directory between runs)
       --verify V      full (every byte, default) | stamps (8 bytes per 4 KiB)
       --no-drop       do not drop the page cache between phases
+      --mem M         memory of the object buffers: page (default: 4 KiB
+                      pages, as malloc gives) | hugetlb (2 MiB huge pages from
+                      the hugetlb pool, as fio --iomem=mmaphuge; exit 2 when
+                      the pool has too few: /proc/sys/vm/nr_hugepages)
       --json          one JSON object per phase on stdout
       --help
 
@@ -84,6 +88,7 @@ typedef struct opts {
     uint64_t seed;
     const char *dir, *file;
     int existing, keep, keep_dirs, json, no_drop;
+    int hugetlb; /* --mem hugetlb */
     vmode verify;
     int count_given, size_given, total_given, threads_given;
 } opts;
@@ -267,6 +272,45 @@ static void key_of(const opts *o, unsigned rank, uint64_t idx, char *out, size_t
 }
 
 static uint64_t obj_id(unsigned rank, uint64_t idx) { return ((uint64_t)rank << 40) | idx; }
+
+/* Object buffers (--mem). A direct read or write goes to the device as one
+   DMA segment per physically contiguous run of the buffer. A 2 MiB buffer of
+   4 KiB pages is 1 to 512 runs, as the page allocator happens to hand them
+   out to this process (seen here: 33 to 510), and a device with a segment
+   limit (virtio-blk: 254) splits a read of more runs into several requests.
+   So two tools reading the same file can differ by where the kernel put
+   their buffers. --mem hugetlb takes 2 MiB huge pages from the hugetlb pool
+   (one run per 2 MiB), as fio --iomem=mmaphuge does, so both can be given
+   the same memory. */
+#define KVB_HUGE ((size_t)2 << 20)
+
+static size_t buf_bytes(const opts *o, size_t len)
+{
+    return (size_t)ru64(len, o->hugetlb ? KVB_HUGE : KVB_BUF_ALIGN);
+}
+
+static unsigned char *buf_alloc(const opts *o, size_t bytes)
+{
+    void *p = NULL;
+#ifdef MAP_HUGETLB
+    if (o->hugetlb) {
+        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+        return p == MAP_FAILED ? NULL : (unsigned char *)p;
+    }
+#endif
+    return kvs_aligned_alloc(NULL, bytes, KVB_BUF_ALIGN, &p) == KVS_OK ? (unsigned char *)p : NULL;
+}
+
+static void buf_free(const opts *o, unsigned char *p, size_t bytes)
+{
+#ifdef MAP_HUGETLB
+    if (o->hugetlb) {
+        (void)munmap(p, bytes);
+        return;
+    }
+#endif
+    kvs_aligned_free(NULL, p, bytes, KVB_BUF_ALIGN);
+}
 
 static void atomic_add(uint64_t *p, uint64_t v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 static uint64_t atomic_get(uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
@@ -1022,7 +1066,7 @@ static void *worker_main(void *arg)
     const opts *o = &b->o;
     target *t = w->t;
     unsigned nb = o->batch > 0 ? o->batch : 1, k;
-    size_t buflen = (size_t)ru64(o->len, KVB_BUF_ALIGN);
+    size_t buflen = buf_bytes(o, o->len);
     unsigned char **bufs;
     kvs_item *items;
     char(*keys)[128];
@@ -1037,9 +1081,8 @@ static void *worker_main(void *arg)
     if (bufs == NULL || items == NULL || keys == NULL)
         goto nomem;
     for (k = 0; k < nb; k++) {
-        if (kvs_aligned_alloc(NULL, buflen, KVB_BUF_ALIGN, &mem) != KVS_OK)
+        if ((bufs[k] = buf_alloc(o, buflen)) == NULL)
             goto nomem;
-        bufs[k] = (unsigned char *)mem;
         memcpy(bufs[k], g_fill, o->len);
     }
     if (kvs_aligned_alloc(NULL, 8192, KVB_BUF_ALIGN, &mem) != KVS_OK)
@@ -1144,7 +1187,7 @@ static void *worker_main(void *arg)
         i += n;
     }
     for (k = 0; k < nb; k++)
-        kvs_aligned_free(NULL, bufs[k], buflen, KVB_BUF_ALIGN);
+        buf_free(o, bufs[k], buflen);
     kvs_aligned_free(NULL, sc.hdr, 8192, KVB_BUF_ALIGN);
     free(bufs);
     free(items);
@@ -1357,7 +1400,7 @@ static void print_json(const bench *b, const phase_result *pr)
            "\"cpu_s\":%.4f,\"cpu_s_per_gb\":%.4f,\"bounce_bytes\":%llu,\"bounce_calls\":%llu,"
            "\"bounce_bytes_per_object\":%.2f,\"io\":\"%s\",\"fell_back\":%d,\"cache\":\"%s\","
            "\"durability\":\"%s\",\"shard\":\"%s\",\"paths\":%u,\"batch\":%u,\"verify\":\"%s\","
-           "\"verify_failures\":%llu,\"errors\":%llu}\n",
+           "\"mem\":\"%s\",\"verify_failures\":%llu,\"errors\":%llu}\n",
            mode_names[b->mode], op_names[o->op], phase_names[pr->kind], b->threads, o->tp, o->len,
            (unsigned long long)pr->objects, (unsigned long long)pr->bytes, pr->seconds, gb / pr->seconds,
            (double)pr->objects / pr->seconds, pr->p50_us, pr->p99_us, pr->max_us,
@@ -1366,7 +1409,7 @@ static void print_json(const bench *b, const phase_result *pr)
            (double)pr->bounce_bytes / (double)pr->objects, pr->io, pr->fell_back, pr->cache,
            o->durability == KVS_DURABLE_NONE ? "none" : o->durability == KVS_DURABLE_DATA ? "data" : "full",
            kvs_shard_policy_name(o->shard), o->npaths, o->batch, o->verify == V_FULL ? "full" : "stamps",
-           (unsigned long long)pr->bad, (unsigned long long)pr->errors);
+           o->hugetlb ? "hugetlb" : "page", (unsigned long long)pr->bad, (unsigned long long)pr->errors);
     fflush(stdout);
 }
 
@@ -1686,7 +1729,8 @@ static void usage(FILE *to)
             "               [--direct | --buffered] [--shard rendezvous|mod|rank] [--paths N]\n"
             "               [--durability none|data|full] [--batch N] [--seed N]\n"
             "               [--dir PATH] [--file PATH] [--existing] [--keep]\n"
-            "               [--verify full|stamps] [--no-drop] [--json]\n"
+            "               [--keep-dirs] [--verify full|stamps] [--no-drop]\n"
+            "               [--mem page|hugetlb] [--json]\n"
             "With no arguments: io, raw and fs, put then get, 2 MiB, direct, 1 and 2 threads.\n");
 }
 
@@ -1822,6 +1866,17 @@ static void parse_args(int argc, char **argv, opts *o)
             o->dir = val;
         } else if (!strcmp(a, "--file")) {
             o->file = val;
+        } else if (!strcmp(a, "--mem")) {
+            if (!strcmp(val, "page"))
+                o->hugetlb = 0;
+            else if (!strcmp(val, "hugetlb"))
+#ifdef MAP_HUGETLB
+                o->hugetlb = 1;
+#else
+                bad_flag(a, val, "huge pages (MAP_HUGETLB) are not available on this system");
+#endif
+            else
+                bad_flag(a, val, "not one of page, hugetlb");
         } else if (!strcmp(a, "--verify")) {
             if (!strcmp(val, "full"))
                 o->verify = V_FULL;
@@ -1944,6 +1999,25 @@ int main(int argc, char **argv)
     }
 
     make_fill(b.o.len);
+#ifdef MAP_HUGETLB
+    if (b.o.hugetlb) { /* the pool must hold every worker's buffers at once */
+        unsigned tmax = 0;
+        size_t need;
+        void *p;
+        for (ti = 0; ti < b.o.nthreads_list; ti++)
+            tmax = b.o.threads_list[ti] > tmax ? b.o.threads_list[ti] : tmax;
+        need = (size_t)(b.o.tp ? b.o.tp : 1) * tmax * (b.o.batch > 0 ? b.o.batch : 1) * buf_bytes(&b.o, b.o.len);
+        p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+        if (p == MAP_FAILED) {
+            if (b.tmpdir)
+                rm_tree(b.dir);
+            die2("--mem hugetlb: %zu huge pages of 2 MiB are needed and the pool cannot give them (%s); "
+                 "as root: echo N > /proc/sys/vm/nr_hugepages",
+                 need / KVB_HUGE, strerror(errno));
+        }
+        (void)munmap(p, need);
+    }
+#endif
     rows = (row *)calloc((size_t)nmodes * b.o.nthreads_list * 2 + 1, sizeof *rows);
     if (rows == NULL)
         die2("out of memory");
