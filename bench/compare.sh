@@ -5,7 +5,8 @@
 # same file and directory, in the same run, interleaved, timed by hyperfine.
 #
 # For every object size in SIZES and thread count in THREADS:
-#   file group  (one device file $DIR/kvs_compare.dev, O_DIRECT)
+#   file group  (one device file $DIR/kvs_compare.dev, O_DIRECT, written once
+#               at the start and overwritten in place by every command)
 #     kvbench --mode io | raw | legacy-raw      vs  fio psync direct=1, bs = object size,
 #                                                   numjobs = threads, each job its own
 #                                                   contiguous share of the file
@@ -54,10 +55,23 @@
 # fs put at 256 KiB x 2 threads measured 0.53 of fio that way, 1.09 with
 # the directories kept (docs/BENCHMARKS.md).
 #
+# Buffer memory: both tools get the same kind. A direct read goes to the
+# device as one DMA segment per physically contiguous run of the buffer,
+# and a 2 MiB buffer of 4 KiB pages is anything from 1 to 512 runs, as the
+# page allocator happens to hand them to each process; virtio-blk takes 254
+# segments per request, so the same 2 MiB read is one request for one
+# process and five for the next. With MEM=hugetlb (the default when it can
+# be had) fio gets --iomem=mmaphuge and kvbench --mem hugetlb: 2 MiB huge
+# pages from the hugetlb pool, one run each, for every command. As root the
+# script reserves the few pages it needs and gives them back at the end.
+# MEM=page leaves both on ordinary pages (fio's malloc, kvbench's 4 KiB
+# aligned buffers), as before; MEM=auto (default) is hugetlb when the pool
+# has or can be given the pages, else page, and says which.
+#
 # Environment: SIZES (default "2M 256K"), THREADS ("1 2"), TOTAL (bytes per
 # phase, 512M), RUNS (rounds, 3), DIR (/tmp), MODES_FILE ("io raw legacy-raw"),
-# MODES_DIR ("fs legacy-fsconn legacy-localdisk"), KVBENCH (build/kvbench),
-# RESULTS (bench/results/<timestamp>).
+# MODES_DIR ("fs legacy-fsconn legacy-localdisk"), MEM (auto | hugetlb |
+# page), KVBENCH (build/kvbench), RESULTS (bench/results/<timestamp>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +83,7 @@ DIR=${DIR:-/tmp}
 MODES_FILE=${MODES_FILE-"io raw legacy-raw"}
 MODES_DIR=${MODES_DIR-"fs legacy-fsconn legacy-localdisk"}
 KVBENCH=${KVBENCH:-build/kvbench}
+MEM=${MEM:-auto}
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=${RESULTS:-bench/results/$STAMP}
 
@@ -88,14 +103,66 @@ if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ kvstore_posix.
     ${CC:-cc} -std=c99 -O2 -march=native -I. bench/kvbench.c -o "$KVBENCH" -pthread -lm
 fi
 
+# huge pages: the most one command holds at once, with room. fio rounds
+# its buffer (bs plus alignment) up to whole huge pages, and at 2 MiB x 2
+# jobs it needed 6 here (with 5 it got ENOMEM and crashed); kvbench takes
+# one per thread at 2 MiB and below.
+hp_free() { awk '/^HugePages_Free:/{print $2}' /proc/meminfo 2>/dev/null || echo 0; }
+HP_RESTORE=""
+case $MEM in
+auto|hugetlb)
+    maxt=1
+    for t in $THREADS; do [ "$t" -gt "$maxt" ] && maxt=$t; done
+    maxb=0
+    for s in $SIZES; do b=$(numfmt --from=iec "$s"); [ "$b" -gt "$maxb" ] && maxb=$b; done
+    hp_need=$(( maxt * ((maxb + 4096 + 2097151) / 2097152 + 1) + 2 ))
+    if [ "$(hp_free)" -lt "$hp_need" ] && [ "$(id -u)" = 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then
+        HP_RESTORE=$(cat /proc/sys/vm/nr_hugepages)
+        echo $(( HP_RESTORE + hp_need - $(hp_free) )) > /proc/sys/vm/nr_hugepages || true
+    fi
+    if [ "$(hp_free)" -ge "$hp_need" ]; then
+        MEM=hugetlb
+    elif [ "$MEM" = hugetlb ]; then
+        echo "compare.sh: MEM=hugetlb needs $hp_need free 2 MiB huge pages; the pool has $(hp_free) (as root: echo N > /proc/sys/vm/nr_hugepages)" >&2
+        [ -n "$HP_RESTORE" ] && echo "$HP_RESTORE" > /proc/sys/vm/nr_hugepages
+        exit 2
+    else
+        echo "compare.sh: no huge pages to be had (not root, or the pool cannot grow): MEM=page" >&2
+        MEM=page
+    fi ;;
+page) ;;
+*) echo "compare.sh: MEM=$MEM is not one of auto, hugetlb, page" >&2; exit 2 ;;
+esac
+if [ "$MEM" = hugetlb ]; then
+    KV_MEM="--mem hugetlb"; FIO_MEM="--iomem=mmaphuge"
+else
+    KV_MEM=""; FIO_MEM=""
+fi
+
 mkdir -p "$RESULTS"
 RESULTS=$(cd "$RESULTS" && pwd)
 WORK=$(mktemp -d "$DIR/kvs_compare.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+cleanup() {
+    rm -rf "$WORK"
+    if [ -n "$HP_RESTORE" ]; then echo "$HP_RESTORE" > /proc/sys/vm/nr_hugepages || true; fi
+}
+trap cleanup EXIT
 FILE=$WORK/kvs_compare.dev
 
 to_bytes() { numfmt --from=iec "$1"; }
 TOTAL_B=$(to_bytes "$TOTAL")
+
+# The device file is written once, here, large enough for every mode (the
+# raw store's metadata and spare slots included), and every command of the
+# file group overwrites it in place: kvbench keeps it (--keep) as fio does.
+# A file removed and made again by each command lands on blocks just freed
+# (and, with the discard mount option, punched out of the VM's backing
+# store); the raw get at 2 MiB x 2 threads then ran at 1.5 or 2.9 GB/s
+# depending on which command had run just before it.
+layout_device() {
+    local mib=$(( (TOTAL_B + TOTAL_B / 8) / 1048576 + 64 ))
+    dd if=/dev/zero of="$FILE" bs=1M count="$mib" oflag=direct conv=fsync status=none
+}
 
 # free space: the largest group at the largest size, with headroom
 need=$(( TOTAL_B * 3 ))
@@ -112,6 +179,7 @@ fi
     echo "hyperfine: $(hyperfine --version)  fio: $(fio --version)  gnuplot: $(gnuplot --version)"
     echo "kvbench: $KVBENCH built with ${CC:-cc} -O2 -march=native"
     echo "SIZES=\"$SIZES\" THREADS=\"$THREADS\" TOTAL=$TOTAL RUNS=$RUNS DIR=$DIR"
+    echo "buffer memory: $MEM (both tools)$( [ -n "$HP_RESTORE" ] && echo "; the hugetlb pool was raised for this run and restored after")"
     echo "page cache drop before reads: none for fio and O_DIRECT kvbench runs; legacy-localdisk: $( [ "$(id -u)" = 0 ] && echo "yes (root)" || echo "no (not root): its read figures are warm")"
 } | tee "$RESULTS/machine.txt"
 
@@ -120,13 +188,13 @@ kv_cmd() {
     local mode=$1 op=$2 size=$3 t=$4 out=$5 count where direct
     count=$(( TOTAL_B / $(to_bytes "$size") ))
     case $mode in
-        io|raw|legacy-raw) where="--file $FILE" ;;
+        io|raw|legacy-raw) where="--file $FILE --dir $WORK --keep" ;;
         *) where="--dir $WORK --keep-dirs" ;;
     esac
     direct="--direct --no-drop"
     [ "$mode" = legacy-localdisk ] && direct=""   # buffered by design: drops the cache
     echo "$KVBENCH --mode $mode --op $op --size $size --count $count --threads $t $direct" \
-         "--verify stamps $where --json >> $out"
+         "--verify stamps $KV_MEM $where --json >> $out"
 }
 
 # fio job on the device file: each job its own contiguous share
@@ -136,7 +204,7 @@ fio_file_cmd() {
     per=$(( TOTAL_B / bsb / t * bsb ))
     echo "fio --name=kv --filename=$FILE --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
          "--numjobs=$t --size=$per --offset_increment=$per --group_reporting=1 --invalidate=0" \
-         "--fallocate=none --output-format=json --output=$out"
+         "--fallocate=none $FIO_MEM --output-format=json --output=$out"
 }
 
 # fio job with one file per object
@@ -152,7 +220,7 @@ fio_dir_cmd() {
     mkdir -p "$d"
     echo "fio --name=kv --directory=$d --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
          "--numjobs=$t --nrfiles=$nfiles --filesize=$size --file_service_type=sequential" \
-         "--openfiles=1 $extra --group_reporting=1 --output-format=json --output=$out"
+         "--openfiles=1 $extra $FIO_MEM --group_reporting=1 --output-format=json --output=$out"
 }
 
 # one round of one group: hyperfine --runs 1 over every command, in an order
@@ -172,6 +240,8 @@ round() {
         "${args[@]}" >"$RESULTS/$name.round$r.hyperfine.txt" 2>&1 ||
         { cat "$RESULTS/$name.round$r.hyperfine.txt" >&2; exit 1; }
 }
+
+[ -n "$MODES_FILE" ] && layout_device
 
 CASES=$RESULTS/cases.txt
 : >"$CASES"
