@@ -908,7 +908,10 @@ KVSDEF kvs_result kvs_store_close(kvs_store *s);
 /* The effective configuration: defaults resolved. Strings point into the
    store and live until close. */
 KVSDEF void kvs_store_get_config(const kvs_store *s, kvs_store_config *out);
-/* Buffer alignment for zero-copy I/O (other buffers work, through a bounce). */
+/* Buffer alignment for zero-copy I/O (other buffers work, through a bounce).
+   For large direct objects the buffer's physical layout counts too: huge
+   pages make a 2 MiB transfer one DMA segment instead of up to 512
+   (docs/POSIX.md, "Buffer memory for large direct transfers"). */
 KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
 
 KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, const void *data, size_t len);
