@@ -95,6 +95,8 @@ if [ "${KVS_MATRIX:-full}" != quick ]; then
     run_cfg clang-tsan-store 'test_store_*' clang $WARN -O1 -g -fsanitize=thread
     # Without Linux AIO: the raw store's puts compute the CRC, then write once.
     run_cfg gcc-no-aio 'test_store_raw*' gcc $WARN -O2 -g -DKVS_POSIX_USE_AIO=0
+    # SIGKILL during the raw store's overlapped puts (threshold lowered to 68 KiB).
+    run_cfg gcc-crash-overlap 'test_crash*' gcc $WARN -O2 -g -DT_CRASH_UNITS=32 -DKVSI_OVL_MIN=69632
     # 32-bit build, when the multilib packages are installed.
     if printf 'int main(void){return 0;}\n' | gcc -m32 -x c - -o "$B/m32probe" 2>/dev/null; then
         run_cfg gcc-m32 'test_core_*' gcc $WARN -O2 -g -m32
