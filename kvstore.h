@@ -883,10 +883,12 @@ typedef struct kvs_store_stats {
     uint64_t bounce_bytes, bounce_calls;
     int pathset_changed;         /* FS: the recorded path set differed at open  */
     uint64_t overlapped_writes;  /* RAW: puts whose payload write was in flight
-                                    while its CRC32C was computed (large direct
-                                    payloads, Linux AIO; docs/STORES.md)       */
-    int overlap_errno;           /* RAW: 0, or why puts do not overlap: ENOSYS
-                                    (not built in) or what io_setup returned   */
+                                    while its CRC32C was computed (direct
+                                    stores, aligned payloads of 1 MiB or more,
+                                    Linux AIO; docs/STORES.md)                 */
+    int overlap_errno;           /* RAW: 0 (overlap available to such puts), or
+                                    why not: ENOSYS (not built in) or the errno
+                                    io_setup returned                          */
 } kvs_store_stats;
 
 /* A key the iteration visits: fn returns nonzero to stop. The keys are a
