@@ -1479,6 +1479,21 @@ static int kvsi_aio_errno(kvsi_aio *a)
     return e;
 }
 
+#if KVS_POSIX_USE_AIO
+/* Back to the store's idle contexts, or destroyed when there are enough. */
+static void kvsi_aio_give(kvsi_aio *a, aio_context_t ctx)
+{
+    pthread_mutex_lock(&a->mu);
+    if (a->n < KVSI_AIO_CACHE) {
+        a->ctx[a->n++] = (unsigned long)ctx;
+        ctx = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (ctx != 0)
+        (void)syscall(SYS_io_destroy, ctx);
+}
+#endif
+
 typedef struct kvsi_aiow {
     kvsi_aio *a;
     kvs_file *f;
@@ -1507,14 +1522,15 @@ static void kvsi_aiow_start(kvsi_aiow *w, kvsi_aio *a, kvs_file *f, uint64_t off
 #if KVS_POSIX_USE_AIO
     if (!(f->has_ops && (f->ops.pwrite != NULL || f->ops.pwritev != NULL))) {
         struct iocb *cbp = &w->cb;
-        int have = 0;
+        int have = 0, off_for_good;
         pthread_mutex_lock(&a->mu);
-        if (a->err == 0 && a->n > 0) {
+        off_for_good = a->err != 0;
+        if (!off_for_good && a->n > 0) {
             w->ctx = (aio_context_t)a->ctx[--a->n];
             have = 1;
         }
         pthread_mutex_unlock(&a->mu);
-        if (!have && a->err == 0) {
+        if (!have && !off_for_good) {
             w->ctx = 0;
             if (syscall(SYS_io_setup, 4L, &w->ctx) == 0) {
                 have = 1;
@@ -1539,14 +1555,7 @@ static void kvsi_aiow_start(kvsi_aiow *w, kvsi_aio *a, kvs_file *f, uint64_t off
             kvsi_add(&a->overlapped, 1);
             return;
         }
-        pthread_mutex_lock(&a->mu); /* not submitted: the context goes back */
-        if (a->n < KVSI_AIO_CACHE) {
-            a->ctx[a->n++] = (unsigned long)w->ctx;
-            w->ctx = 0;
-        }
-        pthread_mutex_unlock(&a->mu);
-        if (w->ctx != 0)
-            (void)syscall(SYS_io_destroy, w->ctx);
+        kvsi_aio_give(a, w->ctx); /* not submitted: kvsi_aiow_finish writes */
     }
 #endif
 }
@@ -1554,35 +1563,23 @@ static void kvsi_aiow_start(kvsi_aiow *w, kvsi_aio *a, kvs_file *f, uint64_t off
 /* Wait for the write (or do it now, when it was never submitted). */
 static kvs_result kvsi_aiow_finish(kvsi_aiow *w)
 {
-    kvs_result r = KVS_OK;
 #if KVS_POSIX_USE_AIO
     if (w->live) {
         struct io_event ev;
         long g;
-        int keep = 1;
-        int64_t res = 0;
+        int64_t res;
         do {
             kvsi_add(&w->f->st.syscalls, 1);
             g = syscall(SYS_io_getevents, w->ctx, 1L, 1L, &ev, NULL);
         } while (g < 0 && errno == EINTR);
         if (g == 1) {
             res = (int64_t)ev.res;
+            kvsi_aio_give(w->a, w->ctx);
         } else { /* cannot happen; io_destroy waits for the write to end */
             res = -(int64_t)(g < 0 ? errno : EIO);
             (void)syscall(SYS_io_destroy, w->ctx);
-            keep = 0;
         }
         w->live = 0;
-        if (keep) {
-            pthread_mutex_lock(&w->a->mu);
-            if (w->a->n < KVSI_AIO_CACHE) {
-                w->a->ctx[w->a->n++] = (unsigned long)w->ctx;
-                keep = 0;
-            }
-            pthread_mutex_unlock(&w->a->mu);
-            if (keep)
-                (void)syscall(SYS_io_destroy, w->ctx);
-        }
         kvsi_add(&w->f->st.writes, 1);
         if (res < 0) {
             kvsi_add(&w->f->st.errors, 1);
@@ -1595,8 +1592,7 @@ static kvs_result kvsi_aiow_finish(kvsi_aiow *w)
         return kvs_file_write(w->f, w->off + (uint64_t)res, w->buf + (size_t)res, w->len - (size_t)res);
     }
 #endif
-    r = kvs_file_write(w->f, w->off, w->buf, w->len);
-    return r;
+    return kvs_file_write(w->f, w->off, w->buf, w->len);
 }
 
 /* ------------------------------------------------------------------------

@@ -2007,15 +2007,16 @@ int main(int argc, char **argv)
         for (ti = 0; ti < b.o.nthreads_list; ti++)
             tmax = b.o.threads_list[ti] > tmax ? b.o.threads_list[ti] : tmax;
         need = (size_t)(b.o.tp ? b.o.tp : 1) * tmax * (b.o.batch > 0 ? b.o.batch : 1) * buf_bytes(&b.o, b.o.len);
-        p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-        if (p == MAP_FAILED) {
+        p = buf_alloc(&b.o, need);
+        if (p == NULL) {
+            int e = errno; /* before rm_tree */
             if (b.tmpdir)
                 rm_tree(b.dir);
             die2("--mem hugetlb: %zu huge pages of 2 MiB are needed and the pool cannot give them (%s); "
                  "as root: echo N > /proc/sys/vm/nr_hugepages",
-                 need / KVB_HUGE, strerror(errno));
+                 need / KVB_HUGE, strerror(e));
         }
-        (void)munmap(p, need);
+        buf_free(&b.o, (unsigned char *)p, need);
     }
 #endif
     rows = (row *)calloc((size_t)nmodes * b.o.nthreads_list * 2 + 1, sizeof *rows);
