@@ -98,7 +98,8 @@ if [ ! -d "$DIR" ]; then
     echo "compare.sh: DIR=$DIR does not exist" >&2
     exit 2
 fi
-if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ kvstore_posix.c -nt "$KVBENCH" ]; then
+if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ kvstore_posix.c -nt "$KVBENCH" ] ||
+    [ kvstore.h -nt "$KVBENCH" ]; then
     mkdir -p "$(dirname "$KVBENCH")"
     ${CC:-cc} -std=c99 -O2 -march=native -I. bench/kvbench.c -o "$KVBENCH" -pthread -lm
 fi
@@ -177,7 +178,7 @@ fi
     echo "file system: $(df -T "$WORK" | awk 'NR==2{print $2" on "$1}')"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "hyperfine: $(hyperfine --version)  fio: $(fio --version)  gnuplot: $(gnuplot --version)"
-    echo "kvbench: $KVBENCH built with ${CC:-cc} -O2 -march=native"
+    echo "kvbench: $KVBENCH built with ${CC:-cc} -O2 -march=native; $("$KVBENCH" --version)"
     echo "SIZES=\"$SIZES\" THREADS=\"$THREADS\" TOTAL=$TOTAL RUNS=$RUNS DIR=$DIR"
     echo "buffer memory: $MEM (both tools)$( [ -n "$HP_RESTORE" ] && echo "; the hugetlb pool was raised for this run and restored after")"
     echo "page cache drop before reads: none for fio and O_DIRECT kvbench runs; legacy-localdisk: $( [ "$(id -u)" = 0 ] && echo "yes (root)" || echo "no (not root): its read figures are warm")"

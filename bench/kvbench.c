@@ -40,7 +40,9 @@
                       pages, as malloc gives) | hugetlb (2 MiB huge pages from
                       the hugetlb pool, as fio --iomem=mmaphuge; exit 2 when
                       the pool has too few: /proc/sys/vm/nr_hugepages)
-      --json          one JSON object per phase on stdout
+      --json          one JSON object per phase on stdout (with the CRC32C
+                      path, "crc32c")
+      --version       kvstore's version and the CRC32C path, then exit
       --help
 
     Exit status: 0 success, 1 a failed operation or a wrong byte read back,
@@ -1400,7 +1402,7 @@ static void print_json(const bench *b, const phase_result *pr)
            "\"cpu_s\":%.4f,\"cpu_s_per_gb\":%.4f,\"bounce_bytes\":%llu,\"bounce_calls\":%llu,"
            "\"bounce_bytes_per_object\":%.2f,\"io\":\"%s\",\"fell_back\":%d,\"cache\":\"%s\","
            "\"durability\":\"%s\",\"shard\":\"%s\",\"paths\":%u,\"batch\":%u,\"verify\":\"%s\","
-           "\"mem\":\"%s\",\"verify_failures\":%llu,\"errors\":%llu}\n",
+           "\"mem\":\"%s\",\"crc32c\":\"%s\",\"verify_failures\":%llu,\"errors\":%llu}\n",
            mode_names[b->mode], op_names[o->op], phase_names[pr->kind], b->threads, o->tp, o->len,
            (unsigned long long)pr->objects, (unsigned long long)pr->bytes, pr->seconds, gb / pr->seconds,
            (double)pr->objects / pr->seconds, pr->p50_us, pr->p99_us, pr->max_us,
@@ -1409,7 +1411,7 @@ static void print_json(const bench *b, const phase_result *pr)
            (double)pr->bounce_bytes / (double)pr->objects, pr->io, pr->fell_back, pr->cache,
            o->durability == KVS_DURABLE_NONE ? "none" : o->durability == KVS_DURABLE_DATA ? "data" : "full",
            kvs_shard_policy_name(o->shard), o->npaths, o->batch, o->verify == V_FULL ? "full" : "stamps",
-           o->hugetlb ? "hugetlb" : "page", (unsigned long long)pr->bad, (unsigned long long)pr->errors);
+           o->hugetlb ? "hugetlb" : "page", kvs_crc32c_impl(), (unsigned long long)pr->bad, (unsigned long long)pr->errors);
     fflush(stdout);
 }
 
@@ -1730,7 +1732,7 @@ static void usage(FILE *to)
             "               [--durability none|data|full] [--batch N] [--seed N]\n"
             "               [--dir PATH] [--file PATH] [--existing] [--keep]\n"
             "               [--keep-dirs] [--verify full|stamps] [--no-drop]\n"
-            "               [--mem page|hugetlb] [--json]\n"
+            "               [--mem page|hugetlb] [--json] | --version\n"
             "With no arguments: io, raw and fs, put then get, 2 MiB, direct, 1 and 2 threads.\n");
 }
 
@@ -1760,6 +1762,9 @@ static void parse_args(int argc, char **argv, opts *o)
         int m;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--version")) {
+            printf("kvbench (kvstore %s), CRC32C path: %s\n", kvs_version_string(), kvs_crc32c_impl());
             exit(0);
         } else if (!strcmp(a, "--direct")) {
             o->policy = KVS_DIRECT_REQUIRE;

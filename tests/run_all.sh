@@ -92,6 +92,9 @@ if [ "${KVS_MATRIX:-full}" != quick ]; then
         -fsanitize=address,undefined -fno-sanitize-recover=all
     run_cfg clang-tsan 'test_posix_*' clang $WARN -O1 -g -fsanitize=thread
     run_cfg gcc-pipe-fd 'test_posix_pool*' gcc $WARN -O2 -g -DKVS_POSIX_USE_EVENTFD=0
+    # CRC32C paths: compiled for this CPU (no run-time checks), and without AVX-512.
+    run_cfg gcc-native 'test_core_*' gcc $WARN -O2 -g -march=native
+    run_cfg gcc-no-avx512 'test_core_hash*' gcc $WARN -O2 -g -DKVS_NO_AVX512_CRC32C
     run_cfg clang-tsan-store 'test_store_*' clang $WARN -O1 -g -fsanitize=thread
     # Without Linux AIO: the raw store's puts compute the CRC, then write once.
     run_cfg gcc-no-aio 'test_store_raw*' gcc $WARN -O2 -g -DKVS_POSIX_USE_AIO=0

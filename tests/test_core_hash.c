@@ -2,7 +2,8 @@
 /* FNV-1a 64, CRC32C (software and hardware) and mix64: known answers from
    docs/FORMAT.md and the official vectors, sw == hw over every length
    0..1024 at every start offset 0..15, large random buffers (the 3-way
-   hardware path), and streaming in random pieces. */
+   hardware path), streaming in random pieces, which path is taken, and the
+   AVX-512 path's constants and edges. */
 #define KVS_IMPLEMENTATION
 #include "kvstore.h"
 #include "test_util.h"
@@ -99,6 +100,75 @@ static void test_crc_large(void)
     free(buf);
 }
 
+/* Which path kvs_crc32c takes, and the AVX-512 path's folding constants
+   derived again from the polynomial (bit by bit, normal order, then
+   reflected into the layout the header documents). */
+#if KVSI_CRC32C_VPCLMUL
+static uint64_t ref_xpow_reflected(unsigned e)
+{
+    uint32_t r = 1; /* x^0, bit k = coefficient of x^k, modulo 0x11edc6f41 */
+    uint64_t out = 0;
+    unsigned k;
+    while (e-- > 0)
+        r = (r & 0x80000000u) ? (r << 1) ^ 0x1edc6f41u : r << 1;
+    for (k = 0; k < 32; k++)
+        if ((r >> k) & 1)
+            out |= (uint64_t)1 << (63 - k);
+    return out;
+}
+#endif
+
+static void test_crc_impl(void)
+{
+    const char *impl = kvs_crc32c_impl();
+    int vx = strncmp(impl, "avx512", 6) == 0;
+    printf("crc32c implementation: %s\n", impl);
+    CHECK(!strcmp(impl, "avx512-vpclmulqdq") || !strcmp(impl, "sse4.2") || !strcmp(impl, "armv8-crc") ||
+          !strcmp(impl, "software"));
+    CHECK(!strcmp(impl, "software") == !kvs_crc32c_hw_available());
+#if KVSI_CRC32C_VPCLMUL
+    CHECK(KVSI_VX_K128_HI == ref_xpow_reflected(128 + 63));
+    CHECK(KVSI_VX_K128_LO == ref_xpow_reflected(128 - 1));
+    CHECK(KVSI_VX_K512_HI == ref_xpow_reflected(512 + 63));
+    CHECK(KVSI_VX_K512_LO == ref_xpow_reflected(512 - 1));
+    CHECK(KVSI_VX_K2048_HI == ref_xpow_reflected(2048 + 63));
+    CHECK(KVSI_VX_K2048_LO == ref_xpow_reflected(2048 - 1));
+    /* a CPU with the instructions gets the path (the OS check is libgcc's) */
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq") &&
+        __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.2"))
+        CHECK(vx && !strcmp(impl, "avx512-vpclmulqdq"));
+    else
+        CHECK(!vx);
+#else
+    CHECK(!vx);
+#endif
+}
+
+/* Around the AVX-512 path's edges (256 bytes, each 256-byte round, the
+   16-byte lanes) with a running state carried in, at odd offsets. */
+static void test_crc_edges(void)
+{
+    enum { N = 4096 + 64 };
+    static unsigned char buf[N];
+    static const size_t base[] = {256, 512, 768, 1024, 2048, 4096};
+    size_t b, d, off;
+    t_fill(buf, N);
+    for (b = 0; b < sizeof base / sizeof base[0]; b++) {
+        for (d = 0; d < 34; d++) {
+            size_t len = base[b] - 17 + d;
+            for (off = 0; off < 64; off += 13) {
+                uint32_t init = (uint32_t)t_rand();
+                if (len + off > N)
+                    continue;
+                if (!CHECK(kvs_crc32c(init, buf + off, len) == kvs_crc32c_sw(init, buf + off, len))) {
+                    fprintf(stderr, "  off %zu len %zu\n", off, len);
+                    return;
+                }
+            }
+        }
+    }
+}
+
 static void test_fnv_stream(void)
 {
     unsigned char buf[4096];
@@ -133,6 +203,8 @@ int main(void)
     test_known();
     test_crc_lengths();
     test_crc_large();
+    test_crc_impl();
+    test_crc_edges();
     test_fnv_stream();
     test_mix64();
     return t_done("test_core_hash");
