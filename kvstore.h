@@ -271,9 +271,10 @@ KVSDEF uint64_t kvs_mix64(uint64_t x);
    Uses the CPU instruction when the compiler target has it (SSE4.2, ARMv8
    CRC) or, on x86-64 with GCC or clang, when the CPU has SSE4.2 (checked at
    run time); else software. On x86-64 CPUs with AVX-512 VPCLMULQDQ (GCC 10+,
-   clang 12+), buffers of 256 bytes and more are folded by carry-less
-   multiplication instead, about twice as fast again (KVS_NO_AVX512_CRC32C
-   turns that off). Results are identical either way. */
+   clang 12+; Xeon since Ice Lake-SP, AMD Zen 4), buffers of 256 bytes and
+   more are folded by carry-less multiplication instead: about twice as fast
+   on large buffers on a Zen 4 (docs/BENCHMARKS.md; KVS_NO_AVX512_CRC32C
+   turns it off). Results are identical either way. */
 KVSDEF uint32_t kvs_crc32c(uint32_t crc, const void *data, size_t len);
 /* The portable software implementation, always available. */
 KVSDEF uint32_t kvs_crc32c_sw(uint32_t crc, const void *data, size_t len);
@@ -1024,11 +1025,14 @@ KVSDEF kvs_result kvs_store_iterate(kvs_store *s, kvs_key_fn fn, void *user);
 #endif
 /* x86-64 with GCC 10+ or clang 12+: buffers of 256 bytes and more are folded
    by carry-less multiplication on 512-bit registers (AVX-512 VPCLMULQDQ: Intel
-   Ice Lake, AMD Zen 4 and later), compiled by a target attribute and chosen at
-   run time when the CPU and the OS have it (or always, when the compiler
-   target has it). */
+   Xeon since Ice Lake-SP and Ice/Tiger/Rocket Lake clients, AMD Zen 4 and
+   later; not Intel's hybrid clients such as Alder Lake), compiled by a target
+   attribute and chosen at run time when the CPU and the OS have it (or always,
+   when the compiler target has it). The run-time check is libgcc's or
+   compiler-rt's __builtin_cpu_supports; a freestanding build without them
+   defines KVS_NO_AVX512_CRC32C. Not on Windows (64-byte stack alignment). */
 #if (KVSI_HW_CRC32C_X86 || KVSI_CRC32C_DISPATCH) && !defined(KVS_NO_AVX512_CRC32C) && \
-    defined(__x86_64__) && \
+    defined(__x86_64__) && !defined(_WIN32) && \
     ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 10))
 #define KVSI_CRC32C_VPCLMUL 1
 #if defined(__AVX512F__) && defined(__VPCLMULQDQ__) && defined(__PCLMUL__) && defined(__SSE4_2__)
