@@ -1188,16 +1188,18 @@ static void *worker_main(void *arg)
         atomic_add(&g_done, n);
         i += n;
     }
-    for (k = 0; k < nb; k++)
-        buf_free(o, bufs[k], buflen);
-    kvs_aligned_free(NULL, sc.hdr, 8192, KVB_BUF_ALIGN);
-    free(bufs);
-    free(items);
-    free(keys);
-    return NULL;
+    goto out;
 nomem:
     fmt(w->err, sizeof w->err, "out of memory");
     w->failed = 1;
+out: /* every path: what was allocated is freed (bufs is zeroed, mem may be NULL) */
+    for (k = 0; bufs != NULL && k < nb; k++)
+        if (bufs[k] != NULL)
+            buf_free(o, bufs[k], buflen);
+    kvs_aligned_free(NULL, mem, 8192, KVB_BUF_ALIGN);
+    free(bufs);
+    free(items);
+    free(keys);
     return NULL;
 }
 
