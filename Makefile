@@ -10,6 +10,8 @@
 #                      file/dir, interleaved, under hyperfine; table and chart
 #   make bench-io      the I/O layer (kvio) against fio
 #   make bench-core    hash, CRC, filename and shard throughput
+#   make bench-readcheck  direct reads with and without a CRC32C check of the
+#                      buffer just read: what looking at the data costs here
 #   make torture       long crash (2000 kills) and power-cut (20000 states per store) runs
 #   make fuzz          libFuzzer on every decoder, 300 s each (tests/fuzz/run.sh; ~25 min)
 #   make vectors       regenerate vectors/*.txt from vectors/gen/
@@ -24,9 +26,9 @@ WARN    := -std=c99 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion \
 BENCHFLAGS ?= -O2 -march=native
 BUILD   := build
 
-.PHONY: all test test-quick bench bench-compare bench-io bench-core fuzz torture vectors deps clean
+.PHONY: all test test-quick bench bench-compare bench-io bench-core bench-readcheck fuzz torture vectors deps clean
 
-all: $(BUILD)/kvio $(BUILD)/kvbench $(BUILD)/bench_core
+all: $(BUILD)/kvio $(BUILD)/kvbench $(BUILD)/bench_core $(BUILD)/readcheck
 
 deps:
 	@scripts/deps.sh test
@@ -49,6 +51,9 @@ $(BUILD)/kvbench: bench/kvbench.c kvstore.h kvstore_posix.c | $(BUILD)
 $(BUILD)/bench_core: bench/bench_core.c kvstore.h | $(BUILD)
 	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@ -lm
 
+$(BUILD)/readcheck: bench/readcheck.c kvstore.h | $(BUILD)
+	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@
+
 bench: $(BUILD)/kvbench
 	$(BUILD)/kvbench
 
@@ -62,6 +67,9 @@ bench-io: $(BUILD)/kvio
 
 bench-core: $(BUILD)/bench_core
 	$(BUILD)/bench_core
+
+bench-readcheck: $(BUILD)/readcheck
+	$(BUILD)/readcheck
 
 fuzz: deps
 	@FUZZ_SECONDS=300 tests/fuzz/run.sh

@@ -154,10 +154,20 @@ rm -rf /tmp/kvs-example
 # byte read back verified (exit 1 on a wrong byte), and its flags checked.
 for cc in gcc clang; do
     command -v $cc >/dev/null 2>&1 || continue
-    for p in kvbench kvio bench_core; do
+    for p in kvbench kvio bench_core readcheck; do
         check "bench-$p-$cc" $cc $WARN -O2 -I. "bench/$p.c" -o "$B/${p}_$cc" -pthread -lm
     done
 done
+# readcheck: a short run on a small file of its own in the build directory
+# (O_DIRECT, which tmpfs may refuse), on 4 KiB pages
+if [ -x "$B/readcheck_gcc" ]; then
+    check readcheck-smoke sh -c 'f=$(mktemp "$1/readcheck.XXXXXX") || exit 1
+        out=$("$0" --file "$f" --size 64K --count 8 --rounds 3 --mem page --json); rc=$?; rm -f "$f"
+        [ $rc -eq 0 ] && [ "$(printf "%s\n" "$out" | grep -c "\"gbps\":")" -eq 3 ]' "$B/readcheck_gcc" "$B"
+    check readcheck-bad-size sh -c '"$0" --size 1000 >/dev/null 2>&1; [ $? -eq 2 ]' "$B/readcheck_gcc"
+    check readcheck-not-a-file sh -c '"$0" --file "$1" --size 4K --count 1 >/dev/null 2>&1; [ $? -eq 1 ]' \
+        "$B/readcheck_gcc" "$B"
+fi
 if [ -x "$B/kvbench_gcc" ]; then
     check kvbench-smoke "$B/kvbench_gcc" --size 64K --tail 100 --count 24 --threads 1,2 --verify full --json
     check kvbench-legacy sh -c 'for m in legacy-raw legacy-fsconn legacy-localdisk; do
