@@ -85,12 +85,13 @@
     own threads (the raw store's checkpoint thread, and the short-lived
     reader of a restore), so a hook table must be thread-safe.
 
-    A kvs_store, kvs_pool or kvs_file belongs to the process that opened it.
-    After fork() the child has none of its threads (pool workers, the raw
-    store's checkpoint thread) and may inherit its locks in any state: the
-    child must not call anything on it, not even close; it opens its own.
-    Only the parent closes it. (A raw store's overlapped writes also use
-    Linux AIO contexts, which are the opening process's.)
+    A kvs_store or kvs_pool belongs to the process that opened it. After
+    fork() the child has none of its threads (pool workers, the raw store's
+    checkpoint thread) and may inherit its locks in any state: the child
+    must not call anything on it, not even close; it opens its own. Only
+    the parent closes it. (A raw store's overlapped writes also use Linux
+    AIO contexts, which are the opening process's.) A kvs_file holds no
+    thread or lock: in a child it is an inherited descriptor like any other.
 
     ON-DISK FORMAT
     ==============
