@@ -23,8 +23,11 @@
    Defaults: /tmp/kvs-readcheck.dat, 256K, 1024 objects, 9 rounds, both
    buffers on 2 MiB huge pages when the hugetlb pool can give them (one DMA
    segment per 2 MiB, as fio --iomem=mmaphuge), else on 4 KiB pages, said.
-   The file is created (a pattern, written and synced) when it is missing or
-   shorter than size * count, and kept for the next run. Exit 0, 1 on an I/O
+   The file is created (a pattern, written and synced) when it is missing,
+   and kept for the next run. readcheck never writes over something it did
+   not make: a --file that exists must be a regular file of at least size *
+   count bytes (it is only read), or the run stops with exit 2; only the
+   default file is rewritten when it is too short. Exit 0, 1 on an I/O
    error, 2 on a usage error.
    Build: cc -O2 -march=native -I. bench/readcheck.c -o build/readcheck */
 #ifndef _GNU_SOURCE
@@ -142,27 +145,44 @@ static void buf_free(buffer *b)
     b->p = NULL;
 }
 
-/* The file holds at least need bytes of a pattern: written and synced when
-   it was missing or shorter. */
-static int ensure_file(const char *path, unsigned long long need)
+/* The file holds at least need bytes: 0. Missing (or the default file and
+   too short): written with a pattern and synced, 0; -1 on an I/O error. An
+   existing --file is only ever read: not a regular file, or too short, is
+   a usage error (2), so a device or someone's data is never written over. */
+static int ensure_file(const char *path, unsigned long long need, int given)
 {
     struct stat st;
     unsigned char *chunk;
     unsigned long long off;
     size_t i, n = (size_t)1 << 20;
     int fd;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (unsigned long long)st.st_size >= need)
-        return 0;
-    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (lstat(path, &st) == 0) {
+        if (!S_ISREG(st.st_mode)) {
+            fprintf(stderr, "readcheck: %s: not a regular file (readcheck reads a file it made, or one "
+                            "you name of at least size * count bytes)\n", path);
+            return 2;
+        }
+        if ((unsigned long long)st.st_size >= need)
+            return 0;
+        if (given) {
+            fprintf(stderr, "readcheck: %s: %llu bytes, the run needs %llu; it is not written over "
+                            "(name a new path, or a longer file)\n", path, (unsigned long long)st.st_size, need);
+            return 2;
+        }
+    } else if (errno != ENOENT) {
+        fprintf(stderr, "readcheck: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         fprintf(stderr, "readcheck: %s: %s\n", path, strerror(errno));
-        return -1;
+        return 1;
     }
     chunk = (unsigned char *)malloc(n);
     if (chunk == NULL) {
         close(fd);
         fprintf(stderr, "readcheck: out of memory\n");
-        return -1;
+        return 1;
     }
     for (off = 0; off < need; off += n) {
         size_t len = need - off < n ? (size_t)(need - off) : n, done = 0;
@@ -174,7 +194,7 @@ static int ensure_file(const char *path, unsigned long long need)
                 fprintf(stderr, "readcheck: writing %s: %s\n", path, w < 0 ? strerror(errno) : "no progress");
                 free(chunk);
                 close(fd);
-                return -1;
+                return 1;
             }
             done += (size_t)w;
         }
@@ -182,7 +202,7 @@ static int ensure_file(const char *path, unsigned long long need)
     free(chunk);
     if (fsync(fd) != 0 || close(fd) != 0) {
         fprintf(stderr, "readcheck: syncing %s: %s\n", path, strerror(errno));
-        return -1;
+        return 1;
     }
     return 0;
 }
@@ -206,7 +226,7 @@ int main(int argc, char **argv)
     const char *path = "/tmp/kvs-readcheck.dat";
     size_t size = (size_t)256 << 10;
     long count = 1024, rounds = 9, i;
-    int want_huge = 1, json = 0, huge, fd, a, r, k, rc = 0;
+    int want_huge = 1, json = 0, path_given = 0, huge, fd, a, r, k, rc = 0;
     buffer rb = {NULL, 0, 0}, ob = {NULL, 0, 0};
     volatile uint32_t sink = 0;
 
@@ -218,9 +238,10 @@ int main(int argc, char **argv)
         }
         if (v == NULL)
             usage_exit("missing value or unknown flag");
-        if (!strcmp(argv[a], "--file"))
+        if (!strcmp(argv[a], "--file")) {
             path = v;
-        else if (!strcmp(argv[a], "--size"))
+            path_given = 1;
+        } else if (!strcmp(argv[a], "--size"))
             size = parse_size(v);
         else if (!strcmp(argv[a], "--count"))
             count = parse_count(v, 1, 1L << 20, "--count: 1 to 1048576");
@@ -232,8 +253,9 @@ int main(int argc, char **argv)
             usage_exit("unknown flag or value");
         a++;
     }
-    if (ensure_file(path, (unsigned long long)size * (unsigned long long)count) != 0)
-        return 1;
+    rc = ensure_file(path, (unsigned long long)size * (unsigned long long)count, path_given);
+    if (rc != 0)
+        return rc;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
     if (fd < 0) {
         fprintf(stderr, "readcheck: %s: O_DIRECT open: %s\n", path, strerror(errno));

@@ -158,15 +158,19 @@ for cc in gcc clang; do
         check "bench-$p-$cc" $cc $WARN -O2 -I. "bench/$p.c" -o "$B/${p}_$cc" -pthread -lm
     done
 done
-# readcheck: a short run on a small file of its own in the build directory
-# (O_DIRECT, which tmpfs may refuse), on 4 KiB pages
+# readcheck: a short run on a file it makes in the build directory (O_DIRECT,
+# which tmpfs may refuse), on 4 KiB pages; and it never writes over what it
+# did not make: a directory or a too-short existing file is exit 2, untouched.
 if [ -x "$B/readcheck_gcc" ]; then
-    check readcheck-smoke sh -c 'f=$(mktemp "$1/readcheck.XXXXXX") || exit 1
-        out=$("$0" --file "$f" --size 64K --count 8 --rounds 3 --mem page --json); rc=$?; rm -f "$f"
+    check readcheck-smoke sh -c 'd=$(mktemp -d "$1/readcheck.XXXXXX") || exit 1
+        out=$("$0" --file "$d/f" --size 64K --count 8 --rounds 3 --mem page --json); rc=$?; rm -rf "$d"
         [ $rc -eq 0 ] && [ "$(printf "%s\n" "$out" | grep -c "\"gbps\":")" -eq 3 ]' "$B/readcheck_gcc" "$B"
     check readcheck-bad-size sh -c '"$0" --size 1000 >/dev/null 2>&1; [ $? -eq 2 ]' "$B/readcheck_gcc"
-    check readcheck-not-a-file sh -c '"$0" --file "$1" --size 4K --count 1 >/dev/null 2>&1; [ $? -eq 1 ]' \
+    check readcheck-not-a-file sh -c '"$0" --file "$1" --size 4K --count 1 >/dev/null 2>&1; [ $? -eq 2 ]' \
         "$B/readcheck_gcc" "$B"
+    check readcheck-short-file-kept sh -c 'f=$(mktemp "$1/readcheck.XXXXXX") || exit 1
+        printf "keep me" > "$f"; "$0" --file "$f" --size 4K --count 2 >/dev/null 2>&1; rc=$?
+        c=$(cat "$f"); rm -f "$f"; [ $rc -eq 2 ] && [ "$c" = "keep me" ]' "$B/readcheck_gcc" "$B"
 fi
 if [ -x "$B/kvbench_gcc" ]; then
     check kvbench-smoke "$B/kvbench_gcc" --size 64K --tail 100 --count 24 --threads 1,2 --verify full --json
