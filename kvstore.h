@@ -593,6 +593,12 @@ typedef struct kvs_sysops {
        error of any segment is the call's error. */
     int64_t (*preadv)(void *user, int fd, const kvs_iovec *iov, int cnt, uint64_t offset);
     int64_t (*pwritev)(void *user, int fd, const kvs_iovec *iov, int cnt, uint64_t offset);
+    /* Block reservation of [offset, offset + len): 0 or -errno (-EINTR is
+       retried). The real call is posix_fallocate for KVS_FILE_PREALLOC and
+       fallocate(2) mode 0 for the filesystem store's per-put reservation,
+       where -EOPNOTSUPP, -ENOSYS and -EINVAL mean "not supported here" and
+       the write allocates instead; any other error fails the put. */
+    int (*fallocate)(void *user, int fd, uint64_t offset, uint64_t len);
 } kvs_sysops;
 
 typedef enum kvs_direct_policy {

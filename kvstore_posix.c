@@ -310,6 +310,34 @@ static int kvsi_sys_fdatasync(const kvs_sysops *o, int fd)
     return r;
 }
 
+/* Block reservation (kvs_sysops.fallocate). preallocate: the file layer's
+   KVS_FILE_PREALLOC (real call posix_fallocate, which allocates by writing
+   where the filesystem cannot); else the filesystem store's per-put
+   reservation (real call fallocate(2) mode 0, -EOPNOTSUPP where there is
+   none). EINTR is retried. */
+static int kvsi_sys_fallocate(const kvs_sysops *o, int fd, uint64_t off, uint64_t len, int preallocate)
+{
+    int r;
+    do {
+        if (o != NULL && o->fallocate != NULL) {
+            r = o->fallocate(o->user, fd, off, len);
+        } else if (preallocate) {
+#if KVSI_HAVE_FALLOCATE
+            r = -posix_fallocate(fd, (off_t)off, (off_t)len);
+#else
+            r = -ENOTSUP;
+#endif
+        } else {
+#if defined(__linux__)
+            r = fallocate(fd, 0, (off_t)off, (off_t)len) != 0 ? -errno : 0;
+#else
+            r = -EOPNOTSUPP;
+#endif
+        }
+    } while (r == -EINTR);
+    return r;
+}
+
 static int kvsi_sys_rename(const kvs_sysops *o, const char *from, const char *to)
 {
     if (o != NULL && o->rename != NULL)
@@ -603,13 +631,7 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
             }
         } else if ((uint64_t)sb.st_size < cfg.size) {
             if (cfg.flags & KVS_FILE_PREALLOC) {
-#if KVSI_HAVE_FALLOCATE
-                do {
-                    r = posix_fallocate(fd, 0, (off_t)cfg.size);
-                } while (r == EINTR);
-#else
-                r = ENOTSUP;
-#endif
+                r = -kvsi_sys_fallocate(ops, fd, 0, cfg.size, 1);
             } else {
                 r = ftruncate(fd, (off_t)cfg.size) == 0 ? 0 : errno;
             }
@@ -5917,7 +5939,6 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     if (res != KVS_OK)
         goto fail;
     reserved = 1;
-#if defined(__linux__)
     /* The file's blocks in one exact request. A file is the header block
        plus the payload: 65 blocks for a 256 KiB payload, which ext4's
        allocator rounds up to a 128-block preallocation when the write
@@ -5926,12 +5947,13 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
        slower than reading packed files (docs/BENCHMARKS.md). fallocate
        asks for exactly the bytes the write covers, unrounded. Not
        supported: the write allocates as before. */
-    if (len > 0 && fallocate(kvs_file_fd(f), 0, 0, (off_t)(po + wlen)) != 0 && errno != EOPNOTSUPP &&
-        errno != ENOSYS && errno != EINVAL) {
-        res = kvs_result_from_errno(errno);
-        goto fail;
+    if (len > 0) {
+        r = kvsi_sys_fallocate(fs->ops, kvs_file_fd(f), 0, (uint64_t)po + wlen, 0);
+        if (r != 0 && r != -EOPNOTSUPP && r != -ENOSYS && r != -EINVAL) {
+            res = kvs_result_from_errno(-r);
+            goto fail;
+        }
     }
-#endif
     hba = kvsi_max_sz(info.buf_align, 64);
     res = kvs_aligned_alloc(fs->alloc, po, hba, &hb);
     if (res != KVS_OK)

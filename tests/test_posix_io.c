@@ -323,6 +323,18 @@ static int h_sync(void *u, int fd)
     return 0;
 }
 
+/* KVS_FILE_PREALLOC's reservation: F_ERR fails it, F_EINTR interrupts the
+   first call; otherwise the real posix_fallocate. */
+static int h_falloc(void *u, int fd, uint64_t off, uint64_t len)
+{
+    fault *ft = (fault *)u;
+    if (fault_hit(ft) && ft->kind == F_ERR)
+        return -ft->err;
+    if (ft->kind == F_EINTR && ft->calls == 1)
+        return -EINTR;
+    return -posix_fallocate(fd, (off_t)off, (off_t)len);
+}
+
 static kvs_file *open_faulty(const char *path, kvs_direct_policy pol, fault *ft, kvs_sysops *ops)
 {
     kvs_file_config cfg;
@@ -577,6 +589,42 @@ static void test_config_and_alloc(void)
         f = NULL;
     }
     CHECK_R(kvs_file_open(path, &cfg, &f), KVS_E_EXIST);
+    /* the reservation through kvs_sysops.fallocate: a failure (ENOSPC)
+       fails the open with the mapped result and removes the file it
+       created; an EINTR is retried */
+    {
+        char p2[1100];
+        fault ft;
+        kvs_sysops ops;
+        snprintf(p2, sizeof p2, "%s/prealloc.kv", t_dir);
+        unlink(p2);
+        memset(&ft, 0, sizeof ft);
+        memset(&ops, 0, sizeof ops);
+        ops.user = &ft;
+        ops.fallocate = h_falloc;
+        cfg.sysops = &ops;
+        ft.kind = F_ERR;
+        ft.every = 1;
+        ft.err = ENOSPC;
+        f = NULL;
+        CHECK_R(kvs_file_open(p2, &cfg, &f), KVS_E_NOSPC);
+        CHECK(f == NULL && ft.calls == 1);
+        CHECK(access(p2, F_OK) != 0); /* created here, removed again */
+        ft.err = EIO;
+        CHECK_R(kvs_file_open(p2, &cfg, &f), KVS_E_IO);
+        CHECK(access(p2, F_OK) != 0);
+        memset(&ft, 0, sizeof ft);
+        ft.kind = F_EINTR;
+        CHECK_R(kvs_file_open(p2, &cfg, &f), KVS_OK);
+        CHECK(ft.calls == 2); /* interrupted, then done */
+        if (f != NULL) {
+            CHECK_R(kvs_file_close(f), KVS_OK);
+            f = NULL;
+        }
+        CHECK(file_size_of(p2) == (uint64_t)3 << 20);
+        unlink(p2);
+        cfg.sysops = NULL;
+    }
     /* ftruncate sizing: grows, never shrinks */
     cfg.flags = 0;
     cfg.size = 1 << 20;

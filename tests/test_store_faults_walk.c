@@ -47,9 +47,12 @@
 
 /* ------------------------------------------------------------------ */
 /* Faulting system calls */
-enum { C_OPEN, C_SETFL, C_PREAD, C_PWRITE, C_FSYNC, C_FDATASYNC, C_RENAME, C_OPENAT, C_RENAMEAT, C_UNLINKAT, C_NCALLS };
-static const char *const call_name[C_NCALLS] = {"open", "setfl", "pread", "pwrite", "fsync",
-                                                "fdatasync", "rename", "openat", "renameat", "unlinkat"};
+enum {
+    C_OPEN, C_SETFL, C_PREAD, C_PWRITE, C_FSYNC, C_FDATASYNC, C_RENAME, C_OPENAT, C_RENAMEAT, C_UNLINKAT,
+    C_FALLOCATE, C_NCALLS
+};
+static const char *const call_name[C_NCALLS] = {"open",    "setfl",  "pread",    "pwrite",   "fsync",    "fdatasync",
+                                                "rename",  "openat", "renameat", "unlinkat", "fallocate"};
 enum { K_EIO, K_ENOSPC, K_EINTR, K_SHORT, K_ALLOC, K_NKINDS };
 static const char *const kind_name[K_NKINDS] = {"EIO", "ENOSPC", "EINTR", "short", "alloc"};
 
@@ -68,7 +71,7 @@ static int eligible(int call, int kind)
         return 1;
     case K_EINTR:
         return call == C_OPEN || call == C_OPENAT || call == C_PREAD || call == C_PWRITE || call == C_FSYNC ||
-               call == C_FDATASYNC;
+               call == C_FDATASYNC || call == C_FALLOCATE;
     case K_SHORT:
         return call == C_PREAD || call == C_PWRITE;
     default:
@@ -209,6 +212,14 @@ static int h_unlinkat(void *u, int fd, const char *p, int flags)
     if (f_hit(C_UNLINKAT, -1))
         return f_err();
     return unlinkat(fd, p, flags) < 0 ? -errno : 0;
+}
+
+static int h_fallocate(void *u, int fd, uint64_t off, uint64_t len)
+{
+    (void)u;
+    if (f_hit(C_FALLOCATE, -1))
+        return f_err();
+    return fallocate(fd, 0, (off_t)off, (off_t)len) != 0 ? -errno : 0;
 }
 
 static kvs_sysops g_ops;
@@ -856,6 +867,7 @@ int main(void)
     g_ops.openat = h_openat;
     g_ops.renameat = h_renameat;
     g_ops.unlinkat = h_unlinkat;
+    g_ops.fallocate = h_fallocate;
     if (posix_memalign((void **)&g_wbuf, 4096, BUFCAP) != 0 || posix_memalign((void **)&g_rbuf, 4096, BUFCAP) != 0 ||
         posix_memalign((void **)&g_want_buf, 4096, BUFCAP) != 0)
         return 1;

@@ -187,6 +187,29 @@ static int h_unlinkat(void *u, int fd, const char *p, int flags)
     return unlinkat(fd, p, flags) < 0 ? -errno : 0;
 }
 
+/* g_falloc_unsupported: fallocate answers EOPNOTSUPP (a filesystem
+   without it) and the put goes on, the write allocating. */
+static int g_falloc_unsupported;
+static int g_falloc_errno; /* every fallocate fails with this (0: none) */
+static unsigned g_falloc_calls, g_falloc_failed_puts;
+
+static int h_fallocate(void *u, int fd, uint64_t off, uint64_t len)
+{
+    (void)u;
+    pthread_mutex_lock(&g_ft.mu);
+    g_falloc_calls++;
+    pthread_mutex_unlock(&g_ft.mu);
+    /* EINTR is injected here too (the store retries it); "short" has no
+       meaning for a reservation and leaves it out of the count */
+    if (ft_hit("fallocate", -1, NULL, g_ft.kind == F_EINTR))
+        return ft_err();
+    if (g_falloc_errno != 0)
+        return -g_falloc_errno;
+    if (g_falloc_unsupported)
+        return -EOPNOTSUPP;
+    return fallocate(fd, 0, (off_t)off, (off_t)len) != 0 ? -errno : 0;
+}
+
 static kvs_sysops g_ops;
 
 static void ops_init(void)
@@ -202,6 +225,7 @@ static void ops_init(void)
     g_ops.rename = h_rename;
     g_ops.renameat = h_renameat;
     g_ops.unlinkat = h_unlinkat;
+    g_ops.fallocate = h_fallocate;
 }
 
 static void ft_arm(unsigned at, int kind)
@@ -466,6 +490,10 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
             if (r == KVS_OK)
                 fprintf(stderr, "  put ok despite %s at call %u (%s)\n", fault_names[kind], at, g_ft.fired_op);
         }
+        if (r != KVS_OK && strcmp(g_ft.fired_op, "fallocate") == 0) {
+            CHECK_R(r, kind == F_ENOSPC ? KVS_E_NOSPC : KVS_E_IO);
+            g_falloc_failed_puts++;
+        }
         if (r == KVS_OK || (strcmp(g_ft.fired_op, "fsync") == 0 && g_ft.fired_isdir))
             CHECK(get_is(s, "k", B, n)); /* renamed; only its durability failed */
         else
@@ -589,6 +617,69 @@ static void test_walks(void)
         walk_ops(KVS_DIRECT_OFF, KVS_DURABLE_NONE, kind);
     }
     walk_ops(KVS_DIRECT_PREFER, KVS_DURABLE_DATA, F_EIO);
+    /* the walks reached the put's block reservation and failed puts there */
+    CHECK(g_falloc_failed_puts >= 4);
+}
+
+/* ------------------------------------------------------------------ */
+/* The put's block reservation (kvs_sysops.fallocate): one call per put of
+   a payload, none for an empty one; a filesystem without it (EOPNOTSUPP)
+   still stores the object; a reservation that fails (ENOSPC, EDQUOT, EIO)
+   fails the put with the mapped result, leaves the old object readable, no
+   temporary file and the capacity accounting as it was. */
+static void test_fallocate(void)
+{
+    static const int errs[] = {ENOSPC, EDQUOT, EIO};
+    static const kvs_result want[] = {KVS_E_NOSPC, KVS_E_NOSPC, KVS_E_IO};
+    char d[1100];
+    kvs_store_config c;
+    kvs_store_stats st0, st1;
+    kvs_store *s;
+    const size_t n = 70000;
+    unsigned char *A = (unsigned char *)malloc(n), *B = (unsigned char *)malloc(n);
+    unsigned calls;
+    size_t i;
+    t_path(d, sizeof d, "falloc");
+    cfg_fs_hooked(&c, d);
+    c.capacity_bytes = 1u << 20;
+    ft_arm(0, F_NONE);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL || A == NULL || B == NULL)
+        goto out;
+    t_fill_tag(A, n, 11);
+    t_fill_tag(B, n, 12);
+    calls = g_falloc_calls;
+    CHECK_R(kvs_store_put(s, "fa", 2, A, n), KVS_OK);
+    CHECK(g_falloc_calls == calls + 1);
+    CHECK_R(kvs_store_put(s, "empty", 5, A, 0), KVS_OK);
+    CHECK(g_falloc_calls == calls + 1); /* nothing to reserve */
+    CHECK(get_is(s, "fa", A, n));
+
+    g_falloc_unsupported = 1;
+    CHECK_R(kvs_store_put(s, "fb", 2, B, n), KVS_OK);
+    CHECK(g_falloc_calls == calls + 2);
+    CHECK(get_is(s, "fb", B, n));
+    g_falloc_unsupported = 0;
+
+    for (i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        kvs_store_get_stats(s, &st0);
+        g_falloc_errno = errs[i];
+        CHECK_R(kvs_store_put(s, "fa", 2, B, n), want[i]); /* over an existing key */
+        CHECK_R(kvs_store_put(s, "fc", 2, B, n), want[i]); /* a new key */
+        g_falloc_errno = 0;
+        kvs_store_get_stats(s, &st1);
+        CHECK(st1.objects == st0.objects && st1.disk_bytes == st0.disk_bytes);
+        CHECK(count_files(d, 2) == 0); /* no temporary file left */
+        CHECK(get_is(s, "fa", A, n));  /* the old object stays */
+        CHECK_R(kvs_store_exists(s, "fc", 2), KVS_NOT_FOUND);
+    }
+    CHECK_R(kvs_store_put(s, "fc", 2, B, n), KVS_OK); /* and works again */
+    CHECK(get_is(s, "fc", B, n));
+    CHECK_R(kvs_store_close(s), KVS_OK);
+out:
+    free(A);
+    free(B);
 }
 
 /* ------------------------------------------------------------------ */
@@ -742,6 +833,7 @@ int main(void)
     t_setup_dir("fsf");
     test_durability_order();
     test_open_like();
+    test_fallocate();
     test_walks();
     test_open_walk();
     test_alloc_walk();
@@ -750,9 +842,9 @@ int main(void)
         unsigned f = 0, i;
         for (i = 0; i < W_N; i++)
             f += g_walked[i];
-        printf("fault points walked: %u (put %u, get %u, remove %u, evict %u, sync %u, open %u), allocation points "
+        printf("fault points walked: %u (put %u, %u of them failed at fallocate, get %u, remove %u, evict %u, sync %u, open %u), allocation points "
                "walked: %u, failures injected: %u\n",
-               f, g_walked[W_PUT], g_walked[W_GET], g_walked[W_REMOVE], g_walked[W_EVICT], g_walked[W_SYNC],
+               f, g_walked[W_PUT], g_falloc_failed_puts, g_walked[W_GET], g_walked[W_REMOVE], g_walked[W_EVICT], g_walked[W_SYNC],
                g_walked[W_OPEN], g_alloc_walked, f + g_alloc_walked);
     }
     return t_done("test_store_fs_faults");
