@@ -126,8 +126,12 @@ typedef struct recorder {
     size_t nev, capev;
     unsigned char *arena;
     size_t narena, caparena;
-    uint64_t writes, fsyncs, dsyncs, creates, renames, unlinks, bytes;
+    uint64_t writes, fsyncs, dsyncs, creates, renames, unlinks, bytes, reserves;
     unsigned unmodelled;
+    /* block reservations (fallocate), end by file id: not logged, see
+       h_fallocate; rec_check_reserves holds them to the files' writes */
+    uint64_t *resv;
+    size_t capresv;
 } recorder;
 
 static recorder g_rec;
@@ -419,7 +423,65 @@ static int64_t h_pwrite(void *user, int fd, const void *buf, size_t len, uint64_
 
 /* Every member of kvs_sysops is hooked below (rec_sysops): a member added
    to the table must be hooked here too, or a call could bypass the log. */
-typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 12 * sizeof(int (*)(void)) ? 1 : -1];
+typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 13 * sizeof(int (*)(void)) ? 1 : -1];
+
+/* A put's block reservation (fallocate mode 0 from offset 0): done for
+   real and not logged. After a power cut it can leave the file at the
+   reserved size with zeros where no write landed, which the model already
+   allows as long as the put's writes reach the reserved end (the file's
+   full size; bytes never written are zeros or garbage).
+   rec_check_reserves checks that they do. */
+static int h_fallocate(void *user, int fd, uint64_t off, uint64_t len)
+{
+    recorder *R = (recorder *)user;
+    uint32_t id = 0;
+    pthread_mutex_lock(&R->mu);
+    if (fd < 0 || fd >= FDMAX || R->fdkind[fd] != FD_FILE || off != 0) {
+        rec_unmodelled(R, "fallocate of an unknown descriptor or not from offset 0");
+    } else {
+        id = R->fdval[fd];
+        if (id >= R->capresv) {
+            size_t nc = R->capresv ? R->capresv : 64;
+            while (nc <= id)
+                nc *= 2;
+            R->resv = (uint64_t *)xrealloc(R->resv, nc * sizeof(uint64_t));
+            memset(R->resv + R->capresv, 0, (nc - R->capresv) * sizeof(uint64_t));
+            R->capresv = nc;
+        }
+        if (len > R->resv[id])
+            R->resv[id] = len;
+        R->reserves++;
+    }
+    pthread_mutex_unlock(&R->mu);
+    return fallocate(fd, 0, (off_t)off, (off_t)len) != 0 ? -errno : 0;
+}
+
+/* Every reservation is covered by its file's logged writes (see
+   h_fallocate); the count of files checked. */
+static uint64_t rec_check_reserves(recorder *R)
+{
+    uint64_t *wend, n = 0;
+    size_t i;
+    if (R->capresv == 0)
+        return 0;
+    wend = (uint64_t *)t_xmalloc(R->capresv * sizeof(uint64_t));
+    memset(wend, 0, R->capresv * sizeof(uint64_t));
+    for (i = 0; i < R->nev; i++) {
+        const lent *e = &R->ev[i];
+        if (e->type == E_WRITE && e->id < R->capresv && e->off + e->len > wend[e->id])
+            wend[e->id] = e->off + e->len;
+    }
+    for (i = 0; i < R->capresv; i++) {
+        if (R->resv[i] == 0)
+            continue;
+        n++;
+        if (wend[i] < R->resv[i])
+            FAILF("file %u: reserved to %llu, written to %llu: outside the model", (unsigned)i,
+                  (unsigned long long)R->resv[i], (unsigned long long)wend[i]);
+    }
+    free(wend);
+    return n;
+}
 
 static int64_t h_preadv(void *user, int fd, const kvs_iovec *iov, int cnt, uint64_t off)
 {
@@ -532,7 +594,9 @@ static void rec_reset(recorder *R, unsigned ndirs, const char (*paths)[1100])
     R->nfiles = 0;
     R->nev = 0;
     R->narena = 0;
-    R->writes = R->fsyncs = R->dsyncs = R->creates = R->renames = R->unlinks = R->bytes = 0;
+    R->writes = R->fsyncs = R->dsyncs = R->creates = R->renames = R->unlinks = R->bytes = R->reserves = 0;
+    if (R->resv != NULL)
+        memset(R->resv, 0, R->capresv * sizeof(uint64_t));
     pthread_mutex_unlock(&R->mu);
 }
 
@@ -552,6 +616,7 @@ static void rec_sysops(kvs_sysops *so)
     so->unlinkat = h_unlinkat;
     so->preadv = h_preadv;
     so->pwritev = h_pwritev;
+    so->fallocate = h_fallocate;
 }
 
 /* ---- workloads ---- */
@@ -1238,6 +1303,10 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
     if (s != NULL)
         CHECK(kvs_store_close(s) == KVS_OK);
 
+    /* every workload puts: each non-empty put reserved its file's blocks */
+    CHECK(g_rec.reserves > 0);
+    CHECK(rec_check_reserves(&g_rec) == g_rec.reserves);
+
     /* 2: cut points: right before and right after every sync (file or
        directory), the end, and random positions */
     for (i = 0; i < g_rec.nev; i++)
@@ -1277,13 +1346,13 @@ static void run_workload(const wcfg *w, uint64_t states, unsigned ops, uint64_t 
         mine++;
     }
     printf("  %-27s %s, ops %u (puts %llu, batches %llu, removes %llu, syncs %llu, reopens %llu): %llu files, "
-           "%llu writes (%llu bytes), %llu fsyncs, %llu dirsyncs, %llu creates, %llu renames, %llu unlinks; "
-           "%llu states\n",
+           "%llu writes (%llu bytes), %llu fsyncs, %llu dirsyncs, %llu creates, %llu renames, %llu unlinks, "
+           "%llu reservations; %llu states\n",
            w->name, direct ? "direct" : "buffered", ops, (unsigned long long)acked_puts, (unsigned long long)batches, (unsigned long long)acked_rm,
            (unsigned long long)syncs, (unsigned long long)reopens, (unsigned long long)g_rec.nfiles,
            (unsigned long long)g_rec.writes, (unsigned long long)g_rec.bytes, (unsigned long long)g_rec.fsyncs,
            (unsigned long long)g_rec.dsyncs, (unsigned long long)g_rec.creates, (unsigned long long)g_rec.renames,
-           (unsigned long long)g_rec.unlinks, (unsigned long long)mine);
+           (unsigned long long)g_rec.unlinks, (unsigned long long)g_rec.reserves, (unsigned long long)mine);
     for (d = 0; d < MAXDIRS; d++)
         free(B.ns[d]);
     free(B.fsync_at);
@@ -1385,6 +1454,7 @@ int main(void)
     free(scratch);
     free(g_rec.ev);
     free(g_rec.arena);
+    free(g_rec.resv);
     for (i = 0; i < g_rec.nnames; i++)
         free(g_rec.names[i]);
     free(g_rec.names);
