@@ -123,8 +123,10 @@
     (kvs_store_submit, completion on kvs_store_fd), sync, stats, iterate,
     close. A get never returns another key's bytes or torn bytes: every object
     carries its key, length, generation and CRC32C, and a mismatch is a miss
-    counted in stats.corruptions. Guarantees across crashes, processes and
-    hosts, and every setting: docs/STORES.md.
+    counted in stats.corruptions (a filesystem-store get of a file the handle
+    already knows checks the payload against the CRC it knows and skips the
+    header). Guarantees across crashes, processes and hosts, and every
+    setting: docs/STORES.md.
 
     LICENSE: MIT OR Unlicense, see the end of this file.
 */

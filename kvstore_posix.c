@@ -5432,6 +5432,10 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
    - The header's store_id is not compared with the directory's: another
      host's or an earlier record's objects are valid; the header, the whole
      key, the lengths and the payload CRC are checked.
+   - A file the entry knows (kvsi_fsent.known: published by this handle,
+     or read and checked since) at a readable name is read without its
+     header, the payload checked against the known CRC (kvsi_fs_get_known);
+     any difference falls back to the full read.
    - A path-set record that is corrupt (or not a regular file) is treated
      as a changed set: reported in pathset_changed, KVS_E_PATHSET under
      strict_pathset, otherwise rewritten with a fresh store_id.
@@ -5460,6 +5464,12 @@ typedef struct kvsi_fsent {
     unsigned char present, busy, unsynced, in_lru;
     unsigned char exact;                /* payload is exact, not the scan's
                                            size - 4096 estimate             */
+    unsigned char known;                /* crc, po and fsize below describe
+                                           the file now at the name: this
+                                           process published it or read
+                                           and checked it (kvsi_fs_know)   */
+    uint32_t crc, po;                   /* its payload CRC32C and offset     */
+    uint64_t fsize;                     /* its size in bytes                 */
     /* the name follows, NUL-terminated */
 } kvsi_fsent;
 
@@ -5626,6 +5636,7 @@ static void kvsi_fs_gone(kvsi_fs *fs, kvsi_fsent *e)
     }
     kvsi_fs_lru_remove(fs, e);
     e->present = 0;
+    e->known = 0;
 }
 
 /* The file of e is there with these sizes; it becomes the most recent. */
@@ -5640,10 +5651,22 @@ static void kvsi_fs_here(kvsi_fs *fs, kvsi_fsent *e, uint64_t disk, uint64_t pay
     e->disk = disk;
     e->payload = payload;
     e->exact = 1;
+    e->known = 0; /* until kvsi_fs_know */
     fs->used += disk;
     fs->payload_bytes += payload;
     fs->objects++;
     kvsi_fs_lru_push(fs, e);
+}
+
+/* After kvsi_fs_here: what the file at e's name holds, as this process
+   wrote it or has just read and checked it. A later get of the key reads
+   the payload alone and checks it against crc (kvsi_fs_get_known). */
+static void kvsi_fs_know(kvsi_fsent *e, uint32_t crc, uint32_t po, uint64_t fsize)
+{
+    e->known = 1;
+    e->crc = crc;
+    e->po = po;
+    e->fsize = fsize;
 }
 
 /* Serialise renames/unlinks of one name: wait, then own it. */
@@ -6004,6 +6027,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     kvsi_fs_busy_leave(fs, e);
     if (r == 0) {
         kvsi_fs_here(fs, e, disk, (uint64_t)len);
+        kvsi_fs_know(e, h.payload_crc, (uint32_t)po, (uint64_t)po + wlen);
         e->ver++;
         if (fs->cfg->durability == KVS_DURABLE_NONE && !e->unsynced) {
             e->unsynced = 1;
@@ -6039,21 +6063,60 @@ fail:
     return res;
 }
 
+/* A get of a file this process knows (kvsi_fsent.known): open, check the
+   size, read the payload alone (no header block, one segment) and check it
+   against the CRC32C it was published or last read with. KVS_OK: the bytes
+   are in buf. KVS_NOT_FOUND: no file has the name. An I/O error as it comes.
+   *again = 1 (the result is then meaningless): the file is not the one
+   known (replaced by another process, damaged, not a regular file): the
+   caller reads it again with its header, as a first get does. Only for
+   names the codec maps one to one to keys, so the name alone says whose
+   file it is. */
+static kvs_result kvsi_fs_get_known(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, void *buf, uint64_t len,
+                                    uint32_t po, uint64_t fsize, uint32_t crc, int *again)
+{
+    kvs_file_config fc;
+    kvs_file *f = NULL;
+    uint64_t fsz = 0;
+    kvs_result r;
+    *again = 0;
+    kvsi_fs_fcfg(fs, &fc, KVS_FILE_RDONLY);
+    fc.mode = 0;
+    r = kvsi_file_open_like(d->fd, name, &fc, O_NOFOLLOW | O_NONBLOCK, &d->tmpl, &fsz, &f);
+    if (r == KVS_E_NOENT)
+        return KVS_NOT_FOUND;
+    if (r == KVS_E_PATH || r == KVS_E_NOTSUP) {
+        *again = 1; /* a symlink or not a regular file: the full read says so */
+        return r;
+    }
+    if (r != KVS_OK)
+        return r;
+    if (fsz != fsize) {
+        *again = 1;
+    } else {
+        r = kvs_file_read(f, (uint64_t)po, buf, (size_t)len);
+        if (r == KVS_E_EOF || (r == KVS_OK && kvs_crc32c(0, buf, (size_t)len) != crc))
+            *again = 1;
+    }
+    (void)kvsi_fs_close_file(fs, f);
+    return r;
+}
+
 static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf, size_t cap, size_t *out_len)
 {
     kvsi_fs *fs = (kvsi_fs *)ev;
     char name[KVS_FSNAME_MAX + 1];
     size_t nlen = 0, hba = 0;
     kvs_fsname_kind kind;
-    uint32_t di = 0;
+    uint32_t di = 0, kcrc = 0, kpo = 0;
     kvsi_fsdir *d;
     kvsi_fsent *e;
-    uint64_t v0 = 0, fsz = 0, hint = 0;
+    uint64_t v0 = 0, fsz = 0, hint = 0, kfsize = 0;
     kvs_file *f = NULL;
     unsigned char *hb = NULL;
     kvs_objhdr h;
     kvs_result res;
-    int corrupt = 0, pgot = 0;
+    int corrupt = 0, pgot = 0, had = 0, known = 0, again = 0;
 
     *out_len = 0;
     res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
@@ -6067,11 +6130,31 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
         v0 = e->ver; /* changed by a publish or unlink while we read */
         if (e->present && e->exact && e->payload <= (uint64_t)cap)
             hint = e->payload; /* header and payload in one read */
+        if (e->known) {
+            had = 1;
+            kcrc = e->crc;
+            kpo = e->po;
+            kfsize = e->fsize;
+            /* the payload alone, checked against the known CRC */
+            known = hint > 0 && kind != KVS_FSNAME_HASHED;
+        }
     }
     pthread_mutex_unlock(&fs->mu);
     if (e == NULL)
         return KVS_E_NOMEM;
 
+    memset(&h, 0, sizeof h);
+    if (known) {
+        res = kvsi_fs_get_known(fs, d, name, buf, hint, kpo, kfsize, kcrc, &again);
+        if (!again) {
+            if (res == KVS_OK) {
+                *out_len = (size_t)hint;
+                h.payload_len = hint;
+                fsz = kfsize;
+            }
+            goto done;
+        }
+    }
     res = kvsi_fs_read_header_p(fs, d, name, &f, &hb, &hba, &h, &fsz, buf, hint, &pgot);
     if (res == KVS_E_CORRUPT) {
         corrupt = 1;
@@ -6120,15 +6203,24 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
     }
     if (corrupt)
         kvsi_add(&fs->corruptions, 1);
+done:
     if (res != KVS_OK && res != KVS_E_BUFSIZE)
         *out_len = 0;
 
     pthread_mutex_lock(&fs->mu);
     if (res == KVS_OK || res == KVS_E_BUFSIZE) {
-        if (e->ver == v0)
+        if (e->ver == v0) {
             kvsi_fs_here(fs, e, kvsi_fs_disk(fsz), h.payload_len);
-        else if (e->present)
+            if (res == KVS_OK && known && !again)
+                kvsi_fs_know(e, kcrc, kpo, fsz); /* still the file it knew */
+            else if (res == KVS_OK && h.payload_len > 0)
+                kvsi_fs_know(e, h.payload_crc, h.payload_offset, fsz); /* read and checked */
+            else if (res == KVS_E_BUFSIZE && had && h.payload_crc == kcrc && h.payload_offset == kpo &&
+                     fsz == kfsize)
+                kvsi_fs_know(e, kcrc, kpo, fsz); /* the header says: still that file */
+        } else if (e->present) {
             kvsi_fs_lru_push(fs, e);
+        }
     } else if (res == KVS_NOT_FOUND && !corrupt && e->ver == v0 && kind != KVS_FSNAME_HASHED) {
         kvsi_fs_gone(fs, e); /* removed behind our back (another process) */
     }
@@ -6734,6 +6826,7 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
                 e->disk = kvsi_fs_disk(size);
                 e->payload = size > KVSI_FS_HDR ? size - KVSI_FS_HDR : 0;
                 e->exact = 0;
+                e->known = 0;
                 fs->used += e->disk;
                 fs->payload_bytes += e->payload;
                 fs->objects++;

@@ -906,46 +906,98 @@ static void test_threads(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* get reads header and payload in one preadv when it knows the exact
-   length; when another writer changed the object meanwhile (longer,
-   shorter, same length), the header decides and the payload is read again
-   from the right place. Direct and buffered. */
+/* Bytes a's reads asked for (pread and preadv hooks), to tell the get that
+   reads the payload alone from the one that reads the header too. */
+static uint64_t g_rd_bytes;
+static int64_t cnt_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
+{
+    ssize_t n = pread(fd, buf, len, (off_t)off);
+    (void)u;
+    g_rd_bytes += len;
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+static int64_t cnt_preadv(void *u, int fd, const kvs_iovec *iov, int cnt, uint64_t off)
+{
+    struct iovec v[KVS_IOV_BATCH];
+    ssize_t n;
+    int i;
+    (void)u;
+    for (i = 0; i < cnt; i++) {
+        v[i].iov_base = iov[i].base;
+        v[i].iov_len = iov[i].len;
+        g_rd_bytes += iov[i].len;
+    }
+    n = preadv(fd, v, cnt, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+/* A get of a file this handle knows (it put it, or read and checked it)
+   reads the payload alone and checks it against the CRC32C it knows; one
+   that knows only the length reads header and payload in one preadv; when
+   another writer changed the object meanwhile (longer, shorter, same
+   length with other bytes, removed, the same bytes again), the header
+   decides and the payload is read again from the right place. Direct and
+   buffered. */
 static void test_one_read_get(void)
 {
     int pol;
     for (pol = 0; pol < 2; pol++) {
         char d[1200], key[] = "model@tp0@one-read";
-        kvs_store_config c;
+        kvs_store_config c, cb;
+        kvs_sysops ops;
         kvs_store *a, *b;
         kvs_store_stats st;
-        size_t lens[4] = {300000, 300000 + 4096, 200000 - 7, 300000}, i, got = 0;
+        size_t lens[5] = {300000, 300000 + 4096, 200000 - 7, 300000, 300000}, i, got = 0;
+        uint64_t r0;
         unsigned char *v = (unsigned char *)t_xalloc_aligned(400000, 4096);
         unsigned char *rd = (unsigned char *)t_xalloc_aligned(400000, 4096);
         t_path(d, sizeof d, pol ? "oneread_dir" : "oneread_buf");
+        memset(&ops, 0, sizeof ops);
+        ops.pread = cnt_pread;
+        ops.preadv = cnt_preadv;
         cfg_fs(&c, d);
         c.direct = pol ? KVS_DIRECT_PREFER : KVS_DIRECT_OFF;
+        cb = c;
+        c.sysops = &ops;
         a = open_store(&c);
-        b = open_store(&c);
+        b = open_store(&cb);
         CHECK(a != NULL && b != NULL && v != NULL && rd != NULL);
         if (a == NULL || b == NULL || v == NULL || rd == NULL)
             return;
         t_fill_tag(v, lens[0], 1);
         CHECK_R(kvs_store_put(a, key, sizeof key - 1, v, lens[0]), KVS_OK);
-        for (i = 1; i < 4; i++) {
-            /* a knows lens[i - 1]; b writes lens[i] with other bytes */
+        r0 = g_rd_bytes;
+        memset(rd, 0, 400000);
+        CHECK_R(kvs_store_get(a, key, sizeof key - 1, rd, 400000, &got), KVS_OK);
+        CHECK(got == lens[0] && memcmp(rd, v, got) == 0);
+        CHECK(g_rd_bytes - r0 >= lens[0] && g_rd_bytes - r0 < lens[0] + 4096); /* no header block */
+        for (i = 1; i < 5; i++) {
+            /* a knows the file it last put or read; b writes lens[i] with
+               other bytes (the last two: the same length as the one before) */
             t_fill_tag(v, lens[i], 10 + i);
             CHECK_R(kvs_store_put(b, key, sizeof key - 1, v, lens[i]), KVS_OK);
             memset(rd, 0, 400000);
             CHECK_R(kvs_store_get(a, key, sizeof key - 1, rd, 400000, &got), KVS_OK);
             CHECK(got == lens[i] && memcmp(rd, v, got) == 0);
-            /* now a knows the length: the next get is the one-read path */
+            /* now a knows the new file: the next get reads the payload alone */
             memset(rd, 0, 400000);
+            r0 = g_rd_bytes;
             CHECK_R(kvs_store_get(a, key, sizeof key - 1, rd, 400000, &got), KVS_OK);
             CHECK(got == lens[i] && memcmp(rd, v, got) == 0);
+            CHECK(g_rd_bytes - r0 >= lens[i] && g_rd_bytes - r0 < lens[i] + 4096);
             /* a buffer just too small: the size, no read */
             CHECK_R(kvs_store_get(a, key, sizeof key - 1, rd, lens[i] - 1, &got), KVS_E_BUFSIZE);
             CHECK(got == lens[i]);
         }
+        /* b puts the very bytes a knows: a reads them without the header */
+        CHECK_R(kvs_store_put(b, key, sizeof key - 1, v, lens[4]), KVS_OK);
+        r0 = g_rd_bytes;
+        CHECK_R(kvs_store_get(a, key, sizeof key - 1, rd, 400000, &got), KVS_OK);
+        CHECK(got == lens[4] && memcmp(rd, v, got) == 0);
+        CHECK(g_rd_bytes - r0 < lens[4] + 4096);
+        /* b removes it: a misses, without counting a corruption */
+        CHECK_R(kvs_store_remove(b, key, sizeof key - 1), KVS_OK);
+        CHECK_R(kvs_store_get(a, key, sizeof key - 1, rd, 400000, &got), KVS_NOT_FOUND);
         kvs_store_get_stats(a, &st);
         CHECK(st.corruptions == 0);
         if (pol)

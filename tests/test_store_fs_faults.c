@@ -526,6 +526,35 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
     CHECK(at > 1 && at < 100);
     if (!(at > 1 && at < 100))
         fprintf(stderr, "  get walk ended at %u (%s)\n", at, fault_names[kind]);
+    /* get by a store handle that does not know the file (opened afresh for
+       every fault point): it reads and checks the header too */
+    for (at = 1; at < 100 && s != NULL; at++) {
+        unsigned char *buf = (unsigned char *)malloc(n);
+        size_t got = 0;
+        kvs_result r;
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        s = open_store(&c);
+        CHECK(s != NULL);
+        if (s == NULL || buf == NULL) {
+            free(buf);
+            goto out;
+        }
+        CHECK_R(kvs_store_pin(s, "keep", 4), KVS_OK);
+        ft_arm(at, kind);
+        r = kvs_store_get(s, "k", 1, buf, n, &got);
+        ft_disarm();
+        g_walked[W_GET] += g_ft.fired ? 1u : 0u;
+        if (r == KVS_OK)
+            CHECK(got == n && memcmp(buf, B, n) == 0);
+        else if (kind == F_SHORT || kind == F_EINTR)
+            CHECK(strcmp(g_ft.fired_op, "pread") != 0);
+        else
+            CHECK(r < 0);
+        free(buf);
+        if (!g_ft.fired)
+            break;
+    }
+    CHECK(at > 1 && at < 100);
     /* remove: fails -> still there */
     for (at = 1; at < 50; at++) {
         kvs_result r;
