@@ -726,8 +726,38 @@ KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in,
    (EINVAL), the file goes through kvsi_file_open_at, which applies the
    policy (fallback, or KVS_E_NODIRECT under REQUIRE); a file this call
    created is removed first. */
+static uint64_t kvsi_mtime_ns(const struct stat *st)
+{
+#if defined(__linux__)
+    return (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+#else
+    return (uint64_t)st->st_mtime * 1000000000u;
+#endif
+}
+
+/* Which file a descriptor is: device, inode and modification time. An
+   object file is never written after its rename, and a replacement is a
+   new file (a new inode while the old one is still linked, so a reused
+   inode number comes with a later mtime). */
+typedef struct kvsi_fid {
+    uint64_t dev, ino, mtime_ns;
+} kvsi_fid;
+
+static void kvsi_fid_of(const struct stat *sb, kvsi_fid *id)
+{
+    id->dev = (uint64_t)sb->st_dev;
+    id->ino = (uint64_t)sb->st_ino;
+    id->mtime_ns = kvsi_mtime_ns(sb);
+}
+
+static int kvsi_fid_eq(const kvsi_fid *a, const kvsi_fid *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->mtime_ns == b->mtime_ns;
+}
+
+/* id (may be NULL): with RDONLY, the opened file's identity. */
 static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_file_config *cfg, int extra,
-                                      const kvs_file *tmpl, uint64_t *size, kvs_file **out)
+                                      const kvs_file *tmpl, uint64_t *size, kvsi_fid *id, kvs_file **out)
 {
     kvs_file *f;
     void *mem = NULL;
@@ -752,9 +782,16 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
         if (excl)
             (void)kvsi_sys_unlinkat(ops, dirfd, path, 0);
         res = kvsi_file_open_at(dirfd, path, cfg, extra, out);
-        if (res == KVS_OK && !excl && (res = kvs_file_size(*out, size)) != KVS_OK) {
-            (void)kvs_file_close(*out);
-            *out = NULL;
+        if (res == KVS_OK && !excl) {
+            if (fstat(kvs_file_fd(*out), &sb) != 0) {
+                res = kvs_result_from_errno(errno);
+                (void)kvs_file_close(*out);
+                *out = NULL;
+                return res;
+            }
+            *size = (uint64_t)sb.st_size;
+            if (id != NULL)
+                kvsi_fid_of(&sb, id);
         }
         return res;
     }
@@ -771,6 +808,8 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
             return KVS_E_NOTSUP;
         }
         *size = (uint64_t)sb.st_size;
+        if (id != NULL)
+            kvsi_fid_of(&sb, id);
     }
     res = kvs_aligned_alloc(cfg->alloc, sizeof(kvs_file), sizeof(void *) * 2, &mem);
     if (res != KVS_OK) {
@@ -5434,8 +5473,9 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
      key, the lengths and the payload CRC are checked.
    - A file the entry knows (kvsi_fsent.known: published by this handle,
      or read and checked since) at a readable name is read without its
-     header, the payload checked against the known CRC (kvsi_fs_get_known);
-     any difference falls back to the full read.
+     header if it is still that file (device, inode, mtime, size), the
+     payload checked against the known CRC (kvsi_fs_get_known); any
+     difference falls back to the full read.
    - A path-set record that is corrupt (or not a regular file) is treated
      as a changed set: reported in pathset_changed, KVS_E_PATHSET under
      strict_pathset, otherwise rewritten with a fresh store_id.
@@ -5470,6 +5510,10 @@ typedef struct kvsi_fsent {
                                            and checked it (kvsi_fs_know)   */
     uint32_t crc, po;                   /* its payload CRC32C and offset     */
     uint64_t fsize;                     /* its size in bytes                 */
+    kvsi_fid fid;                       /* which file it is                  */
+    uint64_t kseq;                      /* bumped by here/gone/know: a get
+                                           records what it saw only if no
+                                           one recorded since it started   */
     /* the name follows, NUL-terminated */
 } kvsi_fsent;
 
@@ -5625,6 +5669,8 @@ static void kvsi_fs_unref(kvsi_fs *fs, kvsi_fsent *e)
 static void kvsi_fs_gone(kvsi_fs *fs, kvsi_fsent *e)
 {
     e->ver++;
+    e->kseq++;
+    e->known = 0;
     if (!e->present)
         return;
     fs->used -= e->disk;
@@ -5636,7 +5682,6 @@ static void kvsi_fs_gone(kvsi_fs *fs, kvsi_fsent *e)
     }
     kvsi_fs_lru_remove(fs, e);
     e->present = 0;
-    e->known = 0;
 }
 
 /* The file of e is there with these sizes; it becomes the most recent. */
@@ -5652,6 +5697,7 @@ static void kvsi_fs_here(kvsi_fs *fs, kvsi_fsent *e, uint64_t disk, uint64_t pay
     e->payload = payload;
     e->exact = 1;
     e->known = 0; /* until kvsi_fs_know */
+    e->kseq++;
     fs->used += disk;
     fs->payload_bytes += payload;
     fs->objects++;
@@ -5659,14 +5705,17 @@ static void kvsi_fs_here(kvsi_fs *fs, kvsi_fsent *e, uint64_t disk, uint64_t pay
 }
 
 /* After kvsi_fs_here: what the file at e's name holds, as this process
-   wrote it or has just read and checked it. A later get of the key reads
-   the payload alone and checks it against crc (kvsi_fs_get_known). */
-static void kvsi_fs_know(kvsi_fsent *e, uint32_t crc, uint32_t po, uint64_t fsize)
+   wrote it or has just read and checked it, and which file it is. A later
+   get of the key reads the payload alone from that same file and checks it
+   against crc (kvsi_fs_get_known). */
+static void kvsi_fs_know(kvsi_fsent *e, uint32_t crc, uint32_t po, uint64_t fsize, const kvsi_fid *fid)
 {
     e->known = 1;
     e->crc = crc;
     e->po = po;
     e->fsize = fsize;
+    e->fid = *fid;
+    e->kseq++;
 }
 
 /* Serialise renames/unlinks of one name: wait, then own it. */
@@ -5755,17 +5804,17 @@ static void kvsi_fs_hdr_free(kvsi_fs *fs, unsigned char *hb, size_t align)
    caller uses them only if the header says that offset and length. */
 static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, kvs_file **fo,
                                         unsigned char **hbo, size_t *hba, kvs_objhdr *h, uint64_t *fsz,
-                                        void *pbuf, uint64_t plen, int *pgot);
+                                        kvsi_fid *fid, void *pbuf, uint64_t plen, int *pgot);
 
 static kvs_result kvsi_fs_read_header(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, kvs_file **fo,
                                       unsigned char **hbo, size_t *hba, kvs_objhdr *h, uint64_t *fsz)
 {
-    return kvsi_fs_read_header_p(fs, d, name, fo, hbo, hba, h, fsz, NULL, 0, NULL);
+    return kvsi_fs_read_header_p(fs, d, name, fo, hbo, hba, h, fsz, NULL, NULL, 0, NULL);
 }
 
 static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, kvs_file **fo,
                                         unsigned char **hbo, size_t *hba, kvs_objhdr *h, uint64_t *fsz,
-                                        void *pbuf, uint64_t plen, int *pgot)
+                                        kvsi_fid *fid, void *pbuf, uint64_t plen, int *pgot)
 {
     kvs_file_config fc;
     kvs_file_info info;
@@ -5776,7 +5825,7 @@ static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const 
     *hbo = NULL;
     kvsi_fs_fcfg(fs, &fc, KVS_FILE_RDONLY);
     fc.mode = 0;
-    r = kvsi_file_open_like(d->fd, name, &fc, O_NOFOLLOW | O_NONBLOCK, &d->tmpl, fsz, &f);
+    r = kvsi_file_open_like(d->fd, name, &fc, O_NOFOLLOW | O_NONBLOCK, &d->tmpl, fsz, fid, &f);
     if (r == KVS_E_NOENT)
         return KVS_NOT_FOUND;
     if (r == KVS_E_PATH /* ELOOP: a symlink */ || r == KVS_E_NOTSUP /* not a regular file */)
@@ -5923,7 +5972,8 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     kvs_file *f = NULL;
     void *hb = NULL;
     uint64_t wlen = 0, disk = 0, sz0 = 0;
-    int reserved = 0, created = 0, r;
+    int reserved = 0, created = 0, have_fid = 0, r;
+    kvsi_fid fid;
     kvs_objhdr h;
     kvsi_fsent *e;
     kvs_result res, dres = KVS_OK;
@@ -5936,7 +5986,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     if (res != KVS_OK)
         return res;
     kvsi_fs_fcfg(fs, &fc, KVS_FILE_CREATE | KVS_FILE_EXCL);
-    res = kvsi_file_open_like(d->fd, tmp, &fc, O_NOFOLLOW, &d->tmpl, &sz0, &f);
+    res = kvsi_file_open_like(d->fd, tmp, &fc, O_NOFOLLOW, &d->tmpl, &sz0, NULL, &f);
     if (res != KVS_OK)
         return res; /* the file layer removed what it created */
     created = 1;
@@ -6004,6 +6054,15 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
         res = kvs_file_datasync(f);
     if (res != KVS_OK)
         goto fail;
+    {
+        /* which file this is (the rename keeps inode and mtime), so a
+           later get can tell it from a replacement of the same size */
+        struct stat sb;
+        if (fstat(kvs_file_fd(f), &sb) == 0) {
+            kvsi_fid_of(&sb, &fid);
+            have_fid = 1;
+        }
+    }
     res = kvsi_fs_close_file(fs, f);
     f = NULL;
     if (res != KVS_OK)
@@ -6027,7 +6086,8 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     kvsi_fs_busy_leave(fs, e);
     if (r == 0) {
         kvsi_fs_here(fs, e, disk, (uint64_t)len);
-        kvsi_fs_know(e, h.payload_crc, (uint32_t)po, (uint64_t)po + wlen);
+        if (have_fid)
+            kvsi_fs_know(e, h.payload_crc, (uint32_t)po, (uint64_t)po + wlen, &fid);
         e->ver++;
         if (fs->cfg->durability == KVS_DURABLE_NONE && !e->unsynced) {
             e->unsynced = 1;
@@ -6073,16 +6133,17 @@ fail:
    names the codec maps one to one to keys, so the name alone says whose
    file it is. */
 static kvs_result kvsi_fs_get_known(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, void *buf, uint64_t len,
-                                    uint32_t po, uint64_t fsize, uint32_t crc, int *again)
+                                    uint32_t po, uint64_t fsize, uint32_t crc, const kvsi_fid *kfid, int *again)
 {
     kvs_file_config fc;
     kvs_file *f = NULL;
+    kvsi_fid fid;
     uint64_t fsz = 0;
     kvs_result r;
     *again = 0;
     kvsi_fs_fcfg(fs, &fc, KVS_FILE_RDONLY);
     fc.mode = 0;
-    r = kvsi_file_open_like(d->fd, name, &fc, O_NOFOLLOW | O_NONBLOCK, &d->tmpl, &fsz, &f);
+    r = kvsi_file_open_like(d->fd, name, &fc, O_NOFOLLOW | O_NONBLOCK, &d->tmpl, &fsz, &fid, &f);
     if (r == KVS_E_NOENT)
         return KVS_NOT_FOUND;
     if (r == KVS_E_PATH || r == KVS_E_NOTSUP) {
@@ -6091,9 +6152,17 @@ static kvs_result kvsi_fs_get_known(kvsi_fs *fs, const kvsi_fsdir *d, const char
     }
     if (r != KVS_OK)
         return r;
-    if (fsz != fsize) {
-        *again = 1;
+    if (fsz != fsize || !kvsi_fid_eq(&fid, kfid)) {
+        *again = 1; /* another file: a replacement may have another length */
     } else {
+#if defined(POSIX_FADV_WILLNEED)
+        kvs_file_info info;
+        kvs_file_get_info(f, &info);
+        if (!info.direct && fs->cfg->readahead) {
+            (void)posix_fadvise(kvs_file_fd(f), (off_t)po, (off_t)len, POSIX_FADV_SEQUENTIAL);
+            (void)posix_fadvise(kvs_file_fd(f), (off_t)po, (off_t)len, POSIX_FADV_WILLNEED);
+        }
+#endif
         r = kvs_file_read(f, (uint64_t)po, buf, (size_t)len);
         if (r == KVS_E_EOF || (r == KVS_OK && kvs_crc32c(0, buf, (size_t)len) != crc))
             *again = 1;
@@ -6111,7 +6180,8 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
     uint32_t di = 0, kcrc = 0, kpo = 0;
     kvsi_fsdir *d;
     kvsi_fsent *e;
-    uint64_t v0 = 0, fsz = 0, hint = 0, kfsize = 0;
+    uint64_t v0 = 0, k0 = 0, fsz = 0, hint = 0, kfsize = 0;
+    kvsi_fid fid, kfid;
     kvs_file *f = NULL;
     unsigned char *hb = NULL;
     kvs_objhdr h;
@@ -6128,6 +6198,7 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
     if (e != NULL) {
         e->readers++;
         v0 = e->ver; /* changed by a publish or unlink while we read */
+        k0 = e->kseq; /* changed when anyone records what is there */
         if (e->present && e->exact && e->payload <= (uint64_t)cap)
             hint = e->payload; /* header and payload in one read */
         if (e->known) {
@@ -6135,6 +6206,7 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
             kcrc = e->crc;
             kpo = e->po;
             kfsize = e->fsize;
+            kfid = e->fid;
             /* the payload alone, checked against the known CRC */
             known = hint > 0 && kind != KVS_FSNAME_HASHED;
         }
@@ -6144,18 +6216,22 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
         return KVS_E_NOMEM;
 
     memset(&h, 0, sizeof h);
+    memset(&fid, 0, sizeof fid);
+    if (!had)
+        memset(&kfid, 0, sizeof kfid);
     if (known) {
-        res = kvsi_fs_get_known(fs, d, name, buf, hint, kpo, kfsize, kcrc, &again);
+        res = kvsi_fs_get_known(fs, d, name, buf, hint, kpo, kfsize, kcrc, &kfid, &again);
         if (!again) {
             if (res == KVS_OK) {
                 *out_len = (size_t)hint;
                 h.payload_len = hint;
                 fsz = kfsize;
+                fid = kfid;
             }
             goto done;
         }
     }
-    res = kvsi_fs_read_header_p(fs, d, name, &f, &hb, &hba, &h, &fsz, buf, hint, &pgot);
+    res = kvsi_fs_read_header_p(fs, d, name, &f, &hb, &hba, &h, &fsz, &fid, buf, hint, &pgot);
     if (res == KVS_E_CORRUPT) {
         corrupt = 1;
         res = KVS_NOT_FOUND;
@@ -6209,15 +6285,16 @@ done:
 
     pthread_mutex_lock(&fs->mu);
     if (res == KVS_OK || res == KVS_E_BUFSIZE) {
-        if (e->ver == v0) {
+        if (e->ver == v0 && e->kseq == k0) {
+            /* nothing recorded since this get began: what it saw is the newest */
             kvsi_fs_here(fs, e, kvsi_fs_disk(fsz), h.payload_len);
             if (res == KVS_OK && known && !again)
-                kvsi_fs_know(e, kcrc, kpo, fsz); /* still the file it knew */
+                kvsi_fs_know(e, kcrc, kpo, fsz, &kfid); /* still the file it knew */
             else if (res == KVS_OK && h.payload_len > 0)
-                kvsi_fs_know(e, h.payload_crc, h.payload_offset, fsz); /* read and checked */
-            else if (res == KVS_E_BUFSIZE && had && h.payload_crc == kcrc && h.payload_offset == kpo &&
-                     fsz == kfsize)
-                kvsi_fs_know(e, kcrc, kpo, fsz); /* the header says: still that file */
+                kvsi_fs_know(e, h.payload_crc, h.payload_offset, fsz, &fid); /* read and checked */
+            else if (res == KVS_E_BUFSIZE && had && kvsi_fid_eq(&fid, &kfid) && h.payload_crc == kcrc &&
+                     h.payload_offset == kpo && fsz == kfsize)
+                kvsi_fs_know(e, kcrc, kpo, fsz, &kfid); /* the header says: still that file */
         } else if (e->present) {
             kvsi_fs_lru_push(fs, e);
         }
@@ -6772,15 +6849,6 @@ static int kvsi_fs_seen_cmp(const void *a, const void *b)
     return x->mtime_ns < y->mtime_ns ? -1 : x->mtime_ns > y->mtime_ns ? 1 : 0;
 }
 
-static uint64_t kvsi_fs_mtime_ns(const struct stat *st)
-{
-#if defined(__linux__)
-    return (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
-#else
-    return (uint64_t)st->st_mtime * 1000000000u;
-#endif
-}
-
 /* Scan directory i: data files enter the map (collected in *seen for the
    LRU order), temporary files older than temp_max_age_s are removed,
    anything else is left alone. */
@@ -6802,7 +6870,7 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
             continue;
         if (fstatat(fs->dirs[i].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
             continue;
-        mt = kvsi_fs_mtime_ns(&st);
+        mt = kvsi_mtime_ns(&st);
         if (kind == KVS_FSNAME_TEMP) {
             if (mt <= now && now - mt >= age_ns &&
                 kvsi_sys_unlinkat(fs->ops, fs->dirs[i].fd, de->d_name, 0) == 0)

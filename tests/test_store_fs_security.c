@@ -385,23 +385,34 @@ static void test_hostile(void)
     CHECK(got == sizeof pl && memcmp(w, pl, got) == 0);
     /* Each case twice. First with the key known to this store handle (the
        get just before read and checked the good file): a get then reads the
-       payload alone and checks it against the CRC it knows, so damage that
-       leaves the payload bytes and the file size intact (intact = 1) still
-       reads back the right payload, and anything else is a counted
-       corruption. Then in a store opened afresh, which knows nothing: every
-       case is a miss counted as a corruption. Never other bytes. */
-#define HOSTILE_INTACT(label, buf, len, intact)                                        \
+       payload alone if the file is still the one it knows (same inode, size
+       and mtime) and checks it against the CRC it knows. Rewriting the file
+       changes its mtime, so every case is then a counted miss, as for a
+       first get. Damage that keeps the mtime (silent = 1: the mtime is put
+       back, as media damage would leave it) and spares the payload bytes
+       is not seen by that handle, which returns the right payload. Then in
+       a store opened afresh, which knows nothing: every case is a miss
+       counted as a corruption. Never other bytes. */
+#define HOSTILE_INTACT(label, buf, len, silent)                                        \
     do {                                                                                \
+        struct stat sb0;                                                                \
         kvs_store_get_stats(s, &st);                                                    \
         corr0 = st.corruptions;                                                         \
+        CHECK(stat(p, &sb0) == 0);                                                      \
         write_file(p, buf, len);                                                        \
+        if (silent) {                                                                   \
+            struct timespec ts[2];                                                      \
+            ts[0] = sb0.st_atim;                                                        \
+            ts[1] = sb0.st_mtim;                                                        \
+            CHECK(utimensat(AT_FDCWD, p, ts, 0) == 0);                                  \
+        }                                                                               \
         memset(w, 0, sizeof w);                                                         \
         got = 0;                                                                        \
-        CHECK_R(kvs_store_get(s, "h", 1, w, sizeof w, &got), (intact) ? KVS_OK : KVS_NOT_FOUND); \
-        if (intact)                                                                     \
+        CHECK_R(kvs_store_get(s, "h", 1, w, sizeof w, &got), (silent) ? KVS_OK : KVS_NOT_FOUND); \
+        if (silent)                                                                     \
             CHECK(got == sizeof pl && memcmp(w, pl, got) == 0);                         \
         kvs_store_get_stats(s, &st);                                                    \
-        CHECK(st.corruptions == corr0 + ((intact) ? 0u : 1u));                          \
+        CHECK(st.corruptions == corr0 + ((silent) ? 0u : 1u));                          \
         CHECK_R(kvs_store_close(s), KVS_OK);                                            \
         s = open_store(&c);                                                             \
         CHECK(s != NULL);                                                               \
@@ -426,15 +437,18 @@ static void test_hostile(void)
     HOSTILE("zeros", bad, n);
     memcpy(bad, obj, n);
     bad[0] ^= 1;
-    HOSTILE_INTACT("bad magic", bad, n, 1);
+    HOSTILE("bad magic", bad, n);
+    HOSTILE_INTACT("bad magic, mtime kept", bad, n, 1);
     memcpy(bad, obj, n);
     bad[20] ^= 1; /* payload_len */
-    HOSTILE_INTACT("bad header crc", bad, n, 1);
+    HOSTILE("bad header crc", bad, n);
+    HOSTILE_INTACT("bad header crc, mtime kept", bad, n, 1);
     memcpy(bad, obj, n);
     bad[4096 + 100] ^= 0x40;
     HOSTILE("bad payload crc", bad, n);
     make_object(bad, sizeof bad, "g", 1, pl, sizeof pl, 4096);
-    HOSTILE_INTACT("another key under a readable name", bad, n, 1);
+    HOSTILE("another key under a readable name", bad, n);
+    HOSTILE_INTACT("another key under a readable name, mtime kept", bad, n, 1);
     make_object(bad, sizeof bad, "h", 1, pl, sizeof pl, 512);
     HOSTILE("payload offset below 4096", bad, 512 + sizeof pl);
     {
@@ -450,11 +464,35 @@ static void test_hostile(void)
         h.payload_crc = kvs_crc32c(0, pl, sizeof pl);
         h.key = "h";
         kvs_objhdr_encode(&h, bad, sizeof bad, &hl);
-        HOSTILE_INTACT("length past the end", bad, n, 1);
+        HOSTILE("length past the end", bad, n);
+    HOSTILE_INTACT("length past the end, mtime kept", bad, n, 1);
     }
     for (i = 0; i < 4096; i++)
         bad[i] = (unsigned char)t_rng_next(&rs);
     HOSTILE("garbage", bad, 4096 + 100);
+    /* a known file replaced by a symlink to a good copy, then by a
+       directory: never followed or read, a counted miss, as for a handle
+       that does not know the file */
+    {
+        char q[1600];
+        int k;
+        snprintf(q, sizeof q, "%s.elsewhere", p);
+        write_file(q, obj, n);
+        for (k = 0; k < 2; k++) {
+            kvs_store_get_stats(s, &st);
+            corr0 = st.corruptions;
+            CHECK(unlink(p) == 0);
+            CHECK(k == 0 ? symlink(q, p) == 0 : mkdir(p, 0700) == 0);
+            CHECK_R(kvs_store_get(s, "h", 1, w, sizeof w, &got), KVS_NOT_FOUND);
+            CHECK(got == 0);
+            kvs_store_get_stats(s, &st);
+            CHECK(st.corruptions == corr0 + 1);
+            CHECK(k == 0 ? unlink(p) == 0 : rmdir(p) == 0);
+            write_file(p, obj, n);
+            CHECK_R(kvs_store_get(s, "h", 1, w, sizeof w, &got), KVS_OK); /* known again */
+        }
+        unlink(q);
+    }
     /* random damage: a miss or the exact payload, never anything else */
     for (i = 0; i < 300; i++) {
         size_t len = n, k, flips = 1 + (size_t)(t_rng_next(&rs) % 4);
