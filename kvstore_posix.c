@@ -712,26 +712,15 @@ KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in,
     return kvsi_file_open_at(AT_FDCWD, path, cfg_in, 0, out);
 }
 
-/* Open `path` under dirfd like `tmpl`, a file opened by kvsi_file_open_at
-   earlier in the same directory with the same policy, allocator and
-   sysops: O_DIRECT goes straight into the open flags and the alignment is
-   copied, not discovered again. One openat, plus one fstat unless the file
-   is created here (O_CREAT|O_EXCL: a regular file by construction, empty).
-   The filesystem store opens every object file this way (statx, F_GETFL
-   and F_SETFL are three system calls per object saved).
-
-   cfg: flags RDONLY, or CREATE|EXCL; mode; alloc and sysops as for tmpl.
-   *size: the file's size at open. Anything but a regular file is
-   KVS_E_NOTSUP. If the filesystem refuses O_DIRECT at open after all
-   (EINVAL), the file goes through kvsi_file_open_at, which applies the
-   policy (fallback, or KVS_E_NODIRECT under REQUIRE); a file this call
-   created is removed first. */
 static uint64_t kvsi_mtime_ns(const struct stat *st)
 {
-#if defined(__linux__)
+#if defined(__APPLE__)
+    return (uint64_t)st->st_mtimespec.tv_sec * 1000000000u + (uint64_t)st->st_mtimespec.tv_nsec;
+#elif defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
+    defined(__DragonFly__)
     return (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
 #else
-    return (uint64_t)st->st_mtime * 1000000000u;
+    return (uint64_t)st->st_mtime * 1000000000u; /* whole seconds */
 #endif
 }
 
@@ -755,7 +744,21 @@ static int kvsi_fid_eq(const kvsi_fid *a, const kvsi_fid *b)
     return a->dev == b->dev && a->ino == b->ino && a->mtime_ns == b->mtime_ns;
 }
 
-/* id (may be NULL): with RDONLY, the opened file's identity. */
+/* Open `path` under dirfd like `tmpl`, a file opened by kvsi_file_open_at
+   earlier in the same directory with the same policy, allocator and
+   sysops: O_DIRECT goes straight into the open flags and the alignment is
+   copied, not discovered again. One openat, plus one fstat unless the file
+   is created here (O_CREAT|O_EXCL: a regular file by construction, empty).
+   The filesystem store opens every object file this way (statx, F_GETFL
+   and F_SETFL are three system calls per object saved).
+
+   cfg: flags RDONLY, or CREATE|EXCL; mode; alloc and sysops as for tmpl.
+   *size: the file's size at open; id (may be NULL): with RDONLY, which
+   file it is. Anything but a regular file is KVS_E_NOTSUP. If the
+   filesystem refuses O_DIRECT at open after all (EINVAL), the file goes
+   through kvsi_file_open_at, which applies the
+   policy (fallback, or KVS_E_NODIRECT under REQUIRE); a file this call
+   created is removed first. */
 static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_file_config *cfg, int extra,
                                       const kvs_file *tmpl, uint64_t *size, kvsi_fid *id, kvs_file **out)
 {
@@ -783,8 +786,12 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
             (void)kvsi_sys_unlinkat(ops, dirfd, path, 0);
         res = kvsi_file_open_at(dirfd, path, cfg, extra, out);
         if (res == KVS_OK && !excl) {
-            if (fstat(kvs_file_fd(*out), &sb) != 0) {
+            /* kvsi_file_open_at also takes block devices: not here */
+            if (fstat(kvs_file_fd(*out), &sb) != 0)
                 res = kvs_result_from_errno(errno);
+            else if (!S_ISREG(sb.st_mode))
+                res = KVS_E_NOTSUP;
+            if (res != KVS_OK) {
                 (void)kvs_file_close(*out);
                 *out = NULL;
                 return res;
@@ -5504,7 +5511,7 @@ typedef struct kvsi_fsent {
     unsigned char present, busy, unsynced, in_lru;
     unsigned char exact;                /* payload is exact, not the scan's
                                            size - 4096 estimate             */
-    unsigned char known;                /* crc, po and fsize below describe
+    unsigned char known;                /* crc, po, fsize, fid below describe
                                            the file now at the name: this
                                            process published it or read
                                            and checked it (kvsi_fs_know)   */
@@ -6123,9 +6130,10 @@ fail:
     return res;
 }
 
-/* A get of a file this process knows (kvsi_fsent.known): open, check the
-   size, read the payload alone (no header block, one segment) and check it
-   against the CRC32C it was published or last read with. KVS_OK: the bytes
+/* A get of a file this process knows (kvsi_fsent.known): open, check that
+   it is the same file (device, inode, mtime) with the same size, read the
+   payload alone (no header block, one segment) and check it against the
+   CRC32C it was published or last read with. KVS_OK: the bytes
    are in buf. KVS_NOT_FOUND: no file has the name. An I/O error as it comes.
    *again = 1 (the result is then meaningless): the file is not the one
    known (replaced by another process, damaged, not a regular file): the

@@ -438,6 +438,32 @@ static int get_is(kvs_store *s, const char *key, const unsigned char *want, size
     return ok;
 }
 
+/* One get under the fault armed at call `at`: the right bytes, or (a
+   short transfer or an EINTR being absorbed) never failed at pread, or an
+   error, never a miss or wrong data. 1 when the fault fired. */
+static int get_step(kvs_store *s, const void *key, size_t kl, const unsigned char *want, size_t n, unsigned at,
+                    int kind)
+{
+    unsigned char *buf = (unsigned char *)malloc(n);
+    size_t got = 0;
+    kvs_result r;
+    CHECK(buf != NULL);
+    if (buf == NULL)
+        return 0;
+    ft_arm(at, kind);
+    r = kvs_store_get(s, key, kl, buf, n, &got);
+    ft_disarm();
+    g_walked[W_GET] += g_ft.fired ? 1u : 0u;
+    if (r == KVS_OK)
+        CHECK(got == n && memcmp(buf, want, n) == 0);
+    else if (kind == F_SHORT || kind == F_EINTR)
+        CHECK(strcmp(g_ft.fired_op, "pread") != 0);
+    else
+        CHECK(r < 0); /* an error, never a miss or wrong data */
+    free(buf);
+    return g_ft.fired;
+}
+
 /* Walk a fault over every hooked call of put/get/remove/evict. */
 static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
 {
@@ -504,25 +530,10 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
     CHECK(at > 2 && at < 200);
     if (!(at > 2 && at < 200))
         fprintf(stderr, "  put walk ended at %u (%s)\n", at, fault_names[kind]);
-    /* get */
-    for (at = 1; at < 100; at++) {
-        unsigned char *buf = (unsigned char *)malloc(n);
-        size_t got = 0;
-        kvs_result r;
-        ft_arm(at, kind);
-        r = kvs_store_get(s, "k", 1, buf, n, &got);
-        ft_disarm();
-        g_walked[W_GET] += g_ft.fired ? 1u : 0u;
-        if (r == KVS_OK)
-            CHECK(got == n && memcmp(buf, B, n) == 0);
-        else if (kind == F_SHORT || kind == F_EINTR)
-            CHECK(strcmp(g_ft.fired_op, "pread") != 0);
-        else
-            CHECK(r < 0); /* an error, never a miss or wrong data */
-        free(buf);
-        if (!g_ft.fired)
+    /* get of a file the handle knows */
+    for (at = 1; at < 100; at++)
+        if (!get_step(s, "k", 1, B, n, at, kind))
             break;
-    }
     CHECK(at > 1 && at < 100);
     if (!(at > 1 && at < 100))
         fprintf(stderr, "  get walk ended at %u (%s)\n", at, fault_names[kind]);
@@ -532,53 +543,22 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
         unsigned char hk[300];
         memset(hk, 'q', sizeof hk);
         CHECK_R(kvs_store_put(s, hk, sizeof hk, B, n), KVS_OK);
-        for (at = 1; at < 100; at++) {
-            unsigned char *buf = (unsigned char *)malloc(n);
-            size_t got = 0;
-            kvs_result r;
-            ft_arm(at, kind);
-            r = kvs_store_get(s, hk, sizeof hk, buf, n, &got);
-            ft_disarm();
-            g_walked[W_GET] += g_ft.fired ? 1u : 0u;
-            if (r == KVS_OK)
-                CHECK(got == n && buf != NULL && memcmp(buf, B, n) == 0);
-            else if (kind == F_SHORT || kind == F_EINTR)
-                CHECK(strcmp(g_ft.fired_op, "pread") != 0);
-            else
-                CHECK(r < 0);
-            free(buf);
-            if (!g_ft.fired)
+        for (at = 1; at < 100; at++)
+            if (!get_step(s, hk, sizeof hk, B, n, at, kind))
                 break;
-        }
         CHECK(at > 1 && at < 100);
         CHECK_R(kvs_store_remove(s, hk, sizeof hk), KVS_OK);
     }
     /* get by a store handle that does not know the file (opened afresh for
        every fault point): it reads and checks the header too */
-    for (at = 1; at < 100 && s != NULL; at++) {
-        unsigned char *buf = (unsigned char *)malloc(n);
-        size_t got = 0;
-        kvs_result r;
+    for (at = 1; at < 100; at++) {
         CHECK_R(kvs_store_close(s), KVS_OK);
         s = open_store(&c);
         CHECK(s != NULL);
-        if (s == NULL || buf == NULL) {
-            free(buf);
+        if (s == NULL)
             goto out;
-        }
         CHECK_R(kvs_store_pin(s, "keep", 4), KVS_OK);
-        ft_arm(at, kind);
-        r = kvs_store_get(s, "k", 1, buf, n, &got);
-        ft_disarm();
-        g_walked[W_GET] += g_ft.fired ? 1u : 0u;
-        if (r == KVS_OK)
-            CHECK(got == n && memcmp(buf, B, n) == 0);
-        else if (kind == F_SHORT || kind == F_EINTR)
-            CHECK(strcmp(g_ft.fired_op, "pread") != 0);
-        else
-            CHECK(r < 0);
-        free(buf);
-        if (!g_ft.fired)
+        if (!get_step(s, "k", 1, B, n, at, kind))
             break;
     }
     CHECK(at > 1 && at < 100);
