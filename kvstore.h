@@ -601,6 +601,18 @@ typedef struct kvs_sysops {
        where -EOPNOTSUPP, -ENOSYS and -EINVAL mean "not supported here" and
        the write allocates instead; any other error fails the put. */
     int (*fallocate)(void *user, int fd, uint64_t offset, uint64_t len);
+    /* Release a descriptor the library opened through open or openat: 0
+       or -errno, and the descriptor is gone either way (the hook must
+       release it). A close can report an error the writes could not (on
+       NFS, a write-back failure; EIO, ENOSPC, EDQUOT): a file written
+       through the descriptor is then not trusted (the filesystem store's
+       put fails and removes its temporary file; the raw store's close
+       reports it). Errors closing a descriptor nothing was written
+       through (a get's file, a directory) are ignored.
+       -EINTR is success (the descriptor is released; never retried).
+       Directory streams (open-time scan, iteration) are closed by
+       closedir, not through this hook. */
+    int (*close)(void *user, int fd);
 } kvs_sysops;
 
 typedef enum kvs_direct_policy {
@@ -674,7 +686,10 @@ KVSDEF void kvs_file_config_init(kvs_file_config *cfg);
    errno, KVS_E_INVAL/KVS_E_ALIGN for a bad config, KVS_E_NODIRECT under
    REQUIRE, KVS_E_NOTSUP for anything but a regular file or block device. */
 KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg, kvs_file **out);
-/* Close and free; returns close()'s result. NULL is a no-op. */
+/* Close (through kvs_sysops.close when hooked) and free; returns the
+   close's result (EINTR is KVS_OK), which for a written file can be a
+   write-back error the writes did not report (NFS). The descriptor is
+   released either way. NULL is a no-op. */
 KVSDEF kvs_result kvs_file_close(kvs_file *f);
 /* Read exactly len bytes at offset (KVS_E_EOF if the file ends first). Any
    buffer and offset; in direct mode misaligned ones are bounced. */

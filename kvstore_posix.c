@@ -374,10 +374,23 @@ static int kvsi_sys_unlinkat(const kvs_sysops *o, int dirfd, const char *path, i
     return unlinkat(dirfd, path, flags) < 0 ? -errno : 0;
 }
 
-static void kvsi_close_fd(int fd)
+/* 0 or -errno. Never retried: the descriptor is gone either way (Linux
+   releases it even on EINTR, which is therefore success). */
+static int kvsi_sys_close(const kvs_sysops *o, int fd)
 {
-    /* close() is never retried on EINTR: on Linux the fd is gone either way. */
-    (void)close(fd);
+    int r;
+    if (o != NULL && o->close != NULL)
+        r = o->close(o->user, fd);
+    else
+        r = close(fd) != 0 ? -errno : 0;
+    return r == -EINTR ? 0 : r;
+}
+
+/* A descriptor nothing was written through (or whose writes were already
+   synced or are being discarded): its close's error changes nothing. */
+static void kvsi_close_fd(const kvs_sysops *o, int fd)
+{
+    (void)kvsi_sys_close(o, fd);
 }
 
 /* ------------------------------------------------------------------------
@@ -695,7 +708,7 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
 
 fail:
     if (fd >= 0)
-        kvsi_close_fd(fd);
+        kvsi_close_fd(ops, fd);
     if (created_excl) {
         /* we created it; leave no half-configured file */
         if (dirfd == AT_FDCWD)
@@ -807,11 +820,11 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
     if (!excl) {
         if (fstat(fd, &sb) != 0) {
             res = kvs_result_from_errno(errno);
-            kvsi_close_fd(fd);
+            kvsi_close_fd(ops, fd);
             return res;
         }
         if (!S_ISREG(sb.st_mode)) {
-            kvsi_close_fd(fd);
+            kvsi_close_fd(ops, fd);
             return KVS_E_NOTSUP;
         }
         *size = (uint64_t)sb.st_size;
@@ -820,7 +833,7 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
     }
     res = kvs_aligned_alloc(cfg->alloc, sizeof(kvs_file), sizeof(void *) * 2, &mem);
     if (res != KVS_OK) {
-        kvsi_close_fd(fd);
+        kvsi_close_fd(ops, fd);
         if (excl)
             (void)kvsi_sys_unlinkat(ops, dirfd, path, 0);
         return res;
@@ -843,8 +856,11 @@ KVSDEF kvs_result kvs_file_close(kvs_file *f)
     int has;
     if (f == NULL)
         return KVS_OK;
-    if (f->fd >= 0 && close(f->fd) != 0 && errno != EINTR)
-        res = kvs_result_from_errno(errno);
+    if (f->fd >= 0) {
+        int r = kvsi_sys_close(kvsi_file_ops(f), f->fd);
+        if (r < 0)
+            res = kvs_result_from_errno(-r);
+    }
     a = f->alloc;
     has = f->has_alloc;
     kvs_aligned_free(has ? &a : NULL, f, sizeof(kvs_file), sizeof(void *) * 2);
@@ -1682,7 +1698,7 @@ KVSDEF kvs_result kvs_dir_sync(const char *path, const kvs_sysops *ops)
     if (fd < 0)
         return kvs_result_from_errno(-fd);
     res = kvs_dirfd_sync(fd, ops);
-    kvsi_close_fd(fd);
+    kvsi_close_fd(ops, fd);
     return res;
 }
 
@@ -2019,9 +2035,9 @@ static void kvsi_pool_free_mem(kvs_pool *p, int sync_ok)
         kvs_aligned_free(ap, p->workers, sizeof(kvsi_worker) * p->nworkers, KVSI_STRUCT_ALIGN);
     }
     if (p->rfd >= 0)
-        kvsi_close_fd(p->rfd);
+        kvsi_close_fd(NULL, p->rfd);
     if (p->wfd >= 0 && p->wfd != p->rfd)
-        kvsi_close_fd(p->wfd);
+        kvsi_close_fd(NULL, p->wfd);
     if (sync_ok) {
         pthread_cond_destroy(&p->done_cv);
         pthread_cond_destroy(&p->work_cv);
@@ -4385,13 +4401,13 @@ static kvs_result kvsi_raw_read_text(kvsi_raw *R, const char *path, char **out, 
         return kvsi_errf(err, cap, kvs_result_from_errno(errno), "tp_map_file %s: cannot open: %s", path,
                          strerror(errno));
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > KVSI_RAW_MAPFILE_MAX) {
-        kvsi_close_fd(fd);
+        kvsi_close_fd(NULL, fd);
         return kvsi_errf(err, cap, KVS_E_INVAL, "tp_map_file %s is not a regular file of at most 1 MiB", path);
     }
     size = (size_t)sb.st_size + 1;
     r = kvs_aligned_alloc(R->ap, size, 1, &mem);
     if (r != KVS_OK) {
-        kvsi_close_fd(fd);
+        kvsi_close_fd(NULL, fd);
         return kvsi_errf(err, cap, r, "cannot allocate the TP map text");
     }
     while (n + 1 < size) {
@@ -4402,7 +4418,7 @@ static kvs_result kvsi_raw_read_text(kvsi_raw *R, const char *path, char **out, 
             break;
         n += (size_t)k;
     }
-    kvsi_close_fd(fd);
+    kvsi_close_fd(NULL, fd);
     ((char *)mem)[n] = '\0';
     *out = (char *)mem;
     *out_size = size;
@@ -6468,7 +6484,7 @@ static kvs_result kvsi_fs_sync(void *ev)
             sr = fd;
         } else {
             sr = kvsi_sys_fdatasync(fs->ops, fd);
-            kvsi_close_fd(fd);
+            kvsi_close_fd(fs->ops, fd);
         }
         if (sr < 0) {
             if (res == KVS_OK)
@@ -6540,7 +6556,7 @@ static DIR *kvsi_fs_opendir(kvsi_fs *fs, size_t i, kvs_result *res)
     dp = fdopendir(fd);
     if (dp == NULL) {
         *res = kvs_result_from_errno(errno);
-        kvsi_close_fd(fd);
+        kvsi_close_fd(fs->ops, fd);
     }
     return dp;
 }
@@ -6658,7 +6674,7 @@ static void kvsi_fs_free(kvsi_fs *fs)
     }
     for (i = 0; i < fs->ndirs; i++)
         if (fs->dirs[i].fd >= 0)
-            kvsi_close_fd(fs->dirs[i].fd);
+            kvsi_close_fd(fs->ops, fs->dirs[i].fd);
     if (fs->pl_ok)
         kvs_pathlist_free(&fs->pl);
     if (fs->sync_ok) {
@@ -6701,7 +6717,7 @@ static kvs_result kvsi_fs_read_pathset(kvsi_fs *fs, size_t i, int *status, kvs_p
     if (fd < 0)
         return kvs_result_from_errno(-fd);
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        kvsi_close_fd(fd);
+        kvsi_close_fd(fs->ops, fd);
         *status = 3;
         return KVS_OK;
     }
@@ -6710,14 +6726,14 @@ static kvs_result kvsi_fs_read_pathset(kvsi_fs *fs, size_t i, int *status, kvs_p
         if (n == -EINTR)
             continue;
         if (n < 0) {
-            kvsi_close_fd(fd);
+            kvsi_close_fd(fs->ops, fd);
             return kvs_result_from_errno((int)-n);
         }
         if (n == 0)
             break;
         got += (size_t)n;
     }
-    kvsi_close_fd(fd);
+    kvsi_close_fd(fs->ops, fd);
     if (kvs_pathset_decode(buf, got, ps) != KVS_OK) {
         *status = 3;
         return KVS_OK;
@@ -6770,7 +6786,11 @@ static kvs_result kvsi_fs_write_pathset(kvsi_fs *fs, size_t i)
     }
     if (r == 0)
         r = kvsi_sys_fsync(fs->ops, fd);
-    kvsi_close_fd(fd);
+    {
+        int cr = kvsi_sys_close(fs->ops, fd); /* written: its close must succeed too */
+        if (r == 0)
+            r = cr;
+    }
     if (r == 0)
         r = kvsi_sys_renameat(fs->ops, d->fd, tmp, d->fd, KVS_PATHSET_NAME);
     if (r != 0) {

@@ -335,6 +335,30 @@ static int h_falloc(void *u, int fd, uint64_t off, uint64_t len)
     return -posix_fallocate(fd, (off_t)off, (off_t)len);
 }
 
+/* kvs_sysops.close: releases the descriptor, then answers as told (F_ERR:
+   -err, F_EINTR: -EINTR). */
+static int g_closed_fd = -1;
+static int h_close(void *u, int fd)
+{
+    fault *ft = (fault *)u;
+    int r = close(fd) != 0 ? -errno : 0;
+    ft->calls++;
+    g_closed_fd = fd;
+    if (ft->kind == F_ERR)
+        return -ft->err;
+    if (ft->kind == F_EINTR)
+        return -EINTR;
+    return r;
+}
+
+static int h_setfl_eio(void *u, int fd, int flags)
+{
+    (void)u;
+    (void)fd;
+    (void)flags;
+    return -EIO;
+}
+
 static kvs_file *open_faulty(const char *path, kvs_direct_policy pol, fault *ft, kvs_sysops *ops)
 {
     kvs_file_config cfg;
@@ -742,6 +766,60 @@ static void test_config_and_alloc(void)
     rmdir(dpath);
 }
 
+/* The close hook: kvs_file_close goes through it for a file opened with
+   the table, its error is the result (a write-back failure reported at
+   close: EIO, ENOSPC, EDQUOT), EINTR is success, and the descriptor is
+   gone either way; an open that fails after it has a descriptor closes it
+   through the hook too. */
+static void test_close_hook(void)
+{
+    static const int errs[] = {EIO, ENOSPC, EDQUOT};
+    static const kvs_result want[] = {KVS_E_IO, KVS_E_NOSPC, KVS_E_NOSPC};
+    char path[1200];
+    unsigned char buf[4096];
+    kvs_file_config cfg;
+    kvs_sysops ops;
+    fault ft;
+    kvs_file *f = NULL;
+    size_t i;
+    snprintf(path, sizeof path, "%s/close.kv", t_dir);
+    unlink(path);
+    memset(buf, 0x5a, sizeof buf);
+    memset(&ops, 0, sizeof ops);
+    ops.user = &ft;
+    ops.close = h_close;
+    kvs_file_config_init(&cfg);
+    cfg.direct = KVS_DIRECT_OFF;
+    cfg.flags = KVS_FILE_CREATE;
+    cfg.sysops = &ops;
+    for (i = 0; i < sizeof errs / sizeof errs[0] + 2; i++) {
+        int fd;
+        memset(&ft, 0, sizeof ft);
+        ft.kind = i < 3 ? F_ERR : i == 3 ? F_EINTR : F_NONE;
+        ft.err = i < 3 ? errs[i] : 0;
+        CHECK_R(kvs_file_open(path, &cfg, &f), KVS_OK);
+        if (f == NULL)
+            return;
+        fd = kvs_file_fd(f);
+        CHECK_R(kvs_file_write(f, 0, buf, sizeof buf), KVS_OK);
+        g_closed_fd = -1;
+        CHECK_R(kvs_file_close(f), i < 3 ? want[i] : KVS_OK);
+        f = NULL;
+        CHECK(ft.calls == 1 && g_closed_fd == fd);
+        CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF); /* released */
+    }
+    /* an open that fails after its descriptor exists (switching O_DIRECT
+       on fails with EIO) closes it through the hook */
+    memset(&ft, 0, sizeof ft);
+    ops.setfl = h_setfl_eio;
+    cfg.direct = KVS_DIRECT_PREFER;
+    g_closed_fd = -1;
+    CHECK_R(kvs_file_open(path, &cfg, &f), KVS_E_IO);
+    CHECK(f == NULL && ft.calls == 1 && g_closed_fd >= 0);
+    CHECK(g_closed_fd < 0 || (fcntl(g_closed_fd, F_GETFD) == -1 && errno == EBADF));
+    unlink(path);
+}
+
 int main(void)
 {
     t_init_seed("test_posix_io", 0x5eed1234ULL);
@@ -750,6 +828,7 @@ int main(void)
     test_matrix_mode(KVS_DIRECT_PREFER);
     test_matrix_mode(KVS_DIRECT_OFF);
     test_faults();
+    test_close_hook();
     test_config_and_alloc();
     t_remove_empty_dir();
     return t_done("test_posix_io");

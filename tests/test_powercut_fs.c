@@ -423,7 +423,23 @@ static int64_t h_pwrite(void *user, int fd, const void *buf, size_t len, uint64_
 
 /* Every member of kvs_sysops is hooked below (rec_sysops): a member added
    to the table must be hooked here too, or a call could bypass the log. */
-typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 13 * sizeof(int (*)(void)) ? 1 : -1];
+typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 14 * sizeof(int (*)(void)) ? 1 : -1];
+
+/* A release: the descriptor no longer names its file, so a write through
+   its number before an open hands it out again is unmodelled. Not logged
+   (a close syncs nothing). Directory streams are closed by closedir and
+   never reach this hook; their numbers are remapped by the next open. */
+static int h_close(void *user, int fd)
+{
+    recorder *R = (recorder *)user;
+    int r;
+    pthread_mutex_lock(&R->mu);
+    if (fd >= 0 && fd < FDMAX)
+        R->fdkind[fd] = FD_NONE;
+    r = close(fd) != 0 ? -errno : 0; /* under the mutex: no open reuses the number before it is cleared */
+    pthread_mutex_unlock(&R->mu);
+    return r;
+}
 
 /* A put's block reservation (fallocate mode 0 from offset 0): done for
    real and not logged. After a power cut it can leave the file at the
@@ -617,6 +633,7 @@ static void rec_sysops(kvs_sysops *so)
     so->preadv = h_preadv;
     so->pwritev = h_pwritev;
     so->fallocate = h_fallocate;
+    so->close = h_close;
 }
 
 /* ---- workloads ---- */

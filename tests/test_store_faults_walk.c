@@ -49,17 +49,17 @@
 /* Faulting system calls */
 enum {
     C_OPEN, C_SETFL, C_PREAD, C_PWRITE, C_FSYNC, C_FDATASYNC, C_RENAME, C_OPENAT, C_RENAMEAT, C_UNLINKAT,
-    C_FALLOCATE, C_NCALLS
+    C_FALLOCATE, C_CLOSE, C_NCALLS
 };
 static const char *const call_name[C_NCALLS] = {"open",    "setfl",  "pread",    "pwrite",   "fsync",    "fdatasync",
-                                                "rename",  "openat", "renameat", "unlinkat", "fallocate"};
+                                                "rename",  "openat", "renameat", "unlinkat", "fallocate", "close"};
 enum { K_EIO, K_ENOSPC, K_EINTR, K_SHORT, K_ALLOC, K_NKINDS };
 static const char *const kind_name[K_NKINDS] = {"EIO", "ENOSPC", "EINTR", "short", "alloc"};
 
 typedef struct fstate {
     int armed, kind;
     uint64_t n, count;
-    int fired, fired_call, fired_isdir;
+    int fired, fired_call, fired_isdir, fired_written;
 } fstate;
 static fstate g_f;
 
@@ -71,7 +71,7 @@ static int eligible(int call, int kind)
         return 1;
     case K_EINTR:
         return call == C_OPEN || call == C_OPENAT || call == C_PREAD || call == C_PWRITE || call == C_FSYNC ||
-               call == C_FDATASYNC || call == C_FALLOCATE;
+               call == C_FDATASYNC || call == C_FALLOCATE || call == C_CLOSE;
     case K_SHORT:
         return call == C_PREAD || call == C_PWRITE;
     default:
@@ -131,6 +131,16 @@ static int64_t f_xfer(int wr, int fd, void *buf, size_t len, uint64_t off, int s
     return (int64_t)n;
 }
 
+/* Descriptors something was written through (pwrite, fallocate) since
+   they were opened: a failed close of one must fail the operation. */
+#define FD_TRACK 4096
+static unsigned char g_written[FD_TRACK];
+static void fd_mark(int fd, unsigned char v)
+{
+    if (fd >= 0 && fd < FD_TRACK)
+        __atomic_store_n(&g_written[fd], v, __ATOMIC_RELAXED);
+}
+
 static int h_open(void *u, const char *path, int flags, unsigned mode)
 {
     int fd;
@@ -138,6 +148,7 @@ static int h_open(void *u, const char *path, int flags, unsigned mode)
     if (f_hit(C_OPEN, -1))
         return f_err();
     fd = open(path, flags, (mode_t)mode);
+    fd_mark(fd, 0);
     return fd < 0 ? -errno : fd;
 }
 static int h_setfl(void *u, int fd, int flags)
@@ -160,6 +171,7 @@ static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
 static int64_t h_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t off)
 {
     (void)u;
+    fd_mark(fd, 1);
     if (f_hit(C_PWRITE, -1)) {
         if (__atomic_load_n(&g_f.kind, __ATOMIC_RELAXED) != K_SHORT)
             return f_err();
@@ -197,6 +209,7 @@ static int h_openat(void *u, int dfd, const char *path, int flags, unsigned mode
     if (f_hit(C_OPENAT, -1))
         return f_err();
     fd = openat(dfd, path, flags, (mode_t)mode);
+    fd_mark(fd, 0);
     return fd < 0 ? -errno : fd;
 }
 static int h_renameat(void *u, int fa, const char *a, int fb, const char *b)
@@ -217,9 +230,24 @@ static int h_unlinkat(void *u, int fd, const char *p, int flags)
 static int h_fallocate(void *u, int fd, uint64_t off, uint64_t len)
 {
     (void)u;
+    fd_mark(fd, 1);
     if (f_hit(C_FALLOCATE, -1))
         return f_err();
     return fallocate(fd, 0, (off_t)off, (off_t)len) != 0 ? -errno : 0;
+}
+
+/* The descriptor is released whatever the hook answers (as on Linux). */
+static int h_close(void *u, int fd)
+{
+    int wr = fd >= 0 && fd < FD_TRACK && __atomic_load_n(&g_written[fd], __ATOMIC_RELAXED);
+    (void)u;
+    fd_mark(fd, 0);
+    if (f_hit(C_CLOSE, fd)) {
+        __atomic_store_n(&g_f.fired_written, wr, __ATOMIC_RELAXED);
+        (void)close(fd);
+        return f_err();
+    }
+    return close(fd) != 0 ? -errno : 0;
 }
 
 static kvs_sysops g_ops;
@@ -238,6 +266,7 @@ static void arm(int kind, uint64_t n)
         __atomic_store_n(&g_f.fired, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&g_f.fired_call, -1, __ATOMIC_RELAXED);
         __atomic_store_n(&g_f.fired_isdir, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&g_f.fired_written, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&g_f.armed, 1, __ATOMIC_RELEASE);
     }
 }
@@ -610,9 +639,12 @@ static void check_result(int S, int op, int kind, int fired, kvs_result r)
         int call = kind == K_ALLOC ? C_NCALLS : __atomic_load_n(&g_f.fired_call, __ATOMIC_RELAXED);
         g_absorbed[S][op][call]++;
         /* By design: a failed removal of the FS open's probe file or of an
-           orphan (aged out at a later open), and a failed growth of a hash
-           table (the chains get longer). Anything else must report. */
-        CHECK(kind == K_ALLOC || (S == ST_FS && op <= OP_OPEN_SCAN && call == C_UNLINKAT));
+           orphan (aged out at a later open), a failed growth of a hash
+           table (the chains get longer), and a failed close of a
+           descriptor nothing was written through (a get's file, a
+           directory, the probe). Anything else must report. */
+        CHECK(kind == K_ALLOC || (S == ST_FS && op <= OP_OPEN_SCAN && call == C_UNLINKAT) ||
+              (call == C_CLOSE && !__atomic_load_n(&g_f.fired_written, __ATOMIC_RELAXED)));
         return;
     }
     g_failed_ops++;
@@ -868,6 +900,7 @@ int main(void)
     g_ops.renameat = h_renameat;
     g_ops.unlinkat = h_unlinkat;
     g_ops.fallocate = h_fallocate;
+    g_ops.close = h_close;
     if (posix_memalign((void **)&g_wbuf, 4096, BUFCAP) != 0 || posix_memalign((void **)&g_rbuf, 4096, BUFCAP) != 0 ||
         posix_memalign((void **)&g_want_buf, 4096, BUFCAP) != 0)
         return 1;
