@@ -603,15 +603,17 @@ typedef struct kvs_sysops {
     int (*fallocate)(void *user, int fd, uint64_t offset, uint64_t len);
     /* Release a descriptor the library opened through open or openat: 0
        or -errno, and the descriptor is gone either way (the hook must
-       release it). A close can report an error the writes could not (on
-       NFS, a write-back failure; EIO, ENOSPC, EDQUOT): a file written
-       through the descriptor is then not trusted (the filesystem store's
-       put fails and removes its temporary file; the raw store's close
-       reports it). Errors closing a descriptor nothing was written
-       through (a get's file, a directory) are ignored.
-       -EINTR is success (the descriptor is released; never retried).
-       Directory streams (open-time scan, iteration) are closed by
-       closedir, not through this hook. */
+       release it; the library never closes it again). A close can report
+       an error the writes could not (on NFS, a write-back failure; EIO,
+       ENOSPC, EDQUOT): a file written through the descriptor is then not
+       trusted, even after an fsync (the filesystem store's put fails and
+       removes its temporary file; its path-set record fails the open; the
+       raw store's close reports it; kvs_file_close returns it). Ignored:
+       the error of closing a descriptor nothing was written through (a
+       get's file, a directory), and of one closed on a path that already
+       fails. -EINTR is success (released; never retried). Directory
+       streams (open-time scan, iteration) are closed by closedir, not
+       through this hook. */
     int (*close)(void *user, int fd);
 } kvs_sysops;
 

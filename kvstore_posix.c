@@ -383,11 +383,12 @@ static int kvsi_sys_close(const kvs_sysops *o, int fd)
         r = o->close(o->user, fd);
     else
         r = close(fd) != 0 ? -errno : 0;
-    return r == -EINTR ? 0 : r;
+    return r < 0 && r != -EINTR ? r : 0;
 }
 
-/* A descriptor nothing was written through (or whose writes were already
-   synced or are being discarded): its close's error changes nothing. */
+/* A descriptor nothing was written through, or one whose writes are being
+   discarded on a path that already fails: its close's error changes
+   nothing. (A written file's close is checked, even after an fsync.) */
 static void kvsi_close_fd(const kvs_sysops *o, int fd)
 {
     (void)kvsi_sys_close(o, fd);
