@@ -52,7 +52,7 @@ $(BUILD)/bench_core: bench/bench_core.c kvstore.h | $(BUILD)
 	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@ -lm
 
 $(BUILD)/readcheck: bench/readcheck.c kvstore.h | $(BUILD)
-	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@
+	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@ -pthread
 
 bench: $(BUILD)/kvbench
 	$(BUILD)/kvbench

@@ -13,13 +13,21 @@
      check-other  pread, then kvs_crc32c over another buffer of the same
                   size: the same CPU work, the read buffer left untouched
 
-   Per mode it prints the median over the rounds of the throughput, of the
-   mean time of one pread and of the mean time of one check. When "check"
-   reads slower than "check-other", the time is not the CRC's: it is the
-   next read landing in a buffer the CPU has just read.
+   Per mode it prints the median over the rounds of the throughput (and
+   the slowest and fastest round, and how many rounds ran below 0.75 of the
+   read mode's median), of the mean time of one pread and of the mean time
+   of one check. When "check" reads slower than "check-other",
+   the time is not the CRC's: it is the next read landing in a buffer the
+   CPU has just read.
+
+   --threads T (1 to 8): T threads per round, each with its own two
+   buffers, reading objects t, t + T, ... of the round's --count. At 2
+   threads on the development VM "check" has slow rounds (about half the
+   throughput) that "read" and "check-other" never have
+   (docs/BENCHMARKS.md, session 7).
 
    Usage: readcheck [--file PATH] [--size B] [--count N] [--rounds R]
-                    [--mem hugetlb|page] [--json]
+                    [--threads T] [--mem hugetlb|page] [--json]
    Defaults: /tmp/kvs-readcheck.dat, 256K, 1024 objects, 9 rounds, both
    buffers on 2 MiB huge pages when the hugetlb pool can give them (one DMA
    segment per 2 MiB, as fio --iomem=mmaphuge), else on 4 KiB pages, said.
@@ -29,7 +37,7 @@
    count bytes (it is only read), or the run stops with exit 2; only the
    default file is rewritten when it is too short. Exit 0, 1 on an I/O
    error, 2 on a usage error.
-   Build: cc -O2 -march=native -I. bench/readcheck.c -o build/readcheck */
+   Build: cc -O2 -march=native -I. bench/readcheck.c -o build/readcheck -pthread */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_DIRECT, MAP_HUGETLB */
 #endif
@@ -38,6 +46,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +56,7 @@
 #include <unistd.h>
 
 #define MAX_ROUNDS 1000
+#define MAX_THREADS 8
 #define NMODES 3
 #define HUGE_PAGE ((size_t)2 << 20)
 
@@ -69,7 +79,7 @@ static void usage_exit(const char *why)
 {
     fprintf(stderr, "readcheck: %s\n", why);
     fprintf(stderr, "usage: readcheck [--file PATH] [--size B] [--count N] [--rounds R]\n"
-                    "                 [--mem hugetlb|page] [--json]\n");
+                    "                 [--threads T] [--mem hugetlb|page] [--json]\n");
     exit(2);
 }
 
@@ -221,14 +231,53 @@ static double median(double *v, int n)
 
 static double gbps[NMODES][MAX_ROUNDS], read_us[NMODES][MAX_ROUNDS], check_us[NMODES][MAX_ROUNDS];
 
+/* One thread of a round: objects first, first + step, ... below count. */
+typedef struct worker {
+    int fd, mode, rc;
+    size_t size;
+    long first, step, count, n;
+    buffer rb, ob;
+    double tr, tc;     /* seconds in pread, in the check */
+    uint32_t sink;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = (worker *)arg;
+    long i;
+    w->tr = w->tc = 0;
+    w->n = 0;
+    for (i = w->first; i < w->count; i += w->step) {
+        double s0 = now_s(), s1;
+        ssize_t got = pread(w->fd, w->rb.p, w->size, (off_t)((unsigned long long)i * w->size));
+        if (got != (ssize_t)w->size) {
+            fprintf(stderr, "readcheck: pread at %llu: %s\n", (unsigned long long)i * w->size,
+                    got < 0 ? strerror(errno) : "short read");
+            w->rc = 1;
+            break;
+        }
+        s1 = now_s();
+        w->tr += s1 - s0;
+        if (w->mode == 1)
+            w->sink ^= kvs_crc32c(0, w->rb.p, w->size);
+        else if (w->mode == 2)
+            w->sink ^= kvs_crc32c(0, w->ob.p, w->size);
+        w->tc += now_s() - s1;
+        w->n++;
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = "/tmp/kvs-readcheck.dat";
     size_t size = (size_t)256 << 10;
-    long count = 1024, rounds = 9, i;
-    int want_huge = 1, json = 0, path_given = 0, huge, fd, a, r, k, rc = 0;
-    buffer rb = {NULL, 0, 0}, ob = {NULL, 0, 0};
-    volatile uint32_t sink = 0;
+    long count = 1024, rounds = 9, nthreads = 1, t;
+    int want_huge = 1, json = 0, path_given = 0, huge = 1, fd, a, r, k, rc = 0;
+    static worker ws[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    uint32_t sink = 0;
+    double ref;
 
     for (a = 1; a < argc; a++) {
         const char *v = a + 1 < argc ? argv[a + 1] : NULL;
@@ -247,12 +296,16 @@ int main(int argc, char **argv)
             count = parse_count(v, 1, 1L << 20, "--count: 1 to 1048576");
         else if (!strcmp(argv[a], "--rounds"))
             rounds = parse_count(v, 1, MAX_ROUNDS, "--rounds: 1 to 1000");
+        else if (!strcmp(argv[a], "--threads"))
+            nthreads = parse_count(v, 1, MAX_THREADS, "--threads: 1 to 8");
         else if (!strcmp(argv[a], "--mem") && (!strcmp(v, "hugetlb") || !strcmp(v, "page")))
             want_huge = !strcmp(v, "hugetlb");
         else
             usage_exit("unknown flag or value");
         a++;
     }
+    if (nthreads > count)
+        usage_exit("--threads: at most --count");
     rc = ensure_file(path, (unsigned long long)size * (unsigned long long)count, path_given);
     if (rc != 0)
         return rc;
@@ -261,69 +314,103 @@ int main(int argc, char **argv)
         fprintf(stderr, "readcheck: %s: O_DIRECT open: %s\n", path, strerror(errno));
         return 1;
     }
-    /* both buffers of one kind, or the comparison is not like for like */
-    if (buf_alloc(&rb, size, want_huge) == 0 && buf_alloc(&ob, size, want_huge) == 0 && rb.huge != ob.huge) {
-        buf_free(&rb);
-        buf_free(&ob);
-        want_huge = 0;
-        (void)(buf_alloc(&rb, size, 0) == 0 && buf_alloc(&ob, size, 0) == 0);
+    /* every buffer of one kind, or the comparison is not like for like */
+    for (t = 0; t < nthreads && rc == 0; t++)
+        if (buf_alloc(&ws[t].rb, size, want_huge) != 0 || buf_alloc(&ws[t].ob, size, want_huge) != 0)
+            rc = 1;
+    for (t = 0; t < nthreads && rc == 0; t++)
+        huge &= ws[t].rb.huge & ws[t].ob.huge;
+    if (rc == 0 && want_huge && !huge) {
+        for (t = 0; t < nthreads; t++) {
+            buf_free(&ws[t].rb);
+            buf_free(&ws[t].ob);
+        }
+        for (t = 0; t < nthreads && rc == 0; t++)
+            if (buf_alloc(&ws[t].rb, size, 0) != 0 || buf_alloc(&ws[t].ob, size, 0) != 0)
+                rc = 1;
+        fprintf(stderr, "readcheck: the hugetlb pool could not give the buffers; on 4 KiB pages "
+                        "(as root: echo N > /proc/sys/vm/nr_hugepages)\n");
     }
-    if (rb.p == NULL || ob.p == NULL) {
+    if (!want_huge)
+        huge = 0;
+    if (rc != 0) {
         fprintf(stderr, "readcheck: out of memory\n");
-        buf_free(&rb);
+        for (t = 0; t < nthreads; t++) {
+            buf_free(&ws[t].rb);
+            buf_free(&ws[t].ob);
+        }
         close(fd);
         return 1;
     }
-    huge = rb.huge;
-    if (want_huge && !huge)
-        fprintf(stderr, "readcheck: the hugetlb pool could not give the buffers; on 4 KiB pages "
-                        "(as root: echo N > /proc/sys/vm/nr_hugepages)\n");
 
     for (r = 0; r < rounds && rc == 0; r++) {
         for (k = 0; k < NMODES && rc == 0; k++) {
             int m = (k + r) % NMODES;
             double t0 = now_s(), tr = 0, tc = 0;
-            for (i = 0; i < count; i++) {
-                double s0 = now_s(), s1;
-                ssize_t got = pread(fd, rb.p, size, (off_t)((unsigned long long)i * size));
-                if (got != (ssize_t)size) {
-                    fprintf(stderr, "readcheck: pread at %llu: %s\n", (unsigned long long)i * size,
-                            got < 0 ? strerror(errno) : "short read");
-                    rc = 1;
+            long n = 0, started;
+            for (t = 0; t < nthreads; t++) {
+                ws[t].fd = fd;
+                ws[t].mode = m;
+                ws[t].size = size;
+                ws[t].first = t;
+                ws[t].step = nthreads;
+                ws[t].count = count;
+                ws[t].rc = 0;
+            }
+            for (started = 0; started < nthreads; started++)
+                if (pthread_create(&th[started], NULL, work, &ws[started]) != 0)
                     break;
-                }
-                s1 = now_s();
-                tr += s1 - s0;
-                if (m == 1)
-                    sink ^= kvs_crc32c(0, rb.p, size);
-                else if (m == 2)
-                    sink ^= kvs_crc32c(0, ob.p, size);
-                tc += now_s() - s1;
+            for (t = 0; t < started; t++)
+                (void)pthread_join(th[t], NULL);
+            if (started < nthreads) {
+                fprintf(stderr, "readcheck: cannot start %ld threads\n", nthreads);
+                rc = 1;
+            }
+            for (t = 0; t < started; t++) {
+                rc |= ws[t].rc;
+                tr += ws[t].tr;
+                tc += ws[t].tc;
+                n += ws[t].n;
+                sink ^= ws[t].sink;
             }
             gbps[m][r] = (double)size * (double)count / (now_s() - t0) / 1e9;
-            read_us[m][r] = tr / (double)count * 1e6;
-            check_us[m][r] = tc / (double)count * 1e6;
+            read_us[m][r] = n > 0 ? tr / (double)n * 1e6 : 0;
+            check_us[m][r] = n > 0 ? tc / (double)n * 1e6 : 0;
         }
     }
     close(fd);
-    buf_free(&rb);
-    buf_free(&ob);
+    for (t = 0; t < nthreads; t++) {
+        buf_free(&ws[t].rb);
+        buf_free(&ws[t].ob);
+    }
     if (rc != 0)
         return rc;
 
     if (!json)
-        printf("readcheck: %s, %zu B x %ld, %ld rounds, %s buffers, CRC32C %s\n", path, size, count, rounds,
-               huge ? "hugetlb" : "page", kvs_crc32c_impl());
+        printf("readcheck: %s, %zu B x %ld, %ld rounds, %ld thread%s, %s buffers, CRC32C %s\n"
+               "  (per mode: median GB/s of the rounds [slowest-fastest], rounds below 0.75 of read's median,\n"
+               "   median over the rounds of the mean pread and check times)\n",
+               path, size, count, rounds, nthreads, nthreads > 1 ? "s" : "", huge ? "hugetlb" : "page",
+               kvs_crc32c_impl());
+    ref = median(gbps[0], (int)rounds); /* "read" */
     for (k = 0; k < NMODES; k++) {
         double g = median(gbps[k], (int)rounds), ru = median(read_us[k], (int)rounds);
+        long slow = 0;
         double cu = median(check_us[k], (int)rounds);
+        double gmin = gbps[k][0], gmax = gbps[k][rounds - 1]; /* sorted by median() */
+        for (r = 0; r < rounds; r++)
+            slow += gbps[k][r] < 0.75 * ref;
         if (json)
             printf("{\"tool\":\"readcheck\",\"mode\":\"%s\",\"size\":%zu,\"count\":%ld,\"rounds\":%ld,"
-                   "\"mem\":\"%s\",\"crc32c\":\"%s\",\"gbps\":%.4f,\"read_us\":%.1f,\"check_us\":%.1f}\n",
-                   mode_name[k], size, count, rounds, huge ? "hugetlb" : "page", kvs_crc32c_impl(), g, ru, cu);
+                   "\"threads\":%ld,\"mem\":\"%s\",\"crc32c\":\"%s\",\"gbps\":%.4f,\"gbps_min\":%.4f,"
+                   "\"gbps_max\":%.4f,\"slow_rounds\":%ld,\"read_us\":%.1f,\"check_us\":%.1f}\n",
+                   mode_name[k], size, count, rounds, nthreads, huge ? "hugetlb" : "page", kvs_crc32c_impl(), g, gmin,
+                   gmax, slow, ru, cu);
         else
-            printf("  %-12s %7.3f GB/s   read %8.1f us   check %7.1f us   (medians)\n", mode_name[k], g, ru, cu);
+            printf("  %-12s %7.3f GB/s [%.3f-%.3f] %3ld slow   read %8.1f us   check %7.1f us\n", mode_name[k], g,
+                   gmin, gmax, slow, ru, cu);
     }
-    (void)sink;
+    if (sink == 0x5eed5eedu) /* keeps the checks from being optimised away */
+        fprintf(stderr, "readcheck: (sink)\n");
     return 0;
 }

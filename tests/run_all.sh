@@ -165,6 +165,10 @@ if [ -x "$B/readcheck_gcc" ]; then
     check readcheck-smoke sh -c 'd=$(mktemp -d "$1/readcheck.XXXXXX") || exit 1
         out=$("$0" --file "$d/f" --size 64K --count 8 --rounds 3 --mem page --json); rc=$?; rm -rf "$d"
         [ $rc -eq 0 ] && [ "$(printf "%s\n" "$out" | grep -c "\"gbps\":")" -eq 3 ]' "$B/readcheck_gcc" "$B"
+    check readcheck-threads sh -c 'd=$(mktemp -d "$1/readcheck.XXXXXX") || exit 1
+        out=$("$0" --file "$d/f" --size 64K --count 8 --rounds 3 --threads 2 --mem page --json); rc=$?; rm -rf "$d"
+        [ $rc -eq 0 ] && [ "$(printf "%s\n" "$out" | grep -c "\"threads\":2,")" -eq 3 ]' "$B/readcheck_gcc" "$B"
+    check readcheck-bad-threads sh -c '"$0" --threads 9 >/dev/null 2>&1; [ $? -eq 2 ]' "$B/readcheck_gcc"
     check readcheck-bad-size sh -c '"$0" --size 1000 >/dev/null 2>&1; [ $? -eq 2 ]' "$B/readcheck_gcc"
     check readcheck-not-a-file sh -c '"$0" --file "$1" --size 4K --count 1 >/dev/null 2>&1; [ $? -eq 2 ]' \
         "$B/readcheck_gcc" "$B"
