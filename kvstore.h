@@ -572,6 +572,10 @@ typedef struct kvs_iovec {
     size_t len;
 } kvs_iovec;
 
+/* The status hooks below fill a struct stat: the type is only named here
+   (the header includes no <sys/stat.h>); a hook includes it. */
+struct stat;
+
 /* System-call table. Every member may be NULL (= the real call); a NULL
    table means all real calls. Each hook returns what the call would, but
    errors as -errno (never -1 + errno). Used for fault injection. */
@@ -615,6 +619,18 @@ typedef struct kvs_sysops {
        streams (open-time scan, iteration) are closed by closedir, not
        through this hook. */
     int (*close)(void *user, int fd);
+    /* File status: fstat(fd) and fstatat(dirfd, path, flags), 0 or -errno.
+       fstat: the I/O layer's open (file type, size), kvs_file_size, the
+       filesystem store's object opens (type, size, and the device, inode
+       and mtime a get compares with what it knows), the put's record of
+       what it publishes (a failure there only forgoes that record), the
+       path-set read. fstatat (AT_SYMLINK_NOFOLLOW): the filesystem store's
+       exists and the open-time scan (a name gone since the directory read,
+       -ENOENT, is skipped; any other error fails the open). stat, statx
+       and mkdir of store directories and alignment discovery are not
+       hooked. */
+    int (*fstat)(void *user, int fd, struct stat *st);
+    int (*fstatat)(void *user, int dirfd, const char *path, struct stat *st, int flags);
 } kvs_sysops;
 
 typedef enum kvs_direct_policy {

@@ -386,6 +386,20 @@ static int kvsi_sys_close(const kvs_sysops *o, int fd)
     return r < 0 && r != -EINTR ? r : 0;
 }
 
+static int kvsi_sys_fstat(const kvs_sysops *o, int fd, struct stat *st)
+{
+    if (o != NULL && o->fstat != NULL)
+        return o->fstat(o->user, fd, st);
+    return fstat(fd, st) != 0 ? -errno : 0;
+}
+
+static int kvsi_sys_fstatat(const kvs_sysops *o, int dirfd, const char *path, struct stat *st, int flags)
+{
+    if (o != NULL && o->fstatat != NULL)
+        return o->fstatat(o->user, dirfd, path, st, flags);
+    return fstatat(dirfd, path, st, flags) != 0 ? -errno : 0;
+}
+
 /* A descriptor nothing was written through, or one whose writes are being
    discarded on a path that already fails: its close's error changes
    nothing. (A written file's close is checked, even after an fsync.) */
@@ -622,8 +636,9 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
         goto fail;
     }
     f->fd = fd;
-    if (fstat(fd, &sb) != 0) {
-        res = kvs_result_from_errno(errno);
+    r = kvsi_sys_fstat(ops, fd, &sb);
+    if (r < 0) {
+        res = kvs_result_from_errno(-r);
         goto fail;
     }
     is_blk = S_ISBLK(sb.st_mode) ? 1 : 0;
@@ -801,8 +816,9 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
         res = kvsi_file_open_at(dirfd, path, cfg, extra, out);
         if (res == KVS_OK && !excl) {
             /* kvsi_file_open_at also takes block devices: not here */
-            if (fstat(kvs_file_fd(*out), &sb) != 0)
-                res = kvs_result_from_errno(errno);
+            int sr = kvsi_sys_fstat(ops, kvs_file_fd(*out), &sb);
+            if (sr < 0)
+                res = kvs_result_from_errno(-sr);
             else if (!S_ISREG(sb.st_mode))
                 res = KVS_E_NOTSUP;
             if (res != KVS_OK) {
@@ -819,10 +835,10 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
     if (fd < 0)
         return kvs_result_from_errno(-fd);
     if (!excl) {
-        if (fstat(fd, &sb) != 0) {
-            res = kvs_result_from_errno(errno);
+        int sr = kvsi_sys_fstat(ops, fd, &sb);
+        if (sr < 0) {
             kvsi_close_fd(ops, fd);
-            return res;
+            return kvs_result_from_errno(-sr);
         }
         if (!S_ISREG(sb.st_mode)) {
             kvsi_close_fd(ops, fd);
@@ -916,8 +932,11 @@ KVSDEF kvs_result kvs_file_size(kvs_file *f, uint64_t *out)
     *out = 0;
     if (f->is_blockdev)
         return kvsi_blockdev_size(f->fd, out);
-    if (fstat(f->fd, &sb) != 0)
-        return kvs_result_from_errno(errno);
+    {
+        int r = kvsi_sys_fstat(kvsi_file_ops(f), f->fd, &sb);
+        if (r < 0)
+            return kvs_result_from_errno(-r);
+    }
     *out = (uint64_t)sb.st_size;
     return KVS_OK;
 }
@@ -6082,7 +6101,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
         /* which file this is (the rename keeps inode and mtime), so a
            later get can tell it from a replacement of the same size */
         struct stat sb;
-        if (fstat(kvs_file_fd(f), &sb) == 0) {
+        if (kvsi_sys_fstat(fs->ops, kvs_file_fd(f), &sb) == 0) {
             kvsi_fid_of(&sb, &fid);
             have_fid = 1;
         }
@@ -6333,11 +6352,13 @@ done:
     return res;
 }
 
-/* fstatat the final name: 1 regular file long enough for a header, 0 not. */
-static kvs_result kvsi_fs_stat_name(const kvsi_fsdir *d, const char *name, struct stat *st)
+/* fstatat the final name: KVS_OK a regular file long enough for a header,
+   KVS_NOT_FOUND not, or the error. */
+static kvs_result kvsi_fs_stat_name(const kvsi_fs *fs, const kvsi_fsdir *d, const char *name, struct stat *st)
 {
-    if (fstatat(d->fd, name, st, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno == ENOENT ? KVS_NOT_FOUND : kvs_result_from_errno(errno);
+    int r = kvsi_sys_fstatat(fs->ops, d->fd, name, st, AT_SYMLINK_NOFOLLOW);
+    if (r < 0)
+        return r == -ENOENT ? KVS_NOT_FOUND : kvs_result_from_errno(-r);
     if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size < (uint64_t)KVSI_FS_HDR)
         return KVS_NOT_FOUND;
     return KVS_OK;
@@ -6354,7 +6375,7 @@ static kvs_result kvsi_fs_exists(void *ev, const void *key, size_t klen)
     kvs_result res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
     if (res != KVS_OK)
         return res;
-    res = kvsi_fs_stat_name(&fs->dirs[di], name, &st);
+    res = kvsi_fs_stat_name(fs, &fs->dirs[di], name, &st);
     if (res == KVS_OK && kind == KVS_FSNAME_HASHED)
         res = kvsi_fs_key_check(fs, &fs->dirs[di], name, key, klen);
     return res;
@@ -6717,7 +6738,14 @@ static kvs_result kvsi_fs_read_pathset(kvsi_fs *fs, size_t i, int *status, kvs_p
     }
     if (fd < 0)
         return kvs_result_from_errno(-fd);
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    {
+        int r = kvsi_sys_fstat(fs->ops, fd, &st);
+        if (r < 0) {
+            kvsi_close_fd(fs->ops, fd);
+            return kvs_result_from_errno(-r);
+        }
+    }
+    if (!S_ISREG(st.st_mode)) {
         kvsi_close_fd(fs->ops, fd);
         *status = 3;
         return KVS_OK;
@@ -6897,7 +6925,16 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
         uint64_t mt;
         if (kvs_fsname_decode(de->d_name, nl, kb, sizeof kb, &kl, &kind) != KVS_OK)
             continue;
-        if (fstatat(fs->dirs[i].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+        {
+            int sr = kvsi_sys_fstatat(fs->ops, fs->dirs[i].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW);
+            if (sr == -ENOENT)
+                continue; /* gone since the directory was read */
+            if (sr < 0) {
+                res = kvs_result_from_errno(-sr);
+                break;
+            }
+        }
+        if (!S_ISREG(st.st_mode))
             continue;
         mt = kvsi_mtime_ns(&st);
         if (kind == KVS_FSNAME_TEMP) {

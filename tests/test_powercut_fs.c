@@ -423,7 +423,7 @@ static int64_t h_pwrite(void *user, int fd, const void *buf, size_t len, uint64_
 
 /* Every member of kvs_sysops is hooked below (rec_sysops): a member added
    to the table must be hooked here too, or a call could bypass the log. */
-typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 14 * sizeof(int (*)(void)) ? 1 : -1];
+typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 16 * sizeof(int (*)(void)) ? 1 : -1];
 
 /* A release: the descriptor no longer names its file, so a write through
    its number before an open hands it out again is unmodelled. Not logged
@@ -439,6 +439,19 @@ static int h_close(void *user, int fd)
     r = close(fd) != 0 ? -errno : 0; /* under the mutex: no open reuses the number before it is cleared */
     pthread_mutex_unlock(&R->mu);
     return r;
+}
+
+/* Status calls change nothing: passed through, not logged. */
+static int h_fstat(void *user, int fd, struct stat *st)
+{
+    (void)user;
+    return fstat(fd, st) != 0 ? -errno : 0;
+}
+
+static int h_fstatat(void *user, int dirfd, const char *path, struct stat *st, int flags)
+{
+    (void)user;
+    return fstatat(dirfd, path, st, flags) != 0 ? -errno : 0;
 }
 
 /* A put's block reservation (fallocate mode 0 from offset 0): done for
@@ -634,6 +647,8 @@ static void rec_sysops(kvs_sysops *so)
     so->pwritev = h_pwritev;
     so->fallocate = h_fallocate;
     so->close = h_close;
+    so->fstat = h_fstat;
+    so->fstatat = h_fstatat;
 }
 
 /* ---- workloads ---- */

@@ -205,7 +205,7 @@ static int h_unlinkat(void *u, int fd, const char *p, int flags)
    without it) and the put goes on, the write allocating. */
 static int g_falloc_unsupported;
 static int g_falloc_errno; /* every fallocate fails with this (0: none) */
-static unsigned g_falloc_calls, g_falloc_failed_puts, g_close_failed_puts;
+static unsigned g_falloc_calls, g_falloc_failed_puts, g_close_failed_puts, g_fstat_absorbed_puts;
 
 static int h_fallocate(void *u, int fd, uint64_t off, uint64_t len)
 {
@@ -242,6 +242,30 @@ static int h_close(void *u, int fd)
     return close(fd) != 0 ? -errno : 0;
 }
 
+/* Status calls: failed (EIO, ENOSPC) like any other; nothing to shorten
+   or interrupt. */
+static int h_fstat(void *u, int fd, struct stat *st)
+{
+    (void)u;
+    if (ft_hit("fstat", fd, NULL, 0))
+        return ft_err();
+    return fstat(fd, st) != 0 ? -errno : 0;
+}
+/* g_fstatat_errno: fstatat of names ending in g_fstatat_suffix answers
+   -g_fstatat_errno (a file gone since the directory read: ENOENT). */
+static int g_fstatat_errno;
+static const char *g_fstatat_suffix = "";
+static int h_fstatat(void *u, int dfd, const char *path, struct stat *st, int flags)
+{
+    size_t pl = strlen(path), sl = strlen(g_fstatat_suffix);
+    (void)u;
+    if (ft_hit("fstatat", -1, path, 0))
+        return ft_err();
+    if (g_fstatat_errno != 0 && pl >= sl && strcmp(path + pl - sl, g_fstatat_suffix) == 0)
+        return -g_fstatat_errno;
+    return fstatat(dfd, path, st, flags) != 0 ? -errno : 0;
+}
+
 /* A failed close that must be absorbed: of a descriptor nothing was
    written through, or an EINTR (success). 0 when the fault was elsewhere. */
 static int close_absorbed(void)
@@ -266,6 +290,8 @@ static void ops_init(void)
     g_ops.unlinkat = h_unlinkat;
     g_ops.fallocate = h_fallocate;
     g_ops.close = h_close;
+    g_ops.fstat = h_fstat;
+    g_ops.fstatat = h_fstatat;
 }
 
 static void ft_arm(unsigned at, int kind)
@@ -562,6 +588,11 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
                     fprintf(stderr, "  %s at %u: %s (%s, direct %d)\n", fault_names[kind], at, kvs_result_name(r),
                             g_ft.fired_op, (int)pol);
             }
+        } else if (strcmp(g_ft.fired_op, "fstat") == 0) {
+            /* the record of what it published: forgone, the put stands
+               (the next get reads the header) */
+            CHECK_R(r, KVS_OK);
+            g_fstat_absorbed_puts++;
         } else {
             CHECK(r != KVS_OK);
             if (r == KVS_OK)
@@ -720,6 +751,7 @@ static void test_walks(void)
        failed puts there */
     CHECK(g_falloc_failed_puts >= 4);
     CHECK(g_close_failed_puts >= 4);
+    CHECK(g_fstat_absorbed_puts >= 4);
 }
 
 /* ------------------------------------------------------------------ */
@@ -728,6 +760,64 @@ static void test_walks(void)
    still stores the object; a reservation that fails (ENOSPC, EDQUOT, EIO)
    fails the put with the mapped result, leaves the old object readable, no
    temporary file and the capacity accounting as it was. */
+/* The open-time scan and exists through kvs_sysops.fstatat: a name gone
+   between the directory read and its fstatat (ENOENT) is skipped and the
+   open goes on; any other error fails the open with its result (it no
+   longer skips the file, under-counting the capacity in use); exists
+   reports the error, and ENOENT as a miss. */
+static void test_fstatat(void)
+{
+    char d[1100];
+    kvs_store_config c;
+    kvs_store_stats st;
+    kvs_store *s;
+    kvs_result r;
+    unsigned char v[3000];
+    char err[256];
+    t_path(d, sizeof d, "fstatat");
+    cfg_fs_hooked(&c, d);
+    ft_arm(0, F_NONE);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    t_fill_tag(v, sizeof v, 21);
+    CHECK_R(kvs_store_put(s, "alpha", 5, v, sizeof v), KVS_OK);
+    CHECK_R(kvs_store_put(s, "beta", 4, v, sizeof v), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    /* the data file of "beta" (the codec keeps short printable keys
+       readable) */
+    g_fstatat_suffix = "beta.kv";
+    g_fstatat_errno = ENOENT;
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s != NULL) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == 1); /* alpha only: beta was "gone" */
+        CHECK_R(kvs_store_exists(s, "beta", 4), KVS_NOT_FOUND);
+        g_fstatat_errno = EIO;
+        CHECK_R(kvs_store_exists(s, "beta", 4), KVS_E_IO);
+        CHECK_R(kvs_store_exists(s, "alpha", 5), KVS_OK);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    g_fstatat_errno = EIO;
+    s = NULL;
+    r = kvs_store_open(&c, &s, err, sizeof err);
+    CHECK_R(r, KVS_E_IO);
+    CHECK(s == NULL && err[0] != '\0');
+    if (s != NULL)
+        kvs_store_close(s);
+    g_fstatat_errno = 0;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == 2);
+        CHECK(get_is(s, "beta", v, sizeof v));
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+}
+
 static void test_fallocate(void)
 {
     static const int errs[] = {ENOSPC, EDQUOT, EIO};
@@ -946,6 +1036,7 @@ int main(void)
     test_durability_order();
     test_open_like();
     test_fallocate();
+    test_fstatat();
     test_walks();
     test_open_walk();
     test_alloc_walk();
@@ -954,9 +1045,9 @@ int main(void)
         unsigned f = 0, i;
         for (i = 0; i < W_N; i++)
             f += g_walked[i];
-        printf("fault points walked: %u (put %u, %u of them failed at fallocate and %u at close, get %u, remove %u, evict %u, sync %u, open %u), allocation points "
+        printf("fault points walked: %u (put %u, %u of them failed at fallocate and %u at close, %u went on past a failed fstat, get %u, remove %u, evict %u, sync %u, open %u), allocation points "
                "walked: %u, failures injected: %u\n",
-               f, g_walked[W_PUT], g_falloc_failed_puts, g_close_failed_puts, g_walked[W_GET], g_walked[W_REMOVE], g_walked[W_EVICT], g_walked[W_SYNC],
+               f, g_walked[W_PUT], g_falloc_failed_puts, g_close_failed_puts, g_fstat_absorbed_puts, g_walked[W_GET], g_walked[W_REMOVE], g_walked[W_EVICT], g_walked[W_SYNC],
                g_walked[W_OPEN], g_alloc_walked, f + g_alloc_walked);
     }
     return t_done("test_store_fs_faults");
