@@ -572,9 +572,29 @@ typedef struct kvs_iovec {
     size_t len;
 } kvs_iovec;
 
-/* The status hooks below fill a struct stat: the type is only named here
-   (the header includes no <sys/stat.h>); a hook includes it. */
-struct stat;
+/* A file's status as the fstat and fstatat hooks report it: what the
+   library uses of struct stat, in its own types (the header includes no
+   <sys/stat.h>, and struct stat's layout changes with build flags such as
+   _FILE_OFFSET_BITS, so a hook and the library could disagree on it).
+   kvs_sys_fstat / kvs_sys_fstatat (kvstore_posix.c) are the real calls,
+   for a hook that passes through. */
+typedef enum kvs_file_type {
+    KVS_FTYPE_OTHER = 0,       /* fifo, socket, character device, ...       */
+    KVS_FTYPE_REGULAR = 1,
+    KVS_FTYPE_DIRECTORY = 2,
+    KVS_FTYPE_BLOCKDEV = 3,
+    KVS_FTYPE_SYMLINK = 4      /* fstatat only: it never follows a link     */
+} kvs_file_type;
+
+typedef struct kvs_file_status {
+    kvs_file_type type;
+    uint64_t size;             /* st_size                                   */
+    uint64_t blksize;          /* st_blksize; 0 = unknown                   */
+    uint64_t dev, ino;         /* st_dev, st_ino                            */
+    uint64_t mtime_ns;         /* modification time, ns since the epoch
+                                  (whole seconds where the system keeps no
+                                  finer)                                    */
+} kvs_file_status;
 
 /* System-call table. Every member may be NULL (= the real call); a NULL
    table means all real calls. Each hook returns what the call would, but
@@ -619,18 +639,20 @@ typedef struct kvs_sysops {
        streams (open-time scan, iteration) are closed by closedir, not
        through this hook. */
     int (*close)(void *user, int fd);
-    /* File status: fstat(fd) and fstatat(dirfd, path, flags), 0 or -errno.
-       fstat: the I/O layer's open (file type, size), kvs_file_size, the
+    /* File status: 0 with every field of *st filled (as kvs_sys_fstat
+       would), or -errno; -EINTR is retried. fstat(fd): the I/O layer's
+       open (type, size, blksize), kvs_file_size of a regular file, the
        filesystem store's object opens (type, size, and the device, inode
        and mtime a get compares with what it knows), the put's record of
-       what it publishes (a failure there only forgoes that record), the
-       path-set read. fstatat (AT_SYMLINK_NOFOLLOW): the filesystem store's
-       exists and the open-time scan (a name gone since the directory read,
-       -ENOENT, is skipped; any other error fails the open). stat, statx
-       and mkdir of store directories and alignment discovery are not
-       hooked. */
-    int (*fstat)(void *user, int fd, struct stat *st);
-    int (*fstatat)(void *user, int dirfd, const char *path, struct stat *st, int flags);
+       what it published (a failure there only forgoes the record: the next
+       get reads the header), the path-set read. fstatat(dirfd, path),
+       never following a symlink: the filesystem store's exists and its
+       open-time scan (a name gone since the directory read, -ENOENT or
+       -ESTALE, is skipped; any other error fails the open). Not hooked:
+       statx (alignment discovery), the block-device ioctls, fcntl(F_GETFL),
+       mkdir and stat of store directories, the TP map file. */
+    int (*fstat)(void *user, int fd, kvs_file_status *st);
+    int (*fstatat)(void *user, int dirfd, const char *path, kvs_file_status *st);
 } kvs_sysops;
 
 typedef enum kvs_direct_policy {
@@ -739,6 +761,10 @@ KVSDEF kvs_result kvs_file_sync(kvs_file *f);      /* fsync     */
 KVSDEF kvs_result kvs_file_datasync(kvs_file *f);  /* fdatasync */
 /* Current size: fstat for files, BLKGETSIZE64 for block devices. */
 KVSDEF kvs_result kvs_file_size(kvs_file *f, uint64_t *out);
+/* The real status calls behind kvs_sysops.fstat / fstatat (fstatat with
+   AT_SYMLINK_NOFOLLOW): 0 or -errno; *out zeroed on failure. */
+KVSDEF int kvs_sys_fstat(int fd, kvs_file_status *out);
+KVSDEF int kvs_sys_fstatat(int dirfd, const char *path, kvs_file_status *out);
 KVSDEF void kvs_file_get_info(const kvs_file *f, kvs_file_info *out);
 KVSDEF void kvs_file_get_stats(const kvs_file *f, kvs_file_stats *out);
 KVSDEF int kvs_file_fd(const kvs_file *f);

@@ -386,18 +386,86 @@ static int kvsi_sys_close(const kvs_sysops *o, int fd)
     return r < 0 && r != -EINTR ? r : 0;
 }
 
-static int kvsi_sys_fstat(const kvs_sysops *o, int fd, struct stat *st)
+static uint64_t kvsi_mtime_ns(const struct stat *st)
 {
-    if (o != NULL && o->fstat != NULL)
-        return o->fstat(o->user, fd, st);
-    return fstat(fd, st) != 0 ? -errno : 0;
+#if defined(__APPLE__)
+    return (uint64_t)st->st_mtimespec.tv_sec * 1000000000u + (uint64_t)st->st_mtimespec.tv_nsec;
+#elif defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
+    defined(__DragonFly__)
+    return (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+#else
+    return (uint64_t)st->st_mtime * 1000000000u; /* whole seconds */
+#endif
 }
 
-static int kvsi_sys_fstatat(const kvs_sysops *o, int dirfd, const char *path, struct stat *st, int flags)
+static void kvsi_status_of(const struct stat *sb, kvs_file_status *out)
 {
-    if (o != NULL && o->fstatat != NULL)
-        return o->fstatat(o->user, dirfd, path, st, flags);
-    return fstatat(dirfd, path, st, flags) != 0 ? -errno : 0;
+    memset(out, 0, sizeof *out);
+    out->type = S_ISREG(sb->st_mode)   ? KVS_FTYPE_REGULAR
+                : S_ISDIR(sb->st_mode) ? KVS_FTYPE_DIRECTORY
+                : S_ISBLK(sb->st_mode) ? KVS_FTYPE_BLOCKDEV
+                : S_ISLNK(sb->st_mode) ? KVS_FTYPE_SYMLINK
+                                       : KVS_FTYPE_OTHER;
+    out->size = sb->st_size > 0 ? (uint64_t)sb->st_size : 0;
+    out->blksize = sb->st_blksize > 0 ? (uint64_t)sb->st_blksize : 0;
+    out->dev = (uint64_t)sb->st_dev;
+    out->ino = (uint64_t)sb->st_ino;
+    out->mtime_ns = kvsi_mtime_ns(sb);
+}
+
+KVSDEF int kvs_sys_fstat(int fd, kvs_file_status *out)
+{
+    struct stat sb;
+    KVS_ASSERT(out != NULL);
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        memset(out, 0, sizeof *out);
+        return -e;
+    }
+    kvsi_status_of(&sb, out);
+    return 0;
+}
+
+KVSDEF int kvs_sys_fstatat(int dirfd, const char *path, kvs_file_status *out)
+{
+    struct stat sb;
+    KVS_ASSERT(path != NULL && out != NULL);
+    if (fstatat(dirfd, path, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+        int e = errno;
+        memset(out, 0, sizeof *out);
+        return -e;
+    }
+    kvsi_status_of(&sb, out);
+    return 0;
+}
+
+/* The result of a failed status call on a descriptor that is open: an
+   error, never an answer a caller reads as the open's (no such file, a
+   symlink, not supported), which would turn a failing device into a miss. */
+static kvs_result kvsi_fstat_result(int neg)
+{
+    kvs_result r = kvs_result_from_errno(-neg);
+    return r == KVS_E_NOENT || r == KVS_E_PATH || r == KVS_E_NOTSUP ? KVS_E_IO : r;
+}
+
+/* Through the hook when there is one; -EINTR retried, a positive answer
+   is success. */
+static int kvsi_sys_fstat(const kvs_sysops *o, int fd, kvs_file_status *st)
+{
+    int r;
+    do {
+        r = o != NULL && o->fstat != NULL ? o->fstat(o->user, fd, st) : kvs_sys_fstat(fd, st);
+    } while (r == -EINTR);
+    return r < 0 ? r : 0;
+}
+
+static int kvsi_sys_fstatat(const kvs_sysops *o, int dirfd, const char *path, kvs_file_status *st)
+{
+    int r;
+    do {
+        r = o != NULL && o->fstatat != NULL ? o->fstatat(o->user, dirfd, path, st) : kvs_sys_fstatat(dirfd, path, st);
+    } while (r == -EINTR);
+    return r < 0 ? r : 0;
 }
 
 /* A descriptor nothing was written through, or one whose writes are being
@@ -481,7 +549,7 @@ KVSDEF void kvs_file_config_init(kvs_file_config *cfg)
 /* Direct-I/O alignment of an open file: statx STATX_DIOALIGN, else the
    block device's logical sector size, else st_blksize. *dio_refused = 1 when
    statx says the file supports no direct I/O at all. */
-static void kvsi_discover_align(int fd, const struct stat *sb, int is_blk, kvs_file *f, int *dio_refused)
+static void kvsi_discover_align(int fd, const kvs_file_status *sb, int is_blk, kvs_file *f, int *dio_refused)
 {
     *dio_refused = 0;
     f->align_source = KVS_ALIGN_SRC_NONE;
@@ -529,7 +597,7 @@ static void kvsi_discover_align(int fd, const struct stat *sb, int is_blk, kvs_f
     (void)is_blk;
 #endif
     {
-        size_t b = sb->st_blksize > 0 ? (size_t)sb->st_blksize : 4096;
+        size_t b = sb->blksize > 0 && sb->blksize <= KVS_ALIGN_MAX ? (size_t)sb->blksize : 4096;
         if (!kvs_is_pow2(b))
             b = 4096;
         f->mem_align = b;
@@ -563,7 +631,7 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
     kvs_file *f = NULL;
     void *mem = NULL;
     int fd = -1, oflags, is_blk, dio_refused, created_excl, r;
-    struct stat sb;
+    kvs_file_status sb;
     kvs_result res;
     const kvs_sysops *ops;
     const uint32_t known = KVS_FILE_RDONLY | KVS_FILE_CREATE | KVS_FILE_EXCL | KVS_FILE_TRUNC |
@@ -638,11 +706,11 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
     f->fd = fd;
     r = kvsi_sys_fstat(ops, fd, &sb);
     if (r < 0) {
-        res = kvs_result_from_errno(-r);
+        res = kvsi_fstat_result(r);
         goto fail;
     }
-    is_blk = S_ISBLK(sb.st_mode) ? 1 : 0;
-    if (!is_blk && !S_ISREG(sb.st_mode)) {
+    is_blk = sb.type == KVS_FTYPE_BLOCKDEV ? 1 : 0;
+    if (!is_blk && sb.type != KVS_FTYPE_REGULAR) {
         res = KVS_E_NOTSUP;
         goto fail;
     }
@@ -658,7 +726,7 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
                 res = KVS_E_NOSPC;
                 goto fail;
             }
-        } else if ((uint64_t)sb.st_size < cfg.size) {
+        } else if (sb.size < cfg.size) {
             if (cfg.flags & KVS_FILE_PREALLOC) {
                 r = -kvsi_sys_fallocate(ops, fd, 0, cfg.size, 1);
             } else {
@@ -680,9 +748,9 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
        around (ext4: a fresh file's tail writes ran 35% slower). Padding to
        the filesystem block avoids that for a few KiB of zeros. */
     f->tail_pad = f->align;
-    if (!is_blk && sb.st_blksize > 0 && kvs_is_pow2((uint64_t)sb.st_blksize) &&
-        (size_t)sb.st_blksize <= ((size_t)64 << 10) && (size_t)sb.st_blksize > f->tail_pad)
-        f->tail_pad = (size_t)sb.st_blksize;
+    if (!is_blk && sb.blksize > 0 && kvs_is_pow2(sb.blksize) && sb.blksize <= ((uint64_t)64 << 10) &&
+        (size_t)sb.blksize > f->tail_pad)
+        f->tail_pad = (size_t)sb.blksize;
     f->bounce = cfg.bounce_bytes ? cfg.bounce_bytes : KVSI_DEFAULT_BOUNCE;
     f->bounce -= f->bounce % f->unit;
     if (f->bounce == 0)
@@ -741,18 +809,6 @@ KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in,
     return kvsi_file_open_at(AT_FDCWD, path, cfg_in, 0, out);
 }
 
-static uint64_t kvsi_mtime_ns(const struct stat *st)
-{
-#if defined(__APPLE__)
-    return (uint64_t)st->st_mtimespec.tv_sec * 1000000000u + (uint64_t)st->st_mtimespec.tv_nsec;
-#elif defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__) || \
-    defined(__DragonFly__)
-    return (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
-#else
-    return (uint64_t)st->st_mtime * 1000000000u; /* whole seconds */
-#endif
-}
-
 /* Which file a descriptor is: device, inode and modification time. An
    object file is never written after its rename, and a replacement is a
    new file (a new inode while the old one is still linked, so a reused
@@ -761,11 +817,11 @@ typedef struct kvsi_fid {
     uint64_t dev, ino, mtime_ns;
 } kvsi_fid;
 
-static void kvsi_fid_of(const struct stat *sb, kvsi_fid *id)
+static void kvsi_fid_of(const kvs_file_status *sb, kvsi_fid *id)
 {
-    id->dev = (uint64_t)sb->st_dev;
-    id->ino = (uint64_t)sb->st_ino;
-    id->mtime_ns = kvsi_mtime_ns(sb);
+    id->dev = sb->dev;
+    id->ino = sb->ino;
+    id->mtime_ns = sb->mtime_ns;
 }
 
 static int kvsi_fid_eq(const kvsi_fid *a, const kvsi_fid *b)
@@ -794,7 +850,7 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
     kvs_file *f;
     void *mem = NULL;
     int fd, oflags, excl = (cfg->flags & KVS_FILE_EXCL) != 0;
-    struct stat sb;
+    kvs_file_status sb;
     kvs_result res;
     const kvs_sysops *ops = cfg->sysops;
 
@@ -818,15 +874,15 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
             /* kvsi_file_open_at also takes block devices: not here */
             int sr = kvsi_sys_fstat(ops, kvs_file_fd(*out), &sb);
             if (sr < 0)
-                res = kvs_result_from_errno(-sr);
-            else if (!S_ISREG(sb.st_mode))
+                res = kvsi_fstat_result(sr);
+            else if (sb.type != KVS_FTYPE_REGULAR)
                 res = KVS_E_NOTSUP;
             if (res != KVS_OK) {
                 (void)kvs_file_close(*out);
                 *out = NULL;
                 return res;
             }
-            *size = (uint64_t)sb.st_size;
+            *size = sb.size;
             if (id != NULL)
                 kvsi_fid_of(&sb, id);
         }
@@ -838,13 +894,13 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
         int sr = kvsi_sys_fstat(ops, fd, &sb);
         if (sr < 0) {
             kvsi_close_fd(ops, fd);
-            return kvs_result_from_errno(-sr);
+            return kvsi_fstat_result(sr);
         }
-        if (!S_ISREG(sb.st_mode)) {
+        if (sb.type != KVS_FTYPE_REGULAR) {
             kvsi_close_fd(ops, fd);
             return KVS_E_NOTSUP;
         }
-        *size = (uint64_t)sb.st_size;
+        *size = sb.size;
         if (id != NULL)
             kvsi_fid_of(&sb, id);
     }
@@ -927,7 +983,7 @@ KVSDEF void kvs_file_get_stats(const kvs_file *f, kvs_file_stats *out)
 
 KVSDEF kvs_result kvs_file_size(kvs_file *f, uint64_t *out)
 {
-    struct stat sb;
+    kvs_file_status sb;
     KVS_ASSERT(f != NULL && out != NULL);
     *out = 0;
     if (f->is_blockdev)
@@ -935,9 +991,9 @@ KVSDEF kvs_result kvs_file_size(kvs_file *f, uint64_t *out)
     {
         int r = kvsi_sys_fstat(kvsi_file_ops(f), f->fd, &sb);
         if (r < 0)
-            return kvs_result_from_errno(-r);
+            return kvsi_fstat_result(r);
     }
-    *out = (uint64_t)sb.st_size;
+    *out = sb.size;
     return KVS_OK;
 }
 
@@ -6100,7 +6156,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     {
         /* which file this is (the rename keeps inode and mtime), so a
            later get can tell it from a replacement of the same size */
-        struct stat sb;
+        kvs_file_status sb;
         if (kvsi_sys_fstat(fs->ops, kvs_file_fd(f), &sb) == 0) {
             kvsi_fid_of(&sb, &fid);
             have_fid = 1;
@@ -6354,12 +6410,12 @@ done:
 
 /* fstatat the final name: KVS_OK a regular file long enough for a header,
    KVS_NOT_FOUND not, or the error. */
-static kvs_result kvsi_fs_stat_name(const kvsi_fs *fs, const kvsi_fsdir *d, const char *name, struct stat *st)
+static kvs_result kvsi_fs_stat_name(const kvsi_fs *fs, const kvsi_fsdir *d, const char *name, kvs_file_status *st)
 {
-    int r = kvsi_sys_fstatat(fs->ops, d->fd, name, st, AT_SYMLINK_NOFOLLOW);
+    int r = kvsi_sys_fstatat(fs->ops, d->fd, name, st);
     if (r < 0)
         return r == -ENOENT ? KVS_NOT_FOUND : kvs_result_from_errno(-r);
-    if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size < (uint64_t)KVSI_FS_HDR)
+    if (st->type != KVS_FTYPE_REGULAR || st->size < (uint64_t)KVSI_FS_HDR)
         return KVS_NOT_FOUND;
     return KVS_OK;
 }
@@ -6371,7 +6427,7 @@ static kvs_result kvsi_fs_exists(void *ev, const void *key, size_t klen)
     size_t nlen = 0;
     kvs_fsname_kind kind;
     uint32_t di = 0;
-    struct stat st;
+    kvs_file_status st;
     kvs_result res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
     if (res != KVS_OK)
         return res;
@@ -6725,7 +6781,7 @@ static kvs_result kvsi_fs_read_pathset(kvsi_fs *fs, size_t i, int *status, kvs_p
 {
     unsigned char buf[1024];
     size_t got = 0;
-    struct stat st;
+    kvs_file_status st;
     size_t k;
     int fd = kvsi_sys_openat(fs->ops, fs->dirs[i].fd, KVS_PATHSET_NAME,
                              O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
@@ -6742,10 +6798,10 @@ static kvs_result kvsi_fs_read_pathset(kvsi_fs *fs, size_t i, int *status, kvs_p
         int r = kvsi_sys_fstat(fs->ops, fd, &st);
         if (r < 0) {
             kvsi_close_fd(fs->ops, fd);
-            return kvs_result_from_errno(-r);
+            return kvsi_fstat_result(r);
         }
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (st.type != KVS_FTYPE_REGULAR) {
         kvsi_close_fd(fs->ops, fd);
         *status = 3;
         return KVS_OK;
@@ -6921,22 +6977,22 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
         size_t nl = strlen(de->d_name), kl = 0;
         kvs_fsname_kind kind;
         unsigned char kb[KVS_KEY_MAX];
-        struct stat st;
+        kvs_file_status st;
         uint64_t mt;
         if (kvs_fsname_decode(de->d_name, nl, kb, sizeof kb, &kl, &kind) != KVS_OK)
             continue;
         {
-            int sr = kvsi_sys_fstatat(fs->ops, fs->dirs[i].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW);
-            if (sr == -ENOENT)
-                continue; /* gone since the directory was read */
+            int sr = kvsi_sys_fstatat(fs->ops, fs->dirs[i].fd, de->d_name, &st);
+            if (sr == -ENOENT || sr == -ESTALE)
+                continue; /* gone since the directory was read (ESTALE: on NFS) */
             if (sr < 0) {
                 res = kvs_result_from_errno(-sr);
                 break;
             }
         }
-        if (!S_ISREG(st.st_mode))
+        if (st.type != KVS_FTYPE_REGULAR)
             continue;
-        mt = kvsi_mtime_ns(&st);
+        mt = st.mtime_ns;
         if (kind == KVS_FSNAME_TEMP) {
             if (mt <= now && now - mt >= age_ns &&
                 kvsi_sys_unlinkat(fs->ops, fs->dirs[i].fd, de->d_name, 0) == 0)
@@ -6946,7 +7002,7 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
         {
             kvsi_fsent *e;
             kvsi_fs_seen sn;
-            uint64_t size = (uint64_t)st.st_size;
+            uint64_t size = st.size;
             res = kvsi_fs_grow(fs, seen, seen_cap, *nseen * sizeof sn, (*nseen + 1) * sizeof sn);
             if (res != KVS_OK)
                 break;

@@ -442,16 +442,16 @@ static int h_close(void *user, int fd)
 }
 
 /* Status calls change nothing: passed through, not logged. */
-static int h_fstat(void *user, int fd, struct stat *st)
+static int h_fstat(void *user, int fd, kvs_file_status *st)
 {
     (void)user;
-    return fstat(fd, st) != 0 ? -errno : 0;
+    return kvs_sys_fstat(fd, st);
 }
 
-static int h_fstatat(void *user, int dirfd, const char *path, struct stat *st, int flags)
+static int h_fstatat(void *user, int dirfd, const char *path, kvs_file_status *st)
 {
     (void)user;
-    return fstatat(dirfd, path, st, flags) != 0 ? -errno : 0;
+    return kvs_sys_fstatat(dirfd, path, st);
 }
 
 /* A put's block reservation (fallocate mode 0 from offset 0): done for

@@ -236,19 +236,19 @@ static int h_fallocate(void *u, int fd, uint64_t off, uint64_t len)
     return fallocate(fd, 0, (off_t)off, (off_t)len) != 0 ? -errno : 0;
 }
 
-static int h_fstat(void *u, int fd, struct stat *st)
+static int h_fstat(void *u, int fd, kvs_file_status *st)
 {
     (void)u;
     if (f_hit(C_FSTAT, -1))
         return f_err();
-    return fstat(fd, st) != 0 ? -errno : 0;
+    return kvs_sys_fstat(fd, st);
 }
-static int h_fstatat(void *u, int dfd, const char *path, struct stat *st, int flags)
+static int h_fstatat(void *u, int dfd, const char *path, kvs_file_status *st)
 {
     (void)u;
     if (f_hit(C_FSTATAT, -1))
         return f_err();
-    return fstatat(dfd, path, st, flags) != 0 ? -errno : 0;
+    return kvs_sys_fstatat(dfd, path, st);
 }
 
 /* The descriptor is released whatever the hook answers (as on Linux). */

@@ -244,18 +244,22 @@ static int h_close(void *u, int fd)
 
 /* Status calls: failed (EIO, ENOSPC) like any other; nothing to shorten
    or interrupt. */
-static int h_fstat(void *u, int fd, struct stat *st)
+/* g_fstat_errno: every fstat answers -g_fstat_errno (0: none). */
+static int g_fstat_errno;
+static int h_fstat(void *u, int fd, kvs_file_status *st)
 {
     (void)u;
     if (ft_hit("fstat", fd, NULL, 0))
         return ft_err();
-    return fstat(fd, st) != 0 ? -errno : 0;
+    if (g_fstat_errno != 0)
+        return -g_fstat_errno;
+    return kvs_sys_fstat(fd, st);
 }
 /* g_fstatat_errno: fstatat of names ending in g_fstatat_suffix answers
    -g_fstatat_errno (a file gone since the directory read: ENOENT). */
 static int g_fstatat_errno;
 static const char *g_fstatat_suffix = "";
-static int h_fstatat(void *u, int dfd, const char *path, struct stat *st, int flags)
+static int h_fstatat(void *u, int dfd, const char *path, kvs_file_status *st)
 {
     size_t pl = strlen(path), sl = strlen(g_fstatat_suffix);
     (void)u;
@@ -263,7 +267,7 @@ static int h_fstatat(void *u, int dfd, const char *path, struct stat *st, int fl
         return ft_err();
     if (g_fstatat_errno != 0 && pl >= sl && strcmp(path + pl - sl, g_fstatat_suffix) == 0)
         return -g_fstatat_errno;
-    return fstatat(dfd, path, st, flags) != 0 ? -errno : 0;
+    return kvs_sys_fstatat(dfd, path, st);
 }
 
 /* A failed close that must be absorbed: of a descriptor nothing was
@@ -755,16 +759,12 @@ static void test_walks(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* The put's block reservation (kvs_sysops.fallocate): one call per put of
-   a payload, none for an empty one; a filesystem without it (EOPNOTSUPP)
-   still stores the object; a reservation that fails (ENOSPC, EDQUOT, EIO)
-   fails the put with the mapped result, leaves the old object readable, no
-   temporary file and the capacity accounting as it was. */
 /* The open-time scan and exists through kvs_sysops.fstatat: a name gone
-   between the directory read and its fstatat (ENOENT) is skipped and the
-   open goes on; any other error fails the open with its result (it no
-   longer skips the file, under-counting the capacity in use); exists
-   reports the error, and ENOENT as a miss. */
+   between the directory read and its fstatat (ENOENT, or ESTALE on NFS)
+   is skipped and the open goes on; any other error fails the open with
+   its result (it no longer skips the file, under-counting the capacity in
+   use); exists reports the error, and ENOENT as a miss. And a get whose
+   fstat of the opened file fails is an error whatever the errno. */
 static void test_fstatat(void)
 {
     char d[1100];
@@ -807,17 +807,44 @@ static void test_fstatat(void)
     CHECK(s == NULL && err[0] != '\0');
     if (s != NULL)
         kvs_store_close(s);
+    g_fstatat_errno = ESTALE; /* NFS: gone since the directory read */
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s != NULL) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == 1);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
     g_fstatat_errno = 0;
     s = open_store(&c);
     CHECK(s != NULL);
     if (s != NULL) {
+        kvs_store_stats st2;
+        unsigned char got[3000];
+        size_t gl = 0;
         kvs_store_get_stats(s, &st);
         CHECK(st.objects == 2);
         CHECK(get_is(s, "beta", v, sizeof v));
+        /* a status call that fails on an open object file is an error,
+           never a miss: ENOENT from fstat must not read as "no such file"
+           (which would also drop the object from the accounting) */
+        g_fstat_errno = ENOENT;
+        CHECK_R(kvs_store_get(s, "alpha", 5, got, sizeof got, &gl), KVS_E_IO);
+        g_fstat_errno = ELOOP;
+        CHECK_R(kvs_store_get(s, "alpha", 5, got, sizeof got, &gl), KVS_E_IO);
+        g_fstat_errno = 0;
+        kvs_store_get_stats(s, &st2);
+        CHECK(st2.objects == 2 && st2.corruptions == st.corruptions);
+        CHECK(get_is(s, "alpha", v, sizeof v));
         CHECK_R(kvs_store_close(s), KVS_OK);
     }
 }
 
+/* The put's block reservation (kvs_sysops.fallocate): one call per put of
+   a payload, none for an empty one; a filesystem without it (EOPNOTSUPP)
+   still stores the object; a reservation that fails (ENOSPC, EDQUOT, EIO)
+   fails the put with the mapped result, leaves the old object readable, no
+   temporary file and the capacity accounting as it was. */
 static void test_fallocate(void)
 {
     static const int errs[] = {ENOSPC, EDQUOT, EIO};
