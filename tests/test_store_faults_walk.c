@@ -238,9 +238,12 @@ static int h_fallocate(void *u, int fd, uint64_t off, uint64_t len)
 
 static int h_fstat(void *u, int fd, kvs_file_status *st)
 {
+    int wr = fd >= 0 && fd < FD_TRACK && __atomic_load_n(&g_written[fd], __ATOMIC_RELAXED);
     (void)u;
-    if (f_hit(C_FSTAT, -1))
+    if (f_hit(C_FSTAT, -1)) {
+        __atomic_store_n(&g_f.fired_written, wr, __ATOMIC_RELAXED);
         return f_err();
+    }
     return kvs_sys_fstat(fd, st);
 }
 static int h_fstatat(void *u, int dfd, const char *path, kvs_file_status *st)
@@ -663,13 +666,13 @@ static void check_result(int S, int op, int kind, int fired, kvs_result r)
         g_absorbed[S][op][call]++;
         /* By design: a failed removal of the FS open's probe file or of an
            orphan (aged out at a later open), a failed growth of a hash
-           table (the chains get longer), a failed fstat of the FS put's
-           published file (it only forgoes the record of what it published:
-           the next get reads the header); a failed close of a descriptor
+           table (the chains get longer), a failed fstat of the file an FS
+           put has just written (it only forgoes the record of what it
+           published: the next get reads the header); a failed close of a descriptor
            nothing was written through is absorbed above. Anything else
            must report. */
         CHECK(kind == K_ALLOC || (S == ST_FS && op <= OP_OPEN_SCAN && call == C_UNLINKAT) ||
-              (S == ST_FS && call == C_FSTAT &&
+              (S == ST_FS && call == C_FSTAT && __atomic_load_n(&g_f.fired_written, __ATOMIC_RELAXED) &&
                (op == OP_PUT || op == OP_PUT_BIG || op == OP_OVERWRITE || op == OP_EVICT)));
         return;
     }
