@@ -37,7 +37,7 @@ typedef struct fault {
     int fired;
     char fired_op[16];
     int fired_isdir;
-    int fired_written; /* a close, of a descriptor something was written through */
+    int fired_written; /* a close or fstat, of a descriptor something was written through */
     int recording;
     unsigned nrec;
     rec recs[REC_MAX];
@@ -248,9 +248,14 @@ static int h_close(void *u, int fd)
 static int g_fstat_errno;
 static int h_fstat(void *u, int fd, kvs_file_status *st)
 {
+    int wr = fd >= 0 && fd < FD_TRACK && __atomic_load_n(&g_written[fd], __ATOMIC_RELAXED);
     (void)u;
-    if (ft_hit("fstat", fd, NULL, 0))
+    if (ft_hit("fstat", fd, NULL, 0)) {
+        pthread_mutex_lock(&g_ft.mu);
+        g_ft.fired_written = wr;
+        pthread_mutex_unlock(&g_ft.mu);
         return ft_err();
+    }
     if (g_fstat_errno != 0)
         return -g_fstat_errno;
     return kvs_sys_fstat(fd, st);
@@ -592,9 +597,10 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
                     fprintf(stderr, "  %s at %u: %s (%s, direct %d)\n", fault_names[kind], at, kvs_result_name(r),
                             g_ft.fired_op, (int)pol);
             }
-        } else if (strcmp(g_ft.fired_op, "fstat") == 0) {
-            /* the record of what it published: forgone, the put stands
-               (the next get reads the header) */
+        } else if (strcmp(g_ft.fired_op, "fstat") == 0 && g_ft.fired_written) {
+            /* the record of what it published (the fstat of the file it
+               wrote): forgone, the put stands (the next get reads the
+               header); any other fstat of a put fails it */
             CHECK_R(r, KVS_OK);
             g_fstat_absorbed_puts++;
         } else {
