@@ -6,14 +6,16 @@
    scan (raw: slots written after the checkpoint, or no valid checkpoint at
    all; FS: an orphan temporary file and a reordered path set), put, put of
    a large object, overwrite, get, prefix get, remove, sync, a put that must
-   evict, close -- and for every fault kind, the Nth hooked system call of
-   the operation is made to fail, for N = 1, 2, ... until the operation makes
-   fewer than N calls:
+   evict, close, iteration over the keys -- and for every fault kind, the
+   Nth hooked system call of the operation is made to fail, for N = 1, 2,
+   ... until the operation makes fewer than N calls:
 
      EIO, ENOSPC  any hooked call (open, setfl, pread, pwrite, fsync,
-                  fdatasync, rename, openat, renameat, unlinkat)
-     EINTR        open, openat, pread, pwrite, fsync, fdatasync (the calls
-                  that can be interrupted; rename/unlink/F_SETFL cannot)
+                  fdatasync, rename, openat, renameat, unlinkat, fallocate,
+                  close, fstat, fstatat)
+     EINTR        open, openat, pread, pwrite, fsync, fdatasync, fallocate,
+                  close (the calls that can be interrupted; rename/unlink/
+                  F_SETFL/fstat cannot)
      short        pread, pwrite (half the bytes, or all moved but half
                   reported where O_DIRECT forbids a shorter transfer)
 
@@ -22,7 +24,9 @@
    allocate too).
 
    After each run: EIO gives KVS_E_IO, ENOSPC KVS_E_NOSPC, an allocation
-   failure KVS_E_NOMEM (or success where the failure is absorbed by design);
+   failure KVS_E_NOMEM (or success where the failure is absorbed by design:
+   a failed close of a descriptor nothing was written through must be);
+   a successful iteration listed every stored key once with its length;
    EINTR and short transfers are invisible (the operation succeeds); the
    store stays usable (a put, get and remove of another key); no block is
    live after close; the filesystem store leaves no temporary file; and after
@@ -395,10 +399,10 @@ enum { ST_RAW, ST_FS, ST_N };
 static const char *const store_name[ST_N] = {"raw", "fs"};
 enum {
     OP_OPEN_FRESH, OP_OPEN_RESTORE, OP_OPEN_SCAN, OP_PUT, OP_PUT_BIG, OP_OVERWRITE, OP_GET, OP_PREFIX,
-    OP_REMOVE, OP_SYNC, OP_EVICT, OP_CLOSE, OP_N
+    OP_REMOVE, OP_SYNC, OP_EVICT, OP_CLOSE, OP_ITERATE, OP_N
 };
 static const char *const op_name[OP_N] = {"open", "restore", "restore-scan", "put", "put-big", "overwrite",
-                                          "get", "prefix-get", "remove", "sync", "evict", "close"};
+                                          "get", "prefix-get", "remove", "sync", "evict", "close", "iterate"};
 
 static char g_dev[1200], g_img[1200], g_fa[1200], g_fb[1200], g_paths[2500], g_paths_rev[2500];
 
@@ -697,6 +701,27 @@ static int want_after_put(int S, int kind, kvs_result r, int newver, int oldwant
     return oldwant;
 }
 
+/* Iteration: how often each id was listed (the length checked against
+   its tracked version), and keys that are no id's. */
+static int g_seen[NIDS], g_seen_other;
+static int seen_key(void *user, const void *key, size_t klen, uint64_t len)
+{
+    char k[400];
+    int id;
+    (void)user;
+    for (id = 0; id < NIDS; id++) {
+        size_t kl = key_of(id, k);
+        if (kl == klen && memcmp(k, key, kl) == 0) {
+            int ver = g_want[id] == W_V2 ? 2 : 1;
+            CHECK(len == (uint64_t)len_of(id, ver));
+            g_seen[id]++;
+            return 0;
+        }
+    }
+    g_seen_other++;
+    return 0;
+}
+
 /* One run: build, fail the Nth call (or allocation) of op, check. Returns
    whether the failure fired. */
 static int run_one(int S, int op, int kind, uint64_t N, int v)
@@ -824,6 +849,24 @@ static int run_one(int S, int op, int kind, uint64_t N, int v)
             r = kvs_store_close(s);
             closed = 1;
             break;
+        case OP_ITERATE: {
+            /* every key listed once, with its length, and nothing else;
+               an error stops the walk over the keys */
+            memset(g_seen, 0, sizeof g_seen);
+            g_seen_other = 0;
+            r = kvs_store_iterate(s, seen_key, NULL);
+            if (r == KVS_OK) {
+                CHECK(g_seen_other == 0);
+                for (i = 0; i < NIDS; i++)
+                    if (g_want[i] == W_V1 || g_want[i] == W_V2)
+                        CHECK(g_seen[i] == 1);
+                    else if (g_want[i] == W_ABSENT)
+                        CHECK(g_seen[i] == 0);
+                    else if (g_want[i] == W_MAYBE1)
+                        CHECK(g_seen[i] <= 1);
+            }
+            break;
+        }
         default:
             break;
         }
