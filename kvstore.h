@@ -650,9 +650,17 @@ typedef struct kvs_sysops {
        open-time scan (a name gone since the directory read, -ENOENT or
        -ESTALE, is skipped; any other error fails the open). Not hooked:
        statx (alignment discovery), the block-device ioctls, fcntl(F_GETFL),
-       mkdir and stat of store directories, the TP map file. */
+       stat of store directories, the TP map file. */
     int (*fstat)(void *user, int fd, kvs_file_status *st);
     int (*fstatat)(void *user, int dirfd, const char *path, kvs_file_status *st);
+    /* Growing a new regular file to its configured size (kvs_file_config
+       .size without KVS_FILE_PREALLOC: the raw store's device file): 0 or
+       -errno, -EINTR retried; a failure fails the open. */
+    int (*ftruncate)(void *user, int fd, uint64_t size);
+    /* Creating one directory of a path (the filesystem store's directories,
+       made at open): 0 or -errno (-EEXIST: something is there, and the
+       store then checks it is a directory). */
+    int (*mkdir)(void *user, const char *path, unsigned mode);
 } kvs_sysops;
 
 typedef enum kvs_direct_policy {

@@ -439,6 +439,30 @@ KVSDEF int kvs_sys_fstatat(int dirfd, const char *path, kvs_file_status *out)
     return 0;
 }
 
+static int kvsi_sys_ftruncate(const kvs_sysops *o, int fd, uint64_t size)
+{
+    int r;
+    if (size > (uint64_t)INT64_MAX)
+        return -EFBIG;
+    do {
+        if (o != NULL && o->ftruncate != NULL)
+            r = o->ftruncate(o->user, fd, size);
+        else
+            r = ftruncate(fd, (off_t)size) == 0 ? 0 : -errno;
+    } while (r == -EINTR);
+    return r < 0 ? r : 0;
+}
+
+static int kvsi_sys_mkdir(const kvs_sysops *o, const char *path, unsigned mode)
+{
+    int r;
+    if (o != NULL && o->mkdir != NULL)
+        r = o->mkdir(o->user, path, mode);
+    else
+        r = mkdir(path, (mode_t)mode) == 0 ? 0 : -errno;
+    return r < 0 ? r : 0;
+}
+
 /* The result of a failed status call on a descriptor that is open: an
    error, never an answer a caller reads as the open's (no such file, a
    symlink, not supported), which would turn a failing device into a miss. */
@@ -730,7 +754,7 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
             if (cfg.flags & KVS_FILE_PREALLOC) {
                 r = -kvsi_sys_fallocate(ops, fd, 0, cfg.size, 1);
             } else {
-                r = ftruncate(fd, (off_t)cfg.size) == 0 ? 0 : errno;
+                r = -kvsi_sys_ftruncate(ops, fd, cfg.size);
             }
             if (r != 0) {
                 res = kvs_result_from_errno(r);
@@ -1822,12 +1846,13 @@ KVSDEF kvs_result kvs_rename_sync(const char *from, const char *to, const kvs_sy
     return res;
 }
 
-KVSDEF kvs_result kvs_mkdir_p(const char *path, uint32_t mode)
+/* kvs_mkdir_p through the mkdir hook. */
+static kvs_result kvsi_mkdir_p(const char *path, uint32_t mode, const kvs_sysops *ops)
 {
     char buf[4096];
     size_t n, i;
     struct stat sb;
-    mode_t m = (mode_t)(mode ? mode : 0755u);
+    unsigned m = mode ? (unsigned)mode : 0755u;
     if (path == NULL || path[0] == '\0')
         return KVS_E_INVAL;
     n = strlen(path);
@@ -1840,19 +1865,26 @@ KVSDEF kvs_result kvs_mkdir_p(const char *path, uint32_t mode)
         if (buf[i - 1] == '/')
             continue; /* repeated slash */
         buf[i] = '\0';
-        if (mkdir(buf, m) != 0) {
-            int e = errno;
-            if (e != EEXIST)
+        {
+            int e = -kvsi_sys_mkdir(ops, buf, m);
+            if (e == EEXIST) {
+                if (stat(buf, &sb) != 0)
+                    return kvs_result_from_errno(errno);
+                if (!S_ISDIR(sb.st_mode))
+                    return KVS_E_EXIST;
+            } else if (e != 0) {
                 return kvs_result_from_errno(e);
-            if (stat(buf, &sb) != 0)
-                return kvs_result_from_errno(errno);
-            if (!S_ISDIR(sb.st_mode))
-                return KVS_E_EXIST;
+            }
         }
         if (i < n)
             buf[i] = '/';
     }
     return KVS_OK;
+}
+
+KVSDEF kvs_result kvs_mkdir_p(const char *path, uint32_t mode)
+{
+    return kvsi_mkdir_p(path, mode, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -6896,7 +6928,7 @@ static kvs_result kvsi_fs_mkdir(const char *p, uint32_t mode, const kvs_sysops *
     struct stat sb;
     kvs_result r;
     if (n >= sizeof buf || stat(p, &sb) == 0)
-        return kvs_mkdir_p(p, mode);
+        return kvsi_mkdir_p(p, mode, ops);
     memcpy(buf, p, n + 1);
     for (len = n;;) { /* count the parents to sync */
         while (len > 0 && buf[len - 1] != '/')
@@ -6909,7 +6941,7 @@ static kvs_result kvsi_fs_mkdir(const char *p, uint32_t mode, const kvs_sysops *
             break;
         len--;
     }
-    r = kvs_mkdir_p(p, mode);
+    r = kvsi_mkdir_p(p, mode, ops);
     memcpy(buf, p, n + 1);
     for (len = n, k = 0; r == KVS_OK && k < levels; k++) {
         while (len > 0 && buf[len - 1] != '/')

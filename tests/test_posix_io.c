@@ -370,6 +370,18 @@ static int h_falloc_eio(void *u, int fd, uint64_t off, uint64_t len)
     return -EIO;
 }
 
+/* Growing a file to its size (no PREALLOC): F_ERR fails it, F_EINTR
+   interrupts the first call; otherwise the real ftruncate. */
+static int h_ftrunc(void *u, int fd, uint64_t size)
+{
+    fault *ft = (fault *)u;
+    if (fault_hit(ft) && ft->kind == F_ERR)
+        return -ft->err;
+    if (ft->kind == F_EINTR && ft->calls == 1)
+        return -EINTR;
+    return ftruncate(fd, (off_t)size) == 0 ? 0 : -errno;
+}
+
 static kvs_file *open_faulty(const char *path, kvs_direct_policy pol, fault *ft, kvs_sysops *ops)
 {
     kvs_file_config cfg;
@@ -659,6 +671,44 @@ static void test_config_and_alloc(void)
         CHECK(file_size_of(p2) == (uint64_t)3 << 20);
         unlink(p2);
         cfg.sysops = NULL;
+    }
+    /* the sizing through kvs_sysops.ftruncate: a failure (ENOSPC, EIO)
+       fails the open with the mapped result and removes a file it
+       created exclusively; an EINTR is retried */
+    {
+        char p3[1100];
+        fault ft;
+        kvs_sysops ops;
+        kvs_file_config c3;
+        snprintf(p3, sizeof p3, "%s/grow.kv", t_dir);
+        unlink(p3);
+        memset(&ops, 0, sizeof ops);
+        ops.user = &ft;
+        ops.ftruncate = h_ftrunc;
+        kvs_file_config_init(&c3);
+        c3.flags = KVS_FILE_CREATE | KVS_FILE_EXCL;
+        c3.size = (uint64_t)2 << 20;
+        c3.sysops = &ops;
+        memset(&ft, 0, sizeof ft);
+        ft.kind = F_ERR;
+        ft.every = 1;
+        ft.err = ENOSPC;
+        f = NULL;
+        CHECK_R(kvs_file_open(p3, &c3, &f), KVS_E_NOSPC);
+        CHECK(f == NULL && ft.calls == 1);
+        CHECK(access(p3, F_OK) != 0); /* created here, removed again */
+        ft.err = EIO;
+        CHECK_R(kvs_file_open(p3, &c3, &f), KVS_E_IO);
+        memset(&ft, 0, sizeof ft);
+        ft.kind = F_EINTR;
+        CHECK_R(kvs_file_open(p3, &c3, &f), KVS_OK);
+        CHECK(ft.calls == 2); /* interrupted, then done */
+        if (f != NULL) {
+            CHECK_R(kvs_file_close(f), KVS_OK);
+            f = NULL;
+        }
+        CHECK(file_size_of(p3) == (uint64_t)2 << 20);
+        unlink(p3);
     }
     /* ftruncate sizing: grows, never shrinks */
     cfg.flags = 0;

@@ -423,7 +423,7 @@ static int64_t h_pwrite(void *user, int fd, const void *buf, size_t len, uint64_
 
 /* Every member of kvs_sysops is hooked below (rec_sysops): a member added
    to the table must be hooked here too, or a call could bypass the log. */
-typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 16 * sizeof(int (*)(void)) ? 1 : -1];
+typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 18 * sizeof(int (*)(void)) ? 1 : -1];
 
 /* A release: the descriptor no longer names its file, so a write through
    its number before an open hands it out again is unmodelled. Not logged
@@ -452,6 +452,25 @@ static int h_fstatat(void *user, int dirfd, const char *path, kvs_file_status *s
 {
     (void)user;
     return kvs_sys_fstatat(dirfd, path, st);
+}
+
+/* Growing a file to a size: the filesystem store never does (a call is
+   outside the model). mkdir: passed through; the directory is logged at
+   the first hooked call after it appears, as before the hook. */
+static int h_ftruncate(void *user, int fd, uint64_t size)
+{
+    (void)fd;
+    (void)size;
+    pthread_mutex_lock(&((recorder *)user)->mu);
+    rec_unmodelled((recorder *)user, "ftruncate");
+    pthread_mutex_unlock(&((recorder *)user)->mu);
+    return -EIO;
+}
+
+static int h_mkdir(void *user, const char *path, unsigned mode)
+{
+    (void)user;
+    return mkdir(path, (mode_t)mode) == 0 ? 0 : -errno;
 }
 
 /* A put's block reservation (fallocate mode 0 from offset 0): done for
@@ -649,6 +668,8 @@ static void rec_sysops(kvs_sysops *so)
     so->close = h_close;
     so->fstat = h_fstat;
     so->fstatat = h_fstatat;
+    so->ftruncate = h_ftruncate;
+    so->mkdir = h_mkdir;
 }
 
 /* ---- workloads ---- */

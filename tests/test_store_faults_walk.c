@@ -12,10 +12,10 @@
 
      EIO, ENOSPC  any hooked call (open, setfl, pread, pwrite, fsync,
                   fdatasync, rename, openat, renameat, unlinkat, fallocate,
-                  close, fstat, fstatat)
+                  close, fstat, fstatat, ftruncate, mkdir)
      EINTR        open, openat, pread, pwrite, fsync, fdatasync, fallocate,
-                  close (the calls that can be interrupted; rename/unlink/
-                  F_SETFL/fstat cannot)
+                  close, ftruncate (the calls that can be interrupted;
+                  rename/unlink/F_SETFL/fstat/mkdir cannot)
      short        pread, pwrite (half the bytes, or all moved but half
                   reported where O_DIRECT forbids a shorter transfer)
 
@@ -53,10 +53,10 @@
 /* Faulting system calls */
 enum {
     C_OPEN, C_SETFL, C_PREAD, C_PWRITE, C_FSYNC, C_FDATASYNC, C_RENAME, C_OPENAT, C_RENAMEAT, C_UNLINKAT,
-    C_FALLOCATE, C_CLOSE, C_FSTAT, C_FSTATAT, C_NCALLS
+    C_FALLOCATE, C_CLOSE, C_FSTAT, C_FSTATAT, C_FTRUNCATE, C_MKDIR, C_NCALLS
 };
 static const char *const call_name[C_NCALLS] = {"open",    "setfl",  "pread",    "pwrite",   "fsync",    "fdatasync",
-                                                "rename",  "openat", "renameat", "unlinkat", "fallocate", "close",   "fstat",    "fstatat"};
+                                                "rename",  "openat", "renameat", "unlinkat", "fallocate", "close",   "fstat",    "fstatat",  "ftruncate", "mkdir"};
 enum { K_EIO, K_ENOSPC, K_EINTR, K_SHORT, K_ALLOC, K_NKINDS };
 static const char *const kind_name[K_NKINDS] = {"EIO", "ENOSPC", "EINTR", "short", "alloc"};
 
@@ -75,7 +75,7 @@ static int eligible(int call, int kind)
         return 1;
     case K_EINTR:
         return call == C_OPEN || call == C_OPENAT || call == C_PREAD || call == C_PWRITE || call == C_FSYNC ||
-               call == C_FDATASYNC || call == C_FALLOCATE || call == C_CLOSE;
+               call == C_FDATASYNC || call == C_FALLOCATE || call == C_CLOSE || call == C_FTRUNCATE;
     case K_SHORT:
         return call == C_PREAD || call == C_PWRITE;
     default:
@@ -256,6 +256,22 @@ static int h_fstatat(void *u, int dfd, const char *path, kvs_file_status *st)
     if (f_hit(C_FSTATAT, -1))
         return f_err();
     return kvs_sys_fstatat(dfd, path, st);
+}
+
+static int h_ftruncate(void *u, int fd, uint64_t size)
+{
+    (void)u;
+    fd_mark(fd, 1);
+    if (f_hit(C_FTRUNCATE, -1))
+        return f_err();
+    return ftruncate(fd, (off_t)size) == 0 ? 0 : -errno;
+}
+static int h_mkdir(void *u, const char *path, unsigned mode)
+{
+    (void)u;
+    if (f_hit(C_MKDIR, -1))
+        return f_err();
+    return mkdir(path, (mode_t)mode) == 0 ? 0 : -errno;
 }
 
 /* The descriptor is released whatever the hook answers (as on Linux). */
@@ -975,6 +991,8 @@ int main(void)
     g_ops.close = h_close;
     g_ops.fstat = h_fstat;
     g_ops.fstatat = h_fstatat;
+    g_ops.ftruncate = h_ftruncate;
+    g_ops.mkdir = h_mkdir;
     if (posix_memalign((void **)&g_wbuf, 4096, BUFCAP) != 0 || posix_memalign((void **)&g_rbuf, 4096, BUFCAP) != 0 ||
         posix_memalign((void **)&g_want_buf, 4096, BUFCAP) != 0)
         return 1;
