@@ -646,9 +646,10 @@ typedef struct kvs_sysops {
        and mtime a get compares with what it knows), the put's record of
        what it published (a failure there only forgoes the record: the next
        get reads the header), the path-set read. fstatat(dirfd, path),
-       never following a symlink: the filesystem store's exists and its
-       open-time scan (a name gone since the directory read, -ENOENT or
-       -ESTALE, is skipped; any other error fails the open). Not hooked:
+       never following a symlink: the filesystem store's exists (-ENOENT
+       or -ESTALE: a miss) and its open-time scan (a name gone since the
+       directory read, -ENOENT or -ESTALE, is skipped; any other error
+       fails the open). Not hooked:
        statx (alignment discovery), the block-device ioctls, fcntl(F_GETFL),
        stat of store directories, the TP map file. */
     int (*fstat)(void *user, int fd, kvs_file_status *st);

@@ -6445,8 +6445,8 @@ done:
 static kvs_result kvsi_fs_stat_name(const kvsi_fs *fs, const kvsi_fsdir *d, const char *name, kvs_file_status *st)
 {
     int r = kvsi_sys_fstatat(fs->ops, d->fd, name, st);
-    if (r < 0)
-        return r == -ENOENT ? KVS_NOT_FOUND : kvs_result_from_errno(-r);
+    if (r < 0) /* ESTALE: gone, on NFS, as for the scan */
+        return r == -ENOENT || r == -ESTALE ? KVS_NOT_FOUND : kvs_result_from_errno(-r);
     if (st->type != KVS_FTYPE_REGULAR || st->size < (uint64_t)KVSI_FS_HDR)
         return KVS_NOT_FOUND;
     return KVS_OK;

@@ -382,6 +382,46 @@ static int h_ftrunc(void *u, int fd, uint64_t size)
     return ftruncate(fd, (off_t)size) == 0 ? 0 : -errno;
 }
 
+/* A new file's sizing through its hook (prealloc: fallocate, else
+   ftruncate), on a copy of *base naming file under the test directory: a
+   failure (ENOSPC, EIO) fails the open with the mapped result and removes
+   the file it created; an EINTR is retried and the file gets its size. */
+static void check_sizing_hook(const char *file, const kvs_file_config *base, int prealloc)
+{
+    char p[1100];
+    fault ft;
+    kvs_sysops ops;
+    kvs_file_config c = *base;
+    kvs_file *f = NULL;
+    snprintf(p, sizeof p, "%s/%s", t_dir, file);
+    unlink(p);
+    memset(&ops, 0, sizeof ops);
+    ops.user = &ft;
+    if (prealloc)
+        ops.fallocate = h_falloc;
+    else
+        ops.ftruncate = h_ftrunc;
+    c.sysops = &ops;
+    memset(&ft, 0, sizeof ft);
+    ft.kind = F_ERR;
+    ft.every = 1;
+    ft.err = ENOSPC;
+    CHECK_R(kvs_file_open(p, &c, &f), KVS_E_NOSPC);
+    CHECK(f == NULL && ft.calls == 1);
+    CHECK(access(p, F_OK) != 0); /* created here, removed again */
+    ft.err = EIO;
+    CHECK_R(kvs_file_open(p, &c, &f), KVS_E_IO);
+    CHECK(access(p, F_OK) != 0);
+    memset(&ft, 0, sizeof ft);
+    ft.kind = F_EINTR;
+    CHECK_R(kvs_file_open(p, &c, &f), KVS_OK);
+    CHECK(ft.calls == 2); /* interrupted, then done */
+    if (f != NULL)
+        CHECK_R(kvs_file_close(f), KVS_OK);
+    CHECK(file_size_of(p) == base->size);
+    unlink(p);
+}
+
 static kvs_file *open_faulty(const char *path, kvs_direct_policy pol, fault *ft, kvs_sysops *ops)
 {
     kvs_file_config cfg;
@@ -636,79 +676,15 @@ static void test_config_and_alloc(void)
         f = NULL;
     }
     CHECK_R(kvs_file_open(path, &cfg, &f), KVS_E_EXIST);
-    /* the reservation through kvs_sysops.fallocate: a failure (ENOSPC)
-       fails the open with the mapped result and removes the file it
-       created; an EINTR is retried */
+    /* the sizing through kvs_sysops: the reservation (fallocate, with
+       PREALLOC) and the growth (ftruncate, without) */
+    check_sizing_hook("prealloc.kv", &cfg, 1);
     {
-        char p2[1100];
-        fault ft;
-        kvs_sysops ops;
-        snprintf(p2, sizeof p2, "%s/prealloc.kv", t_dir);
-        unlink(p2);
-        memset(&ft, 0, sizeof ft);
-        memset(&ops, 0, sizeof ops);
-        ops.user = &ft;
-        ops.fallocate = h_falloc;
-        cfg.sysops = &ops;
-        ft.kind = F_ERR;
-        ft.every = 1;
-        ft.err = ENOSPC;
-        f = NULL;
-        CHECK_R(kvs_file_open(p2, &cfg, &f), KVS_E_NOSPC);
-        CHECK(f == NULL && ft.calls == 1);
-        CHECK(access(p2, F_OK) != 0); /* created here, removed again */
-        ft.err = EIO;
-        CHECK_R(kvs_file_open(p2, &cfg, &f), KVS_E_IO);
-        CHECK(access(p2, F_OK) != 0);
-        memset(&ft, 0, sizeof ft);
-        ft.kind = F_EINTR;
-        CHECK_R(kvs_file_open(p2, &cfg, &f), KVS_OK);
-        CHECK(ft.calls == 2); /* interrupted, then done */
-        if (f != NULL) {
-            CHECK_R(kvs_file_close(f), KVS_OK);
-            f = NULL;
-        }
-        CHECK(file_size_of(p2) == (uint64_t)3 << 20);
-        unlink(p2);
-        cfg.sysops = NULL;
-    }
-    /* the sizing through kvs_sysops.ftruncate: a failure (ENOSPC, EIO)
-       fails the open with the mapped result and removes a file it
-       created exclusively; an EINTR is retried */
-    {
-        char p3[1100];
-        fault ft;
-        kvs_sysops ops;
         kvs_file_config c3;
-        snprintf(p3, sizeof p3, "%s/grow.kv", t_dir);
-        unlink(p3);
-        memset(&ops, 0, sizeof ops);
-        ops.user = &ft;
-        ops.ftruncate = h_ftrunc;
         kvs_file_config_init(&c3);
         c3.flags = KVS_FILE_CREATE | KVS_FILE_EXCL;
         c3.size = (uint64_t)2 << 20;
-        c3.sysops = &ops;
-        memset(&ft, 0, sizeof ft);
-        ft.kind = F_ERR;
-        ft.every = 1;
-        ft.err = ENOSPC;
-        f = NULL;
-        CHECK_R(kvs_file_open(p3, &c3, &f), KVS_E_NOSPC);
-        CHECK(f == NULL && ft.calls == 1);
-        CHECK(access(p3, F_OK) != 0); /* created here, removed again */
-        ft.err = EIO;
-        CHECK_R(kvs_file_open(p3, &c3, &f), KVS_E_IO);
-        memset(&ft, 0, sizeof ft);
-        ft.kind = F_EINTR;
-        CHECK_R(kvs_file_open(p3, &c3, &f), KVS_OK);
-        CHECK(ft.calls == 2); /* interrupted, then done */
-        if (f != NULL) {
-            CHECK_R(kvs_file_close(f), KVS_OK);
-            f = NULL;
-        }
-        CHECK(file_size_of(p3) == (uint64_t)2 << 20);
-        unlink(p3);
+        check_sizing_hook("grow.kv", &c3, 0);
     }
     /* ftruncate sizing: grows, never shrinks */
     cfg.flags = 0;
