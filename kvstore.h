@@ -650,8 +650,8 @@ typedef struct kvs_sysops {
        or -ESTALE: a miss) and its open-time scan (a name gone since the
        directory read, -ENOENT or -ESTALE, is skipped; any other error
        fails the open). Not hooked:
-       statx (alignment discovery), the block-device ioctls, fcntl(F_GETFL),
-       stat of store directories, the TP map file. */
+       statx (alignment discovery), the block-device ioctls, stat of store
+       directories, the TP map file. */
     int (*fstat)(void *user, int fd, kvs_file_status *st);
     int (*fstatat)(void *user, int dirfd, const char *path, kvs_file_status *st);
     /* Growing a new regular file to its configured size (kvs_file_config
@@ -662,7 +662,30 @@ typedef struct kvs_sysops {
        made at open): 0 or -errno (-EEXIST: something is there, and the
        store then checks it is a directory). */
     int (*mkdir)(void *user, const char *path, unsigned mode);
+    /* fcntl(F_GETFL): the descriptor's status flags, or -errno. The I/O
+       layer's open reads them to add O_DIRECT through setfl (a file opened
+       buffered first: the filesystem store's object files, a path with a
+       direct policy); a failure fails the open. */
+    int (*getfl)(void *user, int fd);
+    /* Read-ahead hint (posix_fadvise) before a buffered read of [offset,
+       offset + len) when the filesystem store's readahead option is on;
+       advice is KVS_FADV_SEQUENTIAL or KVS_FADV_WILLNEED. 0 or -errno, and
+       the answer is ignored: a hint that fails changes nothing a read
+       returns. kvs_sys_fadvise is the real call. */
+    int (*fadvise)(void *user, int fd, uint64_t offset, uint64_t len, int advice);
+    /* The next name of a directory stream the library has opened (the
+       filesystem store's open-time scan and its iteration): 1 with *name
+       set (valid until the stream's next read), 0 at the end, or -errno.
+       stream is the library's and opaque: a hook passes it unchanged to
+       kvs_sys_readdir (the real call) or answers itself. An error fails
+       the scan (the open) or the iteration: a directory read short would
+       under-count the capacity in use, or leave keys out. */
+    int (*readdir)(void *user, void *stream, const char **name);
 } kvs_sysops;
+
+/* Advice values for kvs_sysops.fadvise and kvs_sys_fadvise. */
+#define KVS_FADV_SEQUENTIAL 1
+#define KVS_FADV_WILLNEED 2
 
 typedef enum kvs_direct_policy {
     KVS_DIRECT_PREFER = 0,   /* default: O_DIRECT, else buffered + counted   */
@@ -774,6 +797,11 @@ KVSDEF kvs_result kvs_file_size(kvs_file *f, uint64_t *out);
    AT_SYMLINK_NOFOLLOW): 0 or -errno; *out zeroed on failure. */
 KVSDEF int kvs_sys_fstat(int fd, kvs_file_status *out);
 KVSDEF int kvs_sys_fstatat(int dirfd, const char *path, kvs_file_status *out);
+/* The real calls behind kvs_sysops.fadvise (posix_fadvise; -EOPNOTSUPP
+   where the system has none, -EINVAL for an unknown advice) and
+   kvs_sysops.readdir (readdir(3) on the stream the hook was given). */
+KVSDEF int kvs_sys_fadvise(int fd, uint64_t offset, uint64_t len, int advice);
+KVSDEF int kvs_sys_readdir(void *stream, const char **name);
 KVSDEF void kvs_file_get_info(const kvs_file *f, kvs_file_info *out);
 KVSDEF void kvs_file_get_stats(const kvs_file *f, kvs_file_stats *out);
 KVSDEF int kvs_file_fd(const kvs_file *f);
@@ -931,8 +959,9 @@ typedef struct kvs_store_config {
     uint32_t file_mode;          /* permission bits of the files the store
                                     creates (FS objects, a RAW device file);
                                     must include 0600; 0 = 0600               */
-    int readahead;               /* FS: 1 = posix_fadvise(WILLNEED) on buffered
-                                    reads; 0 = no hint                         */
+    int readahead;               /* FS: 1 = posix_fadvise (SEQUENTIAL, then
+                                    WILLNEED) of the payload before a buffered
+                                    read; 0 = no hint                          */
     uint32_t temp_max_age_s;     /* FS: temp files older than this are removed
                                     at open; 0 = 600                           */
     int strict_pathset;          /* FS: 1 = a changed path set fails the open  */
@@ -1057,6 +1086,11 @@ KVSDEF kvs_result kvs_store_batch_free(kvs_store_batch *b);
 /* Make everything acknowledged so far durable (RAW: a checkpoint). */
 KVSDEF kvs_result kvs_store_sync(kvs_store *s);
 KVSDEF void kvs_store_get_stats(kvs_store *s, kvs_store_stats *out);
+/* Calls fn for every stored key with its payload length (no lock held
+   during the calls). FS: the names of every directory are listed first, then
+   each file's header is read; files gone meanwhile or failing their checks
+   are skipped. An error listing a directory or reading a header fails the
+   iteration with it (a listing error before any key is reported). */
 KVSDEF kvs_result kvs_store_iterate(kvs_store *s, kvs_key_fn fn, void *user);
 
 #ifdef __cplusplus

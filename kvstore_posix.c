@@ -463,6 +463,73 @@ static int kvsi_sys_mkdir(const kvs_sysops *o, const char *path, unsigned mode)
     return r < 0 ? r : 0;
 }
 
+static int kvsi_sys_getfl(const kvs_sysops *o, int fd)
+{
+    int r;
+    if (o != NULL && o->getfl != NULL)
+        return o->getfl(o->user, fd);
+    r = fcntl(fd, F_GETFL);
+    return r < 0 ? -errno : r;
+}
+
+KVSDEF int kvs_sys_fadvise(int fd, uint64_t offset, uint64_t len, int advice)
+{
+#if defined(POSIX_FADV_WILLNEED)
+    int adv, r;
+    if (advice == KVS_FADV_SEQUENTIAL)
+        adv = POSIX_FADV_SEQUENTIAL;
+    else if (advice == KVS_FADV_WILLNEED)
+        adv = POSIX_FADV_WILLNEED;
+    else
+        return -EINVAL;
+    if (offset > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - offset)
+        return -EINVAL;
+    r = posix_fadvise(fd, (off_t)offset, (off_t)len, adv); /* returns the error number */
+    return r == 0 ? 0 : -r;
+#else
+    (void)fd;
+    (void)offset;
+    (void)len;
+    return advice == KVS_FADV_SEQUENTIAL || advice == KVS_FADV_WILLNEED ? -EOPNOTSUPP : -EINVAL;
+#endif
+}
+
+/* A hint: the answer is the hook's or the system's, and callers ignore it. */
+static int kvsi_sys_fadvise(const kvs_sysops *o, int fd, uint64_t offset, uint64_t len, int advice)
+{
+    if (o != NULL && o->fadvise != NULL)
+        return o->fadvise(o->user, fd, offset, len, advice);
+    return kvs_sys_fadvise(fd, offset, len, advice);
+}
+
+KVSDEF int kvs_sys_readdir(void *stream, const char **name)
+{
+    struct dirent *de;
+    KVS_ASSERT(stream != NULL && name != NULL);
+    errno = 0;
+    de = readdir((DIR *)stream);
+    if (de == NULL) {
+        *name = NULL;
+        return errno != 0 ? -errno : 0; /* NULL with errno unchanged: the end */
+    }
+    *name = de->d_name;
+    return 1;
+}
+
+/* 1 with *name, 0 at the end, -errno (a hook's positive answer without a
+   name is an error, never a name the library would read from NULL). */
+static int kvsi_sys_readdir(const kvs_sysops *o, DIR *dp, const char **name)
+{
+    int r;
+    *name = NULL;
+    r = o != NULL && o->readdir != NULL ? o->readdir(o->user, (void *)dp, name) : kvs_sys_readdir((void *)dp, name);
+    if (r < 0)
+        return r;
+    if (r == 0)
+        return 0;
+    return *name != NULL ? 1 : -EIO;
+}
+
 /* The result of a failed status call on a descriptor that is open: an
    error, never an answer a caller reads as the open's (no such file, a
    symlink, not supported), which would turn a failing device into a miss. */
@@ -784,9 +851,9 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
         int refused = dio_refused;
 #ifdef O_DIRECT
         if (!refused) {
-            int cur = fcntl(fd, F_GETFL);
+            int cur = kvsi_sys_getfl(ops, fd);
             if (cur < 0) {
-                res = kvs_result_from_errno(errno);
+                res = kvs_result_from_errno(-cur);
                 goto fail;
             }
             r = kvsi_sys_setfl(ops, fd, cur | O_DIRECT);
@@ -5937,6 +6004,20 @@ static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const 
                                         unsigned char **hbo, size_t *hba, kvs_objhdr *h, uint64_t *fsz,
                                         kvsi_fid *fid, void *pbuf, uint64_t plen, int *pgot);
 
+/* The readahead option: hints before a buffered read of [off, off + len)
+   (kvs_sysops.fadvise); their answers are ignored. */
+static void kvsi_fs_readahead(const kvsi_fs *fs, kvs_file *f, uint64_t off, uint64_t len)
+{
+    kvs_file_info info;
+    if (!fs->cfg->readahead)
+        return;
+    kvs_file_get_info(f, &info);
+    if (info.direct)
+        return;
+    (void)kvsi_sys_fadvise(fs->ops, kvs_file_fd(f), off, len, KVS_FADV_SEQUENTIAL);
+    (void)kvsi_sys_fadvise(fs->ops, kvs_file_fd(f), off, len, KVS_FADV_WILLNEED);
+}
+
 static kvs_result kvsi_fs_read_header(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, kvs_file **fo,
                                       unsigned char **hbo, size_t *hba, kvs_objhdr *h, uint64_t *fsz)
 {
@@ -5969,12 +6050,7 @@ static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const 
     if (r == KVS_OK && pbuf != NULL && plen > 0 && *fsz >= (uint64_t)KVSI_FS_HDR &&
         *fsz - KVSI_FS_HDR >= plen) {
         kvs_iovec v[2];
-#if defined(POSIX_FADV_WILLNEED)
-        if (!info.direct && fs->cfg->readahead) {
-            (void)posix_fadvise(kvs_file_fd(f), (off_t)KVSI_FS_HDR, (off_t)plen, POSIX_FADV_SEQUENTIAL);
-            (void)posix_fadvise(kvs_file_fd(f), (off_t)KVSI_FS_HDR, (off_t)plen, POSIX_FADV_WILLNEED);
-        }
-#endif
+        kvsi_fs_readahead(fs, f, KVSI_FS_HDR, plen);
         v[0].base = mem;
         v[0].len = KVSI_FS_HDR;
         v[1].base = pbuf;
@@ -6287,14 +6363,7 @@ static kvs_result kvsi_fs_get_known(kvsi_fs *fs, const kvsi_fsdir *d, const char
     if (fsz != fsize || !kvsi_fid_eq(&fid, kfid)) {
         *again = 1; /* another file: a replacement may have another length */
     } else {
-#if defined(POSIX_FADV_WILLNEED)
-        kvs_file_info info;
-        kvs_file_get_info(f, &info);
-        if (!info.direct && fs->cfg->readahead) {
-            (void)posix_fadvise(kvs_file_fd(f), (off_t)po, (off_t)len, POSIX_FADV_SEQUENTIAL);
-            (void)posix_fadvise(kvs_file_fd(f), (off_t)po, (off_t)len, POSIX_FADV_WILLNEED);
-        }
-#endif
+        kvsi_fs_readahead(fs, f, po, len);
         r = kvs_file_read(f, (uint64_t)po, buf, (size_t)len);
         if (r == KVS_E_EOF || (r == KVS_OK && kvs_crc32c(0, buf, (size_t)len) != crc))
             *again = 1;
@@ -6383,16 +6452,7 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
                     res = KVS_NOT_FOUND;
                 }
             } else if (h.payload_len > 0) {
-                kvs_file_info info;
-                kvs_file_get_info(f, &info);
-#if defined(POSIX_FADV_WILLNEED)
-                if (!info.direct && fs->cfg->readahead) {
-                    (void)posix_fadvise(kvs_file_fd(f), (off_t)h.payload_offset, (off_t)h.payload_len,
-                                        POSIX_FADV_SEQUENTIAL);
-                    (void)posix_fadvise(kvs_file_fd(f), (off_t)h.payload_offset, (off_t)h.payload_len,
-                                        POSIX_FADV_WILLNEED);
-                }
-#endif
+                kvsi_fs_readahead(fs, f, h.payload_offset, h.payload_len);
                 res = kvs_file_read(f, (uint64_t)h.payload_offset, buf, (size_t)h.payload_len);
                 if (res == KVS_E_EOF) {
                     corrupt = 1;
@@ -6683,24 +6743,27 @@ static kvs_result kvsi_fs_iterate(void *ev, kvs_key_fn fn, void *user)
     kvs_result res = KVS_OK;
 
     for (i = 0; i < fs->ndirs && res == KVS_OK; i++) {
-        struct dirent *de;
+        const char *dn;
+        int rd;
         DIR *dp = kvsi_fs_opendir(fs, i, &res);
         if (dp == NULL)
             break;
-        while ((de = readdir(dp)) != NULL) {
-            size_t nl = strlen(de->d_name), kl = 0;
+        while ((rd = kvsi_sys_readdir(fs->ops, dp, &dn)) > 0) {
+            size_t nl = strlen(dn), kl = 0;
             kvs_fsname_kind kind;
             unsigned char kb[KVS_KEY_MAX];
-            if (kvs_fsname_decode(de->d_name, nl, kb, sizeof kb, &kl, &kind) != KVS_OK || kind == KVS_FSNAME_TEMP)
+            if (kvs_fsname_decode(dn, nl, kb, sizeof kb, &kl, &kind) != KVS_OK || kind == KVS_FSNAME_TEMP)
                 continue;
             res = kvsi_fs_grow(fs, &snap, &cap, used, used + 2 + nl + 1);
             if (res != KVS_OK)
                 break;
             snap[used] = (unsigned char)i;
             snap[used + 1] = (unsigned char)nl;
-            memcpy(snap + used + 2, de->d_name, nl + 1);
+            memcpy(snap + used + 2, dn, nl + 1);
             used += 2 + nl + 1;
         }
+        if (res == KVS_OK && rd < 0)
+            res = kvs_result_from_errno(-rd); /* a listing cut short would leave keys out */
         closedir(dp);
     }
     for (pos = 0; pos < used && res == KVS_OK; ) {
@@ -7000,21 +7063,22 @@ static int kvsi_fs_seen_cmp(const void *a, const void *b)
 static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size_t *seen_cap, size_t *nseen)
 {
     kvs_result res = KVS_OK;
-    struct dirent *de;
+    const char *dn;
+    int rd;
     uint64_t now = kvsi_now_ns(1), age_ns = (uint64_t)fs->cfg->temp_max_age_s * 1000000000u;
     DIR *dp = kvsi_fs_opendir(fs, i, &res);
     if (dp == NULL)
         return res;
-    while ((de = readdir(dp)) != NULL) {
-        size_t nl = strlen(de->d_name), kl = 0;
+    while ((rd = kvsi_sys_readdir(fs->ops, dp, &dn)) > 0) {
+        size_t nl = strlen(dn), kl = 0;
         kvs_fsname_kind kind;
         unsigned char kb[KVS_KEY_MAX];
         kvs_file_status st;
         uint64_t mt;
-        if (kvs_fsname_decode(de->d_name, nl, kb, sizeof kb, &kl, &kind) != KVS_OK)
+        if (kvs_fsname_decode(dn, nl, kb, sizeof kb, &kl, &kind) != KVS_OK)
             continue;
         {
-            int sr = kvsi_sys_fstatat(fs->ops, fs->dirs[i].fd, de->d_name, &st);
+            int sr = kvsi_sys_fstatat(fs->ops, fs->dirs[i].fd, dn, &st);
             if (sr == -ENOENT || sr == -ESTALE)
                 continue; /* gone since the directory was read (ESTALE: on NFS) */
             if (sr < 0) {
@@ -7027,7 +7091,7 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
         mt = st.mtime_ns;
         if (kind == KVS_FSNAME_TEMP) {
             if (mt <= now && now - mt >= age_ns &&
-                kvsi_sys_unlinkat(fs->ops, fs->dirs[i].fd, de->d_name, 0) == 0)
+                kvsi_sys_unlinkat(fs->ops, fs->dirs[i].fd, dn, 0) == 0)
                 fs->orphans++;
             continue;
         }
@@ -7038,7 +7102,7 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
             res = kvsi_fs_grow(fs, seen, seen_cap, *nseen * sizeof sn, (*nseen + 1) * sizeof sn);
             if (res != KVS_OK)
                 break;
-            e = kvsi_fs_ref(fs, (uint32_t)i, de->d_name, nl, 1);
+            e = kvsi_fs_ref(fs, (uint32_t)i, dn, nl, 1);
             if (e == NULL) {
                 res = KVS_E_NOMEM;
                 break;
@@ -7060,6 +7124,8 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
             e->refs--; /* present: stays */
         }
     }
+    if (res == KVS_OK && rd < 0)
+        res = kvs_result_from_errno(-rd); /* a scan cut short would under-count what is stored */
     closedir(dp);
     return res;
 }

@@ -422,6 +422,77 @@ static void check_sizing_hook(const char *file, const kvs_file_config *base, int
     unlink(p);
 }
 
+/* fcntl(F_GETFL) through kvs_sysops.getfl: F_ERR fails it, otherwise the
+   real call (counted). */
+static int h_getfl(void *u, int fd)
+{
+    fault *ft = (fault *)u;
+    int r;
+    if (fault_hit(ft) && ft->kind == F_ERR)
+        return -ft->err;
+    r = fcntl(fd, F_GETFL);
+    return r < 0 ? -errno : r;
+}
+
+/* The status flags read before O_DIRECT is added: once per open under a
+   direct policy, never under KVS_DIRECT_OFF; a failure fails the open with
+   the mapped result and removes a file the open created; passed through,
+   the file is direct wherever the directory takes O_DIRECT. */
+static void test_getfl_hook(void)
+{
+    char p[1100];
+    fault ft;
+    kvs_sysops ops;
+    kvs_file_config c;
+    kvs_file *f = NULL;
+    kvs_file_info fi;
+    static const int errs[] = {EIO, ENOMEM};
+    static const kvs_result want[] = {KVS_E_IO, KVS_E_NOMEM};
+    size_t i;
+    snprintf(p, sizeof p, "%s/getfl.kv", t_dir);
+    unlink(p);
+    memset(&ops, 0, sizeof ops);
+    ops.user = &ft;
+    ops.getfl = h_getfl;
+    kvs_file_config_init(&c);
+    c.flags = KVS_FILE_CREATE | KVS_FILE_EXCL;
+    c.sysops = &ops;
+    for (i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        memset(&ft, 0, sizeof ft);
+        ft.kind = F_ERR;
+        ft.every = 1;
+        ft.err = errs[i];
+        f = NULL;
+        CHECK_R(kvs_file_open(p, &c, &f), want[i]);
+        CHECK(f == NULL && ft.calls == 1);
+        CHECK(access(p, F_OK) != 0); /* created here, removed again */
+    }
+    memset(&ft, 0, sizeof ft);
+    CHECK_R(kvs_file_open(p, &c, &f), KVS_OK);
+    CHECK(ft.calls == 1);
+    if (f != NULL) {
+        kvs_file_get_info(f, &fi);
+        if (!fi.direct)
+            printf("NOTE: %s refused O_DIRECT; getfl checked for the call only\n", t_dir);
+        else
+            CHECK((fcntl(kvs_file_fd(f), F_GETFL) & O_DIRECT) != 0);
+        CHECK_R(kvs_file_close(f), KVS_OK);
+    }
+    /* buffered by policy: the flags are never read */
+    memset(&ft, 0, sizeof ft);
+    ft.kind = F_ERR;
+    ft.every = 1;
+    ft.err = EIO;
+    c.flags = 0;
+    c.direct = KVS_DIRECT_OFF;
+    f = NULL;
+    CHECK_R(kvs_file_open(p, &c, &f), KVS_OK);
+    CHECK(ft.calls == 0);
+    if (f != NULL)
+        CHECK_R(kvs_file_close(f), KVS_OK);
+    unlink(p);
+}
+
 static kvs_file *open_faulty(const char *path, kvs_direct_policy pol, fault *ft, kvs_sysops *ops)
 {
     kvs_file_config cfg;
@@ -884,6 +955,7 @@ int main(void)
     test_matrix_mode(KVS_DIRECT_OFF);
     test_faults();
     test_close_hook();
+    test_getfl_hook();
     test_config_and_alloc();
     t_remove_empty_dir();
     return t_done("test_posix_io");

@@ -423,7 +423,7 @@ static int64_t h_pwrite(void *user, int fd, const void *buf, size_t len, uint64_
 
 /* Every member of kvs_sysops is hooked below (rec_sysops): a member added
    to the table must be hooked here too, or a call could bypass the log. */
-typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 18 * sizeof(int (*)(void)) ? 1 : -1];
+typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 21 * sizeof(int (*)(void)) ? 1 : -1];
 
 /* A release: the descriptor no longer names its file, so a write through
    its number before an open hands it out again is unmodelled. Not logged
@@ -471,6 +471,24 @@ static int h_mkdir(void *user, const char *path, unsigned mode)
 {
     (void)user;
     return mkdir(path, (mode_t)mode) == 0 ? 0 : -errno;
+}
+
+/* Neither moves nor syncs data: passed through, not logged. */
+static int h_getfl(void *user, int fd)
+{
+    int r = fcntl(fd, F_GETFL);
+    (void)user;
+    return r < 0 ? -errno : r;
+}
+static int h_fadvise(void *user, int fd, uint64_t off, uint64_t len, int advice)
+{
+    (void)user;
+    return kvs_sys_fadvise(fd, off, len, advice);
+}
+static int h_readdir(void *user, void *stream, const char **name)
+{
+    (void)user;
+    return kvs_sys_readdir(stream, name);
 }
 
 /* A put's block reservation (fallocate mode 0 from offset 0): done for
@@ -670,6 +688,9 @@ static void rec_sysops(kvs_sysops *so)
     so->fstatat = h_fstatat;
     so->ftruncate = h_ftruncate;
     so->mkdir = h_mkdir;
+    so->getfl = h_getfl;
+    so->fadvise = h_fadvise;
+    so->readdir = h_readdir;
 }
 
 /* ---- workloads ---- */

@@ -12,10 +12,13 @@
 
      EIO, ENOSPC  any hooked call (open, setfl, pread, pwrite, fsync,
                   fdatasync, rename, openat, renameat, unlinkat, fallocate,
-                  close, fstat, fstatat, ftruncate, mkdir)
+                  close, fstat, fstatat, ftruncate, mkdir, getfl (F_GETFL),
+                  fadvise (the FS store's buffered variant has readahead
+                  on), readdir)
      EINTR        open, openat, pread, pwrite, fsync, fdatasync, fallocate,
                   close, ftruncate (the calls that can be interrupted;
-                  rename/unlink/F_SETFL/fstat/mkdir cannot)
+                  rename/unlink/F_SETFL/F_GETFL/fstat/mkdir/
+                  posix_fadvise/readdir cannot)
      short        pread, pwrite (half the bytes, or all moved but half
                   reported where O_DIRECT forbids a shorter transfer)
 
@@ -25,7 +28,8 @@
 
    After each run: EIO gives KVS_E_IO, ENOSPC KVS_E_NOSPC, an allocation
    failure KVS_E_NOMEM (or success where the failure is absorbed by design:
-   a failed close of a descriptor nothing was written through must be);
+   a failed close of a descriptor nothing was written through must be, and
+   a failed read-ahead hint must change nothing);
    a successful iteration listed every stored key once with its length;
    EINTR and short transfers are invisible (the operation succeeds); the
    store stays usable (a put, get and remove of another key); no block is
@@ -53,10 +57,11 @@
 /* Faulting system calls */
 enum {
     C_OPEN, C_SETFL, C_PREAD, C_PWRITE, C_FSYNC, C_FDATASYNC, C_RENAME, C_OPENAT, C_RENAMEAT, C_UNLINKAT,
-    C_FALLOCATE, C_CLOSE, C_FSTAT, C_FSTATAT, C_FTRUNCATE, C_MKDIR, C_NCALLS
+    C_FALLOCATE, C_CLOSE, C_FSTAT, C_FSTATAT, C_FTRUNCATE, C_MKDIR, C_GETFL, C_FADVISE, C_READDIR, C_NCALLS
 };
 static const char *const call_name[C_NCALLS] = {"open",    "setfl",  "pread",    "pwrite",   "fsync",    "fdatasync",
-                                                "rename",  "openat", "renameat", "unlinkat", "fallocate", "close",   "fstat",    "fstatat",  "ftruncate", "mkdir"};
+                                                "rename",  "openat", "renameat", "unlinkat", "fallocate", "close",   "fstat",    "fstatat",  "ftruncate", "mkdir",
+                                                "getfl",   "fadvise", "readdir"};
 enum { K_EIO, K_ENOSPC, K_EINTR, K_SHORT, K_ALLOC, K_NKINDS };
 static const char *const kind_name[K_NKINDS] = {"EIO", "ENOSPC", "EINTR", "short", "alloc"};
 
@@ -274,6 +279,30 @@ static int h_mkdir(void *u, const char *path, unsigned mode)
     return mkdir(path, (mode_t)mode) == 0 ? 0 : -errno;
 }
 
+static int h_getfl(void *u, int fd)
+{
+    int r;
+    (void)u;
+    if (f_hit(C_GETFL, -1))
+        return f_err();
+    r = fcntl(fd, F_GETFL);
+    return r < 0 ? -errno : r;
+}
+static int h_fadvise(void *u, int fd, uint64_t off, uint64_t len, int advice)
+{
+    (void)u;
+    if (f_hit(C_FADVISE, -1))
+        return f_err();
+    return kvs_sys_fadvise(fd, off, len, advice);
+}
+static int h_readdir(void *u, void *stream, const char **name)
+{
+    (void)u;
+    if (f_hit(C_READDIR, -1))
+        return f_err();
+    return kvs_sys_readdir(stream, name);
+}
+
 /* The descriptor is released whatever the hook answers (as on Linux). */
 static int h_close(void *u, int fd)
 {
@@ -446,6 +475,7 @@ static void cfg_make(kvs_store_config *c, int S, int op, int v, int hooked, int 
         c->paths = op == OP_OPEN_SCAN ? g_paths_rev : g_paths;
         c->direct = v ? KVS_DIRECT_PREFER : KVS_DIRECT_OFF;
         c->durability = v ? KVS_DURABLE_FULL : KVS_DURABLE_NONE;
+        c->readahead = !v; /* buffered: the gets' posix_fadvise hints are walked */
         c->capacity_bytes = cap;
     }
     if (hooked)
@@ -679,6 +709,12 @@ static void check_result(int S, int op, int kind, int fired, kvs_result r)
            must not fail the operation */
         CHECK_R(r, KVS_OK);
         g_absorbed[S][op][C_CLOSE]++;
+        return;
+    }
+    if (kind != K_ALLOC && __atomic_load_n(&g_f.fired_call, __ATOMIC_RELAXED) == C_FADVISE) {
+        /* a hint: its failure must change nothing */
+        CHECK_R(r, KVS_OK);
+        g_absorbed[S][op][C_FADVISE]++;
         return;
     }
     if (r == KVS_OK) {
@@ -993,6 +1029,9 @@ int main(void)
     g_ops.fstatat = h_fstatat;
     g_ops.ftruncate = h_ftruncate;
     g_ops.mkdir = h_mkdir;
+    g_ops.getfl = h_getfl;
+    g_ops.fadvise = h_fadvise;
+    g_ops.readdir = h_readdir;
     if (posix_memalign((void **)&g_wbuf, 4096, BUFCAP) != 0 || posix_memalign((void **)&g_rbuf, 4096, BUFCAP) != 0 ||
         posix_memalign((void **)&g_want_buf, 4096, BUFCAP) != 0)
         return 1;

@@ -275,6 +275,49 @@ static int h_fstatat(void *u, int dfd, const char *path, kvs_file_status *st)
     return kvs_sys_fstatat(dfd, path, st);
 }
 
+/* Directory reads: walked by ft_hit like any call; besides, the
+   g_readdir_at-th read since g_readdir_calls was zeroed answers
+   -g_readdir_errno, or 1 without a name when g_readdir_errno is 0. */
+static unsigned g_readdir_calls, g_readdir_at;
+static int g_readdir_errno;
+static int h_readdir(void *u, void *stream, const char **name)
+{
+    unsigned n;
+    (void)u;
+    if (ft_hit("readdir", -1, NULL, 0))
+        return ft_err();
+    n = __atomic_add_fetch(&g_readdir_calls, 1, __ATOMIC_RELAXED);
+    if (g_readdir_at != 0 && n == g_readdir_at)
+        return g_readdir_errno != 0 ? -g_readdir_errno : 1;
+    return kvs_sys_readdir(stream, name);
+}
+
+/* Read-ahead hints: recorded (the last call's range per advice), answered
+   -g_fadvise_errno when set, else by the real call. */
+typedef struct fadv_rec {
+    unsigned calls, seq, willneed, other;
+    uint64_t off[3], len[3]; /* by advice: [KVS_FADV_SEQUENTIAL], [KVS_FADV_WILLNEED] */
+} fadv_rec;
+static fadv_rec g_fadv;
+static int g_fadvise_errno;
+static int h_fadvise(void *u, int fd, uint64_t off, uint64_t len, int advice)
+{
+    (void)u;
+    pthread_mutex_lock(&g_ft.mu);
+    g_fadv.calls++;
+    g_fadv.seq += advice == KVS_FADV_SEQUENTIAL;
+    g_fadv.willneed += advice == KVS_FADV_WILLNEED;
+    g_fadv.other += advice != KVS_FADV_SEQUENTIAL && advice != KVS_FADV_WILLNEED;
+    if (advice == KVS_FADV_SEQUENTIAL || advice == KVS_FADV_WILLNEED) {
+        g_fadv.off[advice] = off;
+        g_fadv.len[advice] = len;
+    }
+    pthread_mutex_unlock(&g_ft.mu);
+    if (g_fadvise_errno != 0)
+        return -g_fadvise_errno;
+    return kvs_sys_fadvise(fd, off, len, advice);
+}
+
 /* A failed close that must be absorbed: of a descriptor nothing was
    written through, or an EINTR (success). 0 when the fault was elsewhere. */
 static int close_absorbed(void)
@@ -301,6 +344,8 @@ static void ops_init(void)
     g_ops.close = h_close;
     g_ops.fstat = h_fstat;
     g_ops.fstatat = h_fstatat;
+    g_ops.readdir = h_readdir;
+    g_ops.fadvise = h_fadvise;
 }
 
 static void ft_arm(unsigned at, int kind)
@@ -1001,6 +1046,219 @@ static void test_open_walk(void)
     CHECK(written_close_failed >= 4);
 }
 
+
+/* Directory reads (kvs_sysops.readdir). An error at any point of the
+   open-time scan fails the open (a scan cut short would under-count the
+   capacity in use: before, readdir's NULL ended the scan whatever the
+   cause); at any point of the iteration's listing it fails the iteration
+   before any key is reported. A hook's "name" without a name is an error.
+   Every read passed through: all objects are found. */
+static int g_it_count;
+static int it_count(void *user, const void *key, size_t kl, uint64_t len)
+{
+    (void)user;
+    (void)key;
+    (void)kl;
+    (void)len;
+    g_it_count++;
+    return 0;
+}
+
+static void test_readdir(void)
+{
+    char d[1100], err[256];
+    kvs_store_config c;
+    kvs_store_stats st;
+    kvs_store *s;
+    unsigned char v[3000];
+    unsigned at, reads;
+    int i;
+    t_path(d, sizeof d, "readdir");
+    cfg_fs_hooked(&c, d);
+    ft_arm(0, F_NONE);
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    t_fill_tag(v, sizeof v, 31);
+    for (i = 0; i < 5; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "key%d", i);
+        CHECK_R(kvs_store_put(s, k, strlen(k), v, sizeof v), KVS_OK);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+
+    /* how many reads a clean scan makes: the names, then the end */
+    g_readdir_at = 0;
+    g_readdir_calls = 0;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    reads = g_readdir_calls;
+    CHECK(reads >= 5 + 1);
+    if (s != NULL) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.objects == 5);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    for (at = 1; at <= reads; at++) {
+        static const int errs[] = {EIO, ENOMEM, 0};
+        size_t e;
+        for (e = 0; e < sizeof errs / sizeof errs[0]; e++) {
+            kvs_result r;
+            snprintf(t_ctx, sizeof t_ctx, "open scan, read %u of %u, errno %d", at, reads, errs[e]);
+            g_readdir_calls = 0;
+            g_readdir_at = at;
+            g_readdir_errno = errs[e];
+            s = NULL;
+            err[0] = '\0';
+            r = kvs_store_open(&c, &s, err, sizeof err);
+            CHECK_R(r, errs[e] == ENOMEM ? KVS_E_NOMEM : KVS_E_IO);
+            CHECK(s == NULL && err[0] != '\0');
+            if (s != NULL)
+                kvs_store_close(s);
+        }
+    }
+    g_readdir_at = 0;
+    t_ctx[0] = '\0';
+
+    /* the iteration: the listing fails, nothing is reported half */
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    g_readdir_calls = 0;
+    g_it_count = 0;
+    CHECK_R(kvs_store_iterate(s, it_count, NULL), KVS_OK);
+    CHECK(g_it_count == 5);
+    reads = g_readdir_calls;
+    CHECK(reads >= 5 + 1);
+    for (at = 1; at <= reads; at++) {
+        snprintf(t_ctx, sizeof t_ctx, "iterate, read %u of %u", at, reads);
+        g_readdir_calls = 0;
+        g_readdir_at = at;
+        g_readdir_errno = EIO;
+        g_it_count = 0;
+        CHECK_R(kvs_store_iterate(s, it_count, NULL), KVS_E_IO);
+        CHECK(g_it_count == 0);
+        g_readdir_errno = 0; /* a "name" without one */
+        g_readdir_calls = 0;
+        CHECK_R(kvs_store_iterate(s, it_count, NULL), KVS_E_IO);
+        CHECK(g_it_count == 0);
+    }
+    g_readdir_at = 0;
+    t_ctx[0] = '\0';
+    g_it_count = 0;
+    CHECK_R(kvs_store_iterate(s, it_count, NULL), KVS_OK);
+    CHECK(g_it_count == 5);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 5 && st.corruptions == 0);
+    for (i = 0; i < 5; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "key%d", i);
+        CHECK(get_is(s, k, v, sizeof v));
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* Read-ahead hints (kvs_sysops.fadvise): with the readahead option on, a
+   buffered get gives SEQUENTIAL then WILLNEED for exactly the payload it
+   reads (the header-and-payload read, the read after the header, and the
+   known-file read alike); off, or on a direct store, none. A hint that
+   fails changes nothing the get returns. Plus the real call's answers. */
+static void test_fadvise(void)
+{
+    char d[1100];
+    kvs_store_config c;
+    kvs_store_stats st;
+    kvs_store *s;
+    unsigned char v[3000], w[9000];
+    int pass, fail;
+    t_path(d, sizeof d, "fadvise");
+    t_fill_tag(v, sizeof v, 41);
+    t_fill_tag(w, sizeof w, 42);
+    for (fail = 0; fail < 2; fail++) {
+        for (pass = 0; pass < 2; pass++) { /* 0: as put (known file); 1: after a reopen (header first) */
+            snprintf(t_ctx, sizeof t_ctx, "fadvise fail %d pass %d", fail, pass);
+            if (pass == 0)
+                t_rm_rf(d);
+            cfg_fs_hooked(&c, d);
+            c.direct = KVS_DIRECT_OFF;
+            c.readahead = 1;
+            ft_arm(0, F_NONE);
+            s = open_store(&c);
+            CHECK(s != NULL);
+            if (s == NULL)
+                return;
+            if (pass == 0) {
+                CHECK_R(kvs_store_put(s, "small", 5, v, sizeof v), KVS_OK);
+                CHECK_R(kvs_store_put(s, "large", 5, w, sizeof w), KVS_OK);
+            }
+            g_fadvise_errno = fail ? EIO : 0;
+            memset(&g_fadv, 0, sizeof g_fadv);
+            CHECK(get_is(s, "small", v, sizeof v));
+            CHECK(g_fadv.calls == 2 && g_fadv.seq == 1 && g_fadv.willneed == 1 && g_fadv.other == 0);
+            CHECK(g_fadv.off[KVS_FADV_SEQUENTIAL] == 4096 && g_fadv.len[KVS_FADV_SEQUENTIAL] == sizeof v);
+            CHECK(g_fadv.off[KVS_FADV_WILLNEED] == 4096 && g_fadv.len[KVS_FADV_WILLNEED] == sizeof v);
+            memset(&g_fadv, 0, sizeof g_fadv);
+            CHECK(get_is(s, "large", w, sizeof w));
+            CHECK(g_fadv.calls == 2 && g_fadv.seq == 1 && g_fadv.willneed == 1);
+            CHECK(g_fadv.off[KVS_FADV_SEQUENTIAL] == 4096 && g_fadv.len[KVS_FADV_SEQUENTIAL] == sizeof w);
+            CHECK(g_fadv.off[KVS_FADV_WILLNEED] == 4096 && g_fadv.len[KVS_FADV_WILLNEED] == sizeof w);
+            g_fadvise_errno = 0;
+            kvs_store_get_stats(s, &st);
+            CHECK(st.corruptions == 0 && st.misses == 0);
+            CHECK_R(kvs_store_close(s), KVS_OK);
+        }
+    }
+    /* option off; and a direct store (where the directory takes it) */
+    cfg_fs_hooked(&c, d);
+    c.direct = KVS_DIRECT_OFF;
+    c.readahead = 0;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        memset(&g_fadv, 0, sizeof g_fadv);
+        CHECK(get_is(s, "small", v, sizeof v));
+        CHECK(g_fadv.calls == 0);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    cfg_fs_hooked(&c, d);
+    c.direct = KVS_DIRECT_PREFER;
+    c.readahead = 1;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s != NULL) {
+        kvs_store_get_stats(s, &st);
+        memset(&g_fadv, 0, sizeof g_fadv);
+        CHECK(get_is(s, "small", v, sizeof v));
+        if (st.direct)
+            CHECK(g_fadv.calls == 0);
+        else
+            printf("NOTE: %s refused O_DIRECT; the direct store's hints not checked\n", d);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    t_ctx[0] = '\0';
+    /* the real call */
+    {
+        char p[1200];
+        int fd;
+        snprintf(p, sizeof p, "%s/plain", d);
+        fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        CHECK(fd >= 0);
+        if (fd >= 0) {
+            CHECK(pwrite(fd, v, sizeof v, 0) == (ssize_t)sizeof v);
+            CHECK(kvs_sys_fadvise(fd, 0, sizeof v, KVS_FADV_SEQUENTIAL) == 0);
+            CHECK(kvs_sys_fadvise(fd, 0, sizeof v, KVS_FADV_WILLNEED) == 0);
+            CHECK(kvs_sys_fadvise(fd, 0, sizeof v, 0) == -EINVAL);
+            CHECK(kvs_sys_fadvise(fd, 0, sizeof v, 3) == -EINVAL);
+            CHECK(kvs_sys_fadvise(fd, UINT64_MAX, 1, KVS_FADV_WILLNEED) == -EINVAL);
+            close(fd);
+        }
+        CHECK(kvs_sys_fadvise(-1, 0, 1, KVS_FADV_WILLNEED) == -EBADF);
+        unlink(p);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Every allocation failed in turn. */
 static t_alloc_state g_al;
@@ -1074,6 +1332,8 @@ int main(void)
     test_open_like();
     test_fallocate();
     test_fstatat();
+    test_readdir();
+    test_fadvise();
     test_walks();
     test_open_walk();
     test_alloc_walk();
