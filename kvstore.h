@@ -651,7 +651,8 @@ typedef struct kvs_sysops {
        directory read, -ENOENT or -ESTALE, is skipped; any other error
        fails the open). Not hooked:
        statx (alignment discovery), the block-device ioctls, stat of store
-       directories, the TP map file. */
+       directories, fdopendir/closedir of directory streams, getrandom, the
+       TP map file. */
     int (*fstat)(void *user, int fd, kvs_file_status *st);
     int (*fstatat)(void *user, int dirfd, const char *path, kvs_file_status *st);
     /* Growing a new regular file to its configured size (kvs_file_config
@@ -662,16 +663,22 @@ typedef struct kvs_sysops {
        made at open): 0 or -errno (-EEXIST: something is there, and the
        store then checks it is a directory). */
     int (*mkdir)(void *user, const char *path, unsigned mode);
-    /* fcntl(F_GETFL): the descriptor's status flags, or -errno. The I/O
-       layer's open reads them to add O_DIRECT through setfl (a file opened
-       buffered first: the filesystem store's object files, a path with a
-       direct policy); a failure fails the open. */
+    /* fcntl(F_GETFL): the descriptor's status flags, or -errno. Read by
+       kvs_file_open under a direct policy, to add O_DIRECT through setfl:
+       the raw store's device file, the filesystem store's direct-I/O probe
+       at open, and an object file whose openat refused O_DIRECT (the
+       fallback). Object files otherwise open with O_DIRECT in their flags
+       and never read them. A failure fails the open. */
     int (*getfl)(void *user, int fd);
-    /* Read-ahead hint (posix_fadvise) before a buffered read of [offset,
-       offset + len) when the filesystem store's readahead option is on;
-       advice is KVS_FADV_SEQUENTIAL or KVS_FADV_WILLNEED. 0 or -errno, and
-       the answer is ignored: a hint that fails changes nothing a read
-       returns. kvs_sys_fadvise is the real call. */
+    /* Read-ahead hint (posix_fadvise) when the filesystem store's
+       readahead option is on: before a buffered get reads a payload,
+       KVS_FADV_SEQUENTIAL then KVS_FADV_WILLNEED over the range it is
+       about to read (the payload's; for the read that takes the header and
+       the payload together, the bytes after the header where the payload
+       of that length is expected, and hinted again at the right place if
+       the header says otherwise). 0 or -errno, and the answer is ignored: a
+       hint that fails changes nothing a get returns. kvs_sys_fadvise is the
+       real call. */
     int (*fadvise)(void *user, int fd, uint64_t offset, uint64_t len, int advice);
     /* The next name of a directory stream the library has opened (the
        filesystem store's open-time scan and its iteration): 1 with *name
@@ -798,7 +805,8 @@ KVSDEF kvs_result kvs_file_size(kvs_file *f, uint64_t *out);
 KVSDEF int kvs_sys_fstat(int fd, kvs_file_status *out);
 KVSDEF int kvs_sys_fstatat(int dirfd, const char *path, kvs_file_status *out);
 /* The real calls behind kvs_sysops.fadvise (posix_fadvise; -EOPNOTSUPP
-   where the system has none, -EINVAL for an unknown advice) and
+   where the system has none, -EINVAL for an unknown advice or a range past
+   INT64_MAX) and
    kvs_sysops.readdir (readdir(3) on the stream the hook was given). */
 KVSDEF int kvs_sys_fadvise(int fd, uint64_t offset, uint64_t len, int advice);
 KVSDEF int kvs_sys_readdir(void *stream, const char **name);

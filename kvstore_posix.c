@@ -52,6 +52,13 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Every file offset here is a uint64_t checked against INT64_MAX before it
+   becomes an off_t: off_t must hold 64 bits, or offsets past 2 GiB would be
+   cut silently. A 32-bit glibc build needs -D_FILE_OFFSET_BITS=64 (for
+   this file only: no kvs_ type contains an off_t); without it the build
+   stops here. */
+typedef char kvsi_off_t_holds_64_bits[sizeof(off_t) >= 8 ? 1 : -1];
 #if defined(__linux__)
 #include <linux/fs.h>
 #include <sys/syscall.h>
@@ -490,7 +497,11 @@ KVSDEF int kvs_sys_fadvise(int fd, uint64_t offset, uint64_t len, int advice)
     (void)fd;
     (void)offset;
     (void)len;
+#ifdef EOPNOTSUPP
     return advice == KVS_FADV_SEQUENTIAL || advice == KVS_FADV_WILLNEED ? -EOPNOTSUPP : -EINVAL;
+#else
+    return advice == KVS_FADV_SEQUENTIAL || advice == KVS_FADV_WILLNEED ? -ENOSYS : -EINVAL;
+#endif
 #endif
 }
 

@@ -104,6 +104,8 @@ if [ "${KVS_MATRIX:-full}" != quick ]; then
     if printf 'int main(void){return 0;}\n' | gcc -m32 -x c - -o "$B/m32probe" 2>/dev/null; then
         run_cfg gcc-m32 'test_core_*' gcc $WARN -O2 -g -m32
         run_cfg gcc-m32-vectors 'test_vectors*' gcc $WARN -O2 -g -m32
+        # The POSIX layer with 64-bit file offsets (32-bit size_t, pointers).
+        run_cfg gcc-m32-posix 'test_posix_*' gcc $WARN -O2 -g -m32 -D_FILE_OFFSET_BITS=64
     else
         echo "== gcc-m32: skipped (gcc -m32 cannot link: gcc-multilib not installed)"
     fi
@@ -142,6 +144,11 @@ check core-symbols sh -c '
     ! nm -u '"$B"'/core.o | grep -Ew "pread|pwrite|read|write|open|open64|openat|close|pthread_[a-z_]+|fsync|fdatasync|rename|renameat|statx|stat|fstat|ioctl|mmap|unlink|mkdir|opendir|readdir|getpid|time|clock_gettime|gettimeofday|getrandom"'
 if [ -f kvstore_posix.c ]; then
     check posix-own-tu gcc $WARN -O2 -I. -c kvstore_posix.c -o "$B/posix.o"
+    # A 32-bit off_t would cut offsets past 2 GiB: the build refuses it.
+    if printf 'int main(void){return 0;}\n' | gcc -m32 -x c - -o "$B/m32probe" 2>/dev/null; then
+        check posix-m32-refuses-32-bit-off_t sh -c '! gcc -m32 -I. -c kvstore_posix.c -o "$0/posix32.o" 2>/dev/null &&
+            gcc -m32 -D_FILE_OFFSET_BITS=64 -I. -c kvstore_posix.c -o "$0/posix32.o"' "$B"
+    fi
 fi
 # The README's example, extracted and compiled as users would paste it.
 awk '/^```c$/{on=1;next} /^```$/{on=0} on' README.md > "$B/readme_example.c"
