@@ -1098,7 +1098,8 @@ KVSDEF void kvs_store_get_stats(kvs_store *s, kvs_store_stats *out);
    during the calls). FS: the names of every directory are listed first, then
    each file's header is read; files gone meanwhile or failing their checks
    are skipped. An error listing a directory or reading a header fails the
-   iteration with it (a listing error before any key is reported). */
+   iteration with it (a listing error before any key is reported). fn
+   returning nonzero stops it with KVS_OK; fn NULL is KVS_E_INVAL. */
 KVSDEF kvs_result kvs_store_iterate(kvs_store *s, kvs_key_fn fn, void *user);
 
 #ifdef __cplusplus
