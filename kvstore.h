@@ -598,7 +598,8 @@ typedef struct kvs_file_status {
 
 /* System-call table. Every member may be NULL (= the real call); a NULL
    table means all real calls. Each hook returns what the call would, but
-   errors as -errno (never -1 + errno). Used for fault injection. */
+   errors as -errno (never -1 + errno); an answer below -4095, which no
+   errno is, is taken as -EIO. Used for fault injection. */
 typedef struct kvs_sysops {
     void *user;
     int (*open)(void *user, const char *path, int flags, unsigned mode);  /* fd or -errno */

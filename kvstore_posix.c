@@ -174,13 +174,26 @@ KVSDEF kvs_result kvs_result_from_errno(int e)
 /* ------------------------------------------------------------------------
    System calls, through the optional hook table
    ------------------------------------------------------------------------ */
+/* A hook's error is -errno, and no errno is above 4095 (Linux's MAX_ERRNO;
+   other systems stay far below it). An answer below -4095 is a hook's bug
+   -- INT_MIN above all, which no caller could negate -- and reads as -EIO. */
+#define KVSI_ERRNO_MAX 4095
+static int kvsi_hook(int r)
+{
+    return r < -KVSI_ERRNO_MAX ? -EIO : r;
+}
+static int64_t kvsi_hook64(int64_t r)
+{
+    return r < -KVSI_ERRNO_MAX ? -EIO : r;
+}
+
 static int kvsi_sys_open(const kvs_sysops *o, const char *path, int flags, unsigned mode)
 {
     int fd;
     /* EINTR is retried for hooks too, as for the real call */
     if (o != NULL && o->open != NULL) {
         do {
-            fd = o->open(o->user, path, flags, mode);
+            fd = kvsi_hook(o->open(o->user, path, flags, mode));
         } while (fd == -EINTR);
         return fd;
     }
@@ -193,7 +206,7 @@ static int kvsi_sys_open(const kvs_sysops *o, const char *path, int flags, unsig
 static int kvsi_sys_setfl(const kvs_sysops *o, int fd, int flags)
 {
     if (o != NULL && o->setfl != NULL)
-        return o->setfl(o->user, fd, flags);
+        return kvsi_hook(o->setfl(o->user, fd, flags));
     return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
 }
 
@@ -201,7 +214,7 @@ static int64_t kvsi_sys_pread(const kvs_sysops *o, int fd, void *buf, size_t len
 {
     ssize_t n;
     if (o != NULL && o->pread != NULL)
-        return o->pread(o->user, fd, buf, len, off);
+        return kvsi_hook64(o->pread(o->user, fd, buf, len, off));
     if (off > (uint64_t)INT64_MAX)
         return -EOVERFLOW;
     n = pread(fd, buf, len, (off_t)off);
@@ -212,7 +225,7 @@ static int64_t kvsi_sys_pwrite(const kvs_sysops *o, int fd, const void *buf, siz
 {
     ssize_t n;
     if (o != NULL && o->pwrite != NULL)
-        return o->pwrite(o->user, fd, buf, len, off);
+        return kvsi_hook64(o->pwrite(o->user, fd, buf, len, off));
     if (off > (uint64_t)INT64_MAX)
         return -EOVERFLOW;
     n = pwrite(fd, buf, len, (off_t)off);
@@ -271,7 +284,7 @@ static int64_t kvsi_sys_rwv(const kvs_sysops *o, int wr, int fd, const struct io
             kv[i].base = iov[i].iov_base;
             kv[i].len = iov[i].iov_len;
         }
-        return hv(o->user, fd, kv, cnt, off);
+        return kvsi_hook64(hv(o->user, fd, kv, cnt, off));
     }
     if (o != NULL && (wr ? o->pwrite != NULL : o->pread != NULL))
         return kvsi_sys_rwv_each(o, wr, fd, iov, cnt, off);
@@ -294,7 +307,7 @@ static int kvsi_sys_fsync(const kvs_sysops *o, int fd)
     int r;
     do {
         if (o != NULL && o->fsync != NULL)
-            r = o->fsync(o->user, fd);
+            r = kvsi_hook(o->fsync(o->user, fd));
         else
             r = fsync(fd) < 0 ? -errno : 0;
     } while (r == -EINTR);
@@ -306,7 +319,7 @@ static int kvsi_sys_fdatasync(const kvs_sysops *o, int fd)
     int r;
     do {
         if (o != NULL && o->fdatasync != NULL)
-            r = o->fdatasync(o->user, fd);
+            r = kvsi_hook(o->fdatasync(o->user, fd));
         else
 #if KVSI_HAVE_FDATASYNC
             r = fdatasync(fd) < 0 ? -errno : 0;
@@ -327,7 +340,7 @@ static int kvsi_sys_fallocate(const kvs_sysops *o, int fd, uint64_t off, uint64_
     int r;
     do {
         if (o != NULL && o->fallocate != NULL) {
-            r = o->fallocate(o->user, fd, off, len);
+            r = kvsi_hook(o->fallocate(o->user, fd, off, len));
         } else if (preallocate) {
 #if KVSI_HAVE_FALLOCATE
             r = -posix_fallocate(fd, (off_t)off, (off_t)len);
@@ -348,7 +361,7 @@ static int kvsi_sys_fallocate(const kvs_sysops *o, int fd, uint64_t off, uint64_
 static int kvsi_sys_rename(const kvs_sysops *o, const char *from, const char *to)
 {
     if (o != NULL && o->rename != NULL)
-        return o->rename(o->user, from, to);
+        return kvsi_hook(o->rename(o->user, from, to));
     return rename(from, to) < 0 ? -errno : 0;
 }
 
@@ -357,7 +370,7 @@ static int kvsi_sys_openat(const kvs_sysops *o, int dirfd, const char *path, int
     int fd;
     if (o != NULL && o->openat != NULL) {
         do {
-            fd = o->openat(o->user, dirfd, path, flags, mode);
+            fd = kvsi_hook(o->openat(o->user, dirfd, path, flags, mode));
         } while (fd == -EINTR);
         return fd;
     }
@@ -370,14 +383,14 @@ static int kvsi_sys_openat(const kvs_sysops *o, int dirfd, const char *path, int
 static int kvsi_sys_renameat(const kvs_sysops *o, int fromdir, const char *from, int todir, const char *to)
 {
     if (o != NULL && o->renameat != NULL)
-        return o->renameat(o->user, fromdir, from, todir, to);
+        return kvsi_hook(o->renameat(o->user, fromdir, from, todir, to));
     return renameat(fromdir, from, todir, to) < 0 ? -errno : 0;
 }
 
 static int kvsi_sys_unlinkat(const kvs_sysops *o, int dirfd, const char *path, int flags)
 {
     if (o != NULL && o->unlinkat != NULL)
-        return o->unlinkat(o->user, dirfd, path, flags);
+        return kvsi_hook(o->unlinkat(o->user, dirfd, path, flags));
     return unlinkat(dirfd, path, flags) < 0 ? -errno : 0;
 }
 
@@ -387,7 +400,7 @@ static int kvsi_sys_close(const kvs_sysops *o, int fd)
 {
     int r;
     if (o != NULL && o->close != NULL)
-        r = o->close(o->user, fd);
+        r = kvsi_hook(o->close(o->user, fd));
     else
         r = close(fd) != 0 ? -errno : 0;
     return r < 0 && r != -EINTR ? r : 0;
@@ -453,7 +466,7 @@ static int kvsi_sys_ftruncate(const kvs_sysops *o, int fd, uint64_t size)
         return -EFBIG;
     do {
         if (o != NULL && o->ftruncate != NULL)
-            r = o->ftruncate(o->user, fd, size);
+            r = kvsi_hook(o->ftruncate(o->user, fd, size));
         else
             r = ftruncate(fd, (off_t)size) == 0 ? 0 : -errno;
     } while (r == -EINTR);
@@ -464,7 +477,7 @@ static int kvsi_sys_mkdir(const kvs_sysops *o, const char *path, unsigned mode)
 {
     int r;
     if (o != NULL && o->mkdir != NULL)
-        r = o->mkdir(o->user, path, mode);
+        r = kvsi_hook(o->mkdir(o->user, path, mode));
     else
         r = mkdir(path, (mode_t)mode) == 0 ? 0 : -errno;
     return r < 0 ? r : 0;
@@ -474,7 +487,7 @@ static int kvsi_sys_getfl(const kvs_sysops *o, int fd)
 {
     int r;
     if (o != NULL && o->getfl != NULL)
-        return o->getfl(o->user, fd);
+        return kvsi_hook(o->getfl(o->user, fd));
     r = fcntl(fd, F_GETFL);
     return r < 0 ? -errno : r;
 }
@@ -509,7 +522,7 @@ KVSDEF int kvs_sys_fadvise(int fd, uint64_t offset, uint64_t len, int advice)
 static int kvsi_sys_fadvise(const kvs_sysops *o, int fd, uint64_t offset, uint64_t len, int advice)
 {
     if (o != NULL && o->fadvise != NULL)
-        return o->fadvise(o->user, fd, offset, len, advice);
+        return kvsi_hook(o->fadvise(o->user, fd, offset, len, advice));
     return kvs_sys_fadvise(fd, offset, len, advice);
 }
 
@@ -533,7 +546,8 @@ static int kvsi_sys_readdir(const kvs_sysops *o, DIR *dp, const char **name)
 {
     int r;
     *name = NULL;
-    r = o != NULL && o->readdir != NULL ? o->readdir(o->user, (void *)dp, name) : kvs_sys_readdir((void *)dp, name);
+    r = o != NULL && o->readdir != NULL ? kvsi_hook(o->readdir(o->user, (void *)dp, name))
+                                          : kvs_sys_readdir((void *)dp, name);
     if (r < 0)
         return r;
     if (r == 0)
@@ -556,7 +570,7 @@ static int kvsi_sys_fstat(const kvs_sysops *o, int fd, kvs_file_status *st)
 {
     int r;
     do {
-        r = o != NULL && o->fstat != NULL ? o->fstat(o->user, fd, st) : kvs_sys_fstat(fd, st);
+        r = o != NULL && o->fstat != NULL ? kvsi_hook(o->fstat(o->user, fd, st)) : kvs_sys_fstat(fd, st);
     } while (r == -EINTR);
     return r < 0 ? r : 0;
 }
@@ -565,7 +579,8 @@ static int kvsi_sys_fstatat(const kvs_sysops *o, int dirfd, const char *path, kv
 {
     int r;
     do {
-        r = o != NULL && o->fstatat != NULL ? o->fstatat(o->user, dirfd, path, st) : kvs_sys_fstatat(dirfd, path, st);
+        r = o != NULL && o->fstatat != NULL ? kvsi_hook(o->fstatat(o->user, dirfd, path, st))
+                                              : kvs_sys_fstatat(dirfd, path, st);
     } while (r == -EINTR);
     return r < 0 ? r : 0;
 }

@@ -396,7 +396,7 @@ static void test_fuzz(kvs_direct_policy pol, size_t bounce)
 
 /* ------------------------------------------------------------------ */
 /* Hooks. */
-enum { H_NONE, H_SHORT, H_EINTR, H_ERR, H_ZERO, H_LIE };
+enum { H_NONE, H_SHORT, H_EINTR, H_ERR, H_ZERO, H_LIE, H_HUGE };
 typedef struct hook {
     int kind;
     unsigned every;     /* act on every Nth call */
@@ -434,6 +434,7 @@ static int64_t h_rwv(void *u, int wr, int fd, const kvs_iovec *kv, int cnt, uint
         switch (h->kind) {
         case H_EINTR: return -EINTR;
         case H_ERR: return -EIO;
+        case H_HUGE: return INT64_MIN; /* no errno: must read as EIO */
         case H_ZERO: return 0;
         case H_SHORT:
             /* stop inside the second segment when there is one */
@@ -485,6 +486,7 @@ static int64_t h_rw(void *u, int wr, int fd, void *buf, size_t len, uint64_t off
         switch (h->kind) {
         case H_EINTR: return -EINTR;
         case H_ERR: return -EIO;
+        case H_HUGE: return INT64_MIN; /* no errno: must read as EIO */
         case H_ZERO: return 0;
         case H_SHORT:
             ask = len / 2;
@@ -634,6 +636,9 @@ static void test_hooks(void)
             CHECK_R(kvs_file_writev(f, 0, w, 2), KVS_OK);
             hk.kind = H_ERR;
             hk.every = 1;
+            CHECK_R(kvs_file_writev(f, 0, w, 2), KVS_E_IO);
+            CHECK_R(kvs_file_readv(f, 0, r, 2), KVS_E_IO);
+            hk.kind = H_HUGE;
             CHECK_R(kvs_file_writev(f, 0, w, 2), KVS_E_IO);
             CHECK_R(kvs_file_readv(f, 0, r, 2), KVS_E_IO);
             hk.kind = H_ZERO; /* no progress: bounded */

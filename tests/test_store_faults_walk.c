@@ -14,7 +14,9 @@
                   fdatasync, rename, openat, renameat, unlinkat, fallocate,
                   close, fstat, fstatat, ftruncate, mkdir, getfl (F_GETFL),
                   fadvise (the FS store's buffered variant has readahead
-                  on), readdir)
+                  on), readdir); EIO at every even point is answered as
+                  INT_MIN (INT64_MIN for pread/pwrite), no errno at all,
+                  which must read as EIO
      EINTR        open, openat, pread, pwrite, fsync, fdatasync, fallocate,
                   close, ftruncate (the calls that can be interrupted;
                   rename/unlink/F_SETFL/F_GETFL/fstat/mkdir/
@@ -45,6 +47,7 @@
 #define KVS_IMPLEMENTATION
 #include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
 #include <dirent.h>
+#include <limits.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,10 +111,24 @@ static int f_hit(int call, int fd)
     return 1;
 }
 
+/* EIO is spelled two ways, alternating by fault point: -EIO, and at every
+   even point a value no errno has (INT_MIN; INT64_MIN from the transfer
+   hooks), which the library must take as EIO, not negate (UBSan's
+   signed-overflow check watches the sanitizer configurations). */
+static int f_bogus(void)
+{
+    return __atomic_load_n(&g_f.kind, __ATOMIC_RELAXED) == K_EIO && __atomic_load_n(&g_f.n, __ATOMIC_RELAXED) % 2 == 0;
+}
 static int f_err(void)
 {
     int k = __atomic_load_n(&g_f.kind, __ATOMIC_RELAXED);
+    if (f_bogus())
+        return INT_MIN;
     return k == K_ENOSPC ? -ENOSPC : k == K_EINTR ? -EINTR : -EIO;
+}
+static int64_t f_err64(void)
+{
+    return f_bogus() ? INT64_MIN : (int64_t)f_err();
 }
 
 /* A transfer, shortened when `shorten`: buffered, half the bytes really
@@ -172,7 +189,7 @@ static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
     (void)u;
     if (f_hit(C_PREAD, -1)) {
         if (__atomic_load_n(&g_f.kind, __ATOMIC_RELAXED) != K_SHORT)
-            return f_err();
+            return f_err64();
         return f_xfer(0, fd, buf, len, off, 1);
     }
     return f_xfer(0, fd, buf, len, off, 0);
@@ -183,7 +200,7 @@ static int64_t h_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t o
     fd_mark(fd, 1);
     if (f_hit(C_PWRITE, -1)) {
         if (__atomic_load_n(&g_f.kind, __ATOMIC_RELAXED) != K_SHORT)
-            return f_err();
+            return f_err64();
         return f_xfer(1, fd, (void *)(uintptr_t)buf, len, off, 1);
     }
     return f_xfer(1, fd, (void *)(uintptr_t)buf, len, off, 0);
