@@ -3469,6 +3469,8 @@ typedef struct kvsi_raw {
     uint64_t probe;                   /* header bytes the scan reads           */
     char *path;
     size_t path_size;
+    int created;                      /* this open made the device file: a
+                                         failed open removes it again      */
 
     pthread_mutex_t mu, ckmu;
     pthread_cond_t cv;                /* wakes the checkpoint thread           */
@@ -4481,10 +4483,12 @@ static void kvsi_raw_free(kvsi_raw *R)
         kvs_aligned_free(R->ap, R->quar, (size_t)R->L.slot_count * sizeof(kvsi_rq), sizeof(uint64_t));
     if (R->ck != NULL)
         kvs_aligned_free(R->ap, R->ck, R->ckcap, (size_t)R->A);
-    if (R->path != NULL)
-        kvs_aligned_free(R->ap, R->path, R->path_size, 1);
     if (R->f != NULL)
         (void)kvs_file_close(R->f);
+    if (R->created && R->path != NULL)
+        (void)kvsi_sys_unlinkat(R->cfg->sysops, AT_FDCWD, R->path, 0);
+    if (R->path != NULL)
+        kvs_aligned_free(R->ap, R->path, R->path_size, 1);
     kvsi_aio_destroy(&R->aio);
     if (R->have_icv)
         pthread_cond_destroy(&R->icv);
@@ -5504,14 +5508,26 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
     kvs_file_config_init(&fc);
     fc.direct = cfg->direct;
     if (cfg->format != KVS_FORMAT_NEVER && cfg->device_bytes != 0) {
-        fc.flags = KVS_FILE_CREATE;
-        fc.size = cfg->device_bytes;
+        fc.size = cfg->device_bytes; /* a smaller file is grown to it */
         fc.mode = cfg->file_mode;
     }
     fc.align = cfg->align;
     fc.alloc = ap;
     fc.sysops = cfg->sysops;
+    /* A device file that exists (or a block device) opens as it is. A
+       missing one is created with O_EXCL, so this open knows it made the
+       file and a failure further on removes it again; a file another opener
+       created in between opens as it is. */
     r = kvs_file_open(R->path, &fc, &R->f);
+    if (r == KVS_E_NOENT && fc.size != 0) {
+        fc.flags = KVS_FILE_CREATE | KVS_FILE_EXCL;
+        r = kvs_file_open(R->path, &fc, &R->f);
+        R->created = r == KVS_OK;
+        if (r == KVS_E_EXIST) {
+            fc.flags = 0;
+            r = kvs_file_open(R->path, &fc, &R->f);
+        }
+    }
     if (r != KVS_OK) {
         kvsi_errf(err, err_cap, r, "cannot open %s: %s%s", R->path, kvs_result_str(r),
                   r == KVS_E_NOENT && cfg->device_bytes == 0 ? " (give device_bytes and a format mode to create it)" : "");
@@ -5660,6 +5676,7 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         return kvsi_errf(err, err_cap, KVS_E_NOMEM, "cannot start the checkpoint thread");
     }
     R->thr_on = 1;
+    R->created = 0; /* open: the file is the store's from here on */
     *ops = &kvsi_raw_ops;
     *engine = R;
     return KVS_OK;

@@ -837,6 +837,11 @@ static int run_one(int S, int op, int kind, uint64_t N, int v)
             s = NULL;
             if (counted)
                 CHECK(t_alloc_live(&g_a) == 0 && g_a.bad_free == 0);
+            if (S == ST_RAW && op == OP_OPEN_FRESH) {
+                /* the device file this open created went with it */
+                struct stat sb;
+                CHECK(stat(g_dev, &sb) != 0 && errno == ENOENT);
+            }
         }
         check_result(S, op, kind, fired, r);
         if (s != NULL && op == OP_OPEN_SCAN && S == ST_FS && __atomic_load_n(&g_f.fired_call, __ATOMIC_RELAXED) != C_UNLINKAT)

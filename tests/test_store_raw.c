@@ -506,9 +506,20 @@ static void test_config_errors(void)
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
     CHECK(strstr(err, "meta_bytes") != NULL && strstr(err, "16384") != NULL);
     unlink(path);
-    /* device too small */
+    /* device too small: the file this open created goes with it... */
     raw_cfg(&c, path, 64 * 1024, 2 * MiB, KVS_DIRECT_PREFER);
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_GEOMETRY);
+    CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+    /* ...and a file that was there stays, as it was */
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+    CHECK(fd >= 0 && ftruncate(fd, 64 * 1024) == 0);
+    if (fd >= 0)
+        close(fd);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_GEOMETRY);
+    {
+        struct stat sb;
+        CHECK(stat(path, &sb) == 0 && sb.st_size == 64 * 1024);
+    }
     unlink(path);
     /* missing file without device_bytes */
     raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
