@@ -878,7 +878,10 @@ KVSDEF kvs_result kvs_pool_create(const kvs_pool_config *cfg, kvs_pool **out);
 KVSDEF void kvs_pool_get_config(const kvs_pool *p, kvs_pool_config *out);
 /* Queue n ops; returns at once. ops[] and their buffers must stay valid
    until the batch completes; results are written into ops[i].result/bytes.
-   KVS_E_INVAL (bad op), KVS_E_NOMEM, KVS_E_CLOSED after shutdown. */
+   KVS_E_INVAL (bad op), KVS_E_NOMEM, KVS_E_CLOSED after shutdown; after
+   KVS_E_NOMEM or KVS_E_CLOSED nothing runs and every op's result is that
+   error. *out is set before any op can run, so another thread may reap
+   and free the batch while this call returns. */
 KVSDEF kvs_result kvs_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, kvs_batch **out);
 /* Readable while completed batches wait to be reaped (one count per batch). */
 KVSDEF int kvs_pool_fd(const kvs_pool *p);
@@ -1065,7 +1068,12 @@ KVSDEF kvs_result kvs_store_unpin(kvs_store *s, const void *key, size_t key_len)
 
 /* Store every item; each gets its own result. Returns KVS_OK when all
    succeeded, else the first failing item's result; *failed (may be NULL)
-   counts the failures. */
+   counts the failures (all n when the batch could not start).
+   The synchronous batch calls run on the store's pool for n > 1 (get_prefix
+   always), but their batches are their own: kvs_store_reap never returns
+   them and kvs_store_fd never counts them. In every batch an item's result
+   is final when the batch is: an EAGAIN from the system reads KVS_E_IO,
+   since KVS_E_AGAIN is what an item or a batch still running reports. */
 KVSDEF kvs_result kvs_store_put_batch(kvs_store *s, kvs_item *items, size_t n, size_t *failed);
 /* Load the leading run of hits: *loaded = k means items[0..k) hold their
    objects and items[k] (if k < n) missed or failed. KVS_OK when the run ended
@@ -1080,7 +1088,10 @@ KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n
    must stay valid until the batch completes. kvs_store_fd() is readable
    while completed batches wait in kvs_store_reap(). GET_PREFIX checks which
    keys exist (in order, on the calling thread) before it returns; the loads
-   run on the pool. */
+   run on the pool. Where another thread reaps, the batch is the reaper's:
+   it may free it the moment it completes, so the submitter does not poll,
+   wait for or free it (one thread may do all of these itself). When the batch cannot start (KVS_E_NOMEM,
+   KVS_E_CLOSED) every item has that result and *out is NULL. */
 KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n,
                                    kvs_store_batch **out);
 KVSDEF int kvs_store_fd(const kvs_store *s);

@@ -2013,6 +2013,8 @@ struct kvs_batch {
     size_t failed;
     int done;
     int in_done_list;
+    int quiet;             /* a synchronous store call's own: never on the
+                              done list or the fd, so no reaper can take it */
     kvs_batch *dprev, *dnext;   /* completed, not reaped */
     kvs_batch *aprev, *anext;   /* every live batch      */
     kvsi_opstate *st;
@@ -2122,6 +2124,11 @@ static void kvsi_done_unlink(kvs_pool *p, kvs_batch *b)
 static void kvsi_batch_complete(kvs_pool *p, kvs_batch *b)
 {
     b->done = 1;
+    p->stats.batches_completed++;
+    if (b->quiet) {
+        pthread_cond_broadcast(&p->done_cv);
+        return;
+    }
     b->in_done_list = 1;
     b->dnext = NULL;
     b->dprev = p->done_tail;
@@ -2131,7 +2138,6 @@ static void kvsi_batch_complete(kvs_pool *p, kvs_batch *b)
         p->done_head = b;
     p->done_tail = b;
     p->ndone++;
-    p->stats.batches_completed++;
     kvsi_fd_sync_tokens(p);
     pthread_cond_broadcast(&p->done_cv);
 }
@@ -2419,14 +2425,30 @@ static size_t kvsi_op_tasks(const kvs_pool *p, const kvs_io_op *op, size_t *task
     return 1 + (op->len - first + ts - 1) / ts;
 }
 
-static kvs_result kvsi_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, void *owner, kvs_batch **out);
+static kvs_result kvsi_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, void *owner, int quiet,
+                                   kvs_batch **out);
 
 KVSDEF kvs_result kvs_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, kvs_batch **out)
 {
-    return kvsi_pool_submit(p, ops, n, NULL, out);
+    return kvsi_pool_submit(p, ops, n, NULL, 0, out);
 }
 
-static kvs_result kvsi_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, void *owner, kvs_batch **out)
+/* Every op of a batch that could not be queued ends with r. */
+static void kvsi_ops_fail(kvs_io_op *ops, size_t n, kvs_result r)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        ops[i].result = r;
+        ops[i].bytes = 0;
+    }
+}
+
+/* *out is set under the pool's mutex, before any task can run: a reaper on
+   another thread may take and free the batch the moment the mutex drops, so
+   nothing here touches it after that (the store keeps *out in memory such a
+   reaper frees). */
+static kvs_result kvsi_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, void *owner, int quiet,
+                                   kvs_batch **out)
 {
     size_t i, ntasks = 0, hdr, st_bytes, total, k, pending = 0;
     kvs_batch *b;
@@ -2461,12 +2483,15 @@ static kvs_result kvsi_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, void *
     st_bytes = kvsi_pad_up(n * sizeof(kvsi_opstate));
     total = hdr + st_bytes + ntasks * sizeof(kvsi_task);
     res = kvs_aligned_alloc(kvsi_pool_alloc(p), total, KVSI_STRUCT_ALIGN, &mem);
-    if (res != KVS_OK)
+    if (res != KVS_OK) {
+        kvsi_ops_fail(ops, n, res);
         return res;
+    }
     memset(mem, 0, total);
     b = (kvs_batch *)mem;
     b->pool = p;
     b->owner = owner;
+    b->quiet = quiet;
     b->ops = ops;
     b->n = n;
     b->mem_size = total;
@@ -2512,12 +2537,14 @@ static kvs_result kvsi_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, void *
     if (p->closed) {
         pthread_mutex_unlock(&p->mu);
         kvs_aligned_free(kvsi_pool_alloc(p), mem, total, KVSI_STRUCT_ALIGN);
+        kvsi_ops_fail(ops, n, KVS_E_CLOSED);
         return KVS_E_CLOSED;
     }
     b->anext = p->all_head;
     if (p->all_head)
         p->all_head->aprev = b;
     p->all_head = b;
+    *out = b;
     p->stats.batches_submitted++;
     for (i = 0; i < n; i++)
         if (b->st[i].pending > 1)
@@ -2535,7 +2562,6 @@ static kvs_result kvsi_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, void *
     else
         pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
-    *out = b;
     return KVS_OK;
 }
 
@@ -3101,6 +3127,13 @@ KVSDEF void kvs_store_get_stats(kvs_store *s, kvs_store_stats *out)
 
 /* ---- batches ---- */
 
+/* An item's result: KVS_E_AGAIN marks an item still pending (and a batch
+   still running), so an EAGAIN from the system reads as KVS_E_IO. */
+static kvs_result kvsi_item_result(kvs_result r)
+{
+    return r == KVS_E_AGAIN ? KVS_E_IO : r;
+}
+
 /* One item of a batch, run on a pool worker (or inline). */
 static kvs_result kvsi_item_run(void *arg)
 {
@@ -3117,6 +3150,7 @@ static kvs_result kvsi_item_run(void *arg)
         it->result = kvs_store_exists(c->s, it->key, it->key_len);
         break;
     }
+    it->result = kvsi_item_result(it->result);
     return it->result;
 }
 
@@ -3178,8 +3212,11 @@ static void kvsi_sbatch_free_mem(kvs_store_batch *b)
     kvs_aligned_free(kvsi_store_alloc(s), b, b->mem_size, KVSI_STRUCT_ALIGN);
 }
 
-KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n,
-                                   kvs_store_batch **out)
+/* quiet: a synchronous batch call's own batch, which kvs_store_reap never
+   returns and the completion fd never counts (another thread reaping would
+   free it under the caller). */
+static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n, int quiet,
+                                    kvs_store_batch **out)
 {
     kvs_store_batch *b;
     size_t hdr, opsz, total, i, run;
@@ -3201,7 +3238,7 @@ KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *item
     run = n;
     if (op == KVS_BATCH_GET_PREFIX) {
         for (run = 0; run < n; run++) {
-            kvs_result pr = kvs_store_exists(s, items[run].key, items[run].key_len);
+            kvs_result pr = kvsi_item_result(kvs_store_exists(s, items[run].key, items[run].key_len));
             if (pr != KVS_OK) {
                 items[run].result = pr;
                 break;
@@ -3212,8 +3249,11 @@ KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *item
     opsz = run * sizeof(kvs_io_op);
     total = hdr + opsz + run * sizeof(kvsi_call) + 1;
     r = kvs_aligned_alloc(kvsi_store_alloc(s), total, KVSI_STRUCT_ALIGN, &mem);
-    if (r != KVS_OK)
+    if (r != KVS_OK) {
+        for (i = 0; i < n; i++)
+            items[i].result = r; /* none is left pending */
         return r;
+    }
     memset(mem, 0, total);
     b = (kvs_store_batch *)mem;
     b->s = s;
@@ -3238,7 +3278,7 @@ KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *item
         s->batches->prev = b;
     s->batches = b;
     pthread_mutex_unlock(&s->mu);
-    r = kvsi_pool_submit(s->pool, b->ops, run, b, &b->pb);
+    r = kvsi_pool_submit(s->pool, b->ops, run, b, quiet, &b->pb);
     if (r != KVS_OK) {
         b->pb = NULL;
         kvsi_sbatch_free_mem(b);
@@ -3248,6 +3288,12 @@ KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *item
     }
     *out = b;
     return KVS_OK;
+}
+
+KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n,
+                                   kvs_store_batch **out)
+{
+    return kvsi_store_submit(s, op, items, n, 0, out);
 }
 
 KVSDEF int kvs_store_fd(const kvs_store *s)
@@ -3323,10 +3369,12 @@ static kvs_result kvsi_store_batch_sync(kvs_store *s, kvs_batch_op op, kvs_item 
                 r = KVS_OK;
         }
     } else {
-        r = kvs_store_submit(s, op, items, n, &b);
+        r = kvsi_store_submit(s, op, items, n, 1, &b);
         if (r == KVS_OK) {
             r = kvs_store_batch_wait(b, &c);
             (void)kvs_store_batch_free(b);
+        } else if (op == KVS_BATCH_PUT) {
+            c = n; /* nothing was stored: every item has the error */
         }
     }
     if (count != NULL)

@@ -736,8 +736,13 @@ static void test_shutdown(void)
         }
         if (mode < 2) {
             CHECK_R(kvs_pool_shutdown(p, KVS_SHUTDOWN_DRAIN), KVS_E_CLOSED);
-            CHECK_R(kvs_pool_submit(p, q, 1, &bx), KVS_E_CLOSED);
+            q[0].result = KVS_OK;
+            q[1].result = KVS_E_AGAIN;
+            CHECK_R(kvs_pool_submit(p, q, 2, &bx), KVS_E_CLOSED);
             CHECK(bx == NULL);
+            /* nothing left marked pending: each op has the submit's error */
+            CHECK_R(q[0].result, KVS_E_CLOSED);
+            CHECK_R(q[1].result, KVS_E_CLOSED);
             for (k = 0; k < 2; k++) {
                 CHECK(h.starts[k] == 1);
                 CHECK(h.exits[k] == 1);
@@ -807,8 +812,10 @@ static void test_alloc_failure(void)
     op.buf = buf;
     op.len = sizeof buf;
     t_alloc_fail_next(&fa);
+    op.result = KVS_E_AGAIN;
     CHECK_R(kvs_pool_submit(p, &op, 1, &b), KVS_E_NOMEM);
     CHECK(b == NULL);
+    CHECK_R(op.result, KVS_E_NOMEM); /* not left looking pending */
     CHECK_R(kvs_pool_submit(p, &op, 1, &b), KVS_OK);
     CHECK_R(kvs_batch_wait(b), KVS_OK);
     CHECK_R(op.result, KVS_OK);

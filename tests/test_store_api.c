@@ -3,11 +3,15 @@
    checks and read-back, batched put and exists with per-item results, prefix
    get (all hits, a miss in the middle, a too-small buffer, a read error),
    asynchronous batches completed through the pollable fd, iteration and
-   stats, and threads hammering shared keys with self-checking values.
+   stats, threads hammering shared keys with self-checking values, the
+   synchronous batch calls and an event loop's submits next to a reaper on
+   another thread, and batches that fail whole (an allocation, an EAGAIN)
+   with a final result for every item.
    Environment: KVS_TEST_DIR (scratch directory), KVS_SEED. */
 #define KVS_IMPLEMENTATION
 #include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +481,353 @@ static void run_threads(kvs_store_kind kind, const char *where, const char *labe
     CHECK_R(kvs_store_close(s), KVS_OK);
 }
 
+/* ---- batches and reapers on other threads ---- */
+#define R_KEYS 4
+#define R_LEN 4096
+
+typedef struct race {
+    kvs_store *s;
+    int stop;           /* atomic: the other side is done */
+    unsigned iters;
+    unsigned reaped;    /* batches a reaper got */
+    unsigned bad;       /* unexpected results or bytes */
+    kvs_item *items;    /* the event loop's: 2 per batch */
+    unsigned submitted; /* atomic */
+} race;
+
+static void race_key(char *out, size_t cap, unsigned i)
+{
+    snprintf(out, cap, "race-%u", i);
+}
+
+/* The synchronous batch calls, while another thread reaps: the batches
+   they use inside are theirs alone. */
+static void *race_sync_main(void *arg)
+{
+    race *r = (race *)arg;
+    char keys[R_KEYS][32];
+    unsigned char *bufs = (unsigned char *)malloc((size_t)R_KEYS * R_LEN);
+    unsigned it, i;
+    for (i = 0; i < R_KEYS; i++)
+        race_key(keys[i], sizeof keys[i], i);
+    for (it = 0; it < r->iters && bufs != NULL; it++) {
+        kvs_item items[R_KEYS];
+        size_t c = 99;
+        kvs_result res;
+        memset(items, 0, sizeof items);
+        for (i = 0; i < R_KEYS; i++) {
+            items[i].key = keys[i];
+            items[i].key_len = strlen(keys[i]);
+            items[i].buf = bufs + (size_t)i * R_LEN;
+            items[i].len = R_LEN;
+        }
+        switch (it % 3) {
+        case 0:
+            res = kvs_store_exists_batch(r->s, items, 2, &c);
+            if (res != KVS_OK || c != 2 || items[0].result != KVS_OK || items[1].result != KVS_OK)
+                r->bad++;
+            break;
+        case 1:
+            res = kvs_store_get_prefix(r->s, items, R_KEYS, &c);
+            if (res != KVS_OK || c != R_KEYS)
+                r->bad++;
+            for (i = 0; i < R_KEYS && res == KVS_OK; i++)
+                if (items[i].out_len != R_LEN || !check_value((const unsigned char *)items[i].buf, R_LEN, i, 1))
+                    r->bad++;
+            break;
+        default:
+            for (i = 0; i < 2; i++)
+                make_value((unsigned char *)items[i].buf, R_LEN, i, 1);
+            res = kvs_store_put_batch(r->s, items, 2, &c);
+            if (res != KVS_OK || c != 0)
+                r->bad++;
+            break;
+        }
+    }
+    free(bufs);
+    __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void *race_reaper_main(void *arg)
+{
+    race *r = (race *)arg;
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        kvs_store_batch *b = NULL;
+        if (kvs_store_reap(r->s, &b) == KVS_OK) {
+            r->reaped++;
+            (void)kvs_store_batch_free(b);
+        }
+        sched_yield();
+    }
+    return NULL;
+}
+
+/* Submits async batches as fast as it can; the main thread reaps them. */
+static void *race_submit_main(void *arg)
+{
+    race *r = (race *)arg;
+    unsigned i;
+    for (i = 0; i < r->iters; i++) {
+        kvs_store_batch *b = NULL;
+        if (kvs_store_submit(r->s, KVS_BATCH_EXISTS, r->items + 2 * (size_t)i, 2, &b) != KVS_OK)
+            r->bad++;
+        else
+            __atomic_add_fetch(&r->submitted, 1, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void run_batch_races(kvs_store_kind kind, const char *where, const char *label)
+{
+    kvs_store_config c;
+    t_alloc_state as;
+    race r;
+    pthread_t a, b;
+    char keys[R_KEYS][32];
+    unsigned char *val = (unsigned char *)malloc(R_LEN);
+    unsigned i;
+    struct pollfd pf;
+    printf("-- %s\n", label);
+    base_config(&c, kind, where);
+    c.allocator = t_allocator(&as, -1);
+    memset(&r, 0, sizeof r);
+    if (val == NULL || !CHECK_R(kvs_store_open(&c, &r.s, g_err, sizeof g_err), KVS_OK)) {
+        fprintf(stderr, "open: %s\n", g_err);
+        free(val);
+        return;
+    }
+    for (i = 0; i < R_KEYS; i++) {
+        race_key(keys[i], sizeof keys[i], i);
+        make_value(val, R_LEN, i, 1);
+        CHECK_R(kvs_store_put(r.s, keys[i], strlen(keys[i]), val, R_LEN), KVS_OK);
+    }
+
+    /* 1. A reaper never gets the batches of the synchronous calls, and the
+       fd never turns readable for them. */
+    r.iters = T_SAN ? 300 : 3000;
+    CHECK(pthread_create(&a, NULL, race_sync_main, &r) == 0);
+    CHECK(pthread_create(&b, NULL, race_reaper_main, &r) == 0);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    CHECK(r.bad == 0);
+    CHECK(r.reaped == 0);
+    pf.fd = kvs_store_fd(r.s);
+    pf.events = POLLIN;
+    pf.revents = 0;
+    CHECK(poll(&pf, 1, 0) == 0);
+
+    /* 2. An event loop reaps what another thread submits, freeing each
+       batch at once: every batch is complete and whole when reaped (its
+       pool batch attached), none is lost, and nothing leaks. */
+    r.stop = 0;
+    r.bad = 0;
+    r.items = (kvs_item *)calloc(2 * (size_t)r.iters, sizeof(kvs_item));
+    CHECK(r.items != NULL);
+    if (r.items != NULL) {
+        unsigned got = 0, incomplete = 0;
+        for (i = 0; i < 2 * r.iters; i++) {
+            r.items[i].key = keys[i % 2];
+            r.items[i].key_len = strlen(keys[i % 2]);
+        }
+        CHECK(pthread_create(&a, NULL, race_submit_main, &r) == 0);
+        while (got < r.iters) {
+            kvs_store_batch *sb = NULL;
+            size_t cnt = 0;
+            if (kvs_store_reap(r.s, &sb) != KVS_OK) {
+                if (__atomic_load_n(&r.stop, __ATOMIC_ACQUIRE) &&
+                    got == __atomic_load_n(&r.submitted, __ATOMIC_ACQUIRE))
+                    break; /* a failed submit: counted in bad */
+                pf.revents = 0;
+                (void)poll(&pf, 1, 100);
+                continue;
+            }
+            got++;
+            if (kvs_store_batch_poll(sb, &cnt) != KVS_OK || cnt != 2)
+                incomplete++;
+            CHECK_R(kvs_store_batch_free(sb), KVS_OK);
+        }
+        pthread_join(a, NULL);
+        CHECK(r.bad == 0);
+        CHECK(got == r.iters);
+        CHECK(incomplete == 0);
+        CHECK(poll(&pf, 1, 0) == 0);
+        free(r.items);
+    }
+    CHECK_R(kvs_store_close(r.s), KVS_OK);
+    CHECK(t_alloc_live(&as) == 0 && as.bad_free == 0);
+    free(val);
+}
+
+/* ---- batch results when the batch itself fails ---- */
+typedef struct again_hooks {
+    int armed; /* atomic */
+} again_hooks;
+
+static int again_on(void *u)
+{
+    return __atomic_load_n(&((again_hooks *)u)->armed, __ATOMIC_ACQUIRE);
+}
+static int64_t again_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    if (again_on(u))
+        return -EAGAIN;
+    n = pread(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+static int64_t again_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    if (again_on(u))
+        return -EAGAIN;
+    n = pwrite(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+static int again_openat(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    if (again_on(u))
+        return -EAGAIN;
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+static int again_fstatat(void *u, int dfd, const char *path, kvs_file_status *st)
+{
+    if (again_on(u))
+        return -EAGAIN;
+    return kvs_sys_fstatat(dfd, path, st);
+}
+
+/* Every item of a batch has a final result (never KVS_E_AGAIN, the mark of
+   an item still pending), *failed counts the items that failed, and the
+   call's result is the first failing item's. */
+static void check_put_batch(const kvs_item *items, size_t n, kvs_result r, size_t failed)
+{
+    size_t i, nf = 0;
+    kvs_result first = KVS_OK;
+    for (i = 0; i < n; i++) {
+        CHECK(items[i].result != KVS_E_AGAIN);
+        if (items[i].result != KVS_OK) {
+            nf++;
+            if (first == KVS_OK)
+                first = items[i].result;
+        }
+    }
+    CHECK(failed == nf);
+    CHECK_R(r, first);
+}
+
+static void run_batch_failures(kvs_store_kind kind, const char *where, const char *label)
+{
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    t_alloc_state as;
+    again_hooks ah;
+    kvs_sysops ops;
+    kvs_item items[3];
+    char keys[3][48];
+    unsigned char *val = (unsigned char *)malloc(R_LEN), *bufs = (unsigned char *)malloc(3 * (size_t)R_LEN);
+    long n;
+    size_t i, failed, cnt;
+    int fired = 1;
+    kvs_result r;
+    kvs_store_batch *b = NULL;
+    printf("-- %s\n", label);
+    memset(&ah, 0, sizeof ah);
+    memset(&ops, 0, sizeof ops);
+    ops.user = &ah;
+    ops.pread = again_pread;
+    ops.pwrite = again_pwrite;
+    ops.openat = again_openat;
+    ops.fstatat = again_fstatat;
+    base_config(&c, kind, where);
+    c.allocator = t_allocator(&as, -1);
+    c.sysops = &ops;
+    if (val == NULL || bufs == NULL || !CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK)) {
+        fprintf(stderr, "open: %s\n", g_err);
+        free(val);
+        free(bufs);
+        return;
+    }
+    make_value(val, R_LEN, 7, 1);
+
+    /* 1. The Nth allocation of a put batch fails, for every N it makes. */
+    for (n = 0; fired && n < 200; n++) {
+        for (i = 0; i < 3; i++) {
+            snprintf(keys[i], sizeof keys[i], "fail-%ld-%u", n, (unsigned)i);
+            memset(&items[i], 0, sizeof items[i]);
+            items[i].key = keys[i];
+            items[i].key_len = strlen(keys[i]);
+            items[i].buf = val;
+            items[i].len = R_LEN;
+        }
+        failed = 99;
+        t_alloc_arm(&as, n);
+        r = kvs_store_put_batch(s, items, 3, &failed);
+        fired = __atomic_load_n(&as.fired, __ATOMIC_ACQUIRE);
+        t_alloc_arm(&as, -1);
+        check_put_batch(items, 3, r, failed);
+        if (fired == 0)
+            CHECK_R(r, KVS_OK);
+    }
+    CHECK(n > 1 && !fired);
+
+    /* 2. An EAGAIN from the system is an item's KVS_E_IO: a finished batch
+       never answers KVS_E_AGAIN, the answer of one still running. */
+    for (i = 0; i < 3; i++) {
+        snprintf(keys[i], sizeof keys[i], "again-%u", (unsigned)i);
+        memset(&items[i], 0, sizeof items[i]);
+        items[i].key = keys[i];
+        items[i].key_len = strlen(keys[i]);
+        items[i].buf = val;
+        items[i].len = R_LEN;
+    }
+    CHECK_R(kvs_store_put_batch(s, items, 3, &failed), KVS_OK); /* stored, for the gets */
+    __atomic_store_n(&ah.armed, 1, __ATOMIC_RELEASE);
+    for (i = 0; i < 3; i++) {
+        snprintf(keys[i], sizeof keys[i], "again-new-%u", (unsigned)i);
+        items[i].key_len = strlen(keys[i]);
+    }
+    failed = 99;
+    r = kvs_store_put_batch(s, items, 3, &failed);
+    check_put_batch(items, 3, r, failed);
+    CHECK(failed == 3 && items[0].result == KVS_E_IO);
+    failed = 99;
+    r = kvs_store_put_batch(s, items, 1, &failed); /* inline */
+    check_put_batch(items, 1, r, failed);
+    CHECK(failed == 1 && items[0].result == KVS_E_IO);
+    CHECK_R(kvs_store_submit(s, KVS_BATCH_PUT, items, 3, &b), KVS_OK);
+    if (b != NULL) {
+        CHECK_R(kvs_store_batch_wait(b, &cnt), KVS_E_IO);
+        CHECK(cnt == 3);
+        CHECK_R(kvs_store_batch_poll(b, &cnt), KVS_E_IO);
+        CHECK_R(kvs_store_batch_free(b), KVS_OK);
+    }
+    for (i = 0; i < 3; i++) {
+        snprintf(keys[i], sizeof keys[i], "again-%u", (unsigned)i);
+        items[i].key_len = strlen(keys[i]);
+        items[i].buf = bufs + i * R_LEN;
+    }
+    cnt = 99;
+    CHECK_R(kvs_store_get_prefix(s, items, 3, &cnt), KVS_E_IO);
+    CHECK(cnt == 0 && items[0].result == KVS_E_IO);
+    if (kind == KVS_STORE_FS) { /* the raw store's exists is its index */
+        CHECK_R(kvs_store_exists_batch(s, items, 3, &cnt), KVS_E_IO);
+        for (i = 0; i < 3; i++)
+            CHECK_R(items[i].result, KVS_E_IO);
+    }
+    __atomic_store_n(&ah.armed, 0, __ATOMIC_RELEASE);
+    CHECK_R(kvs_store_get_prefix(s, items, 3, &cnt), KVS_OK);
+    CHECK(cnt == 3 && check_value((const unsigned char *)items[2].buf, R_LEN, 7, 1));
+
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    CHECK(t_alloc_live(&as) == 0 && as.bad_free == 0);
+    free(val);
+    free(bufs);
+}
+
 int main(void)
 {
     char fsdir[2200], fsdir2[1100], raw[1100], raw2[1100];
@@ -491,6 +842,10 @@ int main(void)
     run_api(KVS_STORE_RAW, raw, "raw-block store on a file");
     run_threads(KVS_STORE_FS, fsdir2, "filesystem store, threads");
     run_threads(KVS_STORE_RAW, raw2, "raw-block store, threads");
+    run_batch_races(KVS_STORE_FS, fsdir2, "filesystem store, batches and a reaper on other threads");
+    run_batch_races(KVS_STORE_RAW, raw2, "raw-block store, batches and a reaper on other threads");
+    run_batch_failures(KVS_STORE_FS, fsdir2, "filesystem store, batches that fail whole");
+    run_batch_failures(KVS_STORE_RAW, raw2, "raw-block store, batches that fail whole");
     t_rm_rf(t_dir);
     return t_done("test_store_api");
 }
