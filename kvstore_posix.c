@@ -3505,6 +3505,12 @@ typedef struct kvsi_rfl {             /* a put in flight (on its stack)        *
     struct kvsi_rfl *prev, *next;
 } kvsi_rfl;
 
+/* Checkpoint seq, generations and gen_floor read from the device at or
+   above this are corrupt: counting by one from 1 never gets there, and
+   taking them would leave nothing to count up to (next_seq or next_gen
+   wrapping to 0, the header encoders refusing every put). */
+#define KVSI_RAW_COUNTER_MAX ((uint64_t)1 << 62)
+
 typedef struct kvsi_raw {
     kvs_store_config *cfg;
     kvs_allocator alloc;
@@ -4716,8 +4722,13 @@ static kvs_result kvsi_raw_pick_path(kvsi_raw *R, char *err, size_t cap)
     } else {
         /* One path, spelled as in a path list: trimmed, file:// removed. */
         size_t nl = 0;
-        if (c->tp_world == 0)
+        if (c->tp_world == 0) {
+            if (c->tp_rank != 0)
+                return kvsi_errf(err, cap, KVS_E_RANK,
+                                 "tp_rank %u with one device and tp_world 0 (a world of 1: rank 0 only)",
+                                 (unsigned)c->tp_rank);
             c->tp_world = 1;
+        }
         r = kvs_path_normalize(path, strlen(path), norm, sizeof norm, &nl);
         if (r != KVS_OK)
             return kvsi_errf(err, cap, r, "paths \"%s\" (the raw store's device or file): %s", path,
@@ -4784,19 +4795,23 @@ static kvs_result kvsi_raw_format(kvsi_raw *R, uint64_t dev, char *err, size_t c
     R->alloc_want = kvsi_min64(R->L.slot_count, R->alloc_step);
     R->next_copy = 0;
     R->next_seq = 1;
-    /* Copy 1's header block is zeroed (an older store's checkpoint must not
-       linger), copy 0 gets an empty checkpoint, then the superblock. */
+    /* The superblock is encoded before anything is written (a bad field
+       fails here, with the device untouched). Then the old superblock is
+       zeroed and synced first: from that moment the device reads as
+       unformatted, so a format cut short -- an error, a crash -- can never
+       leave an older store's superblock over checkpoints it no longer
+       matches (its restore would scan every slot and bring back removed
+       objects). Copy 1's header block is zeroed (an older store's
+       checkpoint must not linger), copy 0 gets an empty checkpoint, and the
+       new superblock goes last. */
     sbn = (size_t)R->L.sb_bytes;
     if (sbn < (size_t)R->A)
         sbn = (size_t)R->A;
-    r = kvs_aligned_alloc(R->ap, sbn, (size_t)R->A, &mem);
+    r = kvs_aligned_alloc(R->ap, 2 * sbn, (size_t)R->A, &mem);
     if (r != KVS_OK)
         return kvsi_errf(err, cap, r, "cannot allocate the superblock");
-    memset(mem, 0, sbn);
-    r = kvs_file_write(R->f, R->L.ckpt_offset[1], mem, (size_t)R->A);
-    if (r == KVS_OK)
-        r = kvsi_raw_ckpt(R, 0);
-    if (r == KVS_OK) {
+    memset(mem, 0, 2 * sbn);
+    {
         memset(&sb, 0, sizeof sb);
         sb.format_version = KVS_FORMAT_VERSION;
         sb.device_bytes = R->L.device_bytes;
@@ -4814,13 +4829,21 @@ static kvs_result kvsi_raw_format(kvsi_raw *R, uint64_t dev, char *err, size_t c
         else
             sb.path_id = kvs_fnv1a64(R->path, strlen(R->path));
         sb.created_ns = kvsi_now_ns(1);
-        r = kvs_superblock_encode(&sb, mem, sbn);
-        if (r == KVS_OK)
-            r = kvs_file_write(R->f, 0, mem, (size_t)R->L.sb_bytes);
-        if (r == KVS_OK)
-            r = kvs_file_datasync(R->f);
+        r = kvs_superblock_encode(&sb, (unsigned char *)mem + sbn, sbn);
     }
-    kvs_aligned_free(R->ap, mem, sbn, (size_t)R->A);
+    if (r == KVS_OK)
+        r = kvs_file_write(R->f, 0, mem, (size_t)R->L.sb_bytes);
+    if (r == KVS_OK)
+        r = kvs_file_datasync(R->f);
+    if (r == KVS_OK)
+        r = kvs_file_write(R->f, R->L.ckpt_offset[1], mem, (size_t)R->A);
+    if (r == KVS_OK)
+        r = kvsi_raw_ckpt(R, 0);
+    if (r == KVS_OK)
+        r = kvs_file_write(R->f, 0, (unsigned char *)mem + sbn, (size_t)R->L.sb_bytes);
+    if (r == KVS_OK)
+        r = kvs_file_datasync(R->f);
+    kvs_aligned_free(R->ap, mem, 2 * sbn, (size_t)R->A);
     if (r != KVS_OK)
         return kvsi_errf(err, cap, r, "formatting %s failed: %s", R->path, kvs_result_str(r));
     return KVS_OK;
@@ -5164,7 +5187,7 @@ static kvs_result kvsi_raw_ld_entry(kvsi_rld *P, const unsigned char *p, size_t 
     kvs_result r = kvs_index_entry_decode(p, avail, R->L.slot_count, &ie, used);
     if (r != KVS_OK)
         return r;
-    if (ie.payload_len > R->L.slot_payload_max || P->smap[ie.slot] != 0)
+    if (ie.payload_len > R->L.slot_payload_max || P->smap[ie.slot] != 0 || ie.generation >= KVSI_RAW_COUNTER_MAX)
         return KVS_E_CORRUPT;
     size = KVSI_RAW_ESIZE(ie.key_len);
     e = kvsi_raw_ent_alloc(R, size);
@@ -5350,7 +5373,7 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
                              kvs_result_str(r));
         }
         rc[c] = kvs_ckpt_header_decode(R->ck, KVS_CKPT_HEADER_BYTES, R->L.ckpt_bytes - KVS_CKPT_HEADER_BYTES, &hc[c]);
-        if (rc[c] == KVS_OK && hc[c].store_id != R->store_id)
+        if (rc[c] == KVS_OK && (hc[c].store_id != R->store_id || hc[c].seq >= KVSI_RAW_COUNTER_MAX))
             rc[c] = KVS_E_CORRUPT;
         if (rc[c] == KVS_OK && hc[c].seq > maxseq)
             maxseq = hc[c].seq;
@@ -5372,6 +5395,8 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
             maxgen = maxslot = 0;
             rerr = KVS_OK;
             r = kvsi_raw_load_copy(R, c, &hc[c], hint[c], smap, &ih, &maxgen, &maxslot, &rerr);
+            if (r == KVS_OK && ih.gen_floor >= KVSI_RAW_COUNTER_MAX)
+                r = KVS_E_CORRUPT;
             if (r == KVS_E_NOMEM || rerr != KVS_OK) {
                 kvs_aligned_free(R->ap, smap, n, 1);
                 if (rerr != KVS_OK)
@@ -5411,7 +5436,7 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
             break;
         if (kvs_objhdr_decode(R->ck, (size_t)R->probe, &oh) != KVS_OK || oh.store_id != R->store_id ||
             oh.payload_offset != R->L.slot_header_bytes || oh.payload_len > R->L.slot_payload_max ||
-            oh.generation < floor)
+            oh.generation < floor || oh.generation >= KVSI_RAW_COUNTER_MAX)
             continue;
         if (pcap < (size_t)kvsi_ru(oh.payload_len + 1, R->A)) {
             if (pbuf != NULL)
@@ -5555,24 +5580,25 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
 
     kvs_file_config_init(&fc);
     fc.direct = cfg->direct;
-    if (cfg->format != KVS_FORMAT_NEVER && cfg->device_bytes != 0) {
-        fc.size = cfg->device_bytes; /* a smaller file is grown to it */
-        fc.mode = cfg->file_mode;
-    }
     fc.align = cfg->align;
     fc.alloc = ap;
     fc.sysops = cfg->sysops;
-    /* A device file that exists (or a block device) opens as it is. A
-       missing one is created with O_EXCL, so this open knows it made the
-       file and a failure further on removes it again; a file another opener
-       created in between opens as it is. */
+    /* A device file that exists (or a block device) opens as it is: a file
+       smaller than device_bytes is grown only when it is formatted, so an
+       open that fails (a geometry mismatch) leaves it as it was. A missing
+       one is created at device_bytes with O_EXCL, so this open knows it made
+       the file and a failure further on removes it again; a file another
+       opener created in between opens as it is. */
     r = kvs_file_open(R->path, &fc, &R->f);
-    if (r == KVS_E_NOENT && fc.size != 0) {
+    if (r == KVS_E_NOENT && cfg->format != KVS_FORMAT_NEVER && cfg->device_bytes != 0) {
         fc.flags = KVS_FILE_CREATE | KVS_FILE_EXCL;
+        fc.size = cfg->device_bytes;
+        fc.mode = cfg->file_mode;
         r = kvs_file_open(R->path, &fc, &R->f);
         R->created = r == KVS_OK;
         if (r == KVS_E_EXIST) {
             fc.flags = 0;
+            fc.size = 0;
             r = kvs_file_open(R->path, &fc, &R->f);
         }
     }
@@ -5626,6 +5652,21 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         kvs_aligned_free(R->ap, blk, (size_t)blkn, (size_t)afmt);
         R->A = afmt;
         dev = cfg->device_bytes != 0 ? cfg->device_bytes : fsize;
+        if (dev > fsize) {
+            if (R->info.is_blockdev) {
+                kvsi_raw_free(R);
+                return kvsi_errf(err, err_cap, KVS_E_NOSPC, "device_bytes %llu: the device is %llu bytes",
+                                 (unsigned long long)dev, (unsigned long long)fsize);
+            }
+            int tr = kvsi_sys_ftruncate(kvsi_file_ops(R->f), R->f->fd, dev);
+            if (tr < 0) {
+                r = kvs_result_from_errno(-tr);
+                r = kvsi_errf(err, err_cap, r, "cannot grow %s to device_bytes %llu: %s", R->path,
+                              (unsigned long long)dev, kvs_result_str(r));
+                kvsi_raw_free(R);
+                return r;
+            }
+        }
         if (cfg->slot_payload_bytes == 0)
             cfg->slot_payload_bytes = KVSI_RAW_DEF_PAYLOAD;
         R->probe = kvsi_min64(kvsi_max64(KVS_OBJHDR_REGION, R->A), kvsi_ru(KVS_OBJHDR_MAX_BYTES, R->A));

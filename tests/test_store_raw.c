@@ -557,6 +557,15 @@ static void test_config_errors(void)
     c.format = KVS_FORMAT_NEVER;
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_GEOMETRY);
     CHECK(strstr(err, "device_bytes") != NULL);
+    /* the same where the open may format: refused, and the file is not
+       grown to the new device_bytes on the way */
+    raw_cfg(&c, path, 32 * MiB, 64 * 1024, KVS_DIRECT_PREFER);
+    c.format = KVS_FORMAT_IF_EMPTY;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_GEOMETRY);
+    {
+        struct stat sb;
+        CHECK(stat(path, &sb) == 0 && sb.st_size == 16 * (off_t)MiB);
+    }
     raw_cfg(&c, path, 0, 64 * 1024, KVS_DIRECT_PREFER);
     c.format = KVS_FORMAT_NEVER;
     c.meta_bytes = 1 * MiB;

@@ -351,6 +351,232 @@ static void test_damaged_checkpoints(void)
     unlink(path);
 }
 
+/* Counters read from disk at or above 2^62 (checkpoint seq, gen_floor, an
+   entry's or a slot's generation), in records whose CRCs are valid: the
+   record is corrupt. The store opens from what else there is, and puts
+   after it are stored and found (taken as they were, next_seq or next_gen
+   would wrap to 0: puts refused, or a new value dropped as older). */
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    int i;
+    for (i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void counters_after(const char *path, uint64_t n)
+{
+    char err[256];
+    kvs_store *s = reopen(path, err, sizeof err);
+    unsigned char buf[9200], rd[9200];
+    uint64_t i, v;
+    size_t got;
+    CHECK(s != NULL);
+    if (s == NULL) {
+        fprintf(stderr, "reopen: %s\n", err);
+        return;
+    }
+    for (i = 0; i < n; i++) /* all there (the index alone: no slot is read) */
+        CHECK_R(kvs_store_exists(s, &i, sizeof i), KVS_OK);
+    for (i = 0; i < n + 8; i++) { /* new values of old keys, and new keys */
+        make_val(buf, i, 1000 + i);
+        CHECK_R(kvs_store_put(s, &i, sizeof i, buf, vlen(1000 + i)), KVS_OK);
+        if (i % 8 == 0)
+            CHECK_R(kvs_store_sync(s), KVS_OK);
+    }
+    for (i = 0; i < n + 8; i++)
+        CHECK(kvs_store_get(s, &i, sizeof i, rd, sizeof rd, &got) == KVS_OK && val_ok(rd, got, i, &v) &&
+              v == 1000 + i);
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    s = reopen(path, err, sizeof err);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    for (i = 0; i < n + 8; i++)
+        CHECK(kvs_store_get(s, &i, sizeof i, rd, sizeof rd, &got) == KVS_OK && val_ok(rd, got, i, &v) &&
+              v == 1000 + i);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+static void test_huge_counters(void)
+{
+    char path[1200];
+    kvs_layout l;
+    int what;
+    t_path(path, sizeof path, "counters");
+    for (what = 0; what < 6; what++) {
+        unsigned char h[64], *img = (unsigned char *)xalloc(1 << 20);
+        kvs_ckpt_header ch[2], hh;
+        int newest, fd;
+        fill_closed(path, 30);
+        CHECK(file_layout(path, &l) == 0);
+        CHECK(read_at(path, l.ckpt_offset[0], h, 64) == 0);
+        CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[0]), KVS_OK);
+        CHECK(read_at(path, l.ckpt_offset[1], h, 64) == 0);
+        CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[1]), KVS_OK);
+        newest = ch[1].seq > ch[0].seq ? 1 : 0;
+        hh = ch[newest];
+        CHECK(hh.payload_len + 64 <= (1 << 20) && hh.payload_len >= KVS_INDEX_HEADER_BYTES + 32);
+        CHECK(read_at(path, l.ckpt_offset[newest], img, 64 + (size_t)hh.payload_len) == 0);
+        if (what == 5) {
+            /* a slot's header, found by a full scan (both copies gone) */
+            kvs_objhdr oh;
+            unsigned char sh[4096];
+            size_t used;
+            uint64_t k = 3, off = l.slots_offset + 3 * l.slot_bytes;
+            CHECK(read_at(path, off, sh, sizeof sh) == 0);
+            CHECK_R(kvs_objhdr_decode(sh, sizeof sh, &oh), KVS_OK);
+            CHECK(oh.key_len == sizeof k && memcmp(oh.key, &k, sizeof k) == 0);
+            memcpy(h, oh.key, sizeof k);
+            oh.key = h;
+            oh.generation = UINT64_MAX;
+            CHECK_R(kvs_objhdr_encode(&oh, sh, sizeof sh, &used), KVS_OK);
+            fd = open(path, O_RDWR);
+            CHECK(fd >= 0 && pwrite(fd, sh, used, (off_t)off) == (ssize_t)used);
+            if (fd >= 0)
+                close(fd);
+            CHECK(poke(path, l.ckpt_offset[0] + 8, 0xff) == 0);
+            CHECK(poke(path, l.ckpt_offset[1] + 8, 0xff) == 0);
+            free(img);
+            {
+                char err[256];
+                kvs_store *s = reopen(path, err, sizeof err);
+                CHECK(s != NULL);
+                if (s != NULL) {
+                    CHECK(count_good(s, 30) == 29);
+                    CHECK_R(kvs_store_exists(s, &k, sizeof k), KVS_NOT_FOUND);
+                    CHECK_R(kvs_store_close(s), KVS_OK);
+                }
+            }
+            counters_after(path, 0);
+            unlink(path);
+            continue;
+        }
+        switch (what) {
+        case 0: hh.seq = UINT64_MAX; break;
+        case 1: hh.seq = UINT64_MAX - 1; break;
+        case 2: put_u64(img + 64 + 8, UINT64_MAX - 1); break;                       /* gen_floor */
+        case 3: put_u64(img + 64 + 8, (uint64_t)1 << 62); break;                    /* the bound */
+        default: put_u64(img + 64 + KVS_INDEX_HEADER_BYTES + 8, UINT64_MAX); break; /* entry 0 */
+        }
+        hh.payload_crc = kvs_crc32c(0, img + 64, (size_t)hh.payload_len);
+        CHECK_R(kvs_ckpt_header_encode(&hh, img, 64), KVS_OK);
+        fd = open(path, O_RDWR);
+        CHECK(fd >= 0 && pwrite(fd, img, 64 + (size_t)hh.payload_len, (off_t)l.ckpt_offset[newest]) ==
+                             (ssize_t)(64 + hh.payload_len));
+        if (fd >= 0)
+            close(fd);
+        free(img);
+        counters_after(path, 30);
+        unlink(path);
+    }
+}
+
+/* A KVS_FORMAT_ALWAYS over a store, cut short at each write or sync in
+   turn (the Nth fails, and nothing after it reaches the device, as in a
+   crash there): what a reopen finds is the old store whole, an unformatted
+   device, or the new empty store -- never the old store's objects brought
+   back by a scan (a key removed and synced before stays gone). */
+typedef struct cut {
+    int n, calls; /* fail the nth write or sync; calls so far */
+} cut;
+
+static int cut_hit(cut *c)
+{
+    return ++c->calls == c->n;
+}
+static int64_t cut_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t off)
+{
+    ssize_t r;
+    if (cut_hit((cut *)u))
+        return -EIO;
+    r = pwrite(fd, buf, len, (off_t)off);
+    return r < 0 ? -(int64_t)errno : (int64_t)r;
+}
+static int cut_sync(void *u, int fd)
+{
+    if (cut_hit((cut *)u))
+        return -EIO;
+    return fdatasync(fd) == 0 ? 0 : -errno;
+}
+
+static void test_format_cut_short(void)
+{
+    char path[1200], keep[1200], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_sysops ops;
+    cut ct;
+    uint64_t gone = 5;
+    int n, done = 0, seen_old = 0, seen_blank = 0, seen_new = 0;
+    t_path(path, sizeof path, "fmtcut");
+    t_path(keep, sizeof keep, "fmtcut.keep");
+    fill_closed(path, 20);
+    s = reopen(path, err, sizeof err);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    CHECK_R(kvs_store_remove(s, &gone, sizeof gone), KVS_OK);
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    copy_file(path, keep);
+    memset(&ops, 0, sizeof ops);
+    ops.user = &ct;
+    ops.pwrite = cut_pwrite;
+    ops.fdatasync = cut_sync;
+    ops.fsync = cut_sync;
+    for (n = 1; !done && n < 100; n++) {
+        kvs_result r;
+        copy_file(keep, path);
+        ct.n = n;
+        ct.calls = 0;
+        raw_cfg(&c, path, 8 * MiB, 12288, KVS_DIRECT_PREFER);
+        c.format = KVS_FORMAT_ALWAYS;
+        c.sysops = &ops;
+        s = NULL;
+        r = kvs_store_open(&c, &s, err, sizeof err);
+        if (r == KVS_OK) {
+            done = 1; /* the format made fewer than n calls */
+            ct.n = 0;
+            CHECK_R(kvs_store_close(s), KVS_OK);
+        } else {
+            CHECK_R(r, KVS_E_IO);
+            CHECK(s == NULL);
+        }
+        raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
+        c.format = KVS_FORMAT_NEVER;
+        s = NULL;
+        r = kvs_store_open(&c, &s, err, sizeof err);
+        if (r == KVS_E_MAGIC) {
+            seen_blank++;
+            CHECK(!done);
+            continue;
+        }
+        CHECK_R(r, KVS_OK);
+        if (s == NULL)
+            continue;
+        CHECK_R(kvs_store_exists(s, &gone, sizeof gone), KVS_NOT_FOUND);
+        {
+            uint64_t good = count_good(s, 20);
+            kvs_store_stats st;
+            kvs_store_get_stats(s, &st);
+            CHECK(st.corruptions == 0);
+            if (good == 19) {
+                seen_old++; /* untouched */
+                CHECK(!done && st.objects == 19);
+            } else {
+                seen_new++;
+                CHECK(good == 0 && st.objects == 0);
+            }
+        }
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    CHECK(done);
+    CHECK(seen_old >= 1 && seen_blank >= 1 && seen_new >= 1);
+    unlink(path);
+    unlink(keep);
+}
+
 static void test_torn_slots(void)
 {
     char path[1200], err[256];
@@ -494,6 +720,8 @@ int main(void)
         test_sigkill(r);
     test_stale_checkpoint();
     test_damaged_checkpoints();
+    test_huge_counters();
+    test_format_cut_short();
     test_torn_slots();
     test_superblock();
     test_restart_time();

@@ -160,6 +160,15 @@ static void test_bad_maps(void)
     c.paths = a;
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
     CHECK(s == NULL);
+    /* one path and no world: a world of 1, so a rank above 0 is refused
+       before anything opens */
+    tp_cfg(&c, NULL, 3);
+    c.tp_map = NULL;
+    c.paths = a;
+    c.tp_world = 0;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_RANK);
+    CHECK(strstr(err, "tp_rank 3") != NULL);
+    CHECK(s == NULL && !exists_path(a));
 }
 
 int main(void)
