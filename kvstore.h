@@ -2308,11 +2308,6 @@ KVSDEF kvs_result kvs_tpmap_parse(const char *text, uint32_t expected_world, con
     if (a != NULL)
         out->alloc = *a;
     kvsi_msg_init(&m, err, err_cap);
-    if (expected_world > KVS_TP_MAX) {
-        kvsi_msg_str(&m, "expected world size above 1024");
-        r = KVS_E_LIMIT;
-        goto fail;
-    }
     tlen = strlen(text);
     s = text;
     n = tlen;
@@ -2398,6 +2393,11 @@ KVSDEF kvs_result kvs_tpmap_parse(const char *text, uint32_t expected_world, con
     if (count == 0) {
         kvsi_msg_str(&m, "no entries");
         r = KVS_E_EMPTY;
+        goto fail;
+    }
+    if (expected_world > KVS_TP_MAX) { /* after the entries (FORMAT.md 4) */
+        kvsi_msg_str(&m, "expected world size above 1024");
+        r = KVS_E_LIMIT;
         goto fail;
     }
     world = expected_world != 0 ? expected_world : maxr + 1;

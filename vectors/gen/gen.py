@@ -647,6 +647,9 @@ def gen_tpmap():
         # first error wins, entries in order
         (b"0=/a,x=/b,1=\"/c", 0), (b"0=\"/a,x=/b", 0), (b"0=/a,0=/a,1=", 0),
         (b"0=/a,1=,0=/a", 0), (b"x,0=/a\x01", 0), (b"1=/b,0=/b,3=/c", 0),
+        # an expected world above 1024: checked after the entries and emptiness
+        (b"0=/a", 1025), (b"0=/a", 2000), (b"", 2000), (b"{}", 1025), (b"\n{", 2000),
+        (b"x=/a", 2000), (b"0=/a,0=/b", 1025), (b"0=/a", 0xFFFFFFFF),
     ]
     for t, w in invalid:
         rec(t, w)

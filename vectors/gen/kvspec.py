@@ -214,6 +214,8 @@ def tpmap_parse(text, expected_world):
         bymap[rank] = path
     if not bymap:
         raise KvsError("KVS_E_EMPTY")
+    if expected_world > TP_MAX:
+        raise KvsError("KVS_E_LIMIT")
     w = expected_world if expected_world else max(bymap) + 1
     if max(bymap) >= w:
         raise KvsError("KVS_E_RANK")
