@@ -1232,23 +1232,26 @@ static kvs_result kvsi_xfer(kvs_file *f, int wr, uint64_t off, unsigned char *bu
     return KVS_OK;
 }
 
-/* Bounce block: the caller's scratch when it is large and aligned enough,
-   else one from the file's allocator. */
+/* Bounce block: the caller's scratch when it is aligned and holds at least
+   need bytes (a unit for a transfer in pieces, the whole padded tail for
+   the fast path's one transfer), else one of want bytes from the file's
+   allocator. */
 typedef struct kvsi_bounce {
     unsigned char *p;
     size_t size;
     int owned;
 } kvsi_bounce;
 
-static kvs_result kvsi_bounce_get(kvs_file *f, size_t want, unsigned char *scratch, size_t scratch_len,
-                                  kvsi_bounce *b)
+static kvs_result kvsi_bounce_get(kvs_file *f, size_t want, size_t need, unsigned char *scratch,
+                                  size_t scratch_len, kvsi_bounce *b)
 {
     void *mem = NULL;
     kvs_result r;
     b->p = NULL;
     b->size = 0;
     b->owned = 0;
-    if (scratch != NULL && kvs_ptr_is_aligned(scratch, f->unit) && scratch_len >= f->unit) {
+    if (scratch != NULL && kvs_ptr_is_aligned(scratch, f->unit) && scratch_len - scratch_len % f->unit >= need &&
+        scratch_len >= f->unit) {
         b->p = scratch;
         b->size = kvsi_min_sz(want, scratch_len - scratch_len % f->unit);
         return KVS_OK;
@@ -1300,7 +1303,7 @@ static kvs_result kvsi_file_rw(kvs_file *f, int wr, uint64_t off, unsigned char 
             r = kvsi_xfer(f, wr, off, buf, (size_t)plan.direct, (size_t)plan.direct, &got);
         if (r == KVS_OK && plan.tail > 0) {
             kvsi_bounce b;
-            r = kvsi_bounce_get(f, (size_t)plan.bounce, scratch, scratch_len, &b);
+            r = kvsi_bounce_get(f, (size_t)plan.bounce, (size_t)plan.bounce, scratch, scratch_len, &b);
             if (r == KVS_OK) {
                 unsigned char *src = buf + plan.direct;
                 if (wr) {
@@ -1338,16 +1341,19 @@ static kvs_result kvsi_file_rw(kvs_file *f, int wr, uint64_t off, unsigned char 
         }
         size_t want = (size_t)kvsi_min_sz(f->bounce, (size_t)(end - start));
         want = (size_t)kvsi_ru((uint64_t)want, (uint64_t)f->unit);
-        r = kvsi_bounce_get(f, want, scratch, scratch_len, &b);
+        r = kvsi_bounce_get(f, want, f->unit, scratch, scratch_len, &b);
         if (r == KVS_OK) {
             while (pos < end && r == KVS_OK) {
                 size_t clen = (size_t)((end - pos) < (uint64_t)b.size ? (end - pos) : (uint64_t)b.size);
                 uint64_t lo = pos > off ? pos : off;
                 uint64_t hi = pos + clen < off + len ? pos + clen : off + len;
                 if (wr) {
-                    /* off is aligned here, so lo == pos */
-                    size_t data = (size_t)(hi - lo);
-                    memcpy(b.p, buf + (lo - off), data);
+                    /* off is aligned here, so lo == pos; a piece of the
+                       padding past the data (tail_pad above the bounce
+                       size) carries none of it */
+                    size_t data = hi > lo ? (size_t)(hi - lo) : 0;
+                    if (data > 0)
+                        memcpy(b.p, buf + (lo - off), data);
                     if (data < clen)
                         memset(b.p + data, 0, clen - data);
                     r = kvsi_xfer(f, 1, pos, b.p, clen, clen, &got);
@@ -1603,7 +1609,7 @@ static kvs_result kvsi_file_rwv(kvs_file *f, int wr, uint64_t off, const kvs_iov
         b.size = 0;
         b.owned = 0;
         if (bneed > 0)
-            r = kvsi_bounce_get(f, bneed < (uint64_t)f->bounce ? (size_t)bneed : f->bounce, NULL, 0, &b);
+            r = kvsi_bounce_get(f, bneed < (uint64_t)f->bounce ? (size_t)bneed : f->bounce, f->unit, NULL, 0, &b);
         while (r == KVS_OK && s.p < s.lim) {
             struct iovec v[KVS_IOV_BATCH];
             kvsi_vpiece bp[KVS_IOV_BATCH];
@@ -2418,6 +2424,10 @@ static size_t kvsi_op_tasks(const kvs_pool *p, const kvs_io_op *op, size_t *task
     if (op->len == 0)
         return 0;
     if (op->len <= ts)
+        return 1;
+    /* A direct write at a misaligned offset is refused whole (KVS_E_ALIGN,
+       nothing written), so it is not split into pieces that would align. */
+    if (op->kind == KVS_OP_WRITE && fi.direct && !kvs_is_aligned(op->offset, fi.align))
         return 1;
     first = ts - (size_t)(op->offset & (uint64_t)(ts - 1));
     if (first >= op->len)

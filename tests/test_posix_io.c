@@ -76,7 +76,11 @@ static void test_errno_map(void)
 }
 
 /* ------------------------------------------------------------------ */
-static void test_matrix_mode(kvs_direct_policy pol)
+/* bounce: the file's bounce_bytes (0: the default, 1 MiB). The smallest,
+   one unit, is below the filesystem block the tail is padded to, so a
+   misaligned buffer's padded tail spans several bounce pieces, the last
+   ones past the data. */
+static void test_matrix_mode(kvs_direct_policy pol, size_t bounce)
 {
     char path[1200];
     kvs_file_config cfg;
@@ -89,10 +93,11 @@ static void test_matrix_mode(kvs_direct_policy pol)
     unsigned widened = 0;
     size_t big = T_TSAN ? ((size_t)1 << 20) + 100 : ((size_t)3 << 20) + 100;
 
-    t_path(path, sizeof path, pol == KVS_DIRECT_OFF ? "matrix_buf" : "matrix_dir");
+    t_path(path, sizeof path, pol == KVS_DIRECT_OFF ? "matrix_buf" : bounce ? "matrix_dir_small" : "matrix_dir");
     kvs_file_config_init(&cfg);
     cfg.direct = pol;
     cfg.flags = KVS_FILE_CREATE | KVS_FILE_TRUNC;
+    cfg.bounce_bytes = bounce;
     CHECK_R(kvs_file_open(path, &cfg, &f), KVS_OK);
     if (f == NULL)
         return;
@@ -116,7 +121,9 @@ static void test_matrix_mode(kvs_direct_policy pol)
     sizes[nsizes++] = ((size_t)1 << 20) - 1;
     sizes[nsizes++] = (size_t)1 << 20;
     sizes[nsizes++] = ((size_t)1 << 20) + A + 1; /* straddles a bounce piece */
-    sizes[nsizes++] = big;                       /* several MiB */
+    sizes[nsizes++] = ((size_t)1 << 20) - 4096 + 100; /* at 4096: the tail is padded to tail_pad */
+    if (bounce == 0)
+        sizes[nsizes++] = big; /* several MiB (in one-unit pieces: too slow) */
     maxsize = big;
     region = (size_t)kvsi_ru((uint64_t)maxsize + 4 * A + 8192, 1 << 20);
 
@@ -1003,8 +1010,9 @@ int main(void)
     t_init_seed("test_posix_io", 0x5eed1234ULL);
     t_setup_dir("io");
     test_errno_map();
-    test_matrix_mode(KVS_DIRECT_PREFER);
-    test_matrix_mode(KVS_DIRECT_OFF);
+    test_matrix_mode(KVS_DIRECT_PREFER, 0);
+    test_matrix_mode(KVS_DIRECT_PREFER, 1); /* rounded up to one unit */
+    test_matrix_mode(KVS_DIRECT_OFF, 0);
     test_faults();
     test_close_hook();
     test_getfl_hook();
