@@ -6225,7 +6225,9 @@ static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const 
 
 /* For a hashed name: KVS_OK when the file holds this key, KVS_NOT_FOUND when
    it holds another (or nothing readable), or an error. */
-static kvs_result kvsi_fs_key_check(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, const void *key,
+/* Whose file is at a hashed name: KVS_OK this key's, KVS_E_EXIST another
+   key's, KVS_E_CORRUPT no valid object's, KVS_NOT_FOUND none, or the error. */
+static kvs_result kvsi_fs_key_owner(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, const void *key,
                                     size_t klen)
 {
     kvs_file *f;
@@ -6234,11 +6236,9 @@ static kvs_result kvsi_fs_key_check(kvsi_fs *fs, const kvsi_fsdir *d, const char
     kvs_objhdr h;
     uint64_t fsz = 0;
     kvs_result r = kvsi_fs_read_header(fs, d, name, &f, &hb, &hba, &h, &fsz);
-    if (r == KVS_E_CORRUPT)
-        return KVS_NOT_FOUND;
     if (r != KVS_OK)
         return r;
-    r = (h.key_len == klen && memcmp(h.key, key, klen) == 0) ? KVS_OK : KVS_NOT_FOUND;
+    r = (h.key_len == klen && memcmp(h.key, key, klen) == 0) ? KVS_OK : KVS_E_EXIST;
     kvsi_fs_hdr_free(fs, hb, hba);
     (void)kvsi_fs_close_file(fs, f);
     return r;
@@ -6529,7 +6529,7 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
     unsigned char *hb = NULL;
     kvs_objhdr h;
     kvs_result res;
-    int corrupt = 0, pgot = 0, had = 0, known = 0, again = 0;
+    int corrupt = 0, other = 0, pgot = 0, had = 0, known = 0, again = 0;
 
     *out_len = 0;
     res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
@@ -6582,6 +6582,7 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
         if (h.key_len != klen || memcmp(h.key, key, klen) != 0) {
             /* a hashed name shared with another key is a plain miss */
             corrupt = kind != KVS_FSNAME_HASHED;
+            other = !corrupt;
             res = KVS_NOT_FOUND;
         } else {
             *out_len = (size_t)h.payload_len;
@@ -6632,8 +6633,11 @@ done:
         } else if (e->present) {
             kvsi_fs_lru_push(fs, e);
         }
-    } else if (res == KVS_NOT_FOUND && !corrupt && e->ver == v0 && kind != KVS_FSNAME_HASHED) {
-        kvsi_fs_gone(fs, e); /* removed behind our back (another process) */
+    } else if (res == KVS_NOT_FOUND && !corrupt && !other && e->ver == v0 && e->kseq == k0) {
+        /* removed behind our back (another process), and nobody recorded
+           the name since this get began (a later get may have found a
+           newer file there) */
+        kvsi_fs_gone(fs, e);
     }
     if (--e->readers == 0)
         pthread_cond_broadcast(&fs->cv);
@@ -6666,8 +6670,11 @@ static kvs_result kvsi_fs_exists(void *ev, const void *key, size_t klen)
     if (res != KVS_OK)
         return res;
     res = kvsi_fs_stat_name(fs, &fs->dirs[di], name, &st);
-    if (res == KVS_OK && kind == KVS_FSNAME_HASHED)
-        res = kvsi_fs_key_check(fs, &fs->dirs[di], name, key, klen);
+    if (res == KVS_OK && kind == KVS_FSNAME_HASHED) {
+        res = kvsi_fs_key_owner(fs, &fs->dirs[di], name, key, klen);
+        if (res == KVS_E_EXIST || res == KVS_E_CORRUPT)
+            res = KVS_NOT_FOUND;
+    }
     return res;
 }
 
@@ -6686,8 +6693,14 @@ static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
         return res;
     d = &fs->dirs[di];
     if (kind == KVS_FSNAME_HASHED) {
-        res = kvsi_fs_key_check(fs, d, name, key, klen); /* never remove another key's file */
-        if (res != KVS_OK)
+        /* Never remove another key's file. A damaged one holds no valid
+           object (a get misses it), so it goes as this key's would; none
+           at all goes through the unlink too, which finds nothing and
+           drops what this handle still counted there. */
+        res = kvsi_fs_key_owner(fs, d, name, key, klen);
+        if (res == KVS_E_EXIST)
+            return KVS_NOT_FOUND;
+        if (res != KVS_OK && res != KVS_E_CORRUPT && res != KVS_NOT_FOUND)
             return res;
     }
     pthread_mutex_lock(&fs->mu);
@@ -6727,17 +6740,22 @@ static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
     kvs_result res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
     if (res != KVS_OK)
         return res;
-    if (delta > 0) {
-        res = kvsi_fs_exists(ev, key, klen);
-        if (res != KVS_OK)
-            return res;
-    }
     pthread_mutex_lock(&fs->mu);
     e = kvsi_fs_ref(fs, di, name, nlen, delta > 0);
     if (e == NULL) {
         res = delta > 0 ? KVS_E_NOMEM : KVS_E_INVAL;
     } else if (delta > 0) {
+        /* The pin first, so no eviction picks the name from here on; one
+           already under way (busy) ends before the file is looked for, so
+           a pin that succeeds is on a file no eviction is removing. */
         e->pins++;
+        while (e->busy)
+            pthread_cond_wait(&fs->cv, &fs->mu);
+        pthread_mutex_unlock(&fs->mu);
+        res = kvsi_fs_exists(ev, key, klen);
+        pthread_mutex_lock(&fs->mu);
+        if (res != KVS_OK && --e->pins == 0)
+            pthread_cond_broadcast(&fs->cv);
     } else if (e->pins == 0) {
         res = KVS_E_INVAL; /* not pinned */
     } else if (--e->pins == 0) {

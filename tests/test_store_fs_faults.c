@@ -1082,7 +1082,7 @@ static void test_readdir(void)
         return;
     t_fill_tag(v, sizeof v, 31);
     for (i = 0; i < 5; i++) {
-        char k[8];
+        char k[16];
         snprintf(k, sizeof k, "key%d", i);
         CHECK_R(kvs_store_put(s, k, strlen(k), v, sizeof v), KVS_OK);
     }
@@ -1153,7 +1153,7 @@ static void test_readdir(void)
     kvs_store_get_stats(s, &st);
     CHECK(st.objects == 5 && st.corruptions == 0);
     for (i = 0; i < 5; i++) {
-        char k[8];
+        char k[16];
         snprintf(k, sizeof k, "key%d", i);
         CHECK(get_is(s, k, v, sizeof v));
     }

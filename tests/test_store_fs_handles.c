@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+/* The filesystem store's map of what is on disk, when another operation is
+   in flight in this handle or another handle changes the directory:
+
+   - a pin while an eviction is removing the file: the pin waits for it and
+     reports the object gone, never KVS_OK for an object that is then gone
+     ("pinned objects are never evicted");
+   - a long key (hashed file name) removed by another handle: this handle's
+     get and remove miss it and stop counting its bytes, as for a short key;
+   - a damaged file at a long key's name: remove deletes it (it holds no
+     valid object), while a file of another key at that name is left alone;
+   - a get that found no file while a later get of the same handle found
+     the file put since: the earlier get's miss does not undo the later
+     record.
+
+   A gate in the hooks holds one thread inside a system call (unlinkat,
+   openat) until the test lets it go, so each interleaving is forced rather
+   than hoped for. Environment: KVS_TEST_DIR, KVS_SEED. */
+#define KVS_IMPLEMENTATION
+#include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "test_store_fs_util.h"
+
+/* ---- the gate ---- */
+enum { G_OFF, G_UNLINK, G_OPEN_MISS };
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int mode;         /* which call to hold (one call, then G_OFF) */
+    char name[KVS_FSNAME_MAX + 1];
+    int entered, released;
+} gate;
+static gate g_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, G_OFF, "", 0, 0};
+
+static void gate_arm(int mode, const char *name)
+{
+    pthread_mutex_lock(&g_gate.mu);
+    g_gate.mode = mode;
+    snprintf(g_gate.name, sizeof g_gate.name, "%s", name);
+    g_gate.entered = g_gate.released = 0;
+    pthread_mutex_unlock(&g_gate.mu);
+}
+
+/* In a hook: hold here when this call is the armed one. */
+static void gate_pass(int mode, const char *path)
+{
+    pthread_mutex_lock(&g_gate.mu);
+    if (g_gate.mode == mode && strcmp(path, g_gate.name) == 0) {
+        g_gate.mode = G_OFF;
+        g_gate.entered = 1;
+        pthread_cond_broadcast(&g_gate.cv);
+        while (!g_gate.released)
+            pthread_cond_wait(&g_gate.cv, &g_gate.mu);
+    }
+    pthread_mutex_unlock(&g_gate.mu);
+}
+
+static int gate_wait_entered(void)
+{
+    struct timespec dl;
+    int r = 0;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 30;
+    pthread_mutex_lock(&g_gate.mu);
+    while (!g_gate.entered && r == 0)
+        r = pthread_cond_timedwait(&g_gate.cv, &g_gate.mu, &dl);
+    r = g_gate.entered;
+    pthread_mutex_unlock(&g_gate.mu);
+    return r;
+}
+
+static void gate_release(void)
+{
+    pthread_mutex_lock(&g_gate.mu);
+    g_gate.released = 1;
+    pthread_cond_broadcast(&g_gate.cv);
+    pthread_mutex_unlock(&g_gate.mu);
+}
+
+static int h_unlinkat(void *u, int dfd, const char *path, int flags)
+{
+    (void)u;
+    gate_pass(G_UNLINK, path);
+    return unlinkat(dfd, path, flags) == 0 ? 0 : -errno;
+}
+
+static int h_openat(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd = openat(dfd, path, flags, (mode_t)mode), e = errno;
+    (void)u;
+    if (fd < 0 && e == ENOENT)
+        gate_pass(G_OPEN_MISS, path);
+    return fd < 0 ? -e : fd;
+}
+
+static kvs_sysops g_ops;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+static void name_of(const char *key, char *out)
+{
+    size_t n = 0;
+    CHECK_R(kvs_fsname_encode(key, strlen(key), out, KVS_FSNAME_MAX + 1, &n, NULL), KVS_OK);
+}
+
+static uint64_t objects_of(kvs_store *s)
+{
+    kvs_store_stats st;
+    kvs_store_get_stats(s, &st);
+    return st.objects;
+}
+
+#define VLEN 8192
+static unsigned char g_val[VLEN], g_rd[VLEN];
+
+/* ---- 1. a pin during the eviction of its file ---- */
+typedef struct job {
+    kvs_store *s;
+    const char *key;
+    kvs_result r;
+} job;
+
+static void *put_main(void *arg)
+{
+    job *j = (job *)arg;
+    j->r = kvs_store_put(j->s, j->key, strlen(j->key), g_val, VLEN);
+    return NULL;
+}
+
+static void *pin_main(void *arg)
+{
+    job *j = (job *)arg;
+    j->r = kvs_store_pin(j->s, j->key, strlen(j->key));
+    return NULL;
+}
+
+static void *get_main(void *arg)
+{
+    job *j = (job *)arg;
+    size_t n = 0;
+    j->r = kvs_store_get(j->s, j->key, strlen(j->key), g_rd, VLEN, &n);
+    return NULL;
+}
+
+static void test_pin_during_eviction(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *s;
+    char n1[KVS_FSNAME_MAX + 1];
+    job put3, pin1;
+    pthread_t tp, tq;
+    cfg_fs(&c, dir);
+    c.sysops = &g_ops;
+    c.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    CHECK_R(kvs_store_put(s, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(s, "k2", 2, g_val, VLEN), KVS_OK);
+    name_of("k1", n1);
+    gate_arm(G_UNLINK, n1);
+    put3.s = s;
+    put3.key = "k3";
+    CHECK(pthread_create(&tp, NULL, put_main, &put3) == 0);
+    CHECK(gate_wait_entered()); /* the eviction of k1 is removing its file */
+    pin1.s = s;
+    pin1.key = "k1";
+    CHECK(pthread_create(&tq, NULL, pin_main, &pin1) == 0);
+    sleep_ms(150); /* long enough for a pin that does not wait to finish */
+    gate_release();
+    pthread_join(tp, NULL);
+    pthread_join(tq, NULL);
+    CHECK_R(put3.r, KVS_OK);
+    /* the pin waited for the eviction, then found nothing to pin */
+    CHECK_R(pin1.r, KVS_NOT_FOUND);
+    CHECK_R(kvs_store_exists(s, "k1", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_unpin(s, "k1", 2), KVS_E_INVAL); /* no pin was left behind */
+    /* a pin that succeeds holds: k2 pinned, k4 evicts k3, not k2 */
+    CHECK_R(kvs_store_pin(s, "k2", 2), KVS_OK);
+    CHECK_R(kvs_store_put(s, "k4", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_exists(s, "k2", 2), KVS_OK);
+    CHECK_R(kvs_store_exists(s, "k3", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* ---- 2. and 3. long keys ---- */
+static void long_key(char *k, size_t cap, char tag)
+{
+    size_t i;
+    for (i = 0; i + 1 < cap && i < 300; i++)
+        k[i] = (char)(tag + (char)(i % 7));
+    k[i] = '\0';
+}
+
+static void test_long_keys(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *a, *b;
+    char key[400], other[400], name[KVS_FSNAME_MAX + 1], path[2400];
+    kvs_fsname_kind kind = KVS_FSNAME_READABLE;
+    size_t n = 0;
+    int fd;
+    struct stat sb;
+    long_key(key, sizeof key, 'a');
+    long_key(other, sizeof other, 'A');
+    CHECK_R(kvs_fsname_encode(key, strlen(key), name, sizeof name, &n, &kind), KVS_OK);
+    CHECK(kind == KVS_FSNAME_HASHED);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cfg_fs(&c, dir);
+    a = open_store(&c);
+    b = open_store(&c);
+    CHECK(a != NULL && b != NULL);
+    if (a == NULL || b == NULL) {
+        if (a != NULL)
+            (void)kvs_store_close(a);
+        if (b != NULL)
+            (void)kvs_store_close(b);
+        return;
+    }
+
+    /* 2. removed by the other handle: a's get and remove miss it, and a
+       stops counting it */
+    CHECK_R(kvs_store_put(a, key, strlen(key), g_val, VLEN), KVS_OK);
+    CHECK(objects_of(a) == 1);
+    CHECK_R(kvs_store_remove(b, key, strlen(key)), KVS_OK);
+    n = 0;
+    CHECK_R(kvs_store_get(a, key, strlen(key), g_rd, VLEN, &n), KVS_NOT_FOUND);
+    CHECK(objects_of(a) == 0);
+    CHECK_R(kvs_store_put(a, key, strlen(key), g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_remove(b, key, strlen(key)), KVS_OK);
+    CHECK_R(kvs_store_remove(a, key, strlen(key)), KVS_NOT_FOUND);
+    CHECK(objects_of(a) == 0);
+
+    /* 3. a damaged file at the name: removed */
+    CHECK_R(kvs_store_put(a, key, strlen(key), g_val, VLEN), KVS_OK);
+    CHECK(truncate(path, 4096 + 100) == 0); /* torn: the payload is short */
+    CHECK_R(kvs_store_get(a, key, strlen(key), g_rd, VLEN, &n), KVS_NOT_FOUND);
+    fd = open(path, O_RDWR);
+    CHECK(fd >= 0 && pwrite(fd, "XXXXXXXX", 8, 0) == 8); /* and its magic gone */
+    if (fd >= 0)
+        close(fd);
+    CHECK_R(kvs_store_remove(a, key, strlen(key)), KVS_OK);
+    CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+    CHECK(objects_of(a) == 0);
+    /* another key's valid file at the name (as a hash collision would put
+       it there): left alone */
+    {
+        char oname[KVS_FSNAME_MAX + 1], opath[2400];
+        CHECK_R(kvs_fsname_encode(other, strlen(other), oname, sizeof oname, &n, &kind), KVS_OK);
+        snprintf(opath, sizeof opath, "%s/%s", dir, oname);
+        CHECK_R(kvs_store_put(a, other, strlen(other), g_val, VLEN), KVS_OK);
+        CHECK(rename(opath, path) == 0); /* other's file at key's name */
+        CHECK_R(kvs_store_remove(a, key, strlen(key)), KVS_NOT_FOUND);
+        CHECK(stat(path, &sb) == 0);
+        CHECK(unlink(path) == 0);
+    }
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+/* ---- 4. a get that found nothing, finishing after one that found a file ---- */
+static void test_stale_miss(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *a, *b;
+    char name[KVS_FSNAME_MAX + 1];
+    job g1;
+    pthread_t t;
+    size_t n = 0;
+    cfg_fs(&c, dir);
+    c.direct = KVS_DIRECT_OFF;
+    b = open_store(&c);
+    c.sysops = &g_ops;
+    a = open_store(&c);
+    CHECK(a != NULL && b != NULL);
+    if (a == NULL || b == NULL) {
+        if (a != NULL)
+            (void)kvs_store_close(a);
+        if (b != NULL)
+            (void)kvs_store_close(b);
+        return;
+    }
+    CHECK_R(kvs_store_put(a, "k", 1, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_remove(b, "k", 1), KVS_OK);
+    name_of("k", name);
+    gate_arm(G_OPEN_MISS, name);
+    g1.s = a;
+    g1.key = "k";
+    CHECK(pthread_create(&t, NULL, get_main, &g1) == 0);
+    CHECK(gate_wait_entered()); /* get 1 found no file, and waits */
+    CHECK_R(kvs_store_put(b, "k", 1, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_get(a, "k", 1, g_rd, VLEN, &n), KVS_OK); /* get 2 finds it */
+    CHECK(n == VLEN && memcmp(g_rd, g_val, VLEN) == 0);
+    CHECK(objects_of(a) == 1);
+    gate_release();
+    pthread_join(t, NULL);
+    CHECK_R(g1.r, KVS_NOT_FOUND);
+    CHECK(objects_of(a) == 1); /* get 1's miss is older than get 2's record */
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+int main(void)
+{
+    char d1[1200], d2[1200], d3[1200];
+    uint64_t rs;
+    t_init("test_store_fs_handles");
+    t_setup_dir("fsh");
+    rs = t_seed;
+    t_fill_random(g_val, VLEN, &rs);
+    memset(&g_ops, 0, sizeof g_ops);
+    g_ops.unlinkat = h_unlinkat;
+    g_ops.openat = h_openat;
+    t_path(d1, sizeof d1, "pin");
+    t_path(d2, sizeof d2, "long");
+    t_path(d3, sizeof d3, "miss");
+    test_pin_during_eviction(d1);
+    test_long_keys(d2);
+    test_stale_miss(d3);
+    t_rm_rf(t_dir);
+    return t_done("test_store_fs_handles");
+}
