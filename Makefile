@@ -26,12 +26,16 @@ WARN    := -std=c99 -Wall -Wextra -Wpedantic -Werror -Wshadow -Wconversion \
 BENCHFLAGS ?= -O2 -march=native
 BUILD   := build
 
-.PHONY: all test test-quick bench bench-compare bench-io bench-core bench-readcheck fuzz torture vectors deps clean
+.PHONY: all test test-quick bench bench-compare bench-io bench-core bench-readcheck fuzz torture vectors deps build-deps clean
 
 all: $(BUILD)/kvio $(BUILD)/kvbench $(BUILD)/bench_core $(BUILD)/readcheck
 
 deps:
 	@scripts/deps.sh test
+
+# order-only below: checked on every build, never a reason to rebuild
+build-deps:
+	@scripts/deps.sh build
 
 test: deps
 	@tests/run_all.sh
@@ -42,16 +46,16 @@ test-quick: deps
 $(BUILD):
 	@mkdir -p $(BUILD)
 
-$(BUILD)/kvio: bench/kvio.c kvstore.h kvstore_posix.c | $(BUILD)
+$(BUILD)/kvio: bench/kvio.c kvstore.h kvstore_posix.c | $(BUILD) build-deps
 	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@ -pthread -lm
 
-$(BUILD)/kvbench: bench/kvbench.c kvstore.h kvstore_posix.c | $(BUILD)
+$(BUILD)/kvbench: bench/kvbench.c kvstore.h kvstore_posix.c | $(BUILD) build-deps
 	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@ -pthread -lm
 
-$(BUILD)/bench_core: bench/bench_core.c kvstore.h | $(BUILD)
+$(BUILD)/bench_core: bench/bench_core.c kvstore.h | $(BUILD) build-deps
 	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@ -lm
 
-$(BUILD)/readcheck: bench/readcheck.c kvstore.h | $(BUILD)
+$(BUILD)/readcheck: bench/readcheck.c kvstore.h | $(BUILD) build-deps
 	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@ -pthread
 
 bench: $(BUILD)/kvbench

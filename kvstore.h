@@ -389,7 +389,7 @@ typedef enum kvs_fsname_kind {
 
 /* Name of the data file of a key, NUL-terminated, into out (cap bytes).
    *out_len = strlen. *out_kind (may be NULL) = READABLE or HASHED.
-   KVS_E_KEY, KVS_E_BUFSIZE (cap < KVS_FSNAME_MAX + 1 always suffices). */
+   KVS_E_KEY, KVS_E_BUFSIZE (cap >= KVS_FSNAME_MAX + 1 always suffices). */
 KVSDEF kvs_result kvs_fsname_encode(const void *key, size_t key_len, char *out, size_t cap,
                                     size_t *out_len, kvs_fsname_kind *out_kind);
 /* Decode a name of len bytes (no NUL needed). READABLE: the key is written
@@ -949,7 +949,8 @@ typedef struct kvs_store_config {
     uint32_t tp_world;           /* 0 = from the map, or 1 without a map       */
     int allow_other_rank;        /* RAW: 1 = open a device recorded for another
                                     rank or world size (otherwise KVS_E_RANK) */
-    kvs_shard_policy shard;      /* FS: default KVS_SHARD_RENDEZVOUS           */
+    kvs_shard_policy shard;      /* FS: default KVS_SHARD_RENDEZVOUS (RAW: only
+                                    that, the one device takes every key)     */
     kvs_direct_policy direct;    /* default KVS_DIRECT_PREFER                  */
     kvs_durability durability;   /* default KVS_DURABLE_NONE                   */
     uint64_t capacity_bytes;     /* FS: bound on bytes on disk (headers and
@@ -1009,7 +1010,8 @@ typedef struct kvs_store_stats {
     uint64_t slots_total, slots_free; /* RAW                                  */
     uint64_t puts, gets, hits, misses, removes, evictions;
     uint64_t corruptions;        /* records that failed a check: read as misses */
-    uint64_t errors;             /* calls that returned an error                */
+    uint64_t errors;             /* calls that returned an error (KVS_E_BUFSIZE,
+                                    an answer with the length, not counted)   */
     uint64_t checkpoints;        /* RAW: checkpoints written                    */
     uint64_t orphans_removed;    /* FS: stale temp files removed at open        */
     int direct;                  /* 1 when O_DIRECT is in effect                */
@@ -1046,8 +1048,10 @@ KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, c
    KVS_DURABLE_NONE must survive a power cut. Frees everything; returns the
    first error, frees anyway. */
 KVSDEF kvs_result kvs_store_close(kvs_store *s);
-/* The effective configuration: defaults resolved. Strings point into the
-   store and live until close. */
+/* The effective configuration: defaults resolved (threads, task_bytes,
+   file_mode, ...; RAW also the geometry, align and tp_world; FS leaves align
+   and tp_world as given: kvs_store_buffer_align gives the alignment).
+   Strings point into the store and live until close. */
 KVSDEF void kvs_store_get_config(const kvs_store *s, kvs_store_config *out);
 /* Buffer alignment for zero-copy I/O (other buffers work, through a bounce).
    For large direct objects the buffer's physical layout counts too: huge
@@ -1055,6 +1059,13 @@ KVSDEF void kvs_store_get_config(const kvs_store *s, kvs_store_config *out);
    (docs/POSIX.md, "Buffer memory for large direct transfers"). */
 KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
 
+/* Results of the single-key calls: KVS_E_KEY for an empty key or one longer
+   than the store takes (KVS_KEY_MAX; RAW: max_key_bytes); otherwise the
+   I/O layer's errors (KVS_E_IO, KVS_E_NOSPC, ...). put: KVS_OK once the
+   object is complete and visible (durable per `durability`); KVS_E_LIMIT
+   for an object larger than the store can hold (RAW: slot_payload_bytes;
+   FS: capacity_bytes), KVS_E_FULL when nothing can be evicted to make room.
+   exists and remove: KVS_OK or KVS_NOT_FOUND. */
 KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, const void *data, size_t len);
 /* KVS_OK with *out_len; KVS_NOT_FOUND; KVS_E_BUFSIZE with *out_len = the
    length needed (nothing useful written to buf). */
@@ -1062,7 +1073,9 @@ KVSDEF kvs_result kvs_store_get(kvs_store *s, const void *key, size_t key_len, v
                                 size_t *out_len);
 KVSDEF kvs_result kvs_store_exists(kvs_store *s, const void *key, size_t key_len);
 KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len);
-/* Pinned objects are never evicted (pins count; unpin as often as pinned). */
+/* Pinned objects are never evicted (pins count; unpin as often as pinned).
+   pin: KVS_NOT_FOUND for a key not stored (or being evicted as it is
+   pinned); unpin: KVS_E_INVAL for a key not pinned. */
 KVSDEF kvs_result kvs_store_pin(kvs_store *s, const void *key, size_t key_len);
 KVSDEF kvs_result kvs_store_unpin(kvs_store *s, const void *key, size_t key_len);
 
@@ -1081,7 +1094,8 @@ KVSDEF kvs_result kvs_store_put_batch(kvs_store *s, kvs_item *items, size_t n, s
    corruption is a miss, KVS_E_BUFSIZE with its out_len). Items from k on are
    never reported as loaded, even if bytes reached their buffers. */
 KVSDEF kvs_result kvs_store_get_prefix(kvs_store *s, kvs_item *items, size_t n, size_t *loaded);
-/* Per-item KVS_OK / KVS_NOT_FOUND; *found counts the hits. */
+/* Per-item KVS_OK / KVS_NOT_FOUND; *found counts the hits. Returns KVS_OK
+   when every item has one of those, else the first item's error. */
 KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n, size_t *found);
 
 /* Asynchronous batches, run on the store's thread pool. items and buffers
@@ -1090,17 +1104,20 @@ KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n
    keys exist (in order, on the calling thread) before it returns; the loads
    run on the pool. Where another thread reaps, the batch is the reaper's:
    it may free it the moment it completes, so the submitter does not poll,
-   wait for or free it (one thread may do all of these itself). When the batch cannot start (KVS_E_NOMEM,
-   KVS_E_CLOSED) every item has that result and *out is NULL. */
+   wait for or free it (one thread may do all of these itself). When the
+   batch cannot start (KVS_E_NOMEM) every item has that result and *out is
+   NULL. */
 KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n,
                                    kvs_store_batch **out);
 KVSDEF int kvs_store_fd(const kvs_store *s);
+/* The next completed batch; KVS_E_AGAIN when none is ready. */
 KVSDEF kvs_result kvs_store_reap(kvs_store *s, kvs_store_batch **out);
 /* KVS_E_AGAIN while running, else what the synchronous call would return. */
 KVSDEF kvs_result kvs_store_batch_poll(kvs_store_batch *b, size_t *count);
 /* Block until done; the synchronous call's result and count (failed for
    PUT, loaded for GET_PREFIX, found for EXISTS). */
 KVSDEF kvs_result kvs_store_batch_wait(kvs_store_batch *b, size_t *count);
+/* KVS_E_BUSY while the batch runs (nothing is freed). */
 KVSDEF kvs_result kvs_store_batch_free(kvs_store_batch *b);
 
 /* Make everything acknowledged so far durable (RAW: a checkpoint). */

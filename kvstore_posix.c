@@ -815,7 +815,8 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
     else
         fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
     if (fd < 0) {
-        res = kvs_result_from_errno(-fd);
+        /* a directory opened for writing: as any other non-file, below */
+        res = fd == -EISDIR ? KVS_E_NOTSUP : kvs_result_from_errno(-fd);
         fd = -1;
         created_excl = 0;
         goto fail;
@@ -2884,7 +2885,8 @@ static kvs_result kvsi_store_cfg_check(const kvs_store_config *c, char *err, siz
             return kvsi_errf(err, cap, KVS_E_INVAL, "paths (the store's directories) is required");
     } else {
         const char *bad = c->capacity_bytes ? "capacity_bytes" : c->readahead ? "readahead"
-                        : c->temp_max_age_s ? "temp_max_age_s" : c->strict_pathset ? "strict_pathset" : NULL;
+                        : c->temp_max_age_s ? "temp_max_age_s" : c->strict_pathset ? "strict_pathset"
+                        : c->shard != KVS_SHARD_RENDEZVOUS ? "shard" : NULL;
         int where = (c->paths != NULL) + (c->tp_map != NULL) + (c->tp_map_file != NULL);
         if (bad != NULL)
             return kvsi_errf(err, cap, KVS_E_INVAL, "%s applies to the filesystem store only; leave it 0 for KVS_STORE_RAW", bad);

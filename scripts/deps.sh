@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Unlicense
 # Make sure the tools a make target needs are installed.
+#   scripts/deps.sh build   a C compiler (cc) for the benchmark programs
 #   scripts/deps.sh test    compilers and sanitizer runtimes for `make test`
-#   scripts/deps.sh bench   hyperfine, fio and gnuplot for the benchmark scripts
+#   scripts/deps.sh bench   hyperfine, fio, gnuplot and python3 for the benchmark scripts
 # Installs missing Debian packages with apt-get when run as root; otherwise
 # names the packages and exits 1. Prints nothing when everything is present.
 set -euo pipefail
@@ -21,23 +22,30 @@ links_with() {
 }
 
 case "$what" in
+build)
+    have cc || need+=(gcc)
+    ;;
 test)
     have gcc || need+=(gcc)
     have g++ || need+=(g++)
     have make || need+=(make)
     have python3 || need+=(python3)
-    have clang || need+=(clang)
     if have clang; then
         links_with clang -fsanitize=thread || need+=(libclang-rt-dev)
+    else
+        # the sanitizer runtimes too: a Recommends that an install without
+        # recommended packages would leave out
+        need+=(clang libclang-rt-dev)
     fi
     ;;
 bench)
     have hyperfine || need+=(hyperfine)
     have fio || need+=(fio)
     have gnuplot || need+=(gnuplot-nox)
+    have python3 || need+=(python3)
     ;;
 *)
-    echo "usage: scripts/deps.sh test|bench" >&2; exit 2 ;;
+    echo "usage: scripts/deps.sh build|test|bench" >&2; exit 2 ;;
 esac
 
 [ ${#need[@]} -eq 0 ] && exit 0

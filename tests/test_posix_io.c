@@ -841,9 +841,16 @@ static void test_config_and_alloc(void)
         CHECK_R(kvs_file_read(f, UINT64_MAX - 5, buf, 10), KVS_E_OVERFLOW);
         CHECK_R(kvs_file_close(f), KVS_OK);
     }
-    /* a directory is not a file */
+    /* a directory is not a file, opened read-only or (EISDIR from open)
+       for writing */
     f = NULL;
     CHECK_R(kvs_file_open(t_dir, &cfg, &f), KVS_E_NOTSUP);
+    {
+        kvs_file_config wcfg;
+        kvs_file_config_init(&wcfg);
+        CHECK_R(kvs_file_open(t_dir, &wcfg, &f), KVS_E_NOTSUP);
+        CHECK(f == NULL);
+    }
     CHECK_R(kvs_file_close(NULL), KVS_OK);
 
     /* allocation failure at every point of open and of a bounced read */

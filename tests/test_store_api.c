@@ -116,6 +116,13 @@ static void test_config_errors(void)
     c.tp_map = "0=/tmp/a";
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
 
+    /* the raw store's one device takes every key: a shard policy would be
+       recorded and then ignored */
+    base_config(&c, KVS_STORE_RAW, raw);
+    c.shard = KVS_SHARD_MOD;
+    CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
+    CHECK(strstr(g_err, "shard") != NULL);
+
     base_config(&c, KVS_STORE_FS, t_dir);
     c.kind = (kvs_store_kind)7;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
