@@ -3514,6 +3514,9 @@ typedef struct kvsi_rq {              /* a quarantined slot                    *
 
 typedef struct kvsi_rfl {             /* a put in flight (on its stack)        */
     uint64_t gen;
+    const struct kvsi_rent *e;        /* its entry: the key                    */
+    int superseded;                   /* a newer put of the key was published
+                                         while this one was in flight        */
     struct kvsi_rfl *prev, *next;
 } kvsi_rfl;
 
@@ -4105,17 +4108,22 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                 if (R->quar[i].gen < floor)
                     releasable++;
             if (releasable == 0) {
+                /* Victims older than every put in flight: the checkpoint
+                   below frees their slots. A newer one's slot would stay
+                   quarantined until that put ends, so evicting it gains
+                   nothing yet (and a slow put would drain the store, one
+                   checkpoint per round): wait for the put instead. */
                 uint64_t want = kvsi_max64(1, R->L.slot_count / 32), got = 0;
                 kvsi_rent *e = R->lru, *prev;
                 for (; e != NULL && got < want; e = prev) {
                     prev = e->lprev;
-                    if (e->readers == 0 && e->pins == 0) {
+                    if (e->readers == 0 && e->pins == 0 && e->gen < floor) {
                         kvsi_raw_drop(R, e);
                         R->evictions++;
                         got++;
                     }
                 }
-                if (got == 0 && R->nquar == 0) {
+                if (got == 0 && R->nquar == 0 && R->nfl == 0) {
                     pthread_mutex_unlock(&R->mu);
                     return KVS_E_FULL;
                 }
@@ -4198,6 +4206,8 @@ static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const vo
     }
     e->len = (uint64_t)len;
     e->crc = len > 0 && !ovl ? kvs_crc32c(0, data, len) : 0;
+    fl.e = e;
+    fl.superseded = 0;
     r = kvsi_raw_reserve(R, &slot, &fl);
     if (r != KVS_OK) {
         kvsi_raw_ent_free(R, e);
@@ -4268,8 +4278,12 @@ static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const vo
         return r;
     }
     old = kvsi_raw_find(R, e->key, klen, e->hash);
-    if (old != NULL && old->gen > e->gen) {
-        /* A newer put of this key was published first: ours is superseded. */
+    if (fl.superseded || (old != NULL && old->gen > e->gen)) {
+        /* A newer put of this key was published first (and may be gone
+           since, removed or evicted): ours is ordered before it. Linking
+           ours now would let a crash bring the newer one back over it (the
+           restore keeps the higher generation of a key), or bring back a
+           removed value over an acknowledged put. */
         kvsi_raw_quarantine(R, slot, e->gen);
         pthread_mutex_unlock(&R->mu);
         kvsi_raw_ent_free(R, e);
@@ -4279,6 +4293,14 @@ static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const vo
         e->pins = old->pins; /* pins belong to the key */
         old->pins = 0;
         kvsi_raw_drop(R, old);
+    }
+    {
+        /* Older puts of this key still in flight are superseded by ours. */
+        kvsi_rfl *p;
+        for (p = R->fl; p != NULL; p = p->next)
+            if (p->gen < e->gen && p->e->hash == e->hash && p->e->klen == e->klen &&
+                memcmp(p->e->key, e->key, e->klen) == 0)
+                p->superseded = 1;
     }
     kvsi_raw_link(R, e);
     R->mut_seq++;
