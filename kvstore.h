@@ -322,7 +322,9 @@ KVSDEF kvs_result kvs_pathlist_parse(const char *text, const kvs_allocator *a, k
 KVSDEF void kvs_pathlist_free(kvs_pathlist *pl);
 
 /* Normalise one path as the list parser does, into out (cap bytes including
-   the NUL); *out_len = its length. */
+   the NUL); *out_len = its length. KVS_E_EMPTY (nothing but blanks or
+   "file://"), KVS_E_PATH (a control byte, longer than KVS_PATH_MAX),
+   KVS_E_BUFSIZE (cap too small). */
 KVSDEF kvs_result kvs_path_normalize(const char *path, size_t len, char *out, size_t cap, size_t *out_len);
 
 /* 1 when path equals dir or lies below it at a directory boundary:
@@ -342,7 +344,8 @@ typedef enum kvs_shard_policy {
    KVS_SHARD_RANK, which ignores the key and ids). */
 KVSDEF kvs_result kvs_shard_pick(kvs_shard_policy policy, const void *key, size_t key_len,
                                  const uint64_t *ids, size_t n, uint32_t rank, size_t *out_index);
-/* "rendezvous", "mod", "rank" <-> policy. */
+/* "rendezvous", "mod", "rank" <-> policy; parse: KVS_E_INVAL for any other
+   name (*out is then rendezvous). */
 KVSDEF kvs_result kvs_shard_policy_parse(const char *name, kvs_shard_policy *out);
 KVSDEF const char *kvs_shard_policy_name(kvs_shard_policy policy);
 
@@ -397,11 +400,12 @@ KVSDEF kvs_result kvs_fsname_encode(const void *key, size_t key_len, char *out, 
    HASHED: *key_len is the key's length recorded in the name, key_out is not
    written; the caller must compare the key stored in the file.
    TEMP: nothing is written. Any name the encoders cannot produce is
-   KVS_E_NAME. */
+   KVS_E_NAME; a readable name whose key does not fit key_cap bytes is
+   KVS_E_BUFSIZE. */
 KVSDEF kvs_result kvs_fsname_decode(const char *name, size_t len, void *key_out, size_t key_cap,
                                     size_t *key_len, kvs_fsname_kind *out_kind);
 /* Temporary name unique per (writer, seq): a writer picks a random 64-bit
-   writer id once and counts seq. */
+   writer id once and counts seq. KVS_E_BUFSIZE when cap is below 39. */
 KVSDEF kvs_result kvs_fsname_temp(uint64_t writer, uint64_t seq, char *out, size_t cap, size_t *out_len);
 
 /* ------------------------------------------------------------------------
@@ -516,10 +520,14 @@ typedef struct kvs_index_entry {
 
 /* Bytes one entry takes: 32 + key_len rounded up to 8 (0 for a bad key_len). */
 KVSDEF size_t kvs_index_entry_size(uint32_t key_len);
+/* KVS_E_BUFSIZE (cap below KVS_INDEX_HEADER_BYTES), KVS_E_INVAL (alloc_limit
+   or entry_count above slot_count). */
 KVSDEF kvs_result kvs_index_header_encode(const kvs_index_header *h, void *buf, size_t cap);
 /* KVS_E_BUFSIZE, KVS_E_MAGIC, KVS_E_CORRUPT (reserved, alloc_limit >
    slot_count, entry_count > slot_count). */
 KVSDEF kvs_result kvs_index_header_decode(const void *buf, size_t len, kvs_index_header *out);
+/* KVS_E_KEY (key_len 0 or above 1024), KVS_E_INVAL (generation 0),
+   KVS_E_BUFSIZE (cap below kvs_index_entry_size). */
 KVSDEF kvs_result kvs_index_entry_encode(const kvs_index_entry *e, void *buf, size_t cap, size_t *out_len);
 /* Decode the entry at buf (len bytes remain); *used = its size. KVS_E_CORRUPT
    for a slot >= slot_count, a bad key_len, generation 0, nonzero reserved or
@@ -795,11 +803,16 @@ KVSDEF kvs_result kvs_file_readv(kvs_file *f, uint64_t offset, const kvs_iovec *
 KVSDEF kvs_result kvs_file_writev(kvs_file *f, uint64_t offset, const kvs_iovec *iov, size_t n);
 /* Bytes a write of len at offset occupies on disk: len when buffered; when
    direct, len rounded up to info.tail_pad if offset + (len rounded down to
-   info.align) is a multiple of it, else to info.align. */
+   info.align) is a multiple of it, else to info.align. KVS_E_ALIGN for a
+   direct file and a misaligned offset (the write would be refused),
+   KVS_E_OVERFLOW when the range passes 2^64. */
 KVSDEF kvs_result kvs_file_written_len(const kvs_file *f, uint64_t offset, size_t len, uint64_t *out);
+/* fsync / fdatasync: KVS_OK or the call's errno as a result (EINTR is
+   retried). */
 KVSDEF kvs_result kvs_file_sync(kvs_file *f);      /* fsync     */
 KVSDEF kvs_result kvs_file_datasync(kvs_file *f);  /* fdatasync */
-/* Current size: fstat for files, BLKGETSIZE64 for block devices. */
+/* Current size: fstat for files, BLKGETSIZE64 for block devices; the
+   call's errno as a result when it fails. */
 KVSDEF kvs_result kvs_file_size(kvs_file *f, uint64_t *out);
 /* The real status calls behind kvs_sysops.fstat / fstatat (fstatat with
    AT_SYMLINK_NOFOLLOW): 0 or -errno; *out zeroed on failure. */
@@ -815,7 +828,8 @@ KVSDEF void kvs_file_get_info(const kvs_file *f, kvs_file_info *out);
 KVSDEF void kvs_file_get_stats(const kvs_file *f, kvs_file_stats *out);
 KVSDEF int kvs_file_fd(const kvs_file *f);
 
-/* Directories. ops may be NULL (real calls). */
+/* Directories. ops may be NULL (real calls). KVS_OK or the open's or
+   fsync's errno as a result. */
 KVSDEF kvs_result kvs_dir_sync(const char *path, const kvs_sysops *ops);  /* open + fsync */
 KVSDEF kvs_result kvs_dirfd_sync(int dirfd, const kvs_sysops *ops);
 /* rename(from, to), then fsync the directory of `to` (and of `from` when it
@@ -878,7 +892,8 @@ KVSDEF kvs_result kvs_pool_create(const kvs_pool_config *cfg, kvs_pool **out);
 KVSDEF void kvs_pool_get_config(const kvs_pool *p, kvs_pool_config *out);
 /* Queue n ops; returns at once. ops[] and their buffers must stay valid
    until the batch completes; results are written into ops[i].result/bytes.
-   KVS_E_INVAL (bad op), KVS_E_NOMEM, KVS_E_CLOSED after shutdown; after
+   KVS_E_INVAL (bad op), KVS_E_OVERFLOW (a range past 2^64, or more tasks
+   than memory can count), KVS_E_NOMEM, KVS_E_CLOSED after shutdown; after
    KVS_E_NOMEM or KVS_E_CLOSED nothing runs and every op's result is that
    error. *out is set before any op can run, so another thread may reap
    and free the batch while this call returns. */
@@ -896,7 +911,8 @@ KVSDEF size_t kvs_batch_failed(kvs_batch *b);
 /* Release a completed batch (KVS_E_BUSY while pending). */
 KVSDEF kvs_result kvs_batch_free(kvs_batch *b);
 /* Stop the workers (see kvs_shutdown_mode); every batch is complete after
-   it. Later submits get KVS_E_CLOSED. A second call is KVS_E_CLOSED. */
+   it. Later submits get KVS_E_CLOSED. A second call is KVS_E_CLOSED; an
+   unknown mode KVS_E_INVAL (nothing stops). */
 KVSDEF kvs_result kvs_pool_shutdown(kvs_pool *p, kvs_shutdown_mode mode);
 /* Shut down (drain) if needed, free every batch not yet freed, free the pool. */
 KVSDEF void kvs_pool_destroy(kvs_pool *p);
