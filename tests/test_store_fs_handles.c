@@ -11,7 +11,10 @@
      valid object), while a file of another key at that name is left alone;
    - a get that found no file while a later get of the same handle found
      the file put since: the earlier get's miss does not undo the later
-     record.
+     record;
+   - a put that must evict while the least recently used file is being
+     read (and the other pinned): it waits for the read, and the file is
+     there until the read is over.
 
    A gate in the hooks holds one thread inside a system call (unlinkat,
    openat) until the test lets it go, so each interleaving is forced rather
@@ -27,15 +30,16 @@
 #include "test_store_fs_util.h"
 
 /* ---- the gate ---- */
-enum { G_OFF, G_UNLINK, G_OPEN_MISS };
+enum { G_OFF, G_UNLINK, G_OPEN_MISS, G_PREAD };
 typedef struct gate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int mode;         /* which call to hold (one call, then G_OFF) */
     char name[KVS_FSNAME_MAX + 1];
     int entered, released;
+    const void *buf; /* G_PREAD: the buffer whose read is held */
 } gate;
-static gate g_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, G_OFF, "", 0, 0};
+static gate g_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, G_OFF, "", 0, 0, NULL};
 
 static void gate_arm(int mode, const char *name)
 {
@@ -50,7 +54,7 @@ static void gate_arm(int mode, const char *name)
 static void gate_pass(int mode, const char *path)
 {
     pthread_mutex_lock(&g_gate.mu);
-    if (g_gate.mode == mode && strcmp(path, g_gate.name) == 0) {
+    if (g_gate.mode == mode && (mode == G_PREAD ? path == (const char *)g_gate.buf : strcmp(path, g_gate.name) == 0)) {
         g_gate.mode = G_OFF;
         g_gate.entered = 1;
         pthread_cond_broadcast(&g_gate.cv);
@@ -96,6 +100,15 @@ static int h_openat(void *u, int dfd, const char *path, int flags, unsigned mode
     if (fd < 0 && e == ENOENT)
         gate_pass(G_OPEN_MISS, path);
     return fd < 0 ? -e : fd;
+}
+
+static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    (void)u;
+    gate_pass(G_PREAD, (const char *)buf);
+    n = pread(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
 }
 
 static kvs_sysops g_ops;
@@ -312,9 +325,70 @@ static void test_stale_miss(const char *dir)
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
+/* ---- 5. eviction waits for a read ---- */
+static unsigned char *g_abuf; /* aligned: the payload is read straight into it */
+
+static void *get_aligned_main(void *arg)
+{
+    job *j = (job *)arg;
+    size_t n = 0;
+    j->r = kvs_store_get(j->s, j->key, strlen(j->key), g_abuf, VLEN, &n);
+    if (j->r == KVS_OK && (n != VLEN || memcmp(g_abuf, g_val, VLEN) != 0))
+        j->r = KVS_E_CORRUPT;
+    return NULL;
+}
+
+static void test_evict_waits_for_read(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *s;
+    char n1[KVS_FSNAME_MAX + 1], path[2400];
+    job g1, p3;
+    pthread_t tg, tp;
+    struct stat sb;
+    void *m = NULL;
+    cfg_fs(&c, dir);
+    c.sysops = &g_ops;
+    c.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    CHECK_R(kvs_aligned_alloc(NULL, VLEN, 4096, &m), KVS_OK);
+    g_abuf = (unsigned char *)m;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL || g_abuf == NULL)
+        return;
+    CHECK_R(kvs_store_put(s, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(s, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_pin(s, "k2", 2), KVS_OK);
+    name_of("k1", n1);
+    snprintf(path, sizeof path, "%s/%s", dir, n1);
+    pthread_mutex_lock(&g_gate.mu);
+    g_gate.mode = G_PREAD;
+    g_gate.buf = g_abuf;
+    g_gate.entered = g_gate.released = 0;
+    pthread_mutex_unlock(&g_gate.mu);
+    g1.s = s;
+    g1.key = "k1";
+    CHECK(pthread_create(&tg, NULL, get_aligned_main, &g1) == 0);
+    CHECK(gate_wait_entered()); /* the get of k1 is reading */
+    p3.s = s;
+    p3.key = "k3";
+    CHECK(pthread_create(&tp, NULL, put_main, &p3) == 0);
+    sleep_ms(200); /* time for a put that does not wait to evict k1 */
+    CHECK(stat(path, &sb) == 0); /* k1 is being read: not evicted */
+    gate_release();
+    pthread_join(tg, NULL);
+    pthread_join(tp, NULL);
+    CHECK_R(g1.r, KVS_OK);
+    CHECK_R(p3.r, KVS_OK);           /* then k1 went, k2 is pinned */
+    CHECK_R(kvs_store_exists(s, "k1", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_exists(s, "k2", 2), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    kvs_aligned_free(NULL, g_abuf, VLEN, 4096);
+}
+
 int main(void)
 {
-    char d1[1200], d2[1200], d3[1200];
+    char d1[1200], d2[1200], d3[1200], d4[1200];
     uint64_t rs;
     t_init("test_store_fs_handles");
     t_setup_dir("fsh");
@@ -323,12 +397,15 @@ int main(void)
     memset(&g_ops, 0, sizeof g_ops);
     g_ops.unlinkat = h_unlinkat;
     g_ops.openat = h_openat;
+    g_ops.pread = h_pread;
     t_path(d1, sizeof d1, "pin");
     t_path(d2, sizeof d2, "long");
     t_path(d3, sizeof d3, "miss");
     test_pin_during_eviction(d1);
     test_long_keys(d2);
     test_stale_miss(d3);
+    t_path(d4, sizeof d4, "evict");
+    test_evict_waits_for_read(d4);
     t_rm_rf(t_dir);
     return t_done("test_store_fs_handles");
 }

@@ -19,6 +19,8 @@ typedef struct fault {
     int type, mode;
     int armed;
     uint64_t n, count;
+    pthread_t caller; /* the thread of the operation under test */
+    int on_caller;    /* the failure hit a call that thread made */
 } fault;
 
 /* 1 when this call is the one to fail. */
@@ -26,7 +28,10 @@ static int fault_hit(fault *f, int type)
 {
     if (!__atomic_load_n(&f->armed, __ATOMIC_ACQUIRE) || f->type != type)
         return 0;
-    return __atomic_add_fetch(&f->count, 1, __ATOMIC_ACQ_REL) == f->n;
+    if (__atomic_add_fetch(&f->count, 1, __ATOMIC_ACQ_REL) != f->n)
+        return 0;
+    __atomic_store_n(&f->on_caller, pthread_equal(pthread_self(), f->caller) ? 1 : 0, __ATOMIC_RELEASE);
+    return 1;
 }
 
 static size_t short_len(size_t len)
@@ -146,6 +151,7 @@ static void run(int scen, int type, int mode)
             CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
         }
         f.n = N;
+        f.caller = pthread_self();
         __atomic_store_n(&f.armed, 1, __ATOMIC_RELEASE);
         switch (scen) {
         case S_PUT:
@@ -172,10 +178,13 @@ static void run(int scen, int type, int mode)
         g_hits += hit ? 1u : 0u;
         g_scen_hits[scen] += hit ? 1u : 0u;
         g_errors_seen += r < 0 ? 1u : 0u;
-        /* results: success, or the injected error; a short transfer or an
-           EINTR is absorbed by the I/O layer */
+        /* results: a short transfer or an EINTR is absorbed by the I/O
+           layer; an error in a call the operation made is its result; one
+           in a call of another thread (the checkpoint thread) is not */
         if (!hit || mode == M_SHORT)
             CHECK_R(r, KVS_OK);
+        else if (__atomic_load_n(&f.on_caller, __ATOMIC_ACQUIRE))
+            CHECK_R(r, mode == M_EIO ? KVS_E_IO : KVS_E_NOSPC);
         else
             CHECK(r == KVS_OK || r == (mode == M_EIO ? KVS_E_IO : KVS_E_NOSPC));
         rc = kvs_store_close(s);
