@@ -1076,7 +1076,8 @@ KVSDEF void kvs_store_get_config(const kvs_store *s, kvs_store_config *out);
 KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
 
 /* Results of the single-key calls: KVS_E_KEY for an empty key or one longer
-   than the store takes (KVS_KEY_MAX; RAW: max_key_bytes); otherwise the
+   than KVS_KEY_MAX (a RAW put also above max_key_bytes; such a key is never
+   stored, so its get, exists and remove miss); otherwise the
    I/O layer's errors (KVS_E_IO, KVS_E_NOSPC, ...). put: KVS_OK once the
    object is complete and visible (durable per `durability`); KVS_E_LIMIT
    for an object larger than the store can hold (RAW: slot_payload_bytes;

@@ -1251,10 +1251,10 @@ static kvs_result kvsi_bounce_get(kvs_file *f, size_t want, size_t need, unsigne
     b->p = NULL;
     b->size = 0;
     b->owned = 0;
-    if (scratch != NULL && kvs_ptr_is_aligned(scratch, f->unit) && scratch_len - scratch_len % f->unit >= need &&
-        scratch_len >= f->unit) {
+    scratch_len -= scratch_len % f->unit; /* the whole units of it */
+    if (scratch != NULL && kvs_ptr_is_aligned(scratch, f->unit) && scratch_len >= kvsi_max_sz(need, f->unit)) {
         b->p = scratch;
-        b->size = kvsi_min_sz(want, scratch_len - scratch_len % f->unit);
+        b->size = kvsi_min_sz(want, scratch_len);
         return KVS_OK;
     }
     r = kvs_aligned_alloc(kvsi_file_alloc(f), want, f->unit, &mem);
@@ -5687,12 +5687,13 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         R->A = afmt;
         dev = cfg->device_bytes != 0 ? cfg->device_bytes : fsize;
         if (dev > fsize) {
+            int tr;
             if (R->info.is_blockdev) {
                 kvsi_raw_free(R);
                 return kvsi_errf(err, err_cap, KVS_E_NOSPC, "device_bytes %llu: the device is %llu bytes",
                                  (unsigned long long)dev, (unsigned long long)fsize);
             }
-            int tr = kvsi_sys_ftruncate(kvsi_file_ops(R->f), R->f->fd, dev);
+            tr = kvsi_sys_ftruncate(kvsi_file_ops(R->f), R->f->fd, dev);
             if (tr < 0) {
                 r = kvs_result_from_errno(-tr);
                 r = kvsi_errf(err, err_cap, r, "cannot grow %s to device_bytes %llu: %s", R->path,
@@ -6247,8 +6248,6 @@ static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const 
     return KVS_OK;
 }
 
-/* For a hashed name: KVS_OK when the file holds this key, KVS_NOT_FOUND when
-   it holds another (or nothing readable), or an error. */
 /* Whose file is at a hashed name: KVS_OK this key's, KVS_E_EXIST another
    key's, KVS_E_CORRUPT no valid object's, KVS_NOT_FOUND none, or the error. */
 static kvs_result kvsi_fs_key_owner(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, const void *key,

@@ -990,6 +990,16 @@ static int big_blk_fstat(void *u, int fd, kvs_file_status *st)
     return r;
 }
 
+static void write_op(kvs_io_op *op, kvs_file *f, uint64_t off, void *buf, size_t len)
+{
+    memset(op, 0, sizeof *op);
+    op->file = f;
+    op->kind = KVS_OP_WRITE;
+    op->offset = off;
+    op->buf = buf;
+    op->len = len;
+}
+
 static void test_small_scratch(void)
 {
     kvs_pool_config cfg;
@@ -1040,12 +1050,7 @@ static void test_small_scratch(void)
             int fd;
             t_fill_random(src, len, &rs);
             CHECK(truncate(path, 0) == 0);
-            memset(&op, 0, sizeof op);
-            op.file = f;
-            op.kind = KVS_OP_WRITE;
-            op.offset = 0;
-            op.buf = src;
-            op.len = len;
+            write_op(&op, f, 0, src, len);
             b = NULL;
             CHECK_R(kvs_pool_submit(p, &op, 1, &b), KVS_OK);
             if (b == NULL)
@@ -1067,12 +1072,7 @@ static void test_small_scratch(void)
     /* a misaligned offset: refused whole, nothing written */
     if (fi.direct) {
         CHECK(truncate(path, 0) == 0);
-        memset(&op, 0, sizeof op);
-        op.file = f;
-        op.kind = KVS_OP_WRITE;
-        op.offset = 100;
-        op.buf = mem;
-        op.len = 12188; /* three tasks of 4 KiB if it were split at 4096 */
+        write_op(&op, f, 100, mem, 12188); /* three 4 KiB tasks if it were split at 4096 */
         b = NULL;
         CHECK_R(kvs_pool_submit(p, &op, 1, &b), KVS_OK);
         if (b != NULL) {

@@ -127,6 +127,19 @@ static void name_of(const char *key, char *out)
     CHECK_R(kvs_fsname_encode(key, strlen(key), out, KVS_FSNAME_MAX + 1, &n, NULL), KVS_OK);
 }
 
+/* Both handles open, or neither left open (a failure is CHECKed). */
+static int both_open(kvs_store *a, kvs_store *b)
+{
+    CHECK(a != NULL && b != NULL);
+    if (a != NULL && b != NULL)
+        return 1;
+    if (a != NULL)
+        (void)kvs_store_close(a);
+    if (b != NULL)
+        (void)kvs_store_close(b);
+    return 0;
+}
+
 static uint64_t objects_of(kvs_store *s)
 {
     kvs_store_stats st;
@@ -234,14 +247,8 @@ static void test_long_keys(const char *dir)
     cfg_fs(&c, dir);
     a = open_store(&c);
     b = open_store(&c);
-    CHECK(a != NULL && b != NULL);
-    if (a == NULL || b == NULL) {
-        if (a != NULL)
-            (void)kvs_store_close(a);
-        if (b != NULL)
-            (void)kvs_store_close(b);
+    if (!both_open(a, b))
         return;
-    }
 
     /* 2. removed by the other handle: a's get and remove miss it, and a
        stops counting it */
@@ -297,14 +304,8 @@ static void test_stale_miss(const char *dir)
     b = open_store(&c);
     c.sysops = &g_ops;
     a = open_store(&c);
-    CHECK(a != NULL && b != NULL);
-    if (a == NULL || b == NULL) {
-        if (a != NULL)
-            (void)kvs_store_close(a);
-        if (b != NULL)
-            (void)kvs_store_close(b);
+    if (!both_open(a, b))
         return;
-    }
     CHECK_R(kvs_store_put(a, "k", 1, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_remove(b, "k", 1), KVS_OK);
     name_of("k", name);
