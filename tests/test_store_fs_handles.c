@@ -29,67 +29,14 @@
 
 #include "test_store_fs_util.h"
 
-/* ---- the gate ---- */
-enum { G_OFF, G_UNLINK, G_OPEN_MISS, G_PREAD };
-typedef struct gate {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int mode;         /* which call to hold (one call, then G_OFF) */
-    char name[KVS_FSNAME_MAX + 1];
-    int entered, released;
-    const void *buf; /* G_PREAD: the buffer whose read is held */
-} gate;
-static gate g_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, G_OFF, "", 0, 0, NULL};
-
-static void gate_arm(int mode, const char *name)
-{
-    pthread_mutex_lock(&g_gate.mu);
-    g_gate.mode = mode;
-    snprintf(g_gate.name, sizeof g_gate.name, "%s", name);
-    g_gate.entered = g_gate.released = 0;
-    pthread_mutex_unlock(&g_gate.mu);
-}
-
-/* In a hook: hold here when this call is the armed one. */
-static void gate_pass(int mode, const char *path)
-{
-    pthread_mutex_lock(&g_gate.mu);
-    if (g_gate.mode == mode && (mode == G_PREAD ? path == (const char *)g_gate.buf : strcmp(path, g_gate.name) == 0)) {
-        g_gate.mode = G_OFF;
-        g_gate.entered = 1;
-        pthread_cond_broadcast(&g_gate.cv);
-        while (!g_gate.released)
-            pthread_cond_wait(&g_gate.cv, &g_gate.mu);
-    }
-    pthread_mutex_unlock(&g_gate.mu);
-}
-
-static int gate_wait_entered(void)
-{
-    struct timespec dl;
-    int r = 0;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 30;
-    pthread_mutex_lock(&g_gate.mu);
-    while (!g_gate.entered && r == 0)
-        r = pthread_cond_timedwait(&g_gate.cv, &g_gate.mu, &dl);
-    r = g_gate.entered;
-    pthread_mutex_unlock(&g_gate.mu);
-    return r;
-}
-
-static void gate_release(void)
-{
-    pthread_mutex_lock(&g_gate.mu);
-    g_gate.released = 1;
-    pthread_cond_broadcast(&g_gate.cv);
-    pthread_mutex_unlock(&g_gate.mu);
-}
+/* ---- the gate (tests/test_util.h) ---- */
+enum { G_UNLINK = 1, G_OPEN_MISS, G_PREAD };
+static t_gate g_gate = T_GATE_INIT;
 
 static int h_unlinkat(void *u, int dfd, const char *path, int flags)
 {
     (void)u;
-    gate_pass(G_UNLINK, path);
+    t_gate_pass(&g_gate, G_UNLINK, path, NULL);
     return unlinkat(dfd, path, flags) == 0 ? 0 : -errno;
 }
 
@@ -98,7 +45,7 @@ static int h_openat(void *u, int dfd, const char *path, int flags, unsigned mode
     int fd = openat(dfd, path, flags, (mode_t)mode), e = errno;
     (void)u;
     if (fd < 0 && e == ENOENT)
-        gate_pass(G_OPEN_MISS, path);
+        t_gate_pass(&g_gate, G_OPEN_MISS, path, NULL);
     return fd < 0 ? -e : fd;
 }
 
@@ -106,7 +53,7 @@ static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
 {
     ssize_t n;
     (void)u;
-    gate_pass(G_PREAD, (const char *)buf);
+    t_gate_pass(&g_gate, G_PREAD, NULL, buf);
     n = pread(fd, buf, len, (off_t)off);
     return n < 0 ? -(int64_t)errno : (int64_t)n;
 }
@@ -196,16 +143,16 @@ static void test_pin_during_eviction(const char *dir)
     CHECK_R(kvs_store_put(s, "k1", 2, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_put(s, "k2", 2, g_val, VLEN), KVS_OK);
     name_of("k1", n1);
-    gate_arm(G_UNLINK, n1);
+    t_gate_arm(&g_gate, G_UNLINK, n1, NULL);
     put3.s = s;
     put3.key = "k3";
     CHECK(pthread_create(&tp, NULL, put_main, &put3) == 0);
-    CHECK(gate_wait_entered()); /* the eviction of k1 is removing its file */
+    CHECK(t_gate_wait_entered(&g_gate)); /* the eviction of k1 is removing its file */
     pin1.s = s;
     pin1.key = "k1";
     CHECK(pthread_create(&tq, NULL, pin_main, &pin1) == 0);
     sleep_ms(150); /* long enough for a pin that does not wait to finish */
-    gate_release();
+    t_gate_release(&g_gate);
     pthread_join(tp, NULL);
     pthread_join(tq, NULL);
     CHECK_R(put3.r, KVS_OK);
@@ -309,16 +256,16 @@ static void test_stale_miss(const char *dir)
     CHECK_R(kvs_store_put(a, "k", 1, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_remove(b, "k", 1), KVS_OK);
     name_of("k", name);
-    gate_arm(G_OPEN_MISS, name);
+    t_gate_arm(&g_gate, G_OPEN_MISS, name, NULL);
     g1.s = a;
     g1.key = "k";
     CHECK(pthread_create(&t, NULL, get_main, &g1) == 0);
-    CHECK(gate_wait_entered()); /* get 1 found no file, and waits */
+    CHECK(t_gate_wait_entered(&g_gate)); /* get 1 found no file, and waits */
     CHECK_R(kvs_store_put(b, "k", 1, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_get(a, "k", 1, g_rd, VLEN, &n), KVS_OK); /* get 2 finds it */
     CHECK(n == VLEN && memcmp(g_rd, g_val, VLEN) == 0);
     CHECK(objects_of(a) == 1);
-    gate_release();
+    t_gate_release(&g_gate);
     pthread_join(t, NULL);
     CHECK_R(g1.r, KVS_NOT_FOUND);
     CHECK(objects_of(a) == 1); /* get 1's miss is older than get 2's record */
@@ -362,21 +309,17 @@ static void test_evict_waits_for_read(const char *dir)
     CHECK_R(kvs_store_pin(s, "k2", 2), KVS_OK);
     name_of("k1", n1);
     snprintf(path, sizeof path, "%s/%s", dir, n1);
-    pthread_mutex_lock(&g_gate.mu);
-    g_gate.mode = G_PREAD;
-    g_gate.buf = g_abuf;
-    g_gate.entered = g_gate.released = 0;
-    pthread_mutex_unlock(&g_gate.mu);
+    t_gate_arm(&g_gate, G_PREAD, NULL, g_abuf);
     g1.s = s;
     g1.key = "k1";
     CHECK(pthread_create(&tg, NULL, get_aligned_main, &g1) == 0);
-    CHECK(gate_wait_entered()); /* the get of k1 is reading */
+    CHECK(t_gate_wait_entered(&g_gate)); /* the get of k1 is reading */
     p3.s = s;
     p3.key = "k3";
     CHECK(pthread_create(&tp, NULL, put_main, &p3) == 0);
     sleep_ms(200); /* time for a put that does not wait to evict k1 */
     CHECK(stat(path, &sb) == 0); /* k1 is being read: not evicted */
-    gate_release();
+    t_gate_release(&g_gate);
     pthread_join(tg, NULL);
     pthread_join(tp, NULL);
     CHECK_R(g1.r, KVS_OK);

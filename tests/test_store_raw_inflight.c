@@ -33,75 +33,25 @@
 #define BIG ((size_t)128 << 10) /* above the single-write size: the payload
                                    reaches the hook as the caller's buffer */
 
-/* ---- the stall: a pwrite of one buffer waits until released ---- */
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static const void *g_hold;     /* the buffer whose write stalls */
-static int g_entered, g_released;
+/* ---- the stall: a pwrite or pread of one buffer waits until released
+   (t_gate, tests/test_util.h) ---- */
+enum { G_WRITE = 1, G_READ };
+static t_gate g_gate = T_GATE_INIT;
 
 static int64_t h_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t off)
 {
     ssize_t n;
     (void)u;
-    pthread_mutex_lock(&g_mu);
-    if (g_hold != NULL && buf == g_hold) {
-        g_hold = NULL;
-        g_entered = 1;
-        pthread_cond_broadcast(&g_cv);
-        while (!g_released)
-            pthread_cond_wait(&g_cv, &g_mu);
-    }
-    pthread_mutex_unlock(&g_mu);
+    t_gate_pass(&g_gate, G_WRITE, NULL, buf);
     n = pwrite(fd, buf, len, (off_t)off);
     return n < 0 ? -(int64_t)errno : (int64_t)n;
 }
-
-static void stall_arm(const void *buf)
-{
-    pthread_mutex_lock(&g_mu);
-    g_hold = buf;
-    g_entered = g_released = 0;
-    pthread_mutex_unlock(&g_mu);
-}
-
-static int stall_wait_entered(void)
-{
-    struct timespec dl;
-    int r = 0;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 30;
-    pthread_mutex_lock(&g_mu);
-    while (!g_entered && r == 0)
-        r = pthread_cond_timedwait(&g_cv, &g_mu, &dl);
-    r = g_entered;
-    pthread_mutex_unlock(&g_mu);
-    return r;
-}
-
-static void stall_release(void)
-{
-    pthread_mutex_lock(&g_mu);
-    g_released = 1;
-    pthread_cond_broadcast(&g_cv);
-    pthread_mutex_unlock(&g_mu);
-}
-
-/* The same for a pread into one buffer. */
-static const void *g_hold_rd;
 
 static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
 {
     ssize_t n;
     (void)u;
-    pthread_mutex_lock(&g_mu);
-    if (g_hold_rd != NULL && buf == g_hold_rd) {
-        g_hold_rd = NULL;
-        g_entered = 1;
-        pthread_cond_broadcast(&g_cv);
-        while (!g_released)
-            pthread_cond_wait(&g_cv, &g_mu);
-    }
-    pthread_mutex_unlock(&g_mu);
+    t_gate_pass(&g_gate, G_READ, NULL, buf);
     n = pread(fd, buf, len, (off_t)off);
     return n < 0 ? -(int64_t)errno : (int64_t)n;
 }
@@ -165,20 +115,20 @@ static void test_out_of_order(const char *path)
         c.sysops = &g_ops;
         if (kvs_store_open(&c, &s, err, sizeof err) != KVS_OK)
             _exit(10);
-        stall_arm(a);
+        t_gate_arm(&g_gate, G_WRITE, NULL, a);
         ja.s = s;
         ja.key = "K";
         ja.val = a;
         ja.len = BIG;
         if (pthread_create(&t, NULL, put_main, &ja) != 0)
             _exit(11);
-        if (!stall_wait_entered())
+        if (!t_gate_wait_entered(&g_gate))
             _exit(12);
         if (kvs_store_put(s, "K", 1, b, BIG) != KVS_OK) /* B: newer, published first */
             _exit(13);
         if (kvs_store_remove(s, "K", 1) != KVS_OK)
             _exit(14);
-        stall_release();
+        t_gate_release(&g_gate);
         pthread_join(t, NULL);
         if (ja.r != KVS_OK)
             _exit(15);
@@ -224,7 +174,7 @@ static void *watch_main(void *arg)
     kvs_store_get_stats(w->s, &st);
     w->objects = st.objects;
     w->evictions = st.evictions;
-    stall_release();
+    t_gate_release(&g_gate);
     return NULL;
 }
 
@@ -254,13 +204,13 @@ static void test_slow_put_eviction(const char *path)
         snprintf(key, sizeof key, "old-%llu", (unsigned long long)i);
         CHECK_R(kvs_store_put(s, key, strlen(key), v, 4096), KVS_OK);
     }
-    stall_arm(slow);
+    t_gate_arm(&g_gate, G_WRITE, NULL, slow);
     js.s = s;
     js.key = "slow";
     js.val = slow;
     js.len = BIG;
     CHECK(pthread_create(&t, NULL, put_main, &js) == 0);
-    CHECK(stall_wait_entered());
+    CHECK(t_gate_wait_entered(&g_gate));
     w.s = s;
     CHECK(pthread_create(&tw, NULL, watch_main, &w) == 0);
     /* S puts: the old entries go, then the store holds only entries newer
@@ -327,19 +277,16 @@ static void test_reader_not_evicted(const char *path)
         if (i > 0)
             CHECK_R(kvs_store_pin(s, key, strlen(key)), KVS_OK);
     }
-    pthread_mutex_lock(&g_mu);
-    g_hold_rd = rd;
-    g_entered = g_released = 0;
-    pthread_mutex_unlock(&g_mu);
+    t_gate_arm(&g_gate, G_READ, NULL, rd);
     g.s = s;
     g.key = "k0";
     g.buf = rd;
     g.n = 0;
     CHECK(pthread_create(&t, NULL, get_main, &g) == 0);
-    CHECK(stall_wait_entered()); /* the get of k0 is reading its payload */
+    CHECK(t_gate_wait_entered(&g_gate)); /* the get of k0 is reading its payload */
     /* nothing to evict: k0 is being read, the rest pinned */
     CHECK_R(kvs_store_put(s, "x", 1, v, 4096), KVS_E_FULL);
-    stall_release();
+    t_gate_release(&g_gate);
     pthread_join(t, NULL);
     CHECK_R(g.r, KVS_OK);
     CHECK(g.n == BIG && memcmp(rd, v, BIG) == 0);

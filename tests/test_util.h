@@ -22,7 +22,8 @@
      T_VAL_HDR bytes; each test sets the length distribution and magic.
    - a counting allocator that can fail its Nth allocation (thread-safe).
    - POSIX only: t_setup_dir / t_dir / t_path (a scratch directory under
-     KVS_TEST_DIR or /tmp), t_rm_rf, t_xalloc_aligned. */
+     KVS_TEST_DIR or /tmp), t_rm_rf, t_xalloc_aligned, and t_gate (hold one
+     thread inside a hooked system call until the test releases it). */
 #ifndef TEST_UTIL_H
 #define TEST_UTIL_H
 
@@ -482,6 +483,76 @@ T_FN void *t_xalloc_aligned(size_t n, size_t align)
     if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n ? n : 1) != 0)
         return NULL;
     return p;
+}
+
+/* ---- POSIX: a gate that holds one thread inside a hooked call ---------
+   The test arms it for one call (a kind the test numbers itself, and either
+   a name or a buffer), a kvs_sysops hook calls t_gate_pass with what it was
+   given, and the first matching call stops there until t_gate_release; the
+   gate then disarms. t_gate_wait_entered waits up to 30 s for a thread to
+   stop in it and says whether one did. */
+#include <pthread.h>
+#include <time.h>
+
+typedef struct t_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int kind;          /* the armed kind; 0: disarmed */
+    const void *buf;   /* match this buffer, when name is empty */
+    char name[4096];   /* match this name */
+    int entered, released;
+} t_gate;
+#define T_GATE_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, "", 0, 0}
+
+/* Arms g for the next call of `kind` (non-zero) with this name (when not
+   NULL) or else this buffer. */
+T_FN void t_gate_arm(t_gate *g, int kind, const char *name, const void *buf)
+{
+    pthread_mutex_lock(&g->mu);
+    g->kind = kind;
+    g->buf = buf;
+    snprintf(g->name, sizeof g->name, "%s", name != NULL ? name : "");
+    g->entered = g->released = 0;
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* In a hook: holds the calling thread when this call is the armed one. */
+T_FN void t_gate_pass(t_gate *g, int kind, const char *name, const void *buf)
+{
+    int match;
+    pthread_mutex_lock(&g->mu);
+    match = g->kind != 0 && g->kind == kind &&
+            (g->name[0] != '\0' ? name != NULL && strcmp(name, g->name) == 0 : buf == g->buf);
+    if (match) {
+        g->kind = 0;
+        g->entered = 1;
+        pthread_cond_broadcast(&g->cv);
+        while (!g->released)
+            pthread_cond_wait(&g->cv, &g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+T_FN int t_gate_wait_entered(t_gate *g)
+{
+    struct timespec dl;
+    int r = 0;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 30;
+    pthread_mutex_lock(&g->mu);
+    while (!g->entered && r == 0)
+        r = pthread_cond_timedwait(&g->cv, &g->mu, &dl);
+    r = g->entered;
+    pthread_mutex_unlock(&g->mu);
+    return r;
+}
+
+T_FN void t_gate_release(t_gate *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->released = 1;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
 }
 
 #endif /* KVS_POSIX_USE_EVENTFD */
