@@ -992,7 +992,9 @@ typedef struct kvs_store_config {
                                     WILLNEED) of the payload before a buffered
                                     read; 0 = no hint                          */
     uint32_t temp_max_age_s;     /* FS: temp files older than this are removed
-                                    at open; 0 = 600                           */
+                                    at open, by the directory's own clock (the
+                                    mtime of a file the open creates there: a
+                                    file server's clock); 0 = 600              */
     int strict_pathset;          /* FS: 1 = a changed path set fails the open  */
     /* engine */
     unsigned threads;            /* async pool workers; 0 = kvs_pool_default_threads() */

@@ -5890,6 +5890,10 @@ typedef struct kvsi_fsdir {
     size_t buf_align;
     kvs_file tmpl;                      /* the probe's file, closed: how    */
                                         /* object files open (open_like)    */
+    uint64_t clock_ns;                  /* the probe file's mtime: the time
+                                           by the clock that stamps this
+                                           directory's files (an NFS
+                                           server's), for the orphan age   */
 } kvsi_fsdir;
 
 typedef struct kvsi_fs {
@@ -7209,9 +7213,11 @@ static kvs_result kvsi_fs_probe(kvsi_fs *fs, size_t i)
 {
     kvs_file_config fc;
     kvs_file_info info;
+    kvs_file_status st;
     kvs_file *f = NULL;
     char tmp[64];
     size_t tl = 0;
+    int sr;
     kvs_result r = kvs_fsname_temp(fs->writer, __atomic_fetch_add(&fs->seq, 1, __ATOMIC_RELAXED), tmp, sizeof tmp, &tl);
     if (r != KVS_OK)
         return r;
@@ -7219,6 +7225,16 @@ static kvs_result kvsi_fs_probe(kvsi_fs *fs, size_t i)
     r = kvsi_file_open_at(fs->dirs[i].fd, tmp, &fc, O_NOFOLLOW, &f);
     if (r != KVS_OK)
         return r;
+    /* The file was just created: its mtime is "now" by whichever clock
+       stamps this directory's files, which on a shared filesystem is the
+       server's, not ours. */
+    sr = kvsi_sys_fstat(fs->ops, f->fd, &st);
+    if (sr < 0) {
+        (void)kvs_file_close(f);
+        (void)kvsi_sys_unlinkat(fs->ops, fs->dirs[i].fd, tmp, 0);
+        return kvsi_fstat_result(sr);
+    }
+    fs->dirs[i].clock_ns = st.mtime_ns;
     kvs_file_get_info(f, &info);
     fs->dirs[i].direct = info.direct;
     fs->dirs[i].buf_align = info.direct ? info.buf_align : 64;
@@ -7242,13 +7258,16 @@ static int kvsi_fs_seen_cmp(const void *a, const void *b)
 
 /* Scan directory i: data files enter the map (collected in *seen for the
    LRU order), temporary files older than temp_max_age_s are removed,
-   anything else is left alone. */
+   anything else is left alone. A temporary file's age is measured against
+   the directory's own clock (the probe file's mtime), so a file server
+   whose clock differs from ours neither loses a live writer's file nor
+   keeps orphans for ever. */
 static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size_t *seen_cap, size_t *nseen)
 {
     kvs_result res = KVS_OK;
     const char *dn;
     int rd;
-    uint64_t now = kvsi_now_ns(1), age_ns = (uint64_t)fs->cfg->temp_max_age_s * 1000000000u;
+    uint64_t now = fs->dirs[i].clock_ns, age_ns = (uint64_t)fs->cfg->temp_max_age_s * 1000000000u;
     DIR *dp = kvsi_fs_opendir(fs, i, &res);
     if (dp == NULL)
         return res;

@@ -447,7 +447,7 @@ static void make_file(const char *path, size_t len, time_t age_s)
     for (i = 0; i < len; i++)
         fputc('x', fp);
     fclose(fp);
-    if (age_s > 0) {
+    if (age_s != 0) { /* below 0: in the future */
         struct timespec ts[2];
         clock_gettime(CLOCK_REALTIME, &ts[0]);
         ts[0].tv_sec -= age_s;
@@ -492,6 +492,80 @@ static void test_orphans(void)
     CHECK(path_exists(other));
     CHECK(path_exists(odir));
     CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* A file server whose clock differs from ours: every file in the
+   directory is stamped by its clock, which an fstat hook plays by moving
+   every mtime the store's own fstat calls see (the probe file's) by
+   g_skew_s; the scan's fstatat sees the files as they are. */
+static long g_skew_s;
+
+static int skew_fstat(void *u, int fd, kvs_file_status *st)
+{
+    int r = kvs_sys_fstat(fd, st);
+    (void)u;
+    if (r == 0)
+        st->mtime_ns = (uint64_t)((int64_t)st->mtime_ns + (int64_t)g_skew_s * 1000000000);
+    return r;
+}
+
+static int fail_fstat(void *u, int fd, kvs_file_status *st)
+{
+    (void)u;
+    (void)fd;
+    (void)st;
+    return -EIO;
+}
+
+static void test_orphans_server_clock(void)
+{
+    char d[1100], live[1300], stale[1300];
+    kvs_store_config c;
+    kvs_store *s;
+    kvs_store_stats st;
+    kvs_sysops ops;
+    char err[256];
+    t_path(d, sizeof d, "orphclk");
+    mkdir(d, 0700);
+    snprintf(live, sizeof live, "%s/~t00000000000000070000000000000008.tmp", d);
+    snprintf(stale, sizeof stale, "%s/~t00000000000000090000000000000001.tmp", d);
+    memset(&ops, 0, sizeof ops);
+    ops.fstat = skew_fstat;
+    /* The server is 2 hours behind us: a live writer's file written 10 s
+       ago by its clock is 2 hours old by ours, and must stay. */
+    make_file(live, 100, 7200 + 10);
+    g_skew_s = -7200;
+    cfg_fs(&c, d);
+    c.temp_max_age_s = 600;
+    c.sysops = &ops;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    kvs_store_get_stats(s, &st);
+    CHECK(st.orphans_removed == 0);
+    CHECK(path_exists(live));
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    CHECK(unlink(live) == 0);
+    /* The server is 2 hours ahead: a file it stamped 1 hour ago is in our
+       future, and is an orphan all the same. */
+    make_file(stale, 100, -7200 + 3600);
+    g_skew_s = 7200;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    kvs_store_get_stats(s, &st);
+    CHECK(st.orphans_removed == 1);
+    CHECK(!path_exists(stale));
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    /* The clock cannot be read: the open fails, and leaves no probe file. */
+    ops.fstat = fail_fstat;
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_IO);
+    CHECK(s == NULL);
+    CHECK(count_files(d, 2) == 0);
+    t_rm_rf(d);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1059,6 +1133,7 @@ int main(void)
     test_sharding();
     test_pathset();
     test_orphans();
+    test_orphans_server_clock();
     test_reopen();
     test_capacity();
     test_iterate_batches();
