@@ -13,7 +13,11 @@
    - with write hooks installed nothing is submitted: the header and the
      payload go through the hooks, and failing either write fails the put
      and leaves the previous version of the key readable; a short payload
-     write is finished.
+     write is finished;
+   - an overlapped write whose completion reports a short count that is not
+     a multiple of the alignment (KVSI_AIO_RES, a seam): the put resumes at
+     the unit boundary below it, and every object reads back, before and
+     after a reopen.
    Built with -DKVS_POSIX_USE_AIO=0 by the matrix too: then no put overlaps
    and stats.overlap_errno is ENOSYS.
    Environment: KVS_TEST_DIR (scratch directory), KVS_SEED. */
