@@ -65,9 +65,11 @@
     ======
     Every allocation goes through a kvs_allocator (a user pointer plus alloc
     and free callbacks that receive the size and the alignment). Passing NULL,
-    or an allocator whose callbacks are NULL, selects the default allocator
-    built on malloc/free, which over-allocates to honour the alignment. Free
-    with the same size and alignment you allocated with.
+    or an allocator whose callbacks are both NULL, selects the default
+    allocator built on malloc/free, which over-allocates to honour the
+    alignment; one callback without the other is KVS_E_INVAL (from every
+    call that would allocate with it, and from kvs_store_open). Free with the
+    same size and alignment you allocated with.
     kvs_aligned_alloc() serves any power-of-two alignment from 1 byte up to
     KVS_ALIGN_MAX (64 MiB).
 
@@ -223,8 +225,9 @@ typedef struct kvs_allocator {
     void (*free)(void *user, void *ptr, size_t size, size_t align);
 } kvs_allocator;
 
-/* *out = size bytes aligned to align. size 0 is KVS_E_INVAL; align must be a
-   power of two in [1, KVS_ALIGN_MAX] (else KVS_E_ALIGN); KVS_E_NOMEM or
+/* *out = size bytes aligned to align. size 0, or an allocator with one
+   callback set and the other NULL, is KVS_E_INVAL; align must be a power of
+   two in [1, KVS_ALIGN_MAX] (else KVS_E_ALIGN); KVS_E_NOMEM or
    KVS_E_OVERFLOW when it cannot be had. *out is NULL on failure. */
 KVSDEF kvs_result kvs_aligned_alloc(const kvs_allocator *a, size_t size, size_t align, void **out);
 /* Free what kvs_aligned_alloc returned, with the same size and align. NULL is a no-op. */
@@ -898,7 +901,10 @@ KVSDEF void kvs_pool_get_config(const kvs_pool *p, kvs_pool_config *out);
    error. *out is set before any op can run, so another thread may reap
    and free the batch while this call returns. */
 KVSDEF kvs_result kvs_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, kvs_batch **out);
-/* Readable while completed batches wait to be reaped (one count per batch). */
+/* Readable exactly while completed batches wait to be reaped or freed
+   (level-triggered). The caller may read it to clear it: the next
+   completion, reap or free that leaves batches waiting makes it readable
+   again; after a wakeup, reap until KVS_E_AGAIN. Its value means nothing. */
 KVSDEF int kvs_pool_fd(const kvs_pool *p);
 /* Next completed batch in completion order; KVS_E_AGAIN when none. */
 KVSDEF kvs_result kvs_pool_reap(kvs_pool *p, kvs_batch **out);
@@ -1026,7 +1032,9 @@ typedef struct kvs_store_stats {
     uint64_t disk_bytes;         /* bytes they occupy (headers, padding, slots) */
     uint64_t capacity_bytes;     /* FS: the bound (0 none); RAW: slots * slot size */
     uint64_t slots_total, slots_free; /* RAW                                  */
-    uint64_t puts, gets, hits, misses, removes, evictions;
+    uint64_t puts, gets, hits, misses, removes, evictions; /* gets: single
+                                    gets and the loads of prefix gets, whose
+                                    first miss counts as a get and a miss   */
     uint64_t corruptions;        /* records that failed a check: read as misses */
     uint64_t errors;             /* calls that returned an error (KVS_E_BUFSIZE,
                                     an answer with the length, not counted)   */
@@ -1123,9 +1131,10 @@ KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n
    keys exist (in order, on the calling thread) before it returns; the loads
    run on the pool. Where another thread reaps, the batch is the reaper's:
    it may free it the moment it completes, so the submitter does not poll,
-   wait for or free it (one thread may do all of these itself). When the
-   batch cannot start (KVS_E_NOMEM) every item has that result and *out is
-   NULL. */
+   wait for or free it (one thread may do all of these itself); *out is set
+   before any of the batch's work can run, so a reaper can match the batch
+   it gets against it. When the batch cannot start (KVS_E_NOMEM) every item
+   has that result and *out is NULL. */
 KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n,
                                    kvs_store_batch **out);
 KVSDEF int kvs_store_fd(const kvs_store *s);
@@ -1136,7 +1145,12 @@ KVSDEF kvs_result kvs_store_batch_poll(kvs_store_batch *b, size_t *count);
 /* Block until done; the synchronous call's result and count (failed for
    PUT, loaded for GET_PREFIX, found for EXISTS). */
 KVSDEF kvs_result kvs_store_batch_wait(kvs_store_batch *b, size_t *count);
-/* KVS_E_BUSY while the batch runs (nothing is freed). */
+/* The items the batch was submitted with, and their count: how an event
+   loop that reaps tells which request completed. */
+KVSDEF kvs_item *kvs_store_batch_items(const kvs_store_batch *b, size_t *n);
+/* KVS_E_BUSY while the batch runs (nothing is freed). Otherwise every item's
+   result is final, also when the batch was never polled, waited for or
+   reaped (and so at kvs_store_close for batches not freed). */
 KVSDEF kvs_result kvs_store_batch_free(kvs_store_batch *b);
 
 /* Make everything acknowledged so far durable (RAW: a checkpoint). */
@@ -1370,6 +1384,8 @@ KVSDEF kvs_result kvs_aligned_alloc(const kvs_allocator *a, size_t size, size_t 
     *out = NULL;
     if (size == 0)
         return KVS_E_INVAL;
+    if (a != NULL && (a->alloc == NULL) != (a->free == NULL))
+        return KVS_E_INVAL; /* half an allocator: never silently the default */
     if (!kvs_is_pow2(align) || align > KVS_ALIGN_MAX)
         return KVS_E_ALIGN;
     if (size > (size_t)-1 - align)

@@ -46,6 +46,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <dirent.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -2070,7 +2071,6 @@ struct kvs_pool {
     size_t ndone;
     kvs_batch *all_head;
     int rfd, wfd;            /* completion fd (eventfd: rfd == wfd)  */
-    size_t tokens;           /* counts signalled on the fd           */
     kvs_pool_stats stats;
 };
 
@@ -2095,32 +2095,45 @@ KVSDEF unsigned kvs_pool_default_threads(void)
     return (unsigned)n;
 }
 
-/* Make the fd's count equal ndone (called with the mutex held). */
-static void kvsi_fd_sync_tokens(kvs_pool *p)
+/* Make the fd readable exactly while completed batches wait (ndone > 0;
+   called with the mutex held). Its state is looked at, not counted: a
+   caller may read the fd (an event loop clearing it), and the next
+   completion, reap or free sets it right again. */
+static void kvsi_fd_sync(kvs_pool *p)
 {
-    while (p->tokens < p->ndone) {
+    if (p->ndone > 0) {
+        struct pollfd pf;
+        int n;
+        pf.fd = p->rfd;
+        pf.events = POLLIN;
+        pf.revents = 0;
+        do
+            n = poll(&pf, 1, 0);
+        while (n < 0 && errno == EINTR);
+        if (n != 1 || (pf.revents & POLLIN) == 0) {
+            /* (a failed write leaves nothing to do: an eventfd refuses
+               one only at its maximum count, a pipe only when full, and
+               either is readable then) */
 #if KVS_POSIX_USE_EVENTFD
-        uint64_t one = 1;
-        if (write(p->wfd, &one, sizeof one) != (ssize_t)sizeof one)
-            break;
+            uint64_t one = 1;
+            if (write(p->wfd, &one, sizeof one) < 0)
+                return;
 #else
-        char c = 'k';
-        if (write(p->wfd, &c, 1) != 1)
-            break; /* pipe full: it is readable anyway */
+            char c = 'k';
+            if (write(p->wfd, &c, 1) < 0)
+                return;
 #endif
-        p->tokens++;
-    }
-    while (p->tokens > p->ndone) {
+        }
+    } else {
 #if KVS_POSIX_USE_EVENTFD
         uint64_t v;
-        if (read(p->rfd, &v, sizeof v) != (ssize_t)sizeof v)
-            break;
+        if (read(p->rfd, &v, sizeof v) < 0) /* takes the whole count */
+            return;                          /* EAGAIN: nothing there */
 #else
-        char c;
-        if (read(p->rfd, &c, 1) != 1)
-            break;
+        char c[64];
+        while (read(p->rfd, c, sizeof c) == (ssize_t)sizeof c)
+            ;
 #endif
-        p->tokens--;
     }
 }
 
@@ -2156,7 +2169,7 @@ static void kvsi_batch_complete(kvs_pool *p, kvs_batch *b)
         p->done_head = b;
     p->done_tail = b;
     p->ndone++;
-    kvsi_fd_sync_tokens(p);
+    kvsi_fd_sync(p);
     pthread_cond_broadcast(&p->done_cv);
 }
 
@@ -2345,7 +2358,7 @@ KVSDEF kvs_result kvs_pool_create(const kvs_pool_config *cfg_in, kvs_pool **out)
     sync_ok = 1;
 
 #if KVS_POSIX_USE_EVENTFD
-    p->rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+    p->rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->rfd < 0) {
         res = kvs_result_from_errno(errno);
         goto fail;
@@ -2595,7 +2608,7 @@ KVSDEF kvs_result kvs_pool_reap(kvs_pool *p, kvs_batch **out)
     b = p->done_head;
     if (b != NULL) {
         kvsi_done_unlink(p, b);
-        kvsi_fd_sync_tokens(p);
+        kvsi_fd_sync(p);
     }
     pthread_mutex_unlock(&p->mu);
     *out = b;
@@ -2658,7 +2671,7 @@ KVSDEF kvs_result kvs_batch_free(kvs_batch *b)
     }
     if (b->in_done_list) {
         kvsi_done_unlink(p, b);
-        kvsi_fd_sync_tokens(p);
+        kvsi_fd_sync(p);
     }
     kvsi_all_unlink(p, b);
     pthread_mutex_unlock(&p->mu);
@@ -2857,6 +2870,8 @@ static kvs_result kvsi_store_cfg_check(const kvs_store_config *c, char *err, siz
 {
     if (c->kind != KVS_STORE_FS && c->kind != KVS_STORE_RAW)
         return kvsi_errf(err, cap, KVS_E_INVAL, "kind %d is neither KVS_STORE_FS nor KVS_STORE_RAW", (int)c->kind);
+    if ((c->allocator.alloc == NULL) != (c->allocator.free == NULL))
+        return kvsi_errf(err, cap, KVS_E_INVAL, "allocator: alloc and free must both be set, or both NULL");
     if ((unsigned)c->shard > KVS_SHARD_RANK)
         return kvsi_errf(err, cap, KVS_E_INVAL, "shard policy %d is unknown", (int)c->shard);
     if ((unsigned)c->direct > KVS_DIRECT_REQUIRE)
@@ -3013,6 +3028,8 @@ KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, c
 
 static void kvsi_sbatch_free_mem(kvs_store_batch *b);
 
+static void kvsi_sbatch_finish(kvs_store_batch *b);
+
 KVSDEF kvs_result kvs_store_close(kvs_store *s)
 {
     kvs_result r, r2;
@@ -3023,8 +3040,10 @@ KVSDEF kvs_result kvs_store_close(kvs_store *s)
     r = kvs_pool_shutdown(s->pool, KVS_SHUTDOWN_DRAIN);
     if (r == KVS_E_CLOSED)
         r = KVS_OK;
-    while (s->batches != NULL)
+    while (s->batches != NULL) {
+        kvsi_sbatch_finish(s->batches); /* its items final */
         kvsi_sbatch_free_mem(s->batches);
+    }
     r2 = s->ops->close(s->engine);
     if (r == KVS_OK)
         r = r2;
@@ -3264,9 +3283,16 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
             kvs_result pr = kvsi_item_result(kvs_store_exists(s, items[run].key, items[run].key_len));
             if (pr != KVS_OK) {
                 items[run].result = pr;
+                if (pr == KVS_NOT_FOUND) { /* a miss, counted as a get's */
+                    kvsi_add(&s->gets, 1);
+                    kvsi_add(&s->misses, 1);
+                }
                 break;
             }
         }
+        /* what follows the first miss never runs: final now */
+        for (i = run + 1; i < n; i++)
+            items[i].result = KVS_E_CANCELED;
     }
     hdr = kvsi_pad_up(sizeof(kvs_store_batch));
     opsz = run * sizeof(kvs_io_op);
@@ -3301,15 +3327,20 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
         s->batches->prev = b;
     s->batches = b;
     pthread_mutex_unlock(&s->mu);
+    /* *out before the pool can run anything: a reaper on another thread
+       may get the batch the moment it completes, and the caller's pointer
+       is how it tells which one it got (the pool's mutex orders this
+       write before the reap). */
+    *out = b;
     r = kvsi_pool_submit(s->pool, b->ops, run, b, quiet, &b->pb);
     if (r != KVS_OK) {
+        *out = NULL;
         b->pb = NULL;
         kvsi_sbatch_free_mem(b);
         for (i = 0; i < n; i++)
             items[i].result = r;
         return r;
     }
-    *out = b;
     return KVS_OK;
 }
 
@@ -3361,12 +3392,21 @@ KVSDEF kvs_result kvs_store_batch_wait(kvs_store_batch *b, size_t *count)
     return b->result;
 }
 
+KVSDEF kvs_item *kvs_store_batch_items(const kvs_store_batch *b, size_t *n)
+{
+    KVS_ASSERT(b != NULL);
+    if (n != NULL)
+        *n = b->n;
+    return b->items;
+}
+
 KVSDEF kvs_result kvs_store_batch_free(kvs_store_batch *b)
 {
     if (b == NULL)
         return KVS_OK;
     if (b->pb != NULL && kvs_batch_poll(b->pb) != KVS_OK)
         return KVS_E_BUSY;
+    kvsi_sbatch_finish(b); /* items final also when never polled */
     kvsi_sbatch_free_mem(b);
     return KVS_OK;
 }
@@ -3377,6 +3417,11 @@ static kvs_result kvsi_store_batch_sync(kvs_store *s, kvs_batch_op op, kvs_item 
     kvs_store_batch *b = NULL;
     kvs_result r;
     size_t c = 0;
+    if (n > 0 && items == NULL) {
+        if (count != NULL)
+            *count = op == KVS_BATCH_PUT ? n : 0; /* nothing was stored */
+        return KVS_E_INVAL;
+    }
     if (n == 1 && op != KVS_BATCH_GET_PREFIX) {
         kvsi_call call;
         call.s = s;

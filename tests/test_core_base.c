@@ -122,6 +122,18 @@ static void test_alloc(void)
     CHECK_R(kvs_aligned_alloc(NULL, (size_t)-1, 8, &p), KVS_E_OVERFLOW);
     CHECK_R(kvs_aligned_alloc(NULL, (size_t)-1 - 8, 8, &p), KVS_E_NOMEM);
     CHECK(p == NULL);
+    /* half an allocator is refused, never silently the default */
+    {
+        kvs_allocator half = t_allocator(&st, -1);
+        half.free = NULL;
+        p = (void *)&st;
+        CHECK_R(kvs_aligned_alloc(&half, 8, 8, &p), KVS_E_INVAL);
+        CHECK(p == NULL && st.live == 0);
+        half = t_allocator(&st, -1);
+        half.alloc = NULL;
+        CHECK_R(kvs_aligned_alloc(&half, 8, 8, &p), KVS_E_INVAL);
+        CHECK(p == NULL && st.live == 0);
+    }
     a = t_allocator(&st, 0);
     CHECK_R(kvs_aligned_alloc(&a, 8, 8, &p), KVS_E_NOMEM);
     CHECK(p == NULL && st.live == 0);

@@ -974,6 +974,90 @@ static void test_calls(void)
     kvs_pool_destroy(p);
 }
 
+/* The completion fd is level-triggered and a caller may read it: it is
+   readable exactly while completed batches wait. An event loop that reads
+   it to clear it (as eventfd users do) sees it readable again at the next
+   completion, and after a reap that leaves batches waiting; it is not
+   readable once the last one is reaped or freed. */
+static void drain_fd(int fd)
+{
+    char c[64];
+    while (read(fd, c, sizeof c) > 0)
+        ;
+}
+
+static int submit_call(kvs_pool *p, kvs_io_op *op, call_arg *arg, unsigned *counter, kvs_batch **b)
+{
+    memset(op, 0, sizeof *op);
+    memset(arg, 0, sizeof *arg);
+    arg->counter = counter;
+    op->kind = KVS_OP_CALL;
+    op->buf = arg;
+    op->call = call_fn;
+    *b = NULL;
+    if (kvs_pool_submit(p, op, 1, b) != KVS_OK || *b == NULL)
+        return 0;
+    return 1;
+}
+
+static void test_fd_read_by_caller(void)
+{
+    kvs_pool_config cfg;
+    kvs_pool *p = NULL;
+    kvs_io_op ops[4];
+    call_arg args[4];
+    kvs_batch *b[4], *got = NULL;
+    unsigned counter = 0;
+    int fd, i;
+    kvs_pool_config_init(&cfg);
+    cfg.threads = 2;
+    CHECK_R(kvs_pool_create(&cfg, &p), KVS_OK);
+    if (p == NULL)
+        return;
+    fd = kvs_pool_fd(p);
+    for (i = 0; i < 2; i++) {
+        CHECK(submit_call(p, &ops[i], &args[i], &counter, &b[i]));
+        if (b[i] != NULL)
+            CHECK_R(kvs_batch_wait(b[i]), KVS_OK);
+    }
+    CHECK(fd_ready(fd, 0));
+    drain_fd(fd); /* the caller clears it: two batches still wait */
+    CHECK(!fd_ready(fd, 0));
+    CHECK(submit_call(p, &ops[2], &args[2], &counter, &b[2]));
+    if (b[2] != NULL)
+        CHECK_R(kvs_batch_wait(b[2]), KVS_OK);
+    CHECK(fd_ready(fd, 0)); /* a completion sets it again */
+    drain_fd(fd);
+    CHECK_R(kvs_pool_reap(p, &got), KVS_OK);
+    CHECK(got == b[0]);
+    CHECK(fd_ready(fd, 0)); /* the reap left two waiting: readable */
+    CHECK_R(kvs_batch_free(got), KVS_OK);
+    drain_fd(fd);
+    CHECK_R(kvs_batch_free(b[1]), KVS_OK); /* freed unreaped: one waits */
+    CHECK(fd_ready(fd, 0));
+    CHECK_R(kvs_pool_reap(p, &got), KVS_OK);
+    CHECK(got == b[2]);
+    CHECK(!fd_ready(fd, 0)); /* none waits */
+    CHECK_R(kvs_batch_free(got), KVS_OK);
+    CHECK_R(kvs_pool_reap(p, &got), KVS_E_AGAIN);
+    /* Never read by the caller: readable through completions and reaps
+       until the last reap, however many batches wait. */
+    for (i = 0; i < 4; i++) {
+        CHECK(submit_call(p, &ops[i], &args[i], &counter, &b[i]));
+        if (b[i] != NULL)
+            CHECK_R(kvs_batch_wait(b[i]), KVS_OK);
+    }
+    for (i = 0; i < 4; i++) {
+        CHECK(fd_ready(fd, 0));
+        CHECK_R(kvs_pool_reap(p, &got), KVS_OK);
+        CHECK(got == b[i]);
+        CHECK_R(kvs_batch_free(got), KVS_OK);
+    }
+    CHECK(!fd_ready(fd, 0));
+    CHECK(__atomic_load_n(&counter, __ATOMIC_SEQ_CST) == 7);
+    kvs_pool_destroy(p);
+}
+
 /* Direct writes through a pool whose worker scratch is smaller than the
    tail a write is padded to (st_blksize 64 KiB, as XFS with large-I/O
    hints reports: an fstat hook says so), from aligned and misaligned
@@ -1101,6 +1185,7 @@ int main(void)
     test_alloc_failure();
     test_many_pools();
     test_calls();
+    test_fd_read_by_caller();
     test_small_scratch();
     t_remove_empty_dir();
     return t_done("test_posix_pool");

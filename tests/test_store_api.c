@@ -123,6 +123,21 @@ static void test_config_errors(void)
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
     CHECK(strstr(g_err, "shard") != NULL);
 
+    /* half an allocator: never silently malloc */
+    {
+        t_alloc_state as;
+        base_config(&c, KVS_STORE_FS, t_dir);
+        c.allocator = t_allocator(&as, -1);
+        c.allocator.free = NULL;
+        CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
+        CHECK(s == NULL && strstr(g_err, "allocator") != NULL && as.live == 0);
+        base_config(&c, KVS_STORE_RAW, raw);
+        c.allocator = t_allocator(&as, -1);
+        c.allocator.alloc = NULL;
+        CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
+        CHECK(s == NULL && strstr(g_err, "allocator") != NULL);
+    }
+
     base_config(&c, KVS_STORE_FS, t_dir);
     c.kind = (kvs_store_kind)7;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
@@ -496,6 +511,7 @@ typedef struct race {
     unsigned reaped;    /* batches a reaper got */
     unsigned bad;       /* unexpected results or bytes */
     kvs_item *items;    /* the event loop's: 2 per batch */
+    kvs_store_batch **handles; /* the submitter's pointers, one per batch */
     unsigned submitted; /* atomic */
 } race;
 
@@ -573,8 +589,7 @@ static void *race_submit_main(void *arg)
     race *r = (race *)arg;
     unsigned i;
     for (i = 0; i < r->iters; i++) {
-        kvs_store_batch *b = NULL;
-        if (kvs_store_submit(r->s, KVS_BATCH_EXISTS, r->items + 2 * (size_t)i, 2, &b) != KVS_OK)
+        if (kvs_store_submit(r->s, KVS_BATCH_EXISTS, r->items + 2 * (size_t)i, 2, &r->handles[i]) != KVS_OK)
             r->bad++;
         else
             __atomic_add_fetch(&r->submitted, 1, __ATOMIC_RELEASE);
@@ -624,13 +639,17 @@ static void run_batch_races(kvs_store_kind kind, const char *where, const char *
 
     /* 2. An event loop reaps what another thread submits, freeing each
        batch at once: every batch is complete and whole when reaped (its
-       pool batch attached), none is lost, and nothing leaks. */
+       pool batch attached), none is lost, and nothing leaks. The batch it
+       gets is the one the submitter's pointer holds: kvs_store_submit sets
+       *out before any work can run (it did after, and a reaper could free
+       a batch before the submitter had its pointer). */
     r.stop = 0;
     r.bad = 0;
     r.items = (kvs_item *)calloc(2 * (size_t)r.iters, sizeof(kvs_item));
-    CHECK(r.items != NULL);
-    if (r.items != NULL) {
-        unsigned got = 0, incomplete = 0;
+    r.handles = (kvs_store_batch **)calloc((size_t)r.iters, sizeof(kvs_store_batch *));
+    CHECK(r.items != NULL && r.handles != NULL);
+    if (r.items != NULL && r.handles != NULL) {
+        unsigned got = 0, incomplete = 0, unmatched = 0;
         for (i = 0; i < 2 * r.iters; i++) {
             r.items[i].key = keys[i % 2];
             r.items[i].key_len = strlen(keys[i % 2]);
@@ -650,15 +669,24 @@ static void run_batch_races(kvs_store_kind kind, const char *where, const char *
             got++;
             if (kvs_store_batch_poll(sb, &cnt) != KVS_OK || cnt != 2)
                 incomplete++;
+            {
+                size_t ni = 0;
+                kvs_item *it = kvs_store_batch_items(sb, &ni);
+                size_t k = (size_t)(it - r.items) / 2;
+                if (ni != 2 || it < r.items || k >= r.iters || r.handles[k] != sb)
+                    unmatched++;
+            }
             CHECK_R(kvs_store_batch_free(sb), KVS_OK);
         }
         pthread_join(a, NULL);
         CHECK(r.bad == 0);
         CHECK(got == r.iters);
         CHECK(incomplete == 0);
+        CHECK(unmatched == 0);
         CHECK(poll(&pf, 1, 0) == 0);
-        free(r.items);
     }
+    free(r.items);
+    free(r.handles);
     CHECK_R(kvs_store_close(r.s), KVS_OK);
     CHECK(t_alloc_live(&as) == 0 && as.bad_free == 0);
     free(val);
@@ -832,6 +860,143 @@ static void run_batch_failures(kvs_store_kind kind, const char *where, const cha
     free(bufs);
 }
 
+/* ---- batch edges: NULL items, a prefix get's miss in the stats, items
+   final without a poll ---- */
+static char g_fail_name[KVS_FSNAME_MAX + 1];
+static int g_fail_on; /* atomic */
+
+static int fail_name_openat(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    if (__atomic_load_n(&g_fail_on, __ATOMIC_ACQUIRE) && strcmp(path, g_fail_name) == 0)
+        return -EIO;
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static void edge_items(kvs_item *items, char (*keys)[32], const char *const *names, unsigned char *bufs)
+{
+    size_t i;
+    for (i = 0; i < 3; i++) {
+        snprintf(keys[i], 32, "%s", names[i]);
+        memset(&items[i], 0, sizeof items[i]);
+        items[i].key = keys[i];
+        items[i].key_len = strlen(keys[i]);
+        items[i].buf = bufs + i * R_LEN;
+        items[i].len = R_LEN;
+    }
+}
+
+static void free_when_done(kvs_store_batch *b)
+{
+    kvs_result r;
+    while ((r = kvs_store_batch_free(b)) == KVS_E_BUSY)
+        sched_yield();
+    CHECK_R(r, KVS_OK);
+}
+
+static void run_batch_edges(kvs_store_kind kind, const char *where, const char *label)
+{
+    static const char *const hit_miss_hit[3] = {"edge-0", "edge-none", "edge-2"};
+    static const char *const all3[3] = {"edge-0", "edge-1", "edge-2"};
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_sysops ops;
+    kvs_item items[3];
+    char keys[3][32];
+    unsigned char *val = (unsigned char *)malloc(R_LEN), *bufs = (unsigned char *)malloc(3 * (size_t)R_LEN);
+    kvs_store_stats st0, st1;
+    kvs_store_batch *b = NULL;
+    size_t cnt, i;
+    printf("-- %s\n", label);
+    memset(&ops, 0, sizeof ops);
+    ops.openat = fail_name_openat;
+    base_config(&c, kind, where);
+    c.sysops = &ops;
+    if (val == NULL || bufs == NULL || !CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK)) {
+        fprintf(stderr, "open: %s\n", g_err);
+        free(val);
+        free(bufs);
+        return;
+    }
+    for (i = 0; i < 3; i++) {
+        make_value(val, R_LEN, (uint32_t)i, 1);
+        CHECK_R(kvs_store_put(s, all3[i], strlen(all3[i]), val, R_LEN), KVS_OK);
+    }
+
+    /* 1. NULL items with a count of 1 (the one-item calls run inline) */
+    cnt = 99;
+    CHECK_R(kvs_store_put_batch(s, NULL, 1, &cnt), KVS_E_INVAL);
+    CHECK(cnt == 1);
+    cnt = 99;
+    CHECK_R(kvs_store_exists_batch(s, NULL, 1, &cnt), KVS_E_INVAL);
+    CHECK(cnt == 0);
+    cnt = 99;
+    CHECK_R(kvs_store_get_prefix(s, NULL, 1, &cnt), KVS_E_INVAL);
+    CHECK(cnt == 0);
+
+    /* 2. A prefix get's first miss is a get and a miss in the stats, as a
+       single get's is (it is found by the in-order probe, not a get). */
+    kvs_store_get_stats(s, &st0);
+    edge_items(items, keys, hit_miss_hit, bufs);
+    CHECK_R(kvs_store_get_prefix(s, items, 3, &cnt), KVS_OK);
+    CHECK(cnt == 1);
+    CHECK_R(items[1].result, KVS_NOT_FOUND);
+    CHECK_R(items[2].result, KVS_E_CANCELED);
+    CHECK_R(kvs_store_get_prefix(s, items + 1, 1, &cnt), KVS_OK);
+    CHECK(cnt == 0);
+    kvs_store_get_stats(s, &st1);
+    CHECK(st1.gets == st0.gets + 3);
+    CHECK(st1.hits == st0.hits + 1);
+    CHECK(st1.misses == st0.misses + 2);
+
+    /* 3. Asynchronous: what follows the first miss is final (CANCELED) when
+       the submit returns, and a batch freed without a poll leaves every
+       item final. */
+    edge_items(items, keys, hit_miss_hit, bufs);
+    CHECK_R(kvs_store_submit(s, KVS_BATCH_GET_PREFIX, items, 3, &b), KVS_OK);
+    CHECK_R(items[1].result, KVS_NOT_FOUND);
+    CHECK_R(items[2].result, KVS_E_CANCELED);
+    if (b != NULL) {
+        size_t ni = 0;
+        CHECK(kvs_store_batch_items(b, &ni) == items && ni == 3);
+        free_when_done(b);
+    }
+    CHECK_R(items[0].result, KVS_OK);
+    CHECK(items[0].out_len == R_LEN && check_value((const unsigned char *)items[0].buf, R_LEN, 0, 1));
+
+    /* 4. FS: a load that fails in the middle of the run (its file cannot
+       be opened). The items after it were loaded, but released: CANCELED
+       with no length, also when the batch is freed without a poll, and
+       when it is left to kvs_store_close. */
+    if (kind == KVS_STORE_FS) {
+        size_t nl = 0;
+        CHECK_R(kvs_fsname_encode(all3[1], strlen(all3[1]), g_fail_name, sizeof g_fail_name, &nl, NULL), KVS_OK);
+        __atomic_store_n(&g_fail_on, 1, __ATOMIC_RELEASE);
+        edge_items(items, keys, all3, bufs);
+        CHECK_R(kvs_store_submit(s, KVS_BATCH_GET_PREFIX, items, 3, &b), KVS_OK);
+        if (b != NULL)
+            free_when_done(b);
+        CHECK_R(items[0].result, KVS_OK);
+        CHECK_R(items[1].result, KVS_E_IO);
+        CHECK_R(items[2].result, KVS_E_CANCELED);
+        CHECK(items[2].out_len == 0);
+        edge_items(items, keys, all3, bufs);
+        CHECK_R(kvs_store_submit(s, KVS_BATCH_GET_PREFIX, items, 3, &b), KVS_OK);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK); /* the batch of 4 still unfreed */
+    __atomic_store_n(&g_fail_on, 0, __ATOMIC_RELEASE);
+    if (kind == KVS_STORE_FS) {
+        CHECK_R(items[0].result, KVS_OK);
+        CHECK_R(items[1].result, KVS_E_IO);
+        CHECK_R(items[2].result, KVS_E_CANCELED);
+        CHECK(items[2].out_len == 0);
+    }
+    free(val);
+    free(bufs);
+}
+
 int main(void)
 {
     char fsdir[2200], fsdir2[1100], raw[1100], raw2[1100];
@@ -850,6 +1015,8 @@ int main(void)
     run_batch_races(KVS_STORE_RAW, raw2, "raw-block store, batches and a reaper on other threads");
     run_batch_failures(KVS_STORE_FS, fsdir2, "filesystem store, batches that fail whole");
     run_batch_failures(KVS_STORE_RAW, raw2, "raw-block store, batches that fail whole");
+    run_batch_edges(KVS_STORE_FS, fsdir2, "filesystem store, batch edges");
+    run_batch_edges(KVS_STORE_RAW, raw2, "raw-block store, batch edges");
     t_rm_rf(t_dir);
     return t_done("test_store_api");
 }
