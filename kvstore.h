@@ -987,7 +987,11 @@ typedef struct kvs_store_config {
     uint64_t meta_bytes;         /* RAW: both checkpoint copies; 0 = at format
                                     sized to hold every slot with a
                                     max_key_bytes key, at reopen the recorded  */
-    uint32_t max_key_bytes;      /* RAW: longest key accepted; 0 = 256          */
+    uint32_t max_key_bytes;      /* RAW: longest key accepted; 0 = 256 at
+                                    format, at reopen 256 or, on a store
+                                    formatted with less, the longest the
+                                    recorded meta_bytes holds (a multiple
+                                    of 8)                                     */
     uint32_t checkpoint_interval_ms; /* RAW: periodic checkpoint; 0 = 60000   */
     uint32_t checkpoint_idle_ms;     /* RAW: ...after this quiet time; 0 = 1000 */
     /* FS */

@@ -5616,7 +5616,7 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
     pthread_condattr_t ca;
     uint64_t fsize = 0, dev, acheck, afmt, blkn;
     unsigned char *blk = NULL;
-    int do_format, zero;
+    int do_format, zero, key_given = cfg->max_key_bytes != 0;
     size_t i;
 
     *ops = NULL;
@@ -5830,6 +5830,18 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
             return kvsi_errf(err, err_cap, r, "the recorded geometry is invalid");
         }
         want = kvsi_raw_ck_bound(R->L.slot_count, cfg->max_key_bytes);
+        if (want > R->L.ckpt_bytes && !key_given) {
+            /* max_key_bytes 0 at reopen: the longest key (up to the
+               default) whose checkpoint the recorded meta_bytes holds, as a
+               store formatted with a shorter max_key_bytes was sized */
+            uint64_t fixed = kvsi_raw_ck_bound(R->L.slot_count, 0), k = 0;
+            if (R->L.slot_count > 0 && R->L.ckpt_bytes > fixed)
+                k = ((R->L.ckpt_bytes - fixed) / R->L.slot_count) & ~(uint64_t)7u;
+            if (k >= 8) {
+                cfg->max_key_bytes = (uint32_t)kvsi_min64(k, KVSI_RAW_DEF_KEY);
+                want = kvsi_raw_ck_bound(R->L.slot_count, cfg->max_key_bytes);
+            }
+        }
         if (want > R->L.ckpt_bytes) {
             r = kvsi_errf(err, err_cap, KVS_E_GEOMETRY,
                           "meta_bytes: the recorded meta_bytes %llu cannot hold a checkpoint of %llu slots with %u-byte keys (max_key_bytes); it needs %llu",

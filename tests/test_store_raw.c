@@ -208,6 +208,33 @@ static void test_ops(void)
             CHECK(it.seen[i] == 1);
         CHECK_R(kvs_store_close(s), KVS_OK);
     }
+    /* reopen with a zeroed config (defaults): the store was formatted for
+       100-byte keys, so max_key_bytes 0 resolves to what the recorded
+       meta_bytes holds, not to 256 (which failed the open); 256 given
+       outright still fails it, naming the field */
+    kvs_store_config_init(&c);
+    c.kind = KVS_STORE_RAW;
+    c.paths = path;
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s != NULL) {
+        kvs_store_config eff;
+        char longk[300];
+        kvs_store_get_config(s, &eff);
+        CHECK(eff.max_key_bytes >= 100 && eff.max_key_bytes < 256 && eff.max_key_bytes % 8 == 0);
+        memset(longk, 'q', sizeof longk);
+        CHECK_R(kvs_store_put(s, longk, 100, buf, 10), KVS_OK);
+        CHECK_R(kvs_store_put(s, longk, eff.max_key_bytes + 1u, buf, 10), KVS_E_KEY);
+        CHECK_R(kvs_store_sync(s), KVS_OK); /* the checkpoint fits */
+        memset(&it, 0, sizeof it);
+        CHECK_R(kvs_store_iterate(s, iter_fn, &it), KVS_OK);
+        CHECK(it.n == 301);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    c.max_key_bytes = 256;
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_GEOMETRY);
+    CHECK(s == NULL && strstr(err, "max_key_bytes") != NULL);
     unlink(path);
 }
 
