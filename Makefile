@@ -35,7 +35,7 @@ deps:
 
 # order-only below: checked on every build, never a reason to rebuild
 build-deps:
-	@scripts/deps.sh build
+	@CC="$(CC)" scripts/deps.sh build
 
 test: deps
 	@tests/run_all.sh
@@ -78,13 +78,13 @@ bench-readcheck: $(BUILD)/readcheck
 fuzz: deps
 	@FUZZ_SECONDS=300 tests/fuzz/run.sh
 
-$(BUILD)/test_crash: tests/test_crash.c kvstore.h kvstore_posix.c | $(BUILD)
+$(BUILD)/test_crash: tests/test_crash.c kvstore.h kvstore_posix.c | $(BUILD) build-deps
 	$(CC) $(WARN) -O2 -g -I. $< -o $@ -pthread -lm
 
-$(BUILD)/test_powercut: tests/test_powercut.c kvstore.h kvstore_posix.c | $(BUILD)
+$(BUILD)/test_powercut: tests/test_powercut.c kvstore.h kvstore_posix.c | $(BUILD) build-deps
 	$(CC) $(WARN) -O2 -g -I. $< -o $@ -pthread -lm
 
-$(BUILD)/test_powercut_fs: tests/test_powercut_fs.c kvstore.h kvstore_posix.c | $(BUILD)
+$(BUILD)/test_powercut_fs: tests/test_powercut_fs.c kvstore.h kvstore_posix.c | $(BUILD) build-deps
 	$(CC) $(WARN) -O2 -g -I. $< -o $@ -pthread -lm
 
 torture: $(BUILD)/test_crash $(BUILD)/test_powercut $(BUILD)/test_powercut_fs

@@ -19,8 +19,10 @@
     (it includes this header without KVS_IMPLEMENTATION and links against
     your one copy of the implementation), or #include "kvstore_posix.c" in
     the implementation file instead of kvstore.h, before any system header
-    (it sets _GNU_SOURCE). With KVS_STATIC, also define KVS_POSIX so the
-    backend's declarations are visible.
+    (it sets _GNU_SOURCE). With KVS_STATIC the backend's declarations are
+    made only under KVS_POSIX, which kvstore_posix.c defines itself when it
+    is the file included; define it yourself for other files of that
+    translation unit that include kvstore.h first.
 
     A sketch of the core (compiled by tests/test_quickstart.c):
 

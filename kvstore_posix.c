@@ -87,6 +87,9 @@ typedef char kvsi_off_t_holds_64_bits[sizeof(off_t) >= 8 ? 1 : -1];
 #include <linux/aio_abi.h>
 #endif
 
+#if defined(KVS_STATIC) && !defined(KVS_POSIX)
+#define KVS_POSIX /* this file is the backend: its declarations are needed */
+#endif
 #include "kvstore.h"
 
 #ifndef KVS_ASSERT
@@ -2530,8 +2533,8 @@ static kvs_result kvsi_pool_submit(kvs_pool *p, kvs_io_op *ops, size_t n, void *
     b->ops = ops;
     b->n = n;
     b->mem_size = total;
-    b->st = (kvsi_opstate *)((unsigned char *)mem + hdr);
-    b->tasks = (kvsi_task *)((unsigned char *)mem + hdr + st_bytes);
+    b->st = (kvsi_opstate *)(void *)((unsigned char *)mem + hdr); /* offsets padded */
+    b->tasks = (kvsi_task *)(void *)((unsigned char *)mem + hdr + st_bytes);
     b->ntasks = ntasks;
 
     /* Build the tasks: KvikIO-style, the first piece ends at a task_size
@@ -2757,6 +2760,10 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
 
 /* A sentence into err (may be NULL); returns r so callers can
    `return kvsi_errf(err, cap, KVS_E_INVAL, "...")`. */
+#if defined(__GNUC__) || defined(__clang__)
+static kvs_result kvsi_errf(char *err, size_t cap, kvs_result r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#endif
 static kvs_result kvsi_errf(char *err, size_t cap, kvs_result r, const char *fmt, ...)
 {
     va_list ap;
@@ -3311,8 +3318,8 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
     b->n = n;
     b->run = run;
     b->mem_size = total;
-    b->ops = (kvs_io_op *)((unsigned char *)mem + hdr);
-    b->calls = (kvsi_call *)((unsigned char *)mem + hdr + opsz);
+    b->ops = (kvs_io_op *)(void *)((unsigned char *)mem + hdr); /* offsets padded */
+    b->calls = (kvsi_call *)(void *)((unsigned char *)mem + hdr + opsz);
     for (i = 0; i < run; i++) {
         b->calls[i].s = s;
         b->calls[i].op = op;

@@ -23,15 +23,27 @@ links_with() {
 
 case "$what" in
 build)
-    have cc || need+=(gcc)
+    # the compiler make will call ($CC, cc by default), and a C library to
+    # link against (libc6-dev is only a Recommends of gcc)
+    cc=${CC:-cc}
+    if ! have "$cc"; then
+        need+=(gcc)
+    elif ! links_with "$cc" -O0; then
+        need+=(libc6-dev)
+    fi
     ;;
 test)
     have gcc || need+=(gcc)
     have g++ || need+=(g++)
     have make || need+=(make)
     have python3 || need+=(python3)
+    # the 32-bit builds of the matrix (x86-64: gcc -m32 must link)
+    if [ "$(uname -m)" = x86_64 ] && have gcc && ! links_with gcc -m32; then
+        need+=(gcc-multilib)
+    fi
     if have clang; then
         links_with clang -fsanitize=thread || need+=(libclang-rt-dev)
+        have clang++ || need+=(clang)
     else
         # the sanitizer runtimes too: a Recommends that an install without
         # recommended packages would leave out
