@@ -3999,6 +3999,14 @@ static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
         pthread_mutex_unlock(&R->ckmu);
         return KVS_OK;
     }
+    if (R->next_seq >= KVSI_RAW_COUNTER_MAX || kvsi_raw_floor(R) >= KVSI_RAW_COUNTER_MAX) {
+        /* as in kvsi_raw_reserve: never a seq or gen_floor the restore
+           takes for corrupt (a generation of 2^62 - 1 loaded from a
+           damaged store leaves no floor to write) */
+        pthread_mutex_unlock(&R->mu);
+        pthread_mutex_unlock(&R->ckmu);
+        return KVS_E_OVERFLOW;
+    }
     for (;;) {
         need = kvsi_raw_ck_need(R);
         if (need > R->L.ckpt_bytes) {
@@ -4151,6 +4159,13 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
     unsigned tries;
     kvs_result r;
     pthread_mutex_lock(&R->mu);
+    if (R->next_gen >= KVSI_RAW_COUNTER_MAX - 1) {
+        /* never a generation, nor a checkpoint's gen_floor (next_gen when
+           quiet), that the restore would take for corrupt; reached only
+           from counters a damaged store handed in */
+        pthread_mutex_unlock(&R->mu);
+        return KVS_E_OVERFLOW;
+    }
     for (tries = 0;; tries++) {
         uint64_t after;
         if (R->nfree > 0) {

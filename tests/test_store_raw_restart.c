@@ -398,13 +398,68 @@ static void counters_after(const char *path, uint64_t n)
     CHECK_R(kvs_store_close(s), KVS_OK);
 }
 
+/* A counter one below the bound (2^62 - 1) is a valid value, but the next
+   one would be taken for corrupt by the restore: the store refuses what
+   would need it with KVS_E_OVERFLOW -- a put (a generation past gen_floor)
+   or a checkpoint (a seq, or a gen_floor past an entry's generation) --
+   instead of writing values its next open drops (an acknowledged put
+   lost, a removed key back). what: 0 gen_floor, 1 seq, 2 an entry's
+   generation. */
+static void counters_at_edge(const char *path, int what)
+{
+    int seq = what != 0; /* the checkpoint is refused: seq, or no floor */
+    char err[256];
+    kvs_store *s = reopen(path, err, sizeof err);
+    unsigned char buf[9200], rd[9200];
+    uint64_t i, k = 100, k2 = 101, one = 1;
+    size_t got;
+    kvs_result r, rp;
+    CHECK(s != NULL);
+    if (s == NULL) {
+        fprintf(stderr, "reopen: %s\n", err);
+        return;
+    }
+    for (i = 0; i < 30; i++)
+        CHECK_R(kvs_store_exists(s, &i, sizeof i), KVS_OK);
+    make_val(buf, k, 7);
+    /* gen_floor 2^62 - 1: no generation is left (the one after it would
+       be the next checkpoint's gen_floor, 2^62); seq 2^62 - 1: a put that
+       needs a checkpoint (to raise the allocation limit) is refused, one
+       that does not is stored */
+    rp = kvs_store_put(s, &k, sizeof k, buf, vlen(7));
+    CHECK(what == 1 ? (rp == KVS_OK || rp == KVS_E_OVERFLOW) : rp == KVS_E_OVERFLOW);
+    if (!seq) {
+        make_val(buf, k2, 7);
+        CHECK_R(kvs_store_put(s, &k2, sizeof k2, buf, vlen(7)), KVS_E_OVERFLOW);
+    }
+    CHECK_R(kvs_store_remove(s, &one, sizeof one), KVS_OK);
+    CHECK_R(kvs_store_sync(s), seq ? KVS_E_OVERFLOW : KVS_OK);
+    r = kvs_store_close(s);
+    CHECK(seq ? r == KVS_E_OVERFLOW : r == KVS_OK);
+    s = reopen(path, err, sizeof err);
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    for (i = 2; i < 30; i++)
+        CHECK_R(kvs_store_exists(s, &i, sizeof i), KVS_OK);
+    if (!seq) { /* the remove was synced: gone; the refused put: absent */
+        CHECK_R(kvs_store_exists(s, &one, sizeof one), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_exists(s, &k2, sizeof k2), KVS_NOT_FOUND);
+    }
+    if (rp == KVS_OK) /* acknowledged: there, with its bytes */
+        CHECK(kvs_store_get(s, &k, sizeof k, rd, sizeof rd, &got) == KVS_OK && val_ok(rd, got, k, &i) && i == 7);
+    else
+        CHECK_R(kvs_store_exists(s, &k, sizeof k), KVS_NOT_FOUND);
+    (void)kvs_store_close(s);
+}
+
 static void test_huge_counters(void)
 {
     char path[1200];
     kvs_layout l;
     int what;
     t_path(path, sizeof path, "counters");
-    for (what = 0; what < 6; what++) {
+    for (what = 0; what < 9; what++) {
         unsigned char h[64], *img = (unsigned char *)xalloc(1 << 20);
         kvs_ckpt_header ch[2], hh;
         int newest, fd;
@@ -457,6 +512,9 @@ static void test_huge_counters(void)
         case 1: hh.seq = UINT64_MAX - 1; break;
         case 2: put_u64(img + 64 + 8, UINT64_MAX - 1); break;                       /* gen_floor */
         case 3: put_u64(img + 64 + 8, (uint64_t)1 << 62); break;                    /* the bound */
+        case 6: put_u64(img + 64 + 8, ((uint64_t)1 << 62) - 1); break;              /* below it */
+        case 7: hh.seq = ((uint64_t)1 << 62) - 1; break;
+        case 8: put_u64(img + 64 + KVS_INDEX_HEADER_BYTES + 8, ((uint64_t)1 << 62) - 1); break;
         default: put_u64(img + 64 + KVS_INDEX_HEADER_BYTES + 8, UINT64_MAX); break; /* entry 0 */
         }
         hh.payload_crc = kvs_crc32c(0, img + 64, (size_t)hh.payload_len);
@@ -467,7 +525,10 @@ static void test_huge_counters(void)
         if (fd >= 0)
             close(fd);
         free(img);
-        counters_after(path, 30);
+        if (what >= 6)
+            counters_at_edge(path, what - 6);
+        else
+            counters_after(path, 30);
         unlink(path);
     }
 }
