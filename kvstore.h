@@ -1106,7 +1106,9 @@ KVSDEF kvs_result kvs_store_get(kvs_store *s, const void *key, size_t key_len, v
                                 size_t *out_len);
 KVSDEF kvs_result kvs_store_exists(kvs_store *s, const void *key, size_t key_len);
 KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len);
-/* Pinned objects are never evicted (pins count; unpin as often as pinned).
+/* Pinned objects are never evicted by this handle (pins count; unpin as
+   often as pinned); FS: another process evicting for its own capacity_bytes
+   does not see them (docs/STORES.md, "Several processes and hosts").
    pin: KVS_NOT_FOUND for a key not stored (or being evicted as it is
    pinned); unpin: KVS_E_INVAL for a key not pinned. */
 KVSDEF kvs_result kvs_store_pin(kvs_store *s, const void *key, size_t key_len);

@@ -933,8 +933,10 @@ KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg_in,
 
 /* Which file a descriptor is: device, inode and modification time. An
    object file is never written after its rename, and a replacement is a
-   new file (a new inode while the old one is still linked, so a reused
-   inode number comes with a later mtime). */
+   new file (a new inode while the old one is still linked). A reused inode
+   number usually comes with a later mtime, but not within one tick of a
+   coarse timestamp clock (Linux before 6.13): the known-file get relies on
+   this identity only together with an unpadded size and the CRC. */
 typedef struct kvsi_fid {
     uint64_t dev, ino, mtime_ns;
 } kvsi_fid;
@@ -6667,8 +6669,10 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
             kpo = e->po;
             kfsize = e->fsize;
             kfid = e->fid;
-            /* the payload alone, checked against the known CRC */
-            known = hint > 0 && kind != KVS_FSNAME_HASHED;
+            /* the payload alone, checked against the known CRC; only when
+               it ends where the file does (no tail padding), so a file of
+               the same size holds a payload of the same length */
+            known = hint > 0 && kind != KVS_FSNAME_HASHED && kfsize == (uint64_t)kpo + hint;
         }
     }
     pthread_mutex_unlock(&fs->mu);

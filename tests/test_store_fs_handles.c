@@ -14,7 +14,10 @@
      record;
    - a put that must evict while the least recently used file is being
      read (and the other pinned): it waits for the read, and the file is
-     there until the read is over.
+     there until the read is over;
+   - a known file replaced by another handle with one of the same padded
+     size and the same first bytes, on a filesystem whose identity (inode,
+     mtime) cannot tell them apart: the get returns the new value.
 
    A gate in the hooks holds one thread inside a system call (unlinkat,
    openat) until the test lets it go, so each interleaving is forced rather
@@ -330,6 +333,57 @@ static void test_evict_waits_for_read(const char *dir)
     kvs_aligned_free(NULL, g_abuf, VLEN, 4096);
 }
 
+/* ---- 5. a known file replaced where identity cannot tell ----
+   Handle A knows k's file (it put a 1000-byte value). Handle B removes k
+   and puts the same bytes plus three more: a direct-I/O file of the same
+   padded size, and the same first 1000 bytes. A filesystem that reuses the
+   inode number at once and stamps both files within one timestamp tick
+   (Linux before 6.13 takes mtime from the coarse clock) gives A no way to
+   tell the two files apart by device, inode, mtime and size; the fstat
+   hook below plays one, reporting the same inode and mtime for every
+   file. A's get must still return B's 1003 bytes: its known-file read
+   (payload only, checked against the known CRC) is taken only when the
+   payload ends where the file does, so equal sizes mean equal lengths. */
+static int same_id_fstat(void *u, int fd, kvs_file_status *st)
+{
+    int r = kvs_sys_fstat(fd, st);
+    (void)u;
+    if (r == 0 && st->type == KVS_FTYPE_REGULAR) {
+        st->ino = 42;
+        st->mtime_ns = 1000000000ull;
+    }
+    return r;
+}
+
+static void test_known_replaced_same_size(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    unsigned char v2[1003], rd[4096];
+    size_t n = 0;
+    memset(&ops, 0, sizeof ops);
+    ops.fstat = same_id_fstat;
+    cfg_fs(&c, dir);
+    c.sysops = &ops;
+    a = open_store(&c);
+    b = open_store(&c);
+    if (!both_open(a, b))
+        return;
+    memcpy(v2, g_val, 1000);
+    memcpy(v2 + 1000, "NEW", 3);
+    CHECK_R(kvs_store_put(a, "k", 1, g_val, 1000), KVS_OK);
+    CHECK_R(kvs_store_get(a, "k", 1, rd, sizeof rd, &n), KVS_OK); /* a knows it */
+    CHECK(n == 1000 && memcmp(rd, g_val, 1000) == 0);
+    CHECK_R(kvs_store_remove(b, "k", 1), KVS_OK);
+    CHECK_R(kvs_store_put(b, "k", 1, v2, sizeof v2), KVS_OK);
+    n = 0;
+    CHECK_R(kvs_store_get(a, "k", 1, rd, sizeof rd, &n), KVS_OK);
+    CHECK(n == sizeof v2 && memcmp(rd, v2, sizeof v2) == 0);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
 int main(void)
 {
     char d1[1200], d2[1200], d3[1200], d4[1200];
@@ -350,6 +404,8 @@ int main(void)
     test_stale_miss(d3);
     t_path(d4, sizeof d4, "evict");
     test_evict_waits_for_read(d4);
+    t_path(d4, sizeof d4, "known");
+    test_known_replaced_same_size(d4);
     t_rm_rf(t_dir);
     return t_done("test_store_fs_handles");
 }
