@@ -1097,8 +1097,9 @@ KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
    I/O layer's errors (KVS_E_IO, KVS_E_NOSPC, ...). put: KVS_OK once the
    object is complete and visible (durable per `durability`); KVS_E_LIMIT
    for an object larger than the store can hold (RAW: slot_payload_bytes;
-   FS: capacity_bytes), KVS_E_FULL when nothing can be evicted to make room.
-   exists and remove: KVS_OK or KVS_NOT_FOUND. */
+   FS: capacity_bytes), KVS_E_FULL when nothing can be evicted to make room,
+   KVS_E_OVERFLOW (RAW) when a damaged store's counters (2^62 - 1) leave no
+   generation to give it. exists and remove: KVS_OK or KVS_NOT_FOUND. */
 KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, const void *data, size_t len);
 /* KVS_OK with *out_len; KVS_NOT_FOUND; KVS_E_BUFSIZE with *out_len = the
    length needed (nothing useful written to buf). */
@@ -1161,7 +1162,9 @@ KVSDEF kvs_item *kvs_store_batch_items(const kvs_store_batch *b, size_t *n);
    reaped (and so at kvs_store_close for batches not freed). */
 KVSDEF kvs_result kvs_store_batch_free(kvs_store_batch *b);
 
-/* Make everything acknowledged so far durable (RAW: a checkpoint). */
+/* Make everything acknowledged so far durable (RAW: a checkpoint;
+   KVS_E_OVERFLOW when a damaged store's counters leave no seq or gen_floor
+   the next open would accept, so nothing is written). */
 KVSDEF kvs_result kvs_store_sync(kvs_store *s);
 KVSDEF void kvs_store_get_stats(kvs_store *s, kvs_store_stats *out);
 /* Calls fn for every stored key with its payload length (no lock held

@@ -2103,18 +2103,22 @@ KVSDEF unsigned kvs_pool_default_threads(void)
 /* Make the fd readable exactly while completed batches wait (ndone > 0;
    called with the mutex held). Its state is looked at, not counted: a
    caller may read the fd (an event loop clearing it), and the next
-   completion, reap or free sets it right again. */
-static void kvsi_fd_sync(kvs_pool *p)
+   completion, reap or free sets it right again. `first`: ndone has just
+   gone from 0 to 1, so the fd is empty (drained when ndone reached 0) and
+   needs no look. */
+static void kvsi_fd_sync(kvs_pool *p, int first)
 {
     if (p->ndone > 0) {
         struct pollfd pf;
-        int n;
+        int n = 0;
         pf.fd = p->rfd;
         pf.events = POLLIN;
         pf.revents = 0;
-        do
-            n = poll(&pf, 1, 0);
-        while (n < 0 && errno == EINTR);
+        if (!first) {
+            do
+                n = poll(&pf, 1, 0);
+            while (n < 0 && errno == EINTR);
+        }
         if (n != 1 || (pf.revents & POLLIN) == 0) {
             /* (a failed write leaves nothing to do: an eventfd refuses
                one only at its maximum count, a pipe only when full, and
@@ -2174,7 +2178,7 @@ static void kvsi_batch_complete(kvs_pool *p, kvs_batch *b)
         p->done_head = b;
     p->done_tail = b;
     p->ndone++;
-    kvsi_fd_sync(p);
+    kvsi_fd_sync(p, p->ndone == 1);
     pthread_cond_broadcast(&p->done_cv);
 }
 
@@ -2613,7 +2617,7 @@ KVSDEF kvs_result kvs_pool_reap(kvs_pool *p, kvs_batch **out)
     b = p->done_head;
     if (b != NULL) {
         kvsi_done_unlink(p, b);
-        kvsi_fd_sync(p);
+        kvsi_fd_sync(p, 0);
     }
     pthread_mutex_unlock(&p->mu);
     *out = b;
@@ -2676,7 +2680,7 @@ KVSDEF kvs_result kvs_batch_free(kvs_batch *b)
     }
     if (b->in_done_list) {
         kvsi_done_unlink(p, b);
-        kvsi_fd_sync(p);
+        kvsi_fd_sync(p, 0);
     }
     kvsi_all_unlink(p, b);
     pthread_mutex_unlock(&p->mu);

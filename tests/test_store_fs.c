@@ -517,12 +517,24 @@ static int fail_fstat(void *u, int fd, kvs_file_status *st)
     return -EIO;
 }
 
+/* Opens a store with c and closes it again: the orphans its open removed,
+   or -1 when it did not open. */
+static long orphans_at_open(kvs_store_config *c)
+{
+    kvs_store_stats st;
+    kvs_store *s = open_store(c);
+    if (s == NULL)
+        return -1;
+    kvs_store_get_stats(s, &st);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    return (long)st.orphans_removed;
+}
+
 static void test_orphans_server_clock(void)
 {
     char d[1100], live[1300], stale[1300];
     kvs_store_config c;
-    kvs_store *s;
-    kvs_store_stats st;
+    kvs_store *s = NULL;
     kvs_sysops ops;
     char err[256];
     t_path(d, sizeof d, "orphclk");
@@ -538,30 +550,17 @@ static void test_orphans_server_clock(void)
     cfg_fs(&c, d);
     c.temp_max_age_s = 600;
     c.sysops = &ops;
-    s = open_store(&c);
-    CHECK(s != NULL);
-    if (s == NULL)
-        return;
-    kvs_store_get_stats(s, &st);
-    CHECK(st.orphans_removed == 0);
+    CHECK(orphans_at_open(&c) == 0);
     CHECK(path_exists(live));
-    CHECK_R(kvs_store_close(s), KVS_OK);
     CHECK(unlink(live) == 0);
     /* The server is 2 hours ahead: a file it stamped 1 hour ago is in our
        future, and is an orphan all the same. */
     make_file(stale, 100, -7200 + 3600);
     g_skew_s = 7200;
-    s = open_store(&c);
-    CHECK(s != NULL);
-    if (s == NULL)
-        return;
-    kvs_store_get_stats(s, &st);
-    CHECK(st.orphans_removed == 1);
+    CHECK(orphans_at_open(&c) == 1);
     CHECK(!path_exists(stale));
-    CHECK_R(kvs_store_close(s), KVS_OK);
     /* The clock cannot be read: the open fails, and leaves no probe file. */
     ops.fstat = fail_fstat;
-    s = NULL;
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_IO);
     CHECK(s == NULL);
     CHECK(count_files(d, 2) == 0);

@@ -252,13 +252,25 @@ static uint64_t count_good(kvs_store *s, uint64_t n)
     return good;
 }
 
+/* Reads and decodes both checkpoint headers of the store at path into
+   ch[0..1]; the index of the newer copy. */
+static int read_ckpt_headers(const char *path, const kvs_layout *l, kvs_ckpt_header *ch)
+{
+    unsigned char h[64];
+    int c;
+    for (c = 0; c < 2; c++) {
+        CHECK(read_at(path, l->ckpt_offset[c], h, 64) == 0);
+        CHECK_R(kvs_ckpt_header_decode(h, 64, l->ckpt_bytes - 64, &ch[c]), KVS_OK);
+    }
+    return ch[1].seq > ch[0].seq ? 1 : 0;
+}
+
 static void test_damaged_checkpoints(void)
 {
     char path[1200], err[256];
     kvs_layout l;
     kvs_store *s;
     kvs_store_stats st;
-    unsigned char h[64];
     kvs_ckpt_header ch[2];
     int newest;
     t_path(path, sizeof path, "ckdmg");
@@ -281,11 +293,7 @@ static void test_damaged_checkpoints(void)
     /* newest copy's payload damaged: the older copy, then the scan */
     fill_closed(path, 40);
     CHECK(file_layout(path, &l) == 0);
-    CHECK(read_at(path, l.ckpt_offset[0], h, 64) == 0);
-    CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[0]), KVS_OK);
-    CHECK(read_at(path, l.ckpt_offset[1], h, 64) == 0);
-    CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[1]), KVS_OK);
-    newest = ch[1].seq > ch[0].seq ? 1 : 0;
+    newest = read_ckpt_headers(path, &l, ch);
     CHECK(poke(path, l.ckpt_offset[newest] + 64 + 50, 0x01) == 0);
     s = reopen(path, err, sizeof err);
     CHECK(s != NULL);
@@ -307,11 +315,7 @@ static void test_damaged_checkpoints(void)
         kvs_ckpt_header hh;
         size_t used, pos = KVS_INDEX_HEADER_BYTES;
         uint32_t copy;
-        CHECK(read_at(path, l.ckpt_offset[0], h, 64) == 0);
-        CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[0]), KVS_OK);
-        CHECK(read_at(path, l.ckpt_offset[1], h, 64) == 0);
-        CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[1]), KVS_OK);
-        copy = ch[1].seq > ch[0].seq ? 0 : 1; /* overwrite the older one */
+        copy = read_ckpt_headers(path, &l, ch) == 1 ? 0 : 1; /* overwrite the older one */
         memset(img, 0, sizeof img);
         ih.gen_floor = 1000000; /* would hide every object from the scan */
         ih.alloc_limit = 64;
@@ -465,11 +469,7 @@ static void test_huge_counters(void)
         int newest, fd;
         fill_closed(path, 30);
         CHECK(file_layout(path, &l) == 0);
-        CHECK(read_at(path, l.ckpt_offset[0], h, 64) == 0);
-        CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[0]), KVS_OK);
-        CHECK(read_at(path, l.ckpt_offset[1], h, 64) == 0);
-        CHECK_R(kvs_ckpt_header_decode(h, 64, l.ckpt_bytes - 64, &ch[1]), KVS_OK);
-        newest = ch[1].seq > ch[0].seq ? 1 : 0;
+        newest = read_ckpt_headers(path, &l, ch);
         hh = ch[newest];
         CHECK(hh.payload_len + 64 <= (1 << 20) && hh.payload_len >= KVS_INDEX_HEADER_BYTES + 32);
         CHECK(read_at(path, l.ckpt_offset[newest], img, 64 + (size_t)hh.payload_len) == 0);
