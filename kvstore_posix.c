@@ -603,6 +603,12 @@ static void kvsi_close_fd(const kvs_sysops *o, int fd)
 #define KVSI_DEFAULT_BOUNCE ((size_t)1 << 20)
 #define KVSI_STALL_MAX 8
 
+/* Counters updated with __atomic builtins are 8-byte aligned: on i386 a
+   uint64_t in a struct is only 4-aligned, where an 8-byte atomic may tear (a
+   stats read seeing half an update) or be a libatomic call. */
+#define KVSI_A8 __attribute__((aligned(8)))
+typedef uint64_t kvsi_a64 KVSI_A8;
+
 struct kvs_file {
     int fd;
     int direct;
@@ -621,7 +627,10 @@ struct kvs_file {
     int has_alloc;
     kvs_sysops ops;
     int has_ops;
-    kvs_file_stats st; /* updated with __atomic builtins         */
+    struct {                   /* kvs_file_stats, atomically kept */
+        kvsi_a64 reads, writes, bytes_read, bytes_written, bounce_bytes, bounce_calls;
+        kvsi_a64 pad_bytes, syscalls, short_transfers, eintr_retries, errors, direct_fallbacks;
+    } st;
 };
 
 /* a when it is a complete custom allocator (both functions set), else NULL:
@@ -641,12 +650,12 @@ static const kvs_sysops *kvsi_file_ops(const kvs_file *f)
     return f->has_ops ? &f->ops : NULL;
 }
 
-static void kvsi_add(uint64_t *counter, uint64_t v)
+static void kvsi_add(kvsi_a64 *counter, uint64_t v)
 {
     (void)__atomic_fetch_add(counter, v, __ATOMIC_RELAXED);
 }
 
-static uint64_t kvsi_load(const uint64_t *counter)
+static uint64_t kvsi_load(const kvsi_a64 *counter)
 {
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
@@ -1734,7 +1743,7 @@ typedef struct kvsi_aio {
     int err;                          /* io_setup's errno when it was refused  */
     size_t n;
     unsigned long ctx[KVSI_AIO_CACHE];
-    uint64_t overlapped;              /* writes overlapped (atomic)            */
+    kvsi_a64 overlapped;              /* writes overlapped (atomic)            */
 } kvsi_aio;
 
 static void kvsi_aio_init(kvsi_aio *a)
@@ -2847,7 +2856,7 @@ struct kvs_store {
     size_t strs_size;
     pthread_mutex_t mu;        /* guards the batch list                        */
     kvs_store_batch *batches;
-    uint64_t puts, gets, hits, misses, removes, errors; /* kvsi_add/kvsi_load */
+    kvsi_a64 puts, gets, hits, misses, removes, errors; /* kvsi_add/kvsi_load */
 };
 
 static const kvs_allocator *kvsi_store_alloc(const kvs_store *s)
@@ -6001,7 +6010,7 @@ typedef struct kvsi_fs {
     size_t ndirs;
     kvsi_fsdir dirs[KVS_PATHS_MAX];
     uint64_t writer;
-    uint64_t seq;                       /* atomic                            */
+    kvsi_a64 seq;                       /* atomic                            */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int sync_ok;
@@ -6010,7 +6019,7 @@ typedef struct kvsi_fs {
     kvsi_fsent *lru_head, *lru_tail;
     uint64_t used, reserved, objects, payload_bytes, last_gen, nunsynced;
     /* atomics */
-    uint64_t corruptions, evictions, orphans, fallbacks, bounce_bytes, bounce_calls;
+    kvsi_a64 corruptions, evictions, orphans, fallbacks, bounce_bytes, bounce_calls;
     int pathset_changed;
     int direct;
     size_t buf_align;

@@ -70,7 +70,7 @@ static const char *const kind_name[K_NKINDS] = {"EIO", "ENOSPC", "EINTR", "short
 
 typedef struct fstate {
     int armed, kind;
-    uint64_t n, count;
+    uint64_t n __attribute__((aligned(8))), count __attribute__((aligned(8))); /* 8-byte atomics, i386 too */
     int fired, fired_call, fired_isdir, fired_written;
 } fstate;
 static fstate g_f;

@@ -18,7 +18,7 @@ enum { S_PUT = 0, S_OVERWRITE = 1, S_GET = 2, S_SYNC = 3, S_EVICT = 4, S_COUNT =
 typedef struct fault {
     int type, mode;
     int armed;
-    uint64_t n, count;
+    uint64_t n __attribute__((aligned(8))), count __attribute__((aligned(8))); /* 8-byte atomics, i386 too */
     pthread_t caller; /* the thread of the operation under test */
     int on_caller;    /* the failure hit a call that thread made */
 } fault;

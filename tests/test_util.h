@@ -350,7 +350,7 @@ typedef struct t_alloc_state {
     long fail_at;
     long calls;
     long live;
-    long long live_bytes;
+    long long live_bytes __attribute__((aligned(8))); /* 8-byte atomic on i386 too */
     long total;    /* blocks handed out */
     long bad_free; /* frees with another size than the allocation's */
     int fired;     /* the failure was injected */
