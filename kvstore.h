@@ -1040,11 +1040,18 @@ typedef struct kvs_store_stats {
     uint64_t slots_total, slots_free; /* RAW                                  */
     uint64_t puts, gets, hits, misses, removes, evictions; /* gets: single
                                     gets and the loads of prefix gets, whose
-                                    first miss counts as a get and a miss   */
+                                    first miss counts as a get and a miss; a
+                                    load that ran past a failed one counts as
+                                    the hit it was, though the batch releases
+                                    its item as KVS_E_CANCELED               */
     uint64_t corruptions;        /* records that failed a check: read as misses */
     uint64_t errors;             /* calls that returned an error (KVS_E_BUFSIZE,
                                     an answer with the length, not counted)   */
     uint64_t checkpoints;        /* RAW: checkpoints written                    */
+    uint64_t checkpoint_errors;  /* RAW: checkpoints that failed, the background
+                                    thread's included (those are retried; one
+                                    still failing is the next sync's or close's
+                                    result, and this counts them meanwhile)   */
     uint64_t orphans_removed;    /* FS: stale temp files removed at open        */
     int direct;                  /* 1 when O_DIRECT is in effect                */
     uint64_t direct_fallbacks;   /* opens where PREFER fell back to buffered    */

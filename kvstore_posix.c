@@ -3642,7 +3642,7 @@ typedef struct kvsi_raw {
     int tighten;                      /* next checkpoint lowers alloc_limit: 1 quiet, 2 close */
     uint64_t mut_seq, ckpt_mut_seq, snap_seq, done_snap;
     uint64_t last_put_ns, last_ckpt_ns;
-    uint64_t evictions, corruptions, checkpoints;
+    uint64_t evictions, corruptions, checkpoints, ckpt_errors;
 
     /* entry memory (amu; never taken before mu) */
     pthread_mutex_t amu;
@@ -3996,7 +3996,7 @@ static kvs_result kvsi_raw_ck_reserve(kvsi_raw *R, uint64_t need)
 
 /* Write a checkpoint. after != 0: skip it when a checkpoint whose snapshot
    was taken at or after snapshot number `after` has already completed. */
-static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
+static kvs_result kvsi_raw_ckpt_write(kvsi_raw *R, uint64_t after)
 {
     kvs_result r = KVS_OK;
     uint64_t need, floor, alloc_lim, mut_at, snap, total, copy_off, payload_len;
@@ -4131,6 +4131,20 @@ static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
     }
     pthread_mutex_unlock(&R->mu);
     pthread_mutex_unlock(&R->ckmu);
+    return r;
+}
+
+/* Write a checkpoint (none when one covering snapshot `after` is done),
+   counting a failure: the background thread's ones reach no caller until
+   the next sync or close, so the stats show them. */
+static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
+{
+    kvs_result r = kvsi_raw_ckpt_write(R, after);
+    if (r != KVS_OK) {
+        pthread_mutex_lock(&R->mu);
+        R->ckpt_errors++;
+        pthread_mutex_unlock(&R->mu);
+    }
     return r;
 }
 
@@ -4614,6 +4628,7 @@ static void kvsi_raw_stats(void *eng, kvs_store_stats *out)
     out->evictions = R->evictions;
     out->corruptions = R->corruptions;
     out->checkpoints = R->checkpoints;
+    out->checkpoint_errors = R->ckpt_errors;
     pthread_mutex_unlock(&R->mu);
     kvs_file_get_stats(R->f, &fs);
     out->direct = R->info.direct;

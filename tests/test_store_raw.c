@@ -804,6 +804,89 @@ static void test_periodic(void)
     unlink(path);
 }
 
+/* A background checkpoint that fails is retried, reaches no caller until
+   the next sync, and is counted in checkpoint_errors meanwhile. */
+typedef struct ckfail {
+    kvs_layout l;
+    int armed;
+} ckfail;
+
+static int64_t ckfail_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t off)
+{
+    ckfail *f = (ckfail *)u;
+    ssize_t r;
+    unsigned i;
+    if (__atomic_load_n(&f->armed, __ATOMIC_ACQUIRE))
+        for (i = 0; i < 2; i++)
+            if (off < f->l.ckpt_offset[i] + f->l.ckpt_bytes && off + len > f->l.ckpt_offset[i])
+                return -EIO;
+    r = pwrite(fd, buf, len, (off_t)off);
+    return r < 0 ? -(int64_t)errno : (int64_t)r;
+}
+
+static void test_periodic_failing(void)
+{
+    char path[1200], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_store_stats st;
+    kvs_sysops ops;
+    ckfail f;
+    unsigned char buf[100], got[100];
+    size_t n = 0;
+    uint64_t ckpts;
+    int i;
+    t_path(path, sizeof path, "periodic-fail");
+    raw_cfg(&c, path, 4 * MiB, 4096, KVS_DIRECT_PREFER);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK); /* format */
+    if (s == NULL)
+        return;
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    memset(&f, 0, sizeof f);
+    CHECK(file_layout(path, &f.l) == 0);
+    memset(&ops, 0, sizeof ops);
+    ops.user = &f;
+    ops.pwrite = ckfail_pwrite;
+    c.sysops = &ops;
+    c.format = KVS_FORMAT_NEVER;
+    c.checkpoint_interval_ms = 5;
+    c.checkpoint_idle_ms = 1;
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL)
+        return;
+    kvs_store_get_stats(s, &st);
+    ckpts = st.checkpoints;
+    CHECK(st.checkpoint_errors == 0);
+    __atomic_store_n(&f.armed, 1, __ATOMIC_RELEASE);
+    memset(buf, 7, sizeof buf);
+    CHECK_R(kvs_store_put(s, "k", 1, buf, sizeof buf), KVS_OK);
+    for (i = 0; i < 300; i++) {
+        kvs_store_get_stats(s, &st);
+        if (st.checkpoint_errors >= 2) /* failed, and failed again on retry */
+            break;
+        usleep(10000);
+    }
+    CHECK(st.checkpoint_errors >= 2 && st.checkpoints == ckpts);
+    CHECK_R(kvs_store_sync(s), KVS_E_IO);
+    __atomic_store_n(&f.armed, 0, __ATOMIC_RELEASE);
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.checkpoints > ckpts && st.checkpoint_errors >= 3);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    c.sysops = NULL;
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s != NULL) {
+        CHECK_R(kvs_store_get(s, "k", 1, got, sizeof got, &n), KVS_OK);
+        CHECK(n == sizeof buf && memcmp(got, buf, n) == 0);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.checkpoint_errors == 0); /* per handle */
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    unlink(path);
+}
+
 int main(void)
 {
     t_init_seed("test_store_raw", 0x5eed1234ULL);
@@ -817,6 +900,7 @@ int main(void)
     test_config_errors();
     test_threads();
     test_periodic();
+    test_periodic_failing();
     t_rm_rf(t_dir);
     return t_done("test_store_raw");
 }
