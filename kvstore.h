@@ -661,9 +661,10 @@ typedef struct kvs_sysops {
        what it published (a failure there only forgoes the record: the next
        get reads the header), the path-set read. fstatat(dirfd, path),
        never following a symlink: the filesystem store's exists (-ENOENT
-       or -ESTALE: a miss) and its open-time scan (a name gone since the
+       or -ESTALE: a miss), its open-time scan (a name gone since the
        directory read, -ENOENT or -ESTALE, is skipped; any other error
-       fails the open). Not hooked:
+       fails the open) and its eviction's check of the file it took away
+       (an error puts the file back and fails the eviction). Not hooked:
        statx (alignment discovery), the block-device ioctls, stat of store
        directories, fdopendir/closedir of directory streams, getrandom, the
        TP map file. */
@@ -702,6 +703,11 @@ typedef struct kvs_sysops {
        the scan (the open) or the iteration: a directory read short would
        under-count the capacity in use, or leave keys out. */
     int (*readdir)(void *user, void *stream, const char **name);
+    /* linkat(fromdir, from, todir, to, 0): 0 or -errno (-EEXIST: `to` is
+       taken). The filesystem store's eviction puts back, under its name, a
+       file another process had put there (docs/STORES.md, "Eviction across
+       handles"). */
+    int (*linkat)(void *user, int fromdir, const char *from, int todir, const char *to);
 } kvs_sysops;
 
 /* Advice values for kvs_sysops.fadvise and kvs_sys_fadvise. */

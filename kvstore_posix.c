@@ -391,6 +391,13 @@ static int kvsi_sys_renameat(const kvs_sysops *o, int fromdir, const char *from,
     return renameat(fromdir, from, todir, to) < 0 ? -errno : 0;
 }
 
+static int kvsi_sys_linkat(const kvs_sysops *o, int fromdir, const char *from, int todir, const char *to)
+{
+    if (o != NULL && o->linkat != NULL)
+        return kvsi_hook(o->linkat(o->user, fromdir, from, todir, to));
+    return linkat(fromdir, from, todir, to, 0) < 0 ? -errno : 0;
+}
+
 static int kvsi_sys_unlinkat(const kvs_sysops *o, int dirfd, const char *path, int flags)
 {
     if (o != NULL && o->unlinkat != NULL)
@@ -5968,7 +5975,10 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
      (by name; a file gone since is skipped), then fsync of every directory
      with renames or unlinks not yet synced. close syncs nothing.
    Renames and unlinks of one name by this process are serialised (busy
-   flag), so an eviction never removes a newer file put by this process.
+   flag), so an eviction never removes a newer file put by this process;
+   nor one another process put, which the eviction checks for (device,
+   inode, mtime, size) after taking the file away under a temporary name,
+   and puts back (kvsi_fs_evict_file).
    ------------------------------------------------------------------------ */
 #define KVSI_FS_BLOCK ((uint64_t)4096)
 #define KVSI_FS_HDR ((size_t)4096)          /* header block read by readers */
@@ -5993,6 +6003,10 @@ typedef struct kvsi_fsent {
                                            the file now at the name: this
                                            process published it or read
                                            and checked it (kvsi_fs_know)   */
+    unsigned char ided;                 /* fsize and fid are the file this
+                                           handle last saw at the name (put,
+                                           get, scan; kvsi_fs_ident): what
+                                           an eviction may remove          */
     uint32_t crc, po;                   /* its payload CRC32C and offset     */
     uint64_t fsize;                     /* its size in bytes                 */
     kvsi_fid fid;                       /* which file it is                  */
@@ -6160,6 +6174,7 @@ static void kvsi_fs_gone(kvsi_fs *fs, kvsi_fsent *e)
     e->ver++;
     e->kseq++;
     e->known = 0;
+    e->ided = 0;
     if (!e->present)
         return;
     fs->used -= e->disk;
@@ -6186,6 +6201,7 @@ static void kvsi_fs_here(kvsi_fs *fs, kvsi_fsent *e, uint64_t disk, uint64_t pay
     e->payload = payload;
     e->exact = 1;
     e->known = 0; /* until kvsi_fs_know */
+    e->ided = 0;  /* until kvsi_fs_ident */
     e->kseq++;
     fs->used += disk;
     fs->payload_bytes += payload;
@@ -6204,7 +6220,17 @@ static void kvsi_fs_know(kvsi_fsent *e, uint32_t crc, uint32_t po, uint64_t fsiz
     e->po = po;
     e->fsize = fsize;
     e->fid = *fid;
+    e->ided = 1;
     e->kseq++;
+}
+
+/* Which file this handle last saw at e's name (its content unchecked): an
+   eviction removes that file and no other (kvsi_fs_evict_file). */
+static void kvsi_fs_ident(kvsi_fsent *e, uint64_t fsize, const kvsi_fid *fid)
+{
+    e->fsize = fsize;
+    e->fid = *fid;
+    e->ided = 1;
 }
 
 /* Serialise renames/unlinks of one name: wait, then own it. */
@@ -6391,6 +6417,81 @@ static kvs_result kvsi_fs_key_owner(kvsi_fs *fs, const kvsi_fsdir *d, const char
     return r;
 }
 
+/* A temporary file name of this handle, unique in the directory: the
+   orphan scan at open knows it for one. */
+static kvs_result kvsi_fs_tmpname(kvsi_fs *fs, char *tmp, size_t cap)
+{
+    size_t tl = 0;
+    return kvs_fsname_temp(fs->writer, __atomic_fetch_add(&fs->seq, 1, __ATOMIC_RELAXED), tmp, cap, &tl);
+}
+
+/* Put the file at tmp back under name, never over a file there (linkat),
+   then drop the name tmp: linkat's answer (-EEXIST: a newer file has the
+   name, and the one at tmp is gone); *u is the unlink's (0 or -errno). */
+static int kvsi_fs_put_back(kvsi_fs *fs, const kvsi_fsdir *d, const char *tmp, const char *name, int *u)
+{
+    int r = kvsi_sys_linkat(fs->ops, d->fd, tmp, d->fd, name);
+    *u = 0;
+    if (r == 0 || r == -EEXIST) {
+        *u = kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
+        if (*u == -ENOENT)
+            *u = 0;
+    }
+    return r;
+}
+
+/* Evict the file at name, if it is still the one this handle saw there
+   (fsize, fid): another process may have put a newer one since, which is
+   not this handle's to remove. The file is moved to a temporary name first
+   and checked there, so nobody can put a file at the name between the check
+   and the removal; a file that is not the one seen goes back (linkat, which
+   never replaces one put meanwhile: that newer one then stays and the moved
+   one goes). Returns 0: the seen file is removed (or, when a newer one took
+   the name meanwhile, the moved one); -ENOENT: nothing was at the name; 1:
+   a file another process put is at the name again, *st says what it is;
+   other -errno: the eviction failed and the file is back at its name (or,
+   when even that failed, left under the temporary name for the orphan
+   scan). A crash between the moves leaves the file under its temporary
+   name: that object is lost, as the eviction would have lost it, and a
+   later open's orphan scan removes the file. */
+static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, uint64_t fsize,
+                              const kvsi_fid *fid, kvs_file_status *st)
+{
+    char tmp[64];
+    kvsi_fid got;
+    int r, sr, u;
+    if (kvsi_fs_tmpname(fs, tmp, sizeof tmp) != KVS_OK)
+        return -EINVAL; /* not reached: the name fits */
+    r = kvsi_sys_renameat(fs->ops, d->fd, name, d->fd, tmp);
+    if (r != 0)
+        return r;
+    sr = kvsi_sys_fstatat(fs->ops, d->fd, tmp, st);
+    if (sr == -ENOENT || sr == -ESTALE)
+        return -ENOENT; /* removed under its temporary name: gone */
+    if (sr == 0) {
+        kvsi_fid_of(st, &got);
+        if (st->type == KVS_FTYPE_REGULAR && st->size == fsize && kvsi_fid_eq(&got, fid)) {
+            r = kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
+            if (r == 0 || r == -ENOENT)
+                return 0;
+            (void)kvsi_fs_put_back(fs, d, tmp, name, &u); /* not removed: back */
+            return r;
+        }
+    }
+    /* Another file (or one that could not be told): back under its name. */
+    r = kvsi_fs_put_back(fs, d, tmp, name, &u);
+    if (r == -EEXIST)
+        return u; /* a newer one has the name; the moved one is gone */
+    if (r == 0)
+        return sr != 0 ? sr : 1; /* back (unchecked: the eviction fails as
+                                    the stat did); an unlink failure left a
+                                    second link, the orphan scan's */
+    /* It cannot go back (no hard links here, or an error): it goes, as an
+       eviction without the check would have removed it. */
+    r = kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
+    return r == -ENOENT ? 0 : r;
+}
+
 /* Make room for need more bytes (capacity_bytes), evicting least recently
    used files that are neither pinned, read nor busy; then reserve them.
    KVS_E_LIMIT when need alone exceeds the capacity, KVS_E_FULL when nothing
@@ -6404,7 +6505,10 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
     pthread_mutex_lock(&fs->mu);
     for (;;) {
         kvsi_fsent *v;
-        int blocked = fs->reserved > 0, r;
+        kvs_file_status st;
+        kvsi_fid vfid;
+        uint64_t vsize;
+        int blocked = fs->reserved > 0, r, ided;
         if (cap == 0 || (fs->used + fs->reserved <= cap && need <= cap - fs->used - fs->reserved)) {
             fs->reserved += need;
             break;
@@ -6428,10 +6532,26 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
         }
         v->refs++;
         v->busy = 1;
+        ided = v->ided;
+        vsize = v->fsize;
+        vfid = v->fid;
         pthread_mutex_unlock(&fs->mu);
-        r = kvsi_sys_unlinkat(fs->ops, fs->dirs[v->dir].fd, kvsi_fsent_name(v), 0);
+        if (ided)
+            r = kvsi_fs_evict_file(fs, &fs->dirs[v->dir], kvsi_fsent_name(v), vsize, &vfid, &st);
+        else /* a file this handle could not identify (its put's fstat
+                failed): removed by name */
+            r = kvsi_sys_unlinkat(fs->ops, fs->dirs[v->dir].fd, kvsi_fsent_name(v), 0);
         pthread_mutex_lock(&fs->mu);
         kvsi_fs_busy_leave(fs, v);
+        if (r == 1) {
+            /* another process's newer file: the most recent now, as seen */
+            kvsi_fid_of(&st, &vfid);
+            kvsi_fs_here(fs, v, kvsi_fs_disk(st.size), st.size > KVSI_FS_HDR ? st.size - KVSI_FS_HDR : 0);
+            v->exact = 0;
+            kvsi_fs_ident(v, st.size, &vfid);
+            kvsi_fs_unref(fs, v);
+            continue;
+        }
         if (r == 0 || r == -ENOENT) {
             if (r == 0) {
                 kvsi_add(&fs->evictions, 1);
@@ -6459,7 +6579,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
 {
     kvsi_fs *fs = (kvsi_fs *)ev;
     char name[KVS_FSNAME_MAX + 1], tmp[64];
-    size_t nlen = 0, tlen = 0, po, hba = 0, hl = 0;
+    size_t nlen = 0, po, hba = 0, hl = 0;
     kvs_fsname_kind kind;
     uint32_t di = 0;
     kvsi_fsdir *d;
@@ -6478,7 +6598,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     if (res != KVS_OK)
         return res;
     d = &fs->dirs[di];
-    res = kvs_fsname_temp(fs->writer, __atomic_fetch_add(&fs->seq, 1, __ATOMIC_RELAXED), tmp, sizeof tmp, &tlen);
+    res = kvsi_fs_tmpname(fs, tmp, sizeof tmp);
     if (res != KVS_OK)
         return res;
     kvsi_fs_fcfg(fs, &fc, KVS_FILE_CREATE | KVS_FILE_EXCL);
@@ -6779,6 +6899,8 @@ done:
             else if (res == KVS_E_BUFSIZE && had && kvsi_fid_eq(&fid, &kfid) && h.payload_crc == kcrc &&
                      h.payload_offset == kpo && fsz == kfsize)
                 kvsi_fs_know(e, kcrc, kpo, fsz, &kfid); /* the header says: still that file */
+            if (!e->ided)
+                kvsi_fs_ident(e, fsz, &fid); /* the file the get opened */
         } else if (e->present) {
             kvsi_fs_lru_push(fs, e);
         }
@@ -7242,7 +7364,7 @@ static kvs_result kvsi_fs_write_pathset(kvsi_fs *fs, size_t i)
     kvs_pathset ps;
     unsigned char buf[1024];
     char tmp[64];
-    size_t len = 0, tl = 0, done = 0, k;
+    size_t len = 0, done = 0, k;
     int fd, r = 0;
     kvs_result res;
     kvsi_fsdir *d = &fs->dirs[i];
@@ -7255,7 +7377,7 @@ static kvs_result kvsi_fs_write_pathset(kvsi_fs *fs, size_t i)
         ps.ids[k] = fs->pl.ids[k];
     res = kvs_pathset_encode(&ps, buf, sizeof buf, &len);
     if (res == KVS_OK)
-        res = kvs_fsname_temp(fs->writer, __atomic_fetch_add(&fs->seq, 1, __ATOMIC_RELAXED), tmp, sizeof tmp, &tl);
+        res = kvsi_fs_tmpname(fs, tmp, sizeof tmp);
     if (res != KVS_OK)
         return res;
     fd = kvsi_sys_openat(fs->ops, d->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -7338,9 +7460,8 @@ static kvs_result kvsi_fs_probe(kvsi_fs *fs, size_t i)
     kvs_file_status st;
     kvs_file *f = NULL;
     char tmp[64];
-    size_t tl = 0;
     int sr;
-    kvs_result r = kvs_fsname_temp(fs->writer, __atomic_fetch_add(&fs->seq, 1, __ATOMIC_RELAXED), tmp, sizeof tmp, &tl);
+    kvs_result r = kvsi_fs_tmpname(fs, tmp, sizeof tmp);
     if (r != KVS_OK)
         return r;
     kvsi_fs_fcfg(fs, &fc, KVS_FILE_CREATE | KVS_FILE_EXCL);
@@ -7422,6 +7543,7 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
         {
             kvsi_fsent *e;
             kvsi_fs_seen sn;
+            kvsi_fid fid;
             uint64_t size = st.size;
             res = kvsi_fs_grow(fs, seen, seen_cap, *nseen * sizeof sn, (*nseen + 1) * sizeof sn);
             if (res != KVS_OK)
@@ -7437,6 +7559,8 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
                 e->payload = size > KVSI_FS_HDR ? size - KVSI_FS_HDR : 0;
                 e->exact = 0;
                 e->known = 0;
+                kvsi_fid_of(&st, &fid);
+                kvsi_fs_ident(e, size, &fid);
                 fs->used += e->disk;
                 fs->payload_bytes += e->payload;
                 fs->objects++;

@@ -9,6 +9,7 @@
       and not issued, and one log, under a mutex, gets:
         create  dir name -> file id  (openat with O_CREAT; ids assigned here)
         rename  dir from -> to       (renameat)
+        link    dir from -> to       (linkat: a second name)
         unlink  dir name             (unlinkat)
         write   file id, offset, bytes (pwrite, pwritev; once complete)
         fsync   file id              (fsync or fdatasync of a file)
@@ -90,14 +91,21 @@ static size_t keyname(char *k, uint32_t id)
 enum {
     E_CREATE = 1, E_RENAME, E_UNLINK, E_WRITE, E_FSYNC, E_DSYNC, /* file system */
     E_MKDIR, E_PSYNC,        /* a store directory made; fsync of their parent */
+    E_LINK,                  /* linkat: name2 becomes a second name of name's file */
     E_BEGIN_PUT, E_ACK_PUT, E_BEGIN_RM, E_ACK_RM, E_ACK_SYNC, E_REOPEN /* workload */
 };
+
+/* A change to a directory's entries (applied or not at a power cut). */
+static int is_entry_op(uint32_t t)
+{
+    return t == E_CREATE || t == E_RENAME || t == E_LINK || t == E_UNLINK;
+}
 
 typedef struct lent {
     uint32_t type;
     uint32_t dir;     /* entry ops, DSYNC                         */
     uint32_t id;      /* file id (CREATE, WRITE, FSYNC); key      */
-    uint32_t name, name2; /* interned names: CREATE/UNLINK name; RENAME from, to */
+    uint32_t name, name2; /* interned names: CREATE/UNLINK name; RENAME, LINK from, to */
     uint64_t off, ver; /* WRITE: offset; events: version          */
     size_t len, data; /* WRITE: length and position in the arena  */
     int res;
@@ -341,6 +349,36 @@ static int h_renameat(void *user, int fromdir, const char *from, int todir, cons
     return r;
 }
 
+static int h_linkat(void *user, int fromdir, const char *from, int todir, const char *to)
+{
+    recorder *R = (recorder *)user;
+    int r, d, d2;
+    pthread_mutex_lock(&R->mu);
+    d = rec_dir_of(R, fromdir);
+    d2 = rec_dir_of(R, todir);
+    r = linkat(fromdir, from, todir, to, 0) < 0 ? -errno : 0;
+    if (r == 0) {
+        if (d < 0 || d != d2 || strchr(from, '/') != NULL || strchr(to, '/') != NULL) {
+            rec_unmodelled(R, "linkat across or outside store directories");
+        } else {
+            lent e;
+            uint32_t a = rec_name(R, from), b = rec_name(R, to);
+            memset(&e, 0, sizeof e);
+            e.type = E_LINK;
+            e.dir = (uint32_t)d;
+            e.name = a;
+            e.name2 = b;
+            e.id = R->live[d][a];
+            if (e.id == 0)
+                rec_unmodelled(R, "link of a file the log never created");
+            R->live[d][b] = R->live[d][a];
+            rec_push(R, &e, NULL);
+        }
+    }
+    pthread_mutex_unlock(&R->mu);
+    return r;
+}
+
 static int h_unlinkat(void *user, int dirfd, const char *path, int flags)
 {
     recorder *R = (recorder *)user;
@@ -423,7 +461,7 @@ static int64_t h_pwrite(void *user, int fd, const void *buf, size_t len, uint64_
 
 /* Every member of kvs_sysops is hooked below (rec_sysops): a member added
    to the table must be hooked here too, or a call could bypass the log. */
-typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 21 * sizeof(int (*)(void)) ? 1 : -1];
+typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 22 * sizeof(int (*)(void)) ? 1 : -1];
 
 /* A release: the descriptor no longer names its file, so a write through
    its number before an open hands it out again is unmodelled. Not logged
@@ -680,6 +718,7 @@ static void rec_sysops(kvs_sysops *so)
     so->openat = h_openat;
     so->renameat = h_renameat;
     so->unlinkat = h_unlinkat;
+    so->linkat = h_linkat;
     so->preadv = h_preadv;
     so->pwritev = h_pwritev;
     so->fallocate = h_fallocate;
@@ -990,7 +1029,7 @@ static int rebuild_state(const wcfg *w, rebuild *B, size_t cut, uint64_t *rs, in
             mk_at[g_rec.ev[i].dir] = i + 1;
     for (i = 0; i < cut; i++) {
         const lent *e = &g_rec.ev[i];
-        if ((e->type == E_CREATE || e->type == E_RENAME || e->type == E_UNLINK) && i >= B->dsync_at[e->dir])
+        if (is_entry_op(e->type) && i >= B->dsync_at[e->dir])
             B->wcount[e->dir]++;
     }
     /* metadata variant per directory: 0 all, 1 none, 2 ordered prefix,
@@ -1017,7 +1056,7 @@ static int rebuild_state(const wcfg *w, rebuild *B, size_t cut, uint64_t *rs, in
         const lent *e = &g_rec.ev[i];
         uint32_t *ns;
         int apply;
-        if (e->type != E_CREATE && e->type != E_RENAME && e->type != E_UNLINK)
+        if (!is_entry_op(e->type))
             continue;
         ns = B->ns[e->dir];
         if (i < B->dsync_at[e->dir]) {
@@ -1033,6 +1072,9 @@ static int rebuild_state(const wcfg *w, rebuild *B, size_t cut, uint64_t *rs, in
             continue;
         if (e->type == E_CREATE) {
             ns[e->name] = e->id;
+        } else if (e->type == E_LINK) {
+            if (ns[e->name] != 0)
+                ns[e->name2] = ns[e->name]; /* else its source was never created here */
         } else if (e->type == E_RENAME) {
             if (ns[e->name] == 0) {
                 g_rename_nosrc++; /* its source was never created here */

@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "test_store_fs_util.h"
 
@@ -41,6 +43,15 @@ static int h_unlinkat(void *u, int dfd, const char *path, int flags)
     (void)u;
     t_gate_pass(&g_gate, G_UNLINK, path, NULL);
     return unlinkat(dfd, path, flags) == 0 ? 0 : -errno;
+}
+
+/* An eviction takes the name away by a rename to a temporary name first:
+   the gate stops that as the name's removal too. */
+static int h_renameat(void *u, int fd1, const char *from, int fd2, const char *to)
+{
+    (void)u;
+    t_gate_pass(&g_gate, G_UNLINK, from, NULL);
+    return renameat(fd1, from, fd2, to) == 0 ? 0 : -errno;
 }
 
 static int h_openat(void *u, int dfd, const char *path, int flags, unsigned mode)
@@ -384,6 +395,154 @@ static void test_known_replaced_same_size(const char *dir)
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
+/* ---- 6. an eviction spares a file another handle put since ----
+   Handle A (capacity for two objects) put k1 and k2; handle B (no capacity
+   bound, so it never evicts) then replaces k1. A's next put must evict,
+   and k1 is the least recently used in A's view; but the file at k1's name
+   is B's, newer than anything A has, and not A's to remove. A checks the
+   file it takes away against the one it saw (device, inode, mtime, size),
+   puts B's back, and evicts k2 instead. The hooks on A's renameat and
+   linkat force the other two outcomes: B puts again while A has k1's file
+   away (B's newest put stays, the one A took goes), and a filesystem that
+   refuses hard links (the file A took cannot go back: it goes, as the
+   eviction would have removed it unchecked; nothing else is lost). */
+typedef struct window {
+    kvs_store *b;         /* puts in the window, when set */
+    const char *name;     /* ...when A takes this name away */
+    const unsigned char *val;
+    int link_err;         /* linkat answers this, when nonzero */
+    int puts, links;
+} window;
+
+static int w_renameat(void *u, int fd1, const char *from, int fd2, const char *to)
+{
+    window *w = (window *)u;
+    int r = renameat(fd1, from, fd2, to) == 0 ? 0 : -errno;
+    if (r == 0 && w->b != NULL && strcmp(from, w->name) == 0) {
+        CHECK_R(kvs_store_put(w->b, "k1", 2, w->val, VLEN), KVS_OK);
+        w->puts++;
+    }
+    return r;
+}
+
+static int w_linkat(void *u, int fd1, const char *from, int fd2, const char *to)
+{
+    window *w = (window *)u;
+    w->links++;
+    if (w->link_err != 0)
+        return -w->link_err;
+    return linkat(fd1, from, fd2, to, 0) == 0 ? 0 : -errno;
+}
+
+static void get_is(kvs_store *s, const char *key, const unsigned char *want)
+{
+    size_t n = 0;
+    memset(g_rd, 0, VLEN);
+    CHECK_R(kvs_store_get(s, key, strlen(key), g_rd, VLEN, &n), KVS_OK);
+    CHECK(n == VLEN && memcmp(g_rd, want, VLEN) == 0);
+}
+
+static void test_evict_spares_newer(const char *dir, int mode)
+{
+    kvs_store_config ca, cb;
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    kvs_store_stats st;
+    window w;
+    char n1[KVS_FSNAME_MAX + 1];
+    unsigned char v2[VLEN], v3[VLEN];
+    memcpy(v2, g_val, VLEN);
+    memcpy(v3, g_val, VLEN);
+    v2[0] ^= 0x5a;
+    v3[1] ^= 0xa5;
+    name_of("k1", n1);
+    memset(&w, 0, sizeof w);
+    memset(&ops, 0, sizeof ops);
+    ops.user = &w;
+    ops.renameat = w_renameat;
+    ops.linkat = w_linkat;
+    cfg_fs(&ca, dir);
+    ca.sysops = &ops;
+    ca.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    cfg_fs(&cb, dir);
+    a = open_store(&ca);
+    b = open_store(&cb);
+    if (!both_open(a, b))
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(b, "k1", 2, v2, VLEN), KVS_OK); /* B's k1, unknown to A */
+    if (mode == 1) {
+        w.b = b; /* B puts v3 while A has k1's file away */
+        w.name = n1;
+        w.val = v3;
+    } else if (mode == 2) {
+        w.link_err = EPERM; /* no hard links here */
+    }
+    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK); /* must evict */
+    w.b = NULL;
+    kvs_store_get_stats(a, &st);
+    CHECK(st.evictions == 1 && st.objects == 2);
+    CHECK(w.links == 1 && w.puts == (mode == 1 ? 1 : 0));
+    if (mode == 0) {
+        get_is(a, "k1", v2); /* B's put back */
+        get_is(b, "k1", v2);
+        CHECK_R(kvs_store_exists(a, "k2", 2), KVS_NOT_FOUND); /* A's own went */
+    } else if (mode == 1) {
+        get_is(a, "k1", v3); /* B's newest stays; the v2 A took went */
+        get_is(b, "k1", v3);
+        CHECK_R(kvs_store_exists(a, "k2", 2), KVS_OK);
+    } else {
+        CHECK_R(kvs_store_exists(a, "k1", 2), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_exists(a, "k2", 2), KVS_OK);
+    }
+    get_is(a, "k3", g_val);
+    CHECK(count_files(dir, 2) == 0); /* no temporary file left */
+    CHECK(count_files(dir, 1) == (mode == 1 ? 3u : 2u)); /* mode 1: B's k1 is new to A */
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+/* The same across processes: a child process replaces k1 through its own
+   handle and exits; the parent's eviction spares the child's file. */
+static void test_evict_spares_child(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *a;
+    kvs_store_stats st;
+    unsigned char v2[VLEN];
+    pid_t pid;
+    int status = 0;
+    memcpy(v2, g_val, VLEN);
+    v2[VLEN - 1] ^= 0x77;
+    cfg_fs(&c, dir);
+    c.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        kvs_store_config cb;
+        kvs_store *b;
+        cfg_fs(&cb, dir);
+        b = open_store(&cb);
+        _exit(b != NULL && kvs_store_put(b, "k1", 2, v2, VLEN) == KVS_OK && kvs_store_close(b) == KVS_OK ? 0 : 1);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK); /* must evict */
+    kvs_store_get_stats(a, &st);
+    CHECK(st.evictions == 1);
+    get_is(a, "k1", v2); /* the child's, put back */
+    CHECK_R(kvs_store_exists(a, "k2", 2), KVS_NOT_FOUND);
+    get_is(a, "k3", g_val);
+    CHECK(count_files(dir, 2) == 0);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+}
+
 int main(void)
 {
     char d1[1200], d2[1200], d3[1200], d4[1200];
@@ -394,6 +553,7 @@ int main(void)
     t_fill_random(g_val, VLEN, &rs);
     memset(&g_ops, 0, sizeof g_ops);
     g_ops.unlinkat = h_unlinkat;
+    g_ops.renameat = h_renameat;
     g_ops.openat = h_openat;
     g_ops.pread = h_pread;
     t_path(d1, sizeof d1, "pin");
@@ -406,6 +566,14 @@ int main(void)
     test_evict_waits_for_read(d4);
     t_path(d4, sizeof d4, "known");
     test_known_replaced_same_size(d4);
+    t_path(d4, sizeof d4, "spare0");
+    test_evict_spares_newer(d4, 0);
+    t_path(d4, sizeof d4, "spare1");
+    test_evict_spares_newer(d4, 1);
+    t_path(d4, sizeof d4, "spare2");
+    test_evict_spares_newer(d4, 2);
+    t_path(d4, sizeof d4, "spare3");
+    test_evict_spares_child(d4);
     t_rm_rf(t_dir);
     return t_done("test_store_fs_handles");
 }
