@@ -706,7 +706,8 @@ typedef struct kvs_sysops {
     /* linkat(fromdir, from, todir, to, 0): 0 or -errno (-EEXIST: `to` is
        taken). The filesystem store's eviction puts back, under its name, a
        file another process had put there (docs/STORES.md, "Eviction across
-       handles"). */
+       handles"); -EPERM, -EOPNOTSUPP, -ENOSYS: no hard links (the file goes
+       instead); any other error fails the eviction. */
     int (*linkat)(void *user, int fromdir, const char *from, int todir, const char *to);
 } kvs_sysops;
 

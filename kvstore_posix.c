@@ -6446,35 +6446,54 @@ static int kvsi_fs_put_back(kvsi_fs *fs, const kvsi_fsdir *d, const char *tmp, c
    and checked there, so nobody can put a file at the name between the check
    and the removal; a file that is not the one seen goes back (linkat, which
    never replaces one put meanwhile: that newer one then stays and the moved
-   one goes). Returns 0: the seen file is removed (or, when a newer one took
-   the name meanwhile, the moved one); -ENOENT: nothing was at the name; 1:
-   a file another process put is at the name again, *st says what it is;
-   other -errno: the eviction failed and the file is back at its name (or,
-   when even that failed, left under the temporary name for the orphan
-   scan). A crash between the moves leaves the file under its temporary
-   name: that object is lost, as the eviction would have lost it, and a
-   later open's orphan scan removes the file. */
+   one goes). *how gets KVSI_EV_DIR once the directory changed (it needs a
+   sync) and KVSI_EV_AWAY when the name has lost the file this handle
+   counts. Returns 0: the seen file is removed (or a file that is no object,
+   or, when a newer one took the name meanwhile, the moved one); -ENOENT:
+   nothing was at the name; 1: a file another process put is at the name
+   again, *st says what it is; other -errno: the eviction failed, with the
+   file at its name unless KVSI_EV_AWAY (a put-back that failed for another
+   reason than missing hard links: the file is left under the temporary
+   name, for the orphan scan). A crash between the moves leaves the file
+   under its temporary name: that object is lost, as the eviction would have
+   lost it, and a later open's orphan scan removes the file. */
+#define KVSI_EV_DIR 1
+#define KVSI_EV_AWAY 2
 static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name, uint64_t fsize,
-                              const kvsi_fid *fid, kvs_file_status *st)
+                              const kvsi_fid *fid, kvs_file_status *st, int *how)
 {
     char tmp[64];
     kvsi_fid got;
     int r, sr, u;
+    *how = 0;
     if (kvsi_fs_tmpname(fs, tmp, sizeof tmp) != KVS_OK)
         return -EINVAL; /* not reached: the name fits */
     r = kvsi_sys_renameat(fs->ops, d->fd, name, d->fd, tmp);
     if (r != 0)
         return r;
+    *how = KVSI_EV_DIR | KVSI_EV_AWAY;
     sr = kvsi_sys_fstatat(fs->ops, d->fd, tmp, st);
     if (sr == -ENOENT || sr == -ESTALE)
         return -ENOENT; /* removed under its temporary name: gone */
+    if (sr == 0 && st->type != KVS_FTYPE_REGULAR) {
+        /* no object (a get misses it): it goes, as before the check; a
+           directory, which unlink refuses, goes back (a rename of a
+           directory never replaces a file put meanwhile) */
+        r = kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
+        if (r == 0 || r == -ENOENT)
+            return 0;
+        if (kvsi_sys_renameat(fs->ops, d->fd, tmp, d->fd, name) == 0)
+            *how = KVSI_EV_DIR;
+        return r;
+    }
     if (sr == 0) {
         kvsi_fid_of(st, &got);
-        if (st->type == KVS_FTYPE_REGULAR && st->size == fsize && kvsi_fid_eq(&got, fid)) {
+        if (st->size == fsize && kvsi_fid_eq(&got, fid)) {
             r = kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
             if (r == 0 || r == -ENOENT)
                 return 0;
-            (void)kvsi_fs_put_back(fs, d, tmp, name, &u); /* not removed: back */
+            if (kvsi_fs_put_back(fs, d, tmp, name, &u) == 0) /* not removed: back */
+                *how = KVSI_EV_DIR;
             return r;
         }
     }
@@ -6482,14 +6501,19 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
     r = kvsi_fs_put_back(fs, d, tmp, name, &u);
     if (r == -EEXIST)
         return u; /* a newer one has the name; the moved one is gone */
-    if (r == 0)
+    if (r == 0) {
+        *how = KVSI_EV_DIR;
         return sr != 0 ? sr : 1; /* back (unchecked: the eviction fails as
                                     the stat did); an unlink failure left a
                                     second link, the orphan scan's */
-    /* It cannot go back (no hard links here, or an error): it goes, as an
-       eviction without the check would have removed it. */
-    r = kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
-    return r == -ENOENT ? 0 : r;
+    }
+    if (r == -EPERM || r == -EOPNOTSUPP || r == -ENOSYS) {
+        /* No hard links here: it cannot go back, and goes, as an eviction
+           without the check would have removed it. */
+        r = kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
+        return r == -ENOENT ? 0 : r;
+    }
+    return r;
 }
 
 /* Make room for need more bytes (capacity_bytes), evicting least recently
@@ -6508,7 +6532,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
         kvs_file_status st;
         kvsi_fid vfid;
         uint64_t vsize;
-        int blocked = fs->reserved > 0, r, ided;
+        int blocked = fs->reserved > 0, r, ided, how;
         if (cap == 0 || (fs->used + fs->reserved <= cap && need <= cap - fs->used - fs->reserved)) {
             fs->reserved += need;
             break;
@@ -6536,13 +6560,17 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
         vsize = v->fsize;
         vfid = v->fid;
         pthread_mutex_unlock(&fs->mu);
-        if (ided)
-            r = kvsi_fs_evict_file(fs, &fs->dirs[v->dir], kvsi_fsent_name(v), vsize, &vfid, &st);
-        else /* a file this handle could not identify (its put's fstat
-                failed): removed by name */
+        if (ided) {
+            r = kvsi_fs_evict_file(fs, &fs->dirs[v->dir], kvsi_fsent_name(v), vsize, &vfid, &st, &how);
+        } else { /* a file this handle could not identify (its put's fstat
+                    failed): removed by name */
             r = kvsi_sys_unlinkat(fs->ops, fs->dirs[v->dir].fd, kvsi_fsent_name(v), 0);
+            how = r == 0 ? KVSI_EV_DIR | KVSI_EV_AWAY : 0;
+        }
         pthread_mutex_lock(&fs->mu);
         kvsi_fs_busy_leave(fs, v);
+        if (how & KVSI_EV_DIR)
+            fs->dirs[v->dir].dirty = 1; /* renamed, linked or unlinked */
         if (r == 1) {
             /* another process's newer file: the most recent now, as seen */
             kvsi_fid_of(&st, &vfid);
@@ -6553,13 +6581,13 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
             continue;
         }
         if (r == 0 || r == -ENOENT) {
-            if (r == 0) {
+            if (r == 0)
                 kvsi_add(&fs->evictions, 1);
-                fs->dirs[v->dir].dirty = 1;
-            }
             kvsi_fs_gone(fs, v);
             kvsi_fs_unref(fs, v);
         } else {
+            if (how & KVSI_EV_AWAY)
+                kvsi_fs_gone(fs, v); /* not at its name any more */
             kvsi_fs_unref(fs, v);
             res = kvs_result_from_errno(-r);
             break;

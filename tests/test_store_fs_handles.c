@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -478,6 +479,16 @@ static void test_evict_spares_newer(const char *dir, int mode)
         w.val = v3;
     } else if (mode == 2) {
         w.link_err = EPERM; /* no hard links here */
+    } else if (mode == 3) {
+        w.link_err = ENOSPC; /* B's file cannot go back: the eviction fails */
+        CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_NOSPC);
+        CHECK(w.links == 1 && count_files(dir, 2) == 1); /* left for the orphan scan */
+        CHECK_R(kvs_store_exists(a, "k2", 2), KVS_OK);   /* nothing else went */
+        kvs_store_get_stats(a, &st);
+        CHECK(st.evictions == 0 && st.objects == 1);
+        CHECK_R(kvs_store_close(a), KVS_OK);
+        CHECK_R(kvs_store_close(b), KVS_OK);
+        return;
     }
     CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK); /* must evict */
     w.b = NULL;
@@ -504,7 +515,9 @@ static void test_evict_spares_newer(const char *dir, int mode)
 }
 
 /* The same across processes: a child process replaces k1 through its own
-   handle and exits; the parent's eviction spares the child's file. */
+   handle and exits; the parent's eviction spares the child's file. The
+   child is forked before the parent has threads (a store's pool), and
+   waits on a pipe for its turn. */
 static void test_evict_spares_child(const char *dir)
 {
     kvs_store_config c;
@@ -512,27 +525,35 @@ static void test_evict_spares_child(const char *dir)
     kvs_store_stats st;
     unsigned char v2[VLEN];
     pid_t pid;
-    int status = 0;
+    int status = 0, go[2];
+    char byte = 0;
     memcpy(v2, g_val, VLEN);
     v2[VLEN - 1] ^= 0x77;
     cfg_fs(&c, dir);
-    c.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
-    a = open_store(&c);
-    CHECK(a != NULL);
-    if (a == NULL)
-        return;
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK(pipe(go) == 0);
     pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        kvs_store_config cb;
         kvs_store *b;
-        cfg_fs(&cb, dir);
-        b = open_store(&cb);
+        close(go[1]);
+        if (read(go[0], &byte, 1) != 1)
+            _exit(2);
+        b = open_store(&c);
         _exit(b != NULL && kvs_store_put(b, "k1", 2, v2, VLEN) == KVS_OK && kvs_store_close(b) == KVS_OK ? 0 : 1);
     }
+    close(go[0]);
+    c.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a != NULL) {
+        CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+        CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    }
+    CHECK(write(go[1], &byte, 1) == 1); /* the child's turn */
+    close(go[1]);
     CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (a == NULL)
+        return;
     CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK); /* must evict */
     kvs_store_get_stats(a, &st);
     CHECK(st.evictions == 1);
@@ -541,6 +562,115 @@ static void test_evict_spares_child(const char *dir)
     get_is(a, "k3", g_val);
     CHECK(count_files(dir, 2) == 0);
     CHECK_R(kvs_store_close(a), KVS_OK);
+}
+
+/* ---- 7. what is no object goes; a put-back is synced ----
+   A symlink planted at the name of the least recently used entry is no
+   object (a get misses it): the eviction removes it, as before the check,
+   rather than put it back and pick it again for ever (k2 is pinned, so
+   k1's name is the one candidate). */
+static void test_evict_non_file(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *a;
+    kvs_store_stats st;
+    char n1[KVS_FSNAME_MAX + 1], path[4096];
+    cfg_fs(&c, dir);
+    c.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    name_of("k1", n1);
+    snprintf(path, sizeof path, "%s/%s", dir, n1);
+    CHECK(unlink(path) == 0 && symlink("/nonexistent", path) == 0);
+    CHECK_R(kvs_store_pin(a, "k2", 2), KVS_OK); /* k1's name: the one candidate */
+    alarm(60); /* the old loop never ended */
+    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK);
+    alarm(0);
+    kvs_store_get_stats(a, &st);
+    CHECK(st.evictions == 1);
+    {
+        struct stat sb;
+        CHECK(lstat(path, &sb) != 0 && errno == ENOENT); /* the symlink went */
+    }
+    CHECK_R(kvs_store_exists(a, "k2", 2), KVS_OK);
+    CHECK(count_files(dir, 2) == 0);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+}
+
+/* A file put back is a change to its directory: the next sync fsyncs that
+   directory, even when the put that evicted went to another one. Two
+   directories; k1 and the evicting put's key on different ones. */
+typedef struct dsyncs {
+    int dirfd_of_k1;
+    int synced;
+} dsyncs;
+
+static int ds_fsync(void *u, int fd)
+{
+    dsyncs *d = (dsyncs *)u;
+    struct stat a, b;
+    if (d->dirfd_of_k1 >= 0 && fstat(fd, &a) == 0 && fstat(d->dirfd_of_k1, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+        d->synced++;
+    return fsync(fd) == 0 ? 0 : -errno;
+}
+
+static void test_put_back_synced(const char *d0, const char *d1)
+{
+    kvs_store_config ca, cb;
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    dsyncs ds;
+    char paths[2500], key[32], dk1[1200];
+    const char *other;
+    unsigned char v2[VLEN];
+    int i, found = 0;
+    memcpy(v2, g_val, VLEN);
+    v2[3] ^= 0x11;
+    snprintf(paths, sizeof paths, "%s,%s", d0, d1);
+    memset(&ds, 0, sizeof ds);
+    ds.dirfd_of_k1 = -1;
+    memset(&ops, 0, sizeof ops);
+    ops.user = &ds;
+    ops.fsync = ds_fsync;
+    cfg_fs(&ca, paths);
+    ca.sysops = &ops;
+    ca.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    cfg_fs(&cb, paths);
+    a = open_store(&ca);
+    b = open_store(&cb);
+    if (!both_open(a, b))
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_sync(a), KVS_OK);
+    other = count_files(d0, 1) == 1 ? d1 : d0; /* the directory without k1 */
+    snprintf(dk1, sizeof dk1, "%s", other == d1 ? d0 : d1);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(b, "k1", 2, v2, VLEN), KVS_OK); /* B's k1, unknown to A */
+    CHECK_R(kvs_store_sync(a), KVS_OK); /* nothing of A's left unsynced */
+    /* a key of the other directory, not stored: A's put of it evicts k1 */
+    for (i = 0; i < 1000 && !found; i++) {
+        size_t before = count_files(other, 1);
+        snprintf(key, sizeof key, "probe%d", i);
+        CHECK_R(kvs_store_put(b, key, strlen(key), g_val, 16), KVS_OK);
+        found = count_files(other, 1) > before;
+        CHECK_R(kvs_store_remove(b, key, strlen(key)), KVS_OK);
+    }
+    CHECK(found);
+    ds.dirfd_of_k1 = open(dk1, O_RDONLY | O_DIRECTORY);
+    CHECK(ds.dirfd_of_k1 >= 0);
+    CHECK_R(kvs_store_put(a, key, strlen(key), g_val, VLEN), KVS_OK); /* evicts: k1 back */
+    get_is(a, "k1", v2);
+    ds.synced = 0;
+    CHECK_R(kvs_store_sync(a), KVS_OK);
+    CHECK(ds.synced >= 1); /* k1's directory: renamed and linked back */
+    close(ds.dirfd_of_k1);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
 int main(void)
@@ -556,6 +686,8 @@ int main(void)
     g_ops.renameat = h_renameat;
     g_ops.openat = h_openat;
     g_ops.pread = h_pread;
+    t_path(d4, sizeof d4, "child");
+    test_evict_spares_child(d4); /* first: it forks before any store thread */
     t_path(d1, sizeof d1, "pin");
     t_path(d2, sizeof d2, "long");
     t_path(d3, sizeof d3, "miss");
@@ -573,7 +705,12 @@ int main(void)
     t_path(d4, sizeof d4, "spare2");
     test_evict_spares_newer(d4, 2);
     t_path(d4, sizeof d4, "spare3");
-    test_evict_spares_child(d4);
+    test_evict_spares_newer(d4, 3);
+    t_path(d4, sizeof d4, "nonfile");
+    test_evict_non_file(d4);
+    t_path(d1, sizeof d1, "pb0");
+    t_path(d2, sizeof d2, "pb1");
+    test_put_back_synced(d1, d2);
     t_rm_rf(t_dir);
     return t_done("test_store_fs_handles");
 }
