@@ -63,7 +63,7 @@ bench: $(BUILD)/kvbench
 
 bench-compare: $(BUILD)/kvbench
 	@scripts/deps.sh bench
-	KVBENCH=$(BUILD)/kvbench bench/compare.sh
+	KVBENCH=$(BUILD)/kvbench CC="$(CC)" BENCHFLAGS="$(BENCHFLAGS)" bench/compare.sh
 
 bench-io: $(BUILD)/kvio
 	@scripts/deps.sh bench

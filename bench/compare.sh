@@ -44,8 +44,18 @@
 # get --no-drop too: their data bypasses the page cache either way, and a
 # drop would also empty the dentry and inode caches, leaving kvbench's
 # per-file opens to read metadata from disk that fio's find in memory. Only
-# legacy-localdisk (buffered by design) drops the cache (as root) before its
-# reads, or they would come from memory.
+# legacy-localdisk (buffered by design) drops the cache (as root) between
+# its fill and its reads, or they would come from memory. That drop also
+# empties the dentry and inode caches for whatever command runs next in the
+# rotation (often fio); the runs quoted in docs/BENCHMARKS.md since session 6
+# leave legacy-localdisk out of MODES_DIR for the 256 KiB targets, and a run
+# that includes it says so in machine.txt.
+#
+# Stores read back (REOPEN): a kvbench get run fills and reads in one
+# process, and an fs store handle reads a file it published itself by a
+# fast path (payload only, no header read). REOPEN=1 passes --reopen to the
+# store modes (raw, fs): their handles are closed after the fill and new
+# ones read, as another process or a restarted one would. Default 0.
 #
 # Directories: fio's directory stays from round to round; the dir-group
 # kvbench runs get --keep-dirs, so their store directories stay too (files
@@ -69,9 +79,20 @@
 # has or can be given the pages, else page, and says which.
 #
 # Environment: SIZES (default "2M 256K"), THREADS ("1 2"), TOTAL (bytes per
-# phase, 512M), RUNS (rounds, 3), DIR (/tmp), MODES_FILE ("io raw legacy-raw"),
-# MODES_DIR ("fs legacy-fsconn legacy-localdisk"), MEM (auto | hugetlb |
-# page), KVBENCH (build/kvbench), RESULTS (bench/results/<timestamp>).
+# phase, 512M), RUNS (rounds, 3), DIR ($TMPDIR, or /tmp when TMPDIR is unset
+# or empty), MODES_FILE ("io raw legacy-raw"), MODES_DIR ("fs legacy-fsconn
+# legacy-localdisk"), MEM (auto | hugetlb | page), REOPEN (0 | 1),
+# KVBENCH (build/kvbench), CC (cc) and BENCHFLAGS (-O2 -march=native) for
+# building it, RESULTS (bench/results/<timestamp>).
+#
+# KVBENCH is (re)built with $CC -std=c99 $BENCHFLAGS when it is missing,
+# older than its sources, or not known to have been built by that command
+# (the command is kept beside it in $KVBENCH.buildcmd), so machine.txt names
+# the flags of the binary that ran.
+#
+# RESULTS may be an existing directory: every case's files are removed when
+# the case starts, so no case mixes sittings; files of cases this run does
+# not have are left alone (summary.md covers this run's cases.txt only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,11 +100,14 @@ SIZES=${SIZES:-"2M 256K"}
 THREADS=${THREADS:-"1 2"}
 TOTAL=${TOTAL:-512M}
 RUNS=${RUNS:-3}
-DIR=${DIR:-/tmp}
+DIR=${DIR:-${TMPDIR:-/tmp}}
 MODES_FILE=${MODES_FILE-"io raw legacy-raw"}
 MODES_DIR=${MODES_DIR-"fs legacy-fsconn legacy-localdisk"}
 KVBENCH=${KVBENCH:-build/kvbench}
 MEM=${MEM:-auto}
+REOPEN=${REOPEN:-0}
+CC=${CC:-cc}
+BENCHFLAGS=${BENCHFLAGS:--O2 -march=native}
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=${RESULTS:-bench/results/$STAMP}
 
@@ -98,18 +122,35 @@ if [ ! -d "$DIR" ]; then
     echo "compare.sh: DIR=$DIR does not exist" >&2
     exit 2
 fi
+case $REOPEN in 0|1) ;; *) echo "compare.sh: REOPEN=$REOPEN is not 0 or 1" >&2; exit 2 ;; esac
+KV_BUILD="$CC -std=c99 $BENCHFLAGS -I. bench/kvbench.c -o $KVBENCH -pthread -lm"
 if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ kvstore_posix.c -nt "$KVBENCH" ] ||
-    [ kvstore.h -nt "$KVBENCH" ]; then
+    [ kvstore.h -nt "$KVBENCH" ] || [ "$(cat "$KVBENCH.buildcmd" 2>/dev/null)" != "$KV_BUILD" ] ||
+    [ "$KVBENCH" -nt "$KVBENCH.buildcmd" ]; then
     mkdir -p "$(dirname "$KVBENCH")"
-    ${CC:-cc} -std=c99 -O2 -march=native -I. bench/kvbench.c -o "$KVBENCH" -pthread -lm
+    # shellcheck disable=SC2086 # CC and BENCHFLAGS may hold several words
+    $CC -std=c99 $BENCHFLAGS -I. bench/kvbench.c -o "$KVBENCH" -pthread -lm
+    echo "$KV_BUILD" >"$KVBENCH.buildcmd"
 fi
+
+# cleanup is armed before anything it undoes (the huge-page pool, WORK);
+# INT, TERM and HUP exit through it too
+HP_RESTORE=""
+WORK=""
+cleanup() {
+    if [ -n "$WORK" ]; then rm -rf "$WORK"; fi
+    if [ -n "$HP_RESTORE" ]; then echo "$HP_RESTORE" > /proc/sys/vm/nr_hugepages || true; fi
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # huge pages: the most one command holds at once, with room. fio rounds
 # its buffer (bs plus alignment) up to whole huge pages, and at 2 MiB x 2
 # jobs it needed 6 here (with 5 it got ENOMEM and crashed); kvbench takes
 # one per thread at 2 MiB and below.
 hp_free() { awk '/^HugePages_Free:/{print $2}' /proc/meminfo 2>/dev/null || echo 0; }
-HP_RESTORE=""
 case $MEM in
 auto|hugetlb)
     maxt=1
@@ -125,8 +166,7 @@ auto|hugetlb)
         MEM=hugetlb
     elif [ "$MEM" = hugetlb ]; then
         echo "compare.sh: MEM=hugetlb needs $hp_need free 2 MiB huge pages; the pool has $(hp_free) (as root: echo N > /proc/sys/vm/nr_hugepages)" >&2
-        [ -n "$HP_RESTORE" ] && echo "$HP_RESTORE" > /proc/sys/vm/nr_hugepages
-        exit 2
+        exit 2 # cleanup gives the pages back
     else
         echo "compare.sh: no huge pages to be had (not root, or the pool cannot grow): MEM=page" >&2
         MEM=page
@@ -143,11 +183,6 @@ fi
 mkdir -p "$RESULTS"
 RESULTS=$(cd "$RESULTS" && pwd)
 WORK=$(mktemp -d "$DIR/kvs_compare.XXXXXX")
-cleanup() {
-    rm -rf "$WORK"
-    if [ -n "$HP_RESTORE" ]; then echo "$HP_RESTORE" > /proc/sys/vm/nr_hugepages || true; fi
-}
-trap cleanup EXIT
 FILE=$WORK/kvs_compare.dev
 
 to_bytes() { numfmt --from=iec "$1"; }
@@ -165,8 +200,42 @@ layout_device() {
     dd if=/dev/zero of="$FILE" bs=1M count="$mib" oflag=direct conv=fsync status=none
 }
 
-# free space: the largest group at the largest size, with headroom
-need=$(( TOTAL_B * 3 ))
+# Free space: the most this run holds at once, for the configured SIZES,
+# THREADS (they do not change it: every case moves TOTAL bytes) and groups.
+#   device file (file group): stays all run, as large as the largest size
+#     needs (layout_device, or kvbench growing it: the raw store's slots of
+#     object + 4 KiB header, 2% spare, its index copies and 8 MiB; legacy-raw's
+#     4 MiB + slots; io's objects)
+#   plus, in a file-group case: kvbench's own free-space check, which asks
+#     for its estimate of the file + 64 MiB free even though the file is
+#     already there (nothing else is written)
+#   or, in a dir-group case: fio-r's read files (TOTAL, removed at the end of
+#     each dir get case, so they do not pile up across sizes and thread
+#     counts) + one kvbench run's objects (fs, the largest dir mode: object +
+#     8 KiB each, removed at the end of the run; fio-w's files, TOTAL, are
+#     unlinked by fio) + kvbench's 64 MiB margin
+# Commands run one at a time, so these are the only things on disk at once.
+E=160     # raw index entry bytes at 128-byte keys (kvs_index_entry_size(128))
+MiB=1048576
+ru() { echo $(( ($1 + $2 - 1) / $2 * $2 )); }
+dev_max=0; case_max=0
+for s in $SIZES; do
+    b=$(to_bytes "$s"); n=$(( TOTAL_B / b ))
+    slot=$(ru $(( b + 4096 )) 4096); slots=$(( n + n / 50 + 8 ))
+    dev=$(( 4096 + 4 * $(ru $(( 104 + slots * E )) $MiB) + 8 * MiB + slots * slot ))   # raw
+    [ $(( 4 * MiB + n * slot )) -gt "$dev" ] && dev=$(( 4 * MiB + n * slot ))            # legacy-raw
+    lay=$(( ((TOTAL_B + TOTAL_B / 8) / MiB + 64) * MiB ))                                # layout_device
+    [ "$lay" -gt "$dev" ] && dev=$lay
+    if [ -n "$MODES_FILE" ]; then
+        [ "$dev" -gt "$dev_max" ] && dev_max=$dev
+        [ $(( dev + 64 * MiB )) -gt "$case_max" ] && case_max=$(( dev + 64 * MiB ))
+    fi
+    if [ -n "$MODES_DIR" ]; then
+        dcase=$(( TOTAL_B + n * $(ru $(( b + 8192 )) 4096) + 64 * MiB ))
+        [ "$dcase" -gt "$case_max" ] && case_max=$dcase
+    fi
+done
+need=$(( dev_max + case_max ))
 avail=$(df -B1 --output=avail "$WORK" | tail -1)
 if [ "$avail" -lt "$need" ]; then
     echo "compare.sh: $DIR has $((avail >> 20)) MiB free; this run needs about $((need >> 20)) MiB (lower TOTAL)" >&2
@@ -178,10 +247,12 @@ fi
     echo "file system: $(df -T "$WORK" | awk 'NR==2{print $2" on "$1}')"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "hyperfine: $(hyperfine --version)  fio: $(fio --version)  gnuplot: $(gnuplot --version)"
-    echo "kvbench: $KVBENCH built with ${CC:-cc} -O2 -march=native; $("$KVBENCH" --version)"
-    echo "SIZES=\"$SIZES\" THREADS=\"$THREADS\" TOTAL=$TOTAL RUNS=$RUNS DIR=$DIR"
+    echo "kvbench: $KVBENCH built with: $(cat "$KVBENCH.buildcmd"); $("$KVBENCH" --version)"
+    echo "SIZES=\"$SIZES\" THREADS=\"$THREADS\" TOTAL=$TOTAL RUNS=$RUNS DIR=$DIR REOPEN=$REOPEN"
+    echo "store reads (raw, fs): $( [ "$REOPEN" = 1 ] && echo "--reopen: handles closed after the fill, new ones read" || echo "the handle that wrote the objects reads them (REOPEN=0)")"
     echo "buffer memory: $MEM (both tools)$( [ -n "$HP_RESTORE" ] && echo "; the hugetlb pool was raised for this run and restored after")"
     echo "page cache drop before reads: none for fio and O_DIRECT kvbench runs; legacy-localdisk: $( [ "$(id -u)" = 0 ] && echo "yes (root)" || echo "no (not root): its read figures are warm")"
+    case " $MODES_DIR " in *" legacy-localdisk "*) [ "$(id -u)" = 0 ] && echo "note: legacy-localdisk's cache drop empties the dentry and inode caches for the next command in its rotation" ;; esac
 } | tee "$RESULTS/machine.txt"
 
 # kvbench command line for one mode/op/size/threads, appending JSON to out
@@ -194,6 +265,7 @@ kv_cmd() {
     esac
     direct="--direct --no-drop"
     [ "$mode" = legacy-localdisk ] && direct=""   # buffered by design: drops the cache
+    case $mode in raw|fs) [ "$REOPEN" = 1 ] && direct="$direct --reopen" ;; esac
     echo "$KVBENCH --mode $mode --op $op --size $size --count $count --threads $t $direct" \
          "--verify stamps $KV_MEM $where --json >> $out"
 }
@@ -255,6 +327,7 @@ for size in $SIZES; do
                 name="$group-$op-$size-t$t"
                 if [ $op = put ]; then rw=write; else rw=read; fi
                 echo "compare.sh: $name ($RUNS interleaved rounds)" >&2
+                rm -f "$RESULTS/$name".* # a reused RESULTS: nothing of an earlier sitting
                 for ((r = 1; r <= RUNS; r++)); do
                     set --
                     for m in $modes; do
@@ -267,6 +340,8 @@ for size in $SIZES; do
                     fi
                     round "$name" "$r" "$@"
                 done
+                # fio's read files stay for the rounds of this case only
+                [ $group = dir ] && [ $op = get ] && rm -rf "$WORK/fio-r"
                 echo "$name $group $op $size $t $modes" >>"$CASES"
             done
         done

@@ -18,16 +18,18 @@
 #   buffered read from a warm page cache, 2 MiB         kvio vs fio psync direct=0
 #
 # Environment: TOTAL (bytes per phase, default 1G), RUNS (default 5),
-# THREADS (default "1 2"), DIR (where the test file goes, default /tmp),
-# RESULTS (default bench/results/<timestamp>), KVIO (default build/kvio),
-# ENGINE (kvio engine, default pool).
+# THREADS (default "1 2"), DIR (where the test file goes, default $TMPDIR,
+# or /tmp when TMPDIR is unset or empty), RESULTS (default
+# bench/results/<timestamp>), KVIO (default build/kvio; rebuilt with
+# $CC -std=c99 $BENCHFLAGS, default cc -O2 -march=native, when missing or
+# older than its sources), ENGINE (kvio engine, default pool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TOTAL=${TOTAL:-1G}
 RUNS=${RUNS:-5}
 THREADS=${THREADS:-"1 2"}
-DIR=${DIR:-/tmp}
+DIR=${DIR:-${TMPDIR:-/tmp}}
 ENGINE=${ENGINE:-pool}
 KVIO=${KVIO:-build/kvio}
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -56,9 +58,11 @@ need_tools() {
 }
 need_tools
 
-if [ ! -x "$KVIO" ]; then
+if [ ! -x "$KVIO" ] || [ bench/kvio.c -nt "$KVIO" ] || [ kvstore_posix.c -nt "$KVIO" ] ||
+    [ kvstore.h -nt "$KVIO" ]; then
     mkdir -p "$(dirname "$KVIO")"
-    cc -std=c99 -O2 -march=native -I. bench/kvio.c -o "$KVIO" -pthread -lm
+    # shellcheck disable=SC2086 # CC and BENCHFLAGS may hold several words
+    ${CC:-cc} -std=c99 ${BENCHFLAGS:--O2 -march=native} -I. bench/kvio.c -o "$KVIO" -pthread -lm
 fi
 
 mkdir -p "$RESULTS"

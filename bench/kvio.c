@@ -18,7 +18,9 @@
                         sync (N plain threads calling kvs_file_read/write)
       --depth N         pool: objects in flight                  default 2 x threads
       --mode M          write, read or both                      default both
-      --file PATH       default: a temporary file in /tmp, removed afterwards
+      --file PATH       default: a temporary file in $TMPDIR (/tmp when unset
+                        or empty), removed afterwards, also on SIGHUP, SIGINT
+                        and SIGTERM (exit 128 + signal)
       --keep            keep the file
       --json            one JSON object per phase on stdout
 
@@ -26,10 +28,13 @@
     per object, from submission to completion (pool: includes the wait in
     the queue behind the other objects in flight; sync: one call).
     With no arguments: 1 GiB in 2 MiB objects, one thread, write then read.
+    Exit status: 0 success, 1 a failed operation or a wrong byte read back,
+    2 a bad argument (a number with trailing characters or out of range).
 */
 #define KVS_IMPLEMENTATION
 #include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,12 +65,18 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* A byte count with an optional K/M/G (binary) suffix: digits only (no
+   sign, no blanks), and -1 when it does not fit in 64 bits. */
 static int parse_size(const char *s, uint64_t *out)
 {
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
+    unsigned long long v;
     uint64_t m = 1;
-    if (end == s)
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0)
         return -1;
     if (*end == 'k' || *end == 'K')
         m = 1024;
@@ -77,8 +88,84 @@ static int parse_size(const char *s, uint64_t *out)
         return -1;
     if (*end != '\0' && end[1] != '\0')
         return -1;
+    if (v > UINT64_MAX / m)
+        return -1;
     *out = (uint64_t)v * m;
     return 0;
+}
+
+/* A whole number lo..hi, nothing after it. */
+static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* The temporary file (when kvio made one): removed on every exit, and on
+   SIGHUP, SIGINT and SIGTERM by one thread that takes them with sigwait()
+   (blocked in every thread: main blocks them before any thread starts),
+   unlinks the file in normal context and exits 128 + signal. It holds
+   g_exit_lock from then on, so main cannot exit with another status
+   meanwhile. A signal ignored when kvio started stays ignored. */
+static char g_tmpfile[PATH_MAX];
+static sigset_t g_sigs;
+static pthread_mutex_t g_exit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *signal_main(void *arg)
+{
+    int sig = 0;
+    (void)arg;
+    if (sigwait(&g_sigs, &sig) != 0)
+        return NULL;
+    (void)pthread_mutex_lock(&g_exit_lock);
+    if (g_tmpfile[0] != '\0')
+        (void)unlink(g_tmpfile);
+    fprintf(stderr, "kvio: stopped by signal %d%s\n", sig, g_tmpfile[0] != '\0' ? "; temporary file removed" : "");
+    _exit(128 + sig);
+}
+
+static void block_signals(void)
+{
+    static const int sigs[] = {SIGHUP, SIGINT, SIGTERM};
+    unsigned i;
+    sigemptyset(&g_sigs);
+    for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa;
+        if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+            continue;
+        sigaddset(&g_sigs, sigs[i]);
+    }
+    (void)pthread_sigmask(SIG_BLOCK, &g_sigs, NULL);
+}
+
+static int start_signal_thread(void)
+{
+    pthread_t th;
+    int i, any = 0;
+    for (i = 1; i < 32; i++)
+        any |= sigismember(&g_sigs, i) == 1;
+    if (!any)
+        return 0;
+    if (pthread_create(&th, NULL, signal_main, NULL) != 0)
+        return -1;
+    (void)pthread_detach(th);
+    return 0;
+}
+
+static int finish(int rc, int keep)
+{
+    (void)pthread_mutex_lock(&g_exit_lock); /* a signal being handled decides the status */
+    if (g_tmpfile[0] != '\0' && !keep)
+        (void)unlink(g_tmpfile);
+    return rc;
 }
 
 static uint64_t stamp_of(uint64_t obj, uint64_t block)
@@ -402,12 +489,21 @@ static void usage(void)
                     "            [--mode write|read|both] [--file PATH] [--keep] [--json]\n");
 }
 
+/* a bad argument: what and why, the usage, exit 2 (as kvbench) */
+static void bad_arg(const char *flag, const char *val, const char *why)
+{
+    fprintf(stderr, "kvio: %s%s%s: %s\n", flag, val ? " " : "", val ? val : "", why);
+    usage();
+    exit(2);
+}
+
 int main(int argc, char **argv)
 {
     opts o;
-    int i, tmp = 0, rc = 0;
-    uint64_t v;
-    char tmpl[] = "/tmp/kvio_XXXXXX";
+    int i, rc = 0;
+    uint64_t v = 0;
+    char tmpl[PATH_MAX];
+    const char *tmproot = getenv("TMPDIR");
     memset(&o, 0, sizeof o);
     o.size = (size_t)2 << 20;
     o.total = 1ULL << 30;
@@ -417,21 +513,37 @@ int main(int argc, char **argv)
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = 1;
-        if (!strcmp(a, "--size") && val && !parse_size(val, &v) && v > 0)
+        int num = val && (!strcmp(a, "--size") || !strcmp(a, "--tail") || !strcmp(a, "--align") ||
+                          !strcmp(a, "--count") || !strcmp(a, "--total"));
+        if (num && parse_size(val, &v) != 0)
+            bad_arg(a, val, "a whole number with an optional K/M/G suffix, below 2^64");
+        if (!strcmp(a, "--size") && num) {
+            if (v == 0 || v > SIZE_MAX / 2)
+                bad_arg(a, val, "a positive byte count that fits in memory");
             o.size = (size_t)v;
-        else if (!strcmp(a, "--tail") && val && !parse_size(val, &v))
+        } else if (!strcmp(a, "--tail") && num) {
+            if (v > SIZE_MAX / 2)
+                bad_arg(a, val, "a byte count that fits in memory");
             o.tail = (size_t)v;
-        else if (!strcmp(a, "--align") && val && !parse_size(val, &v) && (v == 0 || kvs_is_pow2(v)))
+        } else if (!strcmp(a, "--align") && num) {
+            if (v != 0 && !kvs_is_pow2(v))
+                bad_arg(a, val, "0 or a power of two");
             o.align = (size_t)v;
-        else if (!strcmp(a, "--count") && val && !parse_size(val, &v) && v > 0)
+        } else if (!strcmp(a, "--count") && num) {
+            if (v == 0)
+                bad_arg(a, val, "a positive count");
             o.count = v;
-        else if (!strcmp(a, "--total") && val && !parse_size(val, &v) && v > 0)
+        } else if (!strcmp(a, "--total") && num) {
+            if (v == 0)
+                bad_arg(a, val, "a positive byte count");
             o.total = v;
-        else if (!strcmp(a, "--threads") && val && atoi(val) > 0 && atoi(val) <= 256)
-            o.threads = (unsigned)atoi(val);
-        else if (!strcmp(a, "--depth") && val && atoi(val) > 0)
-            o.depth = (unsigned)atoi(val);
-        else if (!strcmp(a, "--engine") && val && (!strcmp(val, "pool") || !strcmp(val, "sync")))
+        } else if (!strcmp(a, "--threads") && val) {
+            if (parse_uint(val, 1, 256, &o.threads) != 0)
+                bad_arg(a, val, "a thread count 1..256");
+        } else if (!strcmp(a, "--depth") && val) {
+            if (parse_uint(val, 1, 65536, &o.depth) != 0)
+                bad_arg(a, val, "objects in flight, 1..65536");
+        } else if (!strcmp(a, "--engine") && val && (!strcmp(val, "pool") || !strcmp(val, "sync")))
             o.engine_sync = !strcmp(val, "sync");
         else if (!strcmp(a, "--mode") && val && !strcmp(val, "write"))
             o.do_read = 0;
@@ -442,6 +554,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--file") && val)
             o.file = val;
         else {
+            if (val == NULL && (!strcmp(a, "--size") || !strcmp(a, "--tail") || !strcmp(a, "--align") ||
+                                !strcmp(a, "--count") || !strcmp(a, "--total") || !strcmp(a, "--threads") || !strcmp(a, "--depth") || !strcmp(a, "--engine") ||
+                                !strcmp(a, "--mode") || !strcmp(a, "--file")))
+                bad_arg(a, NULL, "needs a value");
             takes = 0;
             if (!strcmp(a, "--direct"))
                 o.policy = KVS_DIRECT_REQUIRE;
@@ -451,31 +567,47 @@ int main(int argc, char **argv)
                 o.keep = 1;
             else if (!strcmp(a, "--json"))
                 o.json = 1;
-            else {
-                usage();
-                return 2;
-            }
+            else if (!strcmp(a, "--engine") || !strcmp(a, "--mode"))
+                bad_arg(a, val, !strcmp(a, "--engine") ? "not one of pool, sync" : "not one of write, read, both");
+            else
+                bad_arg(a, NULL, "unknown option");
         }
         i += takes;
     }
+    /* object size + tail, rounded up to the 4 KiB stride, times the count:
+       every offset must fit in an off_t */
+    if (o.size + o.tail < o.size || o.size + o.tail > SIZE_MAX - 4095)
+        bad_arg("--size", NULL, "size + tail does not fit in memory");
     if (o.count == 0)
         o.count = o.total / (o.size + o.tail) ? o.total / (o.size + o.tail) : 1;
+    if (o.count > (uint64_t)INT64_MAX / (((uint64_t)(o.size + o.tail) + 4095) & ~(uint64_t)4095))
+        bad_arg("--count", NULL, "count x object stride exceeds the largest file offset");
     if (o.depth == 0)
         o.depth = 2 * o.threads;
+    if (o.file == NULL && !o.do_write)
+        bad_arg("--mode", "read", "needs --file");
+    block_signals(); /* before any thread starts: every thread inherits the mask */
     if (o.file == NULL) {
-        int fd = mkstemp(tmpl);
+        int fd;
+        if (tmproot == NULL || tmproot[0] == '\0')
+            tmproot = "/tmp";
+        if (strlen(tmproot) + sizeof "/kvio_XXXXXX" > sizeof tmpl) {
+            fprintf(stderr, "kvio: TMPDIR %s: path too long\n", tmproot);
+            return 2;
+        }
+        snprintf(tmpl, sizeof tmpl, "%s/kvio_XXXXXX", tmproot);
+        fd = mkstemp(tmpl);
         if (fd < 0) {
-            perror("kvio: mkstemp");
+            fprintf(stderr, "kvio: cannot create a temporary file in %s: %s\n", tmproot, strerror(errno));
             return 1;
         }
         close(fd);
         o.file = tmpl;
-        tmp = 1;
-        if (!o.do_write) {
-            fprintf(stderr, "kvio: --mode read needs --file\n");
-            unlink(tmpl);
-            return 2;
-        }
+        memcpy(g_tmpfile, tmpl, sizeof tmpl);
+    }
+    if (start_signal_thread() != 0) {
+        fprintf(stderr, "kvio: cannot create a thread\n");
+        return finish(1, 0);
     }
     if (o.do_write) {
         phase_result pr;
@@ -503,7 +635,5 @@ int main(int argc, char **argv)
             }
         }
     }
-    if (tmp && !o.keep)
-        unlink(o.file);
-    return rc;
+    return finish(rc, o.keep); /* --keep: the file stays after a normal end */
 }

@@ -28,9 +28,10 @@
 
    Usage: readcheck [--file PATH] [--size B] [--count N] [--rounds R]
                     [--threads T] [--mem hugetlb|page] [--json]
-   Defaults: /tmp/kvs-readcheck.dat, 256K, 1024 objects, 9 rounds, both
-   buffers on 2 MiB huge pages when the hugetlb pool can give them (one DMA
-   segment per 2 MiB, as fio --iomem=mmaphuge), else on 4 KiB pages, said.
+   Defaults: $TMPDIR/kvs-readcheck.dat (/tmp when TMPDIR is unset or
+   empty), 256K, 1024 objects, 9 rounds, both buffers on 2 MiB huge pages
+   when the hugetlb pool can give them (one DMA segment per 2 MiB, as fio
+   --iomem=mmaphuge), else on 4 KiB pages, said.
    The file is created (a pattern, written and synced) when it is missing,
    and kept for the next run. readcheck never writes over something it did
    not make: a --file that exists must be a regular file of at least size *
@@ -88,19 +89,24 @@ static size_t parse_size(const char *s)
 {
     char *end;
     unsigned long long v;
+    unsigned shift = 0;
+    if (*s < '0' || *s > '9')
+        usage_exit("--size: not a number");
     errno = 0;
     v = strtoull(s, &end, 10);
     if (errno != 0 || end == s)
         usage_exit("--size: not a number");
-    if (*end == 'K' || *end == 'k') {
-        v <<= 10;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift != 0) {
         end++;
-    } else if (*end == 'M' || *end == 'm') {
-        v <<= 20;
-        end++;
-    } else if (*end == 'G' || *end == 'g') {
-        v <<= 30;
-        end++;
+        if (v > (1ULL << 30) >> shift) /* above the limit, and the shift could wrap */
+            usage_exit("--size: a multiple of 4096 from 4K to 1G");
+        v <<= shift;
     }
     if (*end != '\0' || v == 0 || v % 4096 != 0 || v > ((unsigned long long)1 << 30))
         usage_exit("--size: a multiple of 4096 from 4K to 1G");
@@ -270,7 +276,8 @@ static void *work(void *arg)
 
 int main(int argc, char **argv)
 {
-    const char *path = "/tmp/kvs-readcheck.dat";
+    const char *path = NULL, *tmproot = getenv("TMPDIR");
+    char defpath[4096];
     size_t size = (size_t)256 << 10;
     long count = 1024, rounds = 9, nthreads = 1, t;
     int want_huge = 1, json = 0, path_given = 0, huge = 1, fd, a, r, k, rc = 0;
@@ -306,6 +313,14 @@ int main(int argc, char **argv)
     }
     if (nthreads > count)
         usage_exit("--threads: at most --count");
+    if (path == NULL) {
+        if (tmproot == NULL || tmproot[0] == '\0')
+            tmproot = "/tmp";
+        if (strlen(tmproot) + sizeof "/kvs-readcheck.dat" > sizeof defpath)
+            usage_exit("TMPDIR: path too long");
+        snprintf(defpath, sizeof defpath, "%s/kvs-readcheck.dat", tmproot);
+        path = defpath;
+    }
     rc = ensure_file(path, (unsigned long long)size * (unsigned long long)count, path_given);
     if (rc != 0)
         return rc;
