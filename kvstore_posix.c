@@ -6824,7 +6824,7 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
     unsigned char *hb = NULL;
     kvs_objhdr h;
     kvs_result res;
-    int corrupt = 0, other = 0, pgot = 0, had = 0, known = 0, again = 0;
+    int corrupt = 0, other = 0, pgot = 0, had = 0, known = 0, again = 0, hexact = 0;
 
     *out_len = 0;
     res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
@@ -6837,8 +6837,14 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
         e->readers++;
         v0 = e->ver; /* changed by a publish or unlink while we read */
         k0 = e->kseq; /* changed when anyone records what is there */
-        if (e->present && e->exact && e->payload <= (uint64_t)cap)
-            hint = e->payload; /* header and payload in one read */
+        if (e->present && e->payload > 0 && e->payload <= (uint64_t)cap) {
+            /* header and payload in one read: the exact length, or for a
+               file only the scan at open saw, its size less the header
+               block (the payload and any tail padding: at least the
+               payload, when the header says it starts there) */
+            hint = e->payload;
+            hexact = e->exact;
+        }
         if (e->known) {
             had = 1;
             kcrc = e->crc;
@@ -6885,7 +6891,8 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
             *out_len = (size_t)h.payload_len;
             if (cap < h.payload_len) {
                 res = KVS_E_BUFSIZE;
-            } else if (h.payload_len > 0 && pgot && h.payload_offset == KVSI_FS_HDR && h.payload_len == hint) {
+            } else if (h.payload_len > 0 && pgot && h.payload_offset == KVSI_FS_HDR &&
+                       (h.payload_len == hint || (!hexact && h.payload_len < hint))) {
                 /* read with the header */
                 if (kvs_crc32c(0, buf, (size_t)h.payload_len) != h.payload_crc) {
                     corrupt = 1;
