@@ -3,7 +3,7 @@
     kvbench -- measure kvstore's stores, its I/O layer and the designs they
     replace on your own disk, and verify every byte it reads.
 
-    With no arguments: a short comparison (about half a minute) on a
+    With no arguments: a short comparison (about 20 s on the benchmark VM) on a
     temporary directory under $TMPDIR (or /tmp), removed afterwards: the I/O
     layer as the reference, the raw-block store and the filesystem store, put
     then get of 2 MiB objects with O_DIRECT, at 1 and 2 threads, as a table.
