@@ -46,10 +46,10 @@ test-quick: deps
 $(BUILD):
 	@mkdir -p $(BUILD)
 
-$(BUILD)/kvio: bench/kvio.c kvstore.h kvstore_posix.c | $(BUILD) build-deps
+$(BUILD)/kvio: bench/kvio.c bench/bench_signals.h kvstore.h kvstore_posix.c | $(BUILD) build-deps
 	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@ -pthread -lm
 
-$(BUILD)/kvbench: bench/kvbench.c kvstore.h kvstore_posix.c | $(BUILD) build-deps
+$(BUILD)/kvbench: bench/kvbench.c bench/bench_signals.h kvstore.h kvstore_posix.c | $(BUILD) build-deps
 	$(CC) $(WARN) $(BENCHFLAGS) -I. $< -o $@ -pthread -lm
 
 $(BUILD)/bench_core: bench/bench_core.c kvstore.h | $(BUILD) build-deps

@@ -124,7 +124,7 @@ if [ ! -d "$DIR" ]; then
 fi
 case $REOPEN in 0|1) ;; *) echo "compare.sh: REOPEN=$REOPEN is not 0 or 1" >&2; exit 2 ;; esac
 KV_BUILD="$CC -std=c99 $BENCHFLAGS -I. bench/kvbench.c -o $KVBENCH -pthread -lm"
-if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ kvstore_posix.c -nt "$KVBENCH" ] ||
+if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ bench/bench_signals.h -nt "$KVBENCH" ] || [ kvstore_posix.c -nt "$KVBENCH" ] ||
     [ kvstore.h -nt "$KVBENCH" ] || [ "$(cat "$KVBENCH.buildcmd" 2>/dev/null)" != "$KV_BUILD" ] ||
     [ "$KVBENCH" -nt "$KVBENCH.buildcmd" ]; then
     mkdir -p "$(dirname "$KVBENCH")"

@@ -58,7 +58,7 @@ need_tools() {
 }
 need_tools
 
-if [ ! -x "$KVIO" ] || [ bench/kvio.c -nt "$KVIO" ] || [ kvstore_posix.c -nt "$KVIO" ] ||
+if [ ! -x "$KVIO" ] || [ bench/kvio.c -nt "$KVIO" ] || [ bench/bench_signals.h -nt "$KVIO" ] || [ kvstore_posix.c -nt "$KVIO" ] ||
     [ kvstore.h -nt "$KVIO" ]; then
     mkdir -p "$(dirname "$KVIO")"
     # shellcheck disable=SC2086 # CC and BENCHFLAGS may hold several words

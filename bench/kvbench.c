@@ -64,6 +64,7 @@
 #include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
 #include <ftw.h>
 #include <signal.h>
+#include "bench_signals.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,20 +170,12 @@ static void die2(const char *f, ...)
     bail(2);
 }
 
-/* SIGHUP, SIGINT, SIGTERM: blocked in main before any other thread starts
-   (threads inherit the mask), taken by one thread with sigwait(), which
-   removes the temporary directory in normal context and exits 128 + signal.
-   A signal ignored when kvbench started (nohup, a background job of a
-   non-interactive shell) stays ignored. */
-static sigset_t g_sigs;
-
-static void *signal_main(void *arg)
+/* The signal thread's stop (bench/bench_signals.h): removes the temporary
+   directory and exits 128 + signal. */
+static void on_signal(int sig)
 {
-    int sig = 0, i;
+    int i;
     struct stat st;
-    (void)arg;
-    if (sigwait(&g_sigs, &sig) != 0)
-        return NULL;
     __atomic_store_n(&g_stopping, 1, __ATOMIC_RELAXED);
     (void)pthread_mutex_lock(&g_exit_lock);
     /* workers may still be writing: a file created in the tree while it is
@@ -198,34 +191,6 @@ static void *signal_main(void *arg)
     fprintf(stderr, "\nkvbench: stopped by signal %d%s\n", sig,
             g_tmpdir[0] != '\0' ? "; temporary directory removed" : "");
     _exit(128 + sig);
-}
-
-static void block_signals(void)
-{
-    static const int sigs[] = {SIGHUP, SIGINT, SIGTERM};
-    unsigned i;
-    sigemptyset(&g_sigs);
-    for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        struct sigaction sa;
-        if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-            continue;
-        sigaddset(&g_sigs, sigs[i]);
-    }
-    if (pthread_sigmask(SIG_BLOCK, &g_sigs, NULL) != 0)
-        die2("cannot block signals");
-}
-
-static void start_signal_thread(void)
-{
-    pthread_t th;
-    int i, any = 0;
-    for (i = 1; i < 32; i++)
-        any |= sigismember(&g_sigs, i) == 1;
-    if (!any)
-        return;
-    if (pthread_create(&th, NULL, signal_main, NULL) != 0)
-        die2("cannot create a thread");
-    (void)pthread_detach(th);
 }
 
 /* Binary suffixes for byte sizes (K = 1024), decimal for counts (k = 1000). */
@@ -2078,7 +2043,8 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof b);
     parse_args(argc, argv, &b.o);
     g_seed = b.o.seed;
-    block_signals(); /* before any thread starts: every thread inherits the mask */
+    if (bs_block() != 0) /* before any thread starts: every thread inherits the mask */
+        die2("cannot block signals");
 
     /* where: --dir must exist; --file's directory must exist */
     if (b.o.dir != NULL) {
@@ -2100,7 +2066,8 @@ int main(int argc, char **argv)
         fmt(g_tmpdir, sizeof g_tmpdir, "%s", tmpl);
         b.tmpdir = 1;
     }
-    start_signal_thread(); /* after g_tmpdir is set, before any other thread */
+    if (bs_start(on_signal) != 0) /* after g_tmpdir is set, before any other thread */
+        die2("cannot create a thread");
     if (b.o.file != NULL) {
         struct stat st;
         parent_dir(b.o.file, pdir, sizeof pdir);

@@ -35,6 +35,7 @@
 #include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
 #include <poll.h>
 #include <signal.h>
+#include "bench_signals.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,54 +111,19 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
 }
 
 /* The temporary file (when kvio made one): removed on every exit, and on
-   SIGHUP, SIGINT and SIGTERM by one thread that takes them with sigwait()
-   (blocked in every thread: main blocks them before any thread starts),
-   unlinks the file in normal context and exits 128 + signal. It holds
-   g_exit_lock from then on, so main cannot exit with another status
-   meanwhile. A signal ignored when kvio started stays ignored. */
+   SIGHUP, SIGINT and SIGTERM by on_signal, run by the signal thread of
+   bench/bench_signals.h, which exits 128 + signal. It holds g_exit_lock
+   from then on, so main cannot exit with another status meanwhile. */
 static char g_tmpfile[PATH_MAX];
-static sigset_t g_sigs;
 static pthread_mutex_t g_exit_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void *signal_main(void *arg)
+static void on_signal(int sig)
 {
-    int sig = 0;
-    (void)arg;
-    if (sigwait(&g_sigs, &sig) != 0)
-        return NULL;
     (void)pthread_mutex_lock(&g_exit_lock);
     if (g_tmpfile[0] != '\0')
         (void)unlink(g_tmpfile);
     fprintf(stderr, "kvio: stopped by signal %d%s\n", sig, g_tmpfile[0] != '\0' ? "; temporary file removed" : "");
     _exit(128 + sig);
-}
-
-static void block_signals(void)
-{
-    static const int sigs[] = {SIGHUP, SIGINT, SIGTERM};
-    unsigned i;
-    sigemptyset(&g_sigs);
-    for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
-        struct sigaction sa;
-        if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-            continue;
-        sigaddset(&g_sigs, sigs[i]);
-    }
-    (void)pthread_sigmask(SIG_BLOCK, &g_sigs, NULL);
-}
-
-static int start_signal_thread(void)
-{
-    pthread_t th;
-    int i, any = 0;
-    for (i = 1; i < 32; i++)
-        any |= sigismember(&g_sigs, i) == 1;
-    if (!any)
-        return 0;
-    if (pthread_create(&th, NULL, signal_main, NULL) != 0)
-        return -1;
-    (void)pthread_detach(th);
-    return 0;
 }
 
 static int finish(int rc, int keep)
@@ -586,7 +552,7 @@ int main(int argc, char **argv)
         o.depth = 2 * o.threads;
     if (o.file == NULL && !o.do_write)
         bad_arg("--mode", "read", "needs --file");
-    block_signals(); /* before any thread starts: every thread inherits the mask */
+    (void)bs_block(); /* before any thread starts: every thread inherits the mask */
     if (o.file == NULL) {
         int fd;
         if (tmproot == NULL || tmproot[0] == '\0')
@@ -605,7 +571,7 @@ int main(int argc, char **argv)
         o.file = tmpl;
         memcpy(g_tmpfile, tmpl, sizeof tmpl);
     }
-    if (start_signal_thread() != 0) {
+    if (bs_start(on_signal) != 0) {
         fprintf(stderr, "kvio: cannot create a thread\n");
         return finish(1, 0);
     }

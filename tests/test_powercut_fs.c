@@ -317,34 +317,45 @@ static int h_openat(void *user, int dirfd, const char *path, int flags, unsigned
     return fd;
 }
 
+/* Log a rename (E_RENAME: the source name is emptied) or a link (E_LINK:
+   it keeps its file) that returned r, under R->mu. */
+static void rec_move(recorder *R, uint32_t type, int fromdir, const char *from, int todir, const char *to, int r)
+{
+    int d = rec_dir_of(R, fromdir), d2 = rec_dir_of(R, todir);
+    lent e;
+    uint32_t a, b;
+    if (r != 0)
+        return;
+    if (d < 0 || d != d2 || strchr(from, '/') != NULL || strchr(to, '/') != NULL) {
+        rec_unmodelled(R, type == E_RENAME ? "renameat across or outside store directories"
+                                           : "linkat across or outside store directories");
+        return;
+    }
+    a = rec_name(R, from);
+    b = rec_name(R, to);
+    memset(&e, 0, sizeof e);
+    e.type = type;
+    e.dir = (uint32_t)d;
+    e.name = a;
+    e.name2 = b;
+    e.id = R->live[d][a];
+    if (e.id == 0)
+        rec_unmodelled(R, "rename or link of a file the log never created");
+    R->live[d][b] = R->live[d][a];
+    if (type == E_RENAME) {
+        R->live[d][a] = 0;
+        R->renames++;
+    }
+    rec_push(R, &e, NULL);
+}
+
 static int h_renameat(void *user, int fromdir, const char *from, int todir, const char *to)
 {
     recorder *R = (recorder *)user;
-    int r, d, d2;
+    int r;
     pthread_mutex_lock(&R->mu);
-    d = rec_dir_of(R, fromdir);
-    d2 = rec_dir_of(R, todir);
     r = renameat(fromdir, from, todir, to) < 0 ? -errno : 0;
-    if (r == 0) {
-        if (d < 0 || d != d2 || strchr(from, '/') != NULL || strchr(to, '/') != NULL) {
-            rec_unmodelled(R, "renameat across or outside store directories");
-        } else {
-            lent e;
-            uint32_t a = rec_name(R, from), b = rec_name(R, to);
-            memset(&e, 0, sizeof e);
-            e.type = E_RENAME;
-            e.dir = (uint32_t)d;
-            e.name = a;
-            e.name2 = b;
-            e.id = R->live[d][a];
-            if (e.id == 0)
-                rec_unmodelled(R, "rename of a file the log never created");
-            R->live[d][b] = R->live[d][a];
-            R->live[d][a] = 0;
-            rec_push(R, &e, NULL);
-            R->renames++;
-        }
-    }
+    rec_move(R, E_RENAME, fromdir, from, todir, to, r);
     pthread_mutex_unlock(&R->mu);
     return r;
 }
@@ -352,29 +363,10 @@ static int h_renameat(void *user, int fromdir, const char *from, int todir, cons
 static int h_linkat(void *user, int fromdir, const char *from, int todir, const char *to)
 {
     recorder *R = (recorder *)user;
-    int r, d, d2;
+    int r;
     pthread_mutex_lock(&R->mu);
-    d = rec_dir_of(R, fromdir);
-    d2 = rec_dir_of(R, todir);
     r = linkat(fromdir, from, todir, to, 0) < 0 ? -errno : 0;
-    if (r == 0) {
-        if (d < 0 || d != d2 || strchr(from, '/') != NULL || strchr(to, '/') != NULL) {
-            rec_unmodelled(R, "linkat across or outside store directories");
-        } else {
-            lent e;
-            uint32_t a = rec_name(R, from), b = rec_name(R, to);
-            memset(&e, 0, sizeof e);
-            e.type = E_LINK;
-            e.dir = (uint32_t)d;
-            e.name = a;
-            e.name2 = b;
-            e.id = R->live[d][a];
-            if (e.id == 0)
-                rec_unmodelled(R, "link of a file the log never created");
-            R->live[d][b] = R->live[d][a];
-            rec_push(R, &e, NULL);
-        }
-    }
+    rec_move(R, E_LINK, fromdir, from, todir, to, r);
     pthread_mutex_unlock(&R->mu);
     return r;
 }

@@ -1014,6 +1014,19 @@ static int64_t cnt_preadv(void *u, int fd, const kvs_iovec *iov, int cnt, uint64
     return n < 0 ? -(int64_t)errno : (int64_t)n;
 }
 
+/* Configs of two handles on d, direct (pol 1) or buffered: *c with the
+   read-counting hooks in *ops, *cb without. */
+static void counted_cfgs(kvs_store_config *c, kvs_store_config *cb, kvs_sysops *ops, const char *d, int pol)
+{
+    memset(ops, 0, sizeof *ops);
+    ops->pread = cnt_pread;
+    ops->preadv = cnt_preadv;
+    cfg_fs(c, d);
+    c->direct = pol ? KVS_DIRECT_PREFER : KVS_DIRECT_OFF;
+    *cb = *c;
+    c->sysops = ops;
+}
+
 /* Bytes a get of a known file reads: the payload alone (less than a block
    more), or, for a direct-I/O file padded past its payload, header and
    payload in one preadv (the padding hides the length from the size). */
@@ -1046,13 +1059,7 @@ static void test_one_read_get(void)
         unsigned char *v = (unsigned char *)t_xalloc_aligned(400000, 4096);
         unsigned char *rd = (unsigned char *)t_xalloc_aligned(400000, 4096);
         t_path(d, sizeof d, pol ? "oneread_dir" : "oneread_buf");
-        memset(&ops, 0, sizeof ops);
-        ops.pread = cnt_pread;
-        ops.preadv = cnt_preadv;
-        cfg_fs(&c, d);
-        c.direct = pol ? KVS_DIRECT_PREFER : KVS_DIRECT_OFF;
-        cb = c;
-        c.sysops = &ops;
+        counted_cfgs(&c, &cb, &ops, d, pol);
         a = open_store(&c);
         b = open_store(&cb);
         CHECK(a != NULL && b != NULL && v != NULL && rd != NULL);
@@ -1155,13 +1162,7 @@ static void test_scanned_one_read(void)
         unsigned char *v = (unsigned char *)t_xalloc_aligned(300000, 4096);
         unsigned char *rd = (unsigned char *)t_xalloc_aligned(300000, 4096);
         t_path(d, sizeof d, pol ? "scanread_dir" : "scanread_buf");
-        memset(&ops, 0, sizeof ops);
-        ops.pread = cnt_pread;
-        ops.preadv = cnt_preadv;
-        cfg_fs(&c, d);
-        c.direct = pol ? KVS_DIRECT_PREFER : KVS_DIRECT_OFF;
-        cb = c;
-        c.sysops = &ops;
+        counted_cfgs(&c, &cb, &ops, d, pol);
         b = open_store(&cb);
         CHECK(b != NULL && v != NULL && rd != NULL);
         if (b == NULL || v == NULL || rd == NULL)

@@ -66,11 +66,8 @@ static int h_openat(void *u, int dfd, const char *path, int flags, unsigned mode
 
 static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
 {
-    ssize_t n;
     (void)u;
-    t_gate_pass(&g_gate, G_PREAD, NULL, buf);
-    n = pread(fd, buf, len, (off_t)off);
-    return n < 0 ? -(int64_t)errno : (int64_t)n;
+    return t_gated_pread(&g_gate, G_PREAD, fd, buf, len, off);
 }
 
 static kvs_sysops g_ops;
@@ -89,6 +86,9 @@ static void name_of(const char *key, char *out)
     CHECK_R(kvs_fsname_encode(key, strlen(key), out, KVS_FSNAME_MAX + 1, &n, NULL), KVS_OK);
 }
 
+#define VLEN 8192
+#define CAP2 (2 * (4096 + VLEN) + 4096) /* room for two VLEN objects, not three */
+
 /* Both handles open, or neither left open (a failure is CHECKed). */
 static int both_open(kvs_store *a, kvs_store *b)
 {
@@ -102,6 +102,20 @@ static int both_open(kvs_store *a, kvs_store *b)
     return 0;
 }
 
+/* Handle A (capacity for two objects, hooks ops) and handle B (no bound:
+   it never evicts) on the same paths; 0 when they did not both open. */
+static int open_evicting_pair(const char *paths, kvs_sysops *ops, kvs_store **a, kvs_store **b)
+{
+    kvs_store_config ca, cb;
+    cfg_fs(&ca, paths);
+    ca.sysops = ops;
+    ca.capacity_bytes = CAP2;
+    cfg_fs(&cb, paths);
+    *a = open_store(&ca);
+    *b = open_store(&cb);
+    return both_open(*a, *b);
+}
+
 static uint64_t objects_of(kvs_store *s)
 {
     kvs_store_stats st;
@@ -109,7 +123,6 @@ static uint64_t objects_of(kvs_store *s)
     return st.objects;
 }
 
-#define VLEN 8192
 static unsigned char g_val[VLEN], g_rd[VLEN];
 
 /* ---- 1. a pin during the eviction of its file ---- */
@@ -150,7 +163,7 @@ static void test_pin_during_eviction(const char *dir)
     pthread_t tp, tq;
     cfg_fs(&c, dir);
     c.sysops = &g_ops;
-    c.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    c.capacity_bytes = CAP2; /* two objects, not three */
     s = open_store(&c);
     CHECK(s != NULL);
     if (s == NULL)
@@ -312,7 +325,7 @@ static void test_evict_waits_for_read(const char *dir)
     void *m = NULL;
     cfg_fs(&c, dir);
     c.sysops = &g_ops;
-    c.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    c.capacity_bytes = CAP2; /* two objects, not three */
     CHECK_R(kvs_aligned_alloc(NULL, VLEN, 4096, &m), KVS_OK);
     g_abuf = (unsigned char *)m;
     s = open_store(&c);
@@ -445,7 +458,6 @@ static void get_is(kvs_store *s, const char *key, const unsigned char *want)
 
 static void test_evict_spares_newer(const char *dir, int mode)
 {
-    kvs_store_config ca, cb;
     kvs_store *a, *b;
     kvs_sysops ops;
     kvs_store_stats st;
@@ -462,13 +474,7 @@ static void test_evict_spares_newer(const char *dir, int mode)
     ops.user = &w;
     ops.renameat = w_renameat;
     ops.linkat = w_linkat;
-    cfg_fs(&ca, dir);
-    ca.sysops = &ops;
-    ca.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
-    cfg_fs(&cb, dir);
-    a = open_store(&ca);
-    b = open_store(&cb);
-    if (!both_open(a, b))
+    if (!open_evicting_pair(dir, &ops, &a, &b))
         return;
     CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
@@ -542,7 +548,7 @@ static void test_evict_spares_child(const char *dir)
         _exit(b != NULL && kvs_store_put(b, "k1", 2, v2, VLEN) == KVS_OK && kvs_store_close(b) == KVS_OK ? 0 : 1);
     }
     close(go[0]);
-    c.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    c.capacity_bytes = CAP2; /* two objects, not three */
     a = open_store(&c);
     CHECK(a != NULL);
     if (a != NULL) {
@@ -576,7 +582,7 @@ static void test_evict_non_file(const char *dir)
     kvs_store_stats st;
     char n1[KVS_FSNAME_MAX + 1], path[4096];
     cfg_fs(&c, dir);
-    c.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
+    c.capacity_bytes = CAP2; /* two objects, not three */
     a = open_store(&c);
     CHECK(a != NULL);
     if (a == NULL)
@@ -621,7 +627,6 @@ static int ds_fsync(void *u, int fd)
 
 static void test_put_back_synced(const char *d0, const char *d1)
 {
-    kvs_store_config ca, cb;
     kvs_store *a, *b;
     kvs_sysops ops;
     dsyncs ds;
@@ -637,13 +642,7 @@ static void test_put_back_synced(const char *d0, const char *d1)
     memset(&ops, 0, sizeof ops);
     ops.user = &ds;
     ops.fsync = ds_fsync;
-    cfg_fs(&ca, paths);
-    ca.sysops = &ops;
-    ca.capacity_bytes = 2 * (4096 + VLEN) + 4096; /* two objects, not three */
-    cfg_fs(&cb, paths);
-    a = open_store(&ca);
-    b = open_store(&cb);
-    if (!both_open(a, b))
+    if (!open_evicting_pair(paths, &ops, &a, &b))
         return;
     CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_sync(a), KVS_OK);

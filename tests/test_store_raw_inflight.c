@@ -49,11 +49,8 @@ static int64_t h_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t o
 
 static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
 {
-    ssize_t n;
     (void)u;
-    t_gate_pass(&g_gate, G_READ, NULL, buf);
-    n = pread(fd, buf, len, (off_t)off);
-    return n < 0 ? -(int64_t)errno : (int64_t)n;
+    return t_gated_pread(&g_gate, G_READ, fd, buf, len, off);
 }
 
 static kvs_sysops g_ops;

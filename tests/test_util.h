@@ -491,8 +491,10 @@ T_FN void *t_xalloc_aligned(size_t n, size_t align)
    given, and the first matching call stops there until t_gate_release; the
    gate then disarms. t_gate_wait_entered waits up to 30 s for a thread to
    stop in it and says whether one did. */
+#include <errno.h>
 #include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct t_gate {
     pthread_mutex_t mu;
@@ -553,6 +555,15 @@ T_FN void t_gate_release(t_gate *g)
     g->released = 1;
     pthread_cond_broadcast(&g->cv);
     pthread_mutex_unlock(&g->mu);
+}
+
+/* A pread hook's body: the gate (by buffer) for `kind`, then the real call. */
+T_FN int64_t t_gated_pread(t_gate *g, int kind, int fd, void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    t_gate_pass(g, kind, NULL, buf);
+    n = pread(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
 }
 
 #endif /* KVS_POSIX_USE_EVENTFD */
