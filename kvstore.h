@@ -1116,7 +1116,10 @@ KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
    generation to give it. exists and remove: KVS_OK or KVS_NOT_FOUND. */
 KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, const void *data, size_t len);
 /* KVS_OK with *out_len; KVS_NOT_FOUND; KVS_E_BUFSIZE with *out_len = the
-   length needed (nothing useful written to buf). */
+   length needed (nothing useful written to buf). buf is the get's to use
+   up to cap: bytes past *out_len (all of them on a miss or an error) may
+   have been written (FS: a read of the expected length that the file's
+   header then cut short). */
 KVSDEF kvs_result kvs_store_get(kvs_store *s, const void *key, size_t key_len, void *buf, size_t cap,
                                 size_t *out_len);
 KVSDEF kvs_result kvs_store_exists(kvs_store *s, const void *key, size_t key_len);
