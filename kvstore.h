@@ -663,8 +663,10 @@ typedef struct kvs_sysops {
        never following a symlink: the filesystem store's exists (-ENOENT
        or -ESTALE: a miss), its open-time scan (a name gone since the
        directory read, -ENOENT or -ESTALE, is skipped; any other error
-       fails the open) and its eviction's check of the file it took away
-       (an error puts the file back and fails the eviction). Not hooked:
+       fails the open), its eviction's look at the name before it takes
+       the file (-ENOENT or -ESTALE: nothing to evict; any other error
+       fails the eviction, nothing moved) and its check of the file it
+       took away (an error puts the file back and fails the eviction). Not hooked:
        statx (alignment discovery), the block-device ioctls, stat of store
        directories, fdopendir/closedir of directory streams, getrandom, the
        TP map file. */

@@ -6446,12 +6446,15 @@ static int kvsi_fs_put_back(kvsi_fs *fs, const kvsi_fsdir *d, const char *tmp, c
    and checked there, so nobody can put a file at the name between the check
    and the removal; a file that is not the one seen goes back (linkat, which
    never replaces one put meanwhile: that newer one then stays and the moved
-   one goes). *how gets KVSI_EV_DIR once the directory changed (it needs a
-   sync) and KVSI_EV_AWAY when the name has lost the file this handle
-   counts. Returns 0: the seen file is removed (or a file that is no object,
+   one goes). The name is looked at first (fstatat): a file that is already
+   not the one seen is never moved, so only a put landing between that look
+   and the rename is ever away from its name, for a moment and with the
+   fresh mtime that keeps another open's orphan scan off it. *how gets
+   KVSI_EV_DIR once the directory changed (it needs a sync) and KVSI_EV_AWAY
+   when the name has lost the file this handle counts. Returns 0: the seen file is removed (or a file that is no object,
    or, when a newer one took the name meanwhile, the moved one); -ENOENT:
    nothing was at the name; 1: a file another process put is at the name
-   again, *st says what it is; other -errno: the eviction failed, with the
+   (still, or again), *st says what it is; other -errno: the eviction failed, with the
    file at its name unless KVSI_EV_AWAY (a put-back that failed for another
    reason than missing hard links: the file is left under the temporary
    name, for the orphan scan). A crash between the moves leaves the file
@@ -6466,6 +6469,16 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
     kvsi_fid got;
     int r, sr, u;
     *how = 0;
+    sr = kvsi_sys_fstatat(fs->ops, d->fd, name, st);
+    if (sr == -ENOENT || sr == -ESTALE)
+        return -ENOENT;
+    if (sr != 0)
+        return sr; /* nothing moved */
+    if (st->type == KVS_FTYPE_REGULAR) {
+        kvsi_fid_of(st, &got);
+        if (st->size != fsize || !kvsi_fid_eq(&got, fid))
+            return 1; /* another process's file: left where it is */
+    }
     if (kvsi_fs_tmpname(fs, tmp, sizeof tmp) != KVS_OK)
         return -EINVAL; /* not reached: the name fits */
     r = kvsi_sys_renameat(fs->ops, d->fd, name, d->fd, tmp);

@@ -411,30 +411,55 @@ static void test_known_replaced_same_size(const char *dir)
 
 /* ---- 6. an eviction spares a file another handle put since ----
    Handle A (capacity for two objects) put k1 and k2; handle B (no capacity
-   bound, so it never evicts) then replaces k1. A's next put must evict,
-   and k1 is the least recently used in A's view; but the file at k1's name
-   is B's, newer than anything A has, and not A's to remove. A checks the
-   file it takes away against the one it saw (device, inode, mtime, size),
-   puts B's back, and evicts k2 instead. The hooks on A's renameat and
-   linkat force the other two outcomes: B puts again while A has k1's file
-   away (B's newest put stays, the one A took goes), and a filesystem that
+   bound, so it never evicts) replaces k1. A's next put must evict, and k1
+   is the least recently used in A's view; but the file at k1's name is
+   B's, newer than anything A has, and not A's to remove.
+
+   Mode 0: B put before A's eviction. A looks at the name first (device,
+   inode, mtime, size against what it saw), never moves B's file, and
+   evicts k2 instead. The other modes put B's file at the name in the
+   window between A's look and its rename (the hook on A's fstatat), so A
+   takes B's file away, checks it under the temporary name and must put it
+   back: mode 4, it goes back; mode 1, B puts again while A has it away
+   (B's newest put stays, the one A took goes); mode 2, a filesystem that
    refuses hard links (the file A took cannot go back: it goes, as the
-   eviction would have removed it unchecked; nothing else is lost). */
+   eviction would have removed it unchecked; nothing else is lost); mode 3,
+   linkat fails otherwise (the eviction fails, the file is left for the
+   orphan scan). */
 typedef struct window {
-    kvs_store *b;         /* puts in the window, when set */
-    const char *name;     /* ...when A takes this name away */
-    const unsigned char *val;
-    int link_err;         /* linkat answers this, when nonzero */
-    int puts, links;
+    kvs_store *b;                 /* B's handle */
+    const char *name;             /* k1's file name */
+    const unsigned char *look_val; /* B puts this after A's look at name */
+    const unsigned char *away_val; /* ...and this once A has it away */
+    int link_err;                 /* linkat answers this, when nonzero */
+    int puts, links, takes;       /* takes: A's renames of name */
 } window;
+
+static void window_put(window *w, const unsigned char **val)
+{
+    const unsigned char *v = *val;
+    *val = NULL; /* once */
+    CHECK_R(kvs_store_put(w->b, "k1", 2, v, VLEN), KVS_OK);
+    w->puts++;
+}
+
+static int w_fstatat(void *u, int dfd, const char *path, kvs_file_status *st)
+{
+    window *w = (window *)u;
+    int r = kvs_sys_fstatat(dfd, path, st);
+    if (r == 0 && w->look_val != NULL && strcmp(path, w->name) == 0)
+        window_put(w, &w->look_val);
+    return r;
+}
 
 static int w_renameat(void *u, int fd1, const char *from, int fd2, const char *to)
 {
     window *w = (window *)u;
     int r = renameat(fd1, from, fd2, to) == 0 ? 0 : -errno;
-    if (r == 0 && w->b != NULL && strcmp(from, w->name) == 0) {
-        CHECK_R(kvs_store_put(w->b, "k1", 2, w->val, VLEN), KVS_OK);
-        w->puts++;
+    if (r == 0 && strcmp(from, w->name) == 0) {
+        w->takes++;
+        if (w->away_val != NULL)
+            window_put(w, &w->away_val);
     }
     return r;
 }
@@ -470,26 +495,31 @@ static void test_evict_spares_newer(const char *dir, int mode)
     v3[1] ^= 0xa5;
     name_of("k1", n1);
     memset(&w, 0, sizeof w);
+    w.name = n1;
     memset(&ops, 0, sizeof ops);
     ops.user = &w;
+    ops.fstatat = w_fstatat;
     ops.renameat = w_renameat;
     ops.linkat = w_linkat;
     if (!open_evicting_pair(dir, &ops, &a, &b))
         return;
+    w.b = b;
     CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(b, "k1", 2, v2, VLEN), KVS_OK); /* B's k1, unknown to A */
-    if (mode == 1) {
-        w.b = b; /* B puts v3 while A has k1's file away */
-        w.name = n1;
-        w.val = v3;
-    } else if (mode == 2) {
+    if (mode == 0)
+        CHECK_R(kvs_store_put(b, "k1", 2, v2, VLEN), KVS_OK); /* B's k1, unknown to A */
+    else
+        w.look_val = v2; /* B's k1 lands between A's look and its rename */
+    if (mode == 1)
+        w.away_val = v3; /* B puts v3 while A has k1's file away */
+    else if (mode == 2)
         w.link_err = EPERM; /* no hard links here */
-    } else if (mode == 3) {
+    else if (mode == 3) {
         w.link_err = ENOSPC; /* B's file cannot go back: the eviction fails */
         CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_NOSPC);
-        CHECK(w.links == 1 && count_files(dir, 2) == 1); /* left for the orphan scan */
-        CHECK_R(kvs_store_exists(a, "k2", 2), KVS_OK);   /* nothing else went */
+        CHECK(w.links == 1 && w.takes == 1 && w.puts == 1);
+        CHECK(count_files(dir, 2) == 1);                /* left for the orphan scan */
+        CHECK_R(kvs_store_exists(a, "k2", 2), KVS_OK); /* nothing else went */
         kvs_store_get_stats(a, &st);
         CHECK(st.evictions == 0 && st.objects == 1);
         CHECK_R(kvs_store_close(a), KVS_OK);
@@ -497,12 +527,14 @@ static void test_evict_spares_newer(const char *dir, int mode)
         return;
     }
     CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK); /* must evict */
-    w.b = NULL;
+    CHECK(w.look_val == NULL && w.away_val == NULL); /* each window was hit */
     kvs_store_get_stats(a, &st);
     CHECK(st.evictions == 1 && st.objects == 2);
-    CHECK(w.links == 1 && w.puts == (mode == 1 ? 1 : 0));
-    if (mode == 0) {
-        get_is(a, "k1", v2); /* B's put back */
+    CHECK(w.takes == (mode == 0 ? 0 : 1));           /* mode 0: B's file never moved */
+    CHECK(w.links == (mode == 0 ? 0 : 1));
+    CHECK(w.puts == (mode == 0 ? 0 : mode == 1 ? 2 : 1));
+    if (mode == 0 || mode == 4) {
+        get_is(a, "k1", v2); /* B's, left or put back */
         get_is(b, "k1", v2);
         CHECK_R(kvs_store_exists(a, "k2", 2), KVS_NOT_FOUND); /* A's own went */
     } else if (mode == 1) {
@@ -613,7 +645,23 @@ static void test_evict_non_file(const char *dir)
 typedef struct dsyncs {
     int dirfd_of_k1;
     int synced;
+    window w; /* B's k1 lands in A's window: A takes it and puts it back */
 } dsyncs;
+
+static int ds_fstatat(void *u, int dfd, const char *path, kvs_file_status *st)
+{
+    return w_fstatat(&((dsyncs *)u)->w, dfd, path, st);
+}
+
+static int ds_renameat(void *u, int fd1, const char *from, int fd2, const char *to)
+{
+    return w_renameat(&((dsyncs *)u)->w, fd1, from, fd2, to);
+}
+
+static int ds_linkat(void *u, int fd1, const char *from, int fd2, const char *to)
+{
+    return w_linkat(&((dsyncs *)u)->w, fd1, from, fd2, to);
+}
 
 static int ds_fsync(void *u, int fd)
 {
@@ -630,7 +678,7 @@ static void test_put_back_synced(const char *d0, const char *d1)
     kvs_store *a, *b;
     kvs_sysops ops;
     dsyncs ds;
-    char paths[2500], key[32], dk1[1200];
+    char paths[2500], key[32], dk1[1200], n1[KVS_FSNAME_MAX + 1];
     const char *other;
     unsigned char v2[VLEN];
     int i, found = 0;
@@ -639,9 +687,14 @@ static void test_put_back_synced(const char *d0, const char *d1)
     snprintf(paths, sizeof paths, "%s,%s", d0, d1);
     memset(&ds, 0, sizeof ds);
     ds.dirfd_of_k1 = -1;
+    name_of("k1", n1);
+    ds.w.name = n1;
     memset(&ops, 0, sizeof ops);
     ops.user = &ds;
     ops.fsync = ds_fsync;
+    ops.fstatat = ds_fstatat;
+    ops.renameat = ds_renameat;
+    ops.linkat = ds_linkat;
     if (!open_evicting_pair(paths, &ops, &a, &b))
         return;
     CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
@@ -649,7 +702,6 @@ static void test_put_back_synced(const char *d0, const char *d1)
     other = count_files(d0, 1) == 1 ? d1 : d0; /* the directory without k1 */
     snprintf(dk1, sizeof dk1, "%s", other == d1 ? d0 : d1);
     CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(b, "k1", 2, v2, VLEN), KVS_OK); /* B's k1, unknown to A */
     CHECK_R(kvs_store_sync(a), KVS_OK); /* nothing of A's left unsynced */
     /* a key of the other directory, not stored: A's put of it evicts k1 */
     for (i = 0; i < 1000 && !found; i++) {
@@ -662,7 +714,10 @@ static void test_put_back_synced(const char *d0, const char *d1)
     CHECK(found);
     ds.dirfd_of_k1 = open(dk1, O_RDONLY | O_DIRECTORY);
     CHECK(ds.dirfd_of_k1 >= 0);
+    ds.w.b = b;
+    ds.w.look_val = v2; /* B's k1 lands between A's look and its rename */
     CHECK_R(kvs_store_put(a, key, strlen(key), g_val, VLEN), KVS_OK); /* evicts: k1 back */
+    CHECK(ds.w.takes == 1 && ds.w.links == 1 && ds.w.puts == 1);
     get_is(a, "k1", v2);
     ds.synced = 0;
     CHECK_R(kvs_store_sync(a), KVS_OK);
@@ -705,6 +760,8 @@ int main(void)
     test_evict_spares_newer(d4, 2);
     t_path(d4, sizeof d4, "spare3");
     test_evict_spares_newer(d4, 3);
+    t_path(d4, sizeof d4, "spare4");
+    test_evict_spares_newer(d4, 4);
     t_path(d4, sizeof d4, "nonfile");
     test_evict_non_file(d4);
     t_path(d1, sizeof d1, "pb0");
