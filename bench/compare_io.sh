@@ -23,6 +23,10 @@
 # bench/results/<timestamp>), KVIO (default build/kvio; rebuilt with
 # $CC -std=c99 $BENCHFLAGS, default cc -O2 -march=native, when missing or
 # older than its sources), ENGINE (kvio engine, default pool).
+#
+# RESULTS may be an existing directory: every case's files are removed when
+# the case starts, so no case mixes sittings; files of cases this run does
+# not have are left alone (summary.md covers this run's cases.txt only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -116,6 +120,7 @@ prepare() {
 # rounds' times are merged into NAME.hyperfine.json for the wall-clock ratio.
 run_pair() {
     local name=$1 a=$2 b=$3 an=$4 bn=$5 r
+    rm -f "$RESULTS/$name".* # a reused RESULTS: nothing of an earlier sitting
     hyperfine --style basic --runs 1 -n "$an" "$a" -n "$bn" "$b" \
         >"$RESULTS/$name.warmup.txt" 2>&1 || { cat "$RESULTS/$name.warmup.txt" >&2; exit 1; }
     for ((r = 1; r <= RUNS; r++)); do
