@@ -125,7 +125,9 @@
     checkpointed index, LRU eviction). Then put / get / exists / remove /
     pin, put_batch / get_prefix / exists_batch, asynchronous batches
     (kvs_store_submit, completion on kvs_store_fd), sync, stats, iterate,
-    close. A get never returns another key's bytes or torn bytes: every object
+    close. One raw handle per device (a second open is KVS_E_BUSY); pins of
+    a filesystem store hold across its handles and processes (byte locks;
+    stats.lock_errno). A get never returns another key's bytes or torn bytes: every object
     carries its key, length, generation and CRC32C, and a mismatch is a miss
     counted in stats.corruptions (a filesystem-store get of a file the handle
     already knows checks the payload against the CRC it knows and skips the
@@ -412,6 +414,11 @@ KVSDEF kvs_result kvs_fsname_decode(const char *name, size_t len, void *key_out,
 /* Temporary name unique per (writer, seq): a writer picks a random 64-bit
    writer id once and counts seq. KVS_E_BUFSIZE when cap is below 39. */
 KVSDEF kvs_result kvs_fsname_temp(uint64_t writer, uint64_t seq, char *out, size_t cap, size_t *out_len);
+/* The byte of a filesystem store directory's lock file (KVS_PINS_NAME)
+   that stands for the object file name[0..len) in the pins and evictions
+   of every handle (docs/FORMAT.md 7.3): mix64(fnv1a64(name)) >> 2, below
+   2^62. */
+KVSDEF uint64_t kvs_fsname_lock_byte(const char *name, size_t len);
 
 /* ------------------------------------------------------------------------
    Raw-block layout and on-disk records (docs/FORMAT.md, "Raw-block layout")
@@ -542,6 +549,9 @@ KVSDEF kvs_result kvs_index_entry_decode(const void *buf, size_t len, uint64_t s
 
 /* Path-set record of a filesystem store directory (docs/FORMAT.md 7.2). */
 #define KVS_PATHSET_NAME "~kvstore-pathset"
+/* Lock file of a filesystem store directory: empty, created at open and
+   never replaced; its bytes are locked, never written (docs/FORMAT.md 7.3). */
+#define KVS_PINS_NAME "~kvstore-pins"
 
 typedef struct kvs_pathset {
     uint32_t count;            /* 1..KVS_PATHS_MAX                            */
@@ -711,7 +721,29 @@ typedef struct kvs_sysops {
        handles"); -EPERM, -EOPNOTSUPP, -ENOSYS: no hard links (the file goes
        instead); any other error fails the eviction. */
     int (*linkat)(void *user, int fromdir, const char *from, int todir, const char *to);
+    /* A lock on one byte at offset of an open file description (Linux:
+       fcntl F_OFD_SETLK, F_OFD_SETLKW when wait), how one of KVS_LOCK_*:
+       0 or -errno; -EAGAIN (or -EACCES): held elsewhere, when not wait;
+       -EINTR is retried. The filesystem store's pins across
+       handles and processes, on its directories' KVS_PINS_NAME files: a
+       pin takes a shared lock (waiting), an eviction an exclusive one (not
+       waiting: a held byte means pinned elsewhere) before it looks at the
+       file (docs/STORES.md, "Eviction across handles"); the probe at open
+       takes and drops one shared lock (an eviction opens the lock file
+       for its own lock, and its close drops it). The raw store's open takes an
+       exclusive lock on byte 0 of its device file, held until close
+       (-EAGAIN or -EACCES: KVS_E_BUSY, open elsewhere). An error of the
+       probe or the device lock that says there are no such locks here
+       (-EINVAL, -ENOLCK, -EOPNOTSUPP, -ENOSYS) leaves them out, reported
+       in kvs_store_stats.lock_errno; any other error fails the open.
+       kvs_sys_lock is the real call. */
+    int (*lock)(void *user, int fd, int how, uint64_t offset, int wait);
 } kvs_sysops;
+
+/* kvs_sysops.lock / kvs_sys_lock: what to do with the byte. */
+#define KVS_LOCK_UN 0
+#define KVS_LOCK_SH 1
+#define KVS_LOCK_EX 2
 
 /* Advice values for kvs_sysops.fadvise and kvs_sys_fadvise. */
 #define KVS_FADV_SEQUENTIAL 1
@@ -838,6 +870,9 @@ KVSDEF int kvs_sys_fstatat(int dirfd, const char *path, kvs_file_status *out);
    kvs_sysops.readdir (readdir(3) on the stream the hook was given). */
 KVSDEF int kvs_sys_fadvise(int fd, uint64_t offset, uint64_t len, int advice);
 KVSDEF int kvs_sys_readdir(void *stream, const char **name);
+/* The real call behind kvs_sysops.lock: -ENOSYS where the system has no
+   open-file-description locks (F_OFD_SETLK: Linux 3.15 and later). */
+KVSDEF int kvs_sys_lock(int fd, int how, uint64_t offset, int wait);
 KVSDEF void kvs_file_get_info(const kvs_file *f, kvs_file_info *out);
 KVSDEF void kvs_file_get_stats(const kvs_file *f, kvs_file_stats *out);
 KVSDEF int kvs_file_fd(const kvs_file *f);
@@ -1073,6 +1108,15 @@ typedef struct kvs_store_stats {
     int overlap_errno;           /* RAW: 0 (overlap available to such puts), or
                                     why not: ENOSYS (not built in) or the errno
                                     io_setup returned                          */
+    int lock_errno;              /* 0: the store's locks are in effect (RAW:
+                                    this handle has the device to itself, and
+                                    another open of it gets KVS_E_BUSY; FS:
+                                    pins hold across handles and processes,
+                                    by byte locks on each directory's
+                                    KVS_PINS_NAME), or why not: ENOSYS (no
+                                    F_OFD_SETLK here) or the errno the lock
+                                    at open got (ENOLCK: say, an NFS mount
+                                    without a lock manager)                   */
 } kvs_store_stats;
 
 /* A key the iteration visits: fn returns nonzero to stop. The keys are a
@@ -1089,7 +1133,9 @@ typedef struct kvs_store_batch kvs_store_batch;
 
 KVSDEF void kvs_store_config_init(kvs_store_config *cfg);
 /* Open (and for RAW with format set, format) a store. err (may be NULL)
-   receives a sentence naming the field or path at fault. */
+   receives a sentence naming the field or path at fault. RAW: one handle
+   per device file; KVS_E_BUSY when another handle, in this process or
+   another, has it open (stats.lock_errno). */
 KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, char *err, size_t err_cap);
 /* Finish in-flight batches; RAW: write a final checkpoint (synced); FS:
    nothing is synced, so call kvs_store_sync first when puts made with
@@ -1126,11 +1172,15 @@ KVSDEF kvs_result kvs_store_get(kvs_store *s, const void *key, size_t key_len, v
                                 size_t *out_len);
 KVSDEF kvs_result kvs_store_exists(kvs_store *s, const void *key, size_t key_len);
 KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len);
-/* Pinned objects are never evicted by this handle (pins count; unpin as
-   often as pinned); FS: another process evicting for its own capacity_bytes
-   does not see them (docs/STORES.md, "Several processes and hosts").
+/* Pinned objects are never evicted (pins count; unpin as often as pinned).
+   RAW: by this handle, the only one. FS: by any handle on the same
+   directories, in this process or another, while stats.lock_errno is 0
+   (byte locks; else by this handle only); a pin waits for an eviction
+   under way elsewhere (docs/STORES.md, "Eviction across handles").
    pin: KVS_NOT_FOUND for a key not stored (or being evicted as it is
-   pinned); unpin: KVS_E_INVAL for a key not pinned. */
+   pinned), the lock's error (the pin not taken); unpin: KVS_E_INVAL for a
+   key not pinned, the unlock's error (the pin is dropped, and the lock
+   stays until close). */
 KVSDEF kvs_result kvs_store_pin(kvs_store *s, const void *key, size_t key_len);
 KVSDEF kvs_result kvs_store_unpin(kvs_store *s, const void *key, size_t key_len);
 
@@ -2668,6 +2718,12 @@ KVSDEF kvs_result kvs_fsname_decode(const char *name, size_t len, void *key_out,
     if (out_kind != NULL)
         *out_kind = KVS_FSNAME_READABLE;
     return KVS_OK;
+}
+
+KVSDEF uint64_t kvs_fsname_lock_byte(const char *name, size_t len)
+{
+    KVS_ASSERT(name != NULL || len == 0);
+    return kvs_mix64(kvs_fnv1a64(name, len)) >> 2;
 }
 
 KVSDEF kvs_result kvs_fsname_temp(uint64_t writer, uint64_t seq, char *out, size_t cap, size_t *out_len)

@@ -537,6 +537,51 @@ static int kvsi_sys_fadvise(const kvs_sysops *o, int fd, uint64_t offset, uint64
     return kvs_sys_fadvise(fd, offset, len, advice);
 }
 
+KVSDEF int kvs_sys_lock(int fd, int how, uint64_t offset, int wait)
+{
+#if defined(F_OFD_SETLK) && defined(F_OFD_SETLKW)
+    struct flock fl;
+    int r;
+    if ((how != KVS_LOCK_UN && how != KVS_LOCK_SH && how != KVS_LOCK_EX) || offset >= (uint64_t)INT64_MAX)
+        return -EINVAL;
+    memset(&fl, 0, sizeof fl); /* l_pid 0, as open-file-description locks need */
+    fl.l_type = (short)(how == KVS_LOCK_SH ? F_RDLCK : how == KVS_LOCK_EX ? F_WRLCK : F_UNLCK);
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)offset;
+    fl.l_len = 1;
+    do {
+        r = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+    } while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : 0;
+#else
+    (void)fd;
+    (void)how;
+    (void)offset;
+    (void)wait;
+    return -ENOSYS;
+#endif
+}
+
+/* -EINTR is retried for hooks too, as for the real call. */
+static int kvsi_sys_lock(const kvs_sysops *o, int fd, int how, uint64_t offset, int wait)
+{
+    int r;
+    if (o == NULL || o->lock == NULL)
+        return kvs_sys_lock(fd, how, offset, wait);
+    do {
+        r = kvsi_hook(o->lock(o->user, fd, how, offset, wait));
+    } while (r == -EINTR);
+    return r > 0 ? -EIO : r;
+}
+
+/* Errors of a lock probe that mean "no such locks here" rather than a
+   failure: pins stay per handle, the raw store's device unguarded
+   (kvs_store_stats.lock_errno). */
+static int kvsi_lock_unsupported(int e)
+{
+    return e == EINVAL || e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS;
+}
+
 KVSDEF int kvs_sys_readdir(void *stream, const char **name)
 {
     struct dirent *de;
@@ -3625,6 +3670,9 @@ typedef struct kvsi_raw {
     size_t path_size;
     int created;                      /* this open made the device file: a
                                          failed open removes it again      */
+    int lock_errno;                   /* 0: byte 0 of the device file is
+                                         locked by this handle; else why not
+                                         (kvs_store_stats.lock_errno)      */
 
     pthread_mutex_t mu, ckmu;
     pthread_cond_t cv;                /* wakes the checkpoint thread           */
@@ -4644,6 +4692,7 @@ static void kvsi_raw_stats(void *eng, kvs_store_stats *out)
     out->bounce_calls = fs.bounce_calls;
     out->overlapped_writes = kvsi_load(&R->aio.overlapped);
     out->overlap_errno = kvsi_aio_errno(&R->aio);
+    out->lock_errno = R->lock_errno;
 }
 
 static size_t kvsi_raw_buffer_align(void *eng)
@@ -5757,6 +5806,26 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         kvsi_raw_free(R);
         return r;
     }
+    {
+        /* One handle per device: two would each take the other's slots for
+           free and overwrite them. The lock is held until close (the file
+           description's), and taken before anything is read or formatted. */
+        int lk = kvsi_sys_lock(cfg->sysops, R->f->fd, KVS_LOCK_EX, 0, 0);
+        if (lk == -EAGAIN || lk == -EACCES) {
+            R->created = 0; /* the handle that has it may be using it */
+            r = kvsi_errf(err, err_cap, KVS_E_BUSY, "%s is open in another store handle (in this process or another)",
+                          R->path);
+            kvsi_raw_free(R);
+            return r;
+        }
+        if (lk < 0 && !kvsi_lock_unsupported(-lk)) {
+            r = kvs_result_from_errno(-lk);
+            r = kvsi_errf(err, err_cap, r, "cannot lock %s: %s", R->path, kvs_result_str(r));
+            kvsi_raw_free(R);
+            return r;
+        }
+        R->lock_errno = -lk;
+    }
     kvs_file_get_info(R->f, &R->info);
     r = kvs_file_size(R->f, &fsize);
     if (r != KVS_OK) {
@@ -6007,6 +6076,11 @@ typedef struct kvsi_fsent {
                                            handle last saw at the name (put,
                                            get, scan; kvsi_fs_ident): what
                                            an eviction may remove          */
+    unsigned char plocked;              /* the name's byte of the directory's
+                                           lock file is share-locked for
+                                           this handle's pins              */
+    unsigned char plocking;             /* a lock call on it is under way
+                                           (without fs->mu)                */
     uint32_t crc, po;                   /* its payload CRC32C and offset     */
     uint64_t fsize;                     /* its size in bytes                 */
     kvsi_fid fid;                       /* which file it is                  */
@@ -6028,6 +6102,10 @@ typedef struct kvsi_fsdir {
                                            by the clock that stamps this
                                            directory's files (an NFS
                                            server's), for the orphan age   */
+    int pinfd;                          /* KVS_PINS_NAME: the file description
+                                           of this handle's pins' shared
+                                           locks (kvsi_fs_open_locks)      */
+    int locks;                          /* those locks work here           */
 } kvsi_fsdir;
 
 typedef struct kvsi_fs {
@@ -6052,6 +6130,7 @@ typedef struct kvsi_fs {
     int pathset_changed;
     int direct;
     size_t buf_align;
+    int lock_errno;                     /* stats.lock_errno                  */
 } kvsi_fs;
 
 static char *kvsi_fsent_name(kvsi_fsent *e) { return (char *)(e + 1); }
@@ -6060,6 +6139,35 @@ static size_t kvsi_fsent_size(size_t nlen) { return sizeof(kvsi_fsent) + nlen + 
 static uint64_t kvsi_fs_hash(uint32_t dir, const char *name, size_t nlen)
 {
     return kvs_mix64(kvs_fnv1a64(name, nlen) ^ ((uint64_t)dir * 0x9e3779b97f4a7c15ULL));
+}
+
+/* The byte of a directory's lock file that stands for e's name: the same
+   in every process (the name alone, not the directory's index, which
+   follows the order of paths). */
+static uint64_t kvsi_fs_lockoff(kvsi_fsent *e)
+{
+    return kvs_fsname_lock_byte(kvsi_fsent_name(e), e->name_len);
+}
+
+/* An eviction's exclusive lock of e's name, not waited for, on a file
+   description of its own: *lfd is to be closed when the eviction is over,
+   which drops the lock whatever happens (an unlock call could fail and
+   leave the name locked). 0; 1: the name is share-locked, pinned by
+   another handle or by this one; or -errno (the lock file missing: it was
+   removed under the store, and a new one would not hold the others'
+   pins). Called without fs->mu. */
+static int kvsi_fs_evlock(kvsi_fs *fs, kvsi_fsent *e, int *lfd)
+{
+    const kvsi_fsdir *d = &fs->dirs[e->dir];
+    int r;
+    *lfd = kvsi_sys_openat(fs->ops, d->fd, KVS_PINS_NAME, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+    if (*lfd < 0) {
+        r = *lfd;
+        *lfd = -1;
+        return r;
+    }
+    r = kvsi_sys_lock(fs->ops, *lfd, KVS_LOCK_EX, kvsi_fs_lockoff(e), 0);
+    return r == -EAGAIN || r == -EACCES ? 1 : r;
 }
 
 /* ---- map and LRU: all with fs->mu held ---- */
@@ -6535,7 +6643,7 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
    more can be evicted. */
 static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
 {
-    uint64_t cap = fs->cfg->capacity_bytes;
+    uint64_t cap = fs->cfg->capacity_bytes, skipped = 0;
     kvs_result res = KVS_OK;
     if (cap != 0 && need > cap)
         return KVS_E_LIMIT;
@@ -6545,7 +6653,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
         kvs_file_status st;
         kvsi_fid vfid;
         uint64_t vsize;
-        int blocked = fs->reserved > 0, r, ided, how;
+        int blocked = fs->reserved > 0, r, ided, how, locks, lk, lfd;
         if (cap == 0 || (fs->used + fs->reserved <= cap && need <= cap - fs->used - fs->reserved)) {
             fs->reserved += need;
             break;
@@ -6572,18 +6680,45 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
         ided = v->ided;
         vsize = v->fsize;
         vfid = v->fid;
+        locks = fs->dirs[v->dir].locks;
         pthread_mutex_unlock(&fs->mu);
-        if (ided) {
+        /* The name's exclusive lock, not waited for: held shared, the file
+           is pinned by another handle (or this one, on its pins' file
+           description), and stays. */
+        how = 0;
+        lfd = -1;
+        lk = locks ? kvsi_fs_evlock(fs, v, &lfd) : 0;
+        if (lk != 0) {
+            r = 2; /* pinned elsewhere, or the lock failed (lk < 0) */
+        } else if (ided) {
             r = kvsi_fs_evict_file(fs, &fs->dirs[v->dir], kvsi_fsent_name(v), vsize, &vfid, &st, &how);
         } else { /* a file this handle could not identify (its put's fstat
                     failed): removed by name */
             r = kvsi_sys_unlinkat(fs->ops, fs->dirs[v->dir].fd, kvsi_fsent_name(v), 0);
             how = r == 0 ? KVSI_EV_DIR | KVSI_EV_AWAY : 0;
         }
+        if (lfd >= 0)
+            kvsi_close_fd(fs->ops, lfd); /* drops the lock */
         pthread_mutex_lock(&fs->mu);
         kvsi_fs_busy_leave(fs, v);
         if (how & KVSI_EV_DIR)
             fs->dirs[v->dir].dirty = 1; /* renamed, linked or unlinked */
+        if (lk < 0) { /* nothing moved */
+            kvsi_fs_unref(fs, v);
+            res = kvs_result_from_errno(-lk);
+            break;
+        }
+        if (r == 2) {
+            /* pinned elsewhere: the most recent here, and the next one;
+               when every object was tried so, nothing can be evicted */
+            kvsi_fs_lru_push(fs, v);
+            kvsi_fs_unref(fs, v);
+            if (++skipped >= fs->objects) {
+                res = KVS_E_FULL;
+                break;
+            }
+            continue;
+        }
         if (r == 1) {
             /* another process's newer file: the most recent now, as seen */
             kvsi_fid_of(&st, &vfid);
@@ -7048,6 +7183,36 @@ static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
     return dres;
 }
 
+/* The shared lock of e's name for this handle's pins (how KVS_LOCK_SH,
+   waiting for an eviction elsewhere that holds it) or its release
+   (KVS_LOCK_UN), with fs->mu held and released around the call; one lock
+   call per entry at a time (plocking). 0 or -errno. */
+static int kvsi_fs_plock(kvsi_fs *fs, kvsi_fsent *e, int how)
+{
+    int r;
+    e->plocking = 1;
+    pthread_mutex_unlock(&fs->mu);
+    r = kvsi_sys_lock(fs->ops, fs->dirs[e->dir].pinfd, how, kvsi_fs_lockoff(e), how != KVS_LOCK_UN);
+    pthread_mutex_lock(&fs->mu);
+    e->plocking = 0;
+    if (r == 0)
+        e->plocked = how != KVS_LOCK_UN;
+    pthread_cond_broadcast(&fs->cv);
+    return r;
+}
+
+/* After this handle's pins of e dropped to 0: release the name's lock,
+   unless a pin came back meanwhile. An unlock that fails leaves plocked
+   set: the byte stays locked until the next unpin to 0 or close. */
+static int kvsi_fs_punlock(kvsi_fs *fs, kvsi_fsent *e)
+{
+    while (e->plocking)
+        pthread_cond_wait(&fs->cv, &fs->mu);
+    if (e->pins > 0 || !e->plocked)
+        return 0;
+    return kvsi_fs_plock(fs, e, KVS_LOCK_UN);
+}
+
 static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
 {
     kvsi_fs *fs = (kvsi_fs *)ev;
@@ -7056,6 +7221,7 @@ static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
     kvs_fsname_kind kind;
     uint32_t di = 0;
     kvsi_fsent *e;
+    int lr = 0;
     kvs_result res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di);
     if (res != KVS_OK)
         return res;
@@ -7064,20 +7230,34 @@ static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
     if (e == NULL) {
         res = delta > 0 ? KVS_E_NOMEM : KVS_E_INVAL;
     } else if (delta > 0) {
-        /* The pin first, so no eviction picks the name from here on; one
-           already under way (busy) ends before the file is looked for, so
-           a pin that succeeds is on a file no eviction is removing. */
+        /* The pin first, so no eviction of this handle picks the name from
+           here on; one already under way (busy) ends before the file is
+           looked for. Then the name's shared lock, which another handle's
+           eviction tests (and this one waits for, if one holds it): so a
+           pin that succeeds is on a file no eviction anywhere is
+           removing. */
         e->pins++;
-        while (e->busy)
+        while (e->busy || e->plocking)
             pthread_cond_wait(&fs->cv, &fs->mu);
-        pthread_mutex_unlock(&fs->mu);
-        res = kvsi_fs_exists(ev, key, klen);
-        pthread_mutex_lock(&fs->mu);
-        if (res != KVS_OK && --e->pins == 0)
+        if (fs->dirs[di].locks && !e->plocked)
+            lr = kvsi_fs_plock(fs, e, KVS_LOCK_SH);
+        if (lr < 0) {
+            res = kvs_result_from_errno(-lr);
+        } else {
+            pthread_mutex_unlock(&fs->mu);
+            res = kvsi_fs_exists(ev, key, klen);
+            pthread_mutex_lock(&fs->mu);
+        }
+        if (res != KVS_OK && --e->pins == 0) {
+            (void)kvsi_fs_punlock(fs, e); /* the pin's own failure is the answer */
             pthread_cond_broadcast(&fs->cv);
+        }
     } else if (e->pins == 0) {
         res = KVS_E_INVAL; /* not pinned */
     } else if (--e->pins == 0) {
+        lr = kvsi_fs_punlock(fs, e);
+        if (lr < 0)
+            res = kvs_result_from_errno(-lr);
         pthread_cond_broadcast(&fs->cv);
     }
     if (e != NULL)
@@ -7303,6 +7483,7 @@ static void kvsi_fs_stats(void *ev, kvs_store_stats *out)
     out->bounce_bytes = kvsi_load(&fs->bounce_bytes);
     out->bounce_calls = kvsi_load(&fs->bounce_calls);
     out->pathset_changed = fs->pathset_changed;
+    out->lock_errno = fs->lock_errno;
 }
 
 static size_t kvsi_fs_buffer_align(void *ev)
@@ -7324,9 +7505,12 @@ static void kvsi_fs_free(kvsi_fs *fs)
         }
         kvs_aligned_free(fs->alloc, fs->buckets, fs->nbuckets * sizeof(kvsi_fsent *), sizeof(void *));
     }
-    for (i = 0; i < fs->ndirs; i++)
+    for (i = 0; i < fs->ndirs; i++) {
         if (fs->dirs[i].fd >= 0)
             kvsi_close_fd(fs->ops, fs->dirs[i].fd);
+        if (fs->dirs[i].pinfd >= 0) /* releases this handle's pins */
+            kvsi_close_fd(fs->ops, fs->dirs[i].pinfd);
+    }
     if (fs->pl_ok)
         kvs_pathlist_free(&fs->pl);
     if (fs->sync_ok) {
@@ -7626,6 +7810,43 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
     return res;
 }
 
+/* Directory i's lock file (KVS_PINS_NAME; created if missing, never
+   replaced), opened for this handle's pins (shared locks, on one file
+   description for the handle's life); an eviction opens it anew for its
+   exclusive lock (kvsi_fs_evlock), so this handle's own pins stop its
+   evictions as another handle's do. Then a probe, a shared lock taken and
+   dropped: where there are no such locks (kvsi_lock_unsupported), pins in
+   this directory are per handle and fs->lock_errno says why. */
+static kvs_result kvsi_fs_open_locks(kvsi_fs *fs, size_t i)
+{
+    kvsi_fsdir *d = &fs->dirs[i];
+    kvs_file_status st;
+    int r;
+    d->pinfd = kvsi_sys_openat(fs->ops, d->fd, KVS_PINS_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                               fs->cfg->file_mode);
+    if (d->pinfd < 0) {
+        r = d->pinfd;
+        d->pinfd = -1;
+        return kvs_result_from_errno(-r);
+    }
+    r = kvsi_sys_fstat(fs->ops, d->pinfd, &st);
+    if (r < 0)
+        return kvs_result_from_errno(-r);
+    if (st.type != KVS_FTYPE_REGULAR)
+        return KVS_E_INVAL; /* a FIFO or device planted at the name */
+    r = kvsi_sys_lock(fs->ops, d->pinfd, KVS_LOCK_SH, 0, 0);
+    if (r == 0)
+        r = kvsi_sys_lock(fs->ops, d->pinfd, KVS_LOCK_UN, 0, 0);
+    else if (r == -EAGAIN || r == -EACCES)
+        r = 0; /* held: the locks work (an eviction elsewhere has byte 0) */
+    if (r < 0 && !kvsi_lock_unsupported(-r))
+        return kvs_result_from_errno(-r);
+    d->locks = r == 0;
+    if (r < 0 && fs->lock_errno == 0)
+        fs->lock_errno = -r;
+    return KVS_OK;
+}
+
 static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **ops, void **engine,
                                char *err, size_t err_cap)
 {
@@ -7654,7 +7875,7 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
     fs->alloc = ap;
     fs->ops = cfg->sysops;
     for (i = 0; i < KVS_PATHS_MAX; i++)
-        fs->dirs[i].fd = -1;
+        fs->dirs[i].fd = fs->dirs[i].pinfd = -1;
     if (pthread_mutex_init(&fs->mu, NULL) != 0) {
         kvs_aligned_free(ap, fs, sizeof *fs, KVSI_STRUCT_ALIGN);
         return kvsi_errf(err, err_cap, KVS_E_NOMEM, "cannot create a mutex");
@@ -7752,6 +7973,15 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
     }
     if (fs->direct && cfg->align > fs->buf_align)
         fs->buf_align = cfg->align;
+    for (i = 0; i < fs->ndirs; i++) {
+        r = kvsi_fs_open_locks(fs, i);
+        if (r != KVS_OK) {
+            r = kvsi_errf(err, err_cap, r, "cannot open or lock %s/%s: %s", fs->pl.paths[i], KVS_PINS_NAME,
+                          kvs_result_str(r));
+            kvsi_fs_free(fs);
+            return r;
+        }
+    }
     for (i = 0; i < fs->ndirs; i++) {
         r = kvsi_fs_scan(fs, i, &seen, &seen_cap, &nseen);
         if (r != KVS_OK) {

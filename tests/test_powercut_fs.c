@@ -453,7 +453,14 @@ static int64_t h_pwrite(void *user, int fd, const void *buf, size_t len, uint64_
 
 /* Every member of kvs_sysops is hooked below (rec_sysops): a member added
    to the table must be hooked here too, or a call could bypass the log. */
-typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 22 * sizeof(int (*)(void)) ? 1 : -1];
+typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 23 * sizeof(int (*)(void)) ? 1 : -1];
+
+/* A byte lock (the filesystem store's pins): no state on disk, not logged. */
+static int h_lock(void *user, int fd, int how, uint64_t off, int wait)
+{
+    (void)user;
+    return kvs_sys_lock(fd, how, off, wait);
+}
 
 /* A release: the descriptor no longer names its file, so a write through
    its number before an open hands it out again is unmodelled. Not logged
@@ -722,6 +729,7 @@ static void rec_sysops(kvs_sysops *so)
     so->getfl = h_getfl;
     so->fadvise = h_fadvise;
     so->readdir = h_readdir;
+    so->lock = h_lock;
 }
 
 /* ---- workloads ---- */

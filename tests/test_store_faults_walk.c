@@ -14,11 +14,13 @@
                   fdatasync, rename, openat, renameat, unlinkat, fallocate,
                   close, fstat, fstatat, ftruncate, mkdir, getfl (F_GETFL),
                   fadvise (the FS store's buffered variant has readahead
-                  on), readdir); EIO at every even point is answered as
+                  on), readdir, lock (the raw store's device lock, the FS
+                  store's probe at open and evictions' name locks)); EIO
+                  at every even point is answered as
                   INT_MIN (INT64_MIN for pread/pwrite), no errno at all,
                   which must read as EIO
      EINTR        open, openat, pread, pwrite, fsync, fdatasync, fallocate,
-                  close, ftruncate (the calls that can be interrupted;
+                  close, ftruncate, lock (the calls that can be interrupted;
                   rename/unlink/F_SETFL/F_GETFL/fstat/mkdir/
                   posix_fadvise/readdir cannot)
      short        pread, pwrite (half the bytes, or all moved but half
@@ -60,11 +62,11 @@
 /* Faulting system calls */
 enum {
     C_OPEN, C_SETFL, C_PREAD, C_PWRITE, C_FSYNC, C_FDATASYNC, C_RENAME, C_OPENAT, C_RENAMEAT, C_UNLINKAT,
-    C_FALLOCATE, C_CLOSE, C_FSTAT, C_FSTATAT, C_FTRUNCATE, C_MKDIR, C_GETFL, C_FADVISE, C_READDIR, C_NCALLS
+    C_FALLOCATE, C_CLOSE, C_FSTAT, C_FSTATAT, C_FTRUNCATE, C_MKDIR, C_GETFL, C_FADVISE, C_READDIR, C_LOCK, C_NCALLS
 };
 static const char *const call_name[C_NCALLS] = {"open",    "setfl",  "pread",    "pwrite",   "fsync",    "fdatasync",
                                                 "rename",  "openat", "renameat", "unlinkat", "fallocate", "close",   "fstat",    "fstatat",  "ftruncate", "mkdir",
-                                                "getfl",   "fadvise", "readdir"};
+                                                "getfl",   "fadvise", "readdir", "lock"};
 enum { K_EIO, K_ENOSPC, K_EINTR, K_SHORT, K_ALLOC, K_NKINDS };
 static const char *const kind_name[K_NKINDS] = {"EIO", "ENOSPC", "EINTR", "short", "alloc"};
 
@@ -83,7 +85,7 @@ static int eligible(int call, int kind)
         return 1;
     case K_EINTR:
         return call == C_OPEN || call == C_OPENAT || call == C_PREAD || call == C_PWRITE || call == C_FSYNC ||
-               call == C_FDATASYNC || call == C_FALLOCATE || call == C_CLOSE || call == C_FTRUNCATE;
+               call == C_FDATASYNC || call == C_FALLOCATE || call == C_CLOSE || call == C_FTRUNCATE || call == C_LOCK;
     case K_SHORT:
         return call == C_PREAD || call == C_PWRITE;
     default:
@@ -311,6 +313,13 @@ static int h_fadvise(void *u, int fd, uint64_t off, uint64_t len, int advice)
     if (f_hit(C_FADVISE, -1))
         return f_err();
     return kvs_sys_fadvise(fd, off, len, advice);
+}
+static int h_lock(void *u, int fd, int how, uint64_t off, int wait)
+{
+    (void)u;
+    if (f_hit(C_LOCK, -1))
+        return f_err();
+    return kvs_sys_lock(fd, how, off, wait);
 }
 static int h_readdir(void *u, void *stream, const char **name)
 {
@@ -1054,6 +1063,7 @@ int main(void)
     g_ops.getfl = h_getfl;
     g_ops.fadvise = h_fadvise;
     g_ops.readdir = h_readdir;
+    g_ops.lock = h_lock;
     if (posix_memalign((void **)&g_wbuf, 4096, BUFCAP) != 0 || posix_memalign((void **)&g_rbuf, 4096, BUFCAP) != 0 ||
         posix_memalign((void **)&g_want_buf, 4096, BUFCAP) != 0)
         return 1;

@@ -313,6 +313,18 @@ static void rec_mix(char **f, size_t nf)
              (unsigned long long)got, (unsigned long long)want);
 }
 
+static void rec_lockbyte(char **f, size_t nf)
+{
+    uint64_t want, got;
+    NFIELD_CHECK(nf, 3);
+    if (!parse_u64(f[2], 16, &want))
+        return;
+    got = kvs_fsname_lock_byte(f[1], strlen(f[1]));
+    if (got != want)
+        fail("kvs_fsname_lock_byte(%s): got %016llx, want %016llx", f[1], (unsigned long long)got,
+             (unsigned long long)want);
+}
+
 /* --------------------------------------------------------------- sharding */
 
 static int policy_from_name(const char *s, kvs_shard_policy *out)
@@ -1423,7 +1435,7 @@ static const file_def FILES[] = {
       {"pickerr", rec_pickerr}, {NULL, NULL}}},
     {"pathlist.txt",
      {{"parse", rec_parse}, {"norm", rec_norm}, {"prefix", rec_prefix}, {NULL, NULL}}},
-    {"fsname.txt", {{"enc", rec_enc}, {"dec", rec_dec}, {"temp", rec_temp}, {NULL, NULL}}},
+    {"fsname.txt", {{"enc", rec_enc}, {"dec", rec_dec}, {"temp", rec_temp}, {"lockbyte", rec_lockbyte}, {NULL, NULL}}},
     {"tp_map.txt", {{"tp", rec_tp}, {NULL, NULL}}},
     {"layout.txt", {{"layout", rec_layout}, {NULL, NULL}}},
     {"records.txt",

@@ -445,6 +445,7 @@ def gen_fsname():
         "dec <name-hex> <result> [<kind> <value>]  kvs_fsname_decode; value is the key hex",
         "    (readable), the decimal key length (hashed) or '-' (temp)",
         "temp <writer-hex16> <seq-hex16> <name>    kvs_fsname_temp",
+        "lockbyte <name> <byte-hex16>              kvs_fsname_lock_byte",
     ])
 
     def enc(key, note=None):
@@ -581,6 +582,16 @@ def gen_fsname():
         name = K.fsname_temp(w, s)
         assert K.fsname_decode(name) == ("temp", None) and len(name) == 38
         o.r("temp", h16(w), h16(s), name.decode("ascii"))
+
+    o.group("generated: %s seed 609 (pin lock byte of an object file name, FORMAT.md 7.3)" % GEN)
+    lkeys = hand[:24] + [b"a" * 252, b"a" * 253, b"A" * 85, b"a" * 1024, bytes(1024)]
+    rng = Rng(609)
+    lkeys += [rng.bytes(1 + rng.below(1024)) for _ in range(24)]
+    for k in lkeys:
+        kind, name = K.fsname_encode(k)
+        b = K.fsname_lock_byte(name)
+        assert b < (1 << 62)
+        o.r("lockbyte", name.decode("ascii"), h16(b))
     return o
 
 

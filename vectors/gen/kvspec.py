@@ -260,6 +260,12 @@ def fsname_temp(writer, seq):
     return ("~t%016x%016x.tmp" % (writer, seq)).encode("ascii")
 
 
+def fsname_lock_byte(name):
+    """FORMAT.md 7.3: the byte of a directory's ~kvstore-pins that stands for
+    the object file name (bytes): mix64(fnv1a64(name)) >> 2."""
+    return mix64(fnv1a64(name)) >> 2
+
+
 _LHEX = b"0123456789abcdef"
 _UHEX = b"0123456789ABCDEF"
 

@@ -1,0 +1,579 @@
+/* SPDX-License-Identifier: MIT OR Unlicense */
+/* The stores' locks (kvs_sysops.lock; docs/STORES.md "Eviction across
+   handles" and "One handle per device"):
+
+   - filesystem store: a pin holds across handles and processes. Handle A
+     (capacity for two objects) must evict; handle B, or a child process,
+     has pinned A's least recently used object: A evicts another one, and
+     when everything is pinned elsewhere the put finds the store full, with
+     nothing lost. An unpin, a close, or the pinning process's death (even
+     by SIGKILL) makes the object evictable again;
+   - a pin waits for an eviction under way in another handle, and then
+     reports the object gone, never KVS_OK for a file that is then removed
+     (the gate holds A's eviction inside its rename);
+   - the lock file is no object: not counted, not iterated, not taken for
+     an orphan, and a FIFO or directory planted at its name fails the open;
+     removed under a running store, the eviction fails rather than evict a
+     file pinned on the old one's locks;
+   - where the locks are missing (the probe answers ENOLCK) the open
+     succeeds and stats.lock_errno says so; a lock that fails otherwise
+     fails the pin (and an unlock that fails, the unpin, with the name
+     locked until close);
+   - raw store: one handle per device file. A second open, in this process
+     or another, gets KVS_E_BUSY and changes nothing; after the first
+     handle's close (or its process's death) the device opens again.
+
+   Environment: KVS_TEST_DIR, KVS_SEED. */
+#define KVS_IMPLEMENTATION
+#include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_store_fs_util.h"
+#include "test_store_raw_util.h"
+
+#define VLEN 8192
+#define CAP2 (2 * (4096 + VLEN) + 4096) /* room for two VLEN objects, not three */
+
+static unsigned char g_val[VLEN], g_rd[VLEN];
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+static void name_of(const char *key, char *out)
+{
+    size_t n = 0;
+    CHECK_R(kvs_fsname_encode(key, strlen(key), out, KVS_FSNAME_MAX + 1, &n, NULL), KVS_OK);
+}
+
+static void get_is(kvs_store *s, const char *key)
+{
+    size_t n = 0;
+    memset(g_rd, 0, VLEN);
+    CHECK_R(kvs_store_get(s, key, strlen(key), g_rd, VLEN, &n), KVS_OK);
+    CHECK(n == VLEN && memcmp(g_rd, g_val, VLEN) == 0);
+}
+
+static int lock_errno_of(kvs_store *s)
+{
+    kvs_store_stats st;
+    kvs_store_get_stats(s, &st);
+    return st.lock_errno;
+}
+
+static uint64_t evictions_of(kvs_store *s)
+{
+    kvs_store_stats st;
+    kvs_store_get_stats(s, &st);
+    return st.evictions;
+}
+
+/* ---- hooks: a gate on A's rename of one name; lock answers ---- */
+static t_gate g_gate = T_GATE_INIT;
+enum { G_RENAME = 1 };
+
+typedef struct lockhook {
+    int probe_err;   /* the open's probe (byte 0, shared) answers this */
+    int ex_err;      /* every exclusive lock answers this */
+    int sh_err;      /* a pin's lock answers this (once) */
+    int un_err;      /* an unlock answers this (once) */
+    int sh_calls, ex_calls, un_calls;
+} lockhook;
+
+static int h_renameat(void *u, int fd1, const char *from, int fd2, const char *to)
+{
+    (void)u;
+    t_gate_pass(&g_gate, G_RENAME, from, NULL);
+    return renameat(fd1, from, fd2, to) == 0 ? 0 : -errno;
+}
+
+static int h_lock(void *u, int fd, int how, uint64_t off, int wait)
+{
+    lockhook *h = (lockhook *)u;
+    int e;
+    if (how == KVS_LOCK_SH && off == 0 && !wait && h->probe_err != 0)
+        return -h->probe_err;
+    if (how == KVS_LOCK_SH) {
+        h->sh_calls++;
+        if (h->sh_err != 0 && wait) {
+            e = h->sh_err;
+            h->sh_err = 0;
+            return -e;
+        }
+    } else if (how == KVS_LOCK_EX) {
+        h->ex_calls++;
+        if (h->ex_err != 0)
+            return -h->ex_err;
+    } else {
+        h->un_calls++;
+        if (h->un_err != 0) {
+            e = h->un_err;
+            h->un_err = 0;
+            return -e;
+        }
+    }
+    return kvs_sys_lock(fd, how, off, wait);
+}
+
+/* Handle A (capacity for two objects, ops) and B (no bound) on dir. */
+static int open_pair(const char *dir, kvs_sysops *aops, kvs_sysops *bops, kvs_store **a, kvs_store **b)
+{
+    kvs_store_config ca, cb;
+    cfg_fs(&ca, dir);
+    ca.capacity_bytes = CAP2;
+    ca.sysops = aops;
+    cfg_fs(&cb, dir);
+    cb.sysops = bops;
+    *a = open_store(&ca);
+    *b = open_store(&cb);
+    CHECK(*a != NULL && *b != NULL);
+    if (*a != NULL && *b != NULL)
+        return 1;
+    if (*a != NULL)
+        (void)kvs_store_close(*a);
+    if (*b != NULL)
+        (void)kvs_store_close(*b);
+    return 0;
+}
+
+/* ---- 1. a pin in another handle of this process ---- */
+static void test_pin_other_handle(const char *dir)
+{
+    kvs_store *a, *b;
+    if (!open_pair(dir, NULL, NULL, &a, &b))
+        return;
+    CHECK(lock_errno_of(a) == 0 && lock_errno_of(b) == 0); /* Linux: the locks work */
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK); /* evicts k2, not k1 */
+    CHECK(evictions_of(a) == 1);
+    get_is(a, "k1");
+    CHECK_R(kvs_store_exists(a, "k2", 2), KVS_NOT_FOUND);
+    /* k1 and k3 both pinned elsewhere: full, nothing lost */
+    CHECK_R(kvs_store_pin(b, "k3", 2), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k4", 2, g_val, VLEN), KVS_E_FULL);
+    get_is(a, "k1");
+    get_is(a, "k3");
+    CHECK(count_files(dir, 1) == 2 && count_files(dir, 2) == 0);
+    /* pins count: k1 twice, unpinned once, still held */
+    CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
+    CHECK_R(kvs_store_unpin(b, "k1", 2), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k4", 2, g_val, VLEN), KVS_E_FULL);
+    CHECK_R(kvs_store_unpin(b, "k1", 2), KVS_OK); /* now k1 is free */
+    CHECK_R(kvs_store_put(a, "k4", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_exists(a, "k1", 2), KVS_NOT_FOUND);
+    get_is(a, "k3");
+    CHECK(evictions_of(a) == 2);
+    CHECK_R(kvs_store_unpin(b, "k1", 2), KVS_E_INVAL); /* not pinned */
+    /* B's close drops its pin of k3: with k4 pinned by A itself, k3 is
+       the one A can evict */
+    CHECK_R(kvs_store_pin(a, "k4", 2), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k5", 2, g_val, VLEN), KVS_E_FULL);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k5", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_exists(a, "k3", 2), KVS_NOT_FOUND);
+    get_is(a, "k4");
+    CHECK_R(kvs_store_unpin(a, "k4", 2), KVS_OK);
+    /* the lock file is no object: not counted, not iterated, kept */
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    {
+        kvs_store_config c;
+        kvs_store_stats st;
+        char path[1300];
+        struct stat sb;
+        cfg_fs(&c, dir);
+        a = open_store(&c);
+        CHECK(a != NULL);
+        if (a != NULL) {
+            kvs_store_get_stats(a, &st);
+            CHECK(st.objects == 2 && st.orphans_removed == 0);
+            CHECK_R(kvs_store_close(a), KVS_OK);
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, KVS_PINS_NAME);
+        CHECK(stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0);
+    }
+}
+
+/* ---- 2. a pin in another process, released by its death ----
+   The child is forked before this process has store threads; it pins k1
+   and k2 when told, reports, and waits to be killed. */
+static int g_to_child[2], g_from_child[2];
+static pid_t g_child = -1;
+
+static void child_main(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *b;
+    char byte = 0;
+    if (read(g_to_child[0], &byte, 1) != 1)
+        _exit(2);
+    cfg_fs(&c, dir);
+    b = open_store(&c);
+    byte = (char)(b != NULL && kvs_store_pin(b, "k1", 2) == KVS_OK && kvs_store_pin(b, "k2", 2) == KVS_OK ? 'y' : 'n');
+    if (write(g_from_child[1], &byte, 1) != 1)
+        _exit(3);
+    for (;;)
+        pause(); /* SIGKILL: the kernel drops the locks */
+}
+
+static void fork_child(const char *dir)
+{
+    CHECK(pipe(g_to_child) == 0 && pipe(g_from_child) == 0);
+    g_child = fork();
+    CHECK(g_child >= 0);
+    if (g_child == 0)
+        child_main(dir);
+    close(g_to_child[0]);
+    close(g_from_child[1]);
+}
+
+static void test_pin_other_process(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *a;
+    char byte = 'g';
+    int status = 0;
+    if (g_child <= 0)
+        return;
+    cfg_fs(&c, dir);
+    c.capacity_bytes = CAP2;
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a != NULL) {
+        CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+        CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    }
+    CHECK(write(g_to_child[1], &byte, 1) == 1);
+    CHECK(read(g_from_child[0], &byte, 1) == 1 && byte == 'y');
+    if (a != NULL) {
+        CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_FULL); /* both pinned in the child */
+        get_is(a, "k1");
+        get_is(a, "k2");
+    }
+    CHECK(kill(g_child, SIGKILL) == 0);
+    CHECK(waitpid(g_child, &status, 0) == g_child && WIFSIGNALED(status));
+    g_child = -1;
+    if (a == NULL)
+        return;
+    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK); /* the pins died with it */
+    CHECK(evictions_of(a) == 1);
+    get_is(a, "k3");
+    CHECK_R(kvs_store_close(a), KVS_OK);
+}
+
+/* ---- 3. a pin waits for another handle's eviction of its file ---- */
+typedef struct pinjob {
+    kvs_store *s;
+    kvs_result r;
+    int done;
+} pinjob;
+
+static void *pin_main(void *arg)
+{
+    pinjob *j = (pinjob *)arg;
+    kvs_result r = kvs_store_pin(j->s, "k1", 2);
+    __atomic_store_n(&j->r, r, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+typedef struct putjob {
+    kvs_store *s;
+    kvs_result r;
+} putjob;
+
+static void *put_main(void *arg)
+{
+    putjob *j = (putjob *)arg;
+    j->r = kvs_store_put(j->s, "k3", 2, g_val, VLEN);
+    return NULL;
+}
+
+static void test_pin_waits_for_eviction(const char *dir)
+{
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    pthread_t tp, te;
+    pinjob pj;
+    putjob ej;
+    char n1[KVS_FSNAME_MAX + 1];
+    memset(&ops, 0, sizeof ops);
+    ops.renameat = h_renameat;
+    if (!open_pair(dir, &ops, NULL, &a, &b))
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    name_of("k1", n1);
+    t_gate_arm(&g_gate, G_RENAME, n1, NULL); /* A's eviction stops as it takes k1 */
+    ej.s = a;
+    ej.r = KVS_OK;
+    CHECK(pthread_create(&te, NULL, put_main, &ej) == 0);
+    CHECK(t_gate_wait_entered(&g_gate)); /* A holds k1's lock, the file still at its name */
+    memset(&pj, 0, sizeof pj);
+    pj.s = b;
+    CHECK(pthread_create(&tp, NULL, pin_main, &pj) == 0);
+    sleep_ms(300);
+    CHECK(!__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE)); /* waiting for the eviction */
+    t_gate_release(&g_gate);
+    CHECK(pthread_join(te, NULL) == 0);
+    CHECK(pthread_join(tp, NULL) == 0);
+    CHECK_R(ej.r, KVS_OK);
+    CHECK_R(pj.r, KVS_NOT_FOUND); /* k1 went: the pin says so */
+    CHECK_R(kvs_store_exists(b, "k1", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_unpin(b, "k1", 2), KVS_E_INVAL);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+/* ---- 4. no locks here, a failing lock, a failing unlock ---- */
+static void test_lock_answers(const char *dir)
+{
+    kvs_store *a, *b;
+    kvs_sysops ao, bo;
+    lockhook ah, bh;
+    memset(&ah, 0, sizeof ah);
+    memset(&bh, 0, sizeof bh);
+    memset(&ao, 0, sizeof ao);
+    memset(&bo, 0, sizeof bo);
+    ao.user = &ah;
+    ao.lock = h_lock;
+    bo.user = &bh;
+    bo.lock = h_lock;
+
+    /* B's probe: ENOLCK (an NFS mount without a lock manager) */
+    bh.probe_err = ENOLCK;
+    if (!open_pair(dir, &ao, &bo, &a, &b))
+        return;
+    CHECK(lock_errno_of(a) == 0 && lock_errno_of(b) == ENOLCK);
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK); /* per handle: A cannot see it */
+    CHECK(bh.sh_calls == 0);
+    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_exists(a, "k1", 2), KVS_NOT_FOUND); /* as the stats said */
+    CHECK_R(kvs_store_close(b), KVS_OK);
+
+    /* B's pin lock fails: the pin is not taken */
+    memset(&bh, 0, sizeof bh);
+    bh.sh_err = EIO;
+    {
+        kvs_store_config cb;
+        cfg_fs(&cb, dir);
+        cb.sysops = &bo;
+        b = open_store(&cb);
+        CHECK(b != NULL);
+    }
+    if (b == NULL) {
+        (void)kvs_store_close(a);
+        return;
+    }
+    CHECK(lock_errno_of(b) == 0);
+    CHECK_R(kvs_store_pin(b, "k2", 2), KVS_E_IO);
+    CHECK_R(kvs_store_unpin(b, "k2", 2), KVS_E_INVAL);
+    /* A's own pin of k3 keeps its own eviction off it: k2 goes */
+    CHECK_R(kvs_store_pin(a, "k3", 2), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k4", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_exists(a, "k2", 2), KVS_NOT_FOUND);
+    get_is(a, "k3");
+    CHECK_R(kvs_store_unpin(a, "k3", 2), KVS_OK);
+
+    /* B's unlock fails: the unpin says so, and the name stays locked (A
+       cannot evict it) until B's close */
+    CHECK_R(kvs_store_pin(b, "k4", 2), KVS_OK);
+    bh.un_err = EIO;
+    CHECK_R(kvs_store_unpin(b, "k4", 2), KVS_E_IO);
+    CHECK_R(kvs_store_unpin(b, "k4", 2), KVS_E_INVAL); /* the pin itself is gone */
+    CHECK_R(kvs_store_pin(a, "k3", 2), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k5", 2, g_val, VLEN), KVS_E_FULL);
+    get_is(a, "k4");
+    CHECK_R(kvs_store_close(b), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k5", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_exists(a, "k4", 2), KVS_NOT_FOUND);
+    CHECK(ah.ex_calls >= 3); /* A's evictions took the names' locks */
+    CHECK_R(kvs_store_close(a), KVS_OK);
+}
+
+/* ---- 5. the lock file: planted or removed ---- */
+static void test_lock_file(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *a = NULL;
+    char path[1300], err[512];
+    cfg_fs(&c, dir);
+    CHECK(mkdir(dir, 0700) == 0 || errno == EEXIST);
+    snprintf(path, sizeof path, "%s/%s", dir, KVS_PINS_NAME);
+    CHECK(mkfifo(path, 0600) == 0);
+    CHECK_R(kvs_store_open(&c, &a, err, sizeof err), KVS_E_INVAL);
+    CHECK(a == NULL && strstr(err, KVS_PINS_NAME) != NULL);
+    CHECK(unlink(path) == 0 && mkdir(path, 0700) == 0);
+    CHECK(kvs_store_open(&c, &a, err, sizeof err) < 0);
+    CHECK(a == NULL && strstr(err, KVS_PINS_NAME) != NULL);
+    CHECK(rmdir(path) == 0);
+    /* removed under a running store: evictions fail, nothing is lost */
+    c.capacity_bytes = CAP2;
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK(unlink(path) == 0);
+    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_NOENT);
+    get_is(a, "k1");
+    get_is(a, "k2");
+    CHECK_R(kvs_store_exists(a, "k3", 2), KVS_NOT_FOUND);
+    CHECK(count_files(dir, 2) == 0);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    a = open_store(&c); /* the next open makes a new one */
+    CHECK(a != NULL);
+    if (a != NULL) {
+        CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK);
+        CHECK(evictions_of(a) == 1);
+        CHECK_R(kvs_store_close(a), KVS_OK);
+    }
+}
+
+/* ---- 6. raw store: one handle per device file ---- */
+#define RDEV ((uint64_t)8 << 20)
+
+static void test_raw_exclusive(const char *path)
+{
+    kvs_store_config c;
+    kvs_store *a, *b = NULL;
+    char err[512];
+    unsigned char before[4096], after[4096];
+    int fd;
+    pid_t pid;
+    int status = 0, to[2], from[2];
+    char byte = 0;
+    raw_cfg(&c, path, RDEV, 16384, KVS_DIRECT_PREFER);
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    CHECK(lock_errno_of(a) == 0);
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_sync(a), KVS_OK);
+    fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && pread(fd, before, sizeof before, 0) == (ssize_t)sizeof before);
+    /* a second handle, any format mode: busy, the device untouched */
+    c.format = KVS_FORMAT_ALWAYS;
+    CHECK_R(kvs_store_open(&c, &b, err, sizeof err), KVS_E_BUSY);
+    CHECK(b == NULL && strstr(err, "another store handle") != NULL);
+    CHECK(fd >= 0 && pread(fd, after, sizeof after, 0) == (ssize_t)sizeof after);
+    CHECK(memcmp(before, after, sizeof before) == 0);
+    if (fd >= 0)
+        close(fd);
+    get_is(a, "k1");
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    /* closed: it opens again, and keeps what was put */
+    c.format = KVS_FORMAT_IF_EMPTY;
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    get_is(a, "k1");
+    CHECK_R(kvs_store_close(a), KVS_OK);
+
+    /* another process holds it: busy here until that process is gone.
+       The child forks with no store thread in this process running. */
+    CHECK(pipe(to) == 0 && pipe(from) == 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        kvs_store *s = open_store(&c);
+        byte = (char)(s != NULL ? 'y' : 'n');
+        if (write(from[1], &byte, 1) != 1)
+            _exit(3);
+        if (read(to[0], &byte, 1) != 1) /* then exits without a close */
+            _exit(2);
+        _exit(0);
+    }
+    CHECK(read(from[0], &byte, 1) == 1 && byte == 'y');
+    CHECK_R(kvs_store_open(&c, &b, err, sizeof err), KVS_E_BUSY);
+    CHECK(write(to[1], &byte, 1) == 1);
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(to[0]);
+    close(to[1]);
+    close(from[0]);
+    close(from[1]);
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a != NULL) {
+        get_is(a, "k1");
+        CHECK_R(kvs_store_close(a), KVS_OK);
+    }
+}
+
+/* The raw store where the locks are missing: it opens, and says so; a
+   lock that fails otherwise fails the open, and a device file the open
+   created is removed again. */
+static void test_raw_lock_answers(const char *path)
+{
+    kvs_store_config c;
+    kvs_store *a = NULL;
+    kvs_sysops ops;
+    lockhook h;
+    char err[512];
+    struct stat sb;
+    memset(&h, 0, sizeof h);
+    memset(&ops, 0, sizeof ops);
+    ops.user = &h;
+    ops.lock = h_lock;
+    raw_cfg(&c, path, RDEV, 16384, KVS_DIRECT_PREFER);
+    c.sysops = &ops;
+    h.ex_err = ENOLCK;
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a != NULL) {
+        CHECK(lock_errno_of(a) == ENOLCK && h.ex_calls == 1);
+        get_is(a, "k1");
+        CHECK_R(kvs_store_close(a), KVS_OK);
+    }
+    h.ex_err = EIO;
+    CHECK_R(kvs_store_open(&c, &a, err, sizeof err), KVS_E_IO);
+    CHECK(a == NULL && strstr(err, "cannot lock") != NULL);
+    CHECK(stat(path, &sb) == 0); /* it was there before: kept */
+    CHECK(unlink(path) == 0);
+    CHECK_R(kvs_store_open(&c, &a, err, sizeof err), KVS_E_IO);
+    CHECK(stat(path, &sb) != 0 && errno == ENOENT); /* made by the open: removed */
+}
+
+int main(void)
+{
+    char d[1200], p[1200];
+    uint64_t rs;
+    t_init("test_store_locks");
+    t_setup_dir("locks");
+    rs = t_seed;
+    t_fill_random(g_val, VLEN, &rs);
+    t_path(d, sizeof d, "child");
+    fork_child(d); /* first: before any store thread */
+    test_pin_other_process(d);
+    t_path(d, sizeof d, "handle");
+    test_pin_other_handle(d);
+    t_path(d, sizeof d, "wait");
+    test_pin_waits_for_eviction(d);
+    t_path(d, sizeof d, "answers");
+    test_lock_answers(d);
+    t_path(d, sizeof d, "file");
+    test_lock_file(d);
+    t_path(p, sizeof p, "raw.dev");
+    test_raw_exclusive(p);
+    test_raw_lock_answers(p);
+    t_rm_rf(t_dir);
+    return t_done("test_store_locks");
+}
