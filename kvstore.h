@@ -92,8 +92,10 @@
     A kvs_store or kvs_pool belongs to the process that opened it. After
     fork() the child has none of its threads (pool workers, the raw store's
     checkpoint thread) and may inherit its locks in any state: the child
-    must not call anything on it, not even close; it opens its own. Only
-    the parent closes it. (A raw store's overlapped writes also use Linux
+    must not call anything on it, not even close, but
+    kvs_store_drop_locks_after_fork (else the child's copies of its
+    descriptors keep a raw device busy and the parent's pins held until the
+    child exits or execs); it opens its own. Only the parent closes it. (A raw store's overlapped writes also use Linux
     AIO contexts, which are the opening process's.) A kvs_file holds no
     thread or lock: in a child it is an inherited descriptor like any other.
 
@@ -721,23 +723,24 @@ typedef struct kvs_sysops {
        handles"); -EPERM, -EOPNOTSUPP, -ENOSYS: no hard links (the file goes
        instead); any other error fails the eviction. */
     int (*linkat)(void *user, int fromdir, const char *from, int todir, const char *to);
-    /* A lock on one byte at offset of an open file description (Linux:
-       fcntl F_OFD_SETLK, F_OFD_SETLKW when wait), how one of KVS_LOCK_*:
-       0 or -errno; -EAGAIN (or -EACCES): held elsewhere, when not wait;
-       -EINTR is retried. The filesystem store's pins across
-       handles and processes, on its directories' KVS_PINS_NAME files: a
-       pin takes a shared lock (waiting), an eviction an exclusive one (not
-       waiting: a held byte means pinned elsewhere) before it looks at the
-       file (docs/STORES.md, "Eviction across handles"); the probe at open
-       takes and drops one shared lock (an eviction opens the lock file
-       for its own lock, and its close drops it). The raw store's open takes an
-       exclusive lock on byte 0 of its device file, held until close
-       (-EAGAIN or -EACCES: KVS_E_BUSY, open elsewhere). An error of the
-       probe or the device lock that says there are no such locks here
-       (-EINVAL, -ENOLCK, -EOPNOTSUPP, -ENOSYS) leaves them out, reported
-       in kvs_store_stats.lock_errno; any other error fails the open.
+    /* A lock on one byte at offset of an open file description, never
+       waiting (Linux: fcntl F_OFD_SETLK), how one of KVS_LOCK_*: 0 or
+       -errno; -EAGAIN (or -EACCES): another description holds it; -EINTR
+       is retried. The filesystem store's pins across handles and
+       processes, on its directories' KVS_PINS_NAME files: a pin takes a
+       shared lock (tried again for up to 10 s while an eviction elsewhere
+       holds the byte; then KVS_E_BUSY), an eviction an exclusive one (held:
+       pinned elsewhere) before it looks at the file (docs/STORES.md,
+       "Eviction across handles"); the probe at open takes and drops one
+       shared lock (an eviction opens the lock file for its own lock, and
+       its close drops it). The raw store's open takes an exclusive lock on
+       byte 0 of its device file, held until close (-EAGAIN or -EACCES:
+       KVS_E_BUSY, open elsewhere). An error of the probe or the device lock
+       that says there are no such locks here (-EINVAL, -ENOLCK,
+       -EOPNOTSUPP, -ENOSYS) leaves them out, reported in
+       kvs_store_stats.lock_errno; any other error fails the open.
        kvs_sys_lock is the real call. */
-    int (*lock)(void *user, int fd, int how, uint64_t offset, int wait);
+    int (*lock)(void *user, int fd, int how, uint64_t offset);
 } kvs_sysops;
 
 /* kvs_sysops.lock / kvs_sys_lock: what to do with the byte. */
@@ -872,7 +875,7 @@ KVSDEF int kvs_sys_fadvise(int fd, uint64_t offset, uint64_t len, int advice);
 KVSDEF int kvs_sys_readdir(void *stream, const char **name);
 /* The real call behind kvs_sysops.lock: -ENOSYS where the system has no
    open-file-description locks (F_OFD_SETLK: Linux 3.15 and later). */
-KVSDEF int kvs_sys_lock(int fd, int how, uint64_t offset, int wait);
+KVSDEF int kvs_sys_lock(int fd, int how, uint64_t offset);
 KVSDEF void kvs_file_get_info(const kvs_file *f, kvs_file_info *out);
 KVSDEF void kvs_file_get_stats(const kvs_file *f, kvs_file_stats *out);
 KVSDEF int kvs_file_fd(const kvs_file *f);
@@ -1142,6 +1145,19 @@ KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, c
    KVS_DURABLE_NONE must survive a power cut. Frees everything; returns the
    first error, frees anyway. */
 KVSDEF kvs_result kvs_store_close(kvs_store *s);
+/* In a child process after fork(), on a handle its parent opened: close
+   the descriptors through which the handle holds its locks (RAW: the
+   device file; FS: each directory's lock file), which the child inherited
+   and which otherwise keep the device busy and the parent's pins held for
+   as long as the child lives (exec closes them: they are close-on-exec).
+   Only close(2): async-signal-safe, no mutex taken, nothing freed; the
+   handle is then no use to the child, which must not call anything else
+   on it (see "fork" in the manual above). Not covered: the lock of an
+   eviction that another thread of the parent had under way at the fork,
+   held by the child on its copy of that eviction's descriptor until it
+   exits or execs (a pin of that name elsewhere gets KVS_E_BUSY after
+   10 s). */
+KVSDEF void kvs_store_drop_locks_after_fork(kvs_store *s);
 /* The effective configuration: defaults resolved (threads, task_bytes,
    file_mode, ...; RAW also the geometry, align and tp_world; FS leaves align
    and tp_world as given: kvs_store_buffer_align gives the alignment).
@@ -1176,9 +1192,10 @@ KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len
    RAW: by this handle, the only one. FS: by any handle on the same
    directories, in this process or another, while stats.lock_errno is 0
    (byte locks; else by this handle only); a pin waits for an eviction
-   under way elsewhere (docs/STORES.md, "Eviction across handles").
-   pin: KVS_NOT_FOUND for a key not stored (or being evicted as it is
-   pinned), the lock's error (the pin not taken); unpin: KVS_E_INVAL for a
+   under way elsewhere, up to 10 s (docs/STORES.md, "Eviction across
+   handles"). pin: KVS_NOT_FOUND for a key not stored (or being evicted as
+   it is pinned), KVS_E_BUSY when the name stayed locked for the whole
+   wait, the lock's error (the pin not taken in either case); unpin: KVS_E_INVAL for a
    key not pinned, the unlock's error (the pin is dropped, and the lock
    stays until close). */
 KVSDEF kvs_result kvs_store_pin(kvs_store *s, const void *key, size_t key_len);

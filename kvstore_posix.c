@@ -537,9 +537,9 @@ static int kvsi_sys_fadvise(const kvs_sysops *o, int fd, uint64_t offset, uint64
     return kvs_sys_fadvise(fd, offset, len, advice);
 }
 
-KVSDEF int kvs_sys_lock(int fd, int how, uint64_t offset, int wait)
+KVSDEF int kvs_sys_lock(int fd, int how, uint64_t offset)
 {
-#if defined(F_OFD_SETLK) && defined(F_OFD_SETLKW)
+#if defined(F_OFD_SETLK)
     struct flock fl;
     int r;
     if ((how != KVS_LOCK_UN && how != KVS_LOCK_SH && how != KVS_LOCK_EX) || offset >= (uint64_t)INT64_MAX)
@@ -550,26 +550,25 @@ KVSDEF int kvs_sys_lock(int fd, int how, uint64_t offset, int wait)
     fl.l_start = (off_t)offset;
     fl.l_len = 1;
     do {
-        r = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+        r = fcntl(fd, F_OFD_SETLK, &fl);
     } while (r < 0 && errno == EINTR);
     return r < 0 ? -errno : 0;
 #else
     (void)fd;
     (void)how;
     (void)offset;
-    (void)wait;
     return -ENOSYS;
 #endif
 }
 
 /* -EINTR is retried for hooks too, as for the real call. */
-static int kvsi_sys_lock(const kvs_sysops *o, int fd, int how, uint64_t offset, int wait)
+static int kvsi_sys_lock(const kvs_sysops *o, int fd, int how, uint64_t offset)
 {
     int r;
     if (o == NULL || o->lock == NULL)
-        return kvs_sys_lock(fd, how, offset, wait);
+        return kvs_sys_lock(fd, how, offset);
     do {
-        r = kvsi_hook(o->lock(o->user, fd, how, offset, wait));
+        r = kvsi_hook(o->lock(o->user, fd, how, offset));
     } while (r == -EINTR);
     return r > 0 ? -EIO : r;
 }
@@ -2815,6 +2814,9 @@ typedef struct kvsi_engine_ops {
     /* Final checkpoint / sync, then free the engine (always frees). */
     kvs_result (*close)(void *e);
     size_t (*buffer_align)(void *e);
+    /* In a forked child: close the descriptors that carry the engine's
+       locks (close(2) only; kvs_store_drop_locks_after_fork). */
+    void (*drop_locks)(void *e);
 } kvsi_engine_ops;
 
 /* Engine constructors. cfg is the store's effective configuration, owned by
@@ -3123,6 +3125,12 @@ KVSDEF kvs_result kvs_store_close(kvs_store *s)
         r = r2;
     kvsi_store_free(s);
     return r;
+}
+
+KVSDEF void kvs_store_drop_locks_after_fork(kvs_store *s)
+{
+    if (s != NULL)
+        s->ops->drop_locks(s->engine);
 }
 
 KVSDEF void kvs_store_get_config(const kvs_store *s, kvs_store_config *out)
@@ -4735,10 +4743,13 @@ static void kvsi_raw_free(kvsi_raw *R)
         kvs_aligned_free(R->ap, R->quar, (size_t)R->L.slot_count * sizeof(kvsi_rq), sizeof(uint64_t));
     if (R->ck != NULL)
         kvs_aligned_free(R->ap, R->ck, R->ckcap, (size_t)R->A);
-    if (R->f != NULL)
-        (void)kvs_file_close(R->f);
+    /* A file this open made goes before its descriptor closes: the close
+       drops the device lock, and another open that then takes it must not
+       be left on a file removed under it. */
     if (R->created && R->path != NULL)
         (void)kvsi_sys_unlinkat(R->cfg->sysops, AT_FDCWD, R->path, 0);
+    if (R->f != NULL)
+        (void)kvs_file_close(R->f);
     if (R->path != NULL)
         kvs_aligned_free(R->ap, R->path, R->path_size, 1);
     kvsi_aio_destroy(&R->aio);
@@ -4778,9 +4789,20 @@ static kvs_result kvsi_raw_close(void *eng)
     return r;
 }
 
+/* The device lock rides on the device file's description. */
+static void kvsi_raw_drop_locks(void *eng)
+{
+    kvsi_raw *R = (kvsi_raw *)eng;
+    if (R->f != NULL && R->f->fd >= 0) {
+        (void)close(R->f->fd);
+        R->f->fd = -1; /* a later call fails (EBADF), never on a reused number */
+    }
+}
+
 static const kvsi_engine_ops kvsi_raw_ops = {
     kvsi_raw_put, kvsi_raw_get, kvsi_raw_exists, kvsi_raw_remove, kvsi_raw_pin,
-    kvsi_raw_sync, kvsi_raw_iterate, kvsi_raw_stats, kvsi_raw_close, kvsi_raw_buffer_align
+    kvsi_raw_sync, kvsi_raw_iterate, kvsi_raw_stats, kvsi_raw_close, kvsi_raw_buffer_align,
+    kvsi_raw_drop_locks
 };
 
 /* Bytes a checkpoint copy needs for slot_count entries of max_key keys. */
@@ -5713,6 +5735,67 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
     return KVS_OK;
 }
 
+/* Open the device file and take its lock (one handle per device). A file
+   that exists (or a block device) opens as it is: a file smaller than
+   device_bytes is grown only when it is formatted, so an open that fails (a
+   geometry mismatch) leaves it as it was. A missing one is created at
+   device_bytes with O_EXCL, so this open knows it made the file and a
+   failure further on removes it again; a file another opener created in
+   between opens as it is. The lock is an exclusive one on byte 0, held
+   until close, taken before anything is read or formatted; then the path
+   must still name the locked file (an open that failed may have removed
+   the file it made, which this one had opened meanwhile): if not, the open
+   starts again, a few times. err is filled on failure. */
+static kvs_result kvsi_raw_open_file(kvsi_raw *R, kvs_file_config *fc, char *err, size_t err_cap)
+{
+    kvs_store_config *cfg = R->cfg;
+    kvs_result r = KVS_OK;
+    int tries;
+    for (tries = 0; tries < 4; tries++) {
+        struct stat a, b;
+        int lk;
+        fc->flags = 0;
+        fc->size = 0;
+        r = kvs_file_open(R->path, fc, &R->f);
+        if (r == KVS_E_NOENT && cfg->format != KVS_FORMAT_NEVER && cfg->device_bytes != 0) {
+            fc->flags = KVS_FILE_CREATE | KVS_FILE_EXCL;
+            fc->size = cfg->device_bytes;
+            fc->mode = cfg->file_mode;
+            r = kvs_file_open(R->path, fc, &R->f);
+            R->created = r == KVS_OK;
+            if (r == KVS_E_EXIST) {
+                fc->flags = 0;
+                fc->size = 0;
+                r = kvs_file_open(R->path, fc, &R->f);
+            }
+        }
+        if (r != KVS_OK) {
+            R->f = NULL;
+            return kvsi_errf(err, err_cap, r, "cannot open %s: %s%s", R->path, kvs_result_str(r),
+                             r == KVS_E_NOENT && cfg->device_bytes == 0 ? " (give device_bytes and a format mode to create it)"
+                                                                        : "");
+        }
+        lk = kvsi_sys_lock(cfg->sysops, R->f->fd, KVS_LOCK_EX, 0);
+        if (lk == -EAGAIN || lk == -EACCES) {
+            R->created = 0; /* the handle that has it may be using it */
+            return kvsi_errf(err, err_cap, KVS_E_BUSY, "%s is open in another store handle (in this process or another)",
+                             R->path);
+        }
+        if (lk < 0 && !kvsi_lock_unsupported(-lk)) {
+            r = kvs_result_from_errno(-lk);
+            return kvsi_errf(err, err_cap, r, "cannot lock %s: %s", R->path, kvs_result_str(r));
+        }
+        R->lock_errno = -lk;
+        if (stat(R->path, &a) == 0 && fstat(R->f->fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+            return KVS_OK;
+        R->created = 0; /* whatever it made is not at the path any more */
+        (void)kvs_file_close(R->f);
+        R->f = NULL;
+    }
+    return kvsi_errf(err, err_cap, KVS_E_BUSY, "%s was removed or replaced while it was being opened, %d times", R->path,
+                     tries);
+}
+
 static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **ops, void **engine,
                                 char *err, size_t err_cap)
 {
@@ -5781,50 +5864,10 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
     fc.align = cfg->align;
     fc.alloc = ap;
     fc.sysops = cfg->sysops;
-    /* A device file that exists (or a block device) opens as it is: a file
-       smaller than device_bytes is grown only when it is formatted, so an
-       open that fails (a geometry mismatch) leaves it as it was. A missing
-       one is created at device_bytes with O_EXCL, so this open knows it made
-       the file and a failure further on removes it again; a file another
-       opener created in between opens as it is. */
-    r = kvs_file_open(R->path, &fc, &R->f);
-    if (r == KVS_E_NOENT && cfg->format != KVS_FORMAT_NEVER && cfg->device_bytes != 0) {
-        fc.flags = KVS_FILE_CREATE | KVS_FILE_EXCL;
-        fc.size = cfg->device_bytes;
-        fc.mode = cfg->file_mode;
-        r = kvs_file_open(R->path, &fc, &R->f);
-        R->created = r == KVS_OK;
-        if (r == KVS_E_EXIST) {
-            fc.flags = 0;
-            fc.size = 0;
-            r = kvs_file_open(R->path, &fc, &R->f);
-        }
-    }
+    r = kvsi_raw_open_file(R, &fc, err, err_cap);
     if (r != KVS_OK) {
-        kvsi_errf(err, err_cap, r, "cannot open %s: %s%s", R->path, kvs_result_str(r),
-                  r == KVS_E_NOENT && cfg->device_bytes == 0 ? " (give device_bytes and a format mode to create it)" : "");
         kvsi_raw_free(R);
         return r;
-    }
-    {
-        /* One handle per device: two would each take the other's slots for
-           free and overwrite them. The lock is held until close (the file
-           description's), and taken before anything is read or formatted. */
-        int lk = kvsi_sys_lock(cfg->sysops, R->f->fd, KVS_LOCK_EX, 0, 0);
-        if (lk == -EAGAIN || lk == -EACCES) {
-            R->created = 0; /* the handle that has it may be using it */
-            r = kvsi_errf(err, err_cap, KVS_E_BUSY, "%s is open in another store handle (in this process or another)",
-                          R->path);
-            kvsi_raw_free(R);
-            return r;
-        }
-        if (lk < 0 && !kvsi_lock_unsupported(-lk)) {
-            r = kvs_result_from_errno(-lk);
-            r = kvsi_errf(err, err_cap, r, "cannot lock %s: %s", R->path, kvs_result_str(r));
-            kvsi_raw_free(R);
-            return r;
-        }
-        R->lock_errno = -lk;
     }
     kvs_file_get_info(R->f, &R->info);
     r = kvs_file_size(R->f, &fsize);
@@ -6106,6 +6149,8 @@ typedef struct kvsi_fsdir {
                                            of this handle's pins' shared
                                            locks (kvsi_fs_open_locks)      */
     int locks;                          /* those locks work here           */
+    uint64_t lock_dev, lock_ino;        /* which file pinfd is: an eviction
+                                           checks that the name still is it */
 } kvsi_fsdir;
 
 typedef struct kvsi_fs {
@@ -6153,9 +6198,10 @@ static uint64_t kvsi_fs_lockoff(kvsi_fsent *e)
    description of its own: *lfd is to be closed when the eviction is over,
    which drops the lock whatever happens (an unlock call could fail and
    leave the name locked). 0; 1: the name is share-locked, pinned by
-   another handle or by this one; or -errno (the lock file missing: it was
-   removed under the store, and a new one would not hold the others'
-   pins). Called without fs->mu. */
+   another handle or by this one; or -errno (-ENOENT: the lock file is
+   missing or is another file than the one this handle opened: it was
+   removed under the store, and a new one does not hold the pins taken on
+   the old). Called without fs->mu. */
 static int kvsi_fs_evlock(kvsi_fs *fs, kvsi_fsent *e, int *lfd)
 {
     const kvsi_fsdir *d = &fs->dirs[e->dir];
@@ -6166,7 +6212,15 @@ static int kvsi_fs_evlock(kvsi_fs *fs, kvsi_fsent *e, int *lfd)
         *lfd = -1;
         return r;
     }
-    r = kvsi_sys_lock(fs->ops, *lfd, KVS_LOCK_EX, kvsi_fs_lockoff(e), 0);
+    {
+        kvs_file_status st;
+        r = kvsi_sys_fstat(fs->ops, *lfd, &st);
+        if (r < 0)
+            return r;
+        if (st.dev != d->lock_dev || st.ino != d->lock_ino)
+            return -ENOENT; /* another file now: the pins are on the old one */
+    }
+    r = kvsi_sys_lock(fs->ops, *lfd, KVS_LOCK_EX, kvsi_fs_lockoff(e));
     return r == -EAGAIN || r == -EACCES ? 1 : r;
 }
 
@@ -6714,8 +6768,17 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
             kvsi_fs_lru_push(fs, v);
             kvsi_fs_unref(fs, v);
             if (++skipped >= fs->objects) {
-                res = KVS_E_FULL;
-                break;
+                kvsi_fsent *w;
+                for (w = fs->lru_head; w != NULL && !blocked; w = w->lnext)
+                    blocked = w->pins == 0 && (w->readers > 0 || w->busy);
+                if (!blocked) {
+                    res = KVS_E_FULL;
+                    break;
+                }
+                /* an object being read or put here may be evictable once
+                   that is over: wait for it, then try them all again */
+                pthread_cond_wait(&fs->cv, &fs->mu);
+                skipped = 0;
             }
             continue;
         }
@@ -7183,16 +7246,39 @@ static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
     return dres;
 }
 
-/* The shared lock of e's name for this handle's pins (how KVS_LOCK_SH,
-   waiting for an eviction elsewhere that holds it) or its release
-   (KVS_LOCK_UN), with fs->mu held and released around the call; one lock
-   call per entry at a time (plocking). 0 or -errno. */
+/* The shared lock of e's name for this handle's pins (how KVS_LOCK_SH) or
+   its release (KVS_LOCK_UN), with fs->mu held and released around the
+   calls; one lock call per entry at a time (plocking). An exclusive lock
+   held elsewhere is an eviction under way: the shared one is tried again
+   after 0.1 ms, doubling to 10 ms, for up to KVSI_PIN_WAIT_MS (an eviction
+   holds it for a rename, an fstatat and an unlink; only a process stopped
+   in the middle of one, or a child forked during one, which inherits its
+   descriptor, holds it longer): then -EBUSY. 0 or -errno. */
+#ifndef KVSI_PIN_WAIT_MS /* tests shorten it */
+#define KVSI_PIN_WAIT_MS 10000u
+#endif
 static int kvsi_fs_plock(kvsi_fs *fs, kvsi_fsent *e, int how)
 {
+    uint64_t waited_us = 0, step_us = 100;
     int r;
     e->plocking = 1;
     pthread_mutex_unlock(&fs->mu);
-    r = kvsi_sys_lock(fs->ops, fs->dirs[e->dir].pinfd, how, kvsi_fs_lockoff(e), how != KVS_LOCK_UN);
+    for (;;) {
+        struct timespec ts;
+        r = kvsi_sys_lock(fs->ops, fs->dirs[e->dir].pinfd, how, kvsi_fs_lockoff(e));
+        if ((r != -EAGAIN && r != -EACCES) || how != KVS_LOCK_SH)
+            break;
+        if (waited_us >= (uint64_t)KVSI_PIN_WAIT_MS * 1000u) {
+            r = -EBUSY;
+            break;
+        }
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)(step_us * 1000u);
+        (void)nanosleep(&ts, NULL);
+        waited_us += step_us;
+        if (step_us < 10000u)
+            step_us *= 2;
+    }
     pthread_mutex_lock(&fs->mu);
     e->plocking = 0;
     if (r == 0)
@@ -7526,9 +7612,22 @@ static kvs_result kvsi_fs_close(void *ev)
     return KVS_OK;
 }
 
+/* The pins ride on each directory's pinfd. */
+static void kvsi_fs_drop_locks(void *ev)
+{
+    kvsi_fs *fs = (kvsi_fs *)ev;
+    size_t i;
+    for (i = 0; i < fs->ndirs; i++) {
+        if (fs->dirs[i].pinfd >= 0) {
+            (void)close(fs->dirs[i].pinfd);
+            fs->dirs[i].pinfd = -1;
+        }
+    }
+}
+
 static const kvsi_engine_ops kvsi_fs_engine = {
     kvsi_fs_put, kvsi_fs_get, kvsi_fs_exists, kvsi_fs_remove, kvsi_fs_pin, kvsi_fs_sync,
-    kvsi_fs_iterate, kvsi_fs_stats, kvsi_fs_close, kvsi_fs_buffer_align
+    kvsi_fs_iterate, kvsi_fs_stats, kvsi_fs_close, kvsi_fs_buffer_align, kvsi_fs_drop_locks
 };
 
 /* ---- open ---- */
@@ -7824,6 +7923,10 @@ static kvs_result kvsi_fs_open_locks(kvsi_fs *fs, size_t i)
     int r;
     d->pinfd = kvsi_sys_openat(fs->ops, d->fd, KVS_PINS_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
                                fs->cfg->file_mode);
+    if (d->pinfd == -EACCES) /* another user's file this one may only read:
+                                shared locks need no more (its evictions'
+                                exclusive ones fail, KVS_E_PERM) */
+        d->pinfd = kvsi_sys_openat(fs->ops, d->fd, KVS_PINS_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
     if (d->pinfd < 0) {
         r = d->pinfd;
         d->pinfd = -1;
@@ -7834,9 +7937,11 @@ static kvs_result kvsi_fs_open_locks(kvsi_fs *fs, size_t i)
         return kvs_result_from_errno(-r);
     if (st.type != KVS_FTYPE_REGULAR)
         return KVS_E_INVAL; /* a FIFO or device planted at the name */
-    r = kvsi_sys_lock(fs->ops, d->pinfd, KVS_LOCK_SH, 0, 0);
+    d->lock_dev = st.dev;
+    d->lock_ino = st.ino;
+    r = kvsi_sys_lock(fs->ops, d->pinfd, KVS_LOCK_SH, 0);
     if (r == 0)
-        r = kvsi_sys_lock(fs->ops, d->pinfd, KVS_LOCK_UN, 0, 0);
+        r = kvsi_sys_lock(fs->ops, d->pinfd, KVS_LOCK_UN, 0);
     else if (r == -EAGAIN || r == -EACCES)
         r = 0; /* held: the locks work (an eviction elsewhere has byte 0) */
     if (r < 0 && !kvsi_lock_unsupported(-r))

@@ -456,10 +456,10 @@ static int64_t h_pwrite(void *user, int fd, const void *buf, size_t len, uint64_
 typedef char t_every_sysop_hooked[sizeof(kvs_sysops) == sizeof(void *) + 23 * sizeof(int (*)(void)) ? 1 : -1];
 
 /* A byte lock (the filesystem store's pins): no state on disk, not logged. */
-static int h_lock(void *user, int fd, int how, uint64_t off, int wait)
+static int h_lock(void *user, int fd, int how, uint64_t off)
 {
     (void)user;
-    return kvs_sys_lock(fd, how, off, wait);
+    return kvs_sys_lock(fd, how, off);
 }
 
 /* A release: the descriptor no longer names its file, so a write through

@@ -314,12 +314,12 @@ static int h_fadvise(void *u, int fd, uint64_t off, uint64_t len, int advice)
         return f_err();
     return kvs_sys_fadvise(fd, off, len, advice);
 }
-static int h_lock(void *u, int fd, int how, uint64_t off, int wait)
+static int h_lock(void *u, int fd, int how, uint64_t off)
 {
     (void)u;
     if (f_hit(C_LOCK, -1))
         return f_err();
-    return kvs_sys_lock(fd, how, off, wait);
+    return kvs_sys_lock(fd, how, off);
 }
 static int h_readdir(void *u, void *stream, const char **name)
 {

@@ -13,18 +13,27 @@
      (the gate holds A's eviction inside its rename);
    - the lock file is no object: not counted, not iterated, not taken for
      an orphan, and a FIFO or directory planted at its name fails the open;
-     removed under a running store, the eviction fails rather than evict a
-     file pinned on the old one's locks;
+     removed under running stores (and re-created by another open), the
+     evictions fail rather than evict files pinned on the old one's locks;
    - where the locks are missing (the probe answers ENOLCK) the open
      succeeds and stats.lock_errno says so; a lock that fails otherwise
      fails the pin (and an unlock that fails, the unpin, with the name
-     locked until close);
+     locked until close); a pin whose name stays locked gives up with
+     KVS_E_BUSY; a lock file this handle may only read still serves its
+     pins;
+   - a put whose candidates are pinned elsewhere waits while one of its
+     own objects is being read, rather than find the store full;
+   - fork: the child's copies of the lock descriptors keep a raw device
+     busy and pins held, until kvs_store_drop_locks_after_fork;
+   - raw open racing a failed open that removes the file it made: the
+     second open notices and opens again;
    - raw store: one handle per device file. A second open, in this process
      or another, gets KVS_E_BUSY and changes nothing; after the first
      handle's close (or its process's death) the device opens again.
 
    Environment: KVS_TEST_DIR, KVS_SEED. */
 #define KVS_IMPLEMENTATION
+#define KVSI_PIN_WAIT_MS 300u /* the pin's wait for a held lock, shortened */
 #include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
 #include <signal.h>
 #include <stdio.h>
@@ -99,15 +108,15 @@ static int h_renameat(void *u, int fd1, const char *from, int fd2, const char *t
     return renameat(fd1, from, fd2, to) == 0 ? 0 : -errno;
 }
 
-static int h_lock(void *u, int fd, int how, uint64_t off, int wait)
+static int h_lock(void *u, int fd, int how, uint64_t off)
 {
     lockhook *h = (lockhook *)u;
     int e;
-    if (how == KVS_LOCK_SH && off == 0 && !wait && h->probe_err != 0)
+    if (how == KVS_LOCK_SH && off == 0 && h->probe_err != 0) /* the probe's byte */
         return -h->probe_err;
     if (how == KVS_LOCK_SH) {
         h->sh_calls++;
-        if (h->sh_err != 0 && wait) {
+        if (h->sh_err != 0 && off != 0) {
             e = h->sh_err;
             h->sh_err = 0;
             return -e;
@@ -124,7 +133,7 @@ static int h_lock(void *u, int fd, int how, uint64_t off, int wait)
             return -e;
         }
     }
-    return kvs_sys_lock(fd, how, off, wait);
+    return kvs_sys_lock(fd, how, off);
 }
 
 /* Handle A (capacity for two objects, ops) and B (no bound) on dir. */
@@ -422,28 +431,156 @@ static void test_lock_file(const char *dir)
     CHECK(kvs_store_open(&c, &a, err, sizeof err) < 0);
     CHECK(a == NULL && strstr(err, KVS_PINS_NAME) != NULL);
     CHECK(rmdir(path) == 0);
-    /* removed under a running store: evictions fail, nothing is lost */
-    c.capacity_bytes = CAP2;
-    a = open_store(&c);
-    CHECK(a != NULL);
-    if (a == NULL)
-        return;
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
-    CHECK(unlink(path) == 0);
-    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_NOENT);
-    get_is(a, "k1");
-    get_is(a, "k2");
-    CHECK_R(kvs_store_exists(a, "k3", 2), KVS_NOT_FOUND);
-    CHECK(count_files(dir, 2) == 0);
-    CHECK_R(kvs_store_close(a), KVS_OK);
-    a = open_store(&c); /* the next open makes a new one */
+    /* removed under running stores: B's pins are on the old file, so A's
+       evictions fail rather than evict them; still so once another open
+       (C) has made a new lock file, which A's evictions see is another
+       file; nothing is lost */
+    {
+        kvs_store *b, *cs;
+        kvs_store_config cb;
+        c.capacity_bytes = CAP2;
+        cfg_fs(&cb, dir);
+        a = open_store(&c);
+        b = open_store(&cb);
+        CHECK(a != NULL && b != NULL);
+        if (a == NULL || b == NULL) {
+            (void)kvs_store_close(a);
+            (void)kvs_store_close(b);
+            return;
+        }
+        CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+        CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+        CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
+        CHECK_R(kvs_store_pin(b, "k2", 2), KVS_OK);
+        CHECK(unlink(path) == 0);
+        CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_NOENT);
+        cs = open_store(&cb); /* makes a new lock file */
+        CHECK(cs != NULL);
+        CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_NOENT);
+        get_is(a, "k1");
+        get_is(a, "k2");
+        CHECK_R(kvs_store_exists(a, "k3", 2), KVS_NOT_FOUND);
+        CHECK(count_files(dir, 2) == 0);
+        CHECK_R(kvs_store_close(a), KVS_OK);
+        CHECK_R(kvs_store_close(b), KVS_OK);
+        (void)kvs_store_close(cs);
+    }
+    a = open_store(&c); /* reopened: the new file, and nothing pinned */
     CHECK(a != NULL);
     if (a != NULL) {
         CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK);
         CHECK(evictions_of(a) == 1);
         CHECK_R(kvs_store_close(a), KVS_OK);
     }
+}
+
+/* ---- a put that must wait for a read, with the rest pinned elsewhere ----
+   A holds k1 and k2; B pins k1; A's get of k2 is held in its read. A put
+   of A's must wait for the read (k2 is evictable once it is over), not
+   find the store full. */
+static t_gate g_rgate = T_GATE_INIT;
+
+static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
+{
+    (void)u;
+    return t_gated_pread(&g_rgate, 1, fd, buf, len, off);
+}
+
+typedef struct getjob {
+    kvs_store *s;
+    unsigned char *buf;
+    kvs_result r;
+} getjob;
+
+static void *get_main(void *arg)
+{
+    getjob *j = (getjob *)arg;
+    size_t n = 0;
+    j->r = kvs_store_get(j->s, "k2", 2, j->buf, VLEN, &n);
+    return NULL;
+}
+
+static void *put3_main(void *arg)
+{
+    pinjob *j = (pinjob *)arg;
+    kvs_result r = kvs_store_put(j->s, "k3", 2, g_val, VLEN);
+    __atomic_store_n(&j->r, r, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_full_waits_for_read(const char *dir)
+{
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    pthread_t tg, tp;
+    getjob gj;
+    pinjob pj;
+    memset(&ops, 0, sizeof ops);
+    ops.pread = h_pread;
+    if (!open_pair(dir, &ops, NULL, &a, &b))
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
+    gj.s = a;
+    gj.buf = (unsigned char *)t_xalloc_aligned(VLEN, 4096);
+    gj.r = KVS_E_IO;
+    t_gate_arm(&g_rgate, 1, NULL, gj.buf);
+    CHECK(pthread_create(&tg, NULL, get_main, &gj) == 0);
+    CHECK(t_gate_wait_entered(&g_rgate));
+    memset(&pj, 0, sizeof pj);
+    pj.s = a;
+    CHECK(pthread_create(&tp, NULL, put3_main, &pj) == 0);
+    sleep_ms(300);
+    CHECK(!__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE)); /* waiting, not full */
+    t_gate_release(&g_rgate);
+    CHECK(pthread_join(tg, NULL) == 0);
+    CHECK(pthread_join(tp, NULL) == 0);
+    CHECK_R(gj.r, KVS_OK);
+    CHECK_R(pj.r, KVS_OK);
+    CHECK_R(kvs_store_exists(a, "k2", 2), KVS_NOT_FOUND);
+    get_is(a, "k1");
+    get_is(a, "k3");
+    free(gj.buf);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+/* ---- a pin that cannot get its lock: KVS_E_BUSY, after the wait ----
+   (KVSI_PIN_WAIT_MS is 300 ms in this test) */
+static int h_lock_held(void *u, int fd, int how, uint64_t off)
+{
+    (void)u;
+    if (how == KVS_LOCK_SH && off != 0)
+        return -EAGAIN; /* an eviction elsewhere that never ends */
+    return kvs_sys_lock(fd, how, off);
+}
+
+static void test_pin_gives_up(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *a;
+    kvs_sysops ops;
+    struct timespec t0, t1;
+    double ms;
+    memset(&ops, 0, sizeof ops);
+    ops.lock = h_lock_held;
+    cfg_fs(&c, dir);
+    c.sysops = &ops;
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_R(kvs_store_pin(a, "k1", 2), KVS_E_BUSY);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    CHECK(ms >= 300.0); /* it tried for the whole wait */
+    CHECK_R(kvs_store_unpin(a, "k1", 2), KVS_E_INVAL); /* not taken */
+    get_is(a, "k1");
+    CHECK_R(kvs_store_close(a), KVS_OK);
 }
 
 /* ---- 6. raw store: one handle per device file ---- */
@@ -552,6 +689,226 @@ static void test_raw_lock_answers(const char *path)
     CHECK(stat(path, &sb) != 0 && errno == ENOENT); /* made by the open: removed */
 }
 
+/* ---- a lock file this handle may only read ----
+   (root reads and writes anything, so a hook refuses the read-write open:
+   as for another user's 0644 file) The handle opens it read-only; its pins
+   hold against A's evictions, its own evictions fail with KVS_E_PERM. */
+static int h_openat_ro(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    if (strcmp(path, KVS_PINS_NAME) == 0 && (flags & O_ACCMODE) != O_RDONLY)
+        return -EACCES;
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static void test_read_only_lock_file(const char *dir)
+{
+    kvs_store *a, *b;
+    kvs_store_config cb;
+    kvs_sysops ops;
+    memset(&ops, 0, sizeof ops);
+    ops.openat = h_openat_ro;
+    if (!open_pair(dir, NULL, &ops, &a, &b))
+        return;
+    CHECK(lock_errno_of(b) == 0);
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK); /* k2 goes, not k1 */
+    get_is(a, "k1");
+    CHECK_R(kvs_store_exists(a, "k2", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+    /* such a handle with a capacity: its evictions cannot lock */
+    cfg_fs(&cb, dir);
+    cb.sysops = &ops;
+    cb.capacity_bytes = CAP2;
+    b = open_store(&cb);
+    CHECK(b != NULL);
+    if (b != NULL) {
+        CHECK_R(kvs_store_put(b, "k4", 2, g_val, VLEN), KVS_E_PERM);
+        get_is(b, "k1");
+        get_is(b, "k3");
+        CHECK_R(kvs_store_close(b), KVS_OK);
+    }
+    CHECK_R(kvs_store_close(a), KVS_OK);
+}
+
+/* ---- after fork: the child's copies of the lock descriptors ----
+   Without kvs_store_drop_locks_after_fork the child keeps the raw device
+   busy after the parent closed it; with it, the parent reopens at once.
+   Same for a filesystem store's pins. The children exit when told. */
+static pid_t fork_holder(kvs_store *s, int drop, int *to_child)
+{
+    int to[2], from[2];
+    char byte = 0;
+    pid_t pid;
+    CHECK(pipe(to) == 0 && pipe(from) == 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        if (drop)
+            kvs_store_drop_locks_after_fork(s);
+        if (write(from[1], "r", 1) != 1 || read(to[0], &byte, 1) != 1)
+            _exit(2);
+        _exit(0);
+    }
+    close(to[0]);
+    close(from[1]);
+    CHECK(read(from[0], &byte, 1) == 1 && byte == 'r');
+    close(from[0]);
+    *to_child = to[1];
+    return pid;
+}
+
+static void end_holder(pid_t pid, int to_child)
+{
+    int status = 0;
+    CHECK(write(to_child, "x", 1) == 1);
+    close(to_child);
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_fork(const char *rawpath, const char *dir)
+{
+    kvs_store_config c, ca, cb;
+    kvs_store *a, *b = NULL;
+    char err[512];
+    int drop, to;
+    pid_t pid;
+    raw_cfg(&c, rawpath, RDEV, 16384, KVS_DIRECT_PREFER);
+    for (drop = 0; drop < 2; drop++) {
+        a = open_store(&c);
+        CHECK(a != NULL);
+        if (a == NULL)
+            return;
+        pid = fork_holder(a, drop, &to);
+        CHECK_R(kvs_store_close(a), KVS_OK);
+        if (!drop) {
+            CHECK_R(kvs_store_open(&c, &b, err, sizeof err), KVS_E_BUSY); /* the child's copy */
+            end_holder(pid, to);
+        }
+        a = open_store(&c);
+        CHECK(a != NULL);
+        if (drop)
+            end_holder(pid, to);
+        if (a != NULL) {
+            get_is(a, "k1");
+            CHECK_R(kvs_store_close(a), KVS_OK);
+        }
+    }
+    /* filesystem store: B's pins, B closed, a child that dropped them */
+    cfg_fs(&ca, dir);
+    ca.capacity_bytes = CAP2;
+    cfg_fs(&cb, dir);
+    a = open_store(&ca);
+    b = open_store(&cb);
+    CHECK(a != NULL && b != NULL);
+    if (a == NULL || b == NULL) {
+        (void)kvs_store_close(a);
+        (void)kvs_store_close(b);
+        return;
+    }
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
+    CHECK_R(kvs_store_pin(b, "k2", 2), KVS_OK);
+    for (drop = 0; drop < 2; drop++) {
+        pid = fork_holder(b, drop, &to);
+        if (!drop) {
+            CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_FULL); /* B's pins, also the child's */
+            end_holder(pid, to);
+        }
+    }
+    CHECK_R(kvs_store_close(b), KVS_OK); /* pins gone, though the child lives */
+    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK);
+    end_holder(pid, to);
+    CHECK(evictions_of(a) == 1);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+}
+
+/* ---- raw: a failed open's file, opened by another open meanwhile ----
+   A creates the device file; its lock hook lets B open the same path (B
+   then waits in its own lock hook) and fails A's open, which removes the
+   file it made. B, let go, finds its descriptor's file no longer at the
+   path and opens again: it creates a file of its own, which stays. */
+static t_gate g_bgate = T_GATE_INIT;
+
+typedef struct rawopen {
+    kvs_store_config c;
+    kvs_sysops ops;
+    kvs_store *s;
+    kvs_result r;
+    pthread_t t;
+} rawopen;
+
+static rawopen g_rb;
+
+static int h_lock_b(void *u, int fd, int how, uint64_t off)
+{
+    (void)u;
+    t_gate_pass(&g_bgate, 1, "b", NULL);
+    return kvs_sys_lock(fd, how, off);
+}
+
+static void *rawopen_main(void *arg)
+{
+    rawopen *o = (rawopen *)arg;
+    char err[512];
+    o->r = kvs_store_open(&o->c, &o->s, err, sizeof err);
+    if (o->r != KVS_OK)
+        fprintf(stderr, "B's open: %s\n", err);
+    return NULL;
+}
+
+static int h_lock_a(void *u, int fd, int how, uint64_t off)
+{
+    (void)u;
+    (void)fd;
+    (void)how;
+    (void)off;
+    t_gate_arm(&g_bgate, 1, "b", NULL);
+    CHECK(pthread_create(&g_rb.t, NULL, rawopen_main, &g_rb) == 0);
+    CHECK(t_gate_wait_entered(&g_bgate)); /* B has A's file open */
+    return -EIO; /* A's open fails: it removes its file */
+}
+
+static void test_raw_removed_while_opening(const char *path)
+{
+    kvs_store_config c;
+    kvs_store *a = NULL;
+    kvs_sysops ops;
+    char err[512];
+    struct stat sb;
+    memset(&ops, 0, sizeof ops);
+    ops.lock = h_lock_a;
+    raw_cfg(&c, path, RDEV, 16384, KVS_DIRECT_PREFER);
+    c.sysops = &ops;
+    memset(&g_rb, 0, sizeof g_rb);
+    raw_cfg(&g_rb.c, path, RDEV, 16384, KVS_DIRECT_PREFER);
+    g_rb.ops.lock = h_lock_b;
+    g_rb.c.sysops = &g_rb.ops;
+    (void)unlink(path);
+    CHECK_R(kvs_store_open(&c, &a, err, sizeof err), KVS_E_IO);
+    CHECK(stat(path, &sb) != 0 && errno == ENOENT); /* A's file went */
+    t_gate_release(&g_bgate);
+    CHECK(pthread_join(g_rb.t, NULL) == 0);
+    CHECK_R(g_rb.r, KVS_OK);
+    if (g_rb.s == NULL)
+        return;
+    CHECK_R(kvs_store_put(g_rb.s, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_close(g_rb.s), KVS_OK);
+    CHECK(stat(path, &sb) == 0); /* B's own file, at the path */
+    raw_cfg(&c, path, RDEV, 16384, KVS_DIRECT_PREFER);
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a != NULL) {
+        get_is(a, "k1"); /* what B put is there */
+        CHECK_R(kvs_store_close(a), KVS_OK);
+    }
+}
+
 int main(void)
 {
     char d[1200], p[1200];
@@ -571,9 +928,19 @@ int main(void)
     test_lock_answers(d);
     t_path(d, sizeof d, "file");
     test_lock_file(d);
+    t_path(d, sizeof d, "full");
+    test_full_waits_for_read(d);
+    t_path(d, sizeof d, "giveup");
+    test_pin_gives_up(d);
+    t_path(d, sizeof d, "readonly");
+    test_read_only_lock_file(d);
     t_path(p, sizeof p, "raw.dev");
     test_raw_exclusive(p);
     test_raw_lock_answers(p);
+    t_path(p, sizeof p, "raw2.dev");
+    test_raw_removed_while_opening(p);
+    t_path(d, sizeof d, "fork");
+    test_fork(p, d);
     t_rm_rf(t_dir);
     return t_done("test_store_locks");
 }
