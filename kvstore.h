@@ -94,8 +94,9 @@
     checkpoint thread) and may inherit its locks in any state: the child
     must not call anything on it, not even close, but
     kvs_store_drop_locks_after_fork (else the child's copies of its
-    descriptors keep a raw device busy and the parent's pins held until the
-    child exits or execs); it opens its own. Only the parent closes it. (A raw store's overlapped writes also use Linux
+    descriptors keep a raw device busy, and the pins the parent held at
+    its close, until the child exits or execs); it opens its own. Only the
+    parent closes it. (A raw store's overlapped writes also use Linux
     AIO contexts, which are the opening process's.) A kvs_file holds no
     thread or lock: in a child it is an inherited descriptor like any other.
 
@@ -1138,7 +1139,8 @@ KVSDEF void kvs_store_config_init(kvs_store_config *cfg);
 /* Open (and for RAW with format set, format) a store. err (may be NULL)
    receives a sentence naming the field or path at fault. RAW: one handle
    per device file; KVS_E_BUSY when another handle, in this process or
-   another, has it open (stats.lock_errno). */
+   another, has it open (stats.lock_errno), or when the path was removed
+   or replaced under the open four times over. */
 KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, char *err, size_t err_cap);
 /* Finish in-flight batches; RAW: write a final checkpoint (synced); FS:
    nothing is synced, so call kvs_store_sync first when puts made with
@@ -1148,8 +1150,10 @@ KVSDEF kvs_result kvs_store_close(kvs_store *s);
 /* In a child process after fork(), on a handle its parent opened: close
    the descriptors through which the handle holds its locks (RAW: the
    device file; FS: each directory's lock file), which the child inherited
-   and which otherwise keep the device busy and the parent's pins held for
-   as long as the child lives (exec closes them: they are close-on-exec).
+   and which otherwise keep the device busy, and the pins the parent held
+   when it closed the handle, for as long as the child lives (exec closes
+   them: they are close-on-exec; an unpin in the parent drops its lock
+   either way, the file description being shared).
    Only close(2): async-signal-safe, no mutex taken, nothing freed; the
    handle is then no use to the child, which must not call anything else
    on it (see "fork" in the manual above). Not covered: the lock of an

@@ -6768,16 +6768,22 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
             kvsi_fs_lru_push(fs, v);
             kvsi_fs_unref(fs, v);
             if (++skipped >= fs->objects) {
+                /* Every candidate was tried. An object of this handle's
+                   being read or written (or another put's reservation) may
+                   leave room once that is over: wait for it, then try
+                   them all again; also at once when something that stood
+                   in the way at this round's start ended while fs->mu was
+                   released (its broadcast then went to nobody). */
                 kvsi_fsent *w;
-                for (w = fs->lru_head; w != NULL && !blocked; w = w->lnext)
-                    blocked = w->pins == 0 && (w->readers > 0 || w->busy);
-                if (!blocked) {
+                int now = fs->reserved > 0;
+                for (w = fs->lru_head; w != NULL && !now; w = w->lnext)
+                    now = w->pins == 0 && (w->readers > 0 || w->busy);
+                if (!now && !blocked) {
                     res = KVS_E_FULL;
                     break;
                 }
-                /* an object being read or put here may be evictable once
-                   that is over: wait for it, then try them all again */
-                pthread_cond_wait(&fs->cv, &fs->mu);
+                if (now)
+                    pthread_cond_wait(&fs->cv, &fs->mu);
                 skipped = 0;
             }
             continue;
@@ -7276,8 +7282,7 @@ static int kvsi_fs_plock(kvsi_fs *fs, kvsi_fsent *e, int how)
         ts.tv_nsec = (long)(step_us * 1000u);
         (void)nanosleep(&ts, NULL);
         waited_us += step_us;
-        if (step_us < 10000u)
-            step_us *= 2;
+        step_us = step_us >= 5000u ? 10000u : step_us * 2;
     }
     pthread_mutex_lock(&fs->mu);
     e->plocking = 0;

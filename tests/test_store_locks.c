@@ -334,7 +334,7 @@ static void test_pin_waits_for_eviction(const char *dir)
     memset(&pj, 0, sizeof pj);
     pj.s = b;
     CHECK(pthread_create(&tp, NULL, pin_main, &pj) == 0);
-    sleep_ms(300);
+    sleep_ms(100); /* well inside the pin's wait, 300 ms here */
     CHECK(!__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE)); /* waiting for the eviction */
     t_gate_release(&g_gate);
     CHECK(pthread_join(te, NULL) == 0);
@@ -477,7 +477,11 @@ static void test_lock_file(const char *dir)
 /* ---- a put that must wait for a read, with the rest pinned elsewhere ----
    A holds k1 and k2; B pins k1; A's get of k2 is held in its read. A put
    of A's must wait for the read (k2 is evictable once it is over), not
-   find the store full. */
+   find the store full. Mode 0: the read ends while the put waits; mode 1:
+   it ends while the put is out of the store's mutex, taking k1's lock
+   for the second time (a wake-up nobody waited for: the put must not
+   wait for another). */
+static int g_ex_calls, g_get_done;
 static t_gate g_rgate = T_GATE_INIT;
 
 static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
@@ -497,7 +501,19 @@ static void *get_main(void *arg)
     getjob *j = (getjob *)arg;
     size_t n = 0;
     j->r = kvs_store_get(j->s, "k2", 2, j->buf, VLEN, &n);
+    __atomic_store_n(&g_get_done, 1, __ATOMIC_RELEASE);
     return NULL;
+}
+
+static int h_lock_ends_read(void *u, int fd, int how, uint64_t off)
+{
+    (void)u;
+    if (how == KVS_LOCK_EX && ++g_ex_calls == 2) {
+        t_gate_release(&g_rgate);
+        while (!__atomic_load_n(&g_get_done, __ATOMIC_ACQUIRE))
+            sleep_ms(1);
+    }
+    return kvs_sys_lock(fd, how, off);
 }
 
 static void *put3_main(void *arg)
@@ -509,15 +525,19 @@ static void *put3_main(void *arg)
     return NULL;
 }
 
-static void test_full_waits_for_read(const char *dir)
+static void test_full_waits_for_read(const char *dir, int mode)
 {
     kvs_store *a, *b;
     kvs_sysops ops;
     pthread_t tg, tp;
     getjob gj;
     pinjob pj;
+    g_ex_calls = 0;
+    g_get_done = 0;
     memset(&ops, 0, sizeof ops);
     ops.pread = h_pread;
+    if (mode == 1)
+        ops.lock = h_lock_ends_read;
     if (!open_pair(dir, &ops, NULL, &a, &b))
         return;
     CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
@@ -532,9 +552,20 @@ static void test_full_waits_for_read(const char *dir)
     memset(&pj, 0, sizeof pj);
     pj.s = a;
     CHECK(pthread_create(&tp, NULL, put3_main, &pj) == 0);
-    sleep_ms(300);
-    CHECK(!__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE)); /* waiting, not full */
-    t_gate_release(&g_rgate);
+    if (mode == 0) {
+        sleep_ms(300);
+        CHECK(!__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE)); /* waiting, not full */
+        t_gate_release(&g_rgate);
+    } else {
+        int i;
+        for (i = 0; i < 3000 && !__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE); i++)
+            sleep_ms(10);
+        CHECK(__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE)); /* not waiting for a second wake-up */
+        CHECK(g_ex_calls >= 2);
+        t_gate_release(&g_rgate); /* (released in the hook already) */
+        if (!__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE))
+            get_is(a, "k1"); /* failed: any get's end wakes the put, so the test ends */
+    }
     CHECK(pthread_join(tg, NULL) == 0);
     CHECK(pthread_join(tp, NULL) == 0);
     CHECK_R(gj.r, KVS_OK);
@@ -775,7 +806,7 @@ static void test_fork(const char *rawpath, const char *dir)
     kvs_store_config c, ca, cb;
     kvs_store *a, *b = NULL;
     char err[512];
-    int drop, to;
+    int drop, to = -1;
     pid_t pid;
     raw_cfg(&c, rawpath, RDEV, 16384, KVS_DIRECT_PREFER);
     for (drop = 0; drop < 2; drop++) {
@@ -798,33 +829,43 @@ static void test_fork(const char *rawpath, const char *dir)
             CHECK_R(kvs_store_close(a), KVS_OK);
         }
     }
-    /* filesystem store: B's pins, B closed, a child that dropped them */
+    /* Filesystem store: B pins both of A's objects, forks, and closes.
+       The child shares B's lock descriptor: an unpin in B still drops its
+       lock (one file description), but the pins B held at its close stay
+       held while a child that did not drop them lives. */
     cfg_fs(&ca, dir);
     ca.capacity_bytes = CAP2;
     cfg_fs(&cb, dir);
     a = open_store(&ca);
-    b = open_store(&cb);
-    CHECK(a != NULL && b != NULL);
-    if (a == NULL || b == NULL) {
-        (void)kvs_store_close(a);
-        (void)kvs_store_close(b);
+    CHECK(a != NULL);
+    if (a == NULL)
         return;
-    }
     CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
-    CHECK_R(kvs_store_pin(b, "k2", 2), KVS_OK);
     for (drop = 0; drop < 2; drop++) {
+        const char *next = drop ? "k4" : "k3";
+        b = open_store(&cb);
+        CHECK(b != NULL);
+        if (b == NULL)
+            break;
+        CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
+        CHECK_R(kvs_store_pin(b, "k2", 2), KVS_OK);
         pid = fork_holder(b, drop, &to);
+        CHECK_R(kvs_store_close(b), KVS_OK);
         if (!drop) {
-            CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_FULL); /* B's pins, also the child's */
+            CHECK_R(kvs_store_put(a, next, 2, g_val, VLEN), KVS_E_FULL); /* the child holds B's pins */
+            end_holder(pid, to);
+            CHECK_R(kvs_store_put(a, next, 2, g_val, VLEN), KVS_OK);
+            /* k1 and k2 again, for the second round */
+            CHECK_R(kvs_store_remove(a, next, 2), KVS_OK);
+            CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+            CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+        } else {
+            CHECK_R(kvs_store_put(a, next, 2, g_val, VLEN), KVS_OK); /* dropped: free while it lives */
             end_holder(pid, to);
         }
     }
-    CHECK_R(kvs_store_close(b), KVS_OK); /* pins gone, though the child lives */
-    CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK);
-    end_holder(pid, to);
-    CHECK(evictions_of(a) == 1);
+    CHECK(evictions_of(a) >= 2);
     CHECK_R(kvs_store_close(a), KVS_OK);
 }
 
@@ -862,6 +903,18 @@ static void *rawopen_main(void *arg)
     return NULL;
 }
 
+static const char *g_rawpath;
+static int g_closed_with_file; /* A closed its device file while its file was at the path */
+
+static int h_close_a(void *u, int fd)
+{
+    struct stat sb;
+    (void)u;
+    if (stat(g_rawpath, &sb) == 0)
+        g_closed_with_file++; /* B could lock it, then lose it to A's unlink */
+    return close(fd) == 0 ? 0 : -errno;
+}
+
 static int h_lock_a(void *u, int fd, int how, uint64_t off)
 {
     (void)u;
@@ -883,6 +936,8 @@ static void test_raw_removed_while_opening(const char *path)
     struct stat sb;
     memset(&ops, 0, sizeof ops);
     ops.lock = h_lock_a;
+    ops.close = h_close_a;
+    g_rawpath = path;
     raw_cfg(&c, path, RDEV, 16384, KVS_DIRECT_PREFER);
     c.sysops = &ops;
     memset(&g_rb, 0, sizeof g_rb);
@@ -892,6 +947,7 @@ static void test_raw_removed_while_opening(const char *path)
     (void)unlink(path);
     CHECK_R(kvs_store_open(&c, &a, err, sizeof err), KVS_E_IO);
     CHECK(stat(path, &sb) != 0 && errno == ENOENT); /* A's file went */
+    CHECK(g_closed_with_file == 0);                  /* before its lock did */
     t_gate_release(&g_bgate);
     CHECK(pthread_join(g_rb.t, NULL) == 0);
     CHECK_R(g_rb.r, KVS_OK);
@@ -929,7 +985,9 @@ int main(void)
     t_path(d, sizeof d, "file");
     test_lock_file(d);
     t_path(d, sizeof d, "full");
-    test_full_waits_for_read(d);
+    test_full_waits_for_read(d, 0);
+    t_path(d, sizeof d, "full1");
+    test_full_waits_for_read(d, 1);
     t_path(d, sizeof d, "giveup");
     test_pin_gives_up(d);
     t_path(d, sizeof d, "readonly");
