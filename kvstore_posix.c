@@ -6697,7 +6697,7 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
    more can be evicted. */
 static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
 {
-    uint64_t cap = fs->cfg->capacity_bytes, skipped = 0;
+    uint64_t cap = fs->cfg->capacity_bytes, skipped = 0, cands = 0;
     kvs_result res = KVS_OK;
     if (cap != 0 && need > cap)
         return KVS_E_LIMIT;
@@ -6767,7 +6767,13 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
                when every object was tried so, nothing can be evicted */
             kvsi_fs_lru_push(fs, v);
             kvsi_fs_unref(fs, v);
-            if (++skipped >= fs->objects) {
+            if (skipped++ == 0) { /* a round: as many tries as candidates */
+                kvsi_fsent *w;
+                for (cands = 0, w = fs->lru_head; w != NULL; w = w->lnext)
+                    if (w->pins == 0 && w->readers == 0 && !w->busy)
+                        cands++;
+            }
+            if (skipped >= cands) {
                 /* Every candidate was tried. An object of this handle's
                    being read or written (or another put's reservation) may
                    leave room once that is over: wait for it, then try
