@@ -94,9 +94,9 @@
     checkpoint thread) and may inherit its locks in any state: the child
     must not call anything on it, not even close, but
     kvs_store_drop_locks_after_fork (else the child's copies of its
-    descriptors keep a raw device busy, and the pins the parent held at
-    its close, until the child exits or execs); it opens its own. Only the
-    parent closes it. (A raw store's overlapped writes also use Linux
+    descriptors keep a raw device busy, and keep held the pins the parent
+    held at its close, until the child exits or execs); it opens its own.
+    Only the parent closes it. (A raw store's overlapped writes also use Linux
     AIO contexts, which are the opening process's.) A kvs_file holds no
     thread or lock: in a child it is an inherited descriptor like any other.
 
@@ -681,8 +681,10 @@ typedef struct kvs_sysops {
        fails the eviction, nothing moved) and its check of the file it
        took away (an error puts the file back and fails the eviction). Not hooked:
        statx (alignment discovery), the block-device ioctls, stat of store
-       directories, fdopendir/closedir of directory streams, getrandom, the
-       TP map file. */
+       directories, the raw open's check that its path still names the file
+       it locked (stat, fstat), fdopendir/closedir of directory streams,
+       getrandom, the TP map file; and the close(2) of
+       kvs_store_drop_locks_after_fork. */
     int (*fstat)(void *user, int fd, kvs_file_status *st);
     int (*fstatat)(void *user, int dirfd, const char *path, kvs_file_status *st);
     /* Growing a new regular file to its configured size (kvs_file_config
@@ -1139,8 +1141,9 @@ KVSDEF void kvs_store_config_init(kvs_store_config *cfg);
 /* Open (and for RAW with format set, format) a store. err (may be NULL)
    receives a sentence naming the field or path at fault. RAW: one handle
    per device file; KVS_E_BUSY when another handle, in this process or
-   another, has it open (stats.lock_errno), or when the path was removed
-   or replaced under the open four times over. */
+   another, has it open, or when the path was removed or replaced under
+   the open four times over; where there are no such locks it opens
+   unguarded, and stats.lock_errno says why. */
 KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, char *err, size_t err_cap);
 /* Finish in-flight batches; RAW: write a final checkpoint (synced); FS:
    nothing is synced, so call kvs_store_sync first when puts made with
@@ -1193,7 +1196,8 @@ KVSDEF kvs_result kvs_store_get(kvs_store *s, const void *key, size_t key_len, v
 KVSDEF kvs_result kvs_store_exists(kvs_store *s, const void *key, size_t key_len);
 KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len);
 /* Pinned objects are never evicted (pins count; unpin as often as pinned).
-   RAW: by this handle, the only one. FS: by any handle on the same
+   RAW: by this handle (the only one, where stats.lock_errno is 0). FS:
+   by any handle on the same
    directories, in this process or another, while stats.lock_errno is 0
    (byte locks; else by this handle only); a pin waits for an eviction
    under way elsewhere, up to 10 s (docs/STORES.md, "Eviction across
@@ -1201,7 +1205,8 @@ KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len
    it is pinned), KVS_E_BUSY when the name stayed locked for the whole
    wait, the lock's error (the pin not taken in either case); unpin: KVS_E_INVAL for a
    key not pinned, the unlock's error (the pin is dropped, and the lock
-   stays until close). */
+   stays until close or the next unpin of that name to 0). Check
+   stats.lock_errno after the open when pins must hold across processes. */
 KVSDEF kvs_result kvs_store_pin(kvs_store *s, const void *key, size_t key_len);
 KVSDEF kvs_result kvs_store_unpin(kvs_store *s, const void *key, size_t key_len);
 
