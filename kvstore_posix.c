@@ -6613,10 +6613,11 @@ static int kvsi_fs_put_back(kvsi_fs *fs, const kvsi_fsdir *d, const char *tmp, c
    and the rename is ever away from its name, for a moment and with the
    fresh mtime that keeps another open's orphan scan off it. *how gets
    KVSI_EV_DIR once the directory changed (it needs a sync) and KVSI_EV_AWAY
-   when the name has lost the file this handle counts. Returns 0: the seen file is removed (or a file that is no object,
-   or, when a newer one took the name meanwhile, the moved one); -ENOENT:
-   nothing was at the name; 1: a file another process put is at the name
-   (still, or again), *st says what it is; other -errno: the eviction failed, with the
+   when the name has lost the file this handle counts. Returns 0: the seen
+   file is removed (or a file that is no object, or, when a newer one took
+   the name meanwhile, the moved one); -ENOENT: nothing was at the name; 1:
+   a file another process put is at the name (still, or again), *st says
+   what it is; other -errno: the eviction failed, with the
    file at its name unless KVSI_EV_AWAY (a put-back that failed for another
    reason than missing hard links: the file is left under the temporary
    name, for the orphan scan). A crash between the moves leaves the file
@@ -6743,7 +6744,8 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
         lfd = -1;
         lk = locks ? kvsi_fs_evlock(fs, v, &lfd) : 0;
         if (lk != 0) {
-            r = 2; /* pinned elsewhere, or the lock failed (lk < 0) */
+            r = 2; /* not tried: pinned elsewhere (lk 1), or the lock failed
+                      (lk < 0, answered below) */
         } else if (ided) {
             r = kvsi_fs_evict_file(fs, &fs->dirs[v->dir], kvsi_fsent_name(v), vsize, &vfid, &st, &how);
         } else { /* a file this handle could not identify (its put's fstat

@@ -72,48 +72,14 @@ static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
 
 static kvs_sysops g_ops;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-}
-
-static void name_of(const char *key, char *out)
-{
-    size_t n = 0;
-    CHECK_R(kvs_fsname_encode(key, strlen(key), out, KVS_FSNAME_MAX + 1, &n, NULL), KVS_OK);
-}
-
 #define VLEN 8192
 #define CAP2 (2 * (4096 + VLEN) + 4096) /* room for two VLEN objects, not three */
-
-/* Both handles open, or neither left open (a failure is CHECKed). */
-static int both_open(kvs_store *a, kvs_store *b)
-{
-    CHECK(a != NULL && b != NULL);
-    if (a != NULL && b != NULL)
-        return 1;
-    if (a != NULL)
-        (void)kvs_store_close(a);
-    if (b != NULL)
-        (void)kvs_store_close(b);
-    return 0;
-}
 
 /* Handle A (capacity for two objects, hooks ops) and handle B (no bound:
    it never evicts) on the same paths; 0 when they did not both open. */
 static int open_evicting_pair(const char *paths, kvs_sysops *ops, kvs_store **a, kvs_store **b)
 {
-    kvs_store_config ca, cb;
-    cfg_fs(&ca, paths);
-    ca.sysops = ops;
-    ca.capacity_bytes = CAP2;
-    cfg_fs(&cb, paths);
-    *a = open_store(&ca);
-    *b = open_store(&cb);
-    return both_open(*a, *b);
+    return open_pair_cap(paths, CAP2, ops, NULL, a, b);
 }
 
 static uint64_t objects_of(kvs_store *s)
@@ -170,7 +136,7 @@ static void test_pin_during_eviction(const char *dir)
         return;
     CHECK_R(kvs_store_put(s, "k1", 2, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_put(s, "k2", 2, g_val, VLEN), KVS_OK);
-    name_of("k1", n1);
+    fs_name_of("k1", n1);
     t_gate_arm(&g_gate, G_UNLINK, n1, NULL);
     put3.s = s;
     put3.key = "k3";
@@ -179,7 +145,7 @@ static void test_pin_during_eviction(const char *dir)
     pin1.s = s;
     pin1.key = "k1";
     CHECK(pthread_create(&tq, NULL, pin_main, &pin1) == 0);
-    sleep_ms(150); /* long enough for a pin that does not wait to finish */
+    t_sleep_ms(150); /* long enough for a pin that does not wait to finish */
     t_gate_release(&g_gate);
     pthread_join(tp, NULL);
     pthread_join(tq, NULL);
@@ -283,7 +249,7 @@ static void test_stale_miss(const char *dir)
         return;
     CHECK_R(kvs_store_put(a, "k", 1, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_remove(b, "k", 1), KVS_OK);
-    name_of("k", name);
+    fs_name_of("k", name);
     t_gate_arm(&g_gate, G_OPEN_MISS, name, NULL);
     g1.s = a;
     g1.key = "k";
@@ -335,7 +301,7 @@ static void test_evict_waits_for_read(const char *dir)
     CHECK_R(kvs_store_put(s, "k1", 2, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_put(s, "k2", 2, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_pin(s, "k2", 2), KVS_OK);
-    name_of("k1", n1);
+    fs_name_of("k1", n1);
     snprintf(path, sizeof path, "%s/%s", dir, n1);
     t_gate_arm(&g_gate, G_PREAD, NULL, g_abuf);
     g1.s = s;
@@ -345,7 +311,7 @@ static void test_evict_waits_for_read(const char *dir)
     p3.s = s;
     p3.key = "k3";
     CHECK(pthread_create(&tp, NULL, put_main, &p3) == 0);
-    sleep_ms(200); /* time for a put that does not wait to evict k1 */
+    t_sleep_ms(200); /* time for a put that does not wait to evict k1 */
     CHECK(stat(path, &sb) == 0); /* k1 is being read: not evicted */
     t_gate_release(&g_gate);
     pthread_join(tg, NULL);
@@ -493,7 +459,7 @@ static void test_evict_spares_newer(const char *dir, int mode)
     memcpy(v3, g_val, VLEN);
     v2[0] ^= 0x5a;
     v3[1] ^= 0xa5;
-    name_of("k1", n1);
+    fs_name_of("k1", n1);
     memset(&w, 0, sizeof w);
     w.name = n1;
     memset(&ops, 0, sizeof ops);
@@ -504,8 +470,7 @@ static void test_evict_spares_newer(const char *dir, int mode)
     if (!open_evicting_pair(dir, &ops, &a, &b))
         return;
     w.b = b;
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    put_k1_k2(a, g_val, VLEN);
     if (mode == 0)
         CHECK_R(kvs_store_put(b, "k1", 2, v2, VLEN), KVS_OK); /* B's k1, unknown to A */
     else
@@ -619,9 +584,8 @@ static void test_evict_non_file(const char *dir)
     CHECK(a != NULL);
     if (a == NULL)
         return;
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
-    name_of("k1", n1);
+    put_k1_k2(a, g_val, VLEN);
+    fs_name_of("k1", n1);
     snprintf(path, sizeof path, "%s/%s", dir, n1);
     CHECK(unlink(path) == 0 && symlink("/nonexistent", path) == 0);
     CHECK_R(kvs_store_pin(a, "k2", 2), KVS_OK); /* k1's name: the one candidate */
@@ -687,7 +651,7 @@ static void test_put_back_synced(const char *d0, const char *d1)
     snprintf(paths, sizeof paths, "%s,%s", d0, d1);
     memset(&ds, 0, sizeof ds);
     ds.dirfd_of_k1 = -1;
-    name_of("k1", n1);
+    fs_name_of("k1", n1);
     ds.w.name = n1;
     memset(&ops, 0, sizeof ops);
     ops.user = &ds;
@@ -731,6 +695,7 @@ int main(void)
 {
     char d1[1200], d2[1200], d3[1200], d4[1200];
     uint64_t rs;
+    int mode;
     t_init("test_store_fs_handles");
     t_setup_dir("fsh");
     rs = t_seed;
@@ -752,16 +717,12 @@ int main(void)
     test_evict_waits_for_read(d4);
     t_path(d4, sizeof d4, "known");
     test_known_replaced_same_size(d4);
-    t_path(d4, sizeof d4, "spare0");
-    test_evict_spares_newer(d4, 0);
-    t_path(d4, sizeof d4, "spare1");
-    test_evict_spares_newer(d4, 1);
-    t_path(d4, sizeof d4, "spare2");
-    test_evict_spares_newer(d4, 2);
-    t_path(d4, sizeof d4, "spare3");
-    test_evict_spares_newer(d4, 3);
-    t_path(d4, sizeof d4, "spare4");
-    test_evict_spares_newer(d4, 4);
+    for (mode = 0; mode <= 4; mode++) {
+        char sub[16];
+        snprintf(sub, sizeof sub, "spare%d", mode);
+        t_path(d4, sizeof d4, sub);
+        test_evict_spares_newer(d4, mode);
+    }
     t_path(d4, sizeof d4, "nonfile");
     test_evict_non_file(d4);
     t_path(d1, sizeof d1, "pb0");

@@ -57,6 +57,50 @@ T_FN void cfg_fs(kvs_store_config *c, const char *paths)
     c->threads = FS_THREADS;
 }
 
+/* The file name of a (text) key, as the store names its file. */
+T_FN void fs_name_of(const char *key, char *out)
+{
+    size_t n = 0;
+    CHECK_R(kvs_fsname_encode(key, strlen(key), out, KVS_FSNAME_MAX + 1, &n, NULL), KVS_OK);
+}
+
+/* Both handles open, or neither left open (a failure is CHECKed). */
+T_FN int both_open(kvs_store *a, kvs_store *b)
+{
+    CHECK(a != NULL && b != NULL);
+    if (a != NULL && b != NULL)
+        return 1;
+    if (a != NULL)
+        (void)kvs_store_close(a);
+    if (b != NULL)
+        (void)kvs_store_close(b);
+    return 0;
+}
+
+/* Handle A (capacity_bytes cap, hooks aops) and handle B (no bound: it
+   never evicts; hooks bops) on the same paths; 0 when they did not both
+   open. */
+T_FN int open_pair_cap(const char *paths, uint64_t cap, kvs_sysops *aops, kvs_sysops *bops, kvs_store **a,
+                       kvs_store **b)
+{
+    kvs_store_config ca, cb;
+    cfg_fs(&ca, paths);
+    ca.sysops = aops;
+    ca.capacity_bytes = cap;
+    cfg_fs(&cb, paths);
+    cb.sysops = bops;
+    *a = open_store(&ca);
+    *b = open_store(&cb);
+    return both_open(*a, *b);
+}
+
+/* Put k1 then k2, both of v[0..n), through s. */
+T_FN void put_k1_k2(kvs_store *s, const unsigned char *v, size_t n)
+{
+    CHECK_R(kvs_store_put(s, "k1", 2, v, n), KVS_OK);
+    CHECK_R(kvs_store_put(s, "k2", 2, v, n), KVS_OK);
+}
+
 /* Self-describing values: an 8-byte tag (len << 32 | id), then
    t_fill_tag(tag), so any value read back can be checked for tearing. */
 T_FN void make_tagged(unsigned char *p, size_t n, uint64_t tag)

@@ -55,20 +55,6 @@
 
 static unsigned char g_val[VLEN], g_rd[VLEN];
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-}
-
-static void name_of(const char *key, char *out)
-{
-    size_t n = 0;
-    CHECK_R(kvs_fsname_encode(key, strlen(key), out, KVS_FSNAME_MAX + 1, &n, NULL), KVS_OK);
-}
-
 static void get_is(kvs_store *s, const char *key)
 {
     size_t n = 0;
@@ -138,25 +124,10 @@ static int h_lock(void *u, int fd, int how, uint64_t off)
     return kvs_sys_lock(fd, how, off);
 }
 
-/* Handle A (capacity for two objects, ops) and B (no bound) on dir. */
+/* Handle A (capacity for two objects, aops) and B (no bound, bops) on dir. */
 static int open_pair(const char *dir, kvs_sysops *aops, kvs_sysops *bops, kvs_store **a, kvs_store **b)
 {
-    kvs_store_config ca, cb;
-    cfg_fs(&ca, dir);
-    ca.capacity_bytes = CAP2;
-    ca.sysops = aops;
-    cfg_fs(&cb, dir);
-    cb.sysops = bops;
-    *a = open_store(&ca);
-    *b = open_store(&cb);
-    CHECK(*a != NULL && *b != NULL);
-    if (*a != NULL && *b != NULL)
-        return 1;
-    if (*a != NULL)
-        (void)kvs_store_close(*a);
-    if (*b != NULL)
-        (void)kvs_store_close(*b);
-    return 0;
+    return open_pair_cap(dir, CAP2, aops, bops, a, b);
 }
 
 /* ---- 1. a pin in another handle of this process ---- */
@@ -166,8 +137,7 @@ static void test_pin_other_handle(const char *dir)
     if (!open_pair(dir, NULL, NULL, &a, &b))
         return;
     CHECK(lock_errno_of(a) == 0 && lock_errno_of(b) == 0); /* Linux: the locks work */
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    put_k1_k2(a, g_val, VLEN);
     CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
     CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK); /* evicts k2, not k1 */
     CHECK(evictions_of(a) == 1);
@@ -325,9 +295,8 @@ static void test_pin_waits_for_eviction(const char *dir)
     ops.renameat = h_renameat;
     if (!open_pair(dir, &ops, NULL, &a, &b))
         return;
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
-    name_of("k1", n1);
+    put_k1_k2(a, g_val, VLEN);
+    fs_name_of("k1", n1);
     t_gate_arm(&g_gate, G_RENAME, n1, NULL); /* A's eviction stops as it takes k1 */
     ej.s = a;
     ej.r = KVS_OK;
@@ -336,7 +305,7 @@ static void test_pin_waits_for_eviction(const char *dir)
     memset(&pj, 0, sizeof pj);
     pj.s = b;
     CHECK(pthread_create(&tp, NULL, pin_main, &pj) == 0);
-    sleep_ms(100); /* well inside the pin's wait, 2 s here */
+    t_sleep_ms(100); /* well inside the pin's wait, 2 s here */
     CHECK(!__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE)); /* waiting for the eviction */
     t_gate_release(&g_gate);
     CHECK(pthread_join(te, NULL) == 0);
@@ -369,8 +338,7 @@ static void test_lock_answers(const char *dir)
     if (!open_pair(dir, &ao, &bo, &a, &b))
         return;
     CHECK(lock_errno_of(a) == 0 && lock_errno_of(b) == ENOLCK);
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    put_k1_k2(a, g_val, VLEN);
     CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK); /* per handle: A cannot see it */
     CHECK(bh.sh_calls == 0);
     CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK);
@@ -431,8 +399,7 @@ static void test_one_try_per_candidate(const char *dir)
     ao.lock = h_lock;
     if (!open_pair(dir, &ao, NULL, &a, &b))
         return;
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    put_k1_k2(a, g_val, VLEN);
     CHECK_R(kvs_store_pin(a, "k1", 2), KVS_OK);
     CHECK_R(kvs_store_pin(b, "k2", 2), KVS_OK);
     ah.ex_calls = 0;
@@ -539,7 +506,7 @@ static int h_lock_ends_read(void *u, int fd, int how, uint64_t off)
     if (how == KVS_LOCK_EX && ++g_ex_calls == 1) {
         t_gate_release(&g_rgate);
         while (!__atomic_load_n(&g_get_done, __ATOMIC_ACQUIRE))
-            sleep_ms(1);
+            t_sleep_ms(1);
     }
     return kvs_sys_lock(fd, how, off);
 }
@@ -568,8 +535,7 @@ static void test_full_waits_for_read(const char *dir, int mode)
         ops.lock = h_lock_ends_read;
     if (!open_pair(dir, &ops, NULL, &a, &b))
         return;
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    put_k1_k2(a, g_val, VLEN);
     CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
     gj.s = a;
     gj.buf = (unsigned char *)t_xalloc_aligned(VLEN, 4096);
@@ -581,13 +547,13 @@ static void test_full_waits_for_read(const char *dir, int mode)
     pj.s = a;
     CHECK(pthread_create(&tp, NULL, put3_main, &pj) == 0);
     if (mode == 0) {
-        sleep_ms(300);
+        t_sleep_ms(300);
         CHECK(!__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE)); /* waiting, not full */
         t_gate_release(&g_rgate);
     } else {
         int i;
         for (i = 0; i < 3000 && !__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE); i++)
-            sleep_ms(10);
+            t_sleep_ms(10);
         CHECK(__atomic_load_n(&pj.done, __ATOMIC_ACQUIRE)); /* not waiting for a second wake-up */
         CHECK(g_ex_calls >= 1);
         t_gate_release(&g_rgate); /* (released in the hook already) */
@@ -772,8 +738,7 @@ static void test_read_only_lock_file(const char *dir)
     if (!open_pair(dir, NULL, &ops, &a, &b))
         return;
     CHECK(lock_errno_of(b) == 0);
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    put_k1_k2(a, g_val, VLEN);
     CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
     CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_OK); /* k2 goes, not k1 */
     get_is(a, "k1");
@@ -868,8 +833,7 @@ static void test_fork(const char *rawpath, const char *dir)
     CHECK(a != NULL);
     if (a == NULL)
         return;
-    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
-    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    put_k1_k2(a, g_val, VLEN);
     for (drop = 0; drop < 2; drop++) {
         const char *next = drop ? "k4" : "k3";
         b = open_store(&cb);

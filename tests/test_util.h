@@ -557,6 +557,15 @@ T_FN void t_gate_release(t_gate *g)
     pthread_mutex_unlock(&g->mu);
 }
 
+/* Sleep ms milliseconds. */
+T_FN void t_sleep_ms(long ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
 /* A pread hook's body: the gate (by buffer) for `kind`, then the real call. */
 T_FN int64_t t_gated_pread(t_gate *g, int kind, int fd, void *buf, size_t len, uint64_t off)
 {
