@@ -52,6 +52,9 @@
                             (x86-64); the CRC32C instruction is still used
         KVS_POSIX           with KVS_STATIC: declare the POSIX backend too
         KVS_POSIX_USE_EVENTFD  0 = completion fd is a pipe even on Linux
+        KVS_POSIX_USE_AIO   0 = the raw store's large direct puts compute the
+                            CRC first, then write (default 1 on Linux: the
+                            write starts first, docs/STORES.md "Put")
 
     RESULTS AND ERRORS
     ==================
@@ -687,9 +690,10 @@ typedef struct kvs_sysops {
        kvs_store_drop_locks_after_fork. */
     int (*fstat)(void *user, int fd, kvs_file_status *st);
     int (*fstatat)(void *user, int dirfd, const char *path, kvs_file_status *st);
-    /* Growing a new regular file to its configured size (kvs_file_config
-       .size without KVS_FILE_PREALLOC: the raw store's device file): 0 or
-       -errno, -EINTR retried; a failure fails the open. */
+    /* Truncating a regular file opened with KVS_FILE_TRUNC (to 0), and
+       growing one to its configured size (kvs_file_config.size without
+       KVS_FILE_PREALLOC: the raw store's device file), as the open's last
+       steps: 0 or -errno, -EINTR retried; a failure fails the open. */
     int (*ftruncate)(void *user, int fd, uint64_t size);
     /* Creating one directory of a path (the filesystem store's directories,
        made at open): 0 or -errno (-EEXIST: something is there, and the
@@ -854,8 +858,9 @@ KVSDEF kvs_result kvs_file_write(kvs_file *f, uint64_t offset, const void *buf, 
 KVSDEF kvs_result kvs_file_readv(kvs_file *f, uint64_t offset, const kvs_iovec *iov, size_t n);
 KVSDEF kvs_result kvs_file_writev(kvs_file *f, uint64_t offset, const kvs_iovec *iov, size_t n);
 /* Bytes a write of len at offset occupies on disk: len when buffered; when
-   direct, len rounded up to info.tail_pad if offset + (len rounded down to
-   info.align) is a multiple of it, else to info.align. KVS_E_ALIGN for a
+   direct, d = len rounded down to info.align, plus, if a tail of len is left
+   over, one padded block for it: info.tail_pad bytes when offset + d is a
+   multiple of info.tail_pad, else info.align bytes. KVS_E_ALIGN for a
    direct file and a misaligned offset (the write would be refused),
    KVS_E_OVERFLOW when the range passes 2^64. */
 KVSDEF kvs_result kvs_file_written_len(const kvs_file *f, uint64_t offset, size_t len, uint64_t *out);

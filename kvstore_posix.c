@@ -861,18 +861,22 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
     f->policy = cfg.direct;
     f->read_only = (cfg.flags & KVS_FILE_RDONLY) ? 1 : 0;
 
-    oflags = O_CLOEXEC | (f->read_only ? O_RDONLY : O_RDWR);
+    /* O_NONBLOCK for reading: a FIFO's read-only open would otherwise wait
+       for a writer before the type check below refuses it. It changes
+       nothing for a regular file or a block device. */
+    oflags = O_CLOEXEC | (f->read_only ? O_RDONLY | O_NONBLOCK : O_RDWR);
     if (cfg.flags & KVS_FILE_CREATE)
         oflags |= O_CREAT;
     if (cfg.flags & KVS_FILE_EXCL)
         oflags |= O_EXCL;
-    if (cfg.flags & KVS_FILE_TRUNC)
-        oflags |= O_TRUNC;
     created_excl = (cfg.flags & KVS_FILE_EXCL) ? 1 : 0;
 
     /* Open buffered first (creation, truncation and sizing never depend on
        O_DIRECT), then switch O_DIRECT on with F_SETFL: a filesystem that
-       refuses it answers EINVAL there, and nothing has to be re-opened. */
+       refuses it answers EINVAL there, and nothing has to be re-opened.
+       Truncation and growth come last, once nothing can fail the open but
+       their own calls: an open refused (KVS_E_NODIRECT, a block device too
+       small) leaves an existing file as it was. */
     oflags |= extra;
     if (dirfd == AT_FDCWD)
         fd = kvsi_sys_open(ops, path, oflags, cfg.mode ? cfg.mode : 0644u);
@@ -898,26 +902,14 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
     }
     f->is_blockdev = is_blk;
 
-    if (cfg.size != 0) {
-        if (is_blk) {
-            uint64_t dev = 0;
-            res = kvsi_blockdev_size(fd, &dev);
-            if (res != KVS_OK)
-                goto fail;
-            if (cfg.size > dev) {
-                res = KVS_E_NOSPC;
-                goto fail;
-            }
-        } else if (sb.size < cfg.size) {
-            if (cfg.flags & KVS_FILE_PREALLOC) {
-                r = -kvsi_sys_fallocate(ops, fd, 0, cfg.size, 1);
-            } else {
-                r = -kvsi_sys_ftruncate(ops, fd, cfg.size);
-            }
-            if (r != 0) {
-                res = kvs_result_from_errno(r);
-                goto fail;
-            }
+    if (cfg.size != 0 && is_blk) {
+        uint64_t dev = 0;
+        res = kvsi_blockdev_size(fd, &dev);
+        if (res != KVS_OK)
+            goto fail;
+        if (cfg.size > dev) {
+            res = KVS_E_NOSPC;
+            goto fail;
         }
     }
 
@@ -967,6 +959,27 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
             f->st.direct_fallbacks = 1;
         } else {
             f->direct = 1;
+        }
+    }
+
+    /* A regular file only: O_TRUNC leaves a block device as it is, and so
+       does this. */
+    if (!is_blk && (cfg.flags & KVS_FILE_TRUNC) && sb.size > 0) {
+        r = -kvsi_sys_ftruncate(ops, fd, 0);
+        if (r != 0) {
+            res = kvs_result_from_errno(r);
+            goto fail;
+        }
+        sb.size = 0;
+    }
+    if (!is_blk && sb.size < cfg.size) {
+        if (cfg.flags & KVS_FILE_PREALLOC)
+            r = -kvsi_sys_fallocate(ops, fd, 0, cfg.size, 1);
+        else
+            r = -kvsi_sys_ftruncate(ops, fd, cfg.size);
+        if (r != 0) {
+            res = kvs_result_from_errno(r);
+            goto fail;
         }
     }
     *out = f;

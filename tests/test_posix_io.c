@@ -851,6 +851,19 @@ static void test_config_and_alloc(void)
         CHECK_R(kvs_file_open(t_dir, &wcfg, &f), KVS_E_NOTSUP);
         CHECK(f == NULL);
     }
+    /* nor is a FIFO, read-only too: refused at once, not after a writer
+       comes (the alarm ends the test if the open waits) */
+    {
+        char fifo[1200];
+        snprintf(fifo, sizeof fifo, "%s/fifo", t_dir);
+        if (CHECK(mkfifo(fifo, 0600) == 0)) {
+            alarm(20);
+            CHECK_R(kvs_file_open(fifo, &cfg, &f), KVS_E_NOTSUP);
+            alarm(0);
+            CHECK(f == NULL);
+            unlink(fifo);
+        }
+    }
     CHECK_R(kvs_file_close(NULL), KVS_OK);
 
     /* allocation failure at every point of open and of a bounced read */

@@ -195,6 +195,43 @@ static void test_injected(void)
             CHECK(stat(path, &sb) == 0 && sb.st_size == 6);
         }
     }
+    /* A refused open changes nothing: TRUNC and size act only once the
+       direct policy is settled. */
+    {
+        kvs_file_config cfg;
+        struct stat sb;
+        char got[8] = {0};
+        int fd;
+        kvs_file_config_init(&cfg);
+        cfg.direct = KVS_DIRECT_REQUIRE;
+        cfg.flags = KVS_FILE_TRUNC;
+        cfg.sysops = &ops;
+        f = NULL;
+        CHECK_R(kvs_file_open(path, &cfg, &f), KVS_E_NODIRECT);
+        CHECK(f == NULL && stat(path, &sb) == 0 && sb.st_size == 6);
+        cfg.flags = 0;
+        cfg.size = (uint64_t)1 << 20;
+        CHECK_R(kvs_file_open(path, &cfg, &f), KVS_E_NODIRECT);
+        CHECK(f == NULL && stat(path, &sb) == 0 && sb.st_size == 6);
+        fd = open(path, O_RDONLY);
+        CHECK(fd >= 0 && pread(fd, got, 6, 0) == 6 && memcmp(got + 1, "hello", 5) == 0);
+        if (fd >= 0)
+            close(fd);
+        /* PREFER opens buffered, and then truncates and grows */
+        cfg.direct = KVS_DIRECT_PREFER;
+        cfg.flags = KVS_FILE_TRUNC;
+        cfg.size = 8192;
+        CHECK_R(kvs_file_open(path, &cfg, &f), KVS_OK);
+        if (f != NULL) {
+            uint64_t size = 0;
+            CHECK_R(kvs_file_size(f, &size), KVS_OK);
+            CHECK(size == 8192);
+            CHECK_R(kvs_file_read(f, 0, got, 6), KVS_OK);
+            CHECK(memcmp(got, "\0\0\0\0\0\0", 6) == 0);
+            CHECK_R(kvs_file_close(f), KVS_OK);
+        }
+        CHECK(stat(path, &sb) == 0 && sb.st_size == 8192);
+    }
     /* another error from F_SETFL is an error, never a silent fallback */
     ops.setfl = setfl_eio;
     CHECK_R(open_with(path, KVS_DIRECT_PREFER, 0, &ops, &f), KVS_E_IO);
