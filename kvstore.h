@@ -1065,10 +1065,15 @@ typedef struct kvs_store_config {
     int strict_pathset;          /* FS: 1 = a changed path set fails the open  */
     /* engine */
     unsigned threads;            /* async pool workers; 0 = kvs_pool_default_threads() */
-    size_t task_bytes;           /* pool task size; 0 = 4 MiB                  */
+    size_t task_bytes;           /* must be 0 (KVS_E_INVAL otherwise): the
+                                    store's pool runs whole calls and splits
+                                    no transfer (kept for source compatibility) */
     size_t align;                /* demand a larger direct-I/O alignment; 0 = discovered */
     kvs_allocator allocator;     /* zero = malloc                               */
-    const kvs_sysops *sysops;    /* fault injection; NULL = real system calls  */
+    const kvs_sysops *sysops;    /* fault injection; NULL = real system calls.
+                                    Copied at open: the table need not outlive
+                                    the call (what its user member points to
+                                    must live as long as the store)          */
 } kvs_store_config;
 
 typedef struct kvs_store kvs_store;
@@ -1101,7 +1106,10 @@ typedef struct kvs_store_stats {
                                     its item as KVS_E_CANCELED               */
     uint64_t corruptions;        /* records that failed a check: read as misses */
     uint64_t errors;             /* calls that returned an error (KVS_E_BUFSIZE,
-                                    an answer with the length, not counted)   */
+                                    an answer with the length, not counted);
+                                    a batch that cannot start counts each item
+                                    that would have run as a put or get that
+                                    failed (a bad argument: one error)       */
     uint64_t checkpoints;        /* RAW: checkpoints written                    */
     uint64_t checkpoint_errors;  /* RAW: checkpoints that failed, the background
                                     thread's included (those are retried; one
@@ -1170,10 +1178,10 @@ KVSDEF kvs_result kvs_store_close(kvs_store *s);
    exits or execs (a pin of that name elsewhere gets KVS_E_BUSY after
    10 s). */
 KVSDEF void kvs_store_drop_locks_after_fork(kvs_store *s);
-/* The effective configuration: defaults resolved (threads, task_bytes,
+/* The effective configuration: defaults resolved (threads,
    file_mode, ...; RAW also the geometry, align and tp_world; FS leaves align
    and tp_world as given: kvs_store_buffer_align gives the alignment).
-   Strings point into the store and live until close. */
+   Strings and sysops point into the store and live until close. */
 KVSDEF void kvs_store_get_config(const kvs_store *s, kvs_store_config *out);
 /* Buffer alignment for zero-copy I/O (other buffers work, through a bounce).
    For large direct objects the buffer's physical layout counts too: huge
@@ -1217,7 +1225,9 @@ KVSDEF kvs_result kvs_store_unpin(kvs_store *s, const void *key, size_t key_len)
 
 /* Store every item; each gets its own result. Returns KVS_OK when all
    succeeded, else the first failing item's result; *failed (may be NULL)
-   counts the failures (all n when the batch could not start).
+   counts the failures (all n when the batch could not start). The items
+   run in parallel: a key given twice is stored whole from one of its
+   items, which one unspecified.
    The synchronous batch calls run on the store's pool for n > 1 (get_prefix
    always), but their batches are their own: kvs_store_reap never returns
    them and kvs_store_fd never counts them. In every batch an item's result
@@ -1242,8 +1252,9 @@ KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n
    it may free it the moment it completes, so the submitter does not poll,
    wait for or free it (one thread may do all of these itself); *out is set
    before any of the batch's work can run, so a reaper can match the batch
-   it gets against it. When the batch cannot start (KVS_E_NOMEM) every item
-   has that result and *out is NULL. */
+   it gets against it. When the batch cannot start (KVS_E_NOMEM; KVS_E_INVAL
+   for an unknown op) every item has that result and *out is NULL; only
+   KVS_E_OVERFLOW, a count no array can have, leaves the items untouched. */
 KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n,
                                    kvs_store_batch **out);
 KVSDEF int kvs_store_fd(const kvs_store *s);

@@ -2914,7 +2914,9 @@ struct kvs_store_batch {
 };
 
 struct kvs_store {
-    kvs_store_config cfg;      /* effective; strings point into strs          */
+    kvs_store_config cfg;      /* effective; strings point into strs, sysops
+                                  to the copy below                           */
+    kvs_sysops sysops;         /* the caller's table, copied at open          */
     kvs_allocator alloc;
     const kvsi_engine_ops *ops;
     void *engine;
@@ -2982,6 +2984,9 @@ static kvs_result kvsi_store_cfg_check(const kvs_store_config *c, char *err, siz
                          (unsigned)c->file_mode);
     if (c->align != 0 && (!kvs_is_pow2(c->align) || c->align > KVS_DEV_ALIGN_MAX))
         return kvsi_errf(err, cap, KVS_E_ALIGN, "align %zu is not a power of two up to 1 MiB", c->align);
+    if (c->task_bytes != 0) /* a setting that would change nothing is refused */
+        return kvsi_errf(err, cap, KVS_E_INVAL,
+                         "task_bytes %zu: the store's pool runs whole calls and splits nothing; leave it 0", c->task_bytes);
     if (c->tp_world > KVS_TP_MAX)
         return kvsi_errf(err, cap, KVS_E_LIMIT, "tp_world %u exceeds %u", (unsigned)c->tp_world, (unsigned)KVS_TP_MAX);
     if (c->tp_world != 0 && c->tp_rank >= c->tp_world)
@@ -3077,6 +3082,10 @@ KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, c
     s = (kvs_store *)mem;
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
+    if (cfg->sysops != NULL) { /* the caller's table need not outlive the open */
+        s->sysops = *cfg->sysops;
+        s->cfg.sysops = &s->sysops;
+    }
     if (s->cfg.file_mode == 0)
         s->cfg.file_mode = 0600u; /* files the store creates: owner only */
     s->alloc = cfg->allocator;
@@ -3091,18 +3100,18 @@ KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, c
     }
     kvs_pool_config_init(&pc);
     pc.threads = cfg->threads;
-    pc.task_bytes = cfg->task_bytes;
     pc.read_priority = 1; /* loads are on the latency path */
+    /* The store's pool runs whole calls (KVS_OP_CALL), which never use a
+       worker's bounce scratch: the smallest there is, not 1 MiB a worker. */
+    pc.bounce_bytes = 4096;
     pc.alloc = kvsi_store_alloc(s);
     r = kvs_pool_create(&pc, &s->pool);
     if (r != KVS_OK) {
         kvsi_store_free(s);
-        return kvsi_errf(err, err_cap, r, "cannot create the thread pool (threads %u, task_bytes %zu)",
-                         cfg->threads, cfg->task_bytes);
+        return kvsi_errf(err, err_cap, r, "cannot create the thread pool (threads %u)", cfg->threads);
     }
     kvs_pool_get_config(s->pool, &pc);
     s->cfg.threads = pc.threads;
-    s->cfg.task_bytes = pc.task_bytes;
     if (s->cfg.kind == KVS_STORE_RAW)
         r = kvsi_raw_open(&s->cfg, &s->ops, &s->engine, err, err_cap);
     else
@@ -3352,6 +3361,26 @@ static void kvsi_sbatch_free_mem(kvs_store_batch *b)
 /* quiet: a synchronous batch call's own batch, which kvs_store_reap never
    returns and the completion fd never counts (another thread reaping would
    free it under the caller). */
+/* A batch that cannot start: every item gets r, and each that would have
+   run (a prefix get's: the run its probe found, whose first miss it has
+   counted) counts in the stats as the call it stands for, one that returned
+   r; with none, the call itself is one error. */
+static kvs_result kvsi_store_unrun(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n, size_t run,
+                                   kvs_result r)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        items[i].result = r;
+        items[i].out_len = 0;
+    }
+    if (op == KVS_BATCH_PUT)
+        kvsi_add(&s->puts, (uint64_t)run);
+    else if (op == KVS_BATCH_GET_PREFIX)
+        kvsi_add(&s->gets, (uint64_t)run);
+    kvsi_add(&s->errors, run > 0 ? (uint64_t)run : 1u);
+    return r;
+}
+
 static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n, int quiet,
                                     kvs_store_batch **out)
 {
@@ -3362,10 +3391,24 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
 
     KVS_ASSERT(s != NULL && out != NULL);
     *out = NULL;
-    if ((unsigned)op > KVS_BATCH_EXISTS || (n > 0 && items == NULL))
+    /* Refused before anything runs: the call is one error in the stats
+       (an unknown op has no kind of call to count the items as). */
+    if (n > 0 && items == NULL) {
+        kvsi_add(&s->errors, 1);
         return KVS_E_INVAL;
-    if (n > ((size_t)-1 / 4) / (sizeof(kvs_io_op) + sizeof(kvsi_call)))
+    }
+    if ((unsigned)op > KVS_BATCH_EXISTS) {
+        for (i = 0; i < n; i++) {
+            items[i].result = KVS_E_INVAL;
+            items[i].out_len = 0;
+        }
+        kvsi_add(&s->errors, 1);
+        return KVS_E_INVAL;
+    }
+    if (n > ((size_t)-1 / 4) / (sizeof(kvs_io_op) + sizeof(kvsi_call))) {
+        kvsi_add(&s->errors, 1); /* no array that long exists: items untouched */
         return KVS_E_OVERFLOW;
+    }
     for (i = 0; i < n; i++) {
         items[i].result = KVS_E_AGAIN;
         items[i].out_len = 0;
@@ -3393,11 +3436,8 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
     opsz = run * sizeof(kvs_io_op);
     total = hdr + opsz + run * sizeof(kvsi_call) + 1;
     r = kvs_aligned_alloc(kvsi_store_alloc(s), total, KVSI_STRUCT_ALIGN, &mem);
-    if (r != KVS_OK) {
-        for (i = 0; i < n; i++)
-            items[i].result = r; /* none is left pending */
-        return r;
-    }
+    if (r != KVS_OK)
+        return kvsi_store_unrun(s, op, items, n, run, r); /* none is left pending */
     memset(mem, 0, total);
     b = (kvs_store_batch *)mem;
     b->s = s;
@@ -3432,9 +3472,7 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
         *out = NULL;
         b->pb = NULL;
         kvsi_sbatch_free_mem(b);
-        for (i = 0; i < n; i++)
-            items[i].result = r;
-        return r;
+        return kvsi_store_unrun(s, op, items, n, run, r);
     }
     return KVS_OK;
 }
@@ -3513,6 +3551,7 @@ static kvs_result kvsi_store_batch_sync(kvs_store *s, kvs_batch_op op, kvs_item 
     kvs_result r;
     size_t c = 0;
     if (n > 0 && items == NULL) {
+        kvsi_add(&s->errors, 1);
         if (count != NULL)
             *count = op == KVS_BATCH_PUT ? n : 0; /* nothing was stored */
         return KVS_E_INVAL;

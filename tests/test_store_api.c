@@ -188,6 +188,102 @@ static void test_config_errors(void)
     }
 }
 
+/* ---- what the store keeps of its configuration ---- */
+static int g_hook_calls, g_trap_calls; /* atomic */
+
+static int count_openat(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    __atomic_fetch_add(&g_hook_calls, 1, __ATOMIC_ACQ_REL);
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static int trap_openat(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    __atomic_fetch_add(&g_trap_calls, 1, __ATOMIC_ACQ_REL);
+    return count_openat(u, dfd, path, flags, mode);
+}
+
+static int count_open(void *u, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    __atomic_fetch_add(&g_hook_calls, 1, __ATOMIC_ACQ_REL);
+    fd = open(path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static int trap_open(void *u, const char *path, int flags, unsigned mode)
+{
+    __atomic_fetch_add(&g_trap_calls, 1, __ATOMIC_ACQ_REL);
+    return count_open(u, path, flags, mode);
+}
+
+/* The sysops table is copied at open: a caller may reuse or free its table
+   once kvs_store_open returns (the store went on reading the caller's,
+   after it changed, before). task_bytes, which the store's pool cannot use,
+   is refused; the pool's workers keep no megabyte of unused scratch. */
+static void test_config_owned(kvs_store_kind kind, const char *where, const char *label)
+{
+    kvs_store_config c, eff;
+    kvs_store *s = NULL;
+    kvs_sysops *ops = (kvs_sysops *)calloc(1, sizeof *ops);
+    t_alloc_state as;
+    unsigned char out[16];
+    size_t len = 0;
+    int before;
+    printf("-- %s\n", label);
+    if (!CHECK(ops != NULL))
+        return;
+    ops->openat = count_openat;
+    ops->open = count_open;
+    base_config(&c, kind, where);
+    c.sysops = ops;
+    __atomic_store_n(&g_hook_calls, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_trap_calls, 0, __ATOMIC_RELEASE);
+    if (!CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK)) {
+        fprintf(stderr, "open: %s\n", g_err);
+        free(ops);
+        return;
+    }
+    ops->openat = trap_openat; /* the caller's table changes, then goes */
+    ops->open = trap_open;
+    kvs_store_get_config(s, &eff);
+    CHECK(eff.sysops != NULL && eff.sysops != ops && eff.sysops->openat == count_openat);
+    free(ops);
+    before = __atomic_load_n(&g_hook_calls, __ATOMIC_ACQUIRE);
+    CHECK_R(kvs_store_put(s, "owned", 5, "value", 5), KVS_OK);
+    CHECK_R(kvs_store_get(s, "owned", 5, out, sizeof out, &len), KVS_OK);
+    CHECK(len == 5 && memcmp(out, "value", 5) == 0);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    s = NULL;
+    if (kind == KVS_STORE_FS) /* its files open through the hook */
+        CHECK(__atomic_load_n(&g_hook_calls, __ATOMIC_ACQUIRE) > before);
+    CHECK(__atomic_load_n(&g_trap_calls, __ATOMIC_ACQUIRE) == 0);
+
+    /* task_bytes: refused, named; read back as 0 */
+    base_config(&c, kind, where);
+    c.task_bytes = (size_t)4 << 20;
+    CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
+    CHECK(s == NULL && strstr(g_err, "task_bytes") != NULL);
+
+    /* 16 workers: their scratch is 4 KiB each (it was 1 MiB each) */
+    base_config(&c, kind, where);
+    c.threads = 16;
+    c.allocator = t_allocator(&as, -1);
+    if (CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK)) {
+        long long live = __atomic_load_n(&as.live_bytes, __ATOMIC_ACQUIRE);
+        kvs_store_get_config(s, &eff);
+        CHECK(eff.threads == 16 && eff.task_bytes == 0);
+        if (kind == KVS_STORE_FS && !CHECK(live < (1 << 20)))
+            fprintf(stderr, "live bytes after open: %lld\n", live);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    CHECK(t_alloc_live(&as) == 0 && as.bad_free == 0);
+}
+
 #define NKEYS 24
 
 typedef struct fixture {
@@ -250,7 +346,7 @@ static void run_api(kvs_store_kind kind, const char *where, const char *label)
 
     /* The effective configuration: defaults resolved, strings owned. */
     kvs_store_get_config(f.s, &eff);
-    CHECK(eff.kind == kind && eff.threads == 3 && eff.task_bytes == ((size_t)4 << 20));
+    CHECK(eff.kind == kind && eff.threads == 3 && eff.task_bytes == 0);
     CHECK(eff.paths != NULL && eff.paths != where && strcmp(eff.paths, where) == 0);
     if (kind == KVS_STORE_RAW) {
         struct stat sb;
@@ -806,6 +902,41 @@ static void run_batch_failures(kvs_store_kind kind, const char *where, const cha
     }
     CHECK(n > 1 && !fired);
 
+    /* 1b. A batch that cannot start (its own allocation, n = 0, or the
+       pool's, n = 1) counts each item as a put that failed, as it would
+       have counted had the items run; so does a prefix get's run. */
+    for (n = 0; n < 2; n++) {
+        kvs_store_stats st0, st1;
+        kvs_store_get_stats(s, &st0);
+        for (i = 0; i < 3; i++) {
+            snprintf(keys[i], sizeof keys[i], "unrun-%ld-%u", n, (unsigned)i);
+            memset(&items[i], 0, sizeof items[i]);
+            items[i].key = keys[i];
+            items[i].key_len = strlen(keys[i]);
+            items[i].buf = val;
+            items[i].len = R_LEN;
+        }
+        t_alloc_arm(&as, n);
+        r = kvs_store_put_batch(s, items, 3, &failed);
+        t_alloc_arm(&as, -1);
+        CHECK_R(r, KVS_E_NOMEM);
+        CHECK(failed == 3 && items[2].result == KVS_E_NOMEM);
+        kvs_store_get_stats(s, &st1);
+        CHECK(st1.puts == st0.puts + 3 && st1.errors == st0.errors + 3);
+        for (i = 0; i < 3; i++) { /* now stored: a prefix get's run of 3 */
+            CHECK_R(kvs_store_put(s, keys[i], strlen(keys[i]), val, R_LEN), KVS_OK);
+            items[i].buf = bufs + i * R_LEN;
+        }
+        kvs_store_get_stats(s, &st0);
+        t_alloc_arm(&as, n);
+        r = kvs_store_get_prefix(s, items, 3, &cnt);
+        t_alloc_arm(&as, -1);
+        CHECK_R(r, KVS_E_NOMEM);
+        CHECK(cnt == 0 && items[0].result == KVS_E_NOMEM);
+        kvs_store_get_stats(s, &st1);
+        CHECK(st1.gets == st0.gets + 3 && st1.errors == st0.errors + 3 && st1.hits == st0.hits);
+    }
+
     /* 2. An EAGAIN from the system is an item's KVS_E_IO: a finished batch
        never answers KVS_E_AGAIN, the answer of one still running. */
     for (i = 0; i < 3; i++) {
@@ -936,6 +1067,24 @@ static void run_batch_edges(kvs_store_kind kind, const char *where, const char *
     CHECK_R(kvs_store_get_prefix(s, NULL, 1, &cnt), KVS_E_INVAL);
     CHECK(cnt == 0);
 
+    /* 1b. Refused submits: an unknown op gives every item KVS_E_INVAL; a
+       count no array can have leaves the items alone; each is one error. */
+    kvs_store_get_stats(s, &st0);
+    edge_items(items, keys, all3, bufs);
+    for (i = 0; i < 3; i++) {
+        items[i].result = (kvs_result)4242;
+        items[i].out_len = 77;
+    }
+    CHECK_R(kvs_store_submit(s, (kvs_batch_op)7, items, 3, &b), KVS_E_INVAL);
+    CHECK(b == NULL);
+    for (i = 0; i < 3; i++)
+        CHECK(items[i].result == KVS_E_INVAL && items[i].out_len == 0);
+    items[0].result = (kvs_result)4242;
+    CHECK_R(kvs_store_submit(s, KVS_BATCH_EXISTS, items, (size_t)-1 / 2, &b), KVS_E_OVERFLOW);
+    CHECK(b == NULL && items[0].result == (kvs_result)4242);
+    kvs_store_get_stats(s, &st1);
+    CHECK(st1.errors == st0.errors + 2);
+
     /* 2. A prefix get's first miss is a get and a miss in the stats, as a
        single get's is (it is found by the in-order probe, not a get). */
     kvs_store_get_stats(s, &st0);
@@ -1007,6 +1156,8 @@ int main(void)
     snprintf(raw, sizeof raw, "%s/dev.raw", t_dir);
     snprintf(raw2, sizeof raw2, "%s/dev_t.raw", t_dir);
     test_config_errors();
+    test_config_owned(KVS_STORE_FS, fsdir2, "filesystem store, the configuration it keeps");
+    test_config_owned(KVS_STORE_RAW, raw2, "raw-block store, the configuration it keeps");
     run_api(KVS_STORE_FS, fsdir, "filesystem store, two directories");
     run_api(KVS_STORE_RAW, raw, "raw-block store on a file");
     run_threads(KVS_STORE_FS, fsdir2, "filesystem store, threads");
