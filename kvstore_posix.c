@@ -4298,6 +4298,19 @@ static void *kvsi_raw_thread(void *arg)
 /* ---- put ---- */
 
 /* Reserve a slot and a generation for a put (registers it in flight). */
+/* Whether e's key has a put in flight: this one (fl, not listed yet) or
+   another. Its object is not evicted: an overwrite keeps the old value
+   readable until the new one is published, and keeps it should the new one
+   fail. */
+static int kvsi_raw_key_busy(const kvsi_raw *R, const kvsi_rent *e, const kvsi_rfl *fl)
+{
+    const kvsi_rfl *p;
+    for (p = fl; p != NULL; p = p == fl ? R->fl : p->next)
+        if (p->e->hash == e->hash && p->e->klen == e->klen && memcmp(p->e->key, e->key, e->klen) == 0)
+            return 1;
+    return 0;
+}
+
 static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
 {
     unsigned tries;
@@ -4339,7 +4352,7 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                 kvsi_rent *e = R->lru, *prev;
                 for (; e != NULL && got < want; e = prev) {
                     prev = e->lprev;
-                    if (e->readers == 0 && e->pins == 0 && e->gen < floor) {
+                    if (e->readers == 0 && e->pins == 0 && e->gen < floor && !kvsi_raw_key_busy(R, e, fl)) {
                         kvsi_raw_drop(R, e);
                         R->evictions++;
                         got++;
@@ -4945,11 +4958,23 @@ static kvs_result kvsi_raw_read_text(kvsi_raw *R, const char *path, char **out, 
         ssize_t k = read(fd, (char *)mem + n, size - 1 - n);
         if (k < 0 && errno == EINTR)
             continue;
-        if (k <= 0)
+        if (k < 0) { /* never a shorter map that parses */
+            int e = errno;
+            kvsi_close_fd(NULL, fd);
+            kvs_aligned_free(R->ap, mem, size, 1);
+            return kvsi_errf(err, cap, kvs_result_from_errno(e), "tp_map_file %s: cannot read: %s", path,
+                             strerror(e));
+        }
+        if (k == 0)
             break;
         n += (size_t)k;
     }
     kvsi_close_fd(NULL, fd);
+    if (n + 1 != size || memchr(mem, '\0', n) != NULL) {
+        kvs_aligned_free(R->ap, mem, size, 1);
+        return kvsi_errf(err, cap, n + 1 != size ? KVS_E_IO : KVS_E_INVAL, "tp_map_file %s: %s", path,
+                         n + 1 != size ? "it shrank while it was read" : "it holds a NUL byte");
+    }
     ((char *)mem)[n] = '\0';
     *out = (char *)mem;
     *out_size = size;
@@ -5710,6 +5735,14 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
             oh.payload_offset != R->L.slot_header_bytes || oh.payload_len > R->L.slot_payload_max ||
             oh.generation < floor || oh.generation >= KVSI_RAW_COUNTER_MAX)
             continue;
+        /* Every generation seen counts, also a torn or stale object's: a
+           generation handed out again could lose to that object, should its
+           payload read whole later (a put of the same bytes into the slot,
+           torn before its header). The checkpoint below then raises
+           gen_floor above it, so no later scan takes it. */
+        if (oh.generation > maxgen)
+            maxgen = oh.generation;
+        changed = 1;
         if (pcap < (size_t)kvsi_ru(oh.payload_len + 1, R->A)) {
             if (pbuf != NULL)
                 kvs_aligned_free(R->ap, pbuf, pcap, (size_t)R->A);
@@ -5758,9 +5791,6 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
         }
         kvsi_raw_link(R, e);
         smap[s] = 2;
-        if (e->gen > maxgen)
-            maxgen = e->gen;
-        changed = 1;
     }
     if (pbuf != NULL)
         kvs_aligned_free(R->ap, pbuf, pcap, (size_t)R->A);
@@ -5963,8 +5993,18 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
 
     if (do_format) {
         kvs_aligned_free(R->ap, blk, (size_t)blkn, (size_t)afmt);
+        int grown = 0;
         R->A = afmt;
         dev = cfg->device_bytes != 0 ? cfg->device_bytes : fsize;
+        if (cfg->slot_payload_bytes == 0)
+            cfg->slot_payload_bytes = KVSI_RAW_DEF_PAYLOAD;
+        /* The geometry first: a bad field fails with the file untouched,
+           not grown (kvsi_raw_format computes it again, the same). */
+        r = kvsi_raw_geometry(R, dev, err, err_cap);
+        if (r != KVS_OK) {
+            kvsi_raw_free(R);
+            return r;
+        }
         if (dev > fsize) {
             int tr;
             if (R->info.is_blockdev) {
@@ -5980,12 +6020,15 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
                 kvsi_raw_free(R);
                 return r;
             }
+            grown = 1;
         }
-        if (cfg->slot_payload_bytes == 0)
-            cfg->slot_payload_bytes = KVSI_RAW_DEF_PAYLOAD;
         R->probe = kvsi_min64(kvsi_max64(KVS_OBJHDR_REGION, R->A), kvsi_ru(KVS_OBJHDR_MAX_BYTES, R->A));
         r = kvsi_raw_format(R, dev, err, err_cap);
         if (r != KVS_OK) {
+            /* A file this open did not create goes back to its size (one it
+               created is removed by the free). */
+            if (grown && !R->created)
+                (void)kvsi_sys_ftruncate(kvsi_file_ops(R->f), R->f->fd, fsize);
             kvsi_raw_free(R);
             return r;
         }

@@ -239,7 +239,7 @@ static void test_ops(void)
 }
 
 /* A store with exactly `slots` slots of 4 KiB payload. */
-static kvs_store *open_small(const char *path, unsigned slots, char *err, size_t cap)
+static kvs_store *open_small_ops(const char *path, unsigned slots, const kvs_sysops *ops, char *err, size_t cap)
 {
     kvs_store_config c;
     kvs_store *s = NULL;
@@ -248,6 +248,7 @@ static kvs_store *open_small(const char *path, unsigned slots, char *err, size_t
     raw_cfg(&c, path, 4096 + meta + slot * slots, 4096, KVS_DIRECT_PREFER);
     c.meta_bytes = meta;
     c.max_key_bytes = 64;
+    c.sysops = ops;
     (void)kvs_store_open(&c, &s, err, cap);
     if (s != NULL && file_layout(path, &l) == 0 && l.slot_count != slots) {
         fprintf(stderr, "layout: %llu slots\n", (unsigned long long)l.slot_count);
@@ -255,6 +256,91 @@ static kvs_store *open_small(const char *path, unsigned slots, char *err, size_t
         return NULL;
     }
     return s;
+}
+
+static kvs_store *open_small(const char *path, unsigned slots, char *err, size_t cap)
+{
+    return open_small_ops(path, slots, NULL, err, cap);
+}
+
+/* Writes into the slot region fail while armed (checkpoints still land). */
+static uint64_t g_slots_off;
+static int g_slot_writes_fail;
+
+static int64_t slotfail_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    (void)u;
+    if (g_slot_writes_fail && off >= g_slots_off)
+        return -EIO;
+    n = pwrite(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+static int64_t slotfail_pwritev(void *u, int fd, const kvs_iovec *iov, int cnt, uint64_t off)
+{
+    ssize_t n;
+    (void)u;
+    if (g_slot_writes_fail && off >= g_slots_off)
+        return -EIO;
+    n = pwritev(fd, (const struct iovec *)(const void *)iov, cnt, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+/* An overwrite in a full store never evicts the key's own old value: the
+   next least recently used object goes instead, and when the new value's
+   write fails the old one is still there. */
+static void test_overwrite_full(void)
+{
+    char path[1200], err[256], k[64];
+    kvs_store *s;
+    kvs_sysops ops;
+    kvs_layout l;
+    unsigned char buf[4096], rd[4096];
+    kvs_store_stats st;
+    uint64_t i;
+    memset(&ops, 0, sizeof ops);
+    ops.pwrite = slotfail_pwrite;
+    ops.pwritev = slotfail_pwritev;
+    g_slot_writes_fail = 0;
+    t_path(path, sizeof path, "ovfull");
+    s = open_small_ops(path, 8, &ops, err, sizeof err);
+    if (!CHECK(s != NULL && file_layout(path, &l) == 0)) {
+        fprintf(stderr, "open: %s\n", err);
+        if (s != NULL)
+            kvs_store_close(s);
+        return;
+    }
+    g_slots_off = l.slots_offset;
+    for (i = 0; i < 8; i++)
+        CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
+    /* 0 is least recently used: overwriting it evicts 1 */
+    CHECK_R(put_obj(s, 0, 2, 4096, buf), KVS_OK);
+    CHECK(get_check(s, 0, 2, 4096, rd, sizeof rd, buf));
+    keyname(k, sizeof k, 1);
+    CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 7 && st.evictions == 1);
+    /* full again (8 takes the slot 0's old value left), 0 least recently
+       used again; its new value's write fails */
+    CHECK_R(put_obj(s, 8, 1, 4096, buf), KVS_OK);
+    for (i = 2; i < 9; i++)
+        CHECK(get_check(s, i, 1, 4096, rd, sizeof rd, buf));
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 8 && st.evictions == 1);
+    g_slot_writes_fail = 1;
+    CHECK_R(put_obj(s, 0, 3, 4096, buf), KVS_E_IO);
+    g_slot_writes_fail = 0;
+    CHECK(get_check(s, 0, 2, 4096, rd, sizeof rd, buf));
+    keyname(k, sizeof k, 2);
+    CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    s = open_small_ops(path, 8, NULL, err, sizeof err);
+    if (CHECK(s != NULL)) {
+        CHECK(get_check(s, 0, 2, 4096, rd, sizeof rd, buf));
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    unlink(path);
 }
 
 static void test_eviction(void)
@@ -553,6 +639,20 @@ static void test_config_errors(void)
     {
         struct stat sb;
         CHECK(stat(path, &sb) == 0 && sb.st_size == 64 * 1024);
+    }
+    /* ...also when the file is smaller than device_bytes: a bad field is
+       found before the file is grown */
+    raw_cfg(&c, path, 64 * MiB, 4096, KVS_DIRECT_PREFER);
+    c.meta_bytes = 16384;
+    fd = open(path, O_RDWR | O_TRUNC);
+    CHECK(fd >= 0 && ftruncate(fd, 8192) == 0);
+    if (fd >= 0)
+        close(fd);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
+    CHECK(strstr(err, "meta_bytes") != NULL);
+    {
+        struct stat sb;
+        CHECK(stat(path, &sb) == 0 && sb.st_size == 8192);
     }
     unlink(path);
     /* missing file without device_bytes */
@@ -895,6 +995,7 @@ int main(void)
     test_sizes(KVS_DIRECT_OFF, "buffered");
     test_ops();
     test_eviction();
+    test_overwrite_full();
     test_evict_skips_readers();
     test_overwrite_visibility();
     test_config_errors();

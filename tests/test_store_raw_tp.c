@@ -85,7 +85,30 @@ static void test_four_ranks(void)
         CHECK(got == 13 && buf[0] == 'D');
         CHECK_R(kvs_store_close(s[3]), KVS_OK);
     }
+    /* a NUL byte in the map file: refused, never read as the shorter map
+       before it (which lists ranks 0 and 1 and would open rank 1's device
+       as a world of 2) */
+    t_path(mapfile, sizeof mapfile, "nulmap.txt");
+    fp = fopen(mapfile, "w");
+    CHECK(fp != NULL);
+    if (fp != NULL) {
+        fprintf(fp, "0=%s\n1=%s\n", g_p[0], g_p[1]);
+        fputc('\0', fp);
+        fprintf(fp, "2=%s\n3=%s\n", g_p[2], g_p[3]);
+        fclose(fp);
+    }
+    tp_cfg(&c, NULL, 1);
+    c.tp_map_file = mapfile;
+    c.format = KVS_FORMAT_NEVER;
+    c.device_bytes = 0;
+    s[1] = NULL;
+    CHECK_R(kvs_store_open(&c, &s[1], err, sizeof err), KVS_E_INVAL);
+    CHECK(s[1] == NULL && strstr(err, "NUL") != NULL);
+
     /* a map file that does not exist */
+    tp_cfg(&c, NULL, 3);
+    c.format = KVS_FORMAT_NEVER;
+    c.device_bytes = 0;
     t_path(mapfile, sizeof mapfile, "nomap.txt");
     c.tp_map_file = mapfile;
     CHECK_R(kvs_store_open(&c, &s[3], err, sizeof err), KVS_E_NOENT);
