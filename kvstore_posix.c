@@ -6246,6 +6246,7 @@ typedef struct kvsi_fsdir {
     int locks;                          /* those locks work here           */
     uint64_t lock_dev, lock_ino;        /* which file pinfd is: an eviction
                                            checks that the name still is it */
+    uint64_t dev, ino;                  /* the directory's own: no two alike */
 } kvsi_fsdir;
 
 typedef struct kvsi_fs {
@@ -6265,6 +6266,8 @@ typedef struct kvsi_fs {
     size_t nbuckets, nents;
     kvsi_fsent *lru_head, *lru_tail;
     uint64_t used, reserved, objects, payload_bytes, last_gen, nunsynced;
+    uint64_t pinned;                    /* disk bytes of present entries this
+                                           handle pins: never evictable here */
     /* atomics */
     kvsi_a64 corruptions, evictions, orphans, fallbacks, bounce_bytes, bounce_calls;
     int pathset_changed;
@@ -6418,6 +6421,9 @@ static void kvsi_fs_unref(kvsi_fs *fs, kvsi_fsent *e)
     KVS_ASSERT(e->refs > 0);
     if (--e->refs > 0 || e->present || e->pins > 0)
         return;
+    KVS_ASSERT(!e->in_lru); /* only present entries are in the LRU */
+    if (e->in_lru)
+        kvsi_fs_lru_remove(fs, e);
     for (pp = &fs->buckets[e->hash & (fs->nbuckets - 1)]; *pp != e; pp = &(*pp)->hnext)
         ;
     *pp = e->hnext;
@@ -6437,6 +6443,8 @@ static void kvsi_fs_gone(kvsi_fs *fs, kvsi_fsent *e)
     fs->used -= e->disk;
     fs->payload_bytes -= e->payload;
     fs->objects--;
+    if (e->pins > 0)
+        fs->pinned -= e->disk;
     if (e->unsynced) {
         e->unsynced = 0;
         fs->nunsynced--;
@@ -6452,7 +6460,11 @@ static void kvsi_fs_here(kvsi_fs *fs, kvsi_fsent *e, uint64_t disk, uint64_t pay
         fs->used -= e->disk;
         fs->payload_bytes -= e->payload;
         fs->objects--;
+        if (e->pins > 0)
+            fs->pinned -= e->disk;
     }
+    if (e->pins > 0)
+        fs->pinned += disk;
     e->present = 1;
     e->disk = disk;
     e->payload = payload;
@@ -6732,6 +6744,8 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
         return -ENOENT;
     if (sr != 0)
         return sr; /* nothing moved */
+    if (st->type == KVS_FTYPE_DIRECTORY)
+        return -ENOENT; /* no object, as the scan at open sees it: not counted, left alone */
     if (st->type == KVS_FTYPE_REGULAR) {
         kvsi_fid_of(st, &got);
         if (st->size != fsize || !kvsi_fid_eq(&got, fid))
@@ -6753,8 +6767,11 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
         r = kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
         if (r == 0 || r == -ENOENT)
             return 0;
-        if (kvsi_sys_renameat(fs->ops, d->fd, tmp, d->fd, name) == 0)
+        if (kvsi_sys_renameat(fs->ops, d->fd, tmp, d->fd, name) == 0) {
             *how = KVSI_EV_DIR;
+            if (r == -EISDIR)
+                return -ENOENT; /* a directory, back at the name: no object */
+        }
         return r;
     }
     if (sr == 0) {
@@ -6808,6 +6825,12 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
             fs->reserved += need;
             break;
         }
+        if (fs->pinned > cap - need) {
+            /* no room even with every object evicted that this handle
+               does not pin: full now, with nothing evicted for nothing */
+            res = KVS_E_FULL;
+            break;
+        }
         for (v = fs->lru_head; v != NULL; v = v->lnext) {
             if (v->pins > 0)
                 continue;
@@ -6847,6 +6870,8 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
                     failed): removed by name */
             r = kvsi_sys_unlinkat(fs->ops, fs->dirs[v->dir].fd, kvsi_fsent_name(v), 0);
             how = r == 0 ? KVSI_EV_DIR | KVSI_EV_AWAY : 0;
+            if (r == -EISDIR)
+                r = -ENOENT; /* a directory: no object, not counted, left alone */
         }
         if (lfd >= 0)
             kvsi_close_fd(fs->ops, lfd); /* drops the lock */
@@ -6860,10 +6885,14 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
             break;
         }
         if (r == 2) {
-            /* pinned elsewhere: the most recent here, and the next one;
-               when every object was tried so, nothing can be evicted */
-            kvsi_fs_lru_push(fs, v);
+            /* pinned elsewhere: the most recent here (if a get has not
+               found it gone meanwhile), and the next one; when every
+               object was tried so, nothing can be evicted */
+            if (v->present)
+                kvsi_fs_lru_push(fs, v);
             kvsi_fs_unref(fs, v);
+            if (fs->used + fs->reserved <= cap && need <= cap - fs->used - fs->reserved)
+                continue; /* room appeared while fs->mu was released */
             if (skipped++ == 0) { /* a round: as many tries as candidates */
                 kvsi_fsent *w;
                 for (cands = 0, w = fs->lru_head; w != NULL; w = w->lnext)
@@ -7318,17 +7347,6 @@ static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
     if (res != KVS_OK)
         return res;
     d = &fs->dirs[di];
-    if (kind == KVS_FSNAME_HASHED) {
-        /* Never remove another key's file. A damaged one holds no valid
-           object (a get misses it), so it goes as this key's would; none
-           at all goes through the unlink too, which finds nothing and
-           drops what this handle still counted there. */
-        res = kvsi_fs_key_owner(fs, d, name, key, klen);
-        if (res == KVS_E_EXIST)
-            return KVS_NOT_FOUND;
-        if (res != KVS_OK && res != KVS_E_CORRUPT && res != KVS_NOT_FOUND)
-            return res;
-    }
     pthread_mutex_lock(&fs->mu);
     e = kvsi_fs_ref(fs, di, name, nlen, 1);
     if (e == NULL) {
@@ -7337,7 +7355,23 @@ static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
     }
     kvsi_fs_busy_enter(fs, e);
     pthread_mutex_unlock(&fs->mu);
-    r = kvsi_sys_unlinkat(fs->ops, d->fd, name, 0);
+    r = 0;
+    if (kind == KVS_FSNAME_HASHED) {
+        /* Never remove another key's file (looked at with the name busy,
+           so no put of this process renames another key's file there
+           between the look and the unlink). A damaged one holds no valid
+           object (a get misses it), so it goes as this key's would; none
+           at all goes through the unlink too, which finds nothing and
+           drops what this handle still counted there. */
+        res = kvsi_fs_key_owner(fs, d, name, key, klen);
+        if (res == KVS_E_EXIST)
+            res = KVS_NOT_FOUND;
+        else if (res == KVS_OK || res == KVS_E_CORRUPT || res == KVS_NOT_FOUND)
+            res = KVS_OK;
+        r = res == KVS_OK ? 0 : 1; /* 1: not unlinked, res is the answer */
+    }
+    if (r == 0)
+        r = kvsi_sys_unlinkat(fs->ops, d->fd, name, 0);
     if (r == 0 && fs->cfg->durability == KVS_DURABLE_FULL)
         dres = kvs_dirfd_sync(d->fd, fs->ops);
     pthread_mutex_lock(&fs->mu);
@@ -7348,6 +7382,8 @@ static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
         d->dirty = 1;
     kvsi_fs_unref(fs, e);
     pthread_mutex_unlock(&fs->mu);
+    if (r == 1)
+        return res;
     if (r == -ENOENT)
         return KVS_NOT_FOUND;
     if (r < 0)
@@ -7430,7 +7466,8 @@ static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
            eviction tests (and this one waits for, if one holds it): so a
            pin that succeeds is on a file no eviction anywhere is
            removing. */
-        e->pins++;
+        if (e->pins++ == 0 && e->present)
+            fs->pinned += e->disk;
         while (e->busy || e->plocking)
             pthread_cond_wait(&fs->cv, &fs->mu);
         if (fs->dirs[di].locks && !e->plocked)
@@ -7443,12 +7480,16 @@ static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
             pthread_mutex_lock(&fs->mu);
         }
         if (res != KVS_OK && --e->pins == 0) {
+            if (e->present)
+                fs->pinned -= e->disk;
             (void)kvsi_fs_punlock(fs, e); /* the pin's own failure is the answer */
             pthread_cond_broadcast(&fs->cv);
         }
     } else if (e->pins == 0) {
         res = KVS_E_INVAL; /* not pinned */
     } else if (--e->pins == 0) {
+        if (e->present)
+            fs->pinned -= e->disk;
         lr = kvsi_fs_punlock(fs, e);
         if (lr < 0)
             res = kvs_result_from_errno(-lr);
@@ -7638,12 +7679,18 @@ static kvs_result kvsi_fs_iterate(void *ev, kvs_key_fn fn, void *user)
             res = r;
             break;
         }
-        /* A readable name must hold the key it spells. */
-        if (kvs_fsname_decode(nm, nl, kb, sizeof kb, &kl, &kind) == KVS_OK &&
-            (h.key_len != kl || (kind == KVS_FSNAME_READABLE && memcmp(kb, h.key, kl) != 0))) {
-            kvsi_fs_hdr_free(fs, hb, hba);
-            (void)kvsi_fs_close_file(fs, f);
-            continue;
+        /* A file counts under the name its key encodes to, and no other
+           (a hashed name's file copied to another name, say, is not the
+           key's object: a get of the key never reads it). */
+        {
+            char want[KVS_FSNAME_MAX + 1];
+            size_t wl = 0;
+            if (kvs_fsname_encode(h.key, h.key_len, want, sizeof want, &wl, &kind) != KVS_OK || wl != nl ||
+                memcmp(want, nm, nl) != 0) {
+                kvsi_fs_hdr_free(fs, hb, hba);
+                (void)kvsi_fs_close_file(fs, f);
+                continue;
+            }
         }
         memcpy(kb, h.key, h.key_len);
         kl = h.key_len;
@@ -8136,6 +8183,29 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
             return r;
         }
         fs->dirs[i].fd = fd;
+        {
+            /* Two spellings of one directory (a ".", a symlink, a bind
+               mount) would share files and pin locks under two path-set
+               records, each rewriting the other's. */
+            kvs_file_status ds;
+            size_t j;
+            int sr = kvsi_sys_fstat(fs->ops, fd, &ds);
+            if (sr < 0) {
+                r = kvsi_errf(err, err_cap, kvsi_fstat_result(sr), "cannot stat directory %s: %s", p,
+                              kvs_result_str(kvsi_fstat_result(sr)));
+                kvsi_fs_free(fs);
+                return r;
+            }
+            fs->dirs[i].dev = ds.dev;
+            fs->dirs[i].ino = ds.ino;
+            for (j = 0; j < i; j++)
+                if (fs->dirs[j].dev == ds.dev && fs->dirs[j].ino == ds.ino) {
+                    r = kvsi_errf(err, err_cap, KVS_E_DUPLICATE, "paths %s and %s are the same directory",
+                                  fs->pl.paths[j], p);
+                    kvsi_fs_free(fs);
+                    return r;
+                }
+        }
         r = kvsi_fs_read_pathset(fs, i, &status[i], &ps);
         if (r != KVS_OK) {
             r = kvsi_errf(err, err_cap, r, "cannot read %s/%s: %s", p, KVS_PATHSET_NAME, kvs_result_str(r));

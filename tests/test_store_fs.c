@@ -826,6 +826,118 @@ static void test_iterate_batches(void)
     CHECK_R(kvs_store_close(s), KVS_OK);
 }
 
+/* Capacity edges: a put that could not fit even with every object this
+   handle does not pin evicted is KVS_E_FULL at once, evicting nothing; a
+   directory at a counted object's name is not counted and does not block
+   evictions; two spellings of one directory are refused; a hashed name's
+   file copied to another key's name is listed once, under its own key. */
+static void test_capacity_edges(void)
+{
+    char d[1100], p[1400], two[2300], key[300];
+    kvs_store_config c;
+    kvs_store *s;
+    kvs_store_stats st;
+    static unsigned char v[8000], big[30000];
+    char err[256];
+    size_t i;
+    it_ctx x;
+
+    /* 1. pinned: a, b, c; evictable: d, e (24 KiB); f needs 36 KiB */
+    t_path(d, sizeof d, "capedge");
+    cfg_fs(&c, d);
+    c.capacity_bytes = 5 * 12288;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    for (i = 0; i < 5; i++) {
+        key[0] = (char)('a' + i);
+        CHECK_R(kvs_store_put(s, key, 1, v, sizeof v), KVS_OK);
+        if (i < 3)
+            CHECK_R(kvs_store_pin(s, key, 1), KVS_OK);
+    }
+    CHECK_R(kvs_store_put(s, "f", 1, big, sizeof big), KVS_E_FULL);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 0 && st.objects == 5);
+    CHECK_R(kvs_store_exists(s, "d", 1), KVS_OK);
+    CHECK_R(kvs_store_exists(s, "e", 1), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, "c", 1), KVS_OK); /* now it fits, evicting c, d, e */
+    CHECK_R(kvs_store_put(s, "f", 1, big, sizeof big), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 3 && st.disk_bytes <= c.capacity_bytes);
+    CHECK_R(kvs_store_unpin(s, "a", 1), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, "b", 1), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+
+    /* 2. a directory where an object's file was */
+    cfg_fs(&c, d);
+    c.capacity_bytes = 3 * 12288;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    CHECK_R(kvs_store_put(s, "k1", 2, v, sizeof v), KVS_OK);
+    fs_name_of("k1", key);
+    snprintf(p, sizeof p, "%s/%s", d, key);
+    CHECK(unlink(p) == 0 && mkdir(p, 0700) == 0);
+    for (i = 0; i < 6; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "x%zu", i);
+        CHECK_R(kvs_store_put(s, k, strlen(k), v, sizeof v), KVS_OK);
+    }
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 3 && st.disk_bytes <= c.capacity_bytes);
+    {
+        struct stat sb;
+        CHECK(stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)); /* left alone */
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    rmdir(p);
+    t_rm_rf(d);
+
+    /* 3. one directory named twice */
+    snprintf(two, sizeof two, "%s,%s/.", d, d);
+    cfg_fs(&c, two);
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_DUPLICATE);
+    CHECK(s == NULL && strstr(err, "same directory") != NULL);
+    t_rm_rf(d);
+
+    /* 4. a long key's file (hashed name) copied to another long key's name */
+    cfg_fs(&c, d);
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    {
+        char ka[200], kb[200], na[KVS_FSNAME_MAX + 1], nb[KVS_FSNAME_MAX + 1], pa[1400], pb[1400];
+        size_t nl = 0;
+        int in, out;
+        ssize_t n;
+        static unsigned char cp[20000];
+        memset(ka, 'A', sizeof ka);
+        memset(kb, 'B', sizeof kb);
+        CHECK_R(kvs_store_put(s, ka, sizeof ka, v, 100), KVS_OK);
+        CHECK_R(kvs_store_put(s, kb, sizeof kb, v, 200), KVS_OK);
+        CHECK_R(kvs_fsname_encode(ka, sizeof ka, na, sizeof na, &nl, NULL), KVS_OK);
+        CHECK_R(kvs_fsname_encode(kb, sizeof kb, nb, sizeof nb, &nl, NULL), KVS_OK);
+        snprintf(pa, sizeof pa, "%s/%s", d, na);
+        snprintf(pb, sizeof pb, "%s/%s", d, nb);
+        in = open(pb, O_RDONLY);
+        out = open(pa, O_WRONLY | O_TRUNC);
+        n = in >= 0 ? read(in, cp, sizeof cp) : -1;
+        CHECK(n > 0 && out >= 0 && write(out, cp, (size_t)n) == n);
+        if (in >= 0)
+            close(in);
+        if (out >= 0)
+            close(out);
+        memset(&x, 0, sizeof x);
+        CHECK_R(kvs_store_iterate(s, it_fn, &x), KVS_OK);
+        CHECK(x.n == 1 && x.total == 200); /* B once; A's name holds no A */
+        CHECK_R(kvs_store_exists(s, ka, sizeof ka), KVS_NOT_FOUND);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+}
+
 /* ------------------------------------------------------------------ */
 static void test_bad_keys(void)
 {
@@ -1222,6 +1334,7 @@ int main(void)
     test_reopen();
     test_capacity();
     test_iterate_batches();
+    test_capacity_edges();
     test_bad_keys();
     test_threads();
     t_rm_rf(t_dir);

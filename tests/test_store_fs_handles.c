@@ -718,7 +718,7 @@ int main(void)
     t_path(d4, sizeof d4, "known");
     test_known_replaced_same_size(d4);
     for (mode = 0; mode <= 4; mode++) {
-        char sub[16];
+        char sub[32];
         snprintf(sub, sizeof sub, "spare%d", mode);
         t_path(d4, sizeof d4, sub);
         test_evict_spares_newer(d4, mode);

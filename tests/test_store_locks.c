@@ -318,6 +318,60 @@ static void test_pin_waits_for_eviction(const char *dir)
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
+/* ---- 3b. the object changes here while A's eviction tries it and finds
+   it pinned elsewhere (A's eviction held at its open of the lock file) ---- */
+enum { G_OPENAT = 2 };
+
+static int h_openat_gate(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    t_gate_pass(&g_gate, G_OPENAT, path, NULL);
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+
+/* mode 0: B pinned k1 and removed it, and A's get of k1 finds it gone: the
+   entry leaves A's eviction order (it was put back in it, and freed there);
+   mode 1: A removes k2. Either way there is room for k3 when the try ends,
+   and the put takes it: no KVS_E_FULL, nothing more evicted. */
+static void test_pinned_try_meanwhile(const char *dir, int mode)
+{
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    pthread_t te;
+    putjob ej;
+    size_t n = 0;
+    memset(&ops, 0, sizeof ops);
+    ops.openat = h_openat_gate;
+    if (!open_pair(dir, &ops, NULL, &a, &b))
+        return;
+    put_k1_k2(a, g_val, VLEN);
+    CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
+    if (mode == 0)
+        CHECK_R(kvs_store_remove(b, "k1", 2), KVS_OK); /* a pin does not stop a remove */
+    t_gate_arm(&g_gate, G_OPENAT, KVS_PINS_NAME, NULL);
+    ej.s = a;
+    ej.r = KVS_OK;
+    CHECK(pthread_create(&te, NULL, put_main, &ej) == 0);
+    CHECK(t_gate_wait_entered(&g_gate)); /* A's eviction picked k1 */
+    if (mode == 0)
+        CHECK_R(kvs_store_get(a, "k1", 2, g_rd, VLEN, &n), KVS_NOT_FOUND);
+    else
+        CHECK_R(kvs_store_remove(a, "k2", 2), KVS_OK);
+    t_gate_release(&g_gate);
+    CHECK(pthread_join(te, NULL) == 0);
+    CHECK_R(ej.r, KVS_OK);
+    get_is(a, "k3");
+    if (mode == 0)
+        get_is(a, "k2"); /* not evicted: k1's going made the room */
+    CHECK(evictions_of(a) == 0);
+    CHECK_R(kvs_store_put(a, "k4", 2, g_val, VLEN), KVS_OK); /* the order is whole */
+    CHECK_R(kvs_store_unpin(b, "k1", 2), KVS_OK);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
 /* ---- 4. no locks here, a failing lock, a failing unlock ---- */
 static void test_lock_answers(const char *dir)
 {
@@ -972,6 +1026,10 @@ int main(void)
     test_pin_other_handle(d);
     t_path(d, sizeof d, "wait");
     test_pin_waits_for_eviction(d);
+    t_path(d, sizeof d, "meanwhile0");
+    test_pinned_try_meanwhile(d, 0);
+    t_path(d, sizeof d, "meanwhile1");
+    test_pinned_try_meanwhile(d, 1);
     t_path(d, sizeof d, "answers");
     test_lock_answers(d);
     t_path(d, sizeof d, "tries");
