@@ -882,6 +882,16 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
         fd = kvsi_sys_open(ops, path, oflags, cfg.mode ? cfg.mode : 0644u);
     else
         fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
+    if ((fd == -EWOULDBLOCK || fd == -EAGAIN) && f->read_only && !(extra & O_NONBLOCK)) {
+        /* A lease another process holds (F_SETLEASE, an NFS delegation):
+           the open without O_NONBLOCK waits for its break, as any open
+           would. (A FIFO's non-blocking open never answers this.) */
+        oflags &= ~O_NONBLOCK;
+        if (dirfd == AT_FDCWD)
+            fd = kvsi_sys_open(ops, path, oflags, cfg.mode ? cfg.mode : 0644u);
+        else
+            fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
+    }
     if (fd < 0) {
         /* a directory opened for writing: as any other non-file, below */
         res = fd == -EISDIR ? KVS_E_NOTSUP : kvs_result_from_errno(-fd);
@@ -3708,6 +3718,7 @@ typedef struct kvsi_rfl {             /* a put in flight (on its stack)        *
     int superseded;                   /* a newer put of the key was published
                                          while this one was in flight        */
     struct kvsi_rfl *prev, *next;
+    struct kvsi_rfl *rprev, *rnext;   /* R->rsv: still reserving its slot      */
 } kvsi_rfl;
 
 /* Checkpoint seq, generations and gen_floor read from the device at or
@@ -3752,6 +3763,8 @@ typedef struct kvsi_raw {
     size_t nquar;
     kvsi_rfl *fl;
     size_t nfl;
+    kvsi_rfl *rsv;                    /* puts reserving a slot (no generation
+                                         yet): their keys are not evicted    */
     uint64_t next_unwritten, alloc_disk, alloc_want, next_gen;
     uint64_t alloc_step;              /* the next raise of alloc_limit          */
     int tighten;                      /* next checkpoint lowers alloc_limit: 1 quiet, 2 close */
@@ -4298,17 +4311,36 @@ static void *kvsi_raw_thread(void *arg)
 /* ---- put ---- */
 
 /* Reserve a slot and a generation for a put (registers it in flight). */
-/* Whether e's key has a put in flight: this one (fl, not listed yet) or
-   another. Its object is not evicted: an overwrite keeps the old value
-   readable until the new one is published, and keeps it should the new one
-   fail. */
-static int kvsi_raw_key_busy(const kvsi_raw *R, const kvsi_rent *e, const kvsi_rfl *fl)
+/* Whether e's key has a put under way: in flight (R->fl) or still
+   reserving its slot (R->rsv, this one among them). Its object is not
+   evicted: an overwrite keeps the old value readable until the new one is
+   published, and keeps it should the new one fail. */
+static int kvsi_raw_same_key(const kvsi_rent *a, const kvsi_rent *b)
+{
+    return a->hash == b->hash && a->klen == b->klen && memcmp(a->key, b->key, a->klen) == 0;
+}
+
+static int kvsi_raw_key_busy(const kvsi_raw *R, const kvsi_rent *e)
 {
     const kvsi_rfl *p;
-    for (p = fl; p != NULL; p = p == fl ? R->fl : p->next)
-        if (p->e->hash == e->hash && p->e->klen == e->klen && memcmp(p->e->key, e->key, e->klen) == 0)
+    for (p = R->fl; p != NULL; p = p->next)
+        if (kvsi_raw_same_key(p->e, e))
+            return 1;
+    for (p = R->rsv; p != NULL; p = p->rnext)
+        if (kvsi_raw_same_key(p->e, e))
             return 1;
     return 0;
+}
+
+/* fl leaves R->rsv (R->mu held). */
+static void kvsi_raw_rsv_done(kvsi_raw *R, kvsi_rfl *fl)
+{
+    if (fl->rprev)
+        fl->rprev->rnext = fl->rnext;
+    else
+        R->rsv = fl->rnext;
+    if (fl->rnext)
+        fl->rnext->rprev = fl->rprev;
 }
 
 static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
@@ -4323,6 +4355,11 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
         pthread_mutex_unlock(&R->mu);
         return KVS_E_OVERFLOW;
     }
+    fl->rprev = NULL;
+    fl->rnext = R->rsv;
+    if (R->rsv)
+        R->rsv->rprev = fl;
+    R->rsv = fl;
     for (tries = 0;; tries++) {
         uint64_t after;
         if (R->nfree > 0) {
@@ -4352,13 +4389,14 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                 kvsi_rent *e = R->lru, *prev;
                 for (; e != NULL && got < want; e = prev) {
                     prev = e->lprev;
-                    if (e->readers == 0 && e->pins == 0 && e->gen < floor && !kvsi_raw_key_busy(R, e, fl)) {
+                    if (e->readers == 0 && e->pins == 0 && e->gen < floor && !kvsi_raw_key_busy(R, e)) {
                         kvsi_raw_drop(R, e);
                         R->evictions++;
                         got++;
                     }
                 }
                 if (got == 0 && R->nquar == 0 && R->nfl == 0) {
+                    kvsi_raw_rsv_done(R, fl);
                     pthread_mutex_unlock(&R->mu);
                     return KVS_E_FULL;
                 }
@@ -4366,6 +4404,7 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                     /* Only slots newer than a put in flight are quarantined:
                        wait for puts to finish, a bounded number of times. */
                     if (R->nfl == 0 || tries >= KVSI_RAW_TRIES) {
+                        kvsi_raw_rsv_done(R, fl);
                         pthread_mutex_unlock(&R->mu);
                         return KVS_E_FULL;
                     }
@@ -4375,16 +4414,21 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
             }
         }
         if (tries >= KVSI_RAW_TRIES) {
+            kvsi_raw_rsv_done(R, fl);
             pthread_mutex_unlock(&R->mu);
             return KVS_E_FULL;
         }
         after = R->snap_seq + 1;
         pthread_mutex_unlock(&R->mu);
         r = kvsi_raw_ckpt(R, after);
-        if (r != KVS_OK)
-            return r;
         pthread_mutex_lock(&R->mu);
+        if (r != KVS_OK) {
+            kvsi_raw_rsv_done(R, fl);
+            pthread_mutex_unlock(&R->mu);
+            return r;
+        }
     }
+    kvsi_raw_rsv_done(R, fl);
     fl->gen = R->next_gen++;
     fl->prev = NULL;
     fl->next = R->fl;
@@ -5993,7 +6037,6 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
 
     if (do_format) {
         kvs_aligned_free(R->ap, blk, (size_t)blkn, (size_t)afmt);
-        int grown = 0;
         R->A = afmt;
         dev = cfg->device_bytes != 0 ? cfg->device_bytes : fsize;
         if (cfg->slot_payload_bytes == 0)
@@ -6020,16 +6063,11 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
                 kvsi_raw_free(R);
                 return r;
             }
-            grown = 1;
         }
         R->probe = kvsi_min64(kvsi_max64(KVS_OBJHDR_REGION, R->A), kvsi_ru(KVS_OBJHDR_MAX_BYTES, R->A));
         r = kvsi_raw_format(R, dev, err, err_cap);
         if (r != KVS_OK) {
-            /* A file this open did not create goes back to its size (one it
-               created is removed by the free). */
-            if (grown && !R->created)
-                (void)kvsi_sys_ftruncate(kvsi_file_ops(R->f), R->f->fd, fsize);
-            kvsi_raw_free(R);
+            kvsi_raw_free(R); /* a file it created goes; one it grew stays grown */
             return r;
         }
     } else {
@@ -6760,19 +6798,19 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
     sr = kvsi_sys_fstatat(fs->ops, d->fd, tmp, st);
     if (sr == -ENOENT || sr == -ESTALE)
         return -ENOENT; /* removed under its temporary name: gone */
+    if (sr == 0 && st->type == KVS_FTYPE_DIRECTORY) {
+        /* put there since the look: back at its name (a rename of a
+           directory never replaces a file put meanwhile), not counted */
+        r = kvsi_sys_renameat(fs->ops, d->fd, tmp, d->fd, name);
+        if (r != 0)
+            return r;
+        *how = KVSI_EV_DIR;
+        return -ENOENT;
+    }
     if (sr == 0 && st->type != KVS_FTYPE_REGULAR) {
-        /* no object (a get misses it): it goes, as before the check; a
-           directory, which unlink refuses, goes back (a rename of a
-           directory never replaces a file put meanwhile) */
+        /* no object (a get misses it): it goes, as before the check */
         r = kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
-        if (r == 0 || r == -ENOENT)
-            return 0;
-        if (kvsi_sys_renameat(fs->ops, d->fd, tmp, d->fd, name) == 0) {
-            *how = KVSI_EV_DIR;
-            if (r == -EISDIR)
-                return -ENOENT; /* a directory, back at the name: no object */
-        }
-        return r;
+        return r == 0 || r == -ENOENT ? 0 : r;
     }
     if (sr == 0) {
         kvsi_fid_of(st, &got);
@@ -6870,8 +6908,12 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
                     failed): removed by name */
             r = kvsi_sys_unlinkat(fs->ops, fs->dirs[v->dir].fd, kvsi_fsent_name(v), 0);
             how = r == 0 ? KVSI_EV_DIR | KVSI_EV_AWAY : 0;
-            if (r == -EISDIR)
-                r = -ENOENT; /* a directory: no object, not counted, left alone */
+            if (r == -EISDIR || r == -EPERM) { /* EPERM: a directory, on BSD */
+                kvs_file_status ds;
+                if (kvsi_sys_fstatat(fs->ops, fs->dirs[v->dir].fd, kvsi_fsent_name(v), &ds) == 0 &&
+                    ds.type == KVS_FTYPE_DIRECTORY)
+                    r = -ENOENT; /* no object: not counted, left alone */
+            }
         }
         if (lfd >= 0)
             kvsi_close_fd(fs->ops, lfd); /* drops the lock */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+#include <sys/wait.h>
 #include "test_util.h"
 
 /* plain buffered pread through a separate fd */
@@ -863,6 +865,38 @@ static void test_config_and_alloc(void)
             CHECK(f == NULL);
             unlink(fifo);
         }
+    }
+    /* a read-only open that meets another process's write lease waits for
+       its break (the O_NONBLOCK open answers EWOULDBLOCK; the open is made
+       again without it), as any open does */
+    {
+        char leased[1200];
+        int lfd;
+        pid_t pid;
+        snprintf(leased, sizeof leased, "%s/leased", t_dir);
+        lfd = open(leased, O_RDWR | O_CREAT | O_TRUNC, 0600);
+        signal(SIGIO, SIG_IGN);
+        if (lfd >= 0 && fcntl(lfd, F_SETLEASE, F_WRLCK) == 0) {
+            pid = fork();
+            if (pid == 0) {
+                kvs_file *lf = NULL;
+                kvs_result lr = kvs_file_open(leased, &cfg, &lf);
+                if (lf != NULL)
+                    kvs_file_close(lf);
+                _exit(lr == KVS_OK ? 0 : 1);
+            }
+            t_sleep_ms(300); /* the child's open waits for the break */
+            CHECK(fcntl(lfd, F_SETLEASE, F_UNLCK) == 0);
+            if (CHECK(pid > 0)) {
+                int st = 0;
+                CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+            }
+        } else {
+            printf("NOTE: no write lease here (F_SETLEASE): the lease case is not run\n");
+        }
+        if (lfd >= 0)
+            close(lfd);
+        unlink(leased);
     }
     CHECK_R(kvs_file_close(NULL), KVS_OK);
 

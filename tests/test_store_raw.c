@@ -343,6 +343,110 @@ static void test_overwrite_full(void)
     unlink(path);
 }
 
+/* The overwrite's protection holds while it waits for a slot: T1's
+   overwrite of K waits (the last slot is taken by a put held in flight),
+   and T2's put, which needs room too, does not take K's old value
+   meanwhile. (White-box: the test waits until both puts are waiting in
+   the store's list of reserving puts.) */
+static t_gate g_wgate = T_GATE_INIT;
+
+static int64_t gate_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    (void)u;
+    if (off >= g_slots_off && len > 4096 && ((const unsigned char *)buf)[4096] == 'A')
+        t_gate_pass(&g_wgate, 1, NULL, NULL);
+    n = pwrite(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+typedef struct ovjob {
+    kvs_store *s;
+    const char *key;
+    int c;
+    kvs_result r;
+} ovjob;
+
+static void *ovput_main(void *arg)
+{
+    ovjob *j = (ovjob *)arg;
+    unsigned char v[100];
+    memset(v, j->c, sizeof v);
+    j->r = kvs_store_put(j->s, j->key, strlen(j->key), v, sizeof v);
+    return NULL;
+}
+
+static size_t reserving(kvs_store *s)
+{
+    kvsi_raw *R = (kvsi_raw *)s->engine;
+    kvsi_rfl *p;
+    size_t n = 0;
+    pthread_mutex_lock(&R->mu);
+    for (p = R->rsv; p != NULL; p = p->rnext)
+        n++;
+    pthread_mutex_unlock(&R->mu);
+    return n;
+}
+
+static void test_overwrite_waiting(void)
+{
+    char path[1200], err[256];
+    kvs_store *s;
+    kvs_sysops ops;
+    kvs_layout l;
+    unsigned char v[100], rd[100];
+    pthread_t ta, t1, t2;
+    ovjob ja, j1, j2;
+    size_t got = 0;
+    int i;
+    memset(&ops, 0, sizeof ops);
+    ops.pwrite = gate_pwrite;
+    t_path(path, sizeof path, "ovwait");
+    s = open_small_ops(path, 3, &ops, err, sizeof err);
+    if (!CHECK(s != NULL && file_layout(path, &l) == 0)) {
+        fprintf(stderr, "open: %s\n", err);
+        if (s != NULL)
+            kvs_store_close(s);
+        return;
+    }
+    g_slots_off = l.slots_offset;
+    memset(v, 'p', sizeof v);
+    CHECK_R(kvs_store_put(s, "P", 1, v, sizeof v), KVS_OK);
+    CHECK_R(kvs_store_pin(s, "P", 1), KVS_OK);
+    memset(v, 'k', sizeof v);
+    CHECK_R(kvs_store_put(s, "K", 1, v, sizeof v), KVS_OK);
+    t_gate_arm(&g_wgate, 1, NULL, NULL); /* A takes the last slot and stays in flight */
+    ja.s = s, ja.key = "A", ja.c = 'A', ja.r = KVS_OK;
+    CHECK(pthread_create(&ta, NULL, ovput_main, &ja) == 0);
+    CHECK(t_gate_wait_entered(&g_wgate));
+    j1.s = s, j1.key = "K", j1.c = 'n', j1.r = KVS_OK;
+    CHECK(pthread_create(&t1, NULL, ovput_main, &j1) == 0);
+    for (i = 0; i < 30000 && reserving(s) < 1; i++)
+        t_sleep_ms(1);
+    j2.s = s, j2.key = "J", j2.c = 'j', j2.r = KVS_OK;
+    CHECK(pthread_create(&t2, NULL, ovput_main, &j2) == 0);
+    for (i = 0; i < 30000 && reserving(s) < 2; i++)
+        t_sleep_ms(1);
+    CHECK(reserving(s) == 2); /* both tried to evict, and wait */
+    CHECK_R(kvs_store_get(s, "K", 1, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == sizeof rd && rd[0] == 'k'); /* the old value, still there */
+    t_gate_release(&g_wgate);
+    CHECK(pthread_join(ta, NULL) == 0);
+    CHECK(pthread_join(t1, NULL) == 0);
+    CHECK(pthread_join(t2, NULL) == 0);
+    CHECK_R(ja.r, KVS_OK);
+    /* then A is there to evict too: each put ends either way */
+    CHECK(j1.r == KVS_OK || j1.r == KVS_E_FULL);
+    CHECK(j2.r == KVS_OK || j2.r == KVS_E_FULL);
+    if (j1.r == KVS_OK) {
+        CHECK_R(kvs_store_get(s, "K", 1, rd, sizeof rd, &got), KVS_OK);
+        CHECK(rd[0] == 'n');
+    }
+    CHECK_R(kvs_store_unpin(s, "P", 1), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
+}
+
 static void test_eviction(void)
 {
     char path[1200], err[256];
@@ -996,6 +1100,7 @@ int main(void)
     test_ops();
     test_eviction();
     test_overwrite_full();
+    test_overwrite_waiting();
     test_evict_skips_readers();
     test_overwrite_visibility();
     test_config_errors();
