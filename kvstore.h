@@ -1108,8 +1108,8 @@ typedef struct kvs_store_stats {
     uint64_t errors;             /* calls that returned an error (KVS_E_BUFSIZE,
                                     an answer with the length, not counted);
                                     a batch that cannot start counts each item
-                                    that would have run as a put or get that
-                                    failed (a bad argument: one error)       */
+                                    that would have run as a failed call of
+                                    its kind (a bad argument: one error)     */
     uint64_t checkpoints;        /* RAW: checkpoints written                    */
     uint64_t checkpoint_errors;  /* RAW: checkpoints that failed, the background
                                     thread's included (those are retried; one

@@ -863,7 +863,8 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
 
     /* O_NONBLOCK for reading: a FIFO's read-only open would otherwise wait
        for a writer before the type check below refuses it. It changes
-       nothing for a regular file or a block device. */
+       nothing for reads of a regular file or a block device (an open that
+       meets a lease is made again without it, below). */
     oflags = O_CLOEXEC | (f->read_only ? O_RDONLY | O_NONBLOCK : O_RDWR);
     if (cfg.flags & KVS_FILE_CREATE)
         oflags |= O_CREAT;
@@ -878,19 +879,17 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
        their own calls: an open refused (KVS_E_NODIRECT, a block device too
        small) leaves an existing file as it was. */
     oflags |= extra;
-    if (dirfd == AT_FDCWD)
-        fd = kvsi_sys_open(ops, path, oflags, cfg.mode ? cfg.mode : 0644u);
-    else
-        fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
-    if ((fd == -EWOULDBLOCK || fd == -EAGAIN) && f->read_only && !(extra & O_NONBLOCK)) {
-        /* A lease another process holds (F_SETLEASE, an NFS delegation):
-           the open without O_NONBLOCK waits for its break, as any open
-           would. (A FIFO's non-blocking open never answers this.) */
-        oflags &= ~O_NONBLOCK;
+    for (;;) {
         if (dirfd == AT_FDCWD)
             fd = kvsi_sys_open(ops, path, oflags, cfg.mode ? cfg.mode : 0644u);
         else
             fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
+        if ((fd != -EWOULDBLOCK && fd != -EAGAIN) || !(oflags & O_NONBLOCK) || (extra & O_NONBLOCK))
+            break;
+        /* A lease another process holds (F_SETLEASE, an NFS delegation):
+           the open without O_NONBLOCK waits for its break, as any open
+           would. (A FIFO's non-blocking open never answers this.) */
+        oflags &= ~O_NONBLOCK;
     }
     if (fd < 0) {
         /* a directory opened for writing: as any other non-file, below */
@@ -3368,9 +3367,6 @@ static void kvsi_sbatch_free_mem(kvs_store_batch *b)
     kvs_aligned_free(kvsi_store_alloc(s), b, b->mem_size, KVSI_STRUCT_ALIGN);
 }
 
-/* quiet: a synchronous batch call's own batch, which kvs_store_reap never
-   returns and the completion fd never counts (another thread reaping would
-   free it under the caller). */
 /* A batch that cannot start: every item gets r, and each that would have
    run (a prefix get's: the run its probe found, whose first miss it has
    counted) counts in the stats as the call it stands for, one that returned
@@ -3391,6 +3387,9 @@ static kvs_result kvsi_store_unrun(kvs_store *s, kvs_batch_op op, kvs_item *item
     return r;
 }
 
+/* quiet: a synchronous batch call's own batch, which kvs_store_reap never
+   returns and the completion fd never counts (another thread reaping would
+   free it under the caller). */
 static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n, int quiet,
                                     kvs_store_batch **out)
 {
@@ -3407,14 +3406,8 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
         kvsi_add(&s->errors, 1);
         return KVS_E_INVAL;
     }
-    if ((unsigned)op > KVS_BATCH_EXISTS) {
-        for (i = 0; i < n; i++) {
-            items[i].result = KVS_E_INVAL;
-            items[i].out_len = 0;
-        }
-        kvsi_add(&s->errors, 1);
-        return KVS_E_INVAL;
-    }
+    if ((unsigned)op > KVS_BATCH_EXISTS)
+        return kvsi_store_unrun(s, op, items, n, 0, KVS_E_INVAL);
     if (n > ((size_t)-1 / 4) / (sizeof(kvs_io_op) + sizeof(kvsi_call))) {
         kvsi_add(&s->errors, 1); /* no array that long exists: items untouched */
         return KVS_E_OVERFLOW;
@@ -4310,7 +4303,6 @@ static void *kvsi_raw_thread(void *arg)
 
 /* ---- put ---- */
 
-/* Reserve a slot and a generation for a put (registers it in flight). */
 /* Whether e's key has a put under way: in flight (R->fl) or still
    reserving its slot (R->rsv, this one among them). Its object is not
    evicted: an overwrite keeps the old value readable until the new one is
@@ -4343,6 +4335,7 @@ static void kvsi_raw_rsv_done(kvsi_raw *R, kvsi_rfl *fl)
         fl->rnext->rprev = fl->rprev;
 }
 
+/* Reserve a slot and a generation for a put (registers it in flight). */
 static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
 {
     unsigned tries;
@@ -8233,8 +8226,8 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
             size_t j;
             int sr = kvsi_sys_fstat(fs->ops, fd, &ds);
             if (sr < 0) {
-                r = kvsi_errf(err, err_cap, kvsi_fstat_result(sr), "cannot stat directory %s: %s", p,
-                              kvs_result_str(kvsi_fstat_result(sr)));
+                r = kvsi_fstat_result(sr);
+                r = kvsi_errf(err, err_cap, r, "cannot stat directory %s: %s", p, kvs_result_str(r));
                 kvsi_fs_free(fs);
                 return r;
             }

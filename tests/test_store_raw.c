@@ -287,6 +287,22 @@ static int64_t slotfail_pwritev(void *u, int fd, const kvs_iovec *iov, int cnt, 
     return n < 0 ? -(int64_t)errno : (int64_t)n;
 }
 
+/* A small store on path whose slot region the hooks know (g_slots_off). */
+static kvs_store *open_slotted(const char *path, unsigned slots, const kvs_sysops *ops)
+{
+    char err[256];
+    kvs_layout l;
+    kvs_store *s = open_small_ops(path, slots, ops, err, sizeof err);
+    if (!CHECK(s != NULL && file_layout(path, &l) == 0)) {
+        fprintf(stderr, "open: %s\n", err);
+        if (s != NULL)
+            kvs_store_close(s);
+        return NULL;
+    }
+    g_slots_off = l.slots_offset;
+    return s;
+}
+
 /* An overwrite in a full store never evicts the key's own old value: the
    next least recently used object goes instead, and when the new value's
    write fails the old one is still there. */
@@ -295,7 +311,6 @@ static void test_overwrite_full(void)
     char path[1200], err[256], k[64];
     kvs_store *s;
     kvs_sysops ops;
-    kvs_layout l;
     unsigned char buf[4096], rd[4096];
     kvs_store_stats st;
     uint64_t i;
@@ -304,14 +319,9 @@ static void test_overwrite_full(void)
     ops.pwritev = slotfail_pwritev;
     g_slot_writes_fail = 0;
     t_path(path, sizeof path, "ovfull");
-    s = open_small_ops(path, 8, &ops, err, sizeof err);
-    if (!CHECK(s != NULL && file_layout(path, &l) == 0)) {
-        fprintf(stderr, "open: %s\n", err);
-        if (s != NULL)
-            kvs_store_close(s);
+    s = open_slotted(path, 8, &ops);
+    if (s == NULL)
         return;
-    }
-    g_slots_off = l.slots_offset;
     for (i = 0; i < 8; i++)
         CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
     /* 0 is least recently used: overwriting it evicts 1 */
@@ -376,6 +386,16 @@ static void *ovput_main(void *arg)
     return NULL;
 }
 
+/* A put of 100 bytes of c under key, on a thread of its own. */
+static int ovput_start(ovjob *j, pthread_t *t, kvs_store *s, const char *key, int c)
+{
+    j->s = s;
+    j->key = key;
+    j->c = c;
+    j->r = KVS_OK;
+    return pthread_create(t, NULL, ovput_main, j) == 0;
+}
+
 static size_t reserving(kvs_store *s)
 {
     kvsi_raw *R = (kvsi_raw *)s->engine;
@@ -390,10 +410,9 @@ static size_t reserving(kvs_store *s)
 
 static void test_overwrite_waiting(void)
 {
-    char path[1200], err[256];
+    char path[1200];
     kvs_store *s;
     kvs_sysops ops;
-    kvs_layout l;
     unsigned char v[100], rd[100];
     pthread_t ta, t1, t2;
     ovjob ja, j1, j2;
@@ -402,29 +421,21 @@ static void test_overwrite_waiting(void)
     memset(&ops, 0, sizeof ops);
     ops.pwrite = gate_pwrite;
     t_path(path, sizeof path, "ovwait");
-    s = open_small_ops(path, 3, &ops, err, sizeof err);
-    if (!CHECK(s != NULL && file_layout(path, &l) == 0)) {
-        fprintf(stderr, "open: %s\n", err);
-        if (s != NULL)
-            kvs_store_close(s);
+    s = open_slotted(path, 3, &ops);
+    if (s == NULL)
         return;
-    }
-    g_slots_off = l.slots_offset;
     memset(v, 'p', sizeof v);
     CHECK_R(kvs_store_put(s, "P", 1, v, sizeof v), KVS_OK);
     CHECK_R(kvs_store_pin(s, "P", 1), KVS_OK);
     memset(v, 'k', sizeof v);
     CHECK_R(kvs_store_put(s, "K", 1, v, sizeof v), KVS_OK);
     t_gate_arm(&g_wgate, 1, NULL, NULL); /* A takes the last slot and stays in flight */
-    ja.s = s, ja.key = "A", ja.c = 'A', ja.r = KVS_OK;
-    CHECK(pthread_create(&ta, NULL, ovput_main, &ja) == 0);
+    CHECK(ovput_start(&ja, &ta, s, "A", 'A'));
     CHECK(t_gate_wait_entered(&g_wgate));
-    j1.s = s, j1.key = "K", j1.c = 'n', j1.r = KVS_OK;
-    CHECK(pthread_create(&t1, NULL, ovput_main, &j1) == 0);
+    CHECK(ovput_start(&j1, &t1, s, "K", 'n'));
     for (i = 0; i < 30000 && reserving(s) < 1; i++)
         t_sleep_ms(1);
-    j2.s = s, j2.key = "J", j2.c = 'j', j2.r = KVS_OK;
-    CHECK(pthread_create(&t2, NULL, ovput_main, &j2) == 0);
+    CHECK(ovput_start(&j2, &t2, s, "J", 'j'));
     for (i = 0; i < 30000 && reserving(s) < 2; i++)
         t_sleep_ms(1);
     CHECK(reserving(s) == 2); /* both tried to evict, and wait */
