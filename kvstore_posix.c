@@ -701,9 +701,13 @@ static const kvs_sysops *kvsi_file_ops(const kvs_file *f)
     return f->has_ops ? &f->ops : NULL;
 }
 
+/* v == 0 adds nothing and is skipped: clang 14 on i386 turns an atomic add
+   of a constant 0 into an atomic load that has lost the counter's 8-byte
+   alignment, which it then makes a call to libatomic's __atomic_load. */
 static void kvsi_add(kvsi_a64 *counter, uint64_t v)
 {
-    (void)__atomic_fetch_add(counter, v, __ATOMIC_RELAXED);
+    if (v != 0)
+        (void)__atomic_fetch_add(counter, v, __ATOMIC_RELAXED);
 }
 
 static uint64_t kvsi_load(const kvsi_a64 *counter)

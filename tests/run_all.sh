@@ -166,6 +166,15 @@ if [ -f kvstore_posix.c ]; then
     if printf 'int main(void){return 0;}\n' | gcc -m32 -x c - -o "$B/m32probe" 2>/dev/null; then
         check posix-m32-refuses-32-bit-off_t sh -c '! gcc -m32 -I. -c kvstore_posix.c -o "$0/posix32.o" 2>/dev/null &&
             gcc -m32 -D_FILE_OFFSET_BITS=64 -I. -c kvstore_posix.c -o "$0/posix32.o"' "$B"
+        # Every 8-byte atomic is lock-free inline on i386: no call into
+        # libatomic (which users do not link) at any optimisation level.
+        for cc in gcc clang; do
+            command -v $cc >/dev/null 2>&1 || continue
+            check "posix-m32-no-libatomic-$cc" sh -c 'for o in -O0 -O1 -O2 -O3 -Os; do
+                "$1" -std=c99 $o -m32 -D_FILE_OFFSET_BITS=64 -I. -c kvstore_posix.c -o "$0/posix32a.o" || exit 1
+                if nm -u "$0/posix32a.o" | grep -q __atomic_; then echo "$1 $o calls libatomic:"; nm -u "$0/posix32a.o" | grep __atomic_; exit 1; fi
+            done' "$B" "$cc"
+        done
     fi
 fi
 # The README's example, extracted and compiled as users would paste it.
