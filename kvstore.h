@@ -1195,7 +1195,9 @@ KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
    I/O layer's errors (KVS_E_IO, KVS_E_NOSPC, ...). put: KVS_OK once the
    object is complete and visible (durable per `durability`); KVS_E_LIMIT
    for an object larger than the store can hold (RAW: slot_payload_bytes;
-   FS: capacity_bytes), KVS_E_FULL when nothing can be evicted to make room,
+   FS: capacity_bytes), KVS_E_FULL when nothing can be evicted to make room
+   (an overwrite never evicts the key's old value, which stays if the put
+   fails: where it is the only object that could go, KVS_E_FULL),
    KVS_E_OVERFLOW (RAW) when a damaged store's counters (2^62 - 1) leave no
    generation to give it. exists and remove: KVS_OK or KVS_NOT_FOUND. */
 KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, const void *data, size_t len);

@@ -6236,6 +6236,8 @@ typedef struct kvsi_fsent {
     uint32_t dir;
     uint32_t pins;
     uint32_t readers;                   /* gets in progress                  */
+    uint32_t putting;                   /* puts of the name in progress: its
+                                           file is never a victim meanwhile */
     uint32_t refs;                      /* operations holding this entry     */
     uint32_t name_len;
     unsigned char present, busy, unsynced, in_lru;
@@ -6840,9 +6842,11 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
 }
 
 /* Make room for need more bytes (capacity_bytes), evicting least recently
-   used files that are neither pinned, read nor busy; then reserve them.
-   KVS_E_LIMIT when need alone exceeds the capacity, KVS_E_FULL when nothing
-   more can be evicted. */
+   used files that are neither pinned, read nor busy, and whose name no put
+   is writing (so an overwrite never removes its key's old value before the
+   new one is in place, whether its own reserve or another put's would
+   evict it); then reserve them. KVS_E_LIMIT when need alone exceeds the
+   capacity, KVS_E_FULL when nothing more can be evicted. */
 static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
 {
     uint64_t cap = fs->cfg->capacity_bytes, skipped = 0, cands = 0;
@@ -6867,7 +6871,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
             break;
         }
         for (v = fs->lru_head; v != NULL; v = v->lnext) {
-            if (v->pins > 0)
+            if (v->pins > 0 || v->putting > 0)
                 continue;
             if (v->readers > 0 || v->busy) {
                 blocked = 1;
@@ -6935,7 +6939,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
             if (skipped++ == 0) { /* a round: as many tries as candidates */
                 kvsi_fsent *w;
                 for (cands = 0, w = fs->lru_head; w != NULL; w = w->lnext)
-                    if (w->pins == 0 && w->readers == 0 && !w->busy)
+                    if (w->pins == 0 && w->putting == 0 && w->readers == 0 && !w->busy)
                         cands++;
             }
             if (skipped >= cands) {
@@ -6948,7 +6952,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
                 kvsi_fsent *w;
                 int now = fs->reserved > 0;
                 for (w = fs->lru_head; w != NULL && !now; w = w->lnext)
-                    now = w->pins == 0 && (w->readers > 0 || w->busy);
+                    now = w->pins == 0 && w->putting == 0 && (w->readers > 0 || w->busy);
                 if (!now && !blocked) {
                     res = KVS_E_FULL;
                     break;
@@ -6995,7 +6999,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
 {
     kvsi_fs *fs = (kvsi_fs *)ev;
     char name[KVS_FSNAME_MAX + 1], tmp[64];
-    size_t nlen = 0, po, hba = 0, hl = 0;
+    size_t nlen = 0, po = 0, hba = 0, hl = 0;
     kvs_fsname_kind kind;
     uint32_t di = 0;
     kvsi_fsdir *d;
@@ -7017,10 +7021,19 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     res = kvsi_fs_tmpname(fs, tmp, sizeof tmp);
     if (res != KVS_OK)
         return res;
+    /* The name's entry, held until the end: while this put is under way no
+       eviction takes the file at the name (the key's old value). */
+    pthread_mutex_lock(&fs->mu);
+    e = kvsi_fs_ref(fs, di, name, nlen, 1);
+    if (e != NULL)
+        e->putting++;
+    pthread_mutex_unlock(&fs->mu);
+    if (e == NULL)
+        return KVS_E_NOMEM;
     kvsi_fs_fcfg(fs, &fc, KVS_FILE_CREATE | KVS_FILE_EXCL);
     res = kvsi_file_open_like(d->fd, tmp, &fc, O_NOFOLLOW, &d->tmpl, &sz0, NULL, &f);
     if (res != KVS_OK)
-        return res; /* the file layer removed what it created */
+        goto fail; /* the file layer removed what it created */
     created = 1;
     kvs_file_get_info(f, &info);
     po = KVSI_FS_HDR;
@@ -7103,12 +7116,6 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     /* Commit: rename over the final name, serialised with this process's
        other renames and unlinks of the name. */
     pthread_mutex_lock(&fs->mu);
-    e = kvsi_fs_ref(fs, di, name, nlen, 1);
-    if (e == NULL) {
-        pthread_mutex_unlock(&fs->mu);
-        res = KVS_E_NOMEM;
-        goto fail;
-    }
     kvsi_fs_busy_enter(fs, e);
     pthread_mutex_unlock(&fs->mu);
     r = kvsi_sys_renameat(fs->ops, d->fd, tmp, d->fd, name);
@@ -7128,6 +7135,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
         if (fs->cfg->durability != KVS_DURABLE_FULL || dres != KVS_OK)
             d->dirty = 1;
     }
+    e->putting--;
     kvsi_fs_unref(fs, e);
     kvsi_fs_unreserve_locked(fs, disk);
     pthread_mutex_unlock(&fs->mu);
@@ -7145,11 +7153,12 @@ fail:
         (void)kvsi_fs_close_file(fs, f);
     if (created)
         (void)kvsi_sys_unlinkat(fs->ops, d->fd, tmp, 0);
-    if (reserved) {
-        pthread_mutex_lock(&fs->mu);
+    pthread_mutex_lock(&fs->mu);
+    e->putting--;
+    kvsi_fs_unref(fs, e);
+    if (reserved)
         kvsi_fs_unreserve_locked(fs, disk);
-        pthread_mutex_unlock(&fs->mu);
-    }
+    pthread_mutex_unlock(&fs->mu);
     if (hb != NULL)
         kvs_aligned_free(fs->alloc, hb, po, hba);
     return res;

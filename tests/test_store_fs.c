@@ -831,6 +831,135 @@ static void test_iterate_batches(void)
    directory at a counted object's name is not counted and does not block
    evictions; two spellings of one directory are refused; a hashed name's
    file copied to another key's name is listed once, under its own key. */
+/* An overwrite never evicts its key's old value: not by its own reserve,
+   nor by another put's while it is under way; so a put that then fails
+   leaves the old value readable. Where the old value is the only object
+   that could go, the overwrite is KVS_E_FULL. A gate holds the overwrite in
+   its fallocate (after its reserve, before its write), which then fails. */
+static t_gate g_ow_gate = T_GATE_INIT;
+static int g_ow_fail; /* fallocate fails with EIO: 1 every call, 2 the gated one */
+static int ow_fallocate(void *u, int fd, uint64_t off, uint64_t len)
+{
+    int gated, fail = __atomic_load_n(&g_ow_fail, __ATOMIC_SEQ_CST);
+    (void)u;
+    pthread_mutex_lock(&g_ow_gate.mu);
+    gated = g_ow_gate.kind == 1; /* this call stops in the gate below */
+    pthread_mutex_unlock(&g_ow_gate.mu);
+    t_gate_pass(&g_ow_gate, 1, NULL, NULL);
+    if (fail == 1 || (fail == 2 && gated))
+        return -EIO;
+    return fallocate(fd, 0, (off_t)off, (off_t)len) == 0 ? 0 : -errno;
+}
+
+typedef struct {
+    kvs_store *s;
+    const unsigned char *v;
+    size_t n;
+    kvs_result r;
+} ow_arg;
+
+static void *ow_put(void *p)
+{
+    ow_arg *a = (ow_arg *)p;
+    a->r = kvs_store_put(a->s, "k", 1, a->v, a->n);
+    return NULL;
+}
+
+/* The value of "k" in s is v1 (n bytes). */
+static void ow_check_k(kvs_store *s, const unsigned char *v1, size_t n)
+{
+    static unsigned char rd[8000];
+    size_t got = 0;
+    memset(rd, 0, sizeof rd);
+    CHECK_R(kvs_store_get(s, "k", 1, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == n && memcmp(rd, v1, n) == 0);
+}
+
+static void test_overwrite_keeps_old(void)
+{
+    char d[1100];
+    kvs_store_config c;
+    kvs_sysops ops;
+    kvs_store *s;
+    kvs_store_stats st;
+    static unsigned char v1[8000], v2[8000];
+    ow_arg a;
+    pthread_t th;
+
+    t_fill_tag(v1, sizeof v1, 71);
+    t_fill_tag(v2, sizeof v2, 72);
+    memset(&ops, 0, sizeof ops);
+    ops.fallocate = ow_fallocate;
+    t_path(d, sizeof d, "owkeep");
+    cfg_fs(&c, d);
+    c.sysops = &ops;
+
+    /* 1. room for one object: the overwrite of the only one is FULL */
+    c.capacity_bytes = 12288;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    CHECK_R(kvs_store_put(s, "k", 1, v1, sizeof v1), KVS_OK);
+    CHECK_R(kvs_store_put(s, "k", 1, v2, sizeof v2), KVS_E_FULL);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 0 && st.objects == 1);
+    ow_check_k(s, v1, sizeof v1);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+
+    /* 2. room for two, k the least recent: its own failing overwrite
+       evicts the other, and k keeps v1 */
+    c.capacity_bytes = 2 * 12288;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    CHECK_R(kvs_store_put(s, "k", 1, v1, sizeof v1), KVS_OK);
+    CHECK_R(kvs_store_put(s, "a", 1, v1, sizeof v1), KVS_OK);
+    __atomic_store_n(&g_ow_fail, 1, __ATOMIC_SEQ_CST);
+    CHECK_R(kvs_store_put(s, "k", 1, v2, sizeof v2), KVS_E_IO);
+    __atomic_store_n(&g_ow_fail, 0, __ATOMIC_SEQ_CST);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 1 && st.objects == 1);
+    CHECK_R(kvs_store_exists(s, "a", 1), KVS_NOT_FOUND);
+    ow_check_k(s, v1, sizeof v1);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+
+    /* 3. room for three, k the least recent: while k's overwrite is held
+       after its reserve (which fit without evicting), another key's put
+       evicts a, not k; the overwrite then fails, and k keeps v1 */
+    c.capacity_bytes = 3 * 12288;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    CHECK_R(kvs_store_put(s, "k", 1, v1, sizeof v1), KVS_OK);
+    CHECK_R(kvs_store_put(s, "a", 1, v1, sizeof v1), KVS_OK);
+    __atomic_store_n(&g_ow_fail, 2, __ATOMIC_SEQ_CST);
+    t_gate_arm(&g_ow_gate, 1, NULL, NULL);
+    a.s = s;
+    a.v = v2;
+    a.n = sizeof v2;
+    a.r = KVS_OK;
+    if (!CHECK(pthread_create(&th, NULL, ow_put, &a) == 0)) {
+        t_gate_release(&g_ow_gate);
+        (void)kvs_store_close(s);
+        return;
+    }
+    CHECK(t_gate_wait_entered(&g_ow_gate));
+    CHECK_R(kvs_store_put(s, "b", 1, v1, sizeof v1), KVS_OK);
+    CHECK_R(kvs_store_exists(s, "a", 1), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_exists(s, "k", 1), KVS_OK);
+    t_gate_release(&g_ow_gate);
+    pthread_join(th, NULL);
+    __atomic_store_n(&g_ow_fail, 0, __ATOMIC_SEQ_CST);
+    CHECK_R(a.r, KVS_E_IO);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 1 && st.objects == 2);
+    ow_check_k(s, v1, sizeof v1);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+}
+
 static void test_capacity_edges(void)
 {
     char d[1100], p[1400], two[2300], key[300];
@@ -1335,6 +1464,7 @@ int main(void)
     test_capacity();
     test_iterate_batches();
     test_capacity_edges();
+    test_overwrite_keeps_old();
     test_bad_keys();
     test_threads();
     t_rm_rf(t_dir);
