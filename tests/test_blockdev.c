@@ -178,13 +178,13 @@ int main(void)
 {
     static const unsigned sectors[2] = {512, 4096};
     char img[1100], dev[128];
-    unsigned i;
+    unsigned i, ran = 0;
     int fd;
     t_init("test_blockdev");
     if (geteuid() != 0 || system("command -v losetup >/dev/null 2>&1") != 0) {
         printf("SKIP: needs root and losetup to attach loop devices (running as uid %u)\n",
                (unsigned)geteuid());
-        return t_done("test_blockdev");
+        return T_SKIPPED;
     }
     t_setup_dir("blk");
     snprintf(img, sizeof img, "%s/backing.img", t_dir);
@@ -203,8 +203,11 @@ int main(void)
         test_file_layer(dev, sectors[i]);
         test_raw_store(dev, sectors[i]);
         loop_detach(dev);
+        ran++;
     }
     unlink(img);
     rmdir(t_dir);
+    if (ran == 0 && t_failures() == 0)
+        return T_SKIPPED; /* nothing was tested: not a pass */
     return t_done("test_blockdev");
 }
