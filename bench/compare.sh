@@ -241,6 +241,9 @@ if [ "$avail" -lt "$need" ]; then
     echo "compare.sh: $DIR has $((avail >> 20)) MiB free; this run needs about $((need >> 20)) MiB (lower TOTAL)" >&2
     exit 2
 fi
+if [ "$(stat -f -c %T "$WORK" 2>/dev/null)" = tmpfs ]; then
+    echo "compare.sh: note: $DIR is on tmpfs: the figures measure memory, not a disk (DIR=... picks another place)" >&2
+fi
 
 {
     echo "machine: $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $(uname -sr), $(awk '/MemTotal/{print $2" kB"}' /proc/meminfo) RAM"

@@ -39,28 +39,12 @@ KVIO=${KVIO:-build/kvio}
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=${RESULTS:-bench/results/$STAMP}
 
-need_tools() {
-    local missing=()
-    for t in hyperfine fio python3; do
-        command -v "$t" >/dev/null 2>&1 || missing+=("$t")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    echo "compare_io.sh: missing: ${missing[*]}" >&2
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        # another apt run (e.g. a background install) holds the lock: wait
-        for _ in $(seq 1 120); do
-            fuser /var/lib/dpkg/lock-frontend >/dev/null 2>&1 || break
-            echo "compare_io.sh: waiting for another apt/dpkg run to finish..." >&2
-            sleep 5
-        done
-        echo "compare_io.sh: installing with apt-get install -y hyperfine fio" >&2
-        apt-get install -y hyperfine fio python3 >&2
-    else
-        echo "compare_io.sh: install them (Debian/Ubuntu: sudo apt-get install -y hyperfine fio)" >&2
-        exit 1
-    fi
-}
-need_tools
+# tools: hyperfine, fio, python3 (scripts/deps.sh installs them as root,
+# or names the Debian packages and exits 1)
+if ! scripts/deps.sh bench; then
+    echo "compare_io.sh: missing tools (above)" >&2
+    exit 1
+fi
 
 if [ ! -x "$KVIO" ] || [ bench/kvio.c -nt "$KVIO" ] || [ bench/bench_signals.h -nt "$KVIO" ] || [ kvstore_posix.c -nt "$KVIO" ] ||
     [ kvstore.h -nt "$KVIO" ]; then
@@ -69,12 +53,24 @@ if [ ! -x "$KVIO" ] || [ bench/kvio.c -nt "$KVIO" ] || [ bench/bench_signals.h -
     ${CC:-cc} -std=c99 ${BENCHFLAGS:--O2 -march=native} -I. bench/kvio.c -o "$KVIO" -pthread -lm
 fi
 
-mkdir -p "$RESULTS"
-FILE=$(mktemp "$DIR/kvs_compare_XXXXXX")
-trap 'rm -f "$FILE"' EXIT
-
 to_bytes() { numfmt --from=iec "$1"; }
 TOTAL_B=$(to_bytes "$TOTAL")
+
+# Free space: the file and, in the tail cases, its copy with 100-byte tails
+# (each object then takes up to 4 KiB more), plus 64 MiB.
+need=$(( 2 * (TOTAL_B + TOTAL_B / 512 + 64 * 1048576) ))
+avail=$(df -B1 --output=avail "$DIR" | tail -1)
+if [ "$avail" -lt "$need" ]; then
+    echo "compare_io.sh: $DIR has $((avail >> 20)) MiB free; this run needs about $((need >> 20)) MiB (lower TOTAL)" >&2
+    exit 2
+fi
+if [ "$(stat -f -c %T "$DIR" 2>/dev/null)" = tmpfs ]; then
+    echo "compare_io.sh: note: $DIR is on tmpfs: the figures measure memory, not a disk (DIR=... picks another place)" >&2
+fi
+
+mkdir -p "$RESULTS"
+FILE=$(mktemp "$DIR/kvs_compare_XXXXXX")
+trap 'rm -f "$FILE" "$FILE.tail"' EXIT
 
 {
     echo "machine: $(nproc) CPUs, $(uname -sr), $(awk '/MemTotal/{print $2" kB"}' /proc/meminfo)"
@@ -173,7 +169,6 @@ for t in $THREADS; do
             prepare 2M 100
             cp --reflink=never "$FILE" "$FILE.tail" 2>/dev/null || cp "$FILE" "$FILE.tail"
             prepare 2M 0
-            trap 'rm -f "$FILE" "$FILE.tail"' EXIT
             run_pair "$n" "$(kvio_cmd read 2M 0 "$t" --direct "$A")" \
                 "$(kvio_cmd read 2M 100 "$t" --direct "$B" | sed "s|--file $FILE |--file $FILE.tail |")" aligned tail
         else

@@ -70,6 +70,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
+#ifdef __linux__
+#include <sys/vfs.h>
+#endif
 #include <sys/uio.h>
 #include <time.h>
 
@@ -698,6 +701,7 @@ typedef struct bench {
     int tmpdir;               /* we created dir */
     target tg[KVB_MAX_TP];
     int cache_dropped;        /* last drop succeeded */
+    int tmpfs_noted;          /* a target is on tmpfs: said at the start and end */
     int drop_denied;
 } bench;
 
@@ -1048,6 +1052,19 @@ static void parent_dir(const char *path, char *out, size_t cap)
         fmt(out, cap, "/");
     else
         fmt(out, cap, "%.*s", (int)(s - path), path);
+}
+
+/* 1 when path is on a tmpfs (Linux): its "disk" is memory, and O_DIRECT
+   there (Linux 6.6 and later accept it) reads and writes memory too. */
+static int on_tmpfs(const char *path)
+{
+#ifdef __linux__
+    struct statfs sf;
+    return statfs(path, &sf) == 0 && (unsigned long)sf.f_type == 0x01021994UL; /* TMPFS_MAGIC */
+#else
+    (void)path;
+    return 0;
+#endif
 }
 
 static int drop_caches(bench *b)
@@ -2091,6 +2108,12 @@ int main(int argc, char **argv)
     for (mi = 0; mi < nmodes; mi++) {
         int uses_file = modes[mi] == M_IO || modes[mi] == M_RAW || modes[mi] == M_LRAW;
         where = uses_file && b.o.file ? pdir : b.dir;
+        if (on_tmpfs(where) && !b.tmpfs_noted) {
+            b.tmpfs_noted = 1;
+            fprintf(stderr, "kvbench: note: %s is on tmpfs: these figures measure memory, not a disk (pick a "
+                            "disk's filesystem with --dir/--file, or TMPDIR=... make bench)\n",
+                    where);
+        }
         if (b.o.policy == KVS_DIRECT_REQUIRE && !probe_direct(where)) {
             if (b.tmpdir)
                 rm_tree(b.dir);
@@ -2182,6 +2205,8 @@ int main(int argc, char **argv)
                with_ref ? " vs io = GB/s over the io layer's at the same threads and op." : "");
         if (b.drop_denied)
             printf("note: the page cache could not be dropped (not root): read figures are labelled warm.\n");
+        if (b.tmpfs_noted)
+            printf("note: the files were on tmpfs: every figure above measures memory, not a disk.\n");
         for (i = 0; i < nrows; i++)
             if (rows[i].pr.skipped) {
                 printf("puts skipped: legacy-fsconn found the key already stored (a stat, nothing written); not\n"

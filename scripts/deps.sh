@@ -17,7 +17,9 @@ links_with() {
     local cc=$1 flag=$2 tmp
     tmp=$(mktemp -d)
     printf 'int main(void){return 0;}\n' > "$tmp/t.c"
-    if "$cc" "$flag" "$tmp/t.c" -o "$tmp/t" >/dev/null 2>&1; then rm -rf "$tmp"; return 0; fi
+    # $cc unquoted: a compiler command of several words (CC="ccache gcc")
+    # shellcheck disable=SC2086
+    if $cc "$flag" "$tmp/t.c" -o "$tmp/t" >/dev/null 2>&1; then rm -rf "$tmp"; return 0; fi
     rm -rf "$tmp"; return 1
 }
 
@@ -25,10 +27,17 @@ case "$what" in
 build)
     # the compiler make will call ($CC, cc by default), and a C library to
     # link against (libc6-dev is only a Recommends of gcc)
+    # (its first word: CC="ccache gcc" needs ccache, then the compiler)
     cc=${CC:-cc}
+    cc=${cc%% *}
     if ! have "$cc"; then
-        need+=(gcc)
-    elif ! links_with "$cc" -O0; then
+        case "$(basename "$cc")" in
+        cc|gcc|c99|gcc-[0-9]*) need+=(gcc) ;;
+        clang|clang-[0-9]*) need+=(clang) ;;
+        ccache) need+=(ccache) ;;
+        *) echo "deps: CC=$cc is not installed, and which Debian package has it is not known here: install it, or run with CC=gcc" >&2; exit 1 ;;
+        esac
+    elif ! links_with "${CC:-cc}" -O0; then
         need+=(libc6-dev)
     fi
     ;;
@@ -37,8 +46,10 @@ test)
     have g++ || need+=(g++)
     have make || need+=(make)
     have python3 || need+=(python3)
-    # the 32-bit builds of the matrix (x86-64: gcc -m32 must link)
-    if [ "$(uname -m)" = x86_64 ] && have gcc && ! links_with gcc -m32; then
+    # the 32-bit builds of the matrix (x86-64: gcc -m32 must link; a
+    # machine without gcc needs it too, as nothing else brings the 32-bit
+    # C library and gcc's 32-bit runtime)
+    if [ "$(uname -m)" = x86_64 ] && { ! have gcc || ! links_with gcc -m32; }; then
         need+=(gcc-multilib)
     fi
     if have clang; then
@@ -62,12 +73,24 @@ esac
 
 [ ${#need[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" = 0 ] && have apt-get; then
+# KVS_DEPS_CHECKED: set for the check after an install, which never
+# installs again
+if [ "$(id -u)" = 0 ] && have apt-get && [ -z "${KVS_DEPS_CHECKED:-}" ]; then
     echo "deps: installing ${need[*]} (Debian packages)" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null || true
-    apt-get install -y -qq "${need[@]}" >/dev/null
-    exit 0
+    # an update that fails (no network, no mirror) is said, and the install
+    # is still tried: the package lists may be recent enough
+    apt-get update -qq >/dev/null || echo "deps: apt-get update failed; trying the install with the package lists at hand" >&2
+    if ! apt-get install -y -qq "${need[@]}" >/dev/null; then
+        echo "deps: apt-get install ${need[*]} failed (see apt's message above): install these Debian packages and re-run" >&2
+        exit 1
+    fi
+    # installed: everything this target needs must now be there
+    KVS_DEPS_CHECKED=1 exec "$0" "$what"
+fi
+if [ -n "${KVS_DEPS_CHECKED:-}" ]; then
+    echo "deps: still missing after the install: ${need[*]}" >&2
+    exit 1
 fi
 echo "deps: missing ${need[*]}: install these Debian packages (apt-get install ${need[*]}) and re-run" >&2
 exit 1
