@@ -567,7 +567,8 @@ typedef struct kvs_pathset {
     uint64_t ids[KVS_PATHS_MAX];
 } kvs_pathset;
 
-/* Encoded size: 36 + 8 * count. */
+/* Encoded size: 36 + 8 * count, for count up to KVS_PATHS_MAX; 0 above
+   it (no record holds more, and the size need not fit a 32-bit size_t). */
 KVSDEF size_t kvs_pathset_size(uint32_t count);
 KVSDEF kvs_result kvs_pathset_encode(const kvs_pathset *ps, void *buf, size_t cap, size_t *out_len);
 KVSDEF kvs_result kvs_pathset_decode(const void *buf, size_t len, kvs_pathset *out);
@@ -1256,7 +1257,8 @@ KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n
    before any of the batch's work can run, so a reaper can match the batch
    it gets against it. When the batch cannot start (KVS_E_NOMEM; KVS_E_INVAL
    for an unknown op) every item has that result and *out is NULL; only
-   KVS_E_OVERFLOW, a count no array can have, leaves the items untouched. */
+   KVS_E_OVERFLOW, a count no array can have (n > SIZE_MAX /
+   sizeof(kvs_item)), leaves the items untouched. */
 KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n,
                                    kvs_store_batch **out);
 KVSDEF int kvs_store_fd(const kvs_store *s);
@@ -3167,7 +3169,7 @@ KVSDEF kvs_result kvs_index_entry_decode(const void *buf, size_t len, uint64_t s
 
 KVSDEF size_t kvs_pathset_size(uint32_t count)
 {
-    return 36u + 8u * (size_t)count;
+    return count > KVS_PATHS_MAX ? 0 : 36u + 8u * (size_t)count;
 }
 
 KVSDEF kvs_result kvs_pathset_encode(const kvs_pathset *ps, void *buf, size_t cap, size_t *out_len)

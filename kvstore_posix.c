@@ -3410,12 +3410,16 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
         kvsi_add(&s->errors, 1);
         return KVS_E_INVAL;
     }
-    if ((unsigned)op > KVS_BATCH_EXISTS)
-        return kvsi_store_unrun(s, op, items, n, 0, KVS_E_INVAL);
-    if (n > ((size_t)-1 / 4) / (sizeof(kvs_io_op) + sizeof(kvsi_call))) {
+    if (n > (size_t)-1 / sizeof(kvs_item)) {
         kvsi_add(&s->errors, 1); /* no array that long exists: items untouched */
         return KVS_E_OVERFLOW;
     }
+    if ((unsigned)op > KVS_BATCH_EXISTS)
+        return kvsi_store_unrun(s, op, items, n, 0, KVS_E_INVAL);
+    if (n > ((size_t)-1 / 2) / (sizeof(kvs_io_op) + sizeof(kvsi_call)))
+        /* the array exists (on 32-bit it can), the batch's own memory for
+           it could never be had */
+        return kvsi_store_unrun(s, op, items, n, op == KVS_BATCH_GET_PREFIX ? 0 : n, KVS_E_NOMEM);
     for (i = 0; i < n; i++) {
         items[i].result = KVS_E_AGAIN;
         items[i].out_len = 0;
@@ -4918,6 +4922,12 @@ static uint64_t kvsi_raw_ck_bound(uint64_t slot_count, uint32_t max_key)
            slot_count * (KVS_INDEX_ENTRY_FIXED_BYTES + (((uint64_t)max_key + 7u) & ~(uint64_t)7u));
 }
 
+/* The largest slot (header and payload) a store opens: the payload of one
+   must fit in a size_t with room to spare (a buffer of it is allocated, and
+   a get returns its length in a size_t). 2^63 on 64-bit, far above the
+   2^48 any config allows; 2 GiB on 32-bit. */
+#define KVSI_RAW_SLOT_ADDR_MAX ((uint64_t)(SIZE_MAX / 2))
+
 /* The geometry for formatting: meta_bytes sized (when 0) so a checkpoint of
    every slot fits; iterate because slot_count depends on meta_bytes. */
 static kvs_result kvsi_raw_geometry(kvsi_raw *R, uint64_t dev, char *err, size_t cap)
@@ -4931,6 +4941,10 @@ static kvs_result kvsi_raw_geometry(kvsi_raw *R, uint64_t dev, char *err, size_t
         return kvsi_errf(err, cap, KVS_E_INVAL, "slot_payload_bytes %llu is too large",
                          (unsigned long long)c->slot_payload_bytes);
     slot_bytes = kvsi_ru(hdr + c->slot_payload_bytes, A);
+    if (slot_bytes > KVSI_RAW_SLOT_ADDR_MAX)
+        return kvsi_errf(err, cap, KVS_E_LIMIT,
+                         "slot_payload_bytes %llu: a slot of %llu bytes is more than this process can address",
+                         (unsigned long long)c->slot_payload_bytes, (unsigned long long)slot_bytes);
     if (c->meta_bytes != 0) {
         why[0] = '\0';
         r = kvs_layout_compute(dev, A, c->meta_bytes, slot_bytes, &R->L, why, sizeof why);
@@ -6104,6 +6118,14 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
                              (unsigned long long)fsize, (unsigned long long)sb.device_bytes);
         }
         hdr = kvsi_max64(KVS_OBJHDR_REGION, sb.align);
+        if (sb.slot_bytes > KVSI_RAW_SLOT_ADDR_MAX) {
+            /* formatted by a 64-bit process with slots this one cannot
+               hold in memory */
+            kvsi_raw_free(R);
+            return kvsi_errf(err, err_cap, KVS_E_LIMIT,
+                             "slot_bytes: the recorded slot_bytes %llu is more than this process can address",
+                             (unsigned long long)sb.slot_bytes);
+        }
         if (cfg->slot_payload_bytes != 0 &&
             (cfg->slot_payload_bytes > ((uint64_t)1 << 48) ||
              kvsi_ru(hdr + cfg->slot_payload_bytes, sb.align) != sb.slot_bytes)) {
@@ -6690,8 +6712,8 @@ static kvs_result kvsi_fs_read_header_p(kvsi_fs *fs, const kvsi_fsdir *d, const 
         r = KVS_E_CORRUPT;
     if (r == KVS_OK && kvs_objhdr_decode(mem, KVSI_FS_HDR, h) != KVS_OK)
         r = KVS_E_CORRUPT;
-    if (r == KVS_OK && (h->payload_offset < KVSI_FS_HDR || h->payload_len > (uint64_t)((size_t)-1) ||
-                        h->payload_len > *fsz || (uint64_t)h->payload_offset > *fsz - h->payload_len))
+    if (r == KVS_OK && (h->payload_offset < KVSI_FS_HDR || h->payload_len > *fsz ||
+                        (uint64_t)h->payload_offset > *fsz - h->payload_len))
         r = KVS_E_CORRUPT;
     if (r != KVS_OK) {
         if (mem != NULL)
@@ -7284,6 +7306,11 @@ static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf,
             corrupt = kind != KVS_FSNAME_HASHED;
             other = !corrupt;
             res = KVS_NOT_FOUND;
+        } else if (h.payload_len > (uint64_t)((size_t)-1)) {
+            /* whole and this key's, but longer than a size_t (a 32-bit
+               process; another wrote it): no buffer can take it, and
+               *out_len cannot say how long it is */
+            res = KVS_E_OVERFLOW;
         } else {
             *out_len = (size_t)h.payload_len;
             if (cap < h.payload_len) {

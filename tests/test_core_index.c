@@ -136,6 +136,9 @@ static void test_sizes(void)
     CHECK(kvs_pathset_size(0) == 36 && kvs_pathset_size(1) == 44 && kvs_pathset_size(64) == 548);
     for (k = 1; k <= KVS_PATHS_MAX; k++)
         CHECK(kvs_pathset_size(k) == 36 + 8 * (size_t)k);
+    /* no record holds more: 0, where 36 + 8 * count could wrap a 32-bit
+       size_t */
+    CHECK(kvs_pathset_size(KVS_PATHS_MAX + 1) == 0 && kvs_pathset_size(UINT32_MAX) == 0);
     /* the CRC the path-set record is sealed with is CRC32C */
     CHECK(kvs_crc32c(0, "123456789", 9) == 0xe3069283u);
 }
