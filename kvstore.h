@@ -1218,10 +1218,15 @@ KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len
    (byte locks; else by this handle only); a pin waits for an eviction
    under way elsewhere, up to 10 s (docs/STORES.md, "Eviction across
    handles"). pin: KVS_NOT_FOUND for a key not stored (or being evicted as
-   it is pinned), KVS_E_BUSY when the name stayed locked for the whole
-   wait, the lock's error (the pin not taken in either case); unpin: KVS_E_INVAL for a
-   key not pinned, the unlock's error (the pin is dropped, and the lock
-   stays until close or the next unpin of that name to 0). Check
+   it is pinned), KVS_E_OVERFLOW when the key has 2^32 - 1 pins, KVS_E_BUSY
+   when the name stayed locked for the whole wait, the lock's error (the pin
+   not taken in any of these cases); unpin: KVS_E_INVAL for a key not
+   pinned, the unlock's error (the pin is dropped, and the lock stays until
+   close or the next unpin of that name to 0). Pins survive an overwrite
+   of the key in both stores; a remove drops the raw store's (an unpin
+   after it is KVS_NOT_FOUND, as for any key the raw store does not
+   hold), while the filesystem store's, per file name, stay until
+   unpinned. Check
    stats.lock_errno after the open when pins must hold across processes. */
 KVSDEF kvs_result kvs_store_pin(kvs_store *s, const void *key, size_t key_len);
 KVSDEF kvs_result kvs_store_unpin(kvs_store *s, const void *key, size_t key_len);

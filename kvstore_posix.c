@@ -7534,6 +7534,8 @@ static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
     e = kvsi_fs_ref(fs, di, name, nlen, delta > 0);
     if (e == NULL) {
         res = delta > 0 ? KVS_E_NOMEM : KVS_E_INVAL;
+    } else if (delta > 0 && e->pins == UINT32_MAX) {
+        res = KVS_E_OVERFLOW; /* as the raw store: the count is full */
     } else if (delta > 0) {
         /* The pin first, so no eviction of this handle picks the name from
            here on; one already under way (busy) ends before the file is
@@ -8319,15 +8321,6 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
         if (!fs->dirs[i].direct)
             fs->direct = 0;
         fs->buf_align = kvsi_max_sz(fs->buf_align, fs->dirs[i].buf_align);
-        if (status[i] != 1) {
-            r = kvsi_fs_write_pathset(fs, i);
-            if (r != KVS_OK) {
-                r = kvsi_errf(err, err_cap, r, "cannot write %s/%s: %s", fs->pl.paths[i], KVS_PATHSET_NAME,
-                              kvs_result_str(r));
-                kvsi_fs_free(fs);
-                return r;
-            }
-        }
     }
     if (fs->direct && cfg->align > fs->buf_align)
         fs->buf_align = cfg->align;
@@ -8344,6 +8337,24 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
         r = kvsi_fs_scan(fs, i, &seen, &seen_cap, &nseen);
         if (r != KVS_OK) {
             r = kvsi_errf(err, err_cap, r, "cannot scan directory %s: %s", fs->pl.paths[i], kvs_result_str(r));
+            if (seen != NULL)
+                kvs_aligned_free(ap, seen, seen_cap, sizeof(void *));
+            kvsi_fs_free(fs);
+            return r;
+        }
+    }
+    /* The path-set records last, once every directory has opened: an open
+       that fails (a directory it cannot write, a lock, a scan) leaves the
+       records as they were, so the earlier path list still opens as
+       before. A failure here can leave the directories before it with the
+       new record. */
+    for (i = 0; i < fs->ndirs; i++) {
+        if (status[i] == 1)
+            continue;
+        r = kvsi_fs_write_pathset(fs, i);
+        if (r != KVS_OK) {
+            r = kvsi_errf(err, err_cap, r, "cannot write %s/%s: %s", fs->pl.paths[i], KVS_PATHSET_NAME,
+                          kvs_result_str(r));
             if (seen != NULL)
                 kvs_aligned_free(ap, seen, seen_cap, sizeof(void *));
             kvsi_fs_free(fs);

@@ -435,6 +435,24 @@ static void test_pathset(void)
         h = ps_hits(acd, 3, 0, &changed, &r, n);
         CHECK(changed == 0);
     }
+    /* an open that fails on a directory after the others opened (E's
+       lock file is a directory) leaves every record as it was: the
+       earlier set still opens under strict_pathset, unchanged */
+    {
+        static const char *const acde[4] = {"psA", "psC", "psD", "psE"};
+        char path[1400];
+        snprintf(path, sizeof path, "%s/psE", t_dir);
+        CHECK(mkdir(path, 0700) == 0);
+        snprintf(path, sizeof path, "%s/psE/%s", t_dir, KVS_PINS_NAME);
+        CHECK(mkdir(path, 0700) == 0);
+        h = ps_hits(acde, 4, 0, &changed, &r, n);
+        CHECK(r != KVS_OK);
+        CHECK(read_pathset("psA", &ps1) == 0 && ps1.count == 3);
+        h = ps_hits(acd, 3, 1, &changed, &r, n);
+        CHECK_R(r, KVS_OK);
+        CHECK(changed == 0 && h == n - toD - inB);
+        rmdir(path);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -960,6 +978,56 @@ static void test_overwrite_keeps_old(void)
     t_rm_rf(d);
 }
 
+/* A name's pin count is full at UINT32_MAX: one more pin is
+   KVS_E_OVERFLOW and changes nothing (white-box: the count is set near
+   the top rather than pinned four billion times). */
+static void test_pin_count_full(void)
+{
+    char d[1100], name[KVS_FSNAME_MAX + 1];
+    kvs_store_config c;
+    kvs_store *s;
+    kvsi_fs *fs;
+    kvsi_fsent *e;
+    kvs_fsname_kind kind;
+    size_t nlen = 0;
+    uint32_t di = 0;
+    unsigned char v[100];
+    memset(v, 'p', sizeof v);
+    t_path(d, sizeof d, "pinfull");
+    cfg_fs(&c, d);
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    fs = (kvsi_fs *)s->engine;
+    CHECK_R(kvs_store_put(s, "p", 1, v, sizeof v), KVS_OK);
+    CHECK_R(kvs_store_pin(s, "p", 1), KVS_OK);
+    CHECK_R(kvsi_fs_locate(fs, "p", 1, name, &nlen, &kind, &di), KVS_OK);
+    pthread_mutex_lock(&fs->mu);
+    e = kvsi_fs_ref(fs, di, name, nlen, 0);
+    if (e != NULL) {
+        e->pins = UINT32_MAX - 1;
+        kvsi_fs_unref(fs, e);
+    }
+    pthread_mutex_unlock(&fs->mu);
+    if (!CHECK(e != NULL)) {
+        (void)kvs_store_close(s);
+        return;
+    }
+    CHECK_R(kvs_store_pin(s, "p", 1), KVS_OK); /* UINT32_MAX */
+    CHECK_R(kvs_store_pin(s, "p", 1), KVS_E_OVERFLOW);
+    pthread_mutex_lock(&fs->mu);
+    CHECK(e->pins == UINT32_MAX && fs->pinned > 0);
+    e->pins = 1; /* back to one pin, as if unpinned that often */
+    pthread_mutex_unlock(&fs->mu);
+    CHECK_R(kvs_store_unpin(s, "p", 1), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, "p", 1), KVS_E_INVAL);
+    pthread_mutex_lock(&fs->mu);
+    CHECK(fs->pinned == 0);
+    pthread_mutex_unlock(&fs->mu);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+}
+
 static void test_capacity_edges(void)
 {
     char d[1100], p[1400], two[2300], key[300];
@@ -1465,6 +1533,7 @@ int main(void)
     test_iterate_batches();
     test_capacity_edges();
     test_overwrite_keeps_old();
+    test_pin_count_full();
     test_bad_keys();
     test_threads();
     t_rm_rf(t_dir);
