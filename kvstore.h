@@ -84,7 +84,8 @@
     call from several threads at once as long as they do not write the same
     object. Read-only objects (a parsed kvs_pathlist, kvs_tpmap, kvs_layout)
     may be shared freely. A kvs_store handle may be used by any number of
-    threads at once (every call). A kvs_file may be read and written by
+    threads at once (every call but kvs_store_close, which no other call on
+    the handle may overlap or follow). A kvs_file may be read and written by
     several threads at once; open/close are not concurrent with other calls
     on it. A kvs_pool accepts submits from any thread; a batch belongs to one
     owner until freed. Callbacks (thread hooks, sysops, CALL ops) run on pool
@@ -811,7 +812,11 @@ typedef struct kvs_file_info {
 } kvs_file_info;
 
 typedef struct kvs_file_stats {
-    uint64_t reads, writes;              /* kvs_file_read/write calls        */
+    uint64_t reads, writes;              /* kvs_file_read/write calls that
+                                            passed the argument checks (a
+                                            NULL buffer, a write to a
+                                            read-only file, a range past
+                                            2^63: refused, uncounted)      */
     uint64_t bytes_read, bytes_written;  /* caller bytes moved               */
     uint64_t bounce_bytes;     /* caller bytes that went through a bounce buffer */
     uint64_t bounce_calls;     /* read/write calls that used a bounce buffer */
@@ -819,7 +824,7 @@ typedef struct kvs_file_stats {
     uint64_t syscalls;         /* pread/pwrite calls issued                  */
     uint64_t short_transfers;  /* of which moved fewer bytes than asked      */
     uint64_t eintr_retries;
-    uint64_t errors;           /* calls that returned an error               */
+    uint64_t errors;           /* of those, calls that returned an error     */
     uint64_t direct_fallbacks; /* 1 when the open fell back to buffered      */
 } kvs_file_stats;
 
@@ -1054,8 +1059,8 @@ typedef struct kvs_store_config {
     uint32_t checkpoint_idle_ms;     /* RAW: ...after this quiet time; 0 = 1000 */
     /* FS */
     uint32_t file_mode;          /* permission bits of the files the store
-                                    creates (FS objects, a RAW device file);
-                                    must include 0600; 0 = 0600               */
+                                    creates (FS objects, a RAW device file):
+                                    0777 at most, including 0600; 0 = 0600    */
     int readahead;               /* FS: 1 = posix_fadvise (SEQUENTIAL, then
                                     WILLNEED) of the payload before a buffered
                                     read; 0 = no hint                          */

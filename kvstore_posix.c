@@ -2990,8 +2990,10 @@ static kvs_result kvsi_store_cfg_check(const kvs_store_config *c, char *err, siz
         return kvsi_errf(err, cap, KVS_E_INVAL, "readahead must be 0 or 1");
     if (c->strict_pathset != 0 && c->strict_pathset != 1)
         return kvsi_errf(err, cap, KVS_E_INVAL, "strict_pathset must be 0 or 1");
-    if (c->file_mode > 07777)
-        return kvsi_errf(err, cap, KVS_E_INVAL, "file_mode %o has bits beyond 07777", (unsigned)c->file_mode);
+    if (c->file_mode > 0777)
+        return kvsi_errf(err, cap, KVS_E_INVAL,
+                         "file_mode %o has bits beyond 0777 (permission bits only: no setuid, setgid or sticky)",
+                         (unsigned)c->file_mode);
     if (c->file_mode != 0 && (c->file_mode & 0600u) != 0600u)
         return kvsi_errf(err, cap, KVS_E_INVAL, "file_mode %o must give the owner read and write (0600)",
                          (unsigned)c->file_mode);
@@ -3266,7 +3268,7 @@ KVSDEF kvs_result kvs_store_iterate(kvs_store *s, kvs_key_fn fn, void *user)
 {
     KVS_ASSERT(s != NULL);
     if (fn == NULL)
-        return KVS_E_INVAL;
+        return kvsi_count(s, KVS_E_INVAL);
     return kvsi_count(s, s->ops->iterate(s->engine, fn, user));
 }
 

@@ -165,6 +165,9 @@ static void test_config_errors(void)
     c.file_mode = 010000;
     CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
     CHECK(s == NULL);
+    c.file_mode = 04600; /* setuid on a data file: permission bits only */
+    CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
+    CHECK(s == NULL && strstr(g_err, "file_mode") != NULL);
 
     /* A raw store's single path is spelled as in a path list. */
     {
