@@ -59,6 +59,7 @@ static void test_supported(void)
     printf("%s: direct=%d align=%zu buf_align=%zu (from %s)\n", t_dir, fi.direct, fi.align,
            fi.buf_align, src_name(fi.align_source));
     if (!fi.direct) {
+        CHECK(!t_direct_ok(t_dir)); /* else the library failed to use it */
         printf("SKIP: %s does not support O_DIRECT; set KVS_TEST_DIR to one that does\n", t_dir);
         CHECK_R(kvs_file_close(f), KVS_OK);
         unlink(path);
@@ -105,6 +106,7 @@ static void test_dev_shm(void)
     CHECK_R(open_with(path, KVS_DIRECT_PREFER, KVS_FILE_CREATE, NULL, &f), KVS_OK);
     if (f != NULL) {
         kvs_file_get_info(f, &fi);
+        CHECK(fi.direct == t_direct_ok(dir)); /* the library's answer is the filesystem's */
         if (fi.direct) {
             printf("NOTE: tmpfs (/dev/shm) accepts O_DIRECT on this kernel (Linux >= 6.6): "
                    "the refusal is tested on /proc and through an injected refusal instead\n");

@@ -490,6 +490,37 @@ T_FN void *t_xalloc_aligned(size_t n, size_t align)
     return p;
 }
 
+/* 1 when dir takes O_DIRECT: a file there opens with it, and a 4 KiB write
+   and read of an aligned buffer at offset 0 go through. Told without the
+   library, so a test can tell "this filesystem refuses O_DIRECT" (a skip)
+   from "the library did not use it" (a failure). */
+#include <fcntl.h>
+#include <unistd.h>
+T_FN int t_direct_ok(const char *dir)
+{
+#ifdef O_DIRECT
+    char p[1200];
+    void *b = NULL;
+    int fd, ok;
+    snprintf(p, sizeof p, "%s/.t_direct_probe", dir);
+    fd = open(p, O_CREAT | O_TRUNC | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 0;
+    ok = posix_memalign(&b, 4096, 4096) == 0;
+    if (ok) {
+        memset(b, 0, 4096);
+        ok = pwrite(fd, b, 4096, 0) == 4096 && pread(fd, b, 4096, 0) == 4096;
+    }
+    free(b);
+    close(fd);
+    unlink(p);
+    return ok;
+#else
+    (void)dir;
+    return 0;
+#endif
+}
+
 /* ---- POSIX: a gate that holds one thread inside a hooked call ---------
    The test arms it for one call (a kind the test numbers itself, and either
    a name or a buffer), a kvs_sysops hook calls t_gate_pass with what it was
