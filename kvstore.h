@@ -592,7 +592,7 @@ extern "C" {
 
 /* The single errno -> kvs_result mapping (EIO->KVS_E_IO, ENOSPC/EDQUOT->
    KVS_E_NOSPC, EACCES/EPERM/EROFS->KVS_E_PERM, ENOENT/ENOTDIR->KVS_E_NOENT,
-   EEXIST->KVS_E_EXIST, ENOMEM->KVS_E_NOMEM, EINVAL->KVS_E_INVAL,
+   EEXIST->KVS_E_EXIST, ENOMEM/EMFILE/ENFILE->KVS_E_NOMEM, EINVAL->KVS_E_INVAL,
    EBUSY->KVS_E_BUSY, EAGAIN->KVS_E_AGAIN, unknown->KVS_E_IO; docs/POSIX.md). */
 KVSDEF kvs_result kvs_result_from_errno(int err);
 

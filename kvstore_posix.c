@@ -157,8 +157,8 @@ KVSDEF kvs_result kvs_result_from_errno(int e)
 #endif
     case ENAMETOOLONG: return KVS_E_PATH;
     case ELOOP: return KVS_E_PATH;
-    case EMFILE: return KVS_E_LIMIT;
-    case ENFILE: return KVS_E_LIMIT;
+    case EMFILE: return KVS_E_NOMEM; /* out of descriptors: a resource, not a size */
+    case ENFILE: return KVS_E_NOMEM;
     case EOVERFLOW: return KVS_E_OVERFLOW;
     case ENOSYS: return KVS_E_NOTSUP;
     case EXDEV: return KVS_E_NOTSUP;
@@ -1075,7 +1075,18 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
     if (tmpl->direct)
         oflags |= O_DIRECT;
 #endif
-    fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg->mode ? cfg->mode : 0644u);
+    for (;;) {
+        fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg->mode ? cfg->mode : 0644u);
+        if ((fd != -EWOULDBLOCK && fd != -EAGAIN) || !(oflags & O_NONBLOCK))
+            break;
+        /* A lease another process holds on the file (F_SETLEASE, a Samba
+           oplock, an NFS delegation): made again without O_NONBLOCK, the
+           open waits for the lease's break, as any open would. (A FIFO's
+           non-blocking read-only open never answers this.) */
+        oflags &= ~O_NONBLOCK;
+    }
+    if (fd == -ENXIO || fd == -ENODEV)
+        return KVS_E_NOTSUP; /* a socket, a device without a driver: not a regular file */
     if (fd == -EINVAL && tmpl->direct) {
         if (excl)
             (void)kvsi_sys_unlinkat(ops, dirfd, path, 0);
@@ -6322,6 +6333,11 @@ typedef struct kvsi_fs {
     kvsi_a64 seq;                       /* atomic                            */
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_mutex_t symu;               /* one kvs_store_sync at a time: a
+                                           second waits for the first's
+                                           syncs (and retries its failures)
+                                           rather than finding nothing
+                                           marked and returning at once   */
     int sync_ok;
     kvsi_fsent **buckets;
     size_t nbuckets, nents;
@@ -7589,11 +7605,13 @@ static kvs_result kvsi_fs_sync(void *ev)
     int dirty[KVS_PATHS_MAX];
     kvs_result res = KVS_OK, r;
 
+    pthread_mutex_lock(&fs->symu);
     pthread_mutex_lock(&fs->mu);
     cap = (size_t)fs->nunsynced;
     if (cap > 0) {
         if (kvs_aligned_alloc(fs->alloc, cap * sizeof *list, sizeof(void *), &mem) != KVS_OK) {
             pthread_mutex_unlock(&fs->mu);
+            pthread_mutex_unlock(&fs->symu);
             return KVS_E_NOMEM;
         }
         list = (kvsi_fsent **)mem;
@@ -7618,16 +7636,34 @@ static kvs_result kvsi_fs_sync(void *ev)
     /* Names and the directory are stable: entries are referenced and the
        names immutable. */
     for (i = 0; i < n; i++) {
-        int fd = kvsi_sys_openat(fs->ops, fs->dirs[list[i]->dir].fd, kvsi_fsent_name(list[i]),
-                                 O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
-        int sr = 0;
-        if (fd == -ENOENT || fd == -ELOOP)
-            continue; /* gone or replaced by something that is not ours */
+        int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, fd, sr = 0;
+        for (;;) {
+            fd = kvsi_sys_openat(fs->ops, fs->dirs[list[i]->dir].fd, kvsi_fsent_name(list[i]), fl, 0);
+            if ((fd != -EWOULDBLOCK && fd != -EAGAIN) || !(fl & O_NONBLOCK))
+                break;
+            fl &= ~O_NONBLOCK; /* another process's lease: wait for its break */
+        }
+        if (fd == -ENOENT) {
+            /* gone, or away for a moment (another handle's eviction takes
+               a file from its name before it tells whose it is, and puts
+               another's back): still to sync while it counts here */
+            pthread_mutex_lock(&fs->mu);
+            if (list[i]->present && !list[i]->unsynced) {
+                list[i]->unsynced = 1;
+                fs->nunsynced++;
+            }
+            pthread_mutex_unlock(&fs->mu);
+            continue;
+        }
+        if (fd == -ELOOP || fd == -ENXIO || fd == -ENODEV)
+            continue; /* replaced by something that is not ours (a symlink, a socket, a device) */
         if (fd < 0) {
             sr = fd;
         } else {
             sr = kvsi_sys_fdatasync(fs->ops, fd);
             kvsi_close_fd(fs->ops, fd);
+            if (sr == -EINVAL)
+                continue; /* a special file (a FIFO) now at the name: not ours, nothing to sync */
         }
         if (sr < 0) {
             if (res == KVS_OK)
@@ -7659,6 +7695,7 @@ static kvs_result kvsi_fs_sync(void *ev)
         pthread_mutex_unlock(&fs->mu);
         kvs_aligned_free(fs->alloc, list, cap * sizeof *list, sizeof(void *));
     }
+    pthread_mutex_unlock(&fs->symu);
     return res;
 }
 
@@ -7834,6 +7871,7 @@ static void kvsi_fs_free(kvsi_fs *fs)
     if (fs->pl_ok)
         kvs_pathlist_free(&fs->pl);
     if (fs->sync_ok) {
+        pthread_mutex_destroy(&fs->symu);
         pthread_cond_destroy(&fs->cv);
         pthread_mutex_destroy(&fs->mu);
     }
@@ -7879,8 +7917,8 @@ static kvs_result kvsi_fs_read_pathset(kvsi_fs *fs, size_t i, int *status, kvs_p
     *status = 0;
     if (fd == -ENOENT)
         return KVS_OK;
-    if (fd == -ELOOP) {
-        *status = 3;
+    if (fd == -ELOOP || fd == -ENXIO || fd == -ENODEV) {
+        *status = 3; /* a symlink, a socket, a device: replaced by the rewrite */
         return KVS_OK;
     }
     if (fd < 0)
@@ -7891,6 +7929,11 @@ static kvs_result kvsi_fs_read_pathset(kvsi_fs *fs, size_t i, int *status, kvs_p
             kvsi_close_fd(fs->ops, fd);
             return kvsi_fstat_result(r);
         }
+    }
+    if (st.type == KVS_FTYPE_DIRECTORY) {
+        /* no rename replaces a directory, and the store removes none */
+        kvsi_close_fd(fs->ops, fd);
+        return KVS_E_EXIST;
     }
     if (st.type != KVS_FTYPE_REGULAR) {
         kvsi_close_fd(fs->ops, fd);
@@ -8224,6 +8267,12 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
         kvs_aligned_free(ap, fs, sizeof *fs, KVSI_STRUCT_ALIGN);
         return kvsi_errf(err, err_cap, KVS_E_NOMEM, "cannot create a condition variable");
     }
+    if (pthread_mutex_init(&fs->symu, NULL) != 0) {
+        pthread_cond_destroy(&fs->cv);
+        pthread_mutex_destroy(&fs->mu);
+        kvs_aligned_free(ap, fs, sizeof *fs, KVSI_STRUCT_ALIGN);
+        return kvsi_errf(err, err_cap, KVS_E_NOMEM, "cannot create a mutex");
+    }
     fs->sync_ok = 1;
     fs->nbuckets = 64;
     r = kvs_aligned_alloc(ap, fs->nbuckets * sizeof(kvsi_fsent *), sizeof(void *), &mem);
@@ -8286,6 +8335,12 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
                 }
         }
         r = kvsi_fs_read_pathset(fs, i, &status[i], &ps);
+        if (r == KVS_E_EXIST) {
+            r = kvsi_errf(err, err_cap, r, "%s/%s is a directory, not a path-set record: remove it", p,
+                          KVS_PATHSET_NAME);
+            kvsi_fs_free(fs);
+            return r;
+        }
         if (r != KVS_OK) {
             r = kvsi_errf(err, err_cap, r, "cannot read %s/%s: %s", p, KVS_PATHSET_NAME, kvs_result_str(r));
             kvsi_fs_free(fs);

@@ -72,7 +72,8 @@ static void test_errno_map(void)
     CHECK_R(kvs_result_from_errno(EBUSY), KVS_E_BUSY);
     CHECK_R(kvs_result_from_errno(EAGAIN), KVS_E_AGAIN);
     CHECK_R(kvs_result_from_errno(ENAMETOOLONG), KVS_E_PATH);
-    CHECK_R(kvs_result_from_errno(EMFILE), KVS_E_LIMIT);
+    CHECK_R(kvs_result_from_errno(EMFILE), KVS_E_NOMEM);
+    CHECK_R(kvs_result_from_errno(ENFILE), KVS_E_NOMEM);
     CHECK_R(kvs_result_from_errno(ENOSYS), KVS_E_NOTSUP);
     CHECK_R(kvs_result_from_errno(12345), KVS_E_IO);
 }

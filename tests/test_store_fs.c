@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "test_store_fs_util.h"
@@ -1028,6 +1030,303 @@ static void test_pin_count_full(void)
     t_rm_rf(d);
 }
 
+/* ---- sync, leases, and things planted at names ---------------------- */
+
+/* fdatasync hook: counts calls; the gated one (kind 2) fails with EIO. */
+static t_gate g_sy_gate = T_GATE_INIT;
+static int g_sy_calls;
+static int sy_fdatasync(void *u, int fd)
+{
+    int gated;
+    (void)u;
+    __atomic_add_fetch(&g_sy_calls, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&g_sy_gate.mu);
+    gated = g_sy_gate.kind == 2;
+    pthread_mutex_unlock(&g_sy_gate.mu);
+    t_gate_pass(&g_sy_gate, 2, NULL, NULL);
+    if (gated)
+        return -EIO;
+    return fdatasync(fd) == 0 ? 0 : -errno;
+}
+
+static void *sy_thread(void *p)
+{
+    kvs_store *s = *(kvs_store **)p;
+    *(kvs_result *)((kvs_store **)p + 1) = kvs_store_sync(s);
+    return NULL;
+}
+
+/* Two syncs at once: the second, started while the first is inside the
+   fdatasync of a NONE put (which then fails), must sync the file itself,
+   not return KVS_OK having found nothing marked. */
+static void test_sync_serial(void)
+{
+    char d[1100];
+    kvs_store_config c;
+    kvs_sysops ops;
+    unsigned char v[100];
+    struct {
+        kvs_store *s;
+        kvs_result r;
+    } a1, a2;
+    pthread_t t1, t2;
+    memset(&ops, 0, sizeof ops);
+    ops.fdatasync = sy_fdatasync;
+    t_path(d, sizeof d, "syncser");
+    cfg_fs(&c, d);
+    c.sysops = &ops;
+    c.durability = KVS_DURABLE_NONE;
+    a1.s = a2.s = open_store(&c);
+    if (!CHECK(a1.s != NULL))
+        return;
+    memset(v, 7, sizeof v);
+    CHECK_R(kvs_store_put(a1.s, "k", 1, v, sizeof v), KVS_OK);
+    g_sy_calls = 0;
+    a1.r = a2.r = KVS_E_AGAIN;
+    t_gate_arm(&g_sy_gate, 2, NULL, NULL);
+    if (!CHECK(pthread_create(&t1, NULL, sy_thread, &a1) == 0)) {
+        t_gate_release(&g_sy_gate);
+        (void)kvs_store_close(a1.s);
+        return;
+    }
+    CHECK(t_gate_wait_entered(&g_sy_gate));
+    CHECK(pthread_create(&t2, NULL, sy_thread, &a2) == 0);
+    t_sleep_ms(100); /* the second sync is under way (or waiting) */
+    t_gate_release(&g_sy_gate);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    CHECK_R(a1.r, KVS_E_IO);
+    CHECK_R(a2.r, KVS_OK);
+    CHECK(__atomic_load_n(&g_sy_calls, __ATOMIC_SEQ_CST) == 2); /* the second synced k itself */
+    CHECK_R(kvs_store_close(a1.s), KVS_OK);
+    t_rm_rf(d);
+}
+
+/* Another process holds a write lease on an object file and gives it up
+   when the break comes: a get waits for that, as any open would, and
+   never answers KVS_E_AGAIN (a result for calls still running). */
+static int g_lease_fd = -1;
+static void lease_break(int sig)
+{
+    (void)sig;
+    (void)fcntl(g_lease_fd, F_SETLEASE, F_UNLCK);
+}
+
+static void test_get_under_lease(void)
+{
+    char d[1100], name[KVS_FSNAME_MAX + 1], path[1400];
+    kvs_store_config c;
+    kvs_store *s;
+    unsigned char v[100], buf[200];
+    size_t got = 0;
+    int pp[2];
+    pid_t pid;
+    char ok = 0;
+    t_path(d, sizeof d, "lease");
+    cfg_fs(&c, d);
+    c.direct = KVS_DIRECT_OFF;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    memset(v, 3, sizeof v);
+    CHECK_R(kvs_store_put(s, "k", 1, v, sizeof v), KVS_OK);
+    fs_name_of("k", name);
+    snprintf(path, sizeof path, "%s/%s", d, name);
+    if (!CHECK(pipe(pp) == 0)) {
+        (void)kvs_store_close(s);
+        return;
+    }
+    pid = fork();
+    if (pid == 0) {
+        char r = 1;
+        signal(SIGIO, lease_break);
+        g_lease_fd = open(path, O_RDWR);
+        if (g_lease_fd < 0 || fcntl(g_lease_fd, F_SETLEASE, F_WRLCK) != 0)
+            r = 0;
+        if (write(pp[1], &r, 1) != 1)
+            _exit(1);
+        sleep(5); /* the break's signal ends the lease, then this */
+        _exit(0);
+    }
+    CHECK(pid > 0 && read(pp[0], &ok, 1) == 1);
+    close(pp[0]);
+    close(pp[1]);
+    if (ok) {
+        memset(buf, 0, sizeof buf);
+        CHECK_R(kvs_store_get(s, "k", 1, buf, sizeof buf, &got), KVS_OK);
+        CHECK(got == sizeof v && memcmp(buf, v, sizeof v) == 0);
+    } else {
+        printf("SKIP: no write lease here (F_SETLEASE): the get under a lease is not run\n");
+    }
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+}
+
+static int plant_socket(const char *dir, const char *name)
+{
+    struct sockaddr_un a;
+    char cwd[2048];
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0), r;
+    if (fd < 0 || getcwd(cwd, sizeof cwd) == NULL || chdir(dir) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", name); /* relative: sun_path is short */
+    r = bind(fd, (struct sockaddr *)&a, sizeof a);
+    close(fd);
+    return chdir(cwd) == 0 ? r : -1;
+}
+
+static int count_keys(void *u, const void *k, size_t kl, uint64_t len)
+{
+    (void)k;
+    (void)kl;
+    (void)len;
+    (*(int *)u)++;
+    return 0;
+}
+
+/* A socket at an object's name is a miss (get, iteration, a long key's
+   remove), as a FIFO or a device node is; a FIFO put in place of a file
+   awaiting its sync does not fail every later sync; a directory at the
+   path-set record's name fails the open, naming it. */
+static void test_planted_specials(void)
+{
+    char d[1100], name[KVS_FSNAME_MAX + 1], path[1400], lkey[300], err[512];
+    kvs_store_config c;
+    kvs_store *s;
+    unsigned char v[100], buf[200];
+    size_t got = 0, n = 0;
+    int keys = 0;
+    t_path(d, sizeof d, "planted");
+    cfg_fs(&c, d);
+    c.durability = KVS_DURABLE_NONE;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    memset(v, 1, sizeof v);
+    CHECK_R(kvs_store_put(s, "a", 1, v, sizeof v), KVS_OK);
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    fs_name_of("sock", name);
+    CHECK(plant_socket(d, name) == 0);
+    CHECK_R(kvs_store_get(s, "sock", 4, buf, sizeof buf, &got), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_iterate(s, count_keys, &keys), KVS_OK);
+    CHECK(keys == 1);
+    memset(lkey, 'X', sizeof lkey); /* a hashed name */
+    CHECK_R(kvs_fsname_encode(lkey, sizeof lkey, name, sizeof name, &n, NULL), KVS_OK);
+    CHECK(plant_socket(d, name) == 0);
+    CHECK_R(kvs_store_get(s, lkey, sizeof lkey, buf, sizeof buf, &got), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_remove(s, lkey, sizeof lkey), KVS_OK); /* no object's: it goes */
+    snprintf(path, sizeof path, "%s/%s", d, name);
+    CHECK(access(path, F_OK) != 0);
+    /* a FIFO in place of a NONE put's file */
+    CHECK_R(kvs_store_put(s, "ff", 2, v, sizeof v), KVS_OK);
+    fs_name_of("ff", name);
+    snprintf(path, sizeof path, "%s/%s", d, name);
+    CHECK(unlink(path) == 0 && mkfifo(path, 0600) == 0);
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+    /* a directory at the path-set record's name */
+    CHECK(mkdir(d, 0700) == 0);
+    snprintf(path, sizeof path, "%s/%s", d, KVS_PATHSET_NAME);
+    CHECK(mkdir(path, 0700) == 0);
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_EXIST);
+    CHECK(s == NULL && strstr(err, KVS_PATHSET_NAME) != NULL && strstr(err, "directory") != NULL);
+    t_rm_rf(d);
+}
+
+/* Handle B (durability NONE) puts k1 while handle A's eviction has taken
+   the older k1 from its name to tell whose it is; A puts B's file back. A
+   sync of B while the file is away must keep it to sync, and a later sync
+   syncs it. */
+static char g_pb_name[KVS_FSNAME_MAX + 1];
+static kvs_store *g_pb_a, *g_pb_b;
+static unsigned char g_pb_vb[8192];
+static int g_pb_fired, g_pb_lfired, g_pb_synced;
+static uint64_t g_pb_ino;
+static kvs_result g_pb_put, g_pb_sync;
+
+static int pb_renameat(void *u, int fd1, const char *from, int fd2, const char *to)
+{
+    (void)u;
+    if (!g_pb_fired && strcmp(from, g_pb_name) == 0 && to[0] == '~') {
+        struct stat sb;
+        g_pb_fired = 1; /* A's eviction, after its look: B's put lands now */
+        g_pb_put = kvs_store_put(g_pb_b, "k1", 2, g_pb_vb, sizeof g_pb_vb);
+        if (fstatat(fd1, g_pb_name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+            g_pb_ino = (uint64_t)sb.st_ino;
+    }
+    return renameat(fd1, from, fd2, to) == 0 ? 0 : -errno;
+}
+
+static int pb_linkat(void *u, int fd1, const char *from, int fd2, const char *to)
+{
+    (void)u;
+    if (g_pb_lfired++ == 0)
+        g_pb_sync = kvs_store_sync(g_pb_b); /* B's file is away: B syncs now */
+    return linkat(fd1, from, fd2, to, 0) == 0 ? 0 : -errno;
+}
+
+static int pb_fdatasync(void *u, int fd)
+{
+    struct stat sb;
+    (void)u;
+    if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_ino == g_pb_ino)
+        g_pb_synced++;
+    return fdatasync(fd) == 0 ? 0 : -errno;
+}
+
+static void test_sync_while_away(void)
+{
+    char d[1100];
+    kvs_store_config ca, cb;
+    kvs_sysops aops, bops;
+    unsigned char va[8192], buf[8192];
+    size_t got = 0;
+    t_path(d, sizeof d, "pbsync");
+    fs_name_of("k1", g_pb_name);
+    memset(&aops, 0, sizeof aops);
+    aops.renameat = pb_renameat;
+    aops.linkat = pb_linkat;
+    memset(&bops, 0, sizeof bops);
+    bops.fdatasync = pb_fdatasync;
+    cfg_fs(&ca, d);
+    ca.sysops = &aops;
+    ca.capacity_bytes = 2 * (4096 + 8192) + 4096; /* two objects */
+    cfg_fs(&cb, d);
+    cb.sysops = &bops;
+    cb.durability = KVS_DURABLE_NONE;
+    g_pb_a = open_store(&ca);
+    g_pb_b = open_store(&cb);
+    if (!both_open(g_pb_a, g_pb_b))
+        return;
+    memset(va, 1, sizeof va);
+    memset(g_pb_vb, 2, sizeof g_pb_vb);
+    CHECK_R(kvs_store_put(g_pb_a, "k1", 2, va, sizeof va), KVS_OK);
+    CHECK_R(kvs_store_put(g_pb_a, "k0", 2, va, sizeof va), KVS_OK);
+    CHECK_R(kvs_store_put(g_pb_a, "k2", 2, va, sizeof va), KVS_OK); /* evicts k1, or tries */
+    CHECK(g_pb_fired == 1 && g_pb_lfired >= 1);
+    CHECK_R(g_pb_put, KVS_OK);
+    CHECK_R(g_pb_sync, KVS_OK);
+    CHECK_R(kvs_store_get(g_pb_b, "k1", 2, buf, sizeof buf, &got), KVS_OK);
+    CHECK(got == sizeof g_pb_vb && memcmp(buf, g_pb_vb, got) == 0); /* B's value, put back */
+    CHECK_R(kvs_store_sync(g_pb_b), KVS_OK);
+    CHECK(g_pb_synced >= 1); /* B's acknowledged put reached the disk through B's syncs */
+    CHECK_R(kvs_store_close(g_pb_a), KVS_OK);
+    CHECK_R(kvs_store_close(g_pb_b), KVS_OK);
+    t_rm_rf(d);
+}
+
 static void test_capacity_edges(void)
 {
     char d[1100], p[1400], two[2300], key[300];
@@ -1534,6 +1833,10 @@ int main(void)
     test_capacity_edges();
     test_overwrite_keeps_old();
     test_pin_count_full();
+    test_sync_serial();
+    test_get_under_lease();
+    test_planted_specials();
+    test_sync_while_away();
     test_bad_keys();
     test_threads();
     t_rm_rf(t_dir);
