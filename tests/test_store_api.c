@@ -449,6 +449,28 @@ static void run_api(kvs_store_kind kind, const char *where, const char *label)
     CHECK_R(kvs_store_get(f.s, absent, 0, f.bufs[5], f.caps[5], &out_len), KVS_E_KEY);
     CHECK_R(kvs_store_get(f.s, f.bufs[0], KVS_KEY_MAX + 1, f.bufs[5], f.caps[5], &out_len), KVS_E_KEY);
     CHECK_R(kvs_store_put(f.s, absent, 0, f.vals[0], 1), KVS_E_KEY);
+    /* the other single-key calls too: an empty key and one past KVS_KEY_MAX */
+    for (i = 0; i < 2; i++) {
+        size_t bl = i == 0 ? 0 : KVS_KEY_MAX + 1;
+        const void *bk = i == 0 ? (const void *)absent : (const void *)f.bufs[0];
+        CHECK_R(kvs_store_exists(f.s, bk, bl), KVS_E_KEY);
+        CHECK_R(kvs_store_remove(f.s, bk, bl), KVS_E_KEY);
+        CHECK_R(kvs_store_pin(f.s, bk, bl), KVS_E_KEY);
+        CHECK_R(kvs_store_unpin(f.s, bk, bl), KVS_E_KEY);
+    }
+    /* a bad item in a batched exists fails alone; in a prefix get it ends
+       the run with its error */
+    fixture_items(&f, items, idx, 4, 0);
+    items[2].key_len = 0;
+    CHECK_R(kvs_store_exists_batch(f.s, items, 4, &count), KVS_E_KEY);
+    CHECK(count == 3 && items[0].result == KVS_OK && items[1].result == KVS_OK && items[2].result == KVS_E_KEY &&
+          items[3].result == KVS_OK);
+    fixture_items(&f, items, idx, 4, 1);
+    items[2].key_len = KVS_KEY_MAX + 1;
+    CHECK_R(kvs_store_get_prefix(f.s, items, 4, &count), KVS_E_KEY);
+    CHECK(count == 2 && items[2].result == KVS_E_KEY && items[2].out_len == 0);
+    CHECK(items[0].result == KVS_OK && check_value(f.bufs[0], f.lens[0], 0, 1));
+    CHECK(items[3].result != KVS_OK && items[3].out_len == 0);
 
     /* Asynchronous put, completed through the fd. */
     for (i = 0; i < NKEYS; i++)

@@ -751,8 +751,23 @@ static void walk_ops(kvs_direct_policy pol, kvs_durability lv, int kind)
                 CHECK_R(r, KVS_OK);
                 break;
             }
-            if (r == KVS_OK)
-                CHECK(get_is(s, "e4", B, n));
+            if (r == KVS_OK || (strcmp(g_ft.fired_op, "fsync") == 0 && g_ft.fired_isdir))
+                CHECK(get_is(s, "e4", B, n)); /* renamed (only its durability may have failed) */
+            else
+                CHECK_R(kvs_store_exists(s, "e4", 2), KVS_NOT_FOUND); /* a failed put publishes nothing */
+            {
+                /* one eviction makes the room: at most one of e1..e3 is
+                   gone, and those left are whole */
+                static const char *const ek[3] = {"e1", "e2", "e3"};
+                unsigned j, gone = 0;
+                for (j = 0; j < 3; j++) {
+                    if (kvs_store_exists(s, ek[j], 2) == KVS_OK)
+                        CHECK(get_is(s, ek[j], A, n));
+                    else
+                        gone++;
+                }
+                CHECK(gone <= 1);
+            }
             /* restore: e4 gone, e1..e3 present */
             (void)kvs_store_remove(s, "e4", 2);
             if (kvs_store_exists(s, "e1", 2) != KVS_OK)
@@ -1369,8 +1384,10 @@ int main(void)
     t_rm_rf(t_dir);
     {
         unsigned f = 0, i;
-        for (i = 0; i < W_N; i++)
+        for (i = 0; i < W_N; i++) {
+            CHECK(g_walked[i] > 0); /* every walk injected faults */
             f += g_walked[i];
+        }
         printf("fault points walked: %u (put %u, %u of them failed at fallocate and %u at close, %u went on past a failed fstat, get %u, remove %u, evict %u, sync %u, open %u), allocation points "
                "walked: %u, failures injected: %u\n",
                f, g_walked[W_PUT], g_falloc_failed_puts, g_close_failed_puts, g_fstat_absorbed_puts, g_walked[W_GET], g_walked[W_REMOVE], g_walked[W_EVICT], g_walked[W_SYNC],
