@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT OR Unlicense */
 /* Raw-block store: round trips of many sizes (direct and buffered), close and
    reopen, overwrite/remove/pin/iterate, bad keys, LRU eviction with pinned
-   and in-read entries, KVS_E_FULL, capacity, configuration and geometry
-   errors, concurrent readers and writers.
+   entries and entries a get is reading (never evicted), removal of an entry
+   being read, KVS_E_FULL, capacity, configuration and geometry errors,
+   concurrent readers and writers.
    Environment: KVS_TEST_DIR (scratch directory), KVS_SEED. */
 #define KVS_IMPLEMENTATION
 #include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
@@ -541,8 +542,8 @@ static void test_eviction(void)
     unlink(path);
 }
 
-/* A reader in the middle of a get is not evicted: simulated with a sysops
-   pread hook that blocks until released. */
+/* A sysops pread (pwrite) hook that holds the first call after `armed` is
+   set until `release`: a get (put) in the middle of its I/O. */
 typedef struct block_ctx {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -580,7 +581,11 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-static void test_evict_skips_readers(void)
+/* An entry removed while a get is in the middle of reading it: the get
+   still returns its bytes whole, because the slot is quarantined only when
+   the last reader is done, so the puts that need room meanwhile take other
+   slots. (Eviction of an entry being read: test_evict_skips_readers.) */
+static void test_remove_while_read(void)
 {
     char path[1200], err[256], k[64];
     kvs_store_config c;
@@ -620,11 +625,11 @@ static void test_evict_skips_readers(void)
     while (!b.inside)
         pthread_cond_wait(&b.cv, &b.mu);
     pthread_mutex_unlock(&b.mu);
-    /* the get touched 0, so make 0 least recent again is impossible; instead
-       check that removing it while read still lets the read finish */
+    /* remove 0 while its get is held in its pread; the store is full, so
+       each put below evicts (1, then 2) and must not take 0's slot */
     keyname(k, sizeof k, 0);
     CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK);
-    CHECK_R(put_obj(s, 10, 1, 4096, buf), KVS_OK);  /* cannot reuse slot of 0 */
+    CHECK_R(put_obj(s, 10, 1, 4096, buf), KVS_OK);
     CHECK_R(put_obj(s, 11, 1, 4096, buf), KVS_OK);
     pthread_mutex_lock(&b.mu);
     b.release = 1;
@@ -635,6 +640,174 @@ static void test_evict_skips_readers(void)
     CHECK_R(kvs_store_close(s), KVS_OK);
     pthread_mutex_destroy(&b.mu);
     pthread_cond_destroy(&b.cv);
+    unlink(path);
+}
+
+/* An entry a get is in the middle of reading is not evicted, even as the
+   least recently used one: a put that needs room evicts the next one, and
+   where every other entry is pinned it gets KVS_E_FULL. The get is held in
+   its pread of the payload (objects above 64 KiB are read header first,
+   then the payload straight into the caller's buffer, each through the
+   pread hook), and the other entries are read after it started, which
+   makes the held one the least recently used. */
+#define ER_PAYLOAD ((size_t)128 << 10)
+static t_gate g_rgate = T_GATE_INIT;
+
+static int64_t rgate_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
+{
+    (void)u;
+    return t_gated_pread(&g_rgate, 1, fd, buf, len, off);
+}
+
+typedef struct er_job {
+    kvs_store *s;
+    uint64_t id;
+    unsigned char *buf;
+    size_t got;
+    kvs_result r;
+    int done;
+} er_job;
+
+static void *er_get_main(void *arg)
+{
+    er_job *j = (er_job *)arg;
+    char k[64];
+    keyname(k, sizeof k, j->id);
+    j->r = kvs_store_get(j->s, k, strlen(k), j->buf, ER_PAYLOAD, &j->got);
+    return NULL;
+}
+
+static void *er_put_main(void *arg)
+{
+    er_job *j = (er_job *)arg;
+    j->r = put_obj(j->s, j->id, 1, ER_PAYLOAD, j->buf);
+    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* A put of id on a thread of its own, joined; 0 when it did not end within
+   30 s (it waited for the held get: the gate is released, then joined). */
+static int er_put(kvs_store *s, uint64_t id, unsigned char *buf, kvs_result *r)
+{
+    er_job j;
+    pthread_t t;
+    int i, ended;
+    memset(&j, 0, sizeof j);
+    j.s = s;
+    j.id = id;
+    j.buf = buf;
+    if (!CHECK(pthread_create(&t, NULL, er_put_main, &j) == 0))
+        return 0;
+    for (i = 0; i < 30000 && !__atomic_load_n(&j.done, __ATOMIC_ACQUIRE); i++)
+        t_sleep_ms(1);
+    ended = __atomic_load_n(&j.done, __ATOMIC_ACQUIRE);
+    if (!ended) {
+        FAILF("put of %llu still waiting after 30 s, the get held", (unsigned long long)id);
+        t_gate_release(&g_rgate);
+    }
+    pthread_join(t, NULL);
+    *r = j.r;
+    return ended;
+}
+
+static int er_exists(kvs_store *s, uint64_t id)
+{
+    char k[64];
+    keyname(k, sizeof k, id);
+    return kvs_store_exists(s, k, strlen(k)) == KVS_OK;
+}
+
+static void test_evict_skips_readers(void)
+{
+    char path[1200], err[256], k[64];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_sysops ops;
+    kvs_layout l;
+    kvs_store_stats st;
+    unsigned char *buf = (unsigned char *)xalloc(ER_PAYLOAD), *rd = (unsigned char *)xalloc(ER_PAYLOAD),
+                  *want = (unsigned char *)xalloc(ER_PAYLOAD);
+    pthread_t th;
+    er_job g;
+    kvs_result r = KVS_OK;
+    uint64_t i, meta = 2 * 8192, slot = 4096 + ER_PAYLOAD;
+    int held;
+    t_path(path, sizeof path, "evread2");
+    memset(&ops, 0, sizeof ops);
+    ops.pread = rgate_pread;
+    raw_cfg(&c, path, 4096 + meta + slot * 4, ER_PAYLOAD, KVS_DIRECT_PREFER);
+    c.meta_bytes = meta;
+    c.max_key_bytes = 64;
+    c.sysops = &ops;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL) {
+        fprintf(stderr, "open: %s\n", err);
+        goto out;
+    }
+    if (!CHECK(file_layout(path, &l) == 0 && l.slot_count == 4)) {
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        goto out;
+    }
+    for (i = 0; i < 4; i++)
+        CHECK_R(put_obj(s, i, 1, ER_PAYLOAD, buf), KVS_OK); /* full */
+    /* a get of 0, held in the read of its payload into the caller's buffer */
+    memset(&g, 0, sizeof g);
+    g.s = s;
+    g.id = 0;
+    g.buf = rd;
+    t_gate_arm(&g_rgate, 1, NULL, rd);
+    CHECK(pthread_create(&th, NULL, er_get_main, &g) == 0);
+    held = t_gate_wait_entered(&g_rgate);
+    CHECK(held);
+    if (!held) {
+        t_gate_release(&g_rgate);
+        pthread_join(th, NULL);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        goto out;
+    }
+    /* 0 is the least recently used now: 1, 2, 3 were read after it */
+    for (i = 1; i < 4; i++)
+        CHECK(get_check(s, i, 1, ER_PAYLOAD, buf, ER_PAYLOAD, want));
+    /* a put needs room: it evicts 1, not 0 */
+    if (er_put(s, 10, buf, &r)) {
+        CHECK_R(r, KVS_OK);
+        CHECK(er_exists(s, 0)); /* the entry being read */
+        CHECK(!er_exists(s, 1));
+        CHECK(er_exists(s, 2) && er_exists(s, 3) && er_exists(s, 10));
+        kvs_store_get_stats(s, &st);
+        CHECK(st.evictions == 1 && st.objects == 4);
+    }
+    /* every other entry pinned: the one being read is the only candidate,
+       and the put gets KVS_E_FULL instead */
+    for (i = 0; i < 3; i++) {
+        static const uint64_t pinned[3] = {2, 3, 10};
+        keyname(k, sizeof k, pinned[i]);
+        CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+    }
+    if (er_put(s, 11, buf, &r)) {
+        CHECK_R(r, KVS_E_FULL);
+        CHECK(er_exists(s, 0));
+        CHECK(!er_exists(s, 11));
+        kvs_store_get_stats(s, &st);
+        CHECK(st.evictions == 1 && st.objects == 4);
+    }
+    /* the held get ends with 0's bytes */
+    t_gate_release(&g_rgate);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK_R(g.r, KVS_OK);
+    fill_obj(want, ER_PAYLOAD, 0, 1);
+    CHECK(g.got == ER_PAYLOAD && memcmp(rd, want, ER_PAYLOAD) == 0);
+    /* read no more, 0 is evictable again: the next put takes it */
+    CHECK_R(put_obj(s, 11, 1, ER_PAYLOAD, buf), KVS_OK);
+    CHECK(!er_exists(s, 0));
+    CHECK(get_check(s, 11, 1, ER_PAYLOAD, rd, ER_PAYLOAD, want));
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 0);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+out:
+    free(buf);
+    free(rd);
+    free(want);
     unlink(path);
 }
 
@@ -1112,6 +1285,7 @@ int main(void)
     test_eviction();
     test_overwrite_full();
     test_overwrite_waiting();
+    test_remove_while_read();
     test_evict_skips_readers();
     test_overwrite_visibility();
     test_config_errors();
