@@ -2,8 +2,9 @@
 /* Raw-block store: round trips of many sizes (direct and buffered), close and
    reopen, overwrite/remove/pin/iterate, bad keys, LRU eviction with pinned
    entries and entries a get is reading (never evicted), removal of an entry
-   being read, KVS_E_FULL, capacity, configuration and geometry errors,
-   concurrent readers and writers.
+   being read, KVS_E_FULL, capacity, a slot holding another store's object
+   (a miss), configuration and geometry errors, concurrent readers and
+   writers.
    Environment: KVS_TEST_DIR (scratch directory), KVS_SEED. */
 #define KVS_IMPLEMENTATION
 #include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
@@ -896,6 +897,138 @@ static void test_overwrite_visibility(void)
     unlink(path);
 }
 
+/* A slot of this store overwritten with a whole valid slot of another
+   store (same geometry, same slot, same key, generation, length and
+   payload CRC32C; other payload bytes): the store_id in its header is the
+   only thing that tells it apart, and a get must miss (a counted
+   corruption) rather than return the other store's bytes. */
+
+/* Rewrites the last 4 bytes of p[0..n) (n >= 4) so that its CRC32C is
+   want: the CRC of a fixed-length message is affine in its bits, and 32
+   consecutive bits can reach any value (Gaussian elimination over GF(2)).
+   0, or -1 when that failed. */
+static int crc_forge(unsigned char *p, size_t n, uint32_t want)
+{
+    uint32_t col[32], row[32], base = kvs_crc32c(0, p, n), t;
+    unsigned char rhs[32], u;
+    unsigned i, j, r;
+    for (j = 0; j < 32; j++) { /* what flipping bit j of the last 4 bytes does */
+        p[n - 4 + j / 8] ^= (unsigned char)(1u << (j % 8));
+        col[j] = kvs_crc32c(0, p, n) ^ base;
+        p[n - 4 + j / 8] ^= (unsigned char)(1u << (j % 8));
+    }
+    for (i = 0; i < 32; i++) { /* CRC bit i = sum of the flips j in row[i] */
+        row[i] = 0;
+        for (j = 0; j < 32; j++)
+            row[i] |= ((col[j] >> i) & 1u) << j;
+        rhs[i] = (unsigned char)(((base ^ want) >> i) & 1u);
+    }
+    for (j = 0; j < 32; j++) {
+        for (r = j; r < 32 && !((row[r] >> j) & 1u); r++)
+            ;
+        if (r == 32)
+            return -1;
+        t = row[r];
+        row[r] = row[j];
+        row[j] = t;
+        u = rhs[r];
+        rhs[r] = rhs[j];
+        rhs[j] = u;
+        for (i = 0; i < 32; i++)
+            if (i != j && ((row[i] >> j) & 1u)) {
+                row[i] ^= row[j];
+                rhs[i] ^= rhs[j];
+            }
+    }
+    for (j = 0; j < 32; j++) /* row[j] is bit j alone now */
+        if (rhs[j])
+            p[n - 4 + j / 8] ^= (unsigned char)(1u << (j % 8));
+    return kvs_crc32c(0, p, n) == want ? 0 : -1;
+}
+
+/* The slot of the store file whose object header names key (copied to *oh,
+   its key pointer cleared), or -1. */
+static int64_t slot_of_key(const char *path, const kvs_layout *l, const char *key, kvs_objhdr *oh)
+{
+    unsigned char h[4096];
+    uint64_t i;
+    size_t klen = strlen(key);
+    for (i = 0; i < l->slot_count; i++) {
+        if (read_at(path, l->slots_offset + i * l->slot_bytes, h, sizeof h) != 0)
+            return -1;
+        if (kvs_objhdr_decode(h, sizeof h, oh) == KVS_OK && oh->key_len == klen && memcmp(oh->key, key, klen) == 0) {
+            oh->key = NULL;
+            return (int64_t)i;
+        }
+    }
+    return -1;
+}
+
+static void test_foreign_slot(void)
+{
+    char pa[1200], pb[1200], err[256];
+    kvs_store *s;
+    kvs_layout la, lb;
+    kvs_objhdr ha, hb;
+    kvs_store_stats st;
+    unsigned char va[3000], vb[3000], rd[4096];
+    size_t got;
+    int64_t sa, sb;
+    kvs_result r;
+    const char *key = "shared-key";
+    t_path(pa, sizeof pa, "slotA");
+    t_path(pb, sizeof pb, "slotB");
+    fill_obj(va, sizeof va, 1, 1);
+    fill_obj(vb, sizeof vb, 2, 1);
+    CHECK(crc_forge(vb, sizeof vb, kvs_crc32c(0, va, sizeof va)) == 0);
+    CHECK(memcmp(va, vb, sizeof va) != 0);
+    /* the key is the first put of each store: the same slot and generation */
+    s = open_small(pa, 4, err, sizeof err);
+    if (!CHECK(s != NULL))
+        return;
+    CHECK_R(kvs_store_put(s, key, strlen(key), va, sizeof va), KVS_OK);
+    CHECK_R(kvs_store_put(s, "other", 5, va, 100), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    s = open_small(pb, 4, err, sizeof err);
+    if (!CHECK(s != NULL))
+        goto out;
+    CHECK_R(kvs_store_put(s, key, strlen(key), vb, sizeof vb), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    CHECK(file_layout(pa, &la) == 0 && file_layout(pb, &lb) == 0);
+    sa = slot_of_key(pa, &la, key, &ha);
+    sb = slot_of_key(pb, &lb, key, &hb);
+    if (!CHECK(sa >= 0 && sa == sb && la.slot_bytes == lb.slot_bytes && la.slots_offset == lb.slots_offset))
+        goto out;
+    /* everything a get checks agrees but the store_id */
+    CHECK(ha.generation == hb.generation && ha.payload_len == hb.payload_len && ha.payload_crc == hb.payload_crc &&
+          ha.payload_offset == hb.payload_offset);
+    CHECK(ha.store_id != hb.store_id);
+    CHECK(copy_at(pb, pa, la.slots_offset + (uint64_t)sa * la.slot_bytes, (size_t)la.slot_bytes) == 0);
+    s = open_small(pa, 4, err, sizeof err);
+    if (!CHECK(s != NULL))
+        goto out;
+    got = 0;
+    memset(rd, 0, sizeof rd);
+    r = kvs_store_get(s, key, strlen(key), rd, sizeof rd, &got);
+    CHECK_R(r, KVS_NOT_FOUND);
+    CHECK(got == 0);
+    if (r == KVS_OK && got == sizeof vb && memcmp(rd, vb, sizeof vb) == 0)
+        FAILF("the get returned the other store's bytes");
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 1);
+    CHECK_R(kvs_store_exists(s, key, strlen(key)), KVS_NOT_FOUND); /* dropped */
+    CHECK_R(kvs_store_get(s, "other", 5, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == 100 && memcmp(rd, va, 100) == 0);
+    /* the key can be stored again */
+    CHECK_R(kvs_store_put(s, key, strlen(key), va, sizeof va), KVS_OK);
+    CHECK_R(kvs_store_get(s, key, strlen(key), rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == sizeof va && memcmp(rd, va, sizeof va) == 0);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+out:
+    unlink(pa);
+    unlink(pb);
+}
+
 static void test_config_errors(void)
 {
     char path[1200], err[256];
@@ -1288,6 +1421,7 @@ int main(void)
     test_remove_while_read();
     test_evict_skips_readers();
     test_overwrite_visibility();
+    test_foreign_slot();
     test_config_errors();
     test_threads();
     test_periodic();
