@@ -158,8 +158,40 @@ static void test_ops(void)
         memset(longk, 'k', sizeof longk);
         CHECK_R(kvs_store_put(s, longk, 100, buf, 10), KVS_OK);
         CHECK_R(kvs_store_put(s, longk, 101, buf, 10), KVS_E_KEY);
+        CHECK_R(kvs_store_put(s, longk, KVS_KEY_MAX, buf, 10), KVS_E_KEY);
         CHECK_R(kvs_store_put(s, longk, 1025, buf, 10), KVS_E_KEY);
         CHECK_R(kvs_store_get(s, longk, 100, rd, sizeof rd, &got), KVS_OK);
+        /* above max_key_bytes, up to KVS_KEY_MAX: never stored, so get,
+           exists, remove, pin and unpin miss (the stored 100-byte key it
+           extends stays) */
+        for (i = 101; i <= KVS_KEY_MAX; i += KVS_KEY_MAX - 101) {
+            snprintf(t_ctx, sizeof t_ctx, "a %u-byte key, max_key_bytes 100", (unsigned)i);
+            got = 7;
+            CHECK_R(kvs_store_get(s, longk, i, rd, sizeof rd, &got), KVS_NOT_FOUND);
+            CHECK(got == 0);
+            CHECK_R(kvs_store_exists(s, longk, i), KVS_NOT_FOUND);
+            CHECK_R(kvs_store_remove(s, longk, i), KVS_NOT_FOUND);
+            CHECK_R(kvs_store_pin(s, longk, i), KVS_NOT_FOUND);
+            CHECK_R(kvs_store_unpin(s, longk, i), KVS_NOT_FOUND);
+        }
+        t_ctx[0] = '\0';
+        CHECK_R(kvs_store_exists(s, longk, 100), KVS_OK);
+        /* empty, or above KVS_KEY_MAX: KVS_E_KEY for every single-key call */
+        CHECK_R(kvs_store_get(s, "", 0, rd, sizeof rd, &got), KVS_E_KEY);
+        CHECK_R(kvs_store_get(s, longk, 1025, rd, sizeof rd, &got), KVS_E_KEY);
+        CHECK_R(kvs_store_exists(s, "", 0), KVS_E_KEY);
+        CHECK_R(kvs_store_exists(s, longk, 1025), KVS_E_KEY);
+        CHECK_R(kvs_store_remove(s, "", 0), KVS_E_KEY);
+        CHECK_R(kvs_store_remove(s, longk, 1025), KVS_E_KEY);
+        CHECK_R(kvs_store_pin(s, "", 0), KVS_E_KEY);
+        CHECK_R(kvs_store_pin(s, longk, 1025), KVS_E_KEY);
+        CHECK_R(kvs_store_unpin(s, "", 0), KVS_E_KEY);
+        CHECK_R(kvs_store_unpin(s, longk, 1025), KVS_E_KEY);
+        /* (also with the key pinned: the bad-key calls touch no pin) */
+        CHECK_R(kvs_store_pin(s, longk, 100), KVS_OK);
+        CHECK_R(kvs_store_unpin(s, longk, 1025), KVS_E_KEY);
+        CHECK_R(kvs_store_unpin(s, longk, 100), KVS_OK);
+        CHECK_R(kvs_store_unpin(s, longk, 100), KVS_E_INVAL);
         CHECK_R(kvs_store_remove(s, longk, 100), KVS_OK);
     }
     /* every byte value as a one-byte key */
