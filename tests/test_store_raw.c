@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT OR Unlicense */
 /* Raw-block store: round trips of many sizes (direct and buffered), close and
    reopen, overwrite/remove/pin/iterate, bad keys, LRU eviction with pinned
-   and in-read entries, KVS_E_FULL, capacity, configuration and geometry
-   errors, concurrent readers and writers.
+   entries and entries a get is reading (never evicted), removal of an entry
+   being read, KVS_E_FULL, capacity, a slot holding another store's object
+   (a miss), configuration and geometry errors, concurrent readers and
+   writers.
    Environment: KVS_TEST_DIR (scratch directory), KVS_SEED. */
 #define KVS_IMPLEMENTATION
 #include "kvstore_posix.c" /* first: it sets _GNU_SOURCE */
@@ -156,8 +158,40 @@ static void test_ops(void)
         memset(longk, 'k', sizeof longk);
         CHECK_R(kvs_store_put(s, longk, 100, buf, 10), KVS_OK);
         CHECK_R(kvs_store_put(s, longk, 101, buf, 10), KVS_E_KEY);
+        CHECK_R(kvs_store_put(s, longk, KVS_KEY_MAX, buf, 10), KVS_E_KEY);
         CHECK_R(kvs_store_put(s, longk, 1025, buf, 10), KVS_E_KEY);
         CHECK_R(kvs_store_get(s, longk, 100, rd, sizeof rd, &got), KVS_OK);
+        /* above max_key_bytes, up to KVS_KEY_MAX: never stored, so get,
+           exists, remove, pin and unpin miss (the stored 100-byte key it
+           extends stays) */
+        for (i = 101; i <= KVS_KEY_MAX; i += KVS_KEY_MAX - 101) {
+            snprintf(t_ctx, sizeof t_ctx, "a %u-byte key, max_key_bytes 100", (unsigned)i);
+            got = 7;
+            CHECK_R(kvs_store_get(s, longk, i, rd, sizeof rd, &got), KVS_NOT_FOUND);
+            CHECK(got == 0);
+            CHECK_R(kvs_store_exists(s, longk, i), KVS_NOT_FOUND);
+            CHECK_R(kvs_store_remove(s, longk, i), KVS_NOT_FOUND);
+            CHECK_R(kvs_store_pin(s, longk, i), KVS_NOT_FOUND);
+            CHECK_R(kvs_store_unpin(s, longk, i), KVS_NOT_FOUND);
+        }
+        t_ctx[0] = '\0';
+        CHECK_R(kvs_store_exists(s, longk, 100), KVS_OK);
+        /* empty, or above KVS_KEY_MAX: KVS_E_KEY for every single-key call */
+        CHECK_R(kvs_store_get(s, "", 0, rd, sizeof rd, &got), KVS_E_KEY);
+        CHECK_R(kvs_store_get(s, longk, 1025, rd, sizeof rd, &got), KVS_E_KEY);
+        CHECK_R(kvs_store_exists(s, "", 0), KVS_E_KEY);
+        CHECK_R(kvs_store_exists(s, longk, 1025), KVS_E_KEY);
+        CHECK_R(kvs_store_remove(s, "", 0), KVS_E_KEY);
+        CHECK_R(kvs_store_remove(s, longk, 1025), KVS_E_KEY);
+        CHECK_R(kvs_store_pin(s, "", 0), KVS_E_KEY);
+        CHECK_R(kvs_store_pin(s, longk, 1025), KVS_E_KEY);
+        CHECK_R(kvs_store_unpin(s, "", 0), KVS_E_KEY);
+        CHECK_R(kvs_store_unpin(s, longk, 1025), KVS_E_KEY);
+        /* (also with the key pinned: the bad-key calls touch no pin) */
+        CHECK_R(kvs_store_pin(s, longk, 100), KVS_OK);
+        CHECK_R(kvs_store_unpin(s, longk, 1025), KVS_E_KEY);
+        CHECK_R(kvs_store_unpin(s, longk, 100), KVS_OK);
+        CHECK_R(kvs_store_unpin(s, longk, 100), KVS_E_INVAL);
         CHECK_R(kvs_store_remove(s, longk, 100), KVS_OK);
     }
     /* every byte value as a one-byte key */
@@ -541,8 +575,8 @@ static void test_eviction(void)
     unlink(path);
 }
 
-/* A reader in the middle of a get is not evicted: simulated with a sysops
-   pread hook that blocks until released. */
+/* A sysops pread (pwrite) hook that holds the first call after `armed` is
+   set until `release`: a get (put) in the middle of its I/O. */
 typedef struct block_ctx {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -580,7 +614,11 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-static void test_evict_skips_readers(void)
+/* An entry removed while a get is in the middle of reading it: the get
+   still returns its bytes whole, because the slot is quarantined only when
+   the last reader is done, so the puts that need room meanwhile take other
+   slots. (Eviction of an entry being read: test_evict_skips_readers.) */
+static void test_remove_while_read(void)
 {
     char path[1200], err[256], k[64];
     kvs_store_config c;
@@ -620,11 +658,11 @@ static void test_evict_skips_readers(void)
     while (!b.inside)
         pthread_cond_wait(&b.cv, &b.mu);
     pthread_mutex_unlock(&b.mu);
-    /* the get touched 0, so make 0 least recent again is impossible; instead
-       check that removing it while read still lets the read finish */
+    /* remove 0 while its get is held in its pread; the store is full, so
+       each put below evicts (1, then 2) and must not take 0's slot */
     keyname(k, sizeof k, 0);
     CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK);
-    CHECK_R(put_obj(s, 10, 1, 4096, buf), KVS_OK);  /* cannot reuse slot of 0 */
+    CHECK_R(put_obj(s, 10, 1, 4096, buf), KVS_OK);
     CHECK_R(put_obj(s, 11, 1, 4096, buf), KVS_OK);
     pthread_mutex_lock(&b.mu);
     b.release = 1;
@@ -635,6 +673,174 @@ static void test_evict_skips_readers(void)
     CHECK_R(kvs_store_close(s), KVS_OK);
     pthread_mutex_destroy(&b.mu);
     pthread_cond_destroy(&b.cv);
+    unlink(path);
+}
+
+/* An entry a get is in the middle of reading is not evicted, even as the
+   least recently used one: a put that needs room evicts the next one, and
+   where every other entry is pinned it gets KVS_E_FULL. The get is held in
+   its pread of the payload (objects above 64 KiB are read header first,
+   then the payload straight into the caller's buffer, each through the
+   pread hook), and the other entries are read after it started, which
+   makes the held one the least recently used. */
+#define ER_PAYLOAD ((size_t)128 << 10)
+static t_gate g_rgate = T_GATE_INIT;
+
+static int64_t rgate_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
+{
+    (void)u;
+    return t_gated_pread(&g_rgate, 1, fd, buf, len, off);
+}
+
+typedef struct er_job {
+    kvs_store *s;
+    uint64_t id;
+    unsigned char *buf;
+    size_t got;
+    kvs_result r;
+    int done;
+} er_job;
+
+static void *er_get_main(void *arg)
+{
+    er_job *j = (er_job *)arg;
+    char k[64];
+    keyname(k, sizeof k, j->id);
+    j->r = kvs_store_get(j->s, k, strlen(k), j->buf, ER_PAYLOAD, &j->got);
+    return NULL;
+}
+
+static void *er_put_main(void *arg)
+{
+    er_job *j = (er_job *)arg;
+    j->r = put_obj(j->s, j->id, 1, ER_PAYLOAD, j->buf);
+    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* A put of id on a thread of its own, joined; 0 when it did not end within
+   30 s (it waited for the held get: the gate is released, then joined). */
+static int er_put(kvs_store *s, uint64_t id, unsigned char *buf, kvs_result *r)
+{
+    er_job j;
+    pthread_t t;
+    int i, ended;
+    memset(&j, 0, sizeof j);
+    j.s = s;
+    j.id = id;
+    j.buf = buf;
+    if (!CHECK(pthread_create(&t, NULL, er_put_main, &j) == 0))
+        return 0;
+    for (i = 0; i < 30000 && !__atomic_load_n(&j.done, __ATOMIC_ACQUIRE); i++)
+        t_sleep_ms(1);
+    ended = __atomic_load_n(&j.done, __ATOMIC_ACQUIRE);
+    if (!ended) {
+        FAILF("put of %llu still waiting after 30 s, the get held", (unsigned long long)id);
+        t_gate_release(&g_rgate);
+    }
+    pthread_join(t, NULL);
+    *r = j.r;
+    return ended;
+}
+
+static int er_exists(kvs_store *s, uint64_t id)
+{
+    char k[64];
+    keyname(k, sizeof k, id);
+    return kvs_store_exists(s, k, strlen(k)) == KVS_OK;
+}
+
+static void test_evict_skips_readers(void)
+{
+    char path[1200], err[256], k[64];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_sysops ops;
+    kvs_layout l;
+    kvs_store_stats st;
+    unsigned char *buf = (unsigned char *)xalloc(ER_PAYLOAD), *rd = (unsigned char *)xalloc(ER_PAYLOAD),
+                  *want = (unsigned char *)xalloc(ER_PAYLOAD);
+    pthread_t th;
+    er_job g;
+    kvs_result r = KVS_OK;
+    uint64_t i, meta = 2 * 8192, slot = 4096 + ER_PAYLOAD;
+    int held;
+    t_path(path, sizeof path, "evread2");
+    memset(&ops, 0, sizeof ops);
+    ops.pread = rgate_pread;
+    raw_cfg(&c, path, 4096 + meta + slot * 4, ER_PAYLOAD, KVS_DIRECT_PREFER);
+    c.meta_bytes = meta;
+    c.max_key_bytes = 64;
+    c.sysops = &ops;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL) {
+        fprintf(stderr, "open: %s\n", err);
+        goto out;
+    }
+    if (!CHECK(file_layout(path, &l) == 0 && l.slot_count == 4)) {
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        goto out;
+    }
+    for (i = 0; i < 4; i++)
+        CHECK_R(put_obj(s, i, 1, ER_PAYLOAD, buf), KVS_OK); /* full */
+    /* a get of 0, held in the read of its payload into the caller's buffer */
+    memset(&g, 0, sizeof g);
+    g.s = s;
+    g.id = 0;
+    g.buf = rd;
+    t_gate_arm(&g_rgate, 1, NULL, rd);
+    CHECK(pthread_create(&th, NULL, er_get_main, &g) == 0);
+    held = t_gate_wait_entered(&g_rgate);
+    CHECK(held);
+    if (!held) {
+        t_gate_release(&g_rgate);
+        pthread_join(th, NULL);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        goto out;
+    }
+    /* 0 is the least recently used now: 1, 2, 3 were read after it */
+    for (i = 1; i < 4; i++)
+        CHECK(get_check(s, i, 1, ER_PAYLOAD, buf, ER_PAYLOAD, want));
+    /* a put needs room: it evicts 1, not 0 */
+    if (er_put(s, 10, buf, &r)) {
+        CHECK_R(r, KVS_OK);
+        CHECK(er_exists(s, 0)); /* the entry being read */
+        CHECK(!er_exists(s, 1));
+        CHECK(er_exists(s, 2) && er_exists(s, 3) && er_exists(s, 10));
+        kvs_store_get_stats(s, &st);
+        CHECK(st.evictions == 1 && st.objects == 4);
+    }
+    /* every other entry pinned: the one being read is the only candidate,
+       and the put gets KVS_E_FULL instead */
+    for (i = 0; i < 3; i++) {
+        static const uint64_t pinned[3] = {2, 3, 10};
+        keyname(k, sizeof k, pinned[i]);
+        CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+    }
+    if (er_put(s, 11, buf, &r)) {
+        CHECK_R(r, KVS_E_FULL);
+        CHECK(er_exists(s, 0));
+        CHECK(!er_exists(s, 11));
+        kvs_store_get_stats(s, &st);
+        CHECK(st.evictions == 1 && st.objects == 4);
+    }
+    /* the held get ends with 0's bytes */
+    t_gate_release(&g_rgate);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK_R(g.r, KVS_OK);
+    fill_obj(want, ER_PAYLOAD, 0, 1);
+    CHECK(g.got == ER_PAYLOAD && memcmp(rd, want, ER_PAYLOAD) == 0);
+    /* read no more, 0 is evictable again: the next put takes it */
+    CHECK_R(put_obj(s, 11, 1, ER_PAYLOAD, buf), KVS_OK);
+    CHECK(!er_exists(s, 0));
+    CHECK(get_check(s, 11, 1, ER_PAYLOAD, rd, ER_PAYLOAD, want));
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 0);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+out:
+    free(buf);
+    free(rd);
+    free(want);
     unlink(path);
 }
 
@@ -721,6 +927,138 @@ static void test_overwrite_visibility(void)
     free(rd);
     free(want);
     unlink(path);
+}
+
+/* A slot of this store overwritten with a whole valid slot of another
+   store (same geometry, same slot, same key, generation, length and
+   payload CRC32C; other payload bytes): the store_id in its header is the
+   only thing that tells it apart, and a get must miss (a counted
+   corruption) rather than return the other store's bytes. */
+
+/* Rewrites the last 4 bytes of p[0..n) (n >= 4) so that its CRC32C is
+   want: the CRC of a fixed-length message is affine in its bits, and 32
+   consecutive bits can reach any value (Gaussian elimination over GF(2)).
+   0, or -1 when that failed. */
+static int crc_forge(unsigned char *p, size_t n, uint32_t want)
+{
+    uint32_t col[32], row[32], base = kvs_crc32c(0, p, n), t;
+    unsigned char rhs[32], u;
+    unsigned i, j, r;
+    for (j = 0; j < 32; j++) { /* what flipping bit j of the last 4 bytes does */
+        p[n - 4 + j / 8] ^= (unsigned char)(1u << (j % 8));
+        col[j] = kvs_crc32c(0, p, n) ^ base;
+        p[n - 4 + j / 8] ^= (unsigned char)(1u << (j % 8));
+    }
+    for (i = 0; i < 32; i++) { /* CRC bit i = sum of the flips j in row[i] */
+        row[i] = 0;
+        for (j = 0; j < 32; j++)
+            row[i] |= ((col[j] >> i) & 1u) << j;
+        rhs[i] = (unsigned char)(((base ^ want) >> i) & 1u);
+    }
+    for (j = 0; j < 32; j++) {
+        for (r = j; r < 32 && !((row[r] >> j) & 1u); r++)
+            ;
+        if (r == 32)
+            return -1;
+        t = row[r];
+        row[r] = row[j];
+        row[j] = t;
+        u = rhs[r];
+        rhs[r] = rhs[j];
+        rhs[j] = u;
+        for (i = 0; i < 32; i++)
+            if (i != j && ((row[i] >> j) & 1u)) {
+                row[i] ^= row[j];
+                rhs[i] ^= rhs[j];
+            }
+    }
+    for (j = 0; j < 32; j++) /* row[j] is bit j alone now */
+        if (rhs[j])
+            p[n - 4 + j / 8] ^= (unsigned char)(1u << (j % 8));
+    return kvs_crc32c(0, p, n) == want ? 0 : -1;
+}
+
+/* The slot of the store file whose object header names key (copied to *oh,
+   its key pointer cleared), or -1. */
+static int64_t slot_of_key(const char *path, const kvs_layout *l, const char *key, kvs_objhdr *oh)
+{
+    unsigned char h[4096];
+    uint64_t i;
+    size_t klen = strlen(key);
+    for (i = 0; i < l->slot_count; i++) {
+        if (read_at(path, l->slots_offset + i * l->slot_bytes, h, sizeof h) != 0)
+            return -1;
+        if (kvs_objhdr_decode(h, sizeof h, oh) == KVS_OK && oh->key_len == klen && memcmp(oh->key, key, klen) == 0) {
+            oh->key = NULL;
+            return (int64_t)i;
+        }
+    }
+    return -1;
+}
+
+static void test_foreign_slot(void)
+{
+    char pa[1200], pb[1200], err[256];
+    kvs_store *s;
+    kvs_layout la, lb;
+    kvs_objhdr ha, hb;
+    kvs_store_stats st;
+    unsigned char va[3000], vb[3000], rd[4096];
+    size_t got;
+    int64_t sa, sb;
+    kvs_result r;
+    const char *key = "shared-key";
+    t_path(pa, sizeof pa, "slotA");
+    t_path(pb, sizeof pb, "slotB");
+    fill_obj(va, sizeof va, 1, 1);
+    fill_obj(vb, sizeof vb, 2, 1);
+    CHECK(crc_forge(vb, sizeof vb, kvs_crc32c(0, va, sizeof va)) == 0);
+    CHECK(memcmp(va, vb, sizeof va) != 0);
+    /* the key is the first put of each store: the same slot and generation */
+    s = open_small(pa, 4, err, sizeof err);
+    if (!CHECK(s != NULL))
+        return;
+    CHECK_R(kvs_store_put(s, key, strlen(key), va, sizeof va), KVS_OK);
+    CHECK_R(kvs_store_put(s, "other", 5, va, 100), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    s = open_small(pb, 4, err, sizeof err);
+    if (!CHECK(s != NULL))
+        goto out;
+    CHECK_R(kvs_store_put(s, key, strlen(key), vb, sizeof vb), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    CHECK(file_layout(pa, &la) == 0 && file_layout(pb, &lb) == 0);
+    sa = slot_of_key(pa, &la, key, &ha);
+    sb = slot_of_key(pb, &lb, key, &hb);
+    if (!CHECK(sa >= 0 && sa == sb && la.slot_bytes == lb.slot_bytes && la.slots_offset == lb.slots_offset))
+        goto out;
+    /* everything a get checks agrees but the store_id */
+    CHECK(ha.generation == hb.generation && ha.payload_len == hb.payload_len && ha.payload_crc == hb.payload_crc &&
+          ha.payload_offset == hb.payload_offset);
+    CHECK(ha.store_id != hb.store_id);
+    CHECK(copy_at(pb, pa, la.slots_offset + (uint64_t)sa * la.slot_bytes, (size_t)la.slot_bytes) == 0);
+    s = open_small(pa, 4, err, sizeof err);
+    if (!CHECK(s != NULL))
+        goto out;
+    got = 0;
+    memset(rd, 0, sizeof rd);
+    r = kvs_store_get(s, key, strlen(key), rd, sizeof rd, &got);
+    CHECK_R(r, KVS_NOT_FOUND);
+    CHECK(got == 0);
+    if (r == KVS_OK && got == sizeof vb && memcmp(rd, vb, sizeof vb) == 0)
+        FAILF("the get returned the other store's bytes");
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 1);
+    CHECK_R(kvs_store_exists(s, key, strlen(key)), KVS_NOT_FOUND); /* dropped */
+    CHECK_R(kvs_store_get(s, "other", 5, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == 100 && memcmp(rd, va, 100) == 0);
+    /* the key can be stored again */
+    CHECK_R(kvs_store_put(s, key, strlen(key), va, sizeof va), KVS_OK);
+    CHECK_R(kvs_store_get(s, key, strlen(key), rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == sizeof va && memcmp(rd, va, sizeof va) == 0);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+out:
+    unlink(pa);
+    unlink(pb);
 }
 
 static void test_config_errors(void)
@@ -1112,8 +1450,10 @@ int main(void)
     test_eviction();
     test_overwrite_full();
     test_overwrite_waiting();
+    test_remove_while_read();
     test_evict_skips_readers();
     test_overwrite_visibility();
+    test_foreign_slot();
     test_config_errors();
     test_threads();
     test_periodic();

@@ -6,7 +6,9 @@
    it; in an entry's reserved field: the decoder does; in a straddling
    entry; in both copies), a read error in a later chunk (the open fails
    with it, nothing leaks), and every allocation of the reopen failing in
-   turn. tests/test_store_raw_restore_chunks.c builds this file with 16 KiB
+   turn. Also a checkpoint copy of another store (valid CRCs, another
+   store_id) in the store's file: never loaded.
+   tests/test_store_raw_restore_chunks.c builds this file with 16 KiB
    chunks: dozens of boundaries instead of a few.
    Environment: KVS_TEST_DIR (scratch directory), KVS_SEED. */
 #define KVS_IMPLEMENTATION
@@ -336,6 +338,138 @@ static void alloc_failures(const char *path)
     t_ctx[0] = '\0';
 }
 
+/* ---- a checkpoint copy of another store ----
+   Stores A and B of one geometry; B's checkpoint copies, whose CRCs hold,
+   are put into A's file. A's restore must not load them (their store_id is
+   not A's): it finds A's objects through its own copy, or through the scan
+   when both copies are B's, and none of B's keys. */
+/* A store of 8 slots of 4 KiB payload, formatted or reopened. */
+static kvs_store *open_small(const char *path, int format)
+{
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    char err[256];
+    raw_cfg(&c, path, 4096 + 2 * 8192 + 8192 * 8, 4096, KVS_DIRECT_PREFER);
+    c.meta_bytes = 2 * 8192;
+    c.max_key_bytes = 64;
+    c.format = format ? KVS_FORMAT_ALWAYS : KVS_FORMAT_NEVER;
+    if (kvs_store_open(&c, &s, err, sizeof err) != KVS_OK)
+        fprintf(stderr, "open %s: %s\n", path, err);
+    return s;
+}
+
+/* Formats store `tag` (A or B) of 8 slots with n objects "<tag><i>" of
+   100 + i bytes, with `syncs` a checkpoint after each (B's thus get ahead
+   of A's in seq). */
+static void foreign_fill(const char *path, char tag, unsigned n, int syncs)
+{
+    kvs_store *s = open_small(path, 1);
+    unsigned char v[200];
+    char k[16];
+    unsigned i;
+    if (!CHECK(s != NULL))
+        return;
+    for (i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "%c%u", tag, i);
+        t_fill_tag(v, 100 + i, (uint64_t)tag << 8 | i);
+        CHECK_R(kvs_store_put(s, k, strlen(k), v, 100 + i), KVS_OK);
+        if (syncs)
+            CHECK_R(kvs_store_sync(s), KVS_OK);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* A opens with its 5 objects, byte-exact, and none of B's 8 keys. */
+static void foreign_check(const char *path)
+{
+    kvs_store *s = open_small(path, 0);
+    kvs_store_stats st;
+    unsigned char v[200];
+    char k[16];
+    size_t got;
+    unsigned i;
+    if (!CHECK(s != NULL))
+        return;
+    for (i = 0; i < 5; i++) {
+        snprintf(k, sizeof k, "A%u", i);
+        got = 0;
+        CHECK_R(kvs_store_get(s, k, strlen(k), v, sizeof v, &got), KVS_OK);
+        CHECK(got == 100 + i && t_check_tag(v, got, (uint64_t)'A' << 8 | i));
+    }
+    for (i = 0; i < 8; i++) {
+        snprintf(k, sizeof k, "B%u", i);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+    }
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 5 && st.corruptions == 0);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+static void test_foreign_checkpoint(void)
+{
+    char pa[1200], pb[1200], pc[1200];
+    kvs_layout la, lb;
+    kvs_superblock sa, sb;
+    kvs_ckpt_header ha[2], hb[2];
+    kvs_result ra[2], rb[2];
+    unsigned char b[256];
+    uint32_t newest, older, c;
+    t_path(pa, sizeof pa, "foreignA");
+    t_path(pb, sizeof pb, "foreignB");
+    t_path(pc, sizeof pc, "foreignA2");
+    foreign_fill(pa, 'A', 5, 0);
+    foreign_fill(pb, 'B', 8, 1);
+    CHECK(file_layout(pa, &la) == 0 && file_layout(pb, &lb) == 0);
+    CHECK(la.ckpt_offset[0] == lb.ckpt_offset[0] && la.ckpt_bytes == lb.ckpt_bytes &&
+          la.slot_count == lb.slot_count && la.slot_count == 8);
+    CHECK(read_at(pa, 0, b, sizeof b) == 0 && kvs_superblock_decode(b, sizeof b, &sa) == KVS_OK);
+    CHECK(read_at(pb, 0, b, sizeof b) == 0 && kvs_superblock_decode(b, sizeof b, &sb) == KVS_OK);
+    CHECK(sa.store_id != sb.store_id);
+    for (c = 0; c < 2; c++) {
+        unsigned char h[64];
+        ra[c] = read_at(pa, la.ckpt_offset[c], h, 64) == 0
+                    ? kvs_ckpt_header_decode(h, 64, la.ckpt_bytes - 64, &ha[c]) : KVS_E_IO;
+        rb[c] = read_at(pb, lb.ckpt_offset[c], h, 64) == 0
+                    ? kvs_ckpt_header_decode(h, 64, lb.ckpt_bytes - 64, &hb[c]) : KVS_E_IO;
+        CHECK_R(ra[c], KVS_OK);
+        CHECK_R(rb[c], KVS_OK); /* B's copies are valid records */
+    }
+    if (kvs_ckpt_pick(ra[0], &ha[0], ra[1], &ha[1], &newest) != KVS_OK || ra[0] != KVS_OK || rb[0] != KVS_OK ||
+        ra[1] != KVS_OK || rb[1] != KVS_OK) {
+        FAILF("store files not as expected");
+        goto out;
+    }
+    older = newest ^ 1u;
+    /* B's copy in the region of A's older one is newer than A's newest:
+       taken for A's, it would be the copy loaded */
+    CHECK(ha[older].store_id == sa.store_id && hb[older].store_id == sb.store_id);
+    CHECK(hb[older].seq > ha[newest].seq);
+
+    /* B's newer copy over A's older copy: A's own copy is loaded */
+    snprintf(t_ctx, sizeof t_ctx, "B's checkpoint copy %u in A's file", (unsigned)older);
+    {
+        int fd = open(pc, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        CHECK(fd >= 0 && ftruncate(fd, (off_t)sa.device_bytes) == 0);
+        if (fd >= 0)
+            close(fd);
+    }
+    CHECK(copy_at(pa, pc, 0, (size_t)sa.device_bytes) == 0);
+    CHECK(copy_at(pb, pc, la.ckpt_offset[older], (size_t)la.ckpt_bytes) == 0);
+    foreign_check(pc);
+    foreign_check(pc); /* and after the checkpoints that open and close wrote */
+
+    /* both of A's copies replaced by B's: no checkpoint of A's, the scan */
+    snprintf(t_ctx, sizeof t_ctx, "both checkpoint copies of B in A's file");
+    CHECK(copy_at(pb, pa, la.ckpt_offset[0], (size_t)(2 * la.ckpt_bytes)) == 0);
+    foreign_check(pa);
+    foreign_check(pa);
+    t_ctx[0] = '\0';
+out:
+    unlink(pa);
+    unlink(pb);
+    unlink(pc);
+}
+
 int main(void)
 {
     char path[1200];
@@ -344,6 +478,7 @@ int main(void)
     uint64_t nch, want;
     t_init_seed(T_NAME, 0x5e57023eULL);
     t_setup_dir("rawld");
+    test_foreign_checkpoint();
     t_path(path, sizeof path, "store");
     g_chunk = kvsi_ru(kvsi_max64(KVSI_RAW_CHUNK, 4096), 4096);
     /* A payload of about four and a half chunks (at least 1500 entries):

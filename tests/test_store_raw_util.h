@@ -75,6 +75,26 @@ T_FN int read_at(const char *path, uint64_t off, void *buf, size_t n)
     return ok ? 0 : -1;
 }
 
+/* Copies n bytes at off of file `from` to the same offset of file `to`
+   (a record of one store into another of the same geometry). */
+T_FN int copy_at(const char *from, const char *to, uint64_t off, size_t n)
+{
+    int a = open(from, O_RDONLY), b = open(to, O_WRONLY);
+    unsigned char buf[65536];
+    int ok = a >= 0 && b >= 0;
+    while (n > 0 && ok) {
+        size_t k = n < sizeof buf ? n : sizeof buf;
+        ok = pread(a, buf, k, (off_t)off) == (ssize_t)k && pwrite(b, buf, k, (off_t)off) == (ssize_t)k;
+        off += k;
+        n -= k;
+    }
+    if (a >= 0)
+        close(a);
+    if (b >= 0)
+        close(b);
+    return ok ? 0 : -1;
+}
+
 /* Layout of the store file, from its superblock. */
 T_FN int file_layout(const char *path, kvs_layout *l)
 {
