@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT OR Unlicense */
 /* Tensor-parallel map: the spellings users paste (rank=path, "rank": "path",
    braces, newlines, quotes), every documented error with its message, limits,
-   random junk, and allocation-failure injection. */
+   random junk, random valid maps of several ranks (and the same with a path
+   shared), and allocation-failure injection. */
 #define KVS_IMPLEMENTATION
 #include "kvstore.h"
 #include "test_util.h"
@@ -136,7 +137,47 @@ static void test_errors(void)
     }
 }
 
-static void test_random(void)
+/* A normalised path (FORMAT.md section 2): not empty, no byte below 0x20
+   nor 0x7f, no run of '/', no trailing '/' unless it is "/". Normalising
+   it again changes nothing unless it starts or ends with a space, which
+   the steps after the trim can leave ("file:// /a" is " /a", "a /" is
+   "a "; the trim would take them off again). */
+static int normalised(const char *p)
+{
+    size_t n = strlen(p), i, nl = 0;
+    char norm[KVS_PATH_MAX + 1];
+    if (n == 0 || n > KVS_PATH_MAX || (n > 1 && p[n - 1] == '/'))
+        return 0;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f || (p[i] == '/' && i > 0 && p[i - 1] == '/'))
+            return 0;
+    if (p[0] == ' ' || p[n - 1] == ' ')
+        return 1;
+    return kvs_path_normalize(p, n, norm, sizeof norm, &nl) == KVS_OK && strcmp(norm, p) == 0;
+}
+
+/* What every parsed map must be: world ranks, each path present and
+   normalised, and no two ranks sharing one. Returns the number of path
+   pairs compared (0 for a world of 1). */
+static size_t check_map(const kvs_tpmap *m, const char *text)
+{
+    size_t pairs = 0;
+    uint32_t k, j;
+    CHECK(m->world >= 1 && m->world <= KVS_TP_MAX && m->paths != NULL);
+    for (k = 0; m->paths != NULL && k < m->world; k++) {
+        if (!CHECK(m->paths[k] != NULL))
+            continue;
+        if (!CHECK(normalised(m->paths[k])))
+            fprintf(stderr, "  text \"%s\": rank %u \"%s\" not normalised\n", text, (unsigned)k, m->paths[k]);
+        for (j = 0; j < k; j++, pairs++)
+            if (m->paths[j] != NULL && !CHECK(strcmp(m->paths[j], m->paths[k]) != 0))
+                fprintf(stderr, "  text \"%s\": ranks %u and %u share \"%s\"\n", text, (unsigned)j, (unsigned)k,
+                        m->paths[k]);
+    }
+    return pairs;
+}
+
+static void test_random_garbage(void)
 {
     static const char alphabet[] = "0123456789=:,\n \"'{}/ax.\t\\-";
     char text[64];
@@ -145,23 +186,12 @@ static void test_random(void)
         size_t n = t_below(sizeof text), i;
         kvs_tpmap m;
         kvs_result r;
-        uint32_t k;
         for (i = 0; i < n; i++)
             text[i] = alphabet[t_below(sizeof alphabet - 1)];
         text[n] = '\0';
         r = kvs_tpmap_parse(text, (uint32_t)t_below(4), NULL, &m, err, sizeof err);
         if (r == KVS_OK) {
-            /* every rank has a distinct, normalised path */
-            for (k = 0; k < m.world; k++) {
-                char norm[64];
-                size_t nl;
-                uint32_t j;
-                CHECK(m.paths[k] != NULL);
-                CHECK_R(kvs_path_normalize(m.paths[k], strlen(m.paths[k]), norm, sizeof norm, &nl), KVS_OK);
-                CHECK(strcmp(norm, m.paths[k]) == 0);
-                for (j = 0; j < k; j++)
-                    CHECK(strcmp(m.paths[j], m.paths[k]) != 0);
-            }
+            check_map(&m, text);
             kvs_tpmap_free(&m);
         } else {
             CHECK(r == KVS_E_INVAL || r == KVS_E_RANK || r == KVS_E_EMPTY || r == KVS_E_PATH ||
@@ -169,6 +199,201 @@ static void test_random(void)
             CHECK(m.block == NULL);
         }
     }
+}
+
+/* A random normalised path: absolute or relative, segments of a few bytes
+   that need no quoting and hold no separator of the map (',' newline) nor
+   whitespace at either end; a lone "/" at times. */
+static void rand_canon(char *out)
+{
+    static const char segc[] = "abcdefghij.-_:=";
+    size_t o = 0, nseg = t_below(64) == 0 ? 0 : 1 + t_below(4), i;
+    if (nseg == 0 || t_below(4) != 0)
+        out[o++] = '/';
+    for (i = 0; i < nseg; i++) {
+        size_t len = 1 + t_below(6), c;
+        if (i > 0)
+            out[o++] = '/';
+        for (c = 0; c < len; c++)
+            out[o++] = (c > 0 && c + 1 < len && t_below(8) == 0) ? ' ' : segc[t_below(sizeof segc - 1)];
+    }
+    out[o] = '\0';
+}
+
+/* Append to *p a spelling of canon that normalises back to it: slashes
+   doubled, a trailing slash, a "file://" prefix, quotes, whitespace. */
+static void spell_path(char **p, const char *canon, int quote)
+{
+    const char *c;
+    char *o = *p;
+    if (t_below(3) == 0)
+        *o++ = ' ';
+    if (quote)
+        *o++ = (char)quote;
+    if (t_below(4) == 0)
+        o += sprintf(o, "%s", t_below(2) ? " " : "\t");
+    if (t_below(4) == 0)
+        o += sprintf(o, "file://");
+    for (c = canon; *c != '\0'; c++) {
+        *o++ = *c;
+        if (*c == '/' && t_below(4) == 0)
+            *o++ = '/';
+    }
+    if (t_below(3) == 0)
+        *o++ = '/';
+    if (quote && t_below(4) == 0)
+        *o++ = ' ';
+    if (quote)
+        *o++ = (char)quote;
+    *o = '\0';
+    *p = o;
+}
+
+/* The map's paths written again in the other spelling (JSON when from =,
+   and back), parsed: the same world and the same paths. */
+static void round_trip(const kvs_tpmap *m, int json, const char *text)
+{
+    static char again[1 << 16];
+    char *o = again;
+    uint32_t k;
+    kvs_tpmap m2;
+    if (json)
+        *o++ = '{';
+    for (k = 0; k < m->world; k++)
+        o += json ? sprintf(o, "%s\"%u\": \"%s\"", k ? ", " : "", (unsigned)k, m->paths[k])
+                  : sprintf(o, "%s%u=%s", k ? "," : "", (unsigned)k, m->paths[k]);
+    if (json)
+        *o++ = '}';
+    *o = '\0';
+    if (!CHECK_R(kvs_tpmap_parse(again, m->world, NULL, &m2, err, sizeof err), KVS_OK)) {
+        fprintf(stderr, "  text \"%s\" written again as \"%s\": %s\n", text, again, err);
+        return;
+    }
+    CHECK(m2.world == m->world);
+    for (k = 0; k < m->world && k < m2.world; k++)
+        if (!CHECK(strcmp(m2.paths[k], m->paths[k]) == 0))
+            fprintf(stderr, "  text \"%s\": rank %u \"%s\" read again as \"%s\"\n", text, (unsigned)k, m->paths[k],
+                    m2.paths[k]);
+    kvs_tpmap_free(&m2);
+}
+
+/* Random valid maps of 2 to 100 ranks, spelled "0=/a,1=/b" or
+   {"0": "/a", "1": "/b"} (entries in random order, each path spelled
+   with doubled or trailing slashes, file://, quotes and whitespace):
+   each parses to exactly the paths generated, every pair distinct, and
+   written back in the other spelling parses to the same. In a quarter of
+   them one rank's path is another's spelled differently, and in others
+   the random paths collide: KVS_E_DUPLICATE, "share the path". Then the
+   text with one byte changed, dropped or inserted: a well-formed map or
+   one of the parser's errors. */
+static void test_random_valid(void)
+{
+    static char text[1 << 16], canon[100][64];
+    static const char junk[] = "0123456789=:,\n \"'{}/ax.\t";
+    uint32_t order[100];
+    size_t iter, multi_ok = 0, dup_seen = 0, pairs = 0, mutated_multi = 0;
+    for (iter = 0; iter < 3000; iter++) {
+        uint32_t w = 2 + (uint32_t)(t_below(4) == 0 ? t_below(99) : t_below(15)), k, j, want_world;
+        int json = (int)t_below(2), dup = 0;
+        char *o = text;
+        kvs_tpmap m;
+        kvs_result r;
+        for (k = 0; k < w; k++) {
+            rand_canon(canon[k]);
+            order[k] = k;
+        }
+        if (t_below(4) == 0) { /* a path given to two ranks */
+            k = (uint32_t)t_below(w);
+            j = (uint32_t)((k + 1 + t_below(w - 1)) % w);
+            memmove(canon[j], canon[k], sizeof canon[k]);
+        }
+        for (k = 1; k < w; k++)
+            for (j = 0; j < k; j++)
+                dup |= strcmp(canon[j], canon[k]) == 0;
+        for (k = w - 1; k > 0; k--) { /* entries in random order */
+            uint32_t t = (uint32_t)t_below(k + 1), x = order[k];
+            order[k] = order[t];
+            order[t] = x;
+        }
+        if (json) {
+            o += sprintf(o, "%s", t_below(2) ? "" : " \n");
+            o += sprintf(o, "{%s", t_below(2) ? "" : "\n  ");
+        }
+        for (k = 0; k < w; k++) {
+            uint32_t rk = order[k];
+            static const char *const seps[] = {",", "\n", ", ", ",\n", "\r\n", ",,", " , \n"};
+            if (k > 0 && json)
+                o += sprintf(o, "%s", t_below(2) ? ", " : ",\n  ");
+            else if (k > 0)
+                o += sprintf(o, "%s", seps[t_below(sizeof seps / sizeof seps[0])]);
+            if (json) {
+                char q = t_below(8) ? '"' : '\'';
+                o += sprintf(o, "%c%u%c: ", q, (unsigned)rk, q);
+            } else {
+                o += sprintf(o, "%s%u", t_below(4) ? "" : " ", (unsigned)rk);
+                o += sprintf(o, "%s", t_below(4) ? "" : " ");
+                o += sprintf(o, "%s", t_below(3) ? "=" : ":");
+            }
+            spell_path(&o, canon[rk], json ? (t_below(8) ? '"' : '\'') : (t_below(4) ? 0 : t_below(2) ? '"' : '\''));
+        }
+        if (json) {
+            o += sprintf(o, "%s}", t_below(2) ? "" : "\n");
+            o += sprintf(o, "%s", t_below(2) ? "" : "\n");
+        }
+        *o = '\0';
+        want_world = t_below(2) ? w : 0;
+        memset(err, 0, sizeof err);
+        r = kvs_tpmap_parse(text, want_world, NULL, &m, err, sizeof err);
+        if (dup) {
+            dup_seen++;
+            if (!CHECK_R(r, KVS_E_DUPLICATE) || !CHECK(strstr(err, "share the path") != NULL))
+                fprintf(stderr, "  text \"%s\": %s\n", text, err);
+            if (r == KVS_OK)
+                kvs_tpmap_free(&m);
+            CHECK(m.block == NULL);
+        } else if (!CHECK_R(r, KVS_OK)) {
+            fprintf(stderr, "  text \"%s\": %s\n", text, err);
+        } else {
+            multi_ok++;
+            if (!CHECK(m.world == w))
+                fprintf(stderr, "  text \"%s\": world %u, want %u\n", text, (unsigned)m.world, (unsigned)w);
+            pairs += check_map(&m, text);
+            for (k = 0; k < w && k < m.world; k++)
+                if (!CHECK(strcmp(m.paths[k], canon[k]) == 0))
+                    fprintf(stderr, "  text \"%s\": rank %u \"%s\", want \"%s\"\n", text, (unsigned)k, m.paths[k],
+                            canon[k]);
+            round_trip(&m, !json, text);
+            kvs_tpmap_free(&m);
+        }
+        /* the same text, one byte changed, dropped or inserted */
+        {
+            size_t n = strlen(text), at = t_below(n + 1), how = t_below(3);
+            if (how == 0 && at < n)
+                text[at] = junk[t_below(sizeof junk - 1)];
+            else if (how == 1 && at < n)
+                memmove(text + at, text + at + 1, n - at);
+            else {
+                memmove(text + at + 1, text + at, n - at + 1);
+                text[at] = junk[t_below(sizeof junk - 1)];
+            }
+            r = kvs_tpmap_parse(text, (uint32_t)t_below(2) * w, NULL, &m, err, sizeof err);
+            if (r == KVS_OK) {
+                if (m.world > 1)
+                    mutated_multi++;
+                check_map(&m, text);
+                kvs_tpmap_free(&m);
+            } else {
+                CHECK(r == KVS_E_INVAL || r == KVS_E_RANK || r == KVS_E_EMPTY || r == KVS_E_PATH ||
+                      r == KVS_E_DUPLICATE || r == KVS_E_LIMIT);
+                CHECK(m.block == NULL);
+            }
+        }
+    }
+    /* the checks above ran on maps of several ranks, and on duplicates */
+    CHECK(multi_ok >= 1000 && dup_seen >= 300 && pairs >= multi_ok && mutated_multi >= 500);
+    printf("  %zu random maps of 2 to 100 ranks (%zu path pairs compared), %zu with a shared path, %zu changed "
+           "texts still maps of several ranks\n",
+           multi_ok, pairs, dup_seen, mutated_multi);
 }
 
 static void alloc_walk(void)
@@ -205,7 +430,8 @@ int main(void)
     t_init("test_core_tpmap");
     test_valid();
     test_errors();
-    test_random();
+    test_random_garbage();
+    test_random_valid();
     alloc_walk();
     return t_done("test_core_tpmap");
 }

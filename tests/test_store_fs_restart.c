@@ -26,15 +26,43 @@ static size_t val_len(uint32_t id)
 
 /* ------------------------------------------------------------------ */
 /* The child: puts "kill-<i>" (new keys) and "ow-<i % 5>" (overwrites),
-   writing each acknowledged id to the pipe, until killed. */
-static void child_writer(const char *paths, int wfd, uint32_t first)
+   writing each acknowledged id to the pipe, until killed. With stall_at
+   nonzero, the put of id stall_at writes half of its first write (the
+   temporary file, torn), writes STALL_MARK to the pipe and waits to be
+   killed: a put killed in the middle for certain, its temporary file left
+   on disk. */
+#define STALL_MARK UINT32_MAX
+static int g_stall_armed, g_stall_wfd = -1;
+
+static int64_t stall_pwrite(void *user, int fd, const void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    (void)user;
+    if (g_stall_armed) {
+        uint32_t mark = STALL_MARK;
+        n = pwrite(fd, buf, len / 2, (off_t)off);
+        if (n < 0 || write(g_stall_wfd, &mark, sizeof mark) != (ssize_t)sizeof mark)
+            _exit(6);
+        for (;;)
+            pause();
+    }
+    n = pwrite(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+static void child_writer(const char *paths, int wfd, uint32_t first, uint32_t stall_at)
 {
     kvs_store_config c;
+    kvs_sysops ops;
     kvs_store *s = NULL;
     unsigned char *buf = (unsigned char *)malloc(400u << 10);
     uint32_t i;
     cfg_fs(&c, paths);
     c.durability = KVS_DURABLE_NONE;
+    memset(&ops, 0, sizeof ops);
+    ops.pwrite = stall_pwrite; /* pwritev NULL: vectors go through pwrite too */
+    c.sysops = &ops;
+    g_stall_wfd = wfd;
     if (buf == NULL || kvs_store_open(&c, &s, NULL, 0) != KVS_OK)
         _exit(3);
     for (i = first; i < first + 100000u; i++) {
@@ -43,6 +71,7 @@ static void child_writer(const char *paths, int wfd, uint32_t first)
         int kl = (i % 3 == 0) ? snprintf(key, sizeof key, "ow-%u", (unsigned)(i % 5))
                               : snprintf(key, sizeof key, "kill-%u", (unsigned)i);
         make_tagged(buf, n, ((uint64_t)n << 32) | i);
+        g_stall_armed = i == stall_at;
         if (kvs_store_put(s, key, (size_t)kl, buf, n) != KVS_OK)
             _exit(4);
         if (write(wfd, &i, sizeof i) != (ssize_t)sizeof i)
@@ -56,7 +85,7 @@ static void test_sigkill(void)
     char d[2400], a[1100], b[1100];
     unsigned char *buf = (unsigned char *)malloc(400u << 10), *sc = (unsigned char *)malloc(400u << 10);
     uint32_t *acked = (uint32_t *)calloc(200000, sizeof(uint32_t));
-    size_t nacked = 0, round;
+    size_t nacked = 0, round, temps_kept = 0;
     uint64_t rs = t_seed;
     uint32_t first = 1;
     int ow_last[5] = {-1, -1, -1, -1, -1};
@@ -67,11 +96,14 @@ static void test_sigkill(void)
     snprintf(d, sizeof d, "%s,%s", a, b);
     if (buf == NULL || sc == NULL || acked == NULL)
         return;
+    /* Even rounds kill at a random moment (in a put or not); odd rounds
+       kill a put stalled in its temporary file's write, which leaves a
+       torn temporary file for certain. */
     for (round = 0; round < 4; round++) {
-        int p[2];
+        int p[2], stalled = 0;
         pid_t pid;
-        size_t want = 10 + (size_t)(t_rng_next(&rs) % 40), got_now = 0;
-        uint32_t id;
+        size_t want = 10 + (size_t)(t_rng_next(&rs) % 40), got_now = 0, temps_now;
+        uint32_t id, stall_at = (round % 2) ? first + (uint32_t)want : 0;
         int st = 0;
         CHECK(pipe(p) == 0);
         fflush(stdout);
@@ -79,15 +111,19 @@ static void test_sigkill(void)
         pid = fork();
         if (pid == 0) {
             close(p[0]);
-            child_writer(d, p[1], first);
+            child_writer(d, p[1], first, stall_at);
         }
         close(p[1]);
-        while (got_now < want && read(p[0], &id, sizeof id) == (ssize_t)sizeof id) {
+        while ((stall_at != 0 || got_now < want) && read(p[0], &id, sizeof id) == (ssize_t)sizeof id) {
+            if (id == STALL_MARK) {
+                stalled = 1;
+                break;
+            }
             acked[nacked++] = id;
             got_now++;
         }
         /* let it get into the middle of the next put */
-        {
+        if (stall_at == 0) {
             struct timespec ts = {0, (long)(t_rng_next(&rs) % 3000000)};
             nanosleep(&ts, NULL);
         }
@@ -97,7 +133,16 @@ static void test_sigkill(void)
         while (read(p[0], &id, sizeof id) == (ssize_t)sizeof id) /* acks written before death */
             acked[nacked++] = id;
         close(p[0]);
+        CHECK(stalled == (stall_at != 0));
+        if (stall_at != 0 && !CHECK(nacked > 0 && acked[nacked - 1] + 1 == stall_at))
+            break;
         first = acked[nacked - 1] + 2; /* skip the one in flight */
+        /* the killed puts' temporary files: every earlier one still there,
+           and the stalled put's besides */
+        temps_now = count_files(a, 2) + count_files(b, 2);
+        if (!CHECK(temps_now >= temps_kept + (size_t)stalled))
+            fprintf(stderr, "  round %zu: %zu temporary files after the kill, %zu before it\n", round, temps_now,
+                    temps_kept);
 
         /* reopen: every acknowledged object present and exact */
         cfg_fs(&c, d);
@@ -139,14 +184,22 @@ static void test_sigkill(void)
             kvs_store_stats st2;
             kvs_store_get_stats(s, &st2);
             CHECK(st2.corruptions == 0);
+            /* young orphans (temp_max_age_s is 600 s here) stay */
+            CHECK(st2.orphans_removed == 0);
         }
         kvs_store_close(s);
+        temps_kept = count_files(a, 2) + count_files(b, 2);
+        if (!CHECK(temps_kept == temps_now))
+            fprintf(stderr, "  round %zu: the reopen took %zu temporary files to %zu\n", round, temps_now, temps_kept);
     }
-    /* young orphans stayed; once older than temp_max_age_s they go */
+    /* young orphans stayed (at least the two stalled puts'); once older
+       than temp_max_age_s they go */
     {
         size_t temps = count_files(a, 2) + count_files(b, 2);
         struct timespec ts = {2, 100000000};
         kvs_store_stats st2;
+        if (!CHECK(temps == temps_kept && temps >= 2))
+            fprintf(stderr, "  %zu temporary files before the aged reopen, %zu kept\n", temps, temps_kept);
         nanosleep(&ts, NULL);
         cfg_fs(&c, d);
         c.temp_max_age_s = 2;
@@ -166,7 +219,11 @@ static void test_sigkill(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* Two processes on the same keys: each puts and gets tagged values. */
+/* Two processes on the same keys: each puts and gets tagged values. A get
+   of a key this process has put must hit (nothing removes a key and the
+   store has no capacity bound, so the file is there: this one's or the
+   other process's newer one); only a key neither has put yet may miss.
+   Returns the count of failures (at most 99). */
 static int proc_worker(const char *paths, unsigned id, unsigned iters)
 {
     kvs_store_config c;
@@ -174,7 +231,8 @@ static int proc_worker(const char *paths, unsigned id, unsigned iters)
     unsigned char *buf = (unsigned char *)malloc(200u << 10), *rd = (unsigned char *)malloc(200u << 10),
                   *sc = (unsigned char *)malloc(200u << 10);
     uint64_t rs = t_seed ^ (id * 0x1234567u);
-    unsigned i, bad = 0, hits = 0;
+    unsigned i, bad = 0, hits = 0, must_hit = 0;
+    int mine[6] = {0, 0, 0, 0, 0, 0};
     cfg_fs(&c, paths);
     if (buf == NULL || rd == NULL || sc == NULL || kvs_store_open(&c, &s, NULL, 0) != KVS_OK)
         return 100;
@@ -188,8 +246,15 @@ static int proc_worker(const char *paths, unsigned id, unsigned iters)
             make_tagged(buf, n, ((uint64_t)n << 32) | (id << 24) | i);
             if (kvs_store_put(s, key, (size_t)kl, buf, n) != KVS_OK)
                 bad++;
+            else
+                mine[r % 6] = 1;
         } else {
             kvs_result res = kvs_store_get(s, key, (size_t)kl, rd, 200u << 10, &got);
+            if (mine[r % 6]) {
+                must_hit++;
+                if (res != KVS_OK)
+                    bad++; /* a key this process put went missing */
+            }
             if (res == KVS_OK) {
                 hits++;
                 if (!check_tagged(rd, got, sc, NULL))
@@ -204,6 +269,11 @@ static int proc_worker(const char *paths, unsigned id, unsigned iters)
         kvs_store_get_stats(s, &st);
         bad += (unsigned)st.corruptions;
     }
+    /* every get of a key put here hit, and there were such gets */
+    if (hits < must_hit || must_hit == 0)
+        bad++;
+    if (bad != 0)
+        fprintf(stderr, "  process %u: %u gets hit, %u of keys it had put, %u failures\n", id, hits, must_hit, bad);
     kvs_store_close(s);
     free(buf);
     free(rd);

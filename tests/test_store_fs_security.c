@@ -441,10 +441,42 @@ static void test_hostile(void)
     bad[0] ^= 1;
     HOSTILE("bad magic", bad, n);
     HOSTILE_INTACT("bad magic, mtime kept", bad, n, 1);
+    /* Header CRC: a bit flipped in a field nothing but the header CRC
+       protects. store_id (bytes 32..39, FORMAT.md 6.3) is not compared
+       with the directory's by this store, and 77 -> 333 is still nonzero;
+       the same header with its CRC recomputed decodes, so the CRC alone
+       rejects the file. Then a bit of the CRC field itself (bytes 60..63). */
     memcpy(bad, obj, n);
-    bad[20] ^= 1; /* payload_len */
-    HOSTILE("bad header crc", bad, n);
-    HOSTILE_INTACT("bad header crc, mtime kept", bad, n, 1);
+    bad[33] ^= 1; /* store_id bit 8 */
+    {
+        kvs_objhdr h;
+        size_t hl = 0;
+        static unsigned char fixed[4096];
+        CHECK_R(kvs_objhdr_decode(bad, 4096, &h), KVS_E_CHECKSUM);
+        memcpy(fixed, bad, sizeof fixed);
+        h.key_len = 1;
+        h.payload_len = sizeof pl;
+        h.generation = 5;
+        h.store_id = 77u ^ 256u;
+        h.payload_offset = 4096;
+        h.payload_crc = kvs_crc32c(0, pl, sizeof pl);
+        h.key = "h";
+        CHECK_R(kvs_objhdr_encode(&h, fixed, sizeof fixed, &hl), KVS_OK);
+        CHECK(memcmp(fixed, bad, 60) == 0 && memcmp(fixed + 64, bad + 64, sizeof fixed - 64) == 0 &&
+              memcmp(fixed + 60, bad + 60, 4) != 0); /* only the CRC differs */
+        CHECK_R(kvs_objhdr_decode(fixed, sizeof fixed, &h), KVS_OK);
+        CHECK(h.store_id == 333);
+    }
+    HOSTILE("bad header crc (store_id changed)", bad, n);
+    HOSTILE_INTACT("bad header crc (store_id changed), mtime kept", bad, n, 1);
+    memcpy(bad, obj, n);
+    bad[61] ^= 0x10; /* the header CRC field */
+    {
+        kvs_objhdr h;
+        CHECK_R(kvs_objhdr_decode(bad, 4096, &h), KVS_E_CHECKSUM);
+    }
+    HOSTILE("bad header crc (the CRC field)", bad, n);
+    HOSTILE_INTACT("bad header crc (the CRC field), mtime kept", bad, n, 1);
     memcpy(bad, obj, n);
     bad[4096 + 100] ^= 0x40;
     HOSTILE("bad payload crc", bad, n);
