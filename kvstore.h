@@ -180,7 +180,8 @@ typedef enum kvs_result {
     KVS_NOT_FOUND = 1,          /* lookup miss: an outcome, not an error      */
 
     KVS_E_INVAL = -1,           /* invalid argument                           */
-    KVS_E_NOMEM = -2,           /* an allocation failed                       */
+    KVS_E_NOMEM = -2,           /* an allocation failed (memory, or file
+                                   descriptors: EMFILE, ENFILE)               */
     KVS_E_OVERFLOW = -3,        /* arithmetic would overflow                  */
     KVS_E_ALIGN = -4,           /* alignment not a power of two / misaligned  */
     KVS_E_KEY = -5,             /* key empty or longer than KVS_KEY_MAX       */
@@ -1202,13 +1203,15 @@ KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
    object is complete and visible (durable per `durability`); KVS_E_LIMIT
    for an object larger than the store can hold (RAW: slot_payload_bytes;
    FS: capacity_bytes), KVS_E_FULL when nothing can be evicted to make room
-   (an overwrite never evicts the key's old value, which stays if the put
-   fails: where it is the only object that could go, KVS_E_FULL),
+   (a put never evicts its own key's old value, which stays if the put
+   fails: where it is the only object that could go, KVS_E_FULL; FS: in
+   this handle, see docs/STORES.md),
    KVS_E_OVERFLOW (RAW) when a damaged store's counters (2^62 - 1) leave no
    generation to give it. exists and remove: KVS_OK or KVS_NOT_FOUND. */
 KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, const void *data, size_t len);
 /* KVS_OK with *out_len; KVS_NOT_FOUND; KVS_E_BUFSIZE with *out_len = the
-   length needed (nothing useful written to buf). buf is the get's to use
+   length needed (nothing useful written to buf); KVS_E_OVERFLOW (FS, a
+   32-bit process) for an object longer than a size_t. buf is the get's to use
    up to cap: bytes past *out_len (all of them on a miss or an error) may
    have been written (FS: a read of the expected length that the file's
    header then cut short). */
@@ -1402,7 +1405,7 @@ KVSDEF const char *kvs_result_str(int r)
     case KVS_OK: return "success";
     case KVS_NOT_FOUND: return "not found";
     case KVS_E_INVAL: return "invalid argument";
-    case KVS_E_NOMEM: return "out of memory";
+    case KVS_E_NOMEM: return "out of memory or file descriptors";
     case KVS_E_OVERFLOW: return "arithmetic overflow";
     case KVS_E_ALIGN: return "bad or unmet alignment";
     case KVS_E_KEY: return "key empty or longer than KVS_KEY_MAX";

@@ -384,6 +384,33 @@ static int kvsi_sys_openat(const kvs_sysops *o, int dirfd, const char *path, int
     return fd < 0 ? -errno : fd;
 }
 
+/* open (dirfd AT_FDCWD) or openat, waiting out another process's lease
+   (F_SETLEASE, a Samba oplock, an NFS delegation): an open with O_NONBLOCK
+   that meets one answers EWOULDBLOCK and starts the lease's break; it is
+   made again, still non-blocking, with a growing pause (100 us to 10 ms),
+   for up to KVSI_LEASE_WAIT_MS, as long as the kernel lets a holder take
+   to give a lease up (45 s by default). Never made blocking: the name may
+   be a FIFO by then, whose blocking open would wait for a writer. -EBUSY
+   when the lease outlasts the wait. */
+#define KVSI_LEASE_WAIT_MS 60000u
+static int kvsi_open_leased(const kvs_sysops *o, int dirfd, const char *path, int flags, unsigned mode)
+{
+    uint64_t waited_us = 0, step_us = 100;
+    for (;;) {
+        struct timespec ts;
+        int fd = dirfd == AT_FDCWD ? kvsi_sys_open(o, path, flags, mode) : kvsi_sys_openat(o, dirfd, path, flags, mode);
+        if ((fd != -EWOULDBLOCK && fd != -EAGAIN) || !(flags & O_NONBLOCK))
+            return fd;
+        if (waited_us >= (uint64_t)KVSI_LEASE_WAIT_MS * 1000u)
+            return -EBUSY;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)(step_us * 1000u);
+        (void)nanosleep(&ts, NULL);
+        waited_us += step_us;
+        step_us = step_us >= 5000u ? 10000u : step_us * 2;
+    }
+}
+
 static int kvsi_sys_renameat(const kvs_sysops *o, int fromdir, const char *from, int todir, const char *to)
 {
     if (o != NULL && o->renameat != NULL)
@@ -868,7 +895,7 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
     /* O_NONBLOCK for reading: a FIFO's read-only open would otherwise wait
        for a writer before the type check below refuses it. It changes
        nothing for reads of a regular file or a block device (an open that
-       meets a lease is made again without it, below). */
+       meets a lease is made again until the lease is given up, below). */
     oflags = O_CLOEXEC | (f->read_only ? O_RDONLY | O_NONBLOCK : O_RDWR);
     if (cfg.flags & KVS_FILE_CREATE)
         oflags |= O_CREAT;
@@ -883,18 +910,8 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
        their own calls: an open refused (KVS_E_NODIRECT, a block device too
        small) leaves an existing file as it was. */
     oflags |= extra;
-    for (;;) {
-        if (dirfd == AT_FDCWD)
-            fd = kvsi_sys_open(ops, path, oflags, cfg.mode ? cfg.mode : 0644u);
-        else
-            fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
-        if ((fd != -EWOULDBLOCK && fd != -EAGAIN) || !(oflags & O_NONBLOCK) || (extra & O_NONBLOCK))
-            break;
-        /* A lease another process holds (F_SETLEASE, an NFS delegation):
-           the open without O_NONBLOCK waits for its break, as any open
-           would. (A FIFO's non-blocking open never answers this.) */
-        oflags &= ~O_NONBLOCK;
-    }
+    /* another process's lease: waited out, non-blocking (kvsi_open_leased) */
+    fd = kvsi_open_leased(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
     if (fd < 0) {
         /* a directory opened for writing: as any other non-file, below */
         res = fd == -EISDIR ? KVS_E_NOTSUP : kvs_result_from_errno(-fd);
@@ -1075,16 +1092,8 @@ static kvs_result kvsi_file_open_like(int dirfd, const char *path, const kvs_fil
     if (tmpl->direct)
         oflags |= O_DIRECT;
 #endif
-    for (;;) {
-        fd = kvsi_sys_openat(ops, dirfd, path, oflags, cfg->mode ? cfg->mode : 0644u);
-        if ((fd != -EWOULDBLOCK && fd != -EAGAIN) || !(oflags & O_NONBLOCK))
-            break;
-        /* A lease another process holds on the file (F_SETLEASE, a Samba
-           oplock, an NFS delegation): made again without O_NONBLOCK, the
-           open waits for the lease's break, as any open would. (A FIFO's
-           non-blocking read-only open never answers this.) */
-        oflags &= ~O_NONBLOCK;
-    }
+    /* a lease another process holds on the file: waited out */
+    fd = kvsi_open_leased(ops, dirfd, path, oflags, cfg->mode ? cfg->mode : 0644u);
     if (fd == -ENXIO || fd == -ENODEV)
         return KVS_E_NOTSUP; /* a socket, a device without a driver: not a regular file */
     if (fd == -EINVAL && tmpl->direct) {
@@ -6272,7 +6281,8 @@ typedef struct kvsi_fsent {
     uint32_t pins;
     uint32_t readers;                   /* gets in progress                  */
     uint32_t putting;                   /* puts of the name in progress: its
-                                           file is never a victim meanwhile */
+                                           file is never their victim, and
+                                           another put's last resort       */
     uint32_t refs;                      /* operations holding this entry     */
     uint32_t name_len;
     unsigned char present, busy, unsynced, in_lru;
@@ -6881,13 +6891,37 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
     return r;
 }
 
-/* Make room for need more bytes (capacity_bytes), evicting least recently
-   used files that are neither pinned, read nor busy, and whose name no put
-   is writing (so an overwrite never removes its key's old value before the
-   new one is in place, whether its own reserve or another put's would
-   evict it); then reserve them. KVS_E_LIMIT when need alone exceeds the
-   capacity, KVS_E_FULL when nothing more can be evicted. */
-static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
+/* The next victim of an eviction for the put of self: the least recently
+   used file that is neither pinned, read nor busy, and is not self's (an
+   overwrite never removes its key's old value before the new one is in
+   place). Another put's name comes only after every other candidate: its
+   old value goes only when nothing else can (it would have been evicted
+   just before that put began as well); waiting for it instead could leave
+   two puts waiting on each other. *blocked: a read or busy file was
+   passed over. NULL: none. */
+static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, int *blocked)
+{
+    kvsi_fsent *v, *later = NULL;
+    for (v = fs->lru_head; v != NULL; v = v->lnext) {
+        if (v->pins > 0 || v == self)
+            continue;
+        if (v->readers > 0 || v->busy) {
+            *blocked = 1;
+            continue;
+        }
+        if (v->putting == 0)
+            return v;
+        if (later == NULL)
+            later = v;
+    }
+    return later;
+}
+
+/* Make room for need more bytes (capacity_bytes) for the put of self,
+   evicting least recently used files (kvsi_fs_victim); then reserve them.
+   KVS_E_LIMIT when need alone exceeds the capacity, KVS_E_FULL when
+   nothing more can be evicted. */
+static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *self)
 {
     uint64_t cap = fs->cfg->capacity_bytes, skipped = 0, cands = 0;
     kvs_result res = KVS_OK;
@@ -6910,15 +6944,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
             res = KVS_E_FULL;
             break;
         }
-        for (v = fs->lru_head; v != NULL; v = v->lnext) {
-            if (v->pins > 0 || v->putting > 0)
-                continue;
-            if (v->readers > 0 || v->busy) {
-                blocked = 1;
-                continue;
-            }
-            break;
-        }
+        v = kvsi_fs_victim(fs, self, &blocked);
         if (v == NULL) {
             if (!blocked) {
                 res = KVS_E_FULL;
@@ -6979,7 +7005,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
             if (skipped++ == 0) { /* a round: as many tries as candidates */
                 kvsi_fsent *w;
                 for (cands = 0, w = fs->lru_head; w != NULL; w = w->lnext)
-                    if (w->pins == 0 && w->putting == 0 && w->readers == 0 && !w->busy)
+                    if (w->pins == 0 && w != self && w->readers == 0 && !w->busy)
                         cands++;
             }
             if (skipped >= cands) {
@@ -6992,7 +7018,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need)
                 kvsi_fsent *w;
                 int now = fs->reserved > 0;
                 for (w = fs->lru_head; w != NULL && !now; w = w->lnext)
-                    now = w->pins == 0 && w->putting == 0 && (w->readers > 0 || w->busy);
+                    now = w->pins == 0 && w != self && (w->readers > 0 || w->busy);
                 if (!now && !blocked) {
                     res = KVS_E_FULL;
                     break;
@@ -7061,8 +7087,9 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     res = kvsi_fs_tmpname(fs, tmp, sizeof tmp);
     if (res != KVS_OK)
         return res;
-    /* The name's entry, held until the end: while this put is under way no
-       eviction takes the file at the name (the key's old value). */
+    /* The name's entry, held until the end: this put's reserve never
+       evicts the file at the name (the key's old value), and another put's
+       only as a last resort. */
     pthread_mutex_lock(&fs->mu);
     e = kvsi_fs_ref(fs, di, name, nlen, 1);
     if (e != NULL)
@@ -7093,7 +7120,7 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
         goto fail;
     }
     disk = kvsi_fs_disk((uint64_t)po + wlen);
-    res = kvsi_fs_reserve(fs, disk);
+    res = kvsi_fs_reserve(fs, disk, e);
     if (res != KVS_OK)
         goto fail;
     reserved = 1;
@@ -7536,6 +7563,27 @@ static int kvsi_fs_punlock(kvsi_fs *fs, kvsi_fsent *e)
     return kvsi_fs_plock(fs, e, KVS_LOCK_UN);
 }
 
+/* Wait, as a pin does (up to KVSI_PIN_WAIT_MS), for an eviction in
+   another handle that holds e's name (its byte of the lock file, taken
+   exclusively while the file is away from its name): take the byte shared
+   and give it up again, unless a pin of this handle holds it meanwhile.
+   With fs->mu held (released while waiting). 0 at once when this handle
+   holds the byte already (no eviction elsewhere can then have the file),
+   or where locks do not work here; else 0 or -errno (-EBUSY: still held
+   after the wait). */
+static int kvsi_fs_settle(kvsi_fs *fs, kvsi_fsent *e)
+{
+    int r;
+    while (e->plocking)
+        pthread_cond_wait(&fs->cv, &fs->mu);
+    if (!fs->dirs[e->dir].locks || e->plocked)
+        return 0;
+    r = kvsi_fs_plock(fs, e, KVS_LOCK_SH);
+    if (r != 0)
+        return r;
+    return kvsi_fs_punlock(fs, e);
+}
+
 static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
 {
     kvsi_fs *fs = (kvsi_fs *)ev;
@@ -7636,24 +7684,23 @@ static kvs_result kvsi_fs_sync(void *ev)
     /* Names and the directory are stable: entries are referenced and the
        names immutable. */
     for (i = 0; i < n; i++) {
-        int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, fd, sr = 0;
-        for (;;) {
-            fd = kvsi_sys_openat(fs->ops, fs->dirs[list[i]->dir].fd, kvsi_fsent_name(list[i]), fl, 0);
-            if ((fd != -EWOULDBLOCK && fd != -EAGAIN) || !(fl & O_NONBLOCK))
-                break;
-            fl &= ~O_NONBLOCK; /* another process's lease: wait for its break */
-        }
+        const int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+        int fd, sr = 0;
+        fd = kvsi_open_leased(fs->ops, fs->dirs[list[i]->dir].fd, kvsi_fsent_name(list[i]), fl, 0);
         if (fd == -ENOENT) {
-            /* gone, or away for a moment (another handle's eviction takes
+            /* Gone, or away for a moment: another handle's eviction takes
                a file from its name before it tells whose it is, and puts
-               another's back): still to sync while it counts here */
+               another's back, holding the name's byte lock exclusively
+               meanwhile. Wait for that as a pin does, then look again. */
             pthread_mutex_lock(&fs->mu);
-            if (list[i]->present && !list[i]->unsynced) {
-                list[i]->unsynced = 1;
-                fs->nunsynced++;
-            }
+            sr = list[i]->present ? kvsi_fs_settle(fs, list[i]) : 0;
             pthread_mutex_unlock(&fs->mu);
-            continue;
+            if (sr == 0 && list[i]->present)
+                fd = kvsi_open_leased(fs->ops, fs->dirs[list[i]->dir].fd, kvsi_fsent_name(list[i]), fl, 0);
+            if (sr == 0 && fd == -ENOENT)
+                continue; /* gone for good (another process removed it) */
+            if (sr < 0)
+                fd = sr;
         }
         if (fd == -ELOOP || fd == -ENXIO || fd == -ENODEV)
             continue; /* replaced by something that is not ours (a symlink, a socket, a device) */
@@ -7661,9 +7708,16 @@ static kvs_result kvsi_fs_sync(void *ev)
             sr = fd;
         } else {
             sr = kvsi_sys_fdatasync(fs->ops, fd);
+            if (sr == -EINVAL) {
+                /* a special file (a FIFO) now at the name, not ours: nothing
+                   to sync; a regular file that cannot be synced is an error */
+                kvs_file_status st;
+                if (kvsi_sys_fstat(fs->ops, fd, &st) == 0 && st.type != KVS_FTYPE_REGULAR) {
+                    kvsi_close_fd(fs->ops, fd);
+                    continue;
+                }
+            }
             kvsi_close_fd(fs->ops, fd);
-            if (sr == -EINVAL)
-                continue; /* a special file (a FIFO) now at the name: not ours, nothing to sync */
         }
         if (sr < 0) {
             if (res == KVS_OK)

@@ -980,6 +980,78 @@ static void test_overwrite_keeps_old(void)
     t_rm_rf(d);
 }
 
+/* Two overwrites of different keys in a store with room for two objects,
+   both under way before either reserves (a barrier in the temp file's
+   openat): each may evict the other's old value as a last resort, as
+   serial puts would, so both succeed; neither evicts its own. */
+static pthread_barrier_t g_co_bar;
+static int g_co_armed;
+static kvs_store *g_co_s;
+static unsigned char g_co_v2[8000];
+static kvs_result g_co_res[2];
+static int co_openat(void *u, int dirfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    if ((flags & O_CREAT) && __atomic_load_n(&g_co_armed, __ATOMIC_SEQ_CST))
+        pthread_barrier_wait(&g_co_bar);
+    fd = openat(dirfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static void *co_put(void *p)
+{
+    int i = *(int *)p;
+    g_co_res[i] = kvs_store_put(g_co_s, i ? "b" : "a", 1, g_co_v2, sizeof g_co_v2);
+    return NULL;
+}
+
+static void test_concurrent_overwrites(void)
+{
+    char d[1100];
+    kvs_store_config c;
+    kvs_sysops ops;
+    kvs_store_stats st;
+    static unsigned char v1[8000], rd[8000];
+    static int ids[2] = {0, 1};
+    pthread_t t[2];
+    size_t got = 0;
+    int round;
+    memset(&ops, 0, sizeof ops);
+    ops.openat = co_openat;
+    t_fill_tag(v1, sizeof v1, 81);
+    t_fill_tag(g_co_v2, sizeof g_co_v2, 82);
+    t_path(d, sizeof d, "coover");
+    for (round = 0; round < 3; round++) {
+        cfg_fs(&c, d);
+        c.sysops = &ops;
+        c.capacity_bytes = 2 * 12288;
+        g_co_s = open_store(&c);
+        if (!CHECK(g_co_s != NULL))
+            return;
+        CHECK_R(kvs_store_put(g_co_s, "a", 1, v1, sizeof v1), KVS_OK);
+        CHECK_R(kvs_store_put(g_co_s, "b", 1, v1, sizeof v1), KVS_OK);
+        CHECK(pthread_barrier_init(&g_co_bar, NULL, 2) == 0);
+        __atomic_store_n(&g_co_armed, 1, __ATOMIC_SEQ_CST);
+        CHECK(pthread_create(&t[0], NULL, co_put, &ids[0]) == 0);
+        CHECK(pthread_create(&t[1], NULL, co_put, &ids[1]) == 0);
+        pthread_join(t[0], NULL);
+        pthread_join(t[1], NULL);
+        __atomic_store_n(&g_co_armed, 0, __ATOMIC_SEQ_CST);
+        pthread_barrier_destroy(&g_co_bar);
+        CHECK_R(g_co_res[0], KVS_OK);
+        CHECK_R(g_co_res[1], KVS_OK);
+        kvs_store_get_stats(g_co_s, &st);
+        CHECK(st.objects == 2 && st.disk_bytes <= c.capacity_bytes);
+        CHECK_R(kvs_store_get(g_co_s, "a", 1, rd, sizeof rd, &got), KVS_OK);
+        CHECK(got == sizeof rd && memcmp(rd, g_co_v2, got) == 0);
+        CHECK_R(kvs_store_get(g_co_s, "b", 1, rd, sizeof rd, &got), KVS_OK);
+        CHECK(got == sizeof rd && memcmp(rd, g_co_v2, got) == 0);
+        CHECK_R(kvs_store_close(g_co_s), KVS_OK);
+        t_rm_rf(d);
+    }
+}
+
 /* A name's pin count is full at UINT32_MAX: one more pin is
    KVS_E_OVERFLOW and changes nothing (white-box: the count is set near
    the top rather than pinned four billion times). */
@@ -1034,12 +1106,14 @@ static void test_pin_count_full(void)
 
 /* fdatasync hook: counts calls; the gated one (kind 2) fails with EIO. */
 static t_gate g_sy_gate = T_GATE_INIT;
-static int g_sy_calls;
+static int g_sy_calls, g_sy_einval;
 static int sy_fdatasync(void *u, int fd)
 {
     int gated;
     (void)u;
     __atomic_add_fetch(&g_sy_calls, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&g_sy_einval, __ATOMIC_SEQ_CST))
+        return -EINVAL; /* a filesystem that cannot sync this regular file */
     pthread_mutex_lock(&g_sy_gate.mu);
     gated = g_sy_gate.kind == 2;
     pthread_mutex_unlock(&g_sy_gate.mu);
@@ -1098,6 +1172,15 @@ static void test_sync_serial(void)
     CHECK_R(a1.r, KVS_E_IO);
     CHECK_R(a2.r, KVS_OK);
     CHECK(__atomic_load_n(&g_sy_calls, __ATOMIC_SEQ_CST) == 2); /* the second synced k itself */
+    /* a regular file whose fdatasync answers EINVAL: an error, kept to sync
+       (only a special file at the name is skipped) */
+    CHECK_R(kvs_store_put(a1.s, "k2", 2, v, sizeof v), KVS_OK);
+    __atomic_store_n(&g_sy_einval, 1, __ATOMIC_SEQ_CST);
+    CHECK_R(kvs_store_sync(a1.s), KVS_E_INVAL);
+    __atomic_store_n(&g_sy_einval, 0, __ATOMIC_SEQ_CST);
+    g_sy_calls = 0;
+    CHECK_R(kvs_store_sync(a1.s), KVS_OK);
+    CHECK(__atomic_load_n(&g_sy_calls, __ATOMIC_SEQ_CST) == 1);
     CHECK_R(kvs_store_close(a1.s), KVS_OK);
     t_rm_rf(d);
 }
@@ -1106,13 +1189,30 @@ static void test_sync_serial(void)
    when the break comes: a get waits for that, as any open would, and
    never answers KVS_E_AGAIN (a result for calls still running). */
 static int g_lease_fd = -1;
+static char g_lease_fifo[1400], g_lease_path[1400]; /* fifo set: swapped in, see below */
 static void lease_break(int sig)
 {
     (void)sig;
     (void)fcntl(g_lease_fd, F_SETLEASE, F_UNLCK);
 }
 
-static void test_get_under_lease(void)
+/* openat of the object under a lease: before the second open of it (the
+   retry after EWOULDBLOCK), a FIFO replaces the file at the name, as
+   another process could at that moment (a blocking retry would then wait
+   for a writer) */
+static char g_lease_name[KVS_FSNAME_MAX + 1];
+static int g_lease_opens;
+static int lease_openat(void *u, int dirfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    if (strcmp(path, g_lease_name) == 0 && __atomic_add_fetch(&g_lease_opens, 1, __ATOMIC_SEQ_CST) == 2)
+        (void)rename(g_lease_fifo, g_lease_path);
+    fd = openat(dirfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static void lease_case(int swap)
 {
     char d[1100], name[KVS_FSNAME_MAX + 1], path[1400];
     kvs_store_config c;
@@ -1122,9 +1222,14 @@ static void test_get_under_lease(void)
     int pp[2];
     pid_t pid;
     char ok = 0;
+    kvs_sysops ops;
     t_path(d, sizeof d, "lease");
     cfg_fs(&c, d);
     c.direct = KVS_DIRECT_OFF;
+    memset(&ops, 0, sizeof ops);
+    ops.openat = lease_openat;
+    c.sysops = &ops;
+    g_lease_name[0] = '\0';
     s = open_store(&c);
     if (!CHECK(s != NULL))
         return;
@@ -1132,6 +1237,12 @@ static void test_get_under_lease(void)
     CHECK_R(kvs_store_put(s, "k", 1, v, sizeof v), KVS_OK);
     fs_name_of("k", name);
     snprintf(path, sizeof path, "%s/%s", d, name);
+    snprintf(g_lease_path, sizeof g_lease_path, "%s", path);
+    g_lease_fifo[0] = '\0';
+    if (swap) { /* a FIFO put at the name between the opens (lease_openat) */
+        snprintf(g_lease_fifo, sizeof g_lease_fifo, "%s/fifo", d);
+        CHECK(mkfifo(g_lease_fifo, 0600) == 0);
+    }
     if (!CHECK(pipe(pp) == 0)) {
         (void)kvs_store_close(s);
         return;
@@ -1151,10 +1262,19 @@ static void test_get_under_lease(void)
     CHECK(pid > 0 && read(pp[0], &ok, 1) == 1);
     close(pp[0]);
     close(pp[1]);
-    if (ok) {
+    if (ok && !swap) {
         memset(buf, 0, sizeof buf);
         CHECK_R(kvs_store_get(s, "k", 1, buf, sizeof buf, &got), KVS_OK);
         CHECK(got == sizeof v && memcmp(buf, v, sizeof v) == 0);
+    } else if (ok) {
+        /* never a blocking open of whatever is at the name by then: a
+           FIFO's would wait for a writer (the alarm ends a hung test) */
+        snprintf(g_lease_name, sizeof g_lease_name, "%s", name);
+        g_lease_opens = 0;
+        alarm(60);
+        CHECK_R(kvs_store_get(s, "k", 1, buf, sizeof buf, &got), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_sync(s), KVS_OK);
+        alarm(0);
     } else {
         printf("SKIP: no write lease here (F_SETLEASE): the get under a lease is not run\n");
     }
@@ -1164,6 +1284,12 @@ static void test_get_under_lease(void)
     }
     CHECK_R(kvs_store_close(s), KVS_OK);
     t_rm_rf(d);
+}
+
+static void test_get_under_lease(void)
+{
+    lease_case(0);
+    lease_case(1);
 }
 
 static int plant_socket(const char *dir, const char *name)
@@ -1247,14 +1373,33 @@ static void test_planted_specials(void)
 
 /* Handle B (durability NONE) puts k1 while handle A's eviction has taken
    the older k1 from its name to tell whose it is; A puts B's file back. A
-   sync of B while the file is away must keep it to sync, and a later sync
-   syncs it. */
+   sync of B that finds the file away waits for A's eviction to end (the
+   name's byte lock) and syncs it before it returns. */
 static char g_pb_name[KVS_FSNAME_MAX + 1];
 static kvs_store *g_pb_a, *g_pb_b;
 static unsigned char g_pb_vb[8192];
 static int g_pb_fired, g_pb_lfired, g_pb_synced;
 static uint64_t g_pb_ino;
 static kvs_result g_pb_put, g_pb_sync;
+static t_gate g_pb_gate = T_GATE_INIT; /* B's sync met the name empty */
+
+static void *pb_sync_thread(void *p)
+{
+    (void)p;
+    g_pb_sync = kvs_store_sync(g_pb_b);
+    return NULL;
+}
+
+static int pb_openat_b(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd = openat(dfd, path, flags, (mode_t)mode);
+    (void)u;
+    if (fd < 0 && errno == ENOENT && strcmp(path, g_pb_name) == 0) {
+        t_gate_pass(&g_pb_gate, 3, NULL, NULL); /* held until A's put-back lets it go */
+        return -ENOENT;
+    }
+    return fd < 0 ? -errno : fd;
+}
 
 static int pb_renameat(void *u, int fd1, const char *from, int fd2, const char *to)
 {
@@ -1269,11 +1414,23 @@ static int pb_renameat(void *u, int fd1, const char *from, int fd2, const char *
     return renameat(fd1, from, fd2, to) == 0 ? 0 : -errno;
 }
 
+static pthread_t g_pb_thread;
+static int g_pb_started;
 static int pb_linkat(void *u, int fd1, const char *from, int fd2, const char *to)
 {
     (void)u;
-    if (g_pb_lfired++ == 0)
-        g_pb_sync = kvs_store_sync(g_pb_b); /* B's file is away: B syncs now */
+    if (g_pb_lfired++ == 0) {
+        /* B's file is away: B syncs now, on its own thread, and this
+           put-back waits until that sync has found the name empty */
+        t_gate_arm(&g_pb_gate, 3, NULL, NULL);
+        g_pb_started = pthread_create(&g_pb_thread, NULL, pb_sync_thread, NULL) == 0;
+        if (g_pb_started && t_gate_wait_entered(&g_pb_gate)) {
+            t_gate_release(&g_pb_gate);
+            t_sleep_ms(50); /* into its wait for the name's lock */
+        } else {
+            t_gate_release(&g_pb_gate);
+        }
+    }
     return linkat(fd1, from, fd2, to, 0) == 0 ? 0 : -errno;
 }
 
@@ -1300,6 +1457,7 @@ static void test_sync_while_away(void)
     aops.linkat = pb_linkat;
     memset(&bops, 0, sizeof bops);
     bops.fdatasync = pb_fdatasync;
+    bops.openat = pb_openat_b;
     cfg_fs(&ca, d);
     ca.sysops = &aops;
     ca.capacity_bytes = 2 * (4096 + 8192) + 4096; /* two objects */
@@ -1315,9 +1473,12 @@ static void test_sync_while_away(void)
     CHECK_R(kvs_store_put(g_pb_a, "k1", 2, va, sizeof va), KVS_OK);
     CHECK_R(kvs_store_put(g_pb_a, "k0", 2, va, sizeof va), KVS_OK);
     CHECK_R(kvs_store_put(g_pb_a, "k2", 2, va, sizeof va), KVS_OK); /* evicts k1, or tries */
-    CHECK(g_pb_fired == 1 && g_pb_lfired >= 1);
+    CHECK(g_pb_fired == 1 && g_pb_lfired >= 1 && g_pb_started);
+    if (g_pb_started)
+        pthread_join(g_pb_thread, NULL);
     CHECK_R(g_pb_put, KVS_OK);
     CHECK_R(g_pb_sync, KVS_OK);
+    CHECK(g_pb_synced >= 1); /* by that sync, before it returned */
     CHECK_R(kvs_store_get(g_pb_b, "k1", 2, buf, sizeof buf, &got), KVS_OK);
     CHECK(got == sizeof g_pb_vb && memcmp(buf, g_pb_vb, got) == 0); /* B's value, put back */
     CHECK_R(kvs_store_sync(g_pb_b), KVS_OK);
@@ -1833,6 +1994,7 @@ int main(void)
     test_capacity_edges();
     test_overwrite_keeps_old();
     test_pin_count_full();
+    test_concurrent_overwrites();
     test_sync_serial();
     test_get_under_lease();
     test_planted_specials();
