@@ -835,7 +835,9 @@ typedef struct kvs_file kvs_file;
 KVSDEF void kvs_file_config_init(kvs_file_config *cfg);
 /* Open a regular file or block device. cfg NULL = defaults. Errors from
    errno, KVS_E_INVAL/KVS_E_ALIGN for a bad config, KVS_E_NODIRECT under
-   REQUIRE, KVS_E_NOTSUP for anything but a regular file or block device. */
+   REQUIRE, KVS_E_NOTSUP for anything but a regular file or block device,
+   KVS_E_BUSY for a read-only open still refused after 60 s of another
+   process's lease (docs/POSIX.md). */
 KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg, kvs_file **out);
 /* Close (through kvs_sysops.close when hooked) and free; returns the
    close's result (EINTR is KVS_OK), which for a written file can be a
@@ -1204,14 +1206,16 @@ KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
    for an object larger than the store can hold (RAW: slot_payload_bytes;
    FS: capacity_bytes), KVS_E_FULL when nothing can be evicted to make room
    (a put never evicts its own key's old value, which stays if the put
-   fails: where it is the only object that could go, KVS_E_FULL; FS: in
-   this handle, see docs/STORES.md),
+   fails, unless another put takes it as a last resort: where it is the
+   only object that could go, KVS_E_FULL; FS: in this handle, see
+   docs/STORES.md),
    KVS_E_OVERFLOW (RAW) when a damaged store's counters (2^62 - 1) leave no
    generation to give it. exists and remove: KVS_OK or KVS_NOT_FOUND. */
 KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, const void *data, size_t len);
 /* KVS_OK with *out_len; KVS_NOT_FOUND; KVS_E_BUFSIZE with *out_len = the
    length needed (nothing useful written to buf); KVS_E_OVERFLOW (FS, a
-   32-bit process) for an object longer than a size_t. buf is the get's to use
+   32-bit process) for an object longer than a size_t; KVS_E_BUSY (FS) when
+   another process's lease on the file outlasted 60 s. buf is the get's to use
    up to cap: bytes past *out_len (all of them on a miss or an error) may
    have been written (FS: a read of the expected length that the file's
    header then cut short). */
@@ -1292,7 +1296,9 @@ KVSDEF kvs_result kvs_store_batch_free(kvs_store_batch *b);
 
 /* Make everything acknowledged so far durable (RAW: a checkpoint;
    KVS_E_OVERFLOW when a damaged store's counters leave no seq or gen_floor
-   the next open would accept, so nothing is written). */
+   the next open would accept, so nothing is written; FS: KVS_E_BUSY when a
+   file stayed under another process's lease, or away from its name in
+   another handle's eviction, for the whole wait: docs/STORES.md). */
 KVSDEF kvs_result kvs_store_sync(kvs_store *s);
 KVSDEF void kvs_store_get_stats(kvs_store *s, kvs_store_stats *out);
 /* Calls fn for every stored key with its payload length (no lock held

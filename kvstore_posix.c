@@ -6897,11 +6897,12 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
    place). Another put's name comes only after every other candidate: its
    old value goes only when nothing else can (it would have been evicted
    just before that put began as well); waiting for it instead could leave
-   two puts waiting on each other. *blocked: a read or busy file was
-   passed over. NULL: none. */
-static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, int *blocked)
+   two puts waiting on each other. lastres: every other candidate of this
+   round was tried (pinned elsewhere): other puts' names first now.
+   *blocked: a read or busy file was passed over. NULL: none. */
+static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, int lastres, int *blocked)
 {
-    kvsi_fsent *v, *later = NULL;
+    kvsi_fsent *v, *first = NULL, *later = NULL;
     for (v = fs->lru_head; v != NULL; v = v->lnext) {
         if (v->pins > 0 || v == self)
             continue;
@@ -6909,12 +6910,14 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, int *bloc
             *blocked = 1;
             continue;
         }
-        if (v->putting == 0)
+        if ((v->putting > 0) == (lastres != 0))
             return v;
         if (later == NULL)
             later = v;
+        if (first == NULL)
+            first = v;
     }
-    return later;
+    return later != NULL ? later : first;
 }
 
 /* Make room for need more bytes (capacity_bytes) for the put of self,
@@ -6923,7 +6926,8 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, int *bloc
    nothing more can be evicted. */
 static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *self)
 {
-    uint64_t cap = fs->cfg->capacity_bytes, skipped = 0, cands = 0;
+    uint64_t cap = fs->cfg->capacity_bytes, skipped = 0, cands = 0, cands_np = 0;
+    int lastres = 0;
     kvs_result res = KVS_OK;
     if (cap != 0 && need > cap)
         return KVS_E_LIMIT;
@@ -6944,7 +6948,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
             res = KVS_E_FULL;
             break;
         }
-        v = kvsi_fs_victim(fs, self, &blocked);
+        v = kvsi_fs_victim(fs, self, lastres, &blocked);
         if (v == NULL) {
             if (!blocked) {
                 res = KVS_E_FULL;
@@ -7004,10 +7008,14 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
                 continue; /* room appeared while fs->mu was released */
             if (skipped++ == 0) { /* a round: as many tries as candidates */
                 kvsi_fsent *w;
-                for (cands = 0, w = fs->lru_head; w != NULL; w = w->lnext)
-                    if (w->pins == 0 && w != self && w->readers == 0 && !w->busy)
+                for (cands = cands_np = 0, w = fs->lru_head; w != NULL; w = w->lnext)
+                    if (w->pins == 0 && w != self && w->readers == 0 && !w->busy) {
                         cands++;
+                        cands_np += w->putting == 0;
+                    }
             }
+            /* the others all tried: other puts' names, the last resort */
+            lastres = skipped >= cands_np;
             if (skipped >= cands) {
                 /* Every candidate was tried. An object of this handle's
                    being read or written (or another put's reservation) may
@@ -7026,6 +7034,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
                 if (now)
                     pthread_cond_wait(&fs->cv, &fs->mu);
                 skipped = 0;
+                lastres = 0;
             }
             continue;
         }
@@ -7692,10 +7701,12 @@ static kvs_result kvsi_fs_sync(void *ev)
                a file from its name before it tells whose it is, and puts
                another's back, holding the name's byte lock exclusively
                meanwhile. Wait for that as a pin does, then look again. */
+            int present;
             pthread_mutex_lock(&fs->mu);
             sr = list[i]->present ? kvsi_fs_settle(fs, list[i]) : 0;
+            present = list[i]->present;
             pthread_mutex_unlock(&fs->mu);
-            if (sr == 0 && list[i]->present)
+            if (sr == 0 && present)
                 fd = kvsi_open_leased(fs->ops, fs->dirs[list[i]->dir].fd, kvsi_fsent_name(list[i]), fl, 0);
             if (sr == 0 && fd == -ENOENT)
                 continue; /* gone for good (another process removed it) */

@@ -1006,6 +1006,67 @@ static void *co_put(void *p)
     return NULL;
 }
 
+/* The same with an object pinned in another handle: the eviction tries
+   it, finds it pinned, and then takes the other put's old value (the last
+   resort) rather than giving up. put "b" is held in its temp file's
+   openat: under way, nothing reserved yet. */
+static t_gate g_co_gate = T_GATE_INIT;
+static int g_co_hold;
+static int co_hold_openat(void *u, int dirfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    if ((flags & O_CREAT) && __atomic_load_n(&g_co_hold, __ATOMIC_SEQ_CST))
+        t_gate_pass(&g_co_gate, 1, NULL, NULL);
+    fd = openat(dirfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static void test_last_resort_past_pin(void)
+{
+    char d[1100];
+    kvs_store *b = NULL;
+    kvs_sysops ops;
+    pthread_t t;
+    kvs_result ra;
+    static int one = 1;
+    static unsigned char v1[8000], rd[8000];
+    size_t got = 0;
+    t_path(d, sizeof d, "lastres");
+    memset(&ops, 0, sizeof ops);
+    ops.openat = co_hold_openat;
+    t_fill_tag(v1, sizeof v1, 91);
+    t_fill_tag(g_co_v2, sizeof g_co_v2, 92);
+    if (!open_pair_cap(d, 3 * 12288, &ops, NULL, &g_co_s, &b))
+        return;
+    CHECK_R(kvs_store_put(g_co_s, "x", 1, v1, sizeof v1), KVS_OK);
+    CHECK_R(kvs_store_put(g_co_s, "a", 1, v1, sizeof v1), KVS_OK);
+    CHECK_R(kvs_store_put(g_co_s, "b", 1, v1, sizeof v1), KVS_OK);
+    CHECK_R(kvs_store_pin(b, "x", 1), KVS_OK); /* pinned in another handle */
+    t_gate_arm(&g_co_gate, 1, NULL, NULL);
+    __atomic_store_n(&g_co_hold, 1, __ATOMIC_SEQ_CST);
+    if (!CHECK(pthread_create(&t, NULL, co_put, &one) == 0)) {
+        t_gate_release(&g_co_gate);
+    } else {
+        CHECK(t_gate_wait_entered(&g_co_gate));
+        __atomic_store_n(&g_co_hold, 0, __ATOMIC_SEQ_CST);
+        ra = kvs_store_put(g_co_s, "a", 1, g_co_v2, sizeof g_co_v2);
+        t_gate_release(&g_co_gate);
+        pthread_join(t, NULL);
+        CHECK_R(ra, KVS_OK);
+        CHECK_R(g_co_res[1], KVS_OK);
+    }
+    CHECK_R(kvs_store_get(g_co_s, "a", 1, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == sizeof rd && memcmp(rd, g_co_v2, got) == 0);
+    CHECK_R(kvs_store_get(g_co_s, "b", 1, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == sizeof rd && memcmp(rd, g_co_v2, got) == 0);
+    CHECK_R(kvs_store_exists(g_co_s, "x", 1), KVS_OK);
+    CHECK_R(kvs_store_unpin(b, "x", 1), KVS_OK);
+    CHECK_R(kvs_store_close(g_co_s), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+    t_rm_rf(d);
+}
+
 static void test_concurrent_overwrites(void)
 {
     char d[1100];
@@ -1995,6 +2056,7 @@ int main(void)
     test_overwrite_keeps_old();
     test_pin_count_full();
     test_concurrent_overwrites();
+    test_last_resort_past_pin();
     test_sync_serial();
     test_get_under_lease();
     test_planted_specials();
