@@ -331,7 +331,8 @@ static size_t ps_hits(const char *const *names, size_t nd, int strict, int *chan
         unsigned char v[8];
         size_t got = 0;
         kvs_result r = kvs_store_get(s, key, (size_t)kl, v, sizeof v, &got);
-        if (r == KVS_OK && got == 8 && v[0] == (unsigned char)i)
+        uint64_t want = (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL; /* every key its own 8 bytes */
+        if (r == KVS_OK && got == 8 && memcmp(v, &want, 8) == 0)
             hits++;
     }
     kvs_store_close(s);
@@ -381,7 +382,8 @@ static void test_pathset(void)
     for (i = 0; i < n; i++) {
         int kl = snprintf(key, sizeof key, "ps-%zu", i);
         unsigned char v[8];
-        memset(v, (int)(unsigned char)i, sizeof v);
+        uint64_t val = (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL;
+        memcpy(v, &val, sizeof v);
         CHECK_R(kvs_store_put(s, key, (size_t)kl, v, sizeof v), KVS_OK);
     }
     CHECK_R(kvs_store_close(s), KVS_OK);
