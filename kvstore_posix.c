@@ -393,21 +393,32 @@ static int kvsi_sys_openat(const kvs_sysops *o, int dirfd, const char *path, int
    be a FIFO by then, whose blocking open would wait for a writer. -EBUSY
    when the lease outlasts the wait. */
 #define KVSI_LEASE_WAIT_MS 60000u
+
+/* One pause of a bounded wait whose pauses grow from 100 us to 10 ms
+   (*waited_us and *step_us start at 0 and 100): 0, with no pause, once
+   limit_ms have been waited; else 1 after the pause. */
+static int kvsi_backoff(uint64_t *waited_us, uint64_t *step_us, uint64_t limit_ms)
+{
+    struct timespec ts;
+    if (*waited_us >= limit_ms * 1000u)
+        return 0;
+    ts.tv_sec = 0;
+    ts.tv_nsec = (long)(*step_us * 1000u);
+    (void)nanosleep(&ts, NULL);
+    *waited_us += *step_us;
+    *step_us = *step_us >= 5000u ? 10000u : *step_us * 2;
+    return 1;
+}
+
 static int kvsi_open_leased(const kvs_sysops *o, int dirfd, const char *path, int flags, unsigned mode)
 {
     uint64_t waited_us = 0, step_us = 100;
     for (;;) {
-        struct timespec ts;
         int fd = dirfd == AT_FDCWD ? kvsi_sys_open(o, path, flags, mode) : kvsi_sys_openat(o, dirfd, path, flags, mode);
         if ((fd != -EWOULDBLOCK && fd != -EAGAIN) || !(flags & O_NONBLOCK))
             return fd;
-        if (waited_us >= (uint64_t)KVSI_LEASE_WAIT_MS * 1000u)
+        if (!kvsi_backoff(&waited_us, &step_us, KVSI_LEASE_WAIT_MS))
             return -EBUSY;
-        ts.tv_sec = 0;
-        ts.tv_nsec = (long)(step_us * 1000u);
-        (void)nanosleep(&ts, NULL);
-        waited_us += step_us;
-        step_us = step_us >= 5000u ? 10000u : step_us * 2;
     }
 }
 
@@ -6902,7 +6913,7 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
    *blocked: a read or busy file was passed over. NULL: none. */
 static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, int lastres, int *blocked)
 {
-    kvsi_fsent *v, *first = NULL, *later = NULL;
+    kvsi_fsent *v, *other = NULL; /* the first of the kind not preferred */
     for (v = fs->lru_head; v != NULL; v = v->lnext) {
         if (v->pins > 0 || v == self)
             continue;
@@ -6912,12 +6923,10 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, int lastr
         }
         if ((v->putting > 0) == (lastres != 0))
             return v;
-        if (later == NULL)
-            later = v;
-        if (first == NULL)
-            first = v;
+        if (other == NULL)
+            other = v;
     }
-    return later != NULL ? later : first;
+    return other;
 }
 
 /* Make room for need more bytes (capacity_bytes) for the put of self,
@@ -7538,19 +7547,13 @@ static int kvsi_fs_plock(kvsi_fs *fs, kvsi_fsent *e, int how)
     e->plocking = 1;
     pthread_mutex_unlock(&fs->mu);
     for (;;) {
-        struct timespec ts;
         r = kvsi_sys_lock(fs->ops, fs->dirs[e->dir].pinfd, how, kvsi_fs_lockoff(e));
         if ((r != -EAGAIN && r != -EACCES) || how != KVS_LOCK_SH)
             break;
-        if (waited_us >= (uint64_t)KVSI_PIN_WAIT_MS * 1000u) {
+        if (!kvsi_backoff(&waited_us, &step_us, KVSI_PIN_WAIT_MS)) {
             r = -EBUSY;
             break;
         }
-        ts.tv_sec = 0;
-        ts.tv_nsec = (long)(step_us * 1000u);
-        (void)nanosleep(&ts, NULL);
-        waited_us += step_us;
-        step_us = step_us >= 5000u ? 10000u : step_us * 2;
     }
     pthread_mutex_lock(&fs->mu);
     e->plocking = 0;
