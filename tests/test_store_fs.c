@@ -897,6 +897,20 @@ static void ow_check_k(kvs_store *s, const unsigned char *v1, size_t n)
     CHECK(got == n && memcmp(rd, v1, n) == 0);
 }
 
+/* A store of capacity cap holding k, then a, both v (n bytes); NULL (a
+   failure counted) when it does not open. */
+static kvs_store *ow_open_ka(kvs_store_config *c, uint64_t cap, const unsigned char *v, size_t n)
+{
+    kvs_store *s;
+    c->capacity_bytes = cap;
+    s = open_store(c);
+    if (!CHECK(s != NULL))
+        return NULL;
+    CHECK_R(kvs_store_put(s, "k", 1, v, n), KVS_OK);
+    CHECK_R(kvs_store_put(s, "a", 1, v, n), KVS_OK);
+    return s;
+}
+
 static void test_overwrite_keeps_old(void)
 {
     char d[1100];
@@ -931,12 +945,9 @@ static void test_overwrite_keeps_old(void)
 
     /* 2. room for two, k the least recent: its own failing overwrite
        evicts the other, and k keeps v1 */
-    c.capacity_bytes = 2 * 12288;
-    s = open_store(&c);
-    if (!CHECK(s != NULL))
+    s = ow_open_ka(&c, 2 * 12288, v1, sizeof v1);
+    if (s == NULL)
         return;
-    CHECK_R(kvs_store_put(s, "k", 1, v1, sizeof v1), KVS_OK);
-    CHECK_R(kvs_store_put(s, "a", 1, v1, sizeof v1), KVS_OK);
     __atomic_store_n(&g_ow_fail, 1, __ATOMIC_SEQ_CST);
     CHECK_R(kvs_store_put(s, "k", 1, v2, sizeof v2), KVS_E_IO);
     __atomic_store_n(&g_ow_fail, 0, __ATOMIC_SEQ_CST);
@@ -950,12 +961,9 @@ static void test_overwrite_keeps_old(void)
     /* 3. room for three, k the least recent: while k's overwrite is held
        after its reserve (which fit without evicting), another key's put
        evicts a, not k; the overwrite then fails, and k keeps v1 */
-    c.capacity_bytes = 3 * 12288;
-    s = open_store(&c);
-    if (!CHECK(s != NULL))
+    s = ow_open_ka(&c, 3 * 12288, v1, sizeof v1);
+    if (s == NULL)
         return;
-    CHECK_R(kvs_store_put(s, "k", 1, v1, sizeof v1), KVS_OK);
-    CHECK_R(kvs_store_put(s, "a", 1, v1, sizeof v1), KVS_OK);
     __atomic_store_n(&g_ow_fail, 2, __ATOMIC_SEQ_CST);
     t_gate_arm(&g_ow_gate, 1, NULL, NULL);
     a.s = s;
@@ -987,16 +995,19 @@ static void test_overwrite_keeps_old(void)
    openat): each may evict the other's old value as a last resort, as
    serial puts would, so both succeed; neither evicts its own. */
 static pthread_barrier_t g_co_bar;
-static int g_co_armed;
+static t_gate g_co_gate = T_GATE_INIT;
+static int g_co_armed; /* a temp file's openat: 1 meets the barrier, 2 stops in the gate */
 static kvs_store *g_co_s;
 static unsigned char g_co_v2[8000];
 static kvs_result g_co_res[2];
 static int co_openat(void *u, int dirfd, const char *path, int flags, unsigned mode)
 {
-    int fd;
+    int fd, how = (flags & O_CREAT) ? __atomic_load_n(&g_co_armed, __ATOMIC_SEQ_CST) : 0;
     (void)u;
-    if ((flags & O_CREAT) && __atomic_load_n(&g_co_armed, __ATOMIC_SEQ_CST))
+    if (how == 1)
         pthread_barrier_wait(&g_co_bar);
+    else if (how == 2)
+        t_gate_pass(&g_co_gate, 1, NULL, NULL);
     fd = openat(dirfd, path, flags, (mode_t)mode);
     return fd < 0 ? -errno : fd;
 }
@@ -1012,17 +1023,6 @@ static void *co_put(void *p)
    it, finds it pinned, and then takes the other put's old value (the last
    resort) rather than giving up. put "b" is held in its temp file's
    openat: under way, nothing reserved yet. */
-static t_gate g_co_gate = T_GATE_INIT;
-static int g_co_hold;
-static int co_hold_openat(void *u, int dirfd, const char *path, int flags, unsigned mode)
-{
-    int fd;
-    (void)u;
-    if ((flags & O_CREAT) && __atomic_load_n(&g_co_hold, __ATOMIC_SEQ_CST))
-        t_gate_pass(&g_co_gate, 1, NULL, NULL);
-    fd = openat(dirfd, path, flags, (mode_t)mode);
-    return fd < 0 ? -errno : fd;
-}
 
 static void test_last_resort_past_pin(void)
 {
@@ -1036,7 +1036,7 @@ static void test_last_resort_past_pin(void)
     size_t got = 0;
     t_path(d, sizeof d, "lastres");
     memset(&ops, 0, sizeof ops);
-    ops.openat = co_hold_openat;
+    ops.openat = co_openat;
     t_fill_tag(v1, sizeof v1, 91);
     t_fill_tag(g_co_v2, sizeof g_co_v2, 92);
     if (!open_pair_cap(d, 3 * 12288, &ops, NULL, &g_co_s, &b))
@@ -1046,12 +1046,12 @@ static void test_last_resort_past_pin(void)
     CHECK_R(kvs_store_put(g_co_s, "b", 1, v1, sizeof v1), KVS_OK);
     CHECK_R(kvs_store_pin(b, "x", 1), KVS_OK); /* pinned in another handle */
     t_gate_arm(&g_co_gate, 1, NULL, NULL);
-    __atomic_store_n(&g_co_hold, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_co_armed, 2, __ATOMIC_SEQ_CST);
     if (!CHECK(pthread_create(&t, NULL, co_put, &one) == 0)) {
         t_gate_release(&g_co_gate);
     } else {
         CHECK(t_gate_wait_entered(&g_co_gate));
-        __atomic_store_n(&g_co_hold, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&g_co_armed, 0, __ATOMIC_SEQ_CST);
         ra = kvs_store_put(g_co_s, "a", 1, g_co_v2, sizeof g_co_v2);
         t_gate_release(&g_co_gate);
         pthread_join(t, NULL);
