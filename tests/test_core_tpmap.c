@@ -177,6 +177,23 @@ static size_t check_map(const kvs_tpmap *m, const char *text)
     return pairs;
 }
 
+/* A parse of any text: a well-formed map (checked, then freed; its world
+   returned) or a documented error with nothing allocated (0). */
+static uint32_t check_parsed(kvs_result r, kvs_tpmap *m, const char *text)
+{
+    uint32_t w = 0;
+    if (r == KVS_OK) {
+        w = m->world;
+        (void)check_map(m, text);
+        kvs_tpmap_free(m);
+    } else {
+        CHECK(r == KVS_E_INVAL || r == KVS_E_RANK || r == KVS_E_EMPTY || r == KVS_E_PATH ||
+              r == KVS_E_DUPLICATE || r == KVS_E_LIMIT);
+        CHECK(m->block == NULL);
+    }
+    return w;
+}
+
 static void test_random_garbage(void)
 {
     static const char alphabet[] = "0123456789=:,\n \"'{}/ax.\t\\-";
@@ -190,14 +207,7 @@ static void test_random_garbage(void)
             text[i] = alphabet[t_below(sizeof alphabet - 1)];
         text[n] = '\0';
         r = kvs_tpmap_parse(text, (uint32_t)t_below(4), NULL, &m, err, sizeof err);
-        if (r == KVS_OK) {
-            check_map(&m, text);
-            kvs_tpmap_free(&m);
-        } else {
-            CHECK(r == KVS_E_INVAL || r == KVS_E_RANK || r == KVS_E_EMPTY || r == KVS_E_PATH ||
-                  r == KVS_E_DUPLICATE || r == KVS_E_LIMIT);
-            CHECK(m.block == NULL);
-        }
+        (void)check_parsed(r, &m, text);
     }
 }
 
@@ -377,16 +387,8 @@ static void test_random_valid(void)
                 text[at] = junk[t_below(sizeof junk - 1)];
             }
             r = kvs_tpmap_parse(text, (uint32_t)t_below(2) * w, NULL, &m, err, sizeof err);
-            if (r == KVS_OK) {
-                if (m.world > 1)
-                    mutated_multi++;
-                check_map(&m, text);
-                kvs_tpmap_free(&m);
-            } else {
-                CHECK(r == KVS_E_INVAL || r == KVS_E_RANK || r == KVS_E_EMPTY || r == KVS_E_PATH ||
-                      r == KVS_E_DUPLICATE || r == KVS_E_LIMIT);
-                CHECK(m.block == NULL);
-            }
+            if (check_parsed(r, &m, text) > 1)
+                mutated_multi++;
         }
     }
     /* the checks above ran on maps of several ranks, and on duplicates */
