@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include "test_util.h"
 
@@ -1052,6 +1053,59 @@ static void free_when_done(kvs_store_batch *b)
     CHECK_R(r, KVS_OK);
 }
 
+
+/* 32-bit only: an item array that exists (1 GiB of kvs_item) but whose batch
+   bookkeeping (an I/O op and a call per item) would pass half the address
+   space. Every item gets KVS_E_NOMEM and the store goes on working; a
+   prefix get counts one error, a put or exists one per item. On 64-bit no
+   such array can exist and the check is the count's KVS_E_OVERFLOW above. */
+static void huge_batch_nomem(kvs_store *s)
+{
+#if SIZE_MAX <= UINT32_MAX
+    const size_t per = sizeof(kvs_io_op) + sizeof(kvsi_call);
+    const size_t n = (SIZE_MAX / 2) / per + 1;
+    const kvs_batch_op ops[3] = {KVS_BATCH_PUT, KVS_BATCH_EXISTS, KVS_BATCH_GET_PREFIX};
+    kvs_store_stats st0, st1;
+    kvs_store_batch *b;
+    kvs_item *items;
+    void *m;
+    size_t i, bad;
+    int k;
+    if (n > SIZE_MAX / sizeof(kvs_item)) {
+        printf("huge_batch_nomem: kvs_item too large for the case on this target\n");
+        return;
+    }
+    m = mmap(NULL, n * sizeof(kvs_item), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+             -1, 0);
+    if (m == MAP_FAILED) {
+        printf("huge_batch_nomem: no room for %zu items (%s): case not run\n", n, strerror(errno));
+        return;
+    }
+    items = (kvs_item *)m;
+    for (k = 0; k < 3; k++) {
+        items[0].result = (kvs_result)4242;
+        items[n - 1].result = (kvs_result)4242;
+        items[n - 1].out_len = 5;
+        kvs_store_get_stats(s, &st0);
+        b = (kvs_store_batch *)&b;
+        CHECK_R(kvs_store_submit(s, ops[k], items, n, &b), KVS_E_NOMEM);
+        CHECK(b == NULL);
+        for (i = 0, bad = 0; i < n; i += 4093)
+            bad += items[i].result != KVS_E_NOMEM || items[i].out_len != 0;
+        CHECK(bad == 0);
+        CHECK(items[n - 1].result == KVS_E_NOMEM && items[n - 1].out_len == 0);
+        kvs_store_get_stats(s, &st1);
+        CHECK(st1.errors == st0.errors + (ops[k] == KVS_BATCH_GET_PREFIX ? 1u : (uint64_t)n));
+        CHECK(st1.puts == st0.puts + (ops[k] == KVS_BATCH_PUT ? (uint64_t)n : 0u));
+    }
+    (void)munmap(m, n * sizeof(kvs_item));
+    CHECK_R(kvs_store_put(s, "after", 5, "x", 1), KVS_OK);
+    CHECK_R(kvs_store_exists(s, "after", 5), KVS_OK);
+#else
+    (void)s;
+#endif
+}
+
 static void run_batch_edges(kvs_store_kind kind, const char *where, const char *label)
 {
     static const char *const hit_miss_hit[3] = {"edge-0", "edge-none", "edge-2"};
@@ -1113,6 +1167,7 @@ static void run_batch_edges(kvs_store_kind kind, const char *where, const char *
     CHECK(b == NULL && items[0].result == (kvs_result)4242);
     kvs_store_get_stats(s, &st1);
     CHECK(st1.errors == st0.errors + 3);
+    huge_batch_nomem(s);
 
     /* 2. A prefix get's first miss is a get and a miss in the stats, as a
        single get's is (it is found by the in-order probe, not a get). */
