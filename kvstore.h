@@ -1034,8 +1034,10 @@ typedef struct kvs_store_config {
     const char *paths;
     const char *tp_map;          /* RAW: "0=/dev/a,1=/dev/b" (kvs_tpmap_parse) */
     const char *tp_map_file;     /* RAW: read the map text from this file      */
-    uint32_t tp_rank;            /* this process's tensor-parallel rank        */
-    uint32_t tp_world;           /* 0 = from the map, or 1 without a map       */
+    uint32_t tp_rank;            /* this process's tensor-parallel rank (FS:
+                                    only with KVS_SHARD_RANK, else 0)         */
+    uint32_t tp_world;           /* 0 = from the map, or 1 without a map (FS:
+                                    only with KVS_SHARD_RANK, else 0)         */
     int allow_other_rank;        /* RAW: 1 = open a device recorded for another
                                     rank or world size (otherwise KVS_E_RANK) */
     kvs_shard_policy shard;      /* FS: default KVS_SHARD_RENDEZVOUS (RAW: only
@@ -1113,7 +1115,9 @@ typedef struct kvs_store_stats {
                                     first miss counts as a get and a miss; a
                                     load that ran past a failed one counts as
                                     the hit it was, though the batch releases
-                                    its item as KVS_E_CANCELED               */
+                                    its item as KVS_E_CANCELED; a get that
+                                    found the object but got KVS_E_BUFSIZE
+                                    counts as a hit                          */
     uint64_t corruptions;        /* records that failed a check: read as misses */
     uint64_t errors;             /* calls that returned an error (KVS_E_BUFSIZE,
                                     an answer with the length, not counted);
@@ -1200,12 +1204,14 @@ KVSDEF void kvs_store_get_config(const kvs_store *s, kvs_store_config *out);
 KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
 
 /* Results of the single-key calls: KVS_E_KEY for an empty key or one longer
-   than KVS_KEY_MAX (a RAW put also above max_key_bytes; such a key is never
-   stored, so its get, exists and remove miss); otherwise the
+   than KVS_KEY_MAX (a RAW put also above max_key_bytes: this handle stores
+   no such key, but one an earlier open with a larger max_key_bytes stored is
+   loaded, and its get, exists and remove find it); otherwise the
    I/O layer's errors (KVS_E_IO, KVS_E_NOSPC, ...). put: KVS_OK once the
    object is complete and visible (durable per `durability`); KVS_E_LIMIT
    for an object larger than the store can hold (RAW: slot_payload_bytes;
-   FS: capacity_bytes), KVS_E_FULL when nothing can be evicted to make room
+   FS: a file, header (4 KiB, or the alignment if larger) and payload
+   rounded up to 4 KiB, larger than capacity_bytes), KVS_E_FULL when nothing can be evicted to make room
    (a put never evicts its own key's old value, which stays if the put
    fails, unless another put takes it as a last resort: where it is the
    only object that could go, KVS_E_FULL; FS: in this handle, see

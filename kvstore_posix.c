@@ -3075,6 +3075,11 @@ static kvs_result kvsi_store_cfg_check(const kvs_store_config *c, char *err, siz
                         : c->checkpoint_idle_ms ? "checkpoint_idle_ms" : NULL;
         if (bad != NULL)
             return kvsi_errf(err, cap, KVS_E_INVAL, "%s applies to the raw store only; leave it 0 for KVS_STORE_FS", bad);
+        if (c->shard != KVS_SHARD_RANK && (c->tp_rank != 0 || c->tp_world != 0))
+            return kvsi_errf(err, cap, KVS_E_INVAL,
+                             "tp_rank and tp_world place keys in a filesystem store only with KVS_SHARD_RANK "
+                             "(shard policy %s ignores them); leave them 0",
+                             kvs_shard_policy_name(c->shard));
         if (c->paths == NULL)
             return kvsi_errf(err, cap, KVS_E_INVAL, "paths (the store's directories) is required");
     } else {

@@ -891,7 +891,7 @@ static int open_target(bench *b, unsigned rank, int fresh, char *err, size_t eca
         c.direct = o->policy;
         c.durability = o->durability;
         c.threads = b->threads;
-        if (o->tp > 1) {
+        if (o->tp > 1 && o->shard == KVS_SHARD_RANK) { /* the other policies refuse a rank */
             c.tp_rank = rank;
             c.tp_world = o->tp;
         }

@@ -266,6 +266,18 @@ static void test_sharding(void)
         cfg_fs(&c, text);
         c.shard = pols[p];
         c.tp_rank = 6;
+        if (pols[p] != KVS_SHARD_RANK) {
+            /* a rank these policies would ignore is refused, not ignored */
+            char err[256] = "";
+            s = NULL;
+            CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
+            CHECK(s == NULL && strstr(err, "tp_rank") != NULL);
+            c.tp_rank = 0;
+            c.tp_world = 4;
+            CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_INVAL);
+            CHECK(s == NULL);
+            c.tp_world = 0;
+        }
         s = open_store(&c);
         CHECK(s != NULL);
         if (s == NULL)
