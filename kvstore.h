@@ -932,7 +932,8 @@ typedef struct kvs_io_op {
 typedef struct kvs_pool_config {
     unsigned threads;          /* 0 = online CPUs clamped to [2, 16]; <= 1024 */
     size_t task_bytes;         /* 0 = 4 MiB; power of two in [4 KiB, 1 GiB]  */
-    int read_priority;         /* 1 = queued reads run before queued writes  */
+    int read_priority;         /* 1 = queued reads run before queued writes
+                                  (one write after 8 reads that overtook it) */
     size_t bounce_bytes;       /* per-worker bounce; 0 = 1 MiB; multiple of
                                   4096 in [4 KiB, 256 MiB]                   */
     const kvs_allocator *alloc;  /* copied; NULL = default                  */

@@ -2212,6 +2212,7 @@ struct kvs_pool {
     pthread_cond_t work_cv;
     pthread_cond_t done_cv;
     kvsi_queue q[2];         /* [0] reads (or all, FIFO), [1] writes */
+    unsigned read_streak;    /* reads taken in a row while a write waited */
     int stopping;            /* no new work; workers exit when idle  */
     int closed;              /* shutdown called                      */
     int joined;
@@ -2357,20 +2358,30 @@ static int kvsi_op_is_call(const kvs_io_op *op)
     return op->kind == KVS_OP_CALL || op->kind == KVS_OP_CALL_LOW;
 }
 
+/* Reads first, but never for ever: after KVSI_READ_BURST reads taken in a
+   row while a write waited, the next task is a write. A steady stream of
+   reads (an engine keeping loads in flight) would otherwise hold a queued
+   write back for as long as it lasts. */
+#define KVSI_READ_BURST 8u
 static kvsi_task *kvsi_pop(kvs_pool *p)
 {
-    int i;
-    for (i = 0; i < 2; i++) {
-        kvsi_task *t = p->q[i].head;
-        if (t != NULL) {
-            p->q[i].head = t->next;
-            if (p->q[i].head == NULL)
-                p->q[i].tail = NULL;
-            t->next = NULL;
-            return t;
-        }
+    int qi;
+    kvsi_task *t;
+    if (p->q[1].head != NULL && (p->q[0].head == NULL || p->read_streak >= KVSI_READ_BURST)) {
+        qi = 1;
+        p->read_streak = 0;
+    } else if (p->q[0].head != NULL) {
+        qi = 0;
+        p->read_streak = p->q[1].head != NULL ? p->read_streak + 1 : 0;
+    } else {
+        return NULL;
     }
-    return NULL;
+    t = p->q[qi].head;
+    p->q[qi].head = t->next;
+    if (p->q[qi].head == NULL)
+        p->q[qi].tail = NULL;
+    t->next = NULL;
+    return t;
 }
 
 static void kvsi_push(kvs_pool *p, kvsi_task *t, int qi)

@@ -546,11 +546,17 @@ static void test_split_and_poll(void)
 
 /* ------------------------------------------------------------------ */
 /* With one worker held at a gate, queued writes then queued reads: with
-   read priority the reads reach the disk first, without it FIFO order. */
+   read priority the reads reach the disk first, without it FIFO order; and
+   with read priority a write queued behind a long run of reads waits for
+   KVSI_READ_BURST (8) of them, not for all. */
+#define PRIO_MAXR 40
 static void test_priority(void)
 {
-    int prio;
-    for (prio = 0; prio < 2; prio++) {
+    /* {read_priority, writes, reads} */
+    static const int cases[3][3] = {{0, 8, 1}, {1, 8, 1}, {1, 1, PRIO_MAXR}};
+    int c;
+    for (c = 0; c < 3; c++) {
+        const int prio = cases[c][0], nw = cases[c][1], nr = cases[c][2];
         gate g;
         recorder rec;
         kvs_sysops gops, rops_;
@@ -558,9 +564,9 @@ static void test_priority(void)
         kvs_pool_config pc;
         kvs_pool *p = NULL;
         kvs_batch *bg = NULL, *bw = NULL, *br = NULL;
-        kvs_io_op gop, wops[8], rdops[8];
+        kvs_io_op gop, wops[8], rdops[PRIO_MAXR];
         unsigned char gb[512], data[8][4096];
-        int k, i, first_w = -1, last_r = -1;
+        int k, i, first_w = -1, last_w = -1, first_r = -1, last_r = -1;
 
         gate_init(&g);
         memset(&rec, 0, sizeof rec);
@@ -590,7 +596,7 @@ static void test_priority(void)
         gop.len = sizeof gb;
         CHECK_R(kvs_pool_submit(p, &gop, 1, &bg), KVS_OK);
         gate_wait_entered(&g, 1); /* the only worker is now busy */
-        for (k = 0; k < 8; k++) {
+        for (k = 0; k < nw; k++) {
             memset(data[k], k, sizeof data[k]);
             memset(&wops[k], 0, sizeof wops[k]);
             wops[k].file = fr;
@@ -599,34 +605,41 @@ static void test_priority(void)
             wops[k].buf = data[k];
             wops[k].len = 4096;
         }
-        for (k = 0; k < 8; k++) {
+        for (k = 0; k < nr; k++) {
             memset(&rdops[k], 0, sizeof rdops[k]);
             rdops[k].file = fr;
             rdops[k].kind = KVS_OP_READ;
-            rdops[k].offset = 32768 + (uint64_t)k * 4096;
+            rdops[k].offset = 32768 + (uint64_t)(k % 8) * 4096;
             rdops[k].buf = gb;
             rdops[k].len = 256;
         }
-        CHECK_R(kvs_pool_submit(p, wops, 8, &bw), KVS_OK);
-        CHECK_R(kvs_pool_submit(p, rdops, 1, &br), KVS_OK);
+        CHECK_R(kvs_pool_submit(p, wops, (size_t)nw, &bw), KVS_OK);
+        CHECK_R(kvs_pool_submit(p, rdops, (size_t)nr, &br), KVS_OK);
         gate_open(&g);
         CHECK_R(kvs_batch_wait(bg), KVS_OK);
         CHECK_R(kvs_batch_wait(bw), KVS_OK);
         CHECK_R(kvs_batch_wait(br), KVS_OK);
         CHECK(kvs_batch_failed(bw) == 0 && kvs_batch_failed(br) == 0);
         pthread_mutex_lock(&rec.mu);
-        CHECK(rec.n == 9);
+        CHECK(rec.n == nw + nr);
         for (i = 0; i < rec.n; i++) {
-            if (rec.order[i] == 'W' && first_w < 0)
-                first_w = i;
-            if (rec.order[i] == 'R')
+            if (rec.order[i] == 'W') {
+                if (first_w < 0)
+                    first_w = i;
+                last_w = i;
+            } else {
+                if (first_r < 0)
+                    first_r = i;
                 last_r = i;
+            }
         }
         pthread_mutex_unlock(&rec.mu);
-        if (prio)
-            CHECK(last_r == 0 && first_w == 1); /* the read overtook 8 writes */
-        else
+        if (c == 0)
             CHECK(first_w == 0 && last_r == 8); /* FIFO */
+        else if (c == 1)
+            CHECK(last_r == 0 && first_w == 1); /* the read overtook 8 writes */
+        else /* 8 reads, the write, the other 32 reads */
+            CHECK(first_r == 0 && first_w == 8 && last_w == 8 && last_r == nr);
         CHECK_R(kvs_batch_free(bg), KVS_OK);
         CHECK_R(kvs_batch_free(bw), KVS_OK);
         CHECK_R(kvs_batch_free(br), KVS_OK);
