@@ -924,8 +924,10 @@ typedef struct kvs_io_op {
     void *buf;                 /* read into / write from; valid until done;
                                   CALL: the argument of call                  */
     size_t len;                /* CALL: ignored, never split                  */
-    kvs_result result;         /* out: KVS_OK or the error (CALL: its return) */
-    size_t bytes;              /* out: len on success, else 0                 */
+    kvs_result result;         /* out: KVS_OK or the error (CALL: its return);
+                                  never KVS_E_AGAIN once done (EAGAIN, or a
+                                  CALL's KVS_E_AGAIN, is KVS_E_IO)           */
+    size_t bytes;              /* out: len on success, else 0 (CALL: 0)      */
     kvs_result (*call)(void *arg); /* CALL / CALL_LOW only                    */
 } kvs_io_op;
 
@@ -980,7 +982,8 @@ KVSDEF kvs_result kvs_pool_reap(kvs_pool *p, kvs_batch **out);
 KVSDEF kvs_result kvs_batch_poll(kvs_batch *b);
 /* Block until complete; KVS_OK. */
 KVSDEF kvs_result kvs_batch_wait(kvs_batch *b);
-/* Ops that ended with an error (valid once complete). */
+/* Ops that ended with an error, a negative result (valid once complete): a
+   CALL's positive return (KVS_NOT_FOUND) is an outcome, not counted. */
 KVSDEF size_t kvs_batch_failed(kvs_batch *b);
 /* Release a completed batch (KVS_E_BUSY while pending). */
 KVSDEF kvs_result kvs_batch_free(kvs_batch *b);

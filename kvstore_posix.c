@@ -2328,6 +2328,11 @@ static void kvsi_batch_complete(kvs_pool *p, kvs_batch *b)
     pthread_cond_broadcast(&p->done_cv);
 }
 
+static int kvsi_op_is_call(const kvs_io_op *op)
+{
+    return op->kind == KVS_OP_CALL || op->kind == KVS_OP_CALL_LOW;
+}
+
 /* A task ended with r (mutex held). */
 static void kvsi_task_done(kvs_pool *p, kvsi_task *t, kvs_result r)
 {
@@ -2337,25 +2342,26 @@ static void kvsi_task_done(kvs_pool *p, kvsi_task *t, kvs_result r)
         p->stats.tasks_canceled++;
     else
         p->stats.tasks_run++;
+    /* KVS_E_AGAIN marks a pending op: an I/O or a call that ended with it
+       (EAGAIN) reports KVS_E_IO, as the stores do */
+    if (r == KVS_E_AGAIN)
+        r = KVS_E_IO;
     if (r != KVS_OK && s->err == KVS_OK)
         s->err = r;
     if (--s->pending == 0) {
         kvs_io_op *op = &b->ops[t->op];
         op->result = s->err;
-        op->bytes = s->err == KVS_OK ? op->len : 0;
+        /* a CALL moves no bytes of its own; its positive returns are
+           outcomes (KVS_NOT_FOUND), not failures */
+        op->bytes = s->err == KVS_OK && !kvsi_op_is_call(op) ? op->len : 0;
         p->stats.ops_completed++;
-        if (s->err != KVS_OK) {
+        if (s->err < 0) {
             b->failed++;
             p->stats.ops_failed++;
         }
         if (--b->pending == 0)
             kvsi_batch_complete(p, b);
     }
-}
-
-static int kvsi_op_is_call(const kvs_io_op *op)
-{
-    return op->kind == KVS_OP_CALL || op->kind == KVS_OP_CALL_LOW;
 }
 
 /* Reads first, but never for ever: after KVSI_READ_BURST reads taken in a

@@ -934,14 +934,15 @@ static void test_many_pools(void)
 typedef struct call_arg {
     unsigned *counter;
     unsigned index;
-    int fail;
+    int fail; /* what the call returns: 0 KVS_OK, 1 KVS_E_IO, 2 KVS_NOT_FOUND, 3 KVS_E_AGAIN */
 } call_arg;
 
 static kvs_result call_fn(void *arg)
 {
+    static const kvs_result rets[4] = {KVS_OK, KVS_E_IO, KVS_NOT_FOUND, KVS_E_AGAIN};
     call_arg *a = (call_arg *)arg;
     __atomic_add_fetch(a->counter, 1u, __ATOMIC_SEQ_CST);
-    return a->fail ? KVS_E_IO : KVS_OK;
+    return rets[a->fail];
 }
 
 static void test_calls(void)
@@ -952,6 +953,7 @@ static void test_calls(void)
     kvs_batch *b = NULL;
     kvs_io_op ops[N];
     call_arg args[N];
+    kvs_pool_stats st0, st1;
     unsigned counter = 0, i, fails = 0;
     kvs_pool_config_init(&cfg);
     cfg.threads = 3;
@@ -963,19 +965,27 @@ static void test_calls(void)
     for (i = 0; i < N; i++) {
         args[i].counter = &counter;
         args[i].index = i;
-        args[i].fail = (i % 7) == 3;
-        fails += (unsigned)args[i].fail;
+        args[i].fail = (i % 7) == 3 ? 1 : (i % 7) == 5 ? 2 : (i % 11) == 4 ? 3 : 0;
+        fails += args[i].fail == 1 || args[i].fail == 3; /* a miss is an outcome */
         ops[i].kind = (i & 1) ? KVS_OP_CALL_LOW : KVS_OP_CALL;
         ops[i].buf = &args[i];
+        ops[i].len = 77; /* ignored for a CALL: bytes stays 0 */
         ops[i].call = call_fn;
     }
+    kvs_pool_get_stats(p, &st0);
     CHECK_R(kvs_pool_submit(p, ops, N, &b), KVS_OK);
     if (b != NULL) {
+        static const kvs_result want[4] = {KVS_OK, KVS_E_IO, KVS_NOT_FOUND, KVS_E_IO};
         CHECK_R(kvs_batch_wait(b), KVS_OK);
-        CHECK(kvs_batch_failed(b) == fails);
+        CHECK(fails > 0 && kvs_batch_failed(b) == fails);
         CHECK(__atomic_load_n(&counter, __ATOMIC_SEQ_CST) == N);
-        for (i = 0; i < N; i++)
-            CHECK_R(ops[i].result, args[i].fail ? KVS_E_IO : KVS_OK);
+        for (i = 0; i < N; i++) {
+            CHECK_R(ops[i].result, want[args[i].fail]);
+            CHECK(ops[i].bytes == 0);
+        }
+        kvs_pool_get_stats(p, &st1);
+        CHECK(st1.ops_failed == st0.ops_failed + fails);
+        CHECK(st1.ops_completed == st0.ops_completed + N);
         CHECK_R(kvs_batch_free(b), KVS_OK);
     }
     /* A CALL op without a function is refused before anything runs. */
