@@ -6986,7 +6986,7 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, int lastr
 static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *self)
 {
     uint64_t cap = fs->cfg->capacity_bytes, skipped = 0, cands = 0, cands_np = 0;
-    int lastres = 0;
+    int lastres = 0, everr = 0; /* everr: the first eviction that failed */
     kvs_result res = KVS_OK;
     if (cap != 0 && need > cap)
         return KVS_E_LIMIT;
@@ -7001,16 +7001,18 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
             fs->reserved += need;
             break;
         }
-        if (fs->pinned > cap - need) {
+        if (fs->pinned > cap - need ||
+            (self != NULL && self->present && self->pins == 0 && self->disk > cap - need - fs->pinned)) {
             /* no room even with every object evicted that this handle
-               does not pin: full now, with nothing evicted for nothing */
+               does not pin, or keeps (an overwrite's own old file): full
+               now, with nothing evicted for nothing */
             res = KVS_E_FULL;
             break;
         }
         v = kvsi_fs_victim(fs, self, lastres, &blocked);
         if (v == NULL) {
             if (!blocked) {
-                res = KVS_E_FULL;
+                res = everr ? kvs_result_from_errno(-everr) : KVS_E_FULL;
                 break;
             }
             pthread_cond_wait(&fs->cv, &fs->mu); /* an in-flight put or read ends */
@@ -7056,6 +7058,17 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
             res = kvs_result_from_errno(-lk);
             break;
         }
+        if (r < 0 && r != -ENOENT && !(how & KVSI_EV_AWAY)) {
+            /* The eviction failed with the file at its name (the rename or
+               unlink refused: another user's file in a sticky directory,
+               an immutable file, an I/O error): passed over as a file
+               pinned elsewhere is, so one file that cannot go does not
+               fail every put that needs room. If nothing else can go
+               either, the put fails with this error, not KVS_E_FULL. */
+            if (everr == 0)
+                everr = r;
+            r = 2;
+        }
         if (r == 2) {
             /* pinned elsewhere: the most recent here (if a get has not
                found it gone meanwhile), and the next one; when every
@@ -7087,7 +7100,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
                 for (w = fs->lru_head; w != NULL && !now; w = w->lnext)
                     now = w->pins == 0 && w != self && (w->readers > 0 || w->busy);
                 if (!now && !blocked) {
-                    res = KVS_E_FULL;
+                    res = everr ? kvs_result_from_errno(-everr) : KVS_E_FULL;
                     break;
                 }
                 if (now)

@@ -2051,6 +2051,107 @@ static void test_scanned_one_read(void)
     }
 }
 
+/* Evictions the filesystem refuses. One file that cannot be moved (another
+   user's in a sticky directory, an immutable one: here a renameat hook
+   refuses it) is passed over, and the next least recent goes; when no file
+   can go, the put fails with the error, not KVS_E_FULL, and nothing is lost.
+   And an overwrite that cannot fit even with every other object gone is
+   KVS_E_FULL at once, with nothing evicted for nothing. */
+static char g_er_name[KVS_FSNAME_MAX + 1]; /* the name refused; "" none */
+static int g_er_all;                       /* every eviction refused, EIO */
+
+static int er_renameat(void *u, int fd1, const char *from, int fd2, const char *to)
+{
+    (void)u;
+    if (to[0] == '~' && __atomic_load_n(&g_er_all, __ATOMIC_SEQ_CST))
+        return -EIO;
+    if (to[0] == '~' && strcmp(from, g_er_name) == 0)
+        return -EPERM; /* an eviction's move aside of that name */
+    return renameat(fd1, from, fd2, to) == 0 ? 0 : -errno;
+}
+
+static void test_evict_refused(void)
+{
+    char d[1100];
+    kvs_store_config c;
+    kvs_sysops ops;
+    kvs_store *s;
+    kvs_store_stats st;
+    static unsigned char v[24000];
+    const char *keys[5] = {"k0", "k1", "k2", "k3", "k4"};
+    int i;
+
+    t_fill_tag(v, sizeof v, 81);
+    memset(&ops, 0, sizeof ops);
+    ops.renameat = er_renameat;
+    t_path(d, sizeof d, "evrefused");
+    cfg_fs(&c, d);
+    c.sysops = &ops;
+    c.capacity_bytes = 3 * 12288; /* three objects of 8000 bytes */
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    for (i = 0; i < 3; i++)
+        CHECK_R(kvs_store_put(s, keys[i], 2, v, 8000), KVS_OK);
+    fs_name_of("k0", g_er_name); /* the least recent cannot go */
+    CHECK_R(kvs_store_put(s, "k3", 2, v, 8000), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 1 && st.objects == 3 && st.disk_bytes <= c.capacity_bytes);
+    CHECK_R(kvs_store_exists(s, "k0", 2), KVS_OK);
+    CHECK_R(kvs_store_exists(s, "k1", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_exists(s, "k2", 2), KVS_OK);
+    CHECK_R(kvs_store_exists(s, "k3", 2), KVS_OK);
+    /* no file can go: the error of the first refusal, every object kept */
+    __atomic_store_n(&g_er_all, 1, __ATOMIC_SEQ_CST);
+    CHECK_R(kvs_store_put(s, "k4", 2, v, 8000), KVS_E_IO);
+    __atomic_store_n(&g_er_all, 0, __ATOMIC_SEQ_CST);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 1 && st.objects == 3);
+    for (i = 0; i < 4; i++)
+        CHECK_R(kvs_store_exists(s, keys[i], 2), i == 1 ? KVS_NOT_FOUND : KVS_OK);
+    /* refusals over: the put evicts one of the three (the passed-over
+       files went to the most recent end, in the order they were tried) */
+    g_er_name[0] = '\0';
+    CHECK_R(kvs_store_put(s, "k4", 2, v, 8000), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 2 && st.objects == 3);
+    CHECK_R(kvs_store_exists(s, "k4", 2), KVS_OK);
+    CHECK((kvs_store_exists(s, "k0", 2) == KVS_OK) + (kvs_store_exists(s, "k2", 2) == KVS_OK) +
+              (kvs_store_exists(s, "k3", 2) == KVS_OK) == 2);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+
+    /* capacity 48 KiB: K (20000 bytes, 24 KiB on disk), A and B (12 KiB
+       each). K's overwrite with 24000 bytes (28 KiB) needs 52 KiB beside
+       the old K, which it never evicts: KVS_E_FULL, A and B stay. */
+    c.capacity_bytes = 4 * 12288;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    CHECK_R(kvs_store_put(s, "K", 1, v, 20000), KVS_OK);
+    CHECK_R(kvs_store_put(s, "A", 1, v, 8000), KVS_OK);
+    CHECK_R(kvs_store_put(s, "B", 1, v, 8000), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 3 && st.disk_bytes == c.capacity_bytes);
+    CHECK_R(kvs_store_put(s, "K", 1, v, 24000), KVS_E_FULL);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 0 && st.objects == 3);
+    CHECK_R(kvs_store_exists(s, "A", 1), KVS_OK);
+    CHECK_R(kvs_store_exists(s, "B", 1), KVS_OK);
+    {
+        static unsigned char got[24000];
+        size_t n = 0;
+        CHECK_R(kvs_store_get(s, "K", 1, got, sizeof got, &n), KVS_OK);
+        CHECK(n == 20000 && memcmp(got, v, n) == 0);
+    }
+    /* one that fits once A and B are gone still evicts them */
+    CHECK_R(kvs_store_put(s, "K", 1, v, 20000), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 2 && st.objects == 1);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+}
+
 int main(void)
 {
     t_init_seed("test_store_fs", 0x5eed1234ULL);
@@ -2071,6 +2172,7 @@ int main(void)
     test_pin_count_full();
     test_concurrent_overwrites();
     test_last_resort_past_pin();
+    test_evict_refused();
     test_sync_serial();
     test_get_under_lease();
     test_planted_specials();
