@@ -1145,6 +1145,14 @@ typedef struct kvs_store_stats {
     int overlap_errno;           /* RAW: 0 (overlap available to such puts), or
                                     why not: ENOSYS (not built in) or the errno
                                     io_setup returned                          */
+    int restore_fallback;        /* RAW: how this open restored: 0 from the
+                                    newest checkpoint; 1 from the older copy,
+                                    the newer one failing its checks (every
+                                    slot it lists checked, every slot
+                                    scanned); 2 no copy valid, every slot
+                                    scanned. 1 and 2: removes recorded only
+                                    in a damaged copy may have come back
+                                    (docs/STORES.md)                          */
     int lock_errno;              /* 0: the store's locks are in effect (RAW:
                                     this handle has the device to itself, and
                                     another open of it gets KVS_E_BUSY; FS:

@@ -3855,6 +3855,7 @@ typedef struct kvsi_raw {
     uint64_t mut_seq, ckpt_mut_seq, snap_seq, done_snap;
     uint64_t last_put_ns, last_ckpt_ns;
     uint64_t evictions, corruptions, checkpoints, ckpt_errors;
+    int restore_fallback;             /* stats.restore_fallback             */
 
     /* entry memory (amu; never taken before mu) */
     pthread_mutex_t amu;
@@ -4883,6 +4884,7 @@ static void kvsi_raw_stats(void *eng, kvs_store_stats *out)
     out->slots_free = (uint64_t)R->nfree + (R->L.slot_count - R->next_unwritten) + (uint64_t)R->nquar;
     out->evictions = R->evictions;
     out->corruptions = R->corruptions;
+    out->restore_fallback = R->restore_fallback;
     out->checkpoints = R->checkpoints;
     out->checkpoint_errors = R->ckpt_errors;
     pthread_mutex_unlock(&R->mu);
@@ -5779,6 +5781,33 @@ static kvs_result kvsi_raw_load_copy(kvsi_raw *R, uint32_t c, const kvs_ckpt_hea
     return r;
 }
 
+/* FORMAT.md 6.4 "Restore", step 2b: the copy taken may not be the newest
+   checkpoint written (the other copy is newer and failed its checks, or its
+   header is unreadable). Slots freed after the copy taken and reused since
+   then hold other objects than it lists: every listed slot's header is
+   checked against its entry, and a slot that does not match is unlisted, for
+   step 3 to read as what it holds now. I/O errors are returned. */
+static kvs_result kvsi_raw_verify_listed(kvsi_raw *R, unsigned char *smap)
+{
+    kvsi_rent *e, *prev;
+    for (e = R->lru; e != NULL; e = prev) {
+        kvs_objhdr oh;
+        kvs_result r;
+        prev = e->lprev;
+        r = kvs_file_read(R->f, kvsi_raw_slot_off(R, e->slot), R->ck, (size_t)R->probe);
+        if (r != KVS_OK)
+            return r;
+        if (kvs_objhdr_decode(R->ck, (size_t)R->probe, &oh) == KVS_OK && oh.store_id == R->store_id &&
+            oh.payload_offset == R->L.slot_header_bytes && oh.generation == e->gen && oh.payload_len == e->len &&
+            oh.payload_crc == e->crc && oh.key_len == e->klen && memcmp(oh.key, e->key, e->klen) == 0)
+            continue;
+        smap[e->slot] = 0;
+        kvsi_raw_unlink(R, e);
+        kvsi_raw_ent_free(R, e);
+    }
+    return KVS_OK;
+}
+
 /* FORMAT.md 6.4 "Restore", steps 2 to 4 (the superblock is checked). */
 static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
 {
@@ -5790,7 +5819,8 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
     size_t n = (size_t)R->L.slot_count, pcap = 0, s;
     uint64_t maxgen = 0, maxslot = 0, floor = 0, alim = R->L.slot_count, maxseq = 0;
     uint32_t c, first, hint[2];
-    int loaded = 0, changed = 0, tried;
+    int loaded = 0, changed = 0, tried, blank[2];
+    size_t slim;
 
     r = kvsi_raw_alloc_state(R);
     if (r == KVS_OK)
@@ -5807,6 +5837,9 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
             return kvsi_errf(err, cap, r, "reading checkpoint copy %u of %s failed: %s", (unsigned)c, R->path,
                              kvs_result_str(r));
         }
+        /* all zero: never written (a format zeroes copy 1's header) */
+        for (s = 0, blank[c] = 1; s < KVS_CKPT_HEADER_BYTES && blank[c]; s++)
+            blank[c] = R->ck[s] == 0;
         rc[c] = kvs_ckpt_header_decode(R->ck, KVS_CKPT_HEADER_BYTES, R->L.ckpt_bytes - KVS_CKPT_HEADER_BYTES, &hc[c]);
         if (rc[c] == KVS_OK && (hc[c].store_id != R->store_id || hc[c].seq >= KVSI_RAW_COUNTER_MAX))
             rc[c] = KVS_E_CORRUPT;
@@ -5852,14 +5885,37 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
             }
         }
     }
+    slim = (size_t)alim;
     if (!loaded) {
         changed = 1; /* full scan */
         R->next_copy = 0;
+        R->restore_fallback = 2;
+    } else {
+        /* Step 2b. The copy taken is the newest checkpoint written when the
+           other one's header decodes with a smaller seq (a newer one's
+           write would have replaced it, header last) or is all zero (never
+           written: a format zeroes it). Otherwise slots it lists may have
+           been reused: each is checked, and the scan covers every slot (a
+           newer checkpoint may have raised alloc_limit);
+           stats.restore_fallback says so. */
+        uint32_t o = R->next_copy;
+        if (!blank[o] && !(rc[o] == KVS_OK && hc[o].copy == o && hc[o].seq < hc[o ^ 1u].seq)) {
+            r = kvsi_raw_verify_listed(R, smap);
+            if (r != KVS_OK) {
+                kvs_aligned_free(R->ap, smap, n, 1);
+                return kvsi_errf(err, cap, r, "restoring %s: checking the slots of checkpoint copy %u failed: %s",
+                                 R->path, (unsigned)(o ^ 1u), kvs_result_str(r));
+            }
+            slim = n;
+            changed = 1;
+            R->restore_fallback = 1;
+        }
     }
     R->next_seq = maxseq + 1;
 
-    /* Scan the slots below alloc_limit the checkpoint does not list. */
-    for (s = 0; s < (size_t)alim; s++) {
+    /* Scan the slots below alloc_limit the checkpoint does not list (all
+       of them after step 2b). */
+    for (s = 0; s < slim; s++) {
         kvs_objhdr oh;
         kvsi_rent *e, *old;
         uint64_t off;
@@ -5929,6 +5985,8 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
         }
         kvsi_raw_link(R, e);
         smap[s] = 2;
+        if (s + 1 > alim) /* above the copy's alloc_limit (step 2b) */
+            alim = s + 1;
     }
     if (pbuf != NULL)
         kvs_aligned_free(R->ap, pbuf, pcap, (size_t)R->A);
