@@ -8548,6 +8548,43 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
             }
         }
     }
+    /* A directory without a record while another records this very set
+       (which names it) lost its record: emptied, or a mount missing and
+       its empty mount point in its place. Its keys would miss, and its new
+       objects land on whatever filesystem is there now. A changed set.
+       Unless it has the lock file, which every open creates before any
+       record is written: then a first open of the set was cut short
+       between the records' writes, and this one completes them. */
+    for (i = 0; i < fs->ndirs; i++) {
+        size_t j;
+        kvs_file_status ls;
+        int lr;
+        if (status[i] != 0)
+            continue;
+        for (j = 0; j < fs->ndirs && status[j] != 1; j++)
+            ;
+        if (j == fs->ndirs)
+            break; /* no directory records this set: a new one */
+        lr = kvsi_sys_fstatat(fs->ops, fs->dirs[i].fd, KVS_PINS_NAME, &ls);
+        if (lr == 0)
+            continue;
+        if (lr != -ENOENT) {
+            r = kvsi_fstat_result(lr);
+            r = kvsi_errf(err, err_cap, r, "cannot stat %s/%s: %s", fs->pl.paths[i], KVS_PINS_NAME,
+                          kvs_result_str(r));
+            kvsi_fs_free(fs);
+            return r;
+        }
+        fs->pathset_changed = 1;
+        if (cfg->strict_pathset) {
+            r = kvsi_errf(err, err_cap, KVS_E_PATHSET,
+                          "directory %s has no path-set record (and no lock file), but %s records this path set "
+                          "with it (emptied, or a filesystem not mounted there?) and strict_pathset is set",
+                          fs->pl.paths[i], fs->pl.paths[j]);
+            kvsi_fs_free(fs);
+            return r;
+        }
+    }
     fs->direct = cfg->direct != KVS_DIRECT_OFF;
     fs->buf_align = 64;
     for (i = 0; i < fs->ndirs; i++) {
@@ -8593,7 +8630,22 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
        that fails (a directory it cannot write, a lock, a scan) leaves the
        records as they were, so the earlier path list still opens as
        before. A failure here can leave the directories before it with the
-       new record. */
+       new record. First the directories that get one are synced: their
+       lock files, created by this open maybe, must survive a power cut
+       that keeps an earlier directory's record (a directory with neither,
+       beside one that records the set, is a changed set, above). */
+    for (i = 0; i < fs->ndirs; i++) {
+        if (status[i] == 1)
+            continue;
+        r = kvs_dirfd_sync(fs->dirs[i].fd, fs->ops);
+        if (r != KVS_OK) {
+            r = kvsi_errf(err, err_cap, r, "cannot sync directory %s: %s", fs->pl.paths[i], kvs_result_str(r));
+            if (seen != NULL)
+                kvs_aligned_free(ap, seen, seen_cap, sizeof(void *));
+            kvsi_fs_free(fs);
+            return r;
+        }
+    }
     for (i = 0; i < fs->ndirs; i++) {
         if (status[i] == 1)
             continue;

@@ -469,6 +469,29 @@ static void test_pathset(void)
         CHECK(changed == 0 && h == n - toD - inB);
         rmdir(path);
     }
+    /* a directory of the set without its record (emptied, or its
+       filesystem not mounted: an empty mount point in its place) while
+       the others record this set: changed, refused under strict; the
+       real directory back, the set opens as before */
+    {
+        char real[1400], away[1400];
+        size_t inC = ps_count_in(acd, 3, 1, n);
+        snprintf(real, sizeof real, "%s/psC", t_dir);
+        snprintf(away, sizeof away, "%s/psC.away", t_dir);
+        CHECK(inC > 0);
+        CHECK(rename(real, away) == 0 && mkdir(real, 0700) == 0);
+        h = ps_hits(acd, 3, 1, &changed, &r, n);
+        CHECK_R(r, KVS_E_PATHSET);
+        CHECK(count_files(real, 0) == 0); /* nothing written into it */
+        h = ps_hits(acd, 3, 0, &changed, &r, n);
+        CHECK_R(r, KVS_OK);
+        CHECK(changed == 1 && h < n - toD - inB && h + inC >= n - toD - inB); /* C's miss */
+        t_rm_rf(real);
+        CHECK(rename(away, real) == 0);
+        h = ps_hits(acd, 3, 1, &changed, &r, n);
+        CHECK_R(r, KVS_OK);
+        CHECK(changed == 0 && h == n - toD - inB);
+    }
 }
 
 /* ------------------------------------------------------------------ */
