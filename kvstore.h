@@ -1146,12 +1146,12 @@ typedef struct kvs_store_stats {
                                     why not: ENOSYS (not built in) or the errno
                                     io_setup returned                          */
     int restore_fallback;        /* RAW: how this open restored: 0 from the
-                                    newest checkpoint; 1 from the older copy,
-                                    the newer one failing its checks (every
-                                    slot it lists checked, every slot
-                                    scanned); 2 no copy valid, every slot
-                                    scanned. 1 and 2: removes recorded only
-                                    in a damaged copy may have come back
+                                    newest checkpoint; 1 from a copy not
+                                    shown to be the newest, the other one
+                                    failing its checks (every slot it lists
+                                    checked, every slot scanned); 2 no copy
+                                    valid, every slot scanned. 1 and 2: a
+                                    removed key may have come back
                                     (docs/STORES.md)                          */
     int lock_errno;              /* 0: the store's locks are in effect (RAW:
                                     this handle has the device to itself, and
