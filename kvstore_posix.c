@@ -422,31 +422,6 @@ static int kvsi_open_leased(const kvs_sysops *o, int dirfd, const char *path, in
     }
 }
 
-/* CREATE without EXCL: open(2) with O_CREAT does not say whether it created
-   the file, and a failed open must remove only a file it created. So: the
-   existing file first, then an exclusive creation, again while another
-   process creates or removes the name in between (*created = 1 when the
-   exclusive creation made it). After KVSI_CREATE_TRIES such races, one
-   plain O_CREAT open whose file is never removed. */
-#define KVSI_CREATE_TRIES 64
-static int kvsi_open_create(const kvs_sysops *o, int dirfd, const char *path, int flags, unsigned mode,
-                            int *created)
-{
-    int i, fd;
-    *created = 0;
-    for (i = 0; i < KVSI_CREATE_TRIES; i++) {
-        fd = kvsi_open_leased(o, dirfd, path, flags & ~O_CREAT, mode);
-        if (fd != -ENOENT)
-            return fd;
-        fd = kvsi_open_leased(o, dirfd, path, flags | O_EXCL, mode);
-        if (fd >= 0)
-            *created = 1;
-        if (fd != -EEXIST)
-            return fd;
-    }
-    return kvsi_open_leased(o, dirfd, path, flags, mode);
-}
-
 static int kvsi_sys_renameat(const kvs_sysops *o, int fromdir, const char *from, int todir, const char *to)
 {
     if (o != NULL && o->renameat != NULL)
@@ -878,7 +853,7 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
     kvs_file_config cfg;
     kvs_file *f = NULL;
     void *mem = NULL;
-    int fd = -1, oflags, is_blk, dio_refused, created, r;
+    int fd = -1, oflags, is_blk, dio_refused, created_excl, r;
     kvs_file_status sb;
     kvs_result res;
     const kvs_sysops *ops;
@@ -937,7 +912,7 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
         oflags |= O_CREAT;
     if (cfg.flags & KVS_FILE_EXCL)
         oflags |= O_EXCL;
-    created = (cfg.flags & KVS_FILE_EXCL) ? 1 : 0;
+    created_excl = (cfg.flags & KVS_FILE_EXCL) ? 1 : 0;
 
     /* Open buffered first (creation, truncation and sizing never depend on
        O_DIRECT), then switch O_DIRECT on with F_SETFL: a filesystem that
@@ -947,15 +922,12 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
        small) leaves an existing file as it was. */
     oflags |= extra;
     /* another process's lease: waited out, non-blocking (kvsi_open_leased) */
-    if ((cfg.flags & KVS_FILE_CREATE) && !(cfg.flags & KVS_FILE_EXCL))
-        fd = kvsi_open_create(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u, &created);
-    else
-        fd = kvsi_open_leased(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
+    fd = kvsi_open_leased(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
     if (fd < 0) {
         /* a directory opened for writing: as any other non-file, below */
         res = fd == -EISDIR ? KVS_E_NOTSUP : kvs_result_from_errno(-fd);
         fd = -1;
-        created = 0;
+        created_excl = 0;
         goto fail;
     }
     f->fd = fd;
@@ -1057,7 +1029,7 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
 fail:
     if (fd >= 0)
         kvsi_close_fd(ops, fd);
-    if (created) {
+    if (created_excl) {
         /* we created it; leave no half-configured file */
         if (dirfd == AT_FDCWD)
             (void)unlink(path);

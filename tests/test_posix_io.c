@@ -12,7 +12,6 @@
 
 #include <signal.h>
 #include <sys/wait.h>
-#include <pthread.h>
 #include "test_util.h"
 
 /* plain buffered pread through a separate fd */
@@ -435,47 +434,6 @@ static void check_sizing_hook(const char *file, const kvs_file_config *base, int
     unlink(p);
 }
 
-/* CREATE without EXCL on a file that exists: a failed sizing leaves it,
-   bytes and size as they were (the open did not create it). */
-static void check_sizing_keeps_existing(const char *file, const kvs_file_config *base)
-{
-    char p[1100];
-    fault ft;
-    kvs_sysops ops;
-    kvs_file_config c = *base;
-    kvs_file *f = NULL;
-    FILE *fp;
-    char got[8] = {0};
-    snprintf(p, sizeof p, "%s/%s", t_dir, file);
-    fp = fopen(p, "wb");
-    CHECK(fp != NULL);
-    if (fp == NULL)
-        return;
-    CHECK(fwrite("kept", 1, 4, fp) == 4);
-    CHECK(fclose(fp) == 0);
-    memset(&ops, 0, sizeof ops);
-    ops.user = &ft;
-    ops.fallocate = h_falloc;
-    ops.ftruncate = h_ftrunc;
-    c.sysops = &ops;
-    memset(&ft, 0, sizeof ft);
-    ft.kind = F_ERR;
-    ft.every = 1;
-    ft.err = ENOSPC;
-    CHECK(c.size > 4);
-    CHECK_R(kvs_file_open(p, &c, &f), KVS_E_NOSPC);
-    CHECK(f == NULL && ft.calls == 1);
-    CHECK(file_size_of(p) == 4);
-    fp = fopen(p, "rb");
-    CHECK(fp != NULL);
-    if (fp != NULL) {
-        CHECK(fread(got, 1, sizeof got, fp) == 4);
-        CHECK(memcmp(got, "kept", 4) == 0);
-        CHECK(fclose(fp) == 0);
-    }
-    unlink(p);
-}
-
 /* fcntl(F_GETFL) through kvs_sysops.getfl: F_ERR fails it, otherwise the
    real call (counted). */
 static int h_getfl(void *u, int fd)
@@ -863,12 +821,6 @@ static void test_config_and_alloc(void)
         c3.flags = KVS_FILE_CREATE | KVS_FILE_EXCL;
         c3.size = (uint64_t)2 << 20;
         check_sizing_hook("grow.kv", &c3, 0);
-        /* CREATE without EXCL: a file this open created is removed too */
-        c3.flags = KVS_FILE_CREATE;
-        check_sizing_hook("grow-noexcl.kv", &c3, 0);
-        c3.flags = KVS_FILE_CREATE | KVS_FILE_PREALLOC;
-        check_sizing_hook("prealloc-noexcl.kv", &c3, 1);
-        check_sizing_keeps_existing("kept.kv", &c3);
     }
     /* ftruncate sizing: grows, never shrinks */
     cfg.flags = 0;
@@ -1111,87 +1063,6 @@ static void test_close_hook(void)
     unlink(path);
 }
 
-/* CREATE without EXCL while other threads create and remove the same
-   name: every open succeeds (the exclusive creation losing a race to
-   another creator opens the file it made; one losing to a remover tries
-   again), and none leaves an error behind. */
-typedef struct create_race {
-    const char *path;
-    int remover;
-    pthread_mutex_t *mu; /* guards *stop */
-    int *stop;
-    int opens, failures;
-} create_race;
-
-static int create_race_stopped(create_race *c)
-{
-    int v;
-    (void)pthread_mutex_lock(c->mu);
-    v = *c->stop;
-    (void)pthread_mutex_unlock(c->mu);
-    return v;
-}
-
-static void *create_race_thread(void *arg)
-{
-    create_race *c = (create_race *)arg;
-    kvs_file_config cfg;
-    kvs_file *f;
-    int i;
-    kvs_file_config_init(&cfg);
-    cfg.flags = KVS_FILE_CREATE;
-    cfg.direct = KVS_DIRECT_OFF;
-    for (i = 0; i < 2000 || c->remover; i++) {
-        if (c->remover) {
-            if (create_race_stopped(c))
-                break;
-            (void)unlink(c->path);
-            continue;
-        }
-        f = NULL;
-        if (kvs_file_open(c->path, &cfg, &f) != KVS_OK || f == NULL)
-            c->failures++;
-        else
-            c->opens++;
-        if (f != NULL && kvs_file_close(f) != KVS_OK)
-            c->failures++;
-    }
-    return NULL;
-}
-
-static void test_create_race(void)
-{
-    char path[1100];
-    pthread_t th[3];
-    create_race cr[3];
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    int stop = 0;
-    int i, started[3];
-    t_path(path, sizeof path, "race.kv");
-    unlink(path);
-    for (i = 0; i < 3; i++) {
-        memset(&cr[i], 0, sizeof cr[i]);
-        cr[i].path = path;
-        cr[i].remover = i == 2;
-        cr[i].mu = &mu;
-        cr[i].stop = &stop;
-    }
-    for (i = 0; i < 3; i++)
-        started[i] = pthread_create(&th[i], NULL, create_race_thread, &cr[i]) == 0;
-    for (i = 0; i < 2; i++)
-        if (started[i])
-            (void)pthread_join(th[i], NULL);
-    (void)pthread_mutex_lock(&mu);
-    stop = 1;
-    (void)pthread_mutex_unlock(&mu);
-    if (started[2])
-        (void)pthread_join(th[2], NULL);
-    CHECK(started[0] && started[1] && started[2]);
-    CHECK(cr[0].failures == 0 && cr[1].failures == 0);
-    CHECK(cr[0].opens == 2000 && cr[1].opens == 2000);
-    unlink(path);
-}
-
 int main(void)
 {
     t_init_seed("test_posix_io", 0x5eed1234ULL);
@@ -1205,7 +1076,6 @@ int main(void)
     test_getfl_hook();
     test_sys_readdir();
     test_config_and_alloc();
-    test_create_race();
     t_remove_empty_dir();
     return t_done("test_posix_io");
 }
