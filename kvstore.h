@@ -837,7 +837,8 @@ KVSDEF void kvs_file_config_init(kvs_file_config *cfg);
    errno, KVS_E_INVAL/KVS_E_ALIGN for a bad config, KVS_E_NODIRECT under
    REQUIRE, KVS_E_NOTSUP for anything but a regular file or block device,
    KVS_E_BUSY for a read-only open still refused after 60 s of another
-   process's lease (docs/POSIX.md). */
+   process's lease (docs/POSIX.md). A failed open removes a file it created
+   with CREATE|EXCL; with CREATE alone it leaves the file (docs/POSIX.md). */
 KVSDEF kvs_result kvs_file_open(const char *path, const kvs_file_config *cfg, kvs_file **out);
 /* Close (through kvs_sysops.close when hooked) and free; returns the
    close's result (EINTR is KVS_OK), which for a written file can be a
