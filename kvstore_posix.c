@@ -6398,6 +6398,9 @@ typedef struct kvsi_fsent {
     uint64_t kseq;                      /* bumped by here/gone/know: a get
                                            records what it saw only if no
                                            one recorded since it started   */
+    uint64_t failed_at;                 /* kvsi_fs.evfail_seq when an eviction
+                                           of it last failed (pinned
+                                           elsewhere, or refused)          */
     /* the name follows, NUL-terminated */
 } kvsi_fsent;
 
@@ -6446,6 +6449,7 @@ typedef struct kvsi_fs {
     uint64_t used, reserved, objects, payload_bytes, last_gen, nunsynced;
     uint64_t pinned;                    /* disk bytes of present entries this
                                            handle pins: never evictable here */
+    uint64_t evfail_seq;                /* counts failed evictions (failed_at) */
     /* atomics */
     kvsi_a64 corruptions, evictions, orphans, fallbacks, bounce_bytes, bounce_calls;
     int pathset_changed;
@@ -6988,20 +6992,23 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
    place). Another put's name comes only after every other candidate: its
    old value goes only when nothing else can (it would have been evicted
    just before that put began as well); waiting for it instead could leave
-   two puts waiting on each other. lastres: every other candidate of this
-   round was tried (pinned elsewhere): other puts' names first now.
-   *blocked: a read or busy file was passed over. NULL: none. */
-static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, int lastres, int *blocked)
+   two puts waiting on each other. *blocked: a read or busy file was passed
+   over. A file whose eviction failed (pinned elsewhere, or refused: by any
+   thread) since the reserve began, at evfail_seq `since`, is no candidate:
+   a reserve tries each file at most once, so reserves failing on the same
+   files in several threads end (each waiting for the others' tries used to
+   go round for ever). NULL: none. */
+static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t since, int *blocked)
 {
     kvsi_fsent *v, *other = NULL; /* the first of the kind not preferred */
     for (v = fs->lru_head; v != NULL; v = v->lnext) {
-        if (v->pins > 0 || v == self)
+        if (v->pins > 0 || v == self || v->failed_at > since)
             continue;
         if (v->readers > 0 || v->busy) {
             *blocked = 1;
             continue;
         }
-        if ((v->putting > 0) == (lastres != 0))
+        if (v->putting == 0)
             return v;
         if (other == NULL)
             other = v;
@@ -7015,12 +7022,14 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, int lastr
    nothing more can be evicted. */
 static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *self)
 {
-    uint64_t cap = fs->cfg->capacity_bytes, skipped = 0, cands = 0, cands_np = 0;
-    int lastres = 0, everr = 0; /* everr: the first eviction that failed */
+    uint64_t cap = fs->cfg->capacity_bytes;
+    int everr = 0; /* the first eviction that failed */
     kvs_result res = KVS_OK;
+    uint64_t since;
     if (cap != 0 && need > cap)
         return KVS_E_LIMIT;
     pthread_mutex_lock(&fs->mu);
+    since = fs->evfail_seq;
     for (;;) {
         kvsi_fsent *v;
         kvs_file_status st;
@@ -7039,7 +7048,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
             res = KVS_E_FULL;
             break;
         }
-        v = kvsi_fs_victim(fs, self, lastres, &blocked);
+        v = kvsi_fs_victim(fs, self, since, &blocked);
         if (v == NULL) {
             if (!blocked) {
                 res = everr ? kvs_result_from_errno(-everr) : KVS_E_FULL;
@@ -7100,44 +7109,16 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
             r = 2;
         }
         if (r == 2) {
-            /* pinned elsewhere: the most recent here (if a get has not
-               found it gone meanwhile), and the next one; when every
-               object was tried so, nothing can be evicted */
+            /* Pinned elsewhere (or its eviction refused, above): the most
+               recent here (if a get has not found it gone meanwhile), and
+               not tried again by this reserve (nor by any other that
+               began before this failure). When every candidate was
+               tried, the victim is NULL: full, or a wait for what was
+               read, written or reserved (each such end broadcasts). */
             if (v->present)
                 kvsi_fs_lru_push(fs, v);
+            v->failed_at = ++fs->evfail_seq;
             kvsi_fs_unref(fs, v);
-            if (fs->used + fs->reserved <= cap && need <= cap - fs->used - fs->reserved)
-                continue; /* room appeared while fs->mu was released */
-            if (skipped++ == 0) { /* a round: as many tries as candidates */
-                kvsi_fsent *w;
-                for (cands = cands_np = 0, w = fs->lru_head; w != NULL; w = w->lnext)
-                    if (w->pins == 0 && w != self && w->readers == 0 && !w->busy) {
-                        cands++;
-                        cands_np += w->putting == 0;
-                    }
-            }
-            /* the others all tried: other puts' names, the last resort */
-            lastres = skipped >= cands_np;
-            if (skipped >= cands) {
-                /* Every candidate was tried. An object of this handle's
-                   being read or written (or another put's reservation) may
-                   leave room once that is over: wait for it, then try
-                   them all again; also at once when something that stood
-                   in the way at this round's start ended while fs->mu was
-                   released (its broadcast then went to nobody). */
-                kvsi_fsent *w;
-                int now = fs->reserved > 0;
-                for (w = fs->lru_head; w != NULL && !now; w = w->lnext)
-                    now = w->pins == 0 && w != self && (w->readers > 0 || w->busy);
-                if (!now && !blocked) {
-                    res = everr ? kvs_result_from_errno(-everr) : KVS_E_FULL;
-                    break;
-                }
-                if (now)
-                    pthread_cond_wait(&fs->cv, &fs->mu);
-                skipped = 0;
-                lastres = 0;
-            }
             continue;
         }
         if (r == 1) {

@@ -2083,11 +2083,16 @@ static void test_scanned_one_read(void)
 static char g_er_name[KVS_FSNAME_MAX + 1]; /* the name refused; "" none */
 static int g_er_all;                       /* every eviction refused, EIO */
 
+static unsigned g_er_refused;              /* evictions refused so far */
+
 static int er_renameat(void *u, int fd1, const char *from, int fd2, const char *to)
 {
     (void)u;
-    if (to[0] == '~' && __atomic_load_n(&g_er_all, __ATOMIC_SEQ_CST))
+    if (to[0] == '~' && __atomic_load_n(&g_er_all, __ATOMIC_SEQ_CST)) {
+        __atomic_add_fetch(&g_er_refused, 1u, __ATOMIC_SEQ_CST);
+        t_sleep_ms(1); /* a slow refusal: other threads' reserves overlap it */
         return -EIO;
+    }
     if (to[0] == '~' && strcmp(from, g_er_name) == 0)
         return -EPERM; /* an eviction's move aside of that name */
     return renameat(fd1, from, fd2, to) == 0 ? 0 : -errno;
@@ -2175,6 +2180,83 @@ static void test_evict_refused(void)
     t_rm_rf(d);
 }
 
+/* Several threads' puts while every eviction is refused: each put ends
+   with the error, having tried each file about once (the reserves used to
+   wait for each other's failing tries and go round for ever). SIGALRM
+   ends a run that hangs. */
+typedef struct er_arg {
+    kvs_store *s;
+    int id, bad;
+} er_arg;
+
+static void *er_put_thread(void *arg)
+{
+    er_arg *a = (er_arg *)arg;
+    static const unsigned char v[8000];
+    char k[32];
+    int i;
+    for (i = 0; i < 10; i++) {
+        int kl = snprintf(k, sizeof k, "t%d-%d", a->id, i);
+        if (kvs_store_put(a->s, k, (size_t)kl, v, sizeof v) != KVS_E_IO)
+            a->bad++;
+    }
+    return NULL;
+}
+
+static void test_evict_refused_threads(void)
+{
+    char d[1100];
+    kvs_store_config c;
+    kvs_sysops ops;
+    kvs_store *s;
+    kvs_store_stats st;
+    static unsigned char v[8000];
+    pthread_t th[4];
+    er_arg a[4];
+    int i, started[4];
+    unsigned refused;
+
+    memset(&ops, 0, sizeof ops);
+    ops.renameat = er_renameat;
+    t_path(d, sizeof d, "evrefusedmt");
+    cfg_fs(&c, d);
+    c.sysops = &ops;
+    c.threads = 4;
+    c.capacity_bytes = 4 * 12288;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    for (i = 0; i < 4; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "f%d", i);
+        CHECK_R(kvs_store_put(s, k, 2, v, sizeof v), KVS_OK);
+    }
+    __atomic_store_n(&g_er_refused, 0u, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_er_all, 1, __ATOMIC_SEQ_CST);
+    alarm(300);
+    for (i = 0; i < 4; i++) {
+        a[i].s = s;
+        a[i].id = i;
+        a[i].bad = 0;
+        started[i] = pthread_create(&th[i], NULL, er_put_thread, &a[i]) == 0;
+        CHECK(started[i]);
+    }
+    for (i = 0; i < 4; i++)
+        if (started[i]) {
+            (void)pthread_join(th[i], NULL);
+            CHECK(a[i].bad == 0);
+        }
+    alarm(0);
+    __atomic_store_n(&g_er_all, 0, __ATOMIC_SEQ_CST);
+    refused = __atomic_load_n(&g_er_refused, __ATOMIC_SEQ_CST);
+    /* 40 puts, 4 files each at most once per put */
+    CHECK(refused >= 40 && refused <= 40 * 4);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 4 && st.evictions == 0 && st.disk_bytes <= c.capacity_bytes);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+}
+
 int main(void)
 {
     t_init_seed("test_store_fs", 0x5eed1234ULL);
@@ -2196,6 +2278,7 @@ int main(void)
     test_concurrent_overwrites();
     test_last_resort_past_pin();
     test_evict_refused();
+    test_evict_refused_threads();
     test_sync_serial();
     test_get_under_lease();
     test_planted_specials();
