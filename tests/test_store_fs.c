@@ -2192,7 +2192,7 @@ typedef struct er_arg {
 static void *er_put_thread(void *arg)
 {
     er_arg *a = (er_arg *)arg;
-    static const unsigned char v[8000];
+    static unsigned char v[8000]; /* zeros */
     char k[32];
     int i;
     for (i = 0; i < 10; i++) {
