@@ -6994,10 +6994,10 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
    just before that put began as well); waiting for it instead could leave
    two puts waiting on each other. *blocked: a read or busy file was passed
    over. A file whose eviction failed (pinned elsewhere, or refused: by any
-   thread) since the reserve began, at evfail_seq `since`, is no candidate:
-   a reserve tries each file at most once, so reserves failing on the same
-   files in several threads end (each waiting for the others' tries used to
-   go round for ever). NULL: none. */
+   thread) since evfail_seq `since` is no candidate: a reserve makes at most
+   KVSI_FS_EVICT_PASSES passes over such files, so reserves failing on the
+   same files in several threads end (each waiting for the others' tries
+   used to go round for ever). NULL: none. */
 static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t since, int *blocked)
 {
     kvsi_fsent *v, *other = NULL; /* the first of the kind not preferred */
@@ -7020,12 +7020,13 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
    evicting least recently used files (kvsi_fs_victim); then reserve them.
    KVS_E_LIMIT when need alone exceeds the capacity, KVS_E_FULL when
    nothing more can be evicted. */
+#define KVSI_FS_EVICT_PASSES 3 /* a reserve's passes over files that failed */
 static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *self)
 {
     uint64_t cap = fs->cfg->capacity_bytes;
-    int everr = 0; /* the first eviction that failed */
+    int everr = 0, passes = 1; /* everr: the first eviction that failed */
     kvs_result res = KVS_OK;
-    uint64_t since;
+    uint64_t since, mine = 0; /* mine: this reserve's failures in this pass */
     if (cap != 0 && need > cap)
         return KVS_E_LIMIT;
     pthread_mutex_lock(&fs->mu);
@@ -7049,6 +7050,16 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
             break;
         }
         v = kvsi_fs_victim(fs, self, since, &blocked);
+        if (v == NULL && !blocked && passes < KVSI_FS_EVICT_PASSES && fs->evfail_seq - since > mine) {
+            /* Files passed over for other threads' failures in this pass (a
+               pin since dropped, a transient error): tried again, a
+               bounded number of times, so a put does not fail for what it
+               never tried itself. */
+            passes++;
+            mine = 0;
+            since = fs->evfail_seq;
+            v = kvsi_fs_victim(fs, self, since, &blocked);
+        }
         if (v == NULL) {
             if (!blocked) {
                 res = everr ? kvs_result_from_errno(-everr) : KVS_E_FULL;
@@ -7111,13 +7122,14 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
         if (r == 2) {
             /* Pinned elsewhere (or its eviction refused, above): the most
                recent here (if a get has not found it gone meanwhile), and
-               not tried again by this reserve (nor by any other that
-               began before this failure). When every candidate was
+               not tried again in this pass of this reserve (nor of any
+               other whose pass began before this failure). When every candidate was
                tried, the victim is NULL: full, or a wait for what was
                read, written or reserved (each such end broadcasts). */
             if (v->present)
                 kvsi_fs_lru_push(fs, v);
             v->failed_at = ++fs->evfail_seq;
+            mine++;
             kvsi_fs_unref(fs, v);
             continue;
         }
