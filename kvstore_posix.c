@@ -8585,10 +8585,7 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
         r = kvsi_fs_scan(fs, i, &seen, &seen_cap, &nseen);
         if (r != KVS_OK) {
             r = kvsi_errf(err, err_cap, r, "cannot scan directory %s: %s", fs->pl.paths[i], kvs_result_str(r));
-            if (seen != NULL)
-                kvs_aligned_free(ap, seen, seen_cap, sizeof(void *));
-            kvsi_fs_free(fs);
-            return r;
+            goto fail_seen;
         }
     }
     /* The path-set records last, once every directory has opened: an open
@@ -8605,10 +8602,7 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
         r = kvs_dirfd_sync(fs->dirs[i].fd, fs->ops);
         if (r != KVS_OK) {
             r = kvsi_errf(err, err_cap, r, "cannot sync directory %s: %s", fs->pl.paths[i], kvs_result_str(r));
-            if (seen != NULL)
-                kvs_aligned_free(ap, seen, seen_cap, sizeof(void *));
-            kvsi_fs_free(fs);
-            return r;
+            goto fail_seen;
         }
     }
     for (i = 0; i < fs->ndirs; i++) {
@@ -8618,10 +8612,7 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
         if (r != KVS_OK) {
             r = kvsi_errf(err, err_cap, r, "cannot write %s/%s: %s", fs->pl.paths[i], KVS_PATHSET_NAME,
                           kvs_result_str(r));
-            if (seen != NULL)
-                kvs_aligned_free(ap, seen, seen_cap, sizeof(void *));
-            kvsi_fs_free(fs);
-            return r;
+            goto fail_seen;
         }
     }
     if (nseen > 0) {
@@ -8635,6 +8626,12 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
     *ops = &kvsi_fs_engine;
     *engine = fs;
     return KVS_OK;
+
+fail_seen: /* r and err set; the scan's list to free */
+    if (seen != NULL)
+        kvs_aligned_free(ap, seen, seen_cap, sizeof(void *));
+    kvsi_fs_free(fs);
+    return r;
 }
 /* ===== END STORE FS ===== */
 
