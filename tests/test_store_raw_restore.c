@@ -353,9 +353,25 @@ static kvs_store *open_small(const char *path, int format)
     c.meta_bytes = 2 * 8192;
     c.max_key_bytes = 64;
     c.format = format ? KVS_FORMAT_ALWAYS : KVS_FORMAT_NEVER;
+    c.checkpoint_interval_ms = 3600000; /* checkpoints only at sync and close */
     if (kvs_store_open(&c, &s, err, sizeof err) != KVS_OK)
         fprintf(stderr, "open %s: %s\n", path, err);
     return s;
+}
+
+/* The file `to` made a copy of `from` (a raw store's device file: taken
+   while a store has it open, the state a crash leaves). */
+static void copy_file(const char *from, const char *to)
+{
+    struct stat sb;
+    int fd;
+    if (!CHECK(stat(from, &sb) == 0))
+        return;
+    fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && ftruncate(fd, sb.st_size) == 0);
+    if (fd >= 0)
+        close(fd);
+    CHECK(copy_at(from, to, 0, (size_t)sb.st_size) == 0);
 }
 
 /* Formats store `tag` (A or B) of 8 slots with n objects "<tag><i>" of
@@ -447,13 +463,7 @@ static void test_foreign_checkpoint(void)
 
     /* B's newer copy over A's older copy: A's own copy is loaded */
     snprintf(t_ctx, sizeof t_ctx, "B's checkpoint copy %u in A's file", (unsigned)older);
-    {
-        int fd = open(pc, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        CHECK(fd >= 0 && ftruncate(fd, (off_t)sa.device_bytes) == 0);
-        if (fd >= 0)
-            close(fd);
-    }
-    CHECK(copy_at(pa, pc, 0, (size_t)sa.device_bytes) == 0);
+    copy_file(pa, pc);
     CHECK(copy_at(pb, pc, la.ckpt_offset[older], (size_t)la.ckpt_bytes) == 0);
     foreign_check(pc);
     foreign_check(pc); /* and after the checkpoints that open and close wrote */
@@ -476,21 +486,6 @@ out:
    lists against its header and scans every slot: an object put into a
    reused slot is found (a stale value would otherwise win, or the new
    key be lost), and stats.restore_fallback says which copy was taken. */
-static kvs_store *open_nf(const char *path, int format)
-{
-    kvs_store_config c;
-    kvs_store *s = NULL;
-    char err[256];
-    raw_cfg(&c, path, 4096 + 2 * 8192 + 8192 * 8, 4096, KVS_DIRECT_PREFER);
-    c.meta_bytes = 2 * 8192;
-    c.max_key_bytes = 64;
-    c.format = format ? KVS_FORMAT_ALWAYS : KVS_FORMAT_NEVER;
-    c.checkpoint_interval_ms = 3600000; /* checkpoints only at sync and close */
-    if (kvs_store_open(&c, &s, err, sizeof err) != KVS_OK)
-        fprintf(stderr, "open %s: %s\n", path, err);
-    return s;
-}
-
 static void nf_put(kvs_store *s, const char *k, unsigned tag)
 {
     unsigned char v[300];
@@ -522,17 +517,6 @@ static void nf_damage(const char *path)
     free(ci.payload);
 }
 
-/* The device file as a crash leaves it: a copy taken while s is open. */
-static void nf_crash_copy(const char *from, const char *to)
-{
-    struct stat sb;
-    int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    CHECK(fd >= 0 && stat(from, &sb) == 0 && ftruncate(fd, sb.st_size) == 0);
-    if (fd >= 0)
-        close(fd);
-    CHECK(copy_at(from, to, 0, (size_t)sb.st_size) == 0);
-}
-
 static void test_newest_copy_damaged(void)
 {
     char pa[1200], pc[1200], pd[1200];
@@ -547,7 +531,7 @@ static void test_newest_copy_damaged(void)
        damaged; the older lists K at slot 0. */
     for (scen = 0; scen < 2; scen++) {
         snprintf(t_ctx, sizeof t_ctx, "newest copy damaged, slot reused by %s", scen ? "J" : "K");
-        s = open_nf(pa, 1);
+        s = open_small(pa, 1);
         if (!CHECK(s != NULL))
             return;
         nf_put(s, "K", 1);
@@ -555,10 +539,10 @@ static void test_newest_copy_damaged(void)
         nf_put(s, "K", 2);
         CHECK_R(kvs_store_sync(s), KVS_OK); /* slot 0 free from here */
         nf_put(s, scen ? "J" : "K", 3);
-        nf_crash_copy(pa, pc); /* to damage */
-        nf_crash_copy(pa, pd); /* as it is */
+        copy_file(pa, pc); /* to damage */
+        copy_file(pa, pd); /* as it is */
         CHECK_R(kvs_store_close(s), KVS_OK);
-        s = open_nf(pd, 0); /* undamaged: the newest copy, trusted */
+        s = open_small(pd, 0); /* undamaged: the newest copy, trusted */
         if (CHECK(s != NULL)) {
             kvs_store_get_stats(s, &st);
             CHECK(st.restore_fallback == 0);
@@ -566,7 +550,7 @@ static void test_newest_copy_damaged(void)
             CHECK_R(kvs_store_close(s), KVS_OK);
         }
         nf_damage(pc);
-        s = open_nf(pc, 0);
+        s = open_small(pc, 0);
         if (!CHECK(s != NULL))
             return;
         kvs_store_get_stats(s, &st);
@@ -575,7 +559,7 @@ static void test_newest_copy_damaged(void)
         if (scen)
             nf_check(s, "J", 3);
         CHECK_R(kvs_store_close(s), KVS_OK);
-        s = open_nf(pc, 0); /* that restore wrote a checkpoint: trusted again */
+        s = open_small(pc, 0); /* that restore wrote a checkpoint: trusted again */
         if (CHECK(s != NULL)) {
             kvs_store_get_stats(s, &st);
             CHECK(st.restore_fallback == 0);
@@ -589,7 +573,7 @@ static void test_newest_copy_damaged(void)
        with its own bytes; nothing else changes. Both copies damaged: the
        full scan, restore_fallback 2. */
     snprintf(t_ctx, sizeof t_ctx, "newest copy damaged after a remove");
-    s = open_nf(pa, 1);
+    s = open_small(pa, 1);
     if (!CHECK(s != NULL))
         return;
     nf_put(s, "K", 1);
@@ -598,7 +582,7 @@ static void test_newest_copy_damaged(void)
     CHECK_R(kvs_store_remove(s, "K", 1), KVS_OK);
     CHECK_R(kvs_store_close(s), KVS_OK);
     nf_damage(pa);
-    s = open_nf(pa, 0);
+    s = open_small(pa, 0);
     if (CHECK(s != NULL)) {
         kvs_store_get_stats(s, &st);
         CHECK(st.restore_fallback == 1);
@@ -614,7 +598,7 @@ static void test_newest_copy_damaged(void)
             CHECK(poke(pa, ci.off[c] + 8, 0x77) == 0); /* each header */
         free(ci.payload);
     }
-    s = open_nf(pa, 0);
+    s = open_small(pa, 0);
     if (CHECK(s != NULL)) {
         kvs_store_get_stats(s, &st);
         CHECK(st.restore_fallback == 2);
