@@ -1227,7 +1227,8 @@ KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
    (a put never evicts its own key's old value, which stays if the put
    fails, unless another put takes it as a last resort: where it is the
    only object that could go, KVS_E_FULL; FS: in this handle, see
-   docs/STORES.md),
+   docs/STORES.md; FS: when evictions the filesystem refused, not pins,
+   left nothing to evict, the first such error, e.g. KVS_E_PERM, instead),
    KVS_E_OVERFLOW (RAW) when a damaged store's counters (2^62 - 1) leave no
    generation to give it. exists and remove: KVS_OK or KVS_NOT_FOUND. */
 KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, const void *data, size_t len);
