@@ -1079,6 +1079,11 @@ typedef struct kvs_store_config {
                                     mtime of a file the open creates there: a
                                     file server's clock); 0 = 600              */
     int strict_pathset;          /* FS: 1 = a changed path set fails the open  */
+    int must_exist;              /* FS: 1 = open an existing store only: every
+                                    directory must exist and hold a path-set
+                                    record, else KVS_E_PATHSET and nothing is
+                                    created (a mount that is missing, a typo);
+                                    0 = create what is missing                */
     /* engine */
     unsigned threads;            /* async pool workers; 0 = kvs_pool_default_threads() */
     size_t task_bytes;           /* must be 0 (KVS_E_INVAL otherwise): the

@@ -3038,6 +3038,8 @@ static kvs_result kvsi_store_cfg_check(const kvs_store_config *c, char *err, siz
         return kvsi_errf(err, cap, KVS_E_INVAL, "readahead must be 0 or 1");
     if (c->strict_pathset != 0 && c->strict_pathset != 1)
         return kvsi_errf(err, cap, KVS_E_INVAL, "strict_pathset must be 0 or 1");
+    if (c->must_exist != 0 && c->must_exist != 1)
+        return kvsi_errf(err, cap, KVS_E_INVAL, "must_exist must be 0 or 1");
     if (c->file_mode > 0777)
         return kvsi_errf(err, cap, KVS_E_INVAL,
                          "file_mode %o has bits beyond 0777 (permission bits only: no setuid, setgid or sticky)",
@@ -3074,6 +3076,7 @@ static kvs_result kvsi_store_cfg_check(const kvs_store_config *c, char *err, siz
     } else {
         const char *bad = c->capacity_bytes ? "capacity_bytes" : c->readahead ? "readahead"
                         : c->temp_max_age_s ? "temp_max_age_s" : c->strict_pathset ? "strict_pathset"
+                        : c->must_exist ? "must_exist"
                         : c->shard != KVS_SHARD_RENDEZVOUS ? "shard" : NULL;
         int where = (c->paths != NULL) + (c->tp_map != NULL) + (c->tp_map_file != NULL);
         if (bad != NULL)
@@ -8451,13 +8454,18 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
     for (i = 0; i < fs->ndirs; i++) {
         const char *p = fs->pl.paths[i];
         int fd;
-        r = kvsi_fs_mkdir(p, dmode, fs->ops);
+        r = cfg->must_exist ? KVS_OK : kvsi_fs_mkdir(p, dmode, fs->ops);
         if (r != KVS_OK) {
             r = kvsi_errf(err, err_cap, r, "cannot create directory %s: %s", p, kvs_result_str(r));
             kvsi_fs_free(fs);
             return r;
         }
         fd = kvsi_sys_open(fs->ops, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        if (fd == -ENOENT && cfg->must_exist) {
+            r = kvsi_errf(err, err_cap, KVS_E_PATHSET, "directory %s does not exist and must_exist is set", p);
+            kvsi_fs_free(fs);
+            return r;
+        }
         if (fd < 0) {
             r = kvsi_errf(err, err_cap, kvs_result_from_errno(-fd), "cannot open directory %s: %s", p,
                           kvs_result_str(kvs_result_from_errno(-fd)));
@@ -8497,6 +8505,13 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
         }
         if (r != KVS_OK) {
             r = kvsi_errf(err, err_cap, r, "cannot read %s/%s: %s", p, KVS_PATHSET_NAME, kvs_result_str(r));
+            kvsi_fs_free(fs);
+            return r;
+        }
+        if (status[i] == 0 && cfg->must_exist) {
+            r = kvsi_errf(err, err_cap, KVS_E_PATHSET,
+                          "directory %s holds no path-set record (a new directory, an emptied one, or a "
+                          "filesystem not mounted there?) and must_exist is set", p);
             kvsi_fs_free(fs);
             return r;
         }
