@@ -22,6 +22,12 @@
 #                                                   put does. (fio writes in place: no temp
 #                                                   file, no rename, no header.)
 #   put is compared with fio's write, get with fio's read.
+#   dir get cases also run fio-crc (FIO_CHECK=1, the default): fio's read
+#   with --verify=crc32c over its own files, written with verify headers
+#   by an untimed fio write before the case's rounds. It reads every block
+#   and checks every byte with CRC32C, as the fs store's get does and fio's
+#   plain read does not. The targets are against the plain read; fio-crc
+#   says what a checking reader reaches in the same sitting.
 #
 # Interleaving. hyperfine runs all runs of one command before the next, so
 # slow drift of this VM's disk (the field notes measured a median run-to-run
@@ -81,7 +87,7 @@
 # Environment: SIZES (default "2M 256K"), THREADS ("1 2"), TOTAL (bytes per
 # phase, 512M), RUNS (rounds, 3), DIR ($TMPDIR, or /tmp when TMPDIR is unset
 # or empty), MODES_FILE ("io raw legacy-raw"), MODES_DIR ("fs legacy-fsconn
-# legacy-localdisk"), MEM (auto | hugetlb | page), REOPEN (0 | 1),
+# legacy-localdisk"), MEM (auto | hugetlb | page), REOPEN (0 | 1), FIO_CHECK (1 | 0),
 # KVBENCH (build/kvbench), CC (cc) and BENCHFLAGS (-O2 -march=native) for
 # building it, RESULTS (bench/results/<timestamp>).
 #
@@ -106,6 +112,7 @@ MODES_DIR=${MODES_DIR-"fs legacy-fsconn legacy-localdisk"}
 KVBENCH=${KVBENCH:-build/kvbench}
 MEM=${MEM:-auto}
 REOPEN=${REOPEN:-0}
+FIO_CHECK=${FIO_CHECK:-1}
 CC=${CC:-cc}
 BENCHFLAGS=${BENCHFLAGS:--O2 -march=native}
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -123,6 +130,7 @@ if [ ! -d "$DIR" ]; then
     exit 2
 fi
 case $REOPEN in 0|1) ;; *) echo "compare.sh: REOPEN=$REOPEN is not 0 or 1" >&2; exit 2 ;; esac
+case $FIO_CHECK in 0|1) ;; *) echo "compare.sh: FIO_CHECK=$FIO_CHECK is not 0 or 1" >&2; exit 2 ;; esac
 KV_BUILD="$CC -std=c99 $BENCHFLAGS -I. bench/kvbench.c -o $KVBENCH -pthread -lm"
 if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ bench/bench_signals.h -nt "$KVBENCH" ] || [ kvstore_posix.c -nt "$KVBENCH" ] ||
     [ kvstore.h -nt "$KVBENCH" ] || [ "$(cat "$KVBENCH.buildcmd" 2>/dev/null)" != "$KV_BUILD" ] ||
@@ -211,7 +219,7 @@ layout_device() {
 #     already there (nothing else is written)
 #   or, in a dir-group case: fio-r's read files (TOTAL, removed at the end of
 #     each dir get case, so they do not pile up across sizes and thread
-#     counts) + one kvbench run's objects (fs, the largest dir mode: object +
+#     counts) + fio-rc's (TOTAL more, FIO_CHECK=1, removed likewise) + one kvbench run's objects (fs, the largest dir mode: object +
 #     8 KiB each, removed at the end of the run; fio-w's files, TOTAL, are
 #     unlinked by fio) + kvbench's 64 MiB margin
 # Commands run one at a time, so these are the only things on disk at once.
@@ -231,7 +239,7 @@ for s in $SIZES; do
         [ $(( dev + 64 * MiB )) -gt "$case_max" ] && case_max=$(( dev + 64 * MiB ))
     fi
     if [ -n "$MODES_DIR" ]; then
-        dcase=$(( TOTAL_B + n * $(ru $(( b + 8192 )) 4096) + 64 * MiB ))
+        dcase=$(( (1 + FIO_CHECK) * TOTAL_B + n * $(ru $(( b + 8192 )) 4096) + 64 * MiB ))
         [ "$dcase" -gt "$case_max" ] && case_max=$dcase
     fi
 done
@@ -251,7 +259,7 @@ fi
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "hyperfine: $(hyperfine --version)  fio: $(fio --version)  gnuplot: $(gnuplot --version)"
     echo "kvbench: $KVBENCH built with: $(cat "$KVBENCH.buildcmd"); $("$KVBENCH" --version)"
-    echo "SIZES=\"$SIZES\" THREADS=\"$THREADS\" TOTAL=$TOTAL RUNS=$RUNS DIR=$DIR REOPEN=$REOPEN"
+    echo "SIZES=\"$SIZES\" THREADS=\"$THREADS\" TOTAL=$TOTAL RUNS=$RUNS DIR=$DIR REOPEN=$REOPEN FIO_CHECK=$FIO_CHECK"
     echo "store reads (raw, fs): $( [ "$REOPEN" = 1 ] && echo "--reopen: handles closed after the fill, new ones read" || echo "the handle that wrote the objects reads them (REOPEN=0)")"
     echo "buffer memory: $MEM (both tools)$( [ -n "$HP_RESTORE" ] && echo "; the hugetlb pool was raised for this run and restored after")"
     echo "page cache drop before reads: none for fio and O_DIRECT kvbench runs; legacy-localdisk: $( [ "$(id -u)" = 0 ] && echo "yes (root)" || echo "no (not root): its read figures are warm")"
@@ -283,16 +291,19 @@ fio_file_cmd() {
          "--fallocate=none $FIO_MEM --output-format=json --output=$out"
 }
 
-# fio job with one file per object
+# fio job with one file per object. rw: write, read, or (FIO_CHECK) check,
+# a read of fio-rc's files that checks every block's CRC32C, or checkfill,
+# the untimed write of those files with the verify headers the check reads
 fio_dir_cmd() {
     local rw=$1 size=$2 t=$3 out=$4 bsb nfiles d extra
     bsb=$(to_bytes "$size")
     nfiles=$(( TOTAL_B / bsb / t ))
-    if [ "$rw" = write ]; then
-        d=$WORK/fio-w; extra="--create_on_open=1 --fallocate=none --unlink=1"
-    else
-        d=$WORK/fio-r; extra=""
-    fi
+    case $rw in
+    write) d=$WORK/fio-w; extra="--create_on_open=1 --fallocate=none --unlink=1" ;;
+    read) d=$WORK/fio-r; extra="" ;;
+    check) d=$WORK/fio-rc; rw=read; extra="--verify=crc32c" ;;
+    checkfill) d=$WORK/fio-rc; rw=write; extra="--verify=crc32c --do_verify=0" ;;
+    esac
     mkdir -p "$d"
     echo "fio --name=kv --directory=$d --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
          "--numjobs=$t --nrfiles=$nfiles --filesize=$size --file_service_type=sequential" \
@@ -331,6 +342,11 @@ for size in $SIZES; do
                 if [ $op = put ]; then rw=write; else rw=read; fi
                 echo "compare.sh: $name ($RUNS interleaved rounds)" >&2
                 rm -f "$RESULTS/$name".* # a reused RESULTS: nothing of an earlier sitting
+                check=0
+                if [ $group = dir ] && [ $op = get ] && [ "$FIO_CHECK" = 1 ]; then
+                    check=1 # fio-crc's files, with their verify headers
+                    eval "$(fio_dir_cmd checkfill "$size" "$t" "$WORK/fio-rc-fill.json")"
+                fi
                 for ((r = 1; r <= RUNS; r++)); do
                     set --
                     for m in $modes; do
@@ -340,12 +356,14 @@ for size in $SIZES; do
                         set -- "$@" fio "$(fio_file_cmd $rw "$size" "$t" "$RESULTS/$name.fio.round$r.json")"
                     else
                         set -- "$@" fio "$(fio_dir_cmd $rw "$size" "$t" "$RESULTS/$name.fio.round$r.json")"
+                        [ "$check" = 1 ] &&
+                            set -- "$@" fio-crc "$(fio_dir_cmd check "$size" "$t" "$RESULTS/$name.fio-crc.round$r.json")"
                     fi
                     round "$name" "$r" "$@"
                 done
                 # fio's read files stay for the rounds of this case only
-                [ $group = dir ] && [ $op = get ] && rm -rf "$WORK/fio-r"
-                echo "$name $group $op $size $t $modes" >>"$CASES"
+                [ $group = dir ] && [ $op = get ] && rm -rf "$WORK/fio-r" "$WORK/fio-rc"
+                echo "$name $group $op $size $t $check $modes" >>"$CASES"
             done
         done
     done
@@ -368,17 +386,23 @@ def fio_gbps(path):
     txt = open(path).read()
     doc = json.loads(txt[txt.find("{"):])
     job = doc["jobs"][0]
+    if job.get("error", 0):
+        sys.exit(f"compare.sh: {path}: fio reported error {job['error']} (a failed check, for fio-crc)")
     return (job["read"]["bw_bytes"] + job["write"]["bw_bytes"]) / 1e9
 
 def med(v):
     return statistics.median(v) if v else float("nan")
 
-rows, data = [], {}
+rows, data, checks = [], {}, []
 for line in open(os.path.join(res, "cases.txt")):
-    name, group, op, size, t, *modes = line.split()
+    name, group, op, size, t, check, *modes = line.split()
     fio = [fio_gbps(os.path.join(res, f"{name}.fio.round{r}.json")) for r in range(1, runs + 1)]
     fv = med(fio)
     data[(op, size, t, "fio " + ("file" if group == "file" else "1 file/object"))] = fv
+    crc = []
+    if check == "1":
+        crc = [fio_gbps(os.path.join(res, f"{name}.fio-crc.round{r}.json")) for r in range(1, runs + 1)]
+        data[(op, size, t, "fio-crc 1 file/object")] = med(crc)
     for m in modes:
         recs = [x for x in jsonl(os.path.join(res, f"{name}.{m}.jsonl")) if x["phase"] == op]
         kv = med([x["gbps"] for x in recs])
@@ -394,6 +418,9 @@ for line in open(os.path.join(res, "cases.txt")):
         pr = [x["gbps"] / f for x, f in zip(recs, fio) if f]
         rows.append((op, size, int(t), group, m, kv, fv, kv / fv if fv else float("nan"), io, cache, cpu, p99,
                      bounce, spread, (min(fio), max(fio)), pr))
+        if crc:
+            checks.append((op, size, int(t), m, kv, fv, med(crc), (min(crc), max(crc)),
+                           [x["gbps"] / c for x, c in zip(recs, crc) if c], [c / f for c, f in zip(crc, fio) if f]))
 
 print("## kvbench and the designs it replaces vs fio (medians of %d interleaved rounds)\n" % runs)
 print("| op | size | threads | mode | I/O used | GB/s (min-max) | fio GB/s (min-max) | ratio vs fio | CPU s/GB | p99 ms | bounce B/obj |")
@@ -402,6 +429,19 @@ for (op, size, t, group, m, kv, fv, ratio, io, cache, cpu, p99, bounce, sp, fsp,
     fio_name = "fio (same file)" if group == "file" else "fio (1 file/object)"
     print(f"| {op} | {size} | {t} | {m} | {io}{' '+cache if op=='get' else ''} | {kv:.3f} ({sp[0]:.2f}-{sp[1]:.2f}) | "
           f"{fv:.3f} ({fsp[0]:.2f}-{fsp[1]:.2f}) | {ratio:.2f} | {cpu:.3f} | {p99:.2f} | {bounce:.0f} |")
+
+if checks:
+    print("\n## Checking readers: fio-crc (fio's read with --verify=crc32c, every byte checked)\n")
+    print("Ratios of medians; per-round median (min-max) in parentheses, each round's")
+    print("runs back to back. fio-crc / fio is what checking every byte costs fio itself")
+    print("in this sitting; the targets stay against the plain read.\n")
+    print("| op | size | threads | mode | GB/s | fio-crc GB/s (min-max) | fio-crc / fio | mode / fio-crc |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (op, size, t, m, kv, fv, cv, csp, prc, pcf) in checks:
+        pc = f" ({med(pcf):.2f}, {min(pcf):.2f}-{max(pcf):.2f})" if pcf else ""
+        pm = f" ({med(prc):.2f}, {min(prc):.2f}-{max(prc):.2f})" if prc else ""
+        print(f"| {op} | {size} | {t} | {m} | {kv:.3f} | {cv:.3f} ({csp[0]:.2f}-{csp[1]:.2f}) | "
+              f"{cv / fv if fv else float('nan'):.2f}{pc} | {kv / cv if cv else float('nan'):.2f}{pm} |")
 
 print("\n## kvstore vs the designs it replaces (ratio of medians)\n")
 print("| op | size | threads | raw / legacy-raw | fs / legacy-fsconn | fs / legacy-localdisk |")
@@ -436,18 +476,23 @@ for (op, size, t, m) in data:
         modes.append(m)
 cases = sorted({(size, t) for (op, size, t, m) in data},
                key=lambda c: (-int(c[0][:-1]) * (1024 if c[0][-1] in "Mm" else 1), int(c[1])))
+nmodes = {}
 for op in ("put", "get"):
+    # only the modes with a figure for this op (fio-crc runs in gets only):
+    # gnuplot refuses a column of nothing but NaN
+    opm = [m for m in modes if any((op, size, t, m) in data for (size, t) in cases)]
+    nmodes[op] = len(opm)
     with open(os.path.join(res, f"chart-{op}.dat"), "w") as f:
-        f.write("case\t" + "\t".join('"%s"' % m for m in modes) + "\n")
+        f.write("case\t" + "\t".join('"%s"' % m for m in opm) + "\n")
         for (size, t) in cases:
-            vals = [data.get((op, size, t, m)) for m in modes]
+            vals = [data.get((op, size, t, m)) for m in opm]
             f.write(f'"{size} x{t}"\t' + "\t".join("%.4f" % v if v else "NaN" for v in vals) + "\n")
 with open(os.path.join(res, "chart-modes.txt"), "w") as f:
-    f.write(str(len(modes)) + "\n")
+    f.write("%d %d\n" % (nmodes["put"], nmodes["get"]))
 PY
 
 # chart: GB/s by object size and thread count, put/write and get/read
-NM=$(head -1 "$RESULTS/chart-modes.txt")
+read -r NMP NMG <"$RESULTS/chart-modes.txt"
 gnuplot <<GP
 set terminal pngcairo size 1200,600 font ",10" noenhanced
 set output "$RESULTS/chart.png"
@@ -462,9 +507,9 @@ set grid ytics
 set key below horizontal font ",9"
 set xtics font ",9"
 set title "put (fio: write)"
-plot for [i=2:$((NM + 1))] "$RESULTS/chart-put.dat" using i:xtic(1) title columnheader(i)
+plot for [i=2:$((NMP + 1))] "$RESULTS/chart-put.dat" using i:xtic(1) title columnheader(i)
 set title "get (fio: read)"
-plot for [i=2:$((NM + 1))] "$RESULTS/chart-get.dat" using i:xtic(1) title columnheader(i)
+plot for [i=2:$((NMG + 1))] "$RESULTS/chart-get.dat" using i:xtic(1) title columnheader(i)
 unset multiplot
 GP
 echo "results in $RESULTS (summary.md, chart.png, hyperfine exports per round)"
