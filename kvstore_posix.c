@@ -924,8 +924,9 @@ static kvs_result kvsi_file_open_at(int dirfd, const char *path, const kvs_file_
     /* another process's lease: waited out, non-blocking (kvsi_open_leased) */
     fd = kvsi_open_leased(ops, dirfd, path, oflags, cfg.mode ? cfg.mode : 0644u);
     if (fd < 0) {
-        /* a directory opened for writing: as any other non-file, below */
-        res = fd == -EISDIR ? KVS_E_NOTSUP : kvs_result_from_errno(-fd);
+        /* a directory opened for writing, a socket (ENXIO), a device
+           without a driver (ENXIO, ENODEV): as any other non-file, below */
+        res = fd == -EISDIR || fd == -ENXIO || fd == -ENODEV ? KVS_E_NOTSUP : kvs_result_from_errno(-fd);
         fd = -1;
         created_excl = 0;
         goto fail;
@@ -1327,8 +1328,9 @@ static int kvsi_xfer_step(kvs_file *f, int wr, int64_t n, size_t ask, size_t don
    that. Short transfers continue, EINTR retries. In direct mode a short
    transfer that ends off the alignment unit resumes from the unit boundary
    below it (the few bytes are moved again: same data, so harmless), since
-   O_DIRECT cannot start there. KVSI_STALL_MAX rounds without progress end
-   the loop (KVS_E_EOF for reads, KVS_E_IO for writes). */
+   O_DIRECT cannot start there. More than KVSI_STALL_MAX calls in a row
+   without progress end the loop (KVS_E_EOF for reads, KVS_E_IO for
+   writes). */
 static kvs_result kvsi_xfer(kvs_file *f, int wr, uint64_t off, unsigned char *buf, size_t len,
                             size_t need, size_t *got)
 {
@@ -2102,8 +2104,12 @@ static kvs_result kvsi_mkdir_p(const char *path, uint32_t mode, const kvs_sysops
         {
             int e = -kvsi_sys_mkdir(ops, buf, m);
             if (e == EEXIST) {
-                if (stat(buf, &sb) != 0)
-                    return kvs_result_from_errno(errno);
+                if (stat(buf, &sb) != 0) {
+                    int se = errno;
+                    if (se == ENOENT && lstat(buf, &sb) == 0)
+                        return KVS_E_EXIST; /* a dangling symlink in the way */
+                    return kvs_result_from_errno(se);
+                }
                 if (!S_ISDIR(sb.st_mode))
                     return KVS_E_EXIST;
             } else if (e != 0) {
@@ -2812,10 +2818,11 @@ KVSDEF kvs_result kvs_batch_free(kvs_batch *b)
         pthread_mutex_unlock(&p->mu);
         return KVS_E_BUSY;
     }
-    if (b->in_done_list) {
+    if (b->in_done_list)
         kvsi_done_unlink(p, b);
-        kvsi_fd_sync(p, 0);
-    }
+    kvsi_fd_sync(p, 0); /* readable again while batches wait (also after a
+                           free of one reaped earlier: the caller may have
+                           read the fd meanwhile) */
     kvsi_all_unlink(p, b);
     pthread_mutex_unlock(&p->mu);
     kvs_aligned_free(kvsi_pool_alloc(p), b, b->mem_size, KVSI_STRUCT_ALIGN);

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include "test_util.h"
 
@@ -870,6 +872,26 @@ static void test_config_and_alloc(void)
             unlink(fifo);
         }
     }
+    /* nor is a socket (open answers ENXIO), read-only or for writing */
+    {
+        struct sockaddr_un sa;
+        int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+        kvs_file_config wcfg;
+        kvs_file_config_init(&wcfg);
+        memset(&sa, 0, sizeof sa);
+        sa.sun_family = AF_UNIX;
+        if (CHECK(sfd >= 0) && (size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/sock", t_dir) < sizeof sa.sun_path) {
+            if (CHECK(bind(sfd, (const struct sockaddr *)(const void *)&sa, sizeof sa) == 0)) {
+                f = NULL;
+                CHECK_R(kvs_file_open(sa.sun_path, &cfg, &f), KVS_E_NOTSUP);
+                CHECK_R(kvs_file_open(sa.sun_path, &wcfg, &f), KVS_E_NOTSUP);
+                CHECK(f == NULL);
+                unlink(sa.sun_path);
+            }
+        }
+        if (sfd >= 0)
+            close(sfd);
+    }
     /* a read-only open that meets another process's write lease waits for
        its break (the O_NONBLOCK open answers EWOULDBLOCK; the open is made
        again without it), as any open does */
@@ -980,6 +1002,12 @@ static void test_config_and_alloc(void)
         CHECK(kvs_mkdir_p(p1, 0) == KVS_E_EXIST);
         CHECK(kvs_mkdir_p(p3, 0) == KVS_E_EXIST);
         unlink(p1);
+        /* a dangling symlink in the way is in the way too */
+        snprintf(p3, sizeof p3, "%s/nowhere", t_dir);
+        if (CHECK(symlink(p3, p1) == 0)) {
+            CHECK_R(kvs_mkdir_p(p1, 0), KVS_E_EXIST);
+            unlink(p1);
+        }
         unlink(p2);
     }
     CHECK_R(kvs_dir_sync("/nonexistent/kvs/dir", NULL), KVS_E_NOENT);

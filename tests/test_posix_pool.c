@@ -1000,7 +1000,7 @@ static void test_calls(void)
 /* The completion fd is level-triggered and a caller may read it: it is
    readable exactly while completed batches wait. An event loop that reads
    it to clear it (as eventfd users do) sees it readable again at the next
-   completion, and after a reap that leaves batches waiting; it is not
+   completion, and after a reap or a free that leaves batches waiting; it is not
    readable once the last one is reaped or freed. */
 static void drain_fd(int fd)
 {
@@ -1054,7 +1054,10 @@ static void test_fd_read_by_caller(void)
     CHECK_R(kvs_pool_reap(p, &got), KVS_OK);
     CHECK(got == b[0]);
     CHECK(fd_ready(fd, 0)); /* the reap left two waiting: readable */
+    drain_fd(fd);
+    CHECK(!fd_ready(fd, 0));
     CHECK_R(kvs_batch_free(got), KVS_OK);
+    CHECK(fd_ready(fd, 0)); /* the free of the reaped one: two still wait */
     drain_fd(fd);
     CHECK_R(kvs_batch_free(b[1]), KVS_OK); /* freed unreaped: one waits */
     CHECK(fd_ready(fd, 0));
