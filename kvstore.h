@@ -1230,9 +1230,9 @@ KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
    FS: a file, header (4 KiB, or the alignment if larger) and payload
    rounded up to 4 KiB, larger than capacity_bytes), KVS_E_FULL when nothing can be evicted to make room
    (a put never evicts its own key's old value, which stays if the put
-   fails, unless another put takes it as a last resort: where it is the
-   only object that could go, KVS_E_FULL; FS: in this handle, see
-   docs/STORES.md; FS: when evictions the filesystem refused, not pins,
+   fails, unless another put takes it as a last resort (both stores; FS:
+   in this handle, see docs/STORES.md): where it is the only object that
+   could go, KVS_E_FULL; FS: when evictions the filesystem refused, not pins,
    left nothing to evict, the first such error, e.g. KVS_E_PERM, instead),
    KVS_E_OVERFLOW (RAW) when a damaged store's counters (2^62 - 1) leave no
    generation to give it. exists and remove: KVS_OK or KVS_NOT_FOUND. */

@@ -3829,6 +3829,7 @@ typedef struct kvsi_raw {
     size_t nquar;
     kvsi_rfl *fl;
     size_t nfl;
+    uint64_t fl_ended;                /* puts in flight that have ended     */
     kvsi_rfl *rsv;                    /* puts reserving a slot (no generation
                                          yet): their keys are not evicted    */
     uint64_t next_unwritten, alloc_disk, alloc_want, next_gen;
@@ -4343,6 +4344,19 @@ static kvs_result kvsi_raw_ckpt(kvsi_raw *R, uint64_t after)
     return r;
 }
 
+/* Quarantined slots a checkpoint would free now: older than every put in
+   flight (mu held). The others wait for those puts, and a checkpoint
+   written for them alone would free nothing. */
+static size_t kvsi_raw_releasable(const kvsi_raw *R)
+{
+    uint64_t floor = kvsi_raw_floor(R);
+    size_t i, n = 0;
+    for (i = 0; i < R->nquar; i++)
+        if (R->quar[i].gen < floor)
+            n++;
+    return n;
+}
+
 static void *kvsi_raw_thread(void *arg)
 {
     kvsi_raw *R = (kvsi_raw *)arg;
@@ -4363,7 +4377,7 @@ static void *kvsi_raw_thread(void *arg)
         if (R->stop)
             break;
         now = kvsi_now_ns(0);
-        if ((R->mut_seq != R->ckpt_mut_seq || R->nquar > 0 || kvsi_raw_alloc_loose(R)) &&
+        if ((R->mut_seq != R->ckpt_mut_seq || kvsi_raw_releasable(R) > 0 || kvsi_raw_alloc_loose(R)) &&
             now - R->last_put_ns >= idle && now - R->last_ckpt_ns >= interval) {
             R->tighten = 1;
             pthread_mutex_unlock(&R->mu);
@@ -4442,11 +4456,7 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                 kvsi_min64(R->L.slot_count, R->alloc_disk + R->alloc_step));
         } else {
             uint64_t floor = kvsi_raw_floor(R);
-            size_t i, releasable = 0;
-            for (i = 0; i < R->nquar; i++)
-                if (R->quar[i].gen < floor)
-                    releasable++;
-            if (releasable == 0) {
+            if (kvsi_raw_releasable(R) == 0) {
                 /* Victims older than every put in flight: the checkpoint
                    below frees their slots. A newer one's slot would stay
                    quarantined until that put ends, so evicting it gains
@@ -4462,21 +4472,34 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                         got++;
                     }
                 }
-                if (got == 0 && R->nquar == 0 && R->nfl == 0) {
+                if (got == 0 && R->nfl > 0 && tries < KVSI_RAW_TRIES) {
+                    /* Only slots newer than a put in flight are quarantined:
+                       wait for a put to end (checkpoints broadcast too, and
+                       are not waited for), a bounded number of times. */
+                    uint64_t ended = R->fl_ended;
+                    while (R->fl_ended == ended)
+                        pthread_cond_wait(&R->icv, &R->mu);
+                    continue;
+                }
+                if (got == 0) {
+                    /* The last resort, as in the filesystem store: the
+                       least recent object whose key has another put under
+                       way (never this put's own key). That put's old value
+                       goes only when nothing else can; two overwrites in a
+                       full store both succeed, as one after the other
+                       would. */
+                    for (e = R->lru; e != NULL; e = e->lprev)
+                        if (e->readers == 0 && e->pins == 0 && e->gen < floor && !kvsi_raw_same_key(e, fl->e)) {
+                            kvsi_raw_drop(R, e);
+                            R->evictions++;
+                            got++;
+                            break;
+                        }
+                }
+                if (got == 0) {
                     kvsi_raw_rsv_done(R, fl);
                     pthread_mutex_unlock(&R->mu);
                     return KVS_E_FULL;
-                }
-                if (got == 0 || tries >= KVSI_RAW_TRIES) {
-                    /* Only slots newer than a put in flight are quarantined:
-                       wait for puts to finish, a bounded number of times. */
-                    if (R->nfl == 0 || tries >= KVSI_RAW_TRIES) {
-                        kvsi_raw_rsv_done(R, fl);
-                        pthread_mutex_unlock(&R->mu);
-                        return KVS_E_FULL;
-                    }
-                    pthread_cond_wait(&R->icv, &R->mu);
-                    continue;
                 }
             }
         }
@@ -4516,6 +4539,7 @@ static void kvsi_raw_fl_done(kvsi_raw *R, kvsi_rfl *fl)
     if (fl->next)
         fl->next->prev = fl->prev;
     R->nfl--;
+    R->fl_ended++;
     pthread_cond_broadcast(&R->icv);
 }
 
@@ -4663,8 +4687,8 @@ static void kvsi_raw_release(kvsi_raw *R, kvsi_rent *e, int corrupt)
 {
     e->readers--;
     if (corrupt) {
-        R->corruptions++;
-        if (!e->dead) {
+        if (!e->dead) { /* counted once: by the reader that drops it */
+            R->corruptions++;
             kvsi_raw_unlink(R, e);
             R->mut_seq++;
             e->dead = 1;

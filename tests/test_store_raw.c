@@ -492,6 +492,59 @@ static void test_overwrite_waiting(void)
     unlink(path);
 }
 
+/* Overwrites in a full store that can only make room from each other's
+   old values all succeed, as they would one after the other: with nothing
+   else to evict, another put's old value is the last resort (never the
+   put's own key's). Three slots: A is held in flight while K1 and K2 fill
+   the store, then overwrites of K1, K2 and A wait; A ends. */
+static void test_overwrites_mutual(void)
+{
+    static const char *const keys[3] = {"K1", "K2", "A"};
+    static const int olds[3] = {'k', 'K', 'A'}, news[3] = {'1', '2', 'a'};
+    char path[1200];
+    kvs_store *s;
+    kvs_sysops ops;
+    unsigned char v[100], rd[100];
+    pthread_t ta, t[3];
+    ovjob ja, j[3];
+    size_t got = 0;
+    int i, k;
+    memset(&ops, 0, sizeof ops);
+    ops.pwrite = gate_pwrite;
+    t_path(path, sizeof path, "ovmutual");
+    s = open_slotted(path, 3, &ops);
+    if (s == NULL)
+        return;
+    t_gate_arm(&g_wgate, 1, NULL, NULL); /* A: the first slot, held in flight */
+    CHECK(ovput_start(&ja, &ta, s, "A", 'A'));
+    CHECK(t_gate_wait_entered(&g_wgate));
+    memset(v, 'k', sizeof v);
+    CHECK_R(kvs_store_put(s, "K1", 2, v, sizeof v), KVS_OK);
+    memset(v, 'K', sizeof v);
+    CHECK_R(kvs_store_put(s, "K2", 2, v, sizeof v), KVS_OK);
+    for (k = 0; k < 3; k++) {
+        CHECK(ovput_start(&j[k], &t[k], s, keys[k], news[k]));
+        for (i = 0; i < 30000 && reserving(s) < (size_t)k + 1; i++)
+            t_sleep_ms(1);
+    }
+    CHECK(reserving(s) == 3); /* all three wait for A's slot */
+    t_gate_release(&g_wgate);
+    CHECK(pthread_join(ta, NULL) == 0);
+    CHECK_R(ja.r, KVS_OK);
+    for (k = 0; k < 3; k++) {
+        CHECK(pthread_join(t[k], NULL) == 0);
+        CHECK_R(j[k].r, KVS_OK);
+    }
+    /* an acknowledged overwrite is never undone by its old value; a later
+       overwrite may have evicted it */
+    for (k = 0; k < 3; k++) {
+        kvs_result r = kvs_store_get(s, keys[k], strlen(keys[k]), rd, sizeof rd, &got);
+        CHECK(r == KVS_NOT_FOUND || (r == KVS_OK && got == sizeof rd && rd[0] == news[k] && rd[0] != olds[k]));
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
+}
+
 static void test_eviction(void)
 {
     char path[1200], err[256];
@@ -1450,6 +1503,7 @@ int main(void)
     test_eviction();
     test_overwrite_full();
     test_overwrite_waiting();
+    test_overwrites_mutual();
     test_remove_while_read();
     test_evict_skips_readers();
     test_overwrite_visibility();

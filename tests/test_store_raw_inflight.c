@@ -13,10 +13,13 @@
       cannot have their slots reused until it ends, so a put that needs a
       slot waits for it rather than evicting them: the store is not drained
       while the slow put stalls.
+      With checkpoints every 10 ms, that wait outlasts them, and none is
+      written for nothing meanwhile.
    3. Eviction next to a get. A get held inside its payload read (a pread
       hook) keeps its entry: with every other entry pinned, a put that
       needs a slot finds nothing to evict (KVS_E_FULL), and the entry is
       still there after the get.
+   4. One damaged record read by two gets at once counts one corruption.
 
    Environment: KVS_TEST_DIR, KVS_SEED. */
 #define KVS_IMPLEMENTATION
@@ -231,6 +234,87 @@ static void test_slow_put_eviction(const char *path)
     free(v);
 }
 
+/* 2b. The same wait with frequent checkpoints. The store is full of
+   entries newer than the slow put, one of them removed (its slot waits in
+   quarantine for the slow put too); checkpoints every 10 ms. The put that
+   needs a slot waits for the slow put however long it takes: checkpoint
+   wake-ups are not put ends (it used to give up with KVS_E_FULL after 64
+   of them), and no checkpoint is written for a quarantine that none would
+   release (one used to be written every interval). */
+typedef struct late {
+    kvs_store *s;
+    int done;
+    kvs_result r;
+} late;
+
+static void *late_main(void *arg)
+{
+    late *l = (late *)arg;
+    unsigned char v[100];
+    memset(v, 'p', sizeof v);
+    l->r = kvs_store_put(l->s, "P", 1, v, sizeof v);
+    __atomic_store_n(&l->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_wait_past_checkpoints(const char *path)
+{
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_store_stats st0, st;
+    char err[256], key[32];
+    unsigned char *slow = (unsigned char *)xalloc(BIG), v[100], rd[100];
+    putjob js;
+    late l;
+    pthread_t t, tl;
+    uint64_t S, i;
+    size_t got = 0;
+    raw_cfg(&c, path, 2 * MiB, BIG, KVS_DIRECT_PREFER);
+    c.checkpoint_interval_ms = 10;
+    c.checkpoint_idle_ms = 1;
+    c.sysops = &g_ops;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL)
+        return;
+    kvs_store_get_stats(s, &st);
+    S = st.slots_total;
+    CHECK(S >= 3 && S <= 64);
+    fill_obj(slow, BIG, 5, 5);
+    t_gate_arm(&g_gate, G_WRITE, NULL, slow);
+    js.s = s;
+    js.key = "slow";
+    js.val = slow;
+    js.len = BIG;
+    CHECK(pthread_create(&t, NULL, put_main, &js) == 0);
+    CHECK(t_gate_wait_entered(&g_gate));
+    memset(v, 'x', sizeof v);
+    for (i = 0; i + 1 < S; i++) { /* the other slots: full, all newer */
+        snprintf(key, sizeof key, "x%llu", (unsigned long long)i);
+        CHECK_R(kvs_store_put(s, key, strlen(key), v, sizeof v), KVS_OK);
+    }
+    CHECK_R(kvs_store_remove(s, "x0", 2), KVS_OK);
+    kvs_store_get_stats(s, &st0);
+    memset(&l, 0, sizeof l);
+    l.s = s;
+    CHECK(pthread_create(&tl, NULL, late_main, &l) == 0);
+    for (i = 0; i < 150 && !__atomic_load_n(&l.done, __ATOMIC_ACQUIRE); i++)
+        t_sleep_ms(10);
+    kvs_store_get_stats(s, &st);
+    if (!CHECK(!__atomic_load_n(&l.done, __ATOMIC_ACQUIRE)))
+        fprintf(stderr, "  the put ended (%s) while the slow put was in flight\n", kvs_result_name(l.r));
+    CHECK(st.checkpoints - st0.checkpoints <= 1); /* none for nothing */
+    t_gate_release(&g_gate);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(pthread_join(tl, NULL) == 0);
+    CHECK_R(js.r, KVS_OK);
+    CHECK_R(l.r, KVS_OK);
+    CHECK_R(kvs_store_get(s, "P", 1, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == sizeof rd && rd[0] == 'p');
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
+    free(slow);
+}
+
 /* ---- 3 ---- */
 typedef struct getjob {
     kvs_store *s;
@@ -299,6 +383,66 @@ static void test_reader_not_evicted(const char *path)
     free(v);
 }
 
+/* 4. One damaged record read by two gets at once counts as one
+   corruption: the get held inside its payload read finds the record
+   already dropped by the other. */
+static void test_corrupt_counted_once(const char *path)
+{
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_store_stats st;
+    char err[256];
+    unsigned char *v = (unsigned char *)xalloc(BIG), *rd1 = NULL, *rd2 = NULL;
+    void *m1 = NULL, *m2 = NULL;
+    getjob g;
+    pthread_t t;
+    uint64_t off = 0;
+    size_t n = 0;
+    CHECK_R(kvs_aligned_alloc(NULL, BIG, 4096, &m1), KVS_OK);
+    CHECK_R(kvs_aligned_alloc(NULL, BIG, 4096, &m2), KVS_OK);
+    rd1 = (unsigned char *)m1;
+    rd2 = (unsigned char *)m2;
+    raw_cfg(&c, path, 8 * MiB, BIG, KVS_DIRECT_PREFER);
+    c.sysops = &g_ops;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL || rd1 == NULL || rd2 == NULL)
+        return;
+    fill_obj(v, BIG, 11, 11);
+    CHECK_R(kvs_store_put(s, "K", 1, v, BIG), KVS_OK);
+    {
+        kvsi_raw *R = (kvsi_raw *)s->engine;
+        kvsi_rent *e;
+        pthread_mutex_lock(&R->mu);
+        e = kvsi_raw_find(R, "K", 1, kvsi_raw_hash("K", 1));
+        if (e != NULL)
+            off = kvsi_raw_slot_off(R, e->slot) + R->L.slot_header_bytes + 1000;
+        pthread_mutex_unlock(&R->mu);
+        CHECK(e != NULL);
+    }
+    CHECK(off != 0 && poke(path, off, 0x5a) == 0); /* one payload byte */
+    t_gate_arm(&g_gate, G_READ, NULL, rd1);
+    g.s = s;
+    g.key = "K";
+    g.buf = rd1;
+    g.n = 0;
+    CHECK(pthread_create(&t, NULL, get_main, &g) == 0);
+    CHECK(t_gate_wait_entered(&g_gate)); /* the first get is in its read */
+    CHECK_R(kvs_store_get(s, "K", 1, rd2, BIG, &n), KVS_NOT_FOUND);
+    t_gate_release(&g_gate);
+    pthread_join(t, NULL);
+    CHECK_R(g.r, KVS_NOT_FOUND);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 1);
+    CHECK_R(kvs_store_get(s, "K", 1, rd2, BIG, &n), KVS_NOT_FOUND); /* gone: a plain miss */
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 1);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
+    kvs_aligned_free(NULL, rd1, BIG, 4096);
+    kvs_aligned_free(NULL, rd2, BIG, 4096);
+    free(v);
+}
+
 int main(void)
 {
     char p1[1200], p2[1200];
@@ -311,8 +455,12 @@ int main(void)
     t_path(p2, sizeof p2, "evict.dev");
     test_out_of_order(p1);
     test_slow_put_eviction(p2);
+    t_path(p2, sizeof p2, "ckwait.dev");
+    test_wait_past_checkpoints(p2);
     t_path(p1, sizeof p1, "reader.dev");
     test_reader_not_evicted(p1);
+    t_path(p1, sizeof p1, "corrupt.dev");
+    test_corrupt_counted_once(p1);
     t_rm_rf(t_dir);
     return t_done("test_store_raw_inflight");
 }
