@@ -7021,20 +7021,24 @@ static int kvsi_fs_evict_file(kvsi_fs *fs, const kvsi_fsdir *d, const char *name
 }
 
 /* The next victim of an eviction for the put of self: the least recently
-   used file that is neither pinned, read nor busy, and is not self's (an
-   overwrite never removes its key's old value before the new one is in
-   place). Another put's name comes only after every other candidate: its
-   old value goes only when nothing else can (it would have been evicted
-   just before that put began as well); waiting for it instead could leave
-   two puts waiting on each other. *blocked: a read or busy file was passed
-   over. A file whose eviction failed (pinned elsewhere, or refused: by any
-   thread) since evfail_seq `since` is no candidate: a reserve makes at most
+   used file that is neither pinned, read nor busy, has no put of its name
+   under way, and is not self's (an overwrite never removes its key's old
+   value before the new one is in place). *last: the least recent file
+   with another put of its name under way, the reserve's last resort: its
+   old value goes only when nothing else can, not even after a new pass or
+   a wait (it would have been evicted just before that put began as well);
+   waiting for that put instead could leave two puts waiting on each
+   other. *blocked: a read or busy file was passed over. A file whose
+   eviction failed (pinned elsewhere, or refused: by any thread) since
+   evfail_seq `since` is no candidate: a reserve makes at most
    KVSI_FS_EVICT_PASSES passes over such files, so reserves failing on the
    same files in several threads end (each waiting for the others' tries
    used to go round for ever). NULL: none. */
-static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t since, int *blocked)
+static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t since, int *blocked,
+                                  kvsi_fsent **last)
 {
-    kvsi_fsent *v, *other = NULL; /* the first of the kind not preferred */
+    kvsi_fsent *v;
+    *last = NULL;
     for (v = fs->lru_head; v != NULL; v = v->lnext) {
         if (v->pins > 0 || v == self || v->failed_at > since)
             continue;
@@ -7044,10 +7048,31 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
         }
         if (v->putting == 0)
             return v;
-        if (other == NULL)
-            other = v;
+        if (*last == NULL)
+            *last = v;
     }
-    return other;
+    return NULL;
+}
+
+/* Whether the file self counts is still at its name, looked at when only
+   that file stands between an overwrite and KVS_E_FULL: another handle or
+   process may have removed it, and the count would refuse every overwrite
+   of the key for ever. Called and returns with fs->mu held (dropped for
+   the look); 1 when the file was gone and self no longer counts it. */
+static int kvsi_fs_self_gone(kvsi_fs *fs, kvsi_fsent *self)
+{
+    kvs_file_status st;
+    uint64_t v0 = self->ver, k0 = self->kseq;
+    int r;
+    if (self->busy)
+        return 0; /* this handle renames or removes the name right now */
+    pthread_mutex_unlock(&fs->mu);
+    r = kvsi_sys_fstatat(fs->ops, fs->dirs[self->dir].fd, kvsi_fsent_name(self), &st);
+    pthread_mutex_lock(&fs->mu);
+    if (r != -ENOENT || self->ver != v0 || self->kseq != k0 || !self->present)
+        return 0;
+    kvsi_fs_gone(fs, self);
+    return 1;
 }
 
 /* Make room for need more bytes (capacity_bytes) for the put of self,
@@ -7055,10 +7080,10 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
    KVS_E_LIMIT when need alone exceeds the capacity, KVS_E_FULL when
    nothing more can be evicted. */
 #define KVSI_FS_EVICT_PASSES 3 /* a reserve's passes over files that failed */
-static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *self)
+static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, kvsi_fsent *self)
 {
     uint64_t cap = fs->cfg->capacity_bytes;
-    int everr = 0, passes = 1; /* everr: the first eviction that failed */
+    int everr = 0, passes = 1, looked = 0; /* everr: the first eviction that failed */
     kvs_result res = KVS_OK;
     uint64_t since, mine = 0; /* mine: this reserve's failures in this pass */
     if (cap != 0 && need > cap)
@@ -7066,7 +7091,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
     pthread_mutex_lock(&fs->mu);
     since = fs->evfail_seq;
     for (;;) {
-        kvsi_fsent *v;
+        kvsi_fsent *v, *last;
         kvs_file_status st;
         kvsi_fid vfid;
         uint64_t vsize;
@@ -7079,28 +7104,44 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, const kvsi_fsent *
             (self != NULL && self->present && self->pins == 0 && self->disk > cap - need - fs->pinned)) {
             /* no room even with every object evicted that this handle
                does not pin, or keeps (an overwrite's own old file): full
-               now, with nothing evicted for nothing */
+               now, with nothing evicted for nothing; unless the old file
+               is gone (removed by another handle or process) */
+            if (fs->pinned <= cap - need && !looked) {
+                looked = 1;
+                if (kvsi_fs_self_gone(fs, self))
+                    continue;
+            }
             res = KVS_E_FULL;
             break;
         }
-        v = kvsi_fs_victim(fs, self, since, &blocked);
-        if (v == NULL && !blocked && passes < KVSI_FS_EVICT_PASSES && fs->evfail_seq - since > mine) {
+        v = kvsi_fs_victim(fs, self, since, &blocked, &last);
+        if (v == NULL && passes < KVSI_FS_EVICT_PASSES && fs->evfail_seq - since > mine) {
             /* Files passed over for other threads' failures in this pass (a
                pin since dropped, a transient error): tried again, a
-               bounded number of times, so a put does not fail for what it
-               never tried itself. */
+               bounded number of times, so a put does not fail, or take
+               another put's old value, for what it never tried itself. */
             passes++;
             mine = 0;
             since = fs->evfail_seq;
-            v = kvsi_fs_victim(fs, self, since, &blocked);
+            v = kvsi_fs_victim(fs, self, since, &blocked, &last);
         }
-        if (v == NULL) {
-            if (!blocked) {
-                res = everr ? kvs_result_from_errno(-everr) : KVS_E_FULL;
-                break;
+        if (v == NULL && blocked) {
+            /* an in-flight put, read, rename or unlink ends: then a new
+               pass, while there are passes left (pins dropped meanwhile
+               count), before the last resort */
+            pthread_cond_wait(&fs->cv, &fs->mu);
+            if (passes < KVSI_FS_EVICT_PASSES) {
+                passes++;
+                mine = 0;
+                since = fs->evfail_seq;
             }
-            pthread_cond_wait(&fs->cv, &fs->mu); /* an in-flight put or read ends */
             continue;
+        }
+        if (v == NULL)
+            v = last;
+        if (v == NULL) {
+            res = everr ? kvs_result_from_errno(-everr) : KVS_E_FULL;
+            break;
         }
         v->refs++;
         v->busy = 1;
@@ -8492,8 +8533,9 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
             return r;
         }
         fd = kvsi_sys_open(fs->ops, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-        if (fd == -ENOENT && cfg->must_exist) {
-            r = kvsi_errf(err, err_cap, KVS_E_PATHSET, "directory %s does not exist and must_exist is set", p);
+        if ((fd == -ENOENT || fd == -ENOTDIR) && cfg->must_exist) {
+            r = kvsi_errf(err, err_cap, KVS_E_PATHSET, "directory %s does not exist (%s) and must_exist is set", p,
+                          fd == -ENOENT ? "no such file or directory" : "a file is in the way");
             kvsi_fs_free(fs);
             return r;
         }

@@ -564,6 +564,17 @@ static void test_must_exist(void)
         CHECK(strstr(err, "does not exist") != NULL);
         CHECK(lstat(py, &sb) != 0 && count_files(px, 0) == before);
     }
+    /* a file where the directory should be (or under it): also a store
+       that is not there */
+    {
+        FILE *fp = fopen(py, "w");
+        CHECK(fp != NULL);
+        if (fp != NULL)
+            fclose(fp);
+        CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_PATHSET);
+        CHECK(strstr(err, "in the way") != NULL);
+        CHECK(unlink(py) == 0);
+    }
     /* bad values, and the raw store has its own (format) */
     c.must_exist = 2;
     CHECK_R(kvs_store_open(&c, &s, NULL, 0), KVS_E_INVAL);

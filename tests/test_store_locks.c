@@ -626,6 +626,218 @@ static void test_full_waits_for_read(const char *dir, int mode)
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
+/* ---- after a wait, a new pass: a file found pinned before the wait is
+   tried again ----
+   k1 is pinned in B, k2 is being read in A; a put that needs both objects'
+   room tries k1 (pinned), waits for the read, and meanwhile B unpins k1.
+   After the wait the put evicts k2 and then k1: it used to skip k1 for the
+   rest of the put and fail with KVS_E_FULL. */
+static uint64_t evfail_seq_of(kvs_store *s)
+{
+    kvsi_fs *fs = (kvsi_fs *)s->engine;
+    uint64_t v;
+    pthread_mutex_lock(&fs->mu);
+    v = fs->evfail_seq;
+    pthread_mutex_unlock(&fs->mu);
+    return v;
+}
+
+typedef struct bigput {
+    kvs_store *s;
+    const char *key;
+    const unsigned char *v;
+    size_t n;
+    kvs_result r;
+} bigput;
+
+static void *bigput_main(void *arg)
+{
+    bigput *j = (bigput *)arg;
+    j->r = kvs_store_put(j->s, j->key, strlen(j->key), j->v, j->n);
+    return NULL;
+}
+
+static void test_retry_after_wait(const char *dir)
+{
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    pthread_t tg, tp;
+    getjob gj;
+    bigput bp;
+    unsigned char *big = (unsigned char *)xalloc(2 * VLEN), *rd = (unsigned char *)xalloc(2 * VLEN);
+    uint64_t f0;
+    size_t n = 0;
+    int i;
+    memset(&ops, 0, sizeof ops);
+    ops.pread = h_pread;
+    if (!open_pair(dir, &ops, NULL, &a, &b))
+        return;
+    put_k1_k2(a, g_val, VLEN);
+    CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
+    gj.s = a;
+    gj.buf = (unsigned char *)t_xalloc_aligned(VLEN, 4096);
+    gj.r = KVS_E_IO;
+    t_gate_arm(&g_rgate, 1, NULL, gj.buf);
+    CHECK(pthread_create(&tg, NULL, get_main, &gj) == 0);
+    CHECK(t_gate_wait_entered(&g_rgate)); /* k2 is being read */
+    f0 = evfail_seq_of(a);
+    memset(big, 'B', 2 * VLEN);
+    bp.s = a;
+    bp.key = "k3";
+    bp.v = big;
+    bp.n = 2 * VLEN; /* room for it: both k1 and k2 must go */
+    bp.r = KVS_E_IO;
+    CHECK(pthread_create(&tp, NULL, bigput_main, &bp) == 0);
+    for (i = 0; i < 30000 && evfail_seq_of(a) == f0; i++)
+        t_sleep_ms(1);
+    CHECK(evfail_seq_of(a) > f0); /* the put tried k1 and found it pinned */
+    CHECK_R(kvs_store_unpin(b, "k1", 2), KVS_OK);
+    t_gate_release(&g_rgate);
+    CHECK(pthread_join(tg, NULL) == 0);
+    CHECK(pthread_join(tp, NULL) == 0);
+    CHECK_R(gj.r, KVS_OK);
+    CHECK_R(bp.r, KVS_OK);
+    CHECK_R(kvs_store_exists(a, "k1", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_exists(a, "k2", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_get(a, "k3", 2, rd, 2 * VLEN, &n), KVS_OK);
+    CHECK(n == 2 * VLEN && memcmp(rd, big, n) == 0);
+    free(gj.buf);
+    free(big);
+    free(rd);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+/* ---- the last resort waits for a new pass ----
+   Another put's old value (Y, its overwrite under way) is a put's last
+   resort: it goes only when nothing else can. Here X was taken out of T2's
+   pass by T1's failed try (X pinned in B), and B unpinned X before T2 chose
+   again: T2 must try X in a new pass, not evict Y. The overwrite of Y then
+   fails, and Y's old value is still there. Four objects' room: Z, X, W, Y.
+   P (overwrite of Y) is held at its temporary file's creation and then
+   fails; T2 (two objects' room) is held in its eviction of Z; T1 (one
+   object) fails on X, evicts W and is held in its write. */
+static t_gate g_pgate = T_GATE_INIT, g_zgate = T_GATE_INIT, g_wgate = T_GATE_INIT;
+static int g_fail_create;
+static char g_zname[KVS_FSNAME_MAX + 1];
+
+static int h_openat_fail(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    if ((flags & O_CREAT) && __atomic_exchange_n(&g_fail_create, 0, __ATOMIC_SEQ_CST)) {
+        t_gate_pass(&g_pgate, 1, NULL, NULL);
+        return -EIO;
+    }
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static int h_renameat_z(void *u, int fd1, const char *from, int fd2, const char *to)
+{
+    (void)u;
+    t_gate_pass(&g_zgate, 1, from, NULL);
+    return renameat(fd1, from, fd2, to) == 0 ? 0 : -errno;
+}
+
+static int64_t h_pwritev_t1(void *u, int fd, const kvs_iovec *v, int cnt, uint64_t off)
+{
+    ssize_t n;
+    (void)u;
+    if (cnt > 1)
+        t_gate_pass(&g_wgate, 1, NULL, v[cnt - 1].base);
+    n = pwritev(fd, (const struct iovec *)(const void *)v, cnt, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+static void test_last_resort_after_new_pass(const char *dir)
+{
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    pthread_t tpp, t1, t2;
+    bigput jp, j1, j2;
+    unsigned char y2[VLEN], *big = (unsigned char *)xalloc(2 * VLEN), *v1 = (unsigned char *)xalloc(VLEN);
+    static const char *const keys[4] = {"Z", "X", "W", "Y"};
+    size_t n = 0;
+    int k;
+    memset(&ops, 0, sizeof ops);
+    ops.openat = h_openat_fail;
+    ops.renameat = h_renameat_z;
+    ops.pwritev = h_pwritev_t1;
+    if (!open_pair_cap(dir, 4 * (4096 + VLEN), &ops, NULL, &a, &b))
+        return;
+    for (k = 0; k < 4; k++)
+        CHECK_R(kvs_store_put(a, keys[k], 1, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_pin(b, "X", 1), KVS_OK);
+    fs_name_of("Z", g_zname);
+    memset(y2, 'y', sizeof y2);
+    memset(big, '2', 2 * VLEN);
+    memset(v1, '1', VLEN);
+    /* P: the overwrite of Y, held before its temporary file exists */
+    __atomic_store_n(&g_fail_create, 1, __ATOMIC_SEQ_CST);
+    t_gate_arm(&g_pgate, 1, NULL, NULL);
+    jp.s = a, jp.key = "Y", jp.v = y2, jp.n = VLEN, jp.r = KVS_OK;
+    CHECK(pthread_create(&tpp, NULL, bigput_main, &jp) == 0);
+    CHECK(t_gate_wait_entered(&g_pgate));
+    /* T2: room for two, held while it takes Z away */
+    t_gate_arm(&g_zgate, 1, g_zname, NULL);
+    j2.s = a, j2.key = "K2", j2.v = big, j2.n = 2 * VLEN, j2.r = KVS_E_IO;
+    CHECK(pthread_create(&t2, NULL, bigput_main, &j2) == 0);
+    CHECK(t_gate_wait_entered(&g_zgate));
+    /* T1: Z busy, X pinned in B (a failure T2's pass did not see), W
+       evicted; held in its write, its room reserved */
+    t_gate_arm(&g_wgate, 1, NULL, v1);
+    j1.s = a, j1.key = "K1", j1.v = v1, j1.n = VLEN, j1.r = KVS_E_IO;
+    CHECK(pthread_create(&t1, NULL, bigput_main, &j1) == 0);
+    CHECK(t_gate_wait_entered(&g_wgate));
+    CHECK_R(kvs_store_exists(a, "W", 1), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_unpin(b, "X", 1), KVS_OK);
+    t_gate_release(&g_zgate);
+    CHECK(pthread_join(t2, NULL) == 0);
+    t_gate_release(&g_wgate);
+    CHECK(pthread_join(t1, NULL) == 0);
+    t_gate_release(&g_pgate);
+    CHECK(pthread_join(tpp, NULL) == 0);
+    CHECK_R(j2.r, KVS_OK);
+    CHECK_R(j1.r, KVS_OK);
+    CHECK_R(jp.r, KVS_E_IO);
+    CHECK_R(kvs_store_exists(a, "X", 1), KVS_NOT_FOUND); /* X went, not Y */
+    get_is(a, "Y"); /* the old value of the failed overwrite */
+    CHECK_R(kvs_store_get(a, "K2", 2, big, 2 * VLEN, &n), KVS_OK);
+    CHECK(n == 2 * VLEN && big[0] == '2');
+    free(big);
+    free(v1);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+/* ---- an overwrite of a key another handle removed ----
+   A still counts k1's file, which B removed; an overwrite that would not
+   fit beside the old file looks at the name before it fails (it used to
+   fail with KVS_E_FULL for ever, the directory empty). One that does not
+   fit beside a file that is there still fails at once. */
+static void test_overwrite_after_remove_elsewhere(const char *dir)
+{
+    kvs_store *a, *b;
+    unsigned char *big = (unsigned char *)xalloc(2 * VLEN);
+    kvs_store_stats st;
+    memset(big, 'R', 2 * VLEN);
+    if (!open_pair(dir, NULL, NULL, &a, &b))
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_remove(b, "k1", 2), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k1", 2, big, 2 * VLEN), KVS_OK);
+    kvs_store_get_stats(a, &st);
+    CHECK(st.objects == 1 && st.evictions == 0);
+    /* the 2 x VLEN file is there now: a second such overwrite can never
+       fit beside it */
+    CHECK_R(kvs_store_put(a, "k1", 2, big, 2 * VLEN), KVS_E_FULL);
+    CHECK_R(kvs_store_exists(a, "k1", 2), KVS_OK);
+    free(big);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
 /* ---- a pin that cannot get its lock: KVS_E_BUSY, after the wait ----
    (KVSI_PIN_WAIT_MS is 2 s in this test) */
 static int h_lock_held(void *u, int fd, int how, uint64_t off)
@@ -1042,6 +1254,12 @@ int main(void)
     test_full_waits_for_read(d, 0);
     t_path(d, sizeof d, "full1");
     test_full_waits_for_read(d, 1);
+    t_path(d, sizeof d, "retry");
+    test_retry_after_wait(d);
+    t_path(d, sizeof d, "lastresort");
+    test_last_resort_after_new_pass(d);
+    t_path(d, sizeof d, "removed");
+    test_overwrite_after_remove_elsewhere(d);
     t_path(d, sizeof d, "giveup");
     test_pin_gives_up(d);
     t_path(d, sizeof d, "readonly");
