@@ -239,7 +239,8 @@ typedef struct kvs_allocator {
 
 /* *out = size bytes aligned to align. size 0, or an allocator with one
    callback set and the other NULL, is KVS_E_INVAL; align must be a power of
-   two in [1, KVS_ALIGN_MAX] (else KVS_E_ALIGN); KVS_E_NOMEM or
+   two in [1, KVS_ALIGN_MAX] (else KVS_E_ALIGN, as when a caller's allocator
+   returns a block not aligned as asked: the block is freed); KVS_E_NOMEM or
    KVS_E_OVERFLOW when it cannot be had. *out is NULL on failure. */
 KVSDEF kvs_result kvs_aligned_alloc(const kvs_allocator *a, size_t size, size_t align, void **out);
 /* Free what kvs_aligned_alloc returned, with the same size and align. NULL is a no-op. */
@@ -382,9 +383,11 @@ typedef struct kvs_tpmap {
    {"0": "/dev/a", "1": "/dev/b"} (see docs/FORMAT.md, "TP map").
    expected_world 0 takes the world size from the map, otherwise the map must
    hold exactly ranks 0..expected_world-1. Errors: KVS_E_INVAL (syntax),
-   KVS_E_RANK (a rank not an integer in range, or missing: the message names
-   the ranks present), KVS_E_DUPLICATE (a rank twice or a path used by two
-   ranks), KVS_E_PATH / KVS_E_EMPTY (bad path), KVS_E_LIMIT, KVS_E_NOMEM.
+   KVS_E_RANK (a rank not written as a decimal integer, one not below the
+   world size, or one missing: the message names the ranks present),
+   KVS_E_DUPLICATE (a rank twice or a path used by two ranks), KVS_E_PATH /
+   KVS_E_EMPTY (bad path), KVS_E_LIMIT (a rank of KVS_TP_MAX or more, or
+   an expected_world above KVS_TP_MAX), KVS_E_NOMEM.
    err (may be NULL) receives a NUL-terminated explanation, truncated to
    err_cap bytes. Nothing is opened; on error *out owns nothing. */
 KVSDEF kvs_result kvs_tpmap_parse(const char *text, uint32_t expected_world, const kvs_allocator *a,
@@ -514,7 +517,8 @@ typedef struct kvs_objhdr {
 } kvs_objhdr;
 
 /* Encode the header and its key into buf: writes KVS_OBJHDR_FIXED_BYTES +
-   key_len bytes (the caller zero-fills up to payload_offset). */
+   key_len bytes (the caller zero-fills up to payload_offset). h->key may
+   point into buf (it is moved first). */
 KVSDEF kvs_result kvs_objhdr_encode(const kvs_objhdr *h, void *buf, size_t cap, size_t *out_len);
 KVSDEF kvs_result kvs_objhdr_decode(const void *buf, size_t len, kvs_objhdr *out);
 
@@ -547,7 +551,8 @@ KVSDEF kvs_result kvs_index_header_encode(const kvs_index_header *h, void *buf, 
    slot_count, entry_count > slot_count). */
 KVSDEF kvs_result kvs_index_header_decode(const void *buf, size_t len, kvs_index_header *out);
 /* KVS_E_KEY (key_len 0 or above 1024), KVS_E_INVAL (generation 0),
-   KVS_E_BUFSIZE (cap below kvs_index_entry_size). */
+   KVS_E_BUFSIZE (cap below kvs_index_entry_size). e->key may point into
+   buf (it is moved first). */
 KVSDEF kvs_result kvs_index_entry_encode(const kvs_index_entry *e, void *buf, size_t cap, size_t *out_len);
 /* Decode the entry at buf (len bytes remain); *used = its size. KVS_E_CORRUPT
    for a slot >= slot_count, a bad key_len, generation 0, nonzero reserved or
@@ -1388,8 +1393,10 @@ KVSDEF kvs_result kvs_store_iterate(kvs_store *s, kvs_key_fn fn, void *user);
    later; not Intel's hybrid clients such as Alder Lake), compiled by a target
    attribute and chosen at run time when the CPU and the OS have it (or always,
    when the compiler target has it). The run-time check is libgcc's or
-   compiler-rt's __builtin_cpu_supports; a freestanding build without them
-   defines KVS_NO_AVX512_CRC32C. Not on Windows (64-byte stack alignment). */
+   compiler-rt's __builtin_cpu_supports, which the SSE4.2 choice below uses
+   too: a freestanding build without them defines KVS_NO_HW_CRC32C (or
+   builds with -msse4.2 and defines KVS_NO_AVX512_CRC32C). Not on Windows
+   (64-byte stack alignment). */
 #if (KVSI_HW_CRC32C_X86 || KVSI_CRC32C_DISPATCH) && !defined(KVS_NO_AVX512_CRC32C) && \
     defined(__x86_64__) && !defined(_WIN32) && \
     ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 10))
@@ -2548,7 +2555,10 @@ KVSDEF kvs_result kvs_tpmap_parse(const char *text, uint32_t expected_world, con
     size = KVS_TP_MAX * sizeof(char *) + tlen + 1;
     r = kvs_aligned_alloc(&out->alloc, size, sizeof(char *), &mem);
     if (r != KVS_OK) {
-        kvsi_msg_str(&m, "out of memory");
+        kvsi_msg_str(&m, r == KVS_E_NOMEM ? "out of memory"
+                         : r == KVS_E_INVAL ? "allocator: alloc and free must both be set, or both NULL"
+                         : r == KVS_E_ALIGN ? "the allocator returned memory not aligned as asked"
+                                            : kvs_result_str(r));
         goto fail;
     }
     memset(mem, 0, KVS_TP_MAX * sizeof(char *));
@@ -3064,6 +3074,10 @@ KVSDEF kvs_result kvs_objhdr_encode(const kvs_objhdr *h, void *buf, size_t cap, 
         return KVS_E_INVAL;
     if (cap < KVS_OBJHDR_FIXED_BYTES + (size_t)h->key_len)
         return KVS_E_BUFSIZE;
+    /* the key first, and hashed where it lands: a key inside buf (in
+       place, or overlapping the fixed fields) is read before anything
+       else is written */
+    memmove(p + KVS_OBJHDR_FIXED_BYTES, h->key, h->key_len);
     memset(p, 0, KVS_OBJHDR_FIXED_BYTES);
     memcpy(p, "KVSOBJCT", 8);
     kvsi_put16(p + 8, KVS_FORMAT_VERSION);
@@ -3073,9 +3087,8 @@ KVSDEF kvs_result kvs_objhdr_encode(const kvs_objhdr *h, void *buf, size_t cap, 
     kvsi_put64(p + 32, h->store_id);
     kvsi_put32(p + 40, h->payload_offset);
     kvsi_put32(p + 44, h->payload_crc);
-    kvsi_put64(p + 48, kvs_fnv1a64(h->key, h->key_len));
-    memmove(p + KVS_OBJHDR_FIXED_BYTES, h->key, h->key_len);
-    kvsi_put32(p + 60, kvsi_objhdr_crc(p, h->key, h->key_len));
+    kvsi_put64(p + 48, kvs_fnv1a64(p + KVS_OBJHDR_FIXED_BYTES, h->key_len));
+    kvsi_put32(p + 60, kvsi_objhdr_crc(p, p + KVS_OBJHDR_FIXED_BYTES, h->key_len));
     *out_len = KVS_OBJHDR_FIXED_BYTES + (size_t)h->key_len;
     return KVS_OK;
 }
@@ -3172,13 +3185,13 @@ KVSDEF kvs_result kvs_index_entry_encode(const kvs_index_entry *e, void *buf, si
         return KVS_E_INVAL;
     if (cap < size)
         return KVS_E_BUFSIZE;
+    memmove(p + KVS_INDEX_ENTRY_FIXED_BYTES, e->key, e->key_len); /* first: e->key may be in buf */
     kvsi_put32(p, e->slot);
     kvsi_put32(p + 4, e->key_len);
     kvsi_put64(p + 8, e->generation);
     kvsi_put64(p + 16, e->payload_len);
     kvsi_put32(p + 24, e->payload_crc);
     kvsi_put32(p + 28, 0);
-    memmove(p + KVS_INDEX_ENTRY_FIXED_BYTES, e->key, e->key_len);
     memset(p + KVS_INDEX_ENTRY_FIXED_BYTES + e->key_len, 0, size - KVS_INDEX_ENTRY_FIXED_BYTES - e->key_len);
     *out_len = size;
     return KVS_OK;

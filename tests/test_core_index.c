@@ -1179,9 +1179,33 @@ static void test_hostile(void)
     }
 }
 
+/* The key already in the output buffer, at any offset up to past the
+   fixed fields: the same bytes as from a key apart. */
+static void test_entry_key_in_buf(void)
+{
+    unsigned char key[KVS_KEY_MAX], want[512], buf[512];
+    kvs_index_entry e, ek, d;
+    size_t n = 0, size, off, used = 0;
+    e = rand_entry(100, SLOTS_ANY, key, 1);
+    size = kvs_index_entry_size(100);
+    CHECK_R(kvs_index_entry_encode(&e, want, sizeof want, &n), KVS_OK);
+    CHECK(n == size);
+    for (off = 0; off <= 140; off++) {
+        memset(buf, 0xee, sizeof buf);
+        memcpy(buf + off, key, 100);
+        ek = e;
+        ek.key = buf + off;
+        CHECK_R(kvs_index_entry_encode(&ek, buf, sizeof buf, &n), KVS_OK);
+        if (!CHECK(n == size && memcmp(buf, want, n) == 0))
+            fprintf(stderr, "  key at buf + %zu\n", off);
+        CHECK_R(kvs_index_entry_decode(buf, n, SLOTS_ANY, &d, &used), KVS_OK);
+    }
+}
+
 int main(void)
 {
     t_init("test_core_index");
+    test_entry_key_in_buf();
     test_sizes();
     test_header();
     test_entry();

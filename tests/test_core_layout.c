@@ -334,6 +334,27 @@ static void test_objhdr(void)
                 CHECK(kvs_objhdr_decode(buf, len, &d) < 0);
         }
     }
+    /* the key already in the output buffer, at every offset from the
+       start to past the fixed fields: the same bytes as from a key apart */
+    {
+        size_t off;
+        klen = 100;
+        t_fill(key, klen);
+        h.key_len = (uint32_t)klen;
+        h.key = key;
+        h.payload_offset = 512;
+        CHECK_R(kvs_objhdr_encode(&h, b, sizeof b, &n), KVS_OK);
+        for (off = 0; off <= 130; off++) {
+            memset(buf, 0xee, sizeof buf);
+            memcpy(buf + off, key, klen);
+            h2 = h;
+            h2.key = buf + off;
+            CHECK_R(kvs_objhdr_encode(&h2, buf, sizeof buf, &n), KVS_OK);
+            if (!CHECK(n == 64 + klen && memcmp(buf, b, n) == 0))
+                fprintf(stderr, "  key at buf + %zu\n", off);
+            CHECK_R(kvs_objhdr_decode(buf, n, &d), KVS_OK);
+        }
+    }
     /* encoder refusals */
     klen = 10;
     h.key_len = 10;

@@ -425,6 +425,16 @@ static void alloc_walk(void)
         CHECK_R(kvs_tpmap_parse("1=/a", 0, &a, &m, NULL, 0), KVS_E_RANK);
         CHECK(st.live == 0 && st.bad_free == 0);
     }
+    {
+        /* an allocator with one callback: its own result, and a message
+           that says so (not "out of memory") */
+        t_alloc_state st;
+        kvs_allocator a = t_allocator(&st, -1);
+        kvs_tpmap m;
+        a.free = NULL;
+        CHECK_R(kvs_tpmap_parse("0=/a", 0, &a, &m, err, sizeof err), KVS_E_INVAL);
+        CHECK(strstr(err, "allocator") != NULL && strstr(err, "memory") == NULL);
+    }
 }
 
 int main(void)
