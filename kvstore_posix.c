@@ -2106,8 +2106,8 @@ static kvs_result kvsi_mkdir_p(const char *path, uint32_t mode, const kvs_sysops
             if (e == EEXIST) {
                 if (stat(buf, &sb) != 0) {
                     int se = errno;
-                    if (se == ENOENT && lstat(buf, &sb) == 0)
-                        return KVS_E_EXIST; /* a dangling symlink in the way */
+                    if ((se == ENOENT || se == ELOOP) && lstat(buf, &sb) == 0)
+                        return KVS_E_EXIST; /* a dangling or looping symlink in the way */
                     return kvs_result_from_errno(se);
                 }
                 if (!S_ISDIR(sb.st_mode))
@@ -3724,7 +3724,8 @@ typedef struct kvsi_rent {
     uint64_t hash, gen, len;
     uint32_t slot, klen, crc;
     uint32_t readers, pins;
-    int dead;                         /* out of the index, waiting for readers */
+    unsigned char dead;               /* out of the index, waiting for readers */
+    unsigned char bad;                /* a reader found it damaged (counted)    */
     size_t mem;
     unsigned char *key;
 } kvsi_rent;
@@ -4426,7 +4427,7 @@ static void kvsi_raw_rsv_done(kvsi_raw *R, kvsi_rfl *fl)
 /* Reserve a slot and a generation for a put (registers it in flight). */
 static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
 {
-    unsigned tries;
+    unsigned tries, waits = 0; /* rounds of eviction; waits a put in flight ended */
     kvs_result r;
     pthread_mutex_lock(&R->mu);
     if (R->next_gen >= KVSI_RAW_COUNTER_MAX - 1) {
@@ -4441,7 +4442,7 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
     if (R->rsv)
         R->rsv->rprev = fl;
     R->rsv = fl;
-    for (tries = 0;; tries++) {
+    for (tries = 0;;) {
         uint64_t after;
         if (R->nfree > 0) {
             *slot = R->freel[--R->nfree];
@@ -4464,6 +4465,12 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                    checkpoint per round): wait for the put instead. */
                 uint64_t want = kvsi_max64(1, R->L.slot_count / 32), got = 0;
                 kvsi_rent *e = R->lru, *prev;
+                if (tries >= KVSI_RAW_TRIES) {
+                    /* before evicting: nothing goes for a put that fails */
+                    kvsi_raw_rsv_done(R, fl);
+                    pthread_mutex_unlock(&R->mu);
+                    return KVS_E_FULL;
+                }
                 for (; e != NULL && got < want; e = prev) {
                     prev = e->lprev;
                     if (e->readers == 0 && e->pins == 0 && e->gen < floor && !kvsi_raw_key_busy(R, e)) {
@@ -4472,22 +4479,29 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                         got++;
                     }
                 }
-                if (got == 0 && R->nfl > 0 && tries < KVSI_RAW_TRIES) {
+                if (got == 0 && R->nfl > 0) {
                     /* Only slots newer than a put in flight are quarantined:
-                       wait for a put to end (checkpoints broadcast too, and
-                       are not waited for), a bounded number of times. */
+                       wait for a put to end, or a checkpoint to free a slot
+                       (icv), and look again. Up to KVSI_RAW_TRIES puts in
+                       flight may end meanwhile; other wake-ups do not count. */
                     uint64_t ended = R->fl_ended;
-                    while (R->fl_ended == ended)
-                        pthread_cond_wait(&R->icv, &R->mu);
+                    if (waits >= KVSI_RAW_TRIES) {
+                        kvsi_raw_rsv_done(R, fl);
+                        pthread_mutex_unlock(&R->mu);
+                        return KVS_E_FULL;
+                    }
+                    pthread_cond_wait(&R->icv, &R->mu);
+                    if (R->fl_ended != ended)
+                        waits++;
                     continue;
                 }
                 if (got == 0) {
-                    /* The last resort, as in the filesystem store: the
-                       least recent object whose key has another put under
-                       way (never this put's own key). That put's old value
-                       goes only when nothing else can; two overwrites in a
-                       full store both succeed, as one after the other
-                       would. */
+                    /* The last resort (no put in flight), as in the
+                       filesystem store: the least recent object whose key
+                       has another put under way (never this put's own
+                       key). That put's old value goes only when nothing
+                       else can; two overwrites in a full store both
+                       succeed, as one after the other would. */
                     for (e = R->lru; e != NULL; e = e->lprev)
                         if (e->readers == 0 && e->pins == 0 && e->gen < floor && !kvsi_raw_same_key(e, fl->e)) {
                             kvsi_raw_drop(R, e);
@@ -4517,6 +4531,7 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
             pthread_mutex_unlock(&R->mu);
             return r;
         }
+        tries++;
     }
     kvsi_raw_rsv_done(R, fl);
     fl->gen = R->next_gen++;
@@ -4686,9 +4701,12 @@ static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const vo
 static void kvsi_raw_release(kvsi_raw *R, kvsi_rent *e, int corrupt)
 {
     e->readers--;
+    if (corrupt && !e->bad) { /* one damaged record, counted once */
+        e->bad = 1;
+        R->corruptions++;
+    }
     if (corrupt) {
-        if (!e->dead) { /* counted once: by the reader that drops it */
-            R->corruptions++;
+        if (!e->dead) {
             kvsi_raw_unlink(R, e);
             R->mut_seq++;
             e->dead = 1;

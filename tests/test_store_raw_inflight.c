@@ -257,7 +257,7 @@ static void *late_main(void *arg)
     return NULL;
 }
 
-static void test_wait_past_checkpoints(const char *path)
+static void test_wait_past_checkpoints(const char *path, int freed)
 {
     kvs_store_config c;
     kvs_store *s = NULL;
@@ -280,6 +280,11 @@ static void test_wait_past_checkpoints(const char *path)
     S = st.slots_total;
     CHECK(S >= 3 && S <= 64);
     fill_obj(slow, BIG, 5, 5);
+    memset(v, 'o', sizeof v);
+    if (freed) { /* older than the slow put, pinned: not evictable */
+        CHECK_R(kvs_store_put(s, "O", 1, v, sizeof v), KVS_OK);
+        CHECK_R(kvs_store_pin(s, "O", 1), KVS_OK);
+    }
     t_gate_arm(&g_gate, G_WRITE, NULL, slow);
     js.s = s;
     js.key = "slow";
@@ -288,7 +293,7 @@ static void test_wait_past_checkpoints(const char *path)
     CHECK(pthread_create(&t, NULL, put_main, &js) == 0);
     CHECK(t_gate_wait_entered(&g_gate));
     memset(v, 'x', sizeof v);
-    for (i = 0; i + 1 < S; i++) { /* the other slots: full, all newer */
+    for (i = 0; i + 1 + (uint64_t)freed < S; i++) { /* the other slots: full, all newer */
         snprintf(key, sizeof key, "x%llu", (unsigned long long)i);
         CHECK_R(kvs_store_put(s, key, strlen(key), v, sizeof v), KVS_OK);
     }
@@ -303,6 +308,15 @@ static void test_wait_past_checkpoints(const char *path)
     if (!CHECK(!__atomic_load_n(&l.done, __ATOMIC_ACQUIRE)))
         fprintf(stderr, "  the put ended (%s) while the slow put was in flight\n", kvs_result_name(l.r));
     CHECK(st.checkpoints - st0.checkpoints <= 1); /* none for nothing */
+    if (freed) {
+        /* O removed: older than the slow put, so a checkpoint frees its
+           slot, and the waiting put takes it without waiting for the slow
+           put any longer */
+        CHECK_R(kvs_store_remove(s, "O", 1), KVS_OK);
+        for (i = 0; i < 3000 && !__atomic_load_n(&l.done, __ATOMIC_ACQUIRE); i++)
+            t_sleep_ms(10);
+        CHECK(__atomic_load_n(&l.done, __ATOMIC_ACQUIRE));
+    }
     t_gate_release(&g_gate);
     CHECK(pthread_join(t, NULL) == 0);
     CHECK(pthread_join(tl, NULL) == 0);
@@ -436,6 +450,27 @@ static void test_corrupt_counted_once(const char *path)
     CHECK_R(kvs_store_get(s, "K", 1, rd2, BIG, &n), KVS_NOT_FOUND); /* gone: a plain miss */
     kvs_store_get_stats(s, &st);
     CHECK(st.corruptions == 1);
+    /* a damaged record removed while a get reads it is still counted */
+    CHECK_R(kvs_store_put(s, "R", 1, v, BIG), KVS_OK);
+    {
+        kvsi_raw *R = (kvsi_raw *)s->engine;
+        kvsi_rent *e;
+        pthread_mutex_lock(&R->mu);
+        e = kvsi_raw_find(R, "R", 1, kvsi_raw_hash("R", 1));
+        off = e != NULL ? kvsi_raw_slot_off(R, e->slot) + R->L.slot_header_bytes + 1000 : 0;
+        pthread_mutex_unlock(&R->mu);
+    }
+    CHECK(off != 0 && poke(path, off, 0x5a) == 0);
+    t_gate_arm(&g_gate, G_READ, NULL, rd1);
+    g.key = "R";
+    CHECK(pthread_create(&t, NULL, get_main, &g) == 0);
+    CHECK(t_gate_wait_entered(&g_gate));
+    CHECK_R(kvs_store_remove(s, "R", 1), KVS_OK);
+    t_gate_release(&g_gate);
+    pthread_join(t, NULL);
+    CHECK_R(g.r, KVS_NOT_FOUND);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 2);
     CHECK_R(kvs_store_close(s), KVS_OK);
     unlink(path);
     kvs_aligned_free(NULL, rd1, BIG, 4096);
@@ -456,7 +491,8 @@ int main(void)
     test_out_of_order(p1);
     test_slow_put_eviction(p2);
     t_path(p2, sizeof p2, "ckwait.dev");
-    test_wait_past_checkpoints(p2);
+    test_wait_past_checkpoints(p2, 0);
+    test_wait_past_checkpoints(p2, 1);
     t_path(p1, sizeof p1, "reader.dev");
     test_reader_not_evicted(p1);
     t_path(p1, sizeof p1, "corrupt.dev");
