@@ -7075,22 +7075,41 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
 /* Whether the file self counts is still at its name, looked at when only
    that file stands between an overwrite and KVS_E_FULL: another handle or
    process may have removed it, and the count would refuse every overwrite
-   of the key for ever. Called and returns with fs->mu held (dropped for
-   the look); 1 when the file was gone and self no longer counts it. */
+   of the key for ever. The name is held busy meanwhile (this handle's
+   evictions and removes of it wait), and a file away from its name is
+   waited for as sync does (another handle's eviction holds the name's byte
+   while it checks whose file it took, and may put it back). Called and
+   returns with fs->mu held (dropped for the look); 1 when self changed
+   meanwhile (no longer counted: gone, or recorded anew by another call),
+   so the caller looks at the room again. */
+static int kvsi_fs_settle(kvsi_fs *fs, kvsi_fsent *e); /* below, with the pins */
+
 static int kvsi_fs_self_gone(kvsi_fs *fs, kvsi_fsent *self)
 {
     kvs_file_status st;
-    uint64_t v0 = self->ver, k0 = self->kseq;
-    int r;
-    if (self->busy)
-        return 0; /* this handle renames or removes the name right now */
+    uint64_t v0, k0;
+    int r, gone;
+    kvsi_fs_busy_enter(fs, self);
+    v0 = self->ver;
+    k0 = self->kseq;
     pthread_mutex_unlock(&fs->mu);
     r = kvsi_sys_fstatat(fs->ops, fs->dirs[self->dir].fd, kvsi_fsent_name(self), &st);
     pthread_mutex_lock(&fs->mu);
-    if (r != -ENOENT || self->ver != v0 || self->kseq != k0 || !self->present)
-        return 0;
-    kvsi_fs_gone(fs, self);
-    return 1;
+    if ((r == -ENOENT || r == -ESTALE) && self->present) {
+        int sr = kvsi_fs_settle(fs, self);
+        if (sr == 0) {
+            pthread_mutex_unlock(&fs->mu);
+            r = kvsi_sys_fstatat(fs->ops, fs->dirs[self->dir].fd, kvsi_fsent_name(self), &st);
+            pthread_mutex_lock(&fs->mu);
+        } else {
+            r = sr; /* an eviction elsewhere still holds it: not known gone */
+        }
+    }
+    gone = (r == -ENOENT || r == -ESTALE) && self->present && self->ver == v0 && self->kseq == k0;
+    if (gone)
+        kvsi_fs_gone(fs, self);
+    kvsi_fs_busy_leave(fs, self);
+    return gone || self->ver != v0 || self->kseq != k0 || !self->present;
 }
 
 /* Make room for need more bytes (capacity_bytes) for the put of self,
@@ -7123,8 +7142,11 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, kvsi_fsent *self)
             /* no room even with every object evicted that this handle
                does not pin, or keeps (an overwrite's own old file): full
                now, with nothing evicted for nothing; unless the old file
-               is gone (removed by another handle or process) */
-            if (fs->pinned <= cap - need && !looked) {
+               (pinned here or not) is what stands in the way and is gone:
+               removed by another handle or process */
+            uint64_t others = fs->pinned - (self != NULL && self->present && self->pins > 0 ? self->disk : 0);
+            if (!looked && self != NULL && self->present && others <= cap - need &&
+                self->disk > cap - need - others) {
                 looked = 1;
                 if (kvsi_fs_self_gone(fs, self))
                     continue;

@@ -838,6 +838,56 @@ static void test_overwrite_after_remove_elsewhere(const char *dir)
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
+/* The look of such an overwrite at its name, held while a get of the key
+   in the same handle finds the file gone and records it: the overwrite
+   looks at the room again and succeeds (it used to fail with KVS_E_FULL
+   because the record changed during the look). */
+static t_gate g_sgate = T_GATE_INIT;
+
+static int h_fstatat_gate(void *u, int dfd, const char *path, kvs_file_status *st)
+{
+    (void)u;
+    t_gate_pass(&g_sgate, 1, path, NULL);
+    return kvs_sys_fstatat(dfd, path, st);
+}
+
+static void test_overwrite_look_meanwhile(const char *dir)
+{
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    pthread_t t;
+    bigput bp;
+    char name[KVS_FSNAME_MAX + 1];
+    unsigned char *big = (unsigned char *)xalloc(2 * VLEN), *rd = (unsigned char *)xalloc(2 * VLEN);
+    size_t n = 0;
+    memset(&ops, 0, sizeof ops);
+    ops.fstatat = h_fstatat_gate;
+    memset(big, 'L', 2 * VLEN);
+    if (!open_pair(dir, &ops, NULL, &a, &b))
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_remove(b, "k1", 2), KVS_OK);
+    fs_name_of("k1", name);
+    t_gate_arm(&g_sgate, 1, name, NULL);
+    bp.s = a;
+    bp.key = "k1";
+    bp.v = big;
+    bp.n = 2 * VLEN;
+    bp.r = KVS_E_IO;
+    CHECK(pthread_create(&t, NULL, bigput_main, &bp) == 0);
+    CHECK(t_gate_wait_entered(&g_sgate)); /* the overwrite looks at the name */
+    CHECK_R(kvs_store_get(a, "k1", 2, rd, 2 * VLEN, &n), KVS_NOT_FOUND);
+    t_gate_release(&g_sgate);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK_R(bp.r, KVS_OK);
+    CHECK_R(kvs_store_get(a, "k1", 2, rd, 2 * VLEN, &n), KVS_OK);
+    CHECK(n == 2 * VLEN && memcmp(rd, big, n) == 0);
+    free(big);
+    free(rd);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
 /* ---- a pin that cannot get its lock: KVS_E_BUSY, after the wait ----
    (KVSI_PIN_WAIT_MS is 2 s in this test) */
 static int h_lock_held(void *u, int fd, int how, uint64_t off)
@@ -1260,6 +1310,8 @@ int main(void)
     test_last_resort_after_new_pass(d);
     t_path(d, sizeof d, "removed");
     test_overwrite_after_remove_elsewhere(d);
+    t_path(d, sizeof d, "looked");
+    test_overwrite_look_meanwhile(d);
     t_path(d, sizeof d, "giveup");
     test_pin_gives_up(d);
     t_path(d, sizeof d, "readonly");
