@@ -4808,8 +4808,10 @@ static kvs_result kvsi_raw_remove(void *eng, const void *key, size_t klen)
     kvsi_rent *e;
     pthread_mutex_lock(&R->mu);
     e = kvsi_raw_find(R, key, klen, kvsi_raw_hash(key, klen));
-    if (e != NULL)
+    if (e != NULL) {
         kvsi_raw_drop(R, e);
+        pthread_cond_broadcast(&R->icv); /* a waiting put may free its slot */
+    }
     pthread_mutex_unlock(&R->mu);
     return e != NULL ? KVS_OK : KVS_NOT_FOUND;
 }
@@ -4829,8 +4831,8 @@ static kvs_result kvsi_raw_pin(void *eng, const void *key, size_t klen, int delt
         r = KVS_E_INVAL;
     else if (delta > 0)
         e->pins++;
-    else
-        e->pins--;
+    else if (--e->pins == 0)
+        pthread_cond_broadcast(&R->icv); /* evictable now: a waiting put looks again */
     pthread_mutex_unlock(&R->mu);
     return r;
 }
@@ -7179,6 +7181,14 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, kvsi_fsent *self)
         }
         if (v == NULL)
             v = last;
+        if (v == NULL && !looked && self != NULL && self->present) {
+            /* about to fail while counting the key's own old file: make
+               sure it is still there (removed elsewhere, it would refuse
+               this overwrite for ever) */
+            looked = 1;
+            if (kvsi_fs_self_gone(fs, self))
+                continue;
+        }
         if (v == NULL) {
             res = everr ? kvs_result_from_errno(-everr) : KVS_E_FULL;
             break;

@@ -836,6 +836,24 @@ static void test_overwrite_after_remove_elsewhere(const char *dir)
     free(big);
     CHECK_R(kvs_store_close(a), KVS_OK);
     CHECK_R(kvs_store_close(b), KVS_OK);
+    /* the rest of the room taken by an object pinned in the other handle
+       (found only by trying it): the overwrite looks at its name too */
+    if (!open_pair_cap(dir, 10 * 4096, NULL, NULL, &a, &b))
+        return;
+    big = (unsigned char *)xalloc(4 * 4096);
+    memset(big, 'P', 4 * 4096);
+    CHECK_R(kvs_store_put(a, "k1", 2, big, 4 * 4096), KVS_OK); /* 5 blocks */
+    CHECK_R(kvs_store_put(a, "z", 1, g_val, VLEN), KVS_OK);    /* 3 blocks */
+    CHECK_R(kvs_store_pin(b, "z", 1), KVS_OK);
+    CHECK_R(kvs_store_remove(b, "k1", 2), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k1", 2, big, 4 * 4096), KVS_OK);
+    CHECK_R(kvs_store_exists(a, "z", 1), KVS_OK);
+    kvs_store_get_stats(a, &st);
+    CHECK(st.objects == 2 && st.evictions == 0);
+    CHECK_R(kvs_store_unpin(b, "z", 1), KVS_OK);
+    free(big);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
 /* The look of such an overwrite at its name, held while a get of the key

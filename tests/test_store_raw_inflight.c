@@ -234,7 +234,8 @@ static void test_slow_put_eviction(const char *path)
     free(v);
 }
 
-/* 2b. The same wait with frequent checkpoints. The store is full of
+/* 2b. The same wait with frequent checkpoints (then with none: a remove or
+   an unpin of an older entry ends the wait too). The store is full of
    entries newer than the slow put, one of them removed (its slot waits in
    quarantine for the slow put too); checkpoints every 10 ms. The put that
    needs a slot waits for the slow put however long it takes: checkpoint
@@ -270,7 +271,7 @@ static void test_wait_past_checkpoints(const char *path, int freed)
     uint64_t S, i;
     size_t got = 0;
     raw_cfg(&c, path, 2 * MiB, BIG, KVS_DIRECT_PREFER);
-    c.checkpoint_interval_ms = 10;
+    c.checkpoint_interval_ms = freed >= 2 ? 3600000 : 10; /* 2, 3: no background checkpoint */
     c.checkpoint_idle_ms = 1;
     c.sysops = &g_ops;
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
@@ -293,7 +294,7 @@ static void test_wait_past_checkpoints(const char *path, int freed)
     CHECK(pthread_create(&t, NULL, put_main, &js) == 0);
     CHECK(t_gate_wait_entered(&g_gate));
     memset(v, 'x', sizeof v);
-    for (i = 0; i + 1 + (uint64_t)freed < S; i++) { /* the other slots: full, all newer */
+    for (i = 0; i + 1 + (freed ? 1u : 0u) < S; i++) { /* the other slots: full, all newer */
         snprintf(key, sizeof key, "x%llu", (unsigned long long)i);
         CHECK_R(kvs_store_put(s, key, strlen(key), v, sizeof v), KVS_OK);
     }
@@ -309,10 +310,14 @@ static void test_wait_past_checkpoints(const char *path, int freed)
         fprintf(stderr, "  the put ended (%s) while the slow put was in flight\n", kvs_result_name(l.r));
     CHECK(st.checkpoints - st0.checkpoints <= 1); /* none for nothing */
     if (freed) {
-        /* O removed: older than the slow put, so a checkpoint frees its
-           slot, and the waiting put takes it without waiting for the slow
-           put any longer */
-        CHECK_R(kvs_store_remove(s, "O", 1), KVS_OK);
+        /* O removed (1, 3) or unpinned (2): older than the slow put, so a
+           checkpoint frees its slot (the background one, or the waiting
+           put's own, woken by the remove), or the waiting put evicts it;
+           either way it no longer waits for the slow put */
+        if (freed == 2)
+            CHECK_R(kvs_store_unpin(s, "O", 1), KVS_OK);
+        else
+            CHECK_R(kvs_store_remove(s, "O", 1), KVS_OK);
         for (i = 0; i < 3000 && !__atomic_load_n(&l.done, __ATOMIC_ACQUIRE); i++)
             t_sleep_ms(10);
         CHECK(__atomic_load_n(&l.done, __ATOMIC_ACQUIRE));
@@ -493,6 +498,8 @@ int main(void)
     t_path(p2, sizeof p2, "ckwait.dev");
     test_wait_past_checkpoints(p2, 0);
     test_wait_past_checkpoints(p2, 1);
+    test_wait_past_checkpoints(p2, 2);
+    test_wait_past_checkpoints(p2, 3);
     t_path(p1, sizeof p1, "reader.dev");
     test_reader_not_evicted(p1);
     t_path(p1, sizeof p1, "corrupt.dev");
