@@ -271,18 +271,6 @@ static void *pin_main(void *arg)
     return NULL;
 }
 
-typedef struct putjob {
-    kvs_store *s;
-    kvs_result r;
-} putjob;
-
-static void *put_main(void *arg)
-{
-    putjob *j = (putjob *)arg;
-    j->r = kvs_store_put(j->s, "k3", 2, g_val, VLEN);
-    return NULL;
-}
-
 static void test_pin_waits_for_eviction(const char *dir)
 {
     kvs_store *a, *b;
@@ -298,9 +286,9 @@ static void test_pin_waits_for_eviction(const char *dir)
     put_k1_k2(a, g_val, VLEN);
     fs_name_of("k1", n1);
     t_gate_arm(&g_gate, G_RENAME, n1, NULL); /* A's eviction stops as it takes k1 */
-    ej.s = a;
+    ej.s = a, ej.key = "k3", ej.val = g_val, ej.len = VLEN;
     ej.r = KVS_OK;
-    CHECK(pthread_create(&te, NULL, put_main, &ej) == 0);
+    CHECK(pthread_create(&te, NULL, putjob_main, &ej) == 0);
     CHECK(t_gate_wait_entered(&g_gate)); /* A holds k1's lock, the file still at its name */
     memset(&pj, 0, sizeof pj);
     pj.s = b;
@@ -351,9 +339,9 @@ static void test_pinned_try_meanwhile(const char *dir, int mode)
     if (mode == 0)
         CHECK_R(kvs_store_remove(b, "k1", 2), KVS_OK); /* a pin does not stop a remove */
     t_gate_arm(&g_gate, G_OPENAT, KVS_PINS_NAME, NULL);
-    ej.s = a;
+    ej.s = a, ej.key = "k3", ej.val = g_val, ej.len = VLEN;
     ej.r = KVS_OK;
-    CHECK(pthread_create(&te, NULL, put_main, &ej) == 0);
+    CHECK(pthread_create(&te, NULL, putjob_main, &ej) == 0);
     CHECK(t_gate_wait_entered(&g_gate)); /* A's eviction picked k1 */
     if (mode == 0)
         CHECK_R(kvs_store_get(a, "k1", 2, g_rd, VLEN, &n), KVS_NOT_FOUND);
@@ -642,20 +630,6 @@ static uint64_t evfail_seq_of(kvs_store *s)
     return v;
 }
 
-typedef struct bigput {
-    kvs_store *s;
-    const char *key;
-    const unsigned char *v;
-    size_t n;
-    kvs_result r;
-} bigput;
-
-static void *bigput_main(void *arg)
-{
-    bigput *j = (bigput *)arg;
-    j->r = kvs_store_put(j->s, j->key, strlen(j->key), j->v, j->n);
-    return NULL;
-}
 
 static void test_retry_after_wait(const char *dir)
 {
@@ -663,7 +637,7 @@ static void test_retry_after_wait(const char *dir)
     kvs_sysops ops;
     pthread_t tg, tp;
     getjob gj;
-    bigput bp;
+    putjob bp;
     unsigned char *big = (unsigned char *)xalloc(2 * VLEN), *rd = (unsigned char *)xalloc(2 * VLEN);
     uint64_t f0;
     size_t n = 0;
@@ -684,10 +658,10 @@ static void test_retry_after_wait(const char *dir)
     memset(big, 'B', 2 * VLEN);
     bp.s = a;
     bp.key = "k3";
-    bp.v = big;
-    bp.n = 2 * VLEN; /* room for it: both k1 and k2 must go */
+    bp.val = big;
+    bp.len = 2 * VLEN; /* room for it: both k1 and k2 must go */
     bp.r = KVS_E_IO;
-    CHECK(pthread_create(&tp, NULL, bigput_main, &bp) == 0);
+    CHECK(pthread_create(&tp, NULL, putjob_main, &bp) == 0);
     for (i = 0; i < 30000 && evfail_seq_of(a) == f0; i++)
         t_sleep_ms(1);
     CHECK(evfail_seq_of(a) > f0); /* the put tried k1 and found it pinned */
@@ -755,7 +729,7 @@ static void test_last_resort_after_new_pass(const char *dir)
     kvs_store *a, *b;
     kvs_sysops ops;
     pthread_t tpp, t1, t2;
-    bigput jp, j1, j2;
+    putjob jp, j1, j2;
     unsigned char y2[VLEN], *big = (unsigned char *)xalloc(2 * VLEN), *v1 = (unsigned char *)xalloc(VLEN);
     static const char *const keys[4] = {"Z", "X", "W", "Y"};
     size_t n = 0;
@@ -776,19 +750,19 @@ static void test_last_resort_after_new_pass(const char *dir)
     /* P: the overwrite of Y, held before its temporary file exists */
     __atomic_store_n(&g_fail_create, 1, __ATOMIC_SEQ_CST);
     t_gate_arm(&g_pgate, 1, NULL, NULL);
-    jp.s = a, jp.key = "Y", jp.v = y2, jp.n = VLEN, jp.r = KVS_OK;
-    CHECK(pthread_create(&tpp, NULL, bigput_main, &jp) == 0);
+    jp.s = a, jp.key = "Y", jp.val = y2, jp.len = VLEN, jp.r = KVS_OK;
+    CHECK(pthread_create(&tpp, NULL, putjob_main, &jp) == 0);
     CHECK(t_gate_wait_entered(&g_pgate));
     /* T2: room for two, held while it takes Z away */
     t_gate_arm(&g_zgate, 1, g_zname, NULL);
-    j2.s = a, j2.key = "K2", j2.v = big, j2.n = 2 * VLEN, j2.r = KVS_E_IO;
-    CHECK(pthread_create(&t2, NULL, bigput_main, &j2) == 0);
+    j2.s = a, j2.key = "K2", j2.val = big, j2.len = 2 * VLEN, j2.r = KVS_E_IO;
+    CHECK(pthread_create(&t2, NULL, putjob_main, &j2) == 0);
     CHECK(t_gate_wait_entered(&g_zgate));
     /* T1: Z busy, X pinned in B (a failure T2's pass did not see), W
        evicted; held in its write, its room reserved */
     t_gate_arm(&g_wgate, 1, NULL, v1);
-    j1.s = a, j1.key = "K1", j1.v = v1, j1.n = VLEN, j1.r = KVS_E_IO;
-    CHECK(pthread_create(&t1, NULL, bigput_main, &j1) == 0);
+    j1.s = a, j1.key = "K1", j1.val = v1, j1.len = VLEN, j1.r = KVS_E_IO;
+    CHECK(pthread_create(&t1, NULL, putjob_main, &j1) == 0);
     CHECK(t_gate_wait_entered(&g_wgate));
     CHECK_R(kvs_store_exists(a, "W", 1), KVS_NOT_FOUND);
     CHECK_R(kvs_store_unpin(b, "X", 1), KVS_OK);
@@ -874,7 +848,7 @@ static void test_overwrite_look_meanwhile(const char *dir)
     kvs_store *a, *b;
     kvs_sysops ops;
     pthread_t t;
-    bigput bp;
+    putjob bp;
     char name[KVS_FSNAME_MAX + 1];
     unsigned char *big = (unsigned char *)xalloc(2 * VLEN), *rd = (unsigned char *)xalloc(2 * VLEN);
     size_t n = 0;
@@ -889,10 +863,10 @@ static void test_overwrite_look_meanwhile(const char *dir)
     t_gate_arm(&g_sgate, 1, name, NULL);
     bp.s = a;
     bp.key = "k1";
-    bp.v = big;
-    bp.n = 2 * VLEN;
+    bp.val = big;
+    bp.len = 2 * VLEN;
     bp.r = KVS_E_IO;
-    CHECK(pthread_create(&t, NULL, bigput_main, &bp) == 0);
+    CHECK(pthread_create(&t, NULL, putjob_main, &bp) == 0);
     CHECK(t_gate_wait_entered(&g_sgate)); /* the overwrite looks at the name */
     CHECK_R(kvs_store_get(a, "k1", 2, rd, 2 * VLEN, &n), KVS_NOT_FOUND);
     t_gate_release(&g_sgate);

@@ -58,20 +58,6 @@ static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
 
 static kvs_sysops g_ops;
 
-typedef struct putjob {
-    kvs_store *s;
-    const char *key;
-    const unsigned char *val;
-    size_t len;
-    kvs_result r;
-} putjob;
-
-static void *put_main(void *arg)
-{
-    putjob *j = (putjob *)arg;
-    j->r = kvs_store_put(j->s, j->key, strlen(j->key), j->val, j->len);
-    return NULL;
-}
 
 /* ---- 1 ---- */
 enum { SEEN_MISS = 1, SEEN_A = 2, SEEN_B = 3, SEEN_OTHER = 4 };
@@ -120,7 +106,7 @@ static void test_out_of_order(const char *path)
         ja.key = "K";
         ja.val = a;
         ja.len = BIG;
-        if (pthread_create(&t, NULL, put_main, &ja) != 0)
+        if (pthread_create(&t, NULL, putjob_main, &ja) != 0)
             _exit(11);
         if (!t_gate_wait_entered(&g_gate))
             _exit(12);
@@ -209,7 +195,7 @@ static void test_slow_put_eviction(const char *path)
     js.key = "slow";
     js.val = slow;
     js.len = BIG;
-    CHECK(pthread_create(&t, NULL, put_main, &js) == 0);
+    CHECK(pthread_create(&t, NULL, putjob_main, &js) == 0);
     CHECK(t_gate_wait_entered(&g_gate));
     w.s = s;
     CHECK(pthread_create(&tw, NULL, watch_main, &w) == 0);
@@ -291,7 +277,7 @@ static void test_wait_past_checkpoints(const char *path, int freed)
     js.key = "slow";
     js.val = slow;
     js.len = BIG;
-    CHECK(pthread_create(&t, NULL, put_main, &js) == 0);
+    CHECK(pthread_create(&t, NULL, putjob_main, &js) == 0);
     CHECK(t_gate_wait_entered(&g_gate));
     memset(v, 'x', sizeof v);
     for (i = 0; i + 1 + (freed ? 1u : 0u) < S; i++) { /* the other slots: full, all newer */

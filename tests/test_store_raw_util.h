@@ -141,4 +141,21 @@ T_FN void *xalloc(size_t n)
     }
     return p;
 }
+
+/* A put on a thread of its own: pthread_create(&t, NULL, putjob_main, &job);
+   job.r is the put's result once the thread is joined. */
+typedef struct putjob {
+    kvs_store *s;
+    const char *key;
+    const unsigned char *val;
+    size_t len;
+    kvs_result r;
+} putjob;
+
+T_FN void *putjob_main(void *arg)
+{
+    putjob *j = (putjob *)arg;
+    j->r = kvs_store_put(j->s, j->key, strlen(j->key), j->val, j->len);
+    return NULL;
+}
 #endif
