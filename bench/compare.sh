@@ -302,7 +302,7 @@ fio_dir_cmd() {
     write) d=$WORK/fio-w; extra="--create_on_open=1 --fallocate=none --unlink=1" ;;
     read) d=$WORK/fio-r; extra="" ;;
     check) d=$WORK/fio-rc; rw=read; extra="--verify=crc32c" ;;
-    checkfill) d=$WORK/fio-rc; rw=write; extra="--verify=crc32c --do_verify=0" ;;
+    checkfill) d=$WORK/fio-rc; rw=write; extra="--verify=crc32c --do_verify=0 --verify_state_save=0" ;;
     esac
     mkdir -p "$d"
     echo "fio --name=kv --directory=$d --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
