@@ -630,7 +630,6 @@ static uint64_t evfail_seq_of(kvs_store *s)
     return v;
 }
 
-
 static void test_retry_after_wait(const char *dir)
 {
     kvs_store *a, *b;
