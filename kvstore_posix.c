@@ -7075,22 +7075,29 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
 }
 
 /* Whether the file self counts is still at its name, looked at when only
-   that file stands between an overwrite and KVS_E_FULL: another handle or
+   that file stands between an overwrite and KVS_E_FULL (another handle or
    process may have removed it, and the count would refuse every overwrite
-   of the key for ever. The name is held busy meanwhile (this handle's
+   of the key for ever), and when a get missed it (an eviction may have had
+   it aside for a moment, and dropping it from the count while it is put
+   back would let the bound be exceeded). The name is held busy meanwhile (this handle's
    evictions and removes of it wait), and a file away from its name is
    waited for as sync does (another handle's eviction holds the name's byte
    while it checks whose file it took, and may put it back). Called and
    returns with fs->mu held (dropped for the look); 1 when self changed
    meanwhile (no longer counted: gone, or recorded anew by another call),
-   so the caller looks at the room again. */
+   so the caller looks at the room again. *held (when not NULL): the -errno
+   of a wait for another handle's eviction that failed (-EBUSY: the name
+   still held after KVSI_PIN_WAIT_MS), else 0; the file then stays counted,
+   not known gone. */
 static int kvsi_fs_settle(kvsi_fs *fs, kvsi_fsent *e); /* below, with the pins */
 
-static int kvsi_fs_self_gone(kvsi_fs *fs, kvsi_fsent *self)
+static int kvsi_fs_look_gone(kvsi_fs *fs, kvsi_fsent *self, int *held)
 {
     kvs_file_status st;
     uint64_t v0, k0;
     int r, gone;
+    if (held != NULL)
+        *held = 0;
     kvsi_fs_busy_enter(fs, self);
     v0 = self->ver;
     k0 = self->kseq;
@@ -7105,6 +7112,8 @@ static int kvsi_fs_self_gone(kvsi_fs *fs, kvsi_fsent *self)
             pthread_mutex_lock(&fs->mu);
         } else {
             r = sr; /* an eviction elsewhere still holds it: not known gone */
+            if (held != NULL)
+                *held = sr;
         }
     }
     gone = (r == -ENOENT || r == -ESTALE) && self->present && self->ver == v0 && self->kseq == k0;
@@ -7150,7 +7159,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, kvsi_fsent *self)
             if (!looked && self != NULL && self->present && others <= cap - need &&
                 self->disk > cap - need - others) {
                 looked = 1;
-                if (kvsi_fs_self_gone(fs, self))
+                if (kvsi_fs_look_gone(fs, self, NULL))
                     continue;
             }
             res = KVS_E_FULL;
@@ -7186,7 +7195,7 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, kvsi_fsent *self)
                sure it is still there (removed elsewhere, it would refuse
                this overwrite for ever) */
             looked = 1;
-            if (kvsi_fs_self_gone(fs, self))
+            if (kvsi_fs_look_gone(fs, self, NULL))
                 continue;
         }
         if (v == NULL) {
@@ -7502,9 +7511,13 @@ static kvs_result kvsi_fs_get_known(kvsi_fs *fs, const kvsi_fsdir *d, const char
     return r;
 }
 
-static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf, size_t cap, size_t *out_len)
+/* One get. *back = 1 (when may_retry): it missed a file this handle
+   counts, and kvsi_fs_look_gone found a file at the name again: away for a
+   moment (an eviction, here or in another handle, took it aside and put it
+   back), so the caller reads once more. */
+static kvs_result kvsi_fs_get_try(kvsi_fs *fs, const void *key, size_t klen, void *buf, size_t cap, size_t *out_len,
+                                  int may_retry, int *back)
 {
-    kvsi_fs *fs = (kvsi_fs *)ev;
     char name[KVS_FSNAME_MAX + 1];
     size_t nlen = 0, hba = 0;
     kvs_fsname_kind kind;
@@ -7640,13 +7653,37 @@ done:
     } else if (res == KVS_NOT_FOUND && !corrupt && !other && e->ver == v0 && e->kseq == k0) {
         /* removed behind our back (another process), and nobody recorded
            the name since this get began (a later get may have found a
-           newer file there) */
-        kvsi_fs_gone(fs, e);
+           newer file there). A counted file is looked for again first,
+           with the name held busy and another handle's eviction waited
+           for: one that is only away from its name (an eviction that then
+           puts it back) stays counted, or the bound could be exceeded. */
+        if (!e->present) {
+            kvsi_fs_gone(fs, e);
+        } else {
+            /* read again when a file is at the name now (back, or read
+               and recorded by another get meanwhile); an eviction
+               elsewhere that still holds the name is the answer */
+            int held = 0;
+            (void)kvsi_fs_look_gone(fs, e, &held);
+            if (held != 0)
+                res = kvs_result_from_errno(-held);
+            else if (e->present)
+                *back = may_retry;
+        }
     }
     if (--e->readers == 0)
         pthread_cond_broadcast(&fs->cv);
     kvsi_fs_unref(fs, e);
     pthread_mutex_unlock(&fs->mu);
+    return res;
+}
+
+static kvs_result kvsi_fs_get(void *ev, const void *key, size_t klen, void *buf, size_t cap, size_t *out_len)
+{
+    int back = 0;
+    kvs_result res = kvsi_fs_get_try((kvsi_fs *)ev, key, klen, buf, cap, out_len, 1, &back);
+    if (back)
+        res = kvsi_fs_get_try((kvsi_fs *)ev, key, klen, buf, cap, out_len, 0, &back);
     return res;
 }
 
@@ -7691,7 +7728,7 @@ static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
     uint32_t di = 0;
     kvsi_fsdir *d;
     kvsi_fsent *e;
-    int r;
+    int r, tried = 0, sr;
     kvs_result res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di), dres = KVS_OK;
     if (res != KVS_OK)
         return res;
@@ -7704,6 +7741,7 @@ static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
     }
     kvsi_fs_busy_enter(fs, e);
     pthread_mutex_unlock(&fs->mu);
+again:
     r = 0;
     if (kind == KVS_FSNAME_HASHED) {
         /* Never remove another key's file (looked at with the name busy,
@@ -7721,6 +7759,20 @@ static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
     }
     if (r == 0)
         r = kvsi_sys_unlinkat(fs->ops, d->fd, name, 0);
+    if (r == -ENOENT && !tried) {
+        /* Nothing at the name: another handle's eviction may have the file
+           aside, and put it back (its lock says so). Waited for, and looked
+           at once more: a remove that answered "not found" must not leave
+           the key's file to come back. */
+        tried = 1;
+        pthread_mutex_lock(&fs->mu);
+        sr = fs->dirs[di].locks && !e->plocked ? kvsi_fs_settle(fs, e) : 1;
+        pthread_mutex_unlock(&fs->mu);
+        if (sr == 0)
+            goto again;
+        if (sr < 0)
+            r = sr; /* still held, or the lock failed: not known gone */
+    }
     if (r == 0 && fs->cfg->durability == KVS_DURABLE_FULL)
         dres = kvs_dirfd_sync(d->fd, fs->ops);
     pthread_mutex_lock(&fs->mu);

@@ -310,28 +310,67 @@ static void test_pin_waits_for_eviction(const char *dir)
    it pinned elsewhere (A's eviction held at its open of the lock file) ---- */
 enum { G_OPENAT = 2 };
 
+static char g_oname[KVS_FSNAME_MAX + 1]; /* an open of this name that finds nothing */
+static int g_omissed;                      /* sets this */
+
 static int h_openat_gate(void *u, int dfd, const char *path, int flags, unsigned mode)
 {
     int fd;
     (void)u;
     t_gate_pass(&g_gate, G_OPENAT, path, NULL);
     fd = openat(dfd, path, flags, (mode_t)mode);
+    if (fd < 0 && errno == ENOENT && strcmp(path, g_oname) == 0)
+        __atomic_store_n(&g_omissed, 1, __ATOMIC_RELEASE);
     return fd < 0 ? -errno : fd;
 }
 
-/* mode 0: B pinned k1 and removed it, and A's get of k1 finds it gone: the
-   entry leaves A's eviction order (it was put back in it, and freed there);
-   mode 1: A removes k2. Either way there is room for k3 when the try ends,
-   and the put takes it: no KVS_E_FULL, nothing more evicted. */
+/* A get of up to VLEN bytes on a thread of its own; g_get_done once it
+   returned. */
+static int g_get_done;
+
+typedef struct getjob {
+    kvs_store *s;
+    const char *key;
+    unsigned char *buf;
+    size_t n;
+    kvs_result r;
+} getjob;
+
+static void *getjob_main(void *arg)
+{
+    getjob *j = (getjob *)arg;
+    j->r = kvs_store_get(j->s, j->key, strlen(j->key), j->buf, VLEN, &j->n);
+    __atomic_store_n(&g_get_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Waits up to 10 s for *flag. */
+static int wait_flag(int *flag)
+{
+    int i;
+    for (i = 0; i < 10000 && !__atomic_load_n(flag, __ATOMIC_ACQUIRE); i++)
+        t_sleep_ms(1);
+    return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
+}
+
+/* mode 0: B pinned k1 and removed it, and A's get of k1 finds nothing at
+   its name. The get waits for the eviction's try to end (an eviction may
+   have a file aside and put it back) and then records k1 gone, so the
+   entry leaves A's eviction order after the try put it back there (and is
+   freed there); the eviction, which could not know, has taken k2 for the
+   room meanwhile. Mode 1: A removes k2, and there is room for k3 when the
+   try ends. Either way the put takes it: no KVS_E_FULL. */
 static void test_pinned_try_meanwhile(const char *dir, int mode)
 {
     kvs_store *a, *b;
     kvs_sysops ops;
-    pthread_t te;
+    pthread_t te, tg;
     putjob ej;
-    size_t n = 0;
+    getjob gj;
     memset(&ops, 0, sizeof ops);
     ops.openat = h_openat_gate;
+    fs_name_of("k1", g_oname);
+    __atomic_store_n(&g_omissed, 0, __ATOMIC_RELEASE);
     if (!open_pair(dir, &ops, NULL, &a, &b))
         return;
     put_k1_k2(a, g_val, VLEN);
@@ -343,17 +382,23 @@ static void test_pinned_try_meanwhile(const char *dir, int mode)
     ej.r = KVS_OK;
     CHECK(pthread_create(&te, NULL, putjob_main, &ej) == 0);
     CHECK(t_gate_wait_entered(&g_gate)); /* A's eviction picked k1 */
-    if (mode == 0)
-        CHECK_R(kvs_store_get(a, "k1", 2, g_rd, VLEN, &n), KVS_NOT_FOUND);
-    else
+    if (mode == 0) {
+        gj.s = a, gj.key = "k1", gj.buf = g_rd, gj.n = 0, gj.r = KVS_E_IO;
+        CHECK(pthread_create(&tg, NULL, getjob_main, &gj) == 0);
+        CHECK(wait_flag(&g_omissed)); /* the get found nothing at k1's name */
+    } else {
         CHECK_R(kvs_store_remove(a, "k2", 2), KVS_OK);
+    }
     t_gate_release(&g_gate);
+    if (mode == 0) {
+        CHECK(pthread_join(tg, NULL) == 0);
+        CHECK_R(gj.r, KVS_NOT_FOUND);
+    }
     CHECK(pthread_join(te, NULL) == 0);
     CHECK_R(ej.r, KVS_OK);
     get_is(a, "k3");
-    if (mode == 0)
-        get_is(a, "k2"); /* not evicted: k1's going made the room */
-    CHECK(evictions_of(a) == 0);
+    CHECK(evictions_of(a) == (mode == 0 ? 1u : 0u));
+    CHECK(count_files(dir, 1) == (mode == 0 ? 1u : 2u)); /* k3, and in mode 1 k1 */
     CHECK_R(kvs_store_put(a, "k4", 2, g_val, VLEN), KVS_OK); /* the order is whole */
     CHECK_R(kvs_store_unpin(b, "k1", 2), KVS_OK);
     CHECK_R(kvs_store_close(a), KVS_OK);
@@ -518,28 +563,13 @@ static void test_lock_file(const char *dir)
    find the store full. Mode 0: the read ends while the put waits; mode 1:
    it ends while the put is out of the store's mutex, trying k1's lock (a
    wake-up nobody waited for: the put must not wait for another). */
-static int g_ex_calls, g_get_done;
+static int g_ex_calls;
 static t_gate g_rgate = T_GATE_INIT;
 
 static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
 {
     (void)u;
     return t_gated_pread(&g_rgate, 1, fd, buf, len, off);
-}
-
-typedef struct getjob {
-    kvs_store *s;
-    unsigned char *buf;
-    kvs_result r;
-} getjob;
-
-static void *get_main(void *arg)
-{
-    getjob *j = (getjob *)arg;
-    size_t n = 0;
-    j->r = kvs_store_get(j->s, "k2", 2, j->buf, VLEN, &n);
-    __atomic_store_n(&g_get_done, 1, __ATOMIC_RELEASE);
-    return NULL;
 }
 
 static int h_lock_ends_read(void *u, int fd, int how, uint64_t off)
@@ -580,10 +610,11 @@ static void test_full_waits_for_read(const char *dir, int mode)
     put_k1_k2(a, g_val, VLEN);
     CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
     gj.s = a;
+    gj.key = "k2";
     gj.buf = (unsigned char *)t_xalloc_aligned(VLEN, 4096);
     gj.r = KVS_E_IO;
     t_gate_arm(&g_rgate, 1, NULL, gj.buf);
-    CHECK(pthread_create(&tg, NULL, get_main, &gj) == 0);
+    CHECK(pthread_create(&tg, NULL, getjob_main, &gj) == 0);
     CHECK(t_gate_wait_entered(&g_rgate));
     memset(&pj, 0, sizeof pj);
     pj.s = a;
@@ -648,10 +679,11 @@ static void test_retry_after_wait(const char *dir)
     put_k1_k2(a, g_val, VLEN);
     CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
     gj.s = a;
+    gj.key = "k2";
     gj.buf = (unsigned char *)t_xalloc_aligned(VLEN, 4096);
     gj.r = KVS_E_IO;
     t_gate_arm(&g_rgate, 1, NULL, gj.buf);
-    CHECK(pthread_create(&tg, NULL, get_main, &gj) == 0);
+    CHECK(pthread_create(&tg, NULL, getjob_main, &gj) == 0);
     CHECK(t_gate_wait_entered(&g_rgate)); /* k2 is being read */
     f0 = evfail_seq_of(a);
     memset(big, 'B', 2 * VLEN);
@@ -829,10 +861,11 @@ static void test_overwrite_after_remove_elsewhere(const char *dir)
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
-/* The look of such an overwrite at its name, held while a get of the key
-   in the same handle finds the file gone and records it: the overwrite
-   looks at the room again and succeeds (it used to fail with KVS_E_FULL
-   because the record changed during the look). */
+/* The look of such an overwrite at its name, held while handle B puts a
+   one-byte k1 and a get of it in A records that file: the overwrite looks
+   at the room again (k1 now takes 2 blocks, and the new value's 5 fit
+   beside it) and succeeds (it used to fail with KVS_E_FULL because the
+   record changed during the look). */
 static t_gate g_sgate = T_GATE_INIT;
 
 static int h_fstatat_gate(void *u, int dfd, const char *path, kvs_file_status *st)
@@ -867,7 +900,9 @@ static void test_overwrite_look_meanwhile(const char *dir)
     bp.r = KVS_E_IO;
     CHECK(pthread_create(&t, NULL, putjob_main, &bp) == 0);
     CHECK(t_gate_wait_entered(&g_sgate)); /* the overwrite looks at the name */
-    CHECK_R(kvs_store_get(a, "k1", 2, rd, 2 * VLEN, &n), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_put(b, "k1", 2, "1", 1), KVS_OK);
+    CHECK_R(kvs_store_get(a, "k1", 2, rd, 2 * VLEN, &n), KVS_OK);
+    CHECK(n == 1 && rd[0] == '1');
     t_gate_release(&g_sgate);
     CHECK(pthread_join(t, NULL) == 0);
     CHECK_R(bp.r, KVS_OK);
@@ -875,6 +910,228 @@ static void test_overwrite_look_meanwhile(const char *dir)
     CHECK(n == 2 * VLEN && memcmp(rd, big, n) == 0);
     free(big);
     free(rd);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+/* ---- a miss while an eviction has the file aside, and puts it back ----
+   Handle A evicts k1 for a put: k1 goes to a temporary name, and its
+   unlink there fails (EIO, with the gate holding it), so the eviction puts
+   it back. Meanwhile (mode 0) a get of k1 in A, (1) a get of k1 in handle
+   B, or (2) a remove of k1 in B finds nothing at the name. A get waits and
+   reads k1 (it used to miss, and A stopped counting a file that was back
+   on disk: its bound could then be exceeded); the remove waits for A's
+   eviction (its lock) and removes the file put back (it used to answer
+   "not found" and leave k1 to come back). Mode 3: as mode 0, and a second
+   get of k1 in A reads and records k1 while the first one looks at the
+   name again: the first reads it too (it used to miss). */
+static t_gate g_backgate = T_GATE_INIT;
+static t_gate g_lookgate = T_GATE_INIT;
+static int g_parmed;           /* the next unlink of a temporary name fails */
+static int g_larmed;           /* the next fstatat that finds g_pname holds */
+static int g_pmissed;          /* an open or unlink of g_pname found nothing */
+static char g_pname[KVS_FSNAME_MAX + 1];
+
+static int is_temp_name(const char *p)
+{
+    unsigned char kb[KVS_KEY_MAX];
+    size_t kl = 0;
+    kvs_fsname_kind k;
+    return kvs_fsname_decode(p, strlen(p), kb, sizeof kb, &kl, &k) == KVS_OK && k == KVS_FSNAME_TEMP;
+}
+
+static int h_unlinkat_putback(void *u, int dfd, const char *path, int flags)
+{
+    int r;
+    (void)u;
+    if (is_temp_name(path) && __atomic_exchange_n(&g_parmed, 0, __ATOMIC_ACQ_REL)) {
+        t_gate_pass(&g_backgate, 1, "temp", NULL);
+        return -EIO;
+    }
+    r = unlinkat(dfd, path, flags) == 0 ? 0 : -errno;
+    if (r == -ENOENT && strcmp(path, g_pname) == 0)
+        __atomic_store_n(&g_pmissed, 1, __ATOMIC_RELEASE);
+    return r;
+}
+
+static int h_fstatat_putback(void *u, int dfd, const char *path, kvs_file_status *st)
+{
+    int r;
+    (void)u;
+    r = kvs_sys_fstatat(dfd, path, st);
+    if (r == 0 && strcmp(path, g_pname) == 0 && __atomic_exchange_n(&g_larmed, 0, __ATOMIC_ACQ_REL))
+        t_gate_pass(&g_lookgate, 1, "look", NULL);
+    return r;
+}
+
+static int h_openat_putback(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    if (fd < 0 && errno == ENOENT && strcmp(path, g_pname) == 0)
+        __atomic_store_n(&g_pmissed, 1, __ATOMIC_RELEASE);
+    return fd >= 0 ? fd : -errno;
+}
+
+typedef struct opjob {
+    kvs_store *s;
+    int remove;
+    size_t n;
+    kvs_result r;
+} opjob;
+
+static void *opjob_main(void *arg)
+{
+    opjob *j = (opjob *)arg;
+    j->r = j->remove ? kvs_store_remove(j->s, "k1", 2) : kvs_store_get(j->s, "k1", 2, g_rd, VLEN, &j->n);
+    return NULL;
+}
+
+static void test_miss_during_putback(const char *dir, int mode)
+{
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    pthread_t tp, to;
+    putjob wp;
+    opjob op;
+    kvs_store_stats st;
+    unsigned char *big = (unsigned char *)xalloc(4 * 4096);
+    memset(&ops, 0, sizeof ops);
+    ops.unlinkat = h_unlinkat_putback;
+    ops.openat = h_openat_putback;
+    ops.fstatat = h_fstatat_putback;
+    memset(big, 'W', 4 * 4096);
+    fs_name_of("k1", g_pname);
+    __atomic_store_n(&g_parmed, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_pmissed, 0, __ATOMIC_RELEASE);
+    if (!open_pair_cap(dir, 10 * 4096, &ops, &ops, &a, &b)) {
+        free(big);
+        return;
+    }
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK); /* 3 blocks */
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK); /* 3 blocks */
+    if (mode == 1)
+        get_is(b, "k1"); /* B counts k1 */
+    t_gate_arm(&g_backgate, 1, "temp", NULL);
+    __atomic_store_n(&g_parmed, 1, __ATOMIC_RELEASE);
+    wp.s = a;
+    wp.key = "w";
+    wp.val = big;
+    wp.len = 4 * 4096; /* 5 blocks: k1, the least recent, goes */
+    wp.r = KVS_E_IO;
+    CHECK(pthread_create(&tp, NULL, putjob_main, &wp) == 0);
+    CHECK(t_gate_wait_entered(&g_backgate)); /* k1 is aside; its unlink will fail */
+    op.s = mode == 0 || mode == 3 ? a : b;
+    op.remove = mode == 2;
+    op.n = 0;
+    op.r = KVS_E_IO;
+    memset(g_rd, 0, VLEN);
+    CHECK(pthread_create(&to, NULL, opjob_main, &op) == 0);
+    CHECK(wait_flag(&g_pmissed)); /* it found nothing at the name */
+    if (mode == 3) {
+        size_t n2 = 0;
+        unsigned char *rd2 = (unsigned char *)xalloc(VLEN);
+        t_gate_arm(&g_lookgate, 1, "look", NULL);
+        __atomic_store_n(&g_larmed, 1, __ATOMIC_RELEASE);
+        t_gate_release(&g_backgate);
+        CHECK(t_gate_wait_entered(&g_lookgate)); /* the first get found k1 back */
+        CHECK_R(kvs_store_get(a, "k1", 2, rd2, VLEN, &n2), KVS_OK);
+        CHECK(n2 == VLEN && memcmp(rd2, g_val, VLEN) == 0);
+        t_gate_release(&g_lookgate);
+        free(rd2);
+    } else {
+        t_gate_release(&g_backgate);
+    }
+    CHECK(pthread_join(to, NULL) == 0);
+    CHECK(pthread_join(tp, NULL) == 0);
+    CHECK_R(wp.r, KVS_OK); /* k2 went instead */
+    if (mode == 2) {
+        CHECK_R(op.r, KVS_OK);
+        CHECK_R(kvs_store_exists(a, "k1", 2), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_exists(b, "k1", 2), KVS_NOT_FOUND);
+        CHECK(count_files(dir, 1) == 1); /* w */
+    } else {
+        CHECK_R(op.r, KVS_OK);
+        CHECK(op.n == VLEN && memcmp(g_rd, g_val, VLEN) == 0);
+        CHECK(count_files(dir, 1) == 2); /* k1, w */
+        kvs_store_get_stats(a, &st);
+        CHECK(st.objects == 2 && st.disk_bytes == 8 * 4096); /* A counts both */
+        /* and so its bound holds: a put of 4 blocks evicts */
+        CHECK_R(kvs_store_put(a, "k3", 2, big, 3 * 4096), KVS_OK);
+        kvs_store_get_stats(a, &st);
+        CHECK(st.disk_bytes <= 10 * 4096 && st.objects == count_files(dir, 1));
+    }
+    CHECK(count_files(dir, 2) == 0); /* no temporary file left */
+    free(big);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+/* ---- a miss while another handle's eviction holds the name, and holds
+   it past the wait (KVSI_PIN_WAIT_MS, 2 s here): B counts k1, its file is
+   removed behind B's back, and every shared lock of a name in B answers
+   EAGAIN. B's get and remove of k1 wait, then answer KVS_E_BUSY and keep
+   counting k1 (it may still come back); the get opens the name once (it
+   does not read again after the wait). Once the name is free, a get finds
+   k1 gone and stops counting it. */
+static int g_hold;          /* B's shared locks of names answer EAGAIN */
+static int g_hopens;        /* B's opens of g_pname */
+
+static int h_lock_hold(void *u, int fd, int how, uint64_t off)
+{
+    (void)u;
+    if (how == KVS_LOCK_SH && off != 0 && __atomic_load_n(&g_hold, __ATOMIC_ACQUIRE))
+        return -EAGAIN;
+    return kvs_sys_lock(fd, how, off);
+}
+
+static int h_openat_count(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    if (strcmp(path, g_pname) == 0)
+        __atomic_add_fetch(&g_hopens, 1, __ATOMIC_ACQ_REL);
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    return fd >= 0 ? fd : -errno;
+}
+
+static uint64_t objects_of(kvs_store *s)
+{
+    kvs_store_stats st;
+    kvs_store_get_stats(s, &st);
+    return st.objects;
+}
+
+static void test_miss_name_held(const char *dir)
+{
+    kvs_store *a, *b;
+    kvs_sysops ops;
+    char path[2048];
+    size_t n = 0;
+    memset(&ops, 0, sizeof ops);
+    ops.lock = h_lock_hold;
+    ops.openat = h_openat_count;
+    fs_name_of("k1", g_pname);
+    __atomic_store_n(&g_hold, 0, __ATOMIC_RELEASE);
+    if (!open_pair_cap(dir, 0, NULL, &ops, &a, &b))
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    get_is(b, "k1");
+    CHECK(objects_of(b) == 1);
+    snprintf(path, sizeof path, "%s/%s", dir, g_pname);
+    CHECK(unlink(path) == 0);
+    __atomic_store_n(&g_hold, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_hopens, 0, __ATOMIC_RELEASE);
+    CHECK_R(kvs_store_get(b, "k1", 2, g_rd, VLEN, &n), KVS_E_BUSY);
+    CHECK(n == 0 && __atomic_load_n(&g_hopens, __ATOMIC_ACQUIRE) == 1);
+    CHECK(objects_of(b) == 1);
+    CHECK_R(kvs_store_remove(b, "k1", 2), KVS_E_BUSY);
+    CHECK(objects_of(b) == 1);
+    __atomic_store_n(&g_hold, 0, __ATOMIC_RELEASE);
+    CHECK_R(kvs_store_get(b, "k1", 2, g_rd, VLEN, &n), KVS_NOT_FOUND);
+    CHECK(objects_of(b) == 0);
+    CHECK_R(kvs_store_remove(b, "k1", 2), KVS_NOT_FOUND);
     CHECK_R(kvs_store_close(a), KVS_OK);
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
@@ -1303,6 +1560,16 @@ int main(void)
     test_overwrite_after_remove_elsewhere(d);
     t_path(d, sizeof d, "looked");
     test_overwrite_look_meanwhile(d);
+    t_path(d, sizeof d, "putback0");
+    test_miss_during_putback(d, 0);
+    t_path(d, sizeof d, "putback1");
+    test_miss_during_putback(d, 1);
+    t_path(d, sizeof d, "putback2");
+    test_miss_during_putback(d, 2);
+    t_path(d, sizeof d, "putback3");
+    test_miss_during_putback(d, 3);
+    t_path(d, sizeof d, "held");
+    test_miss_name_held(d);
     t_path(d, sizeof d, "giveup");
     test_pin_gives_up(d);
     t_path(d, sizeof d, "readonly");
