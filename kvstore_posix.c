@@ -6444,6 +6444,8 @@ typedef struct kvsi_fsent {
     unsigned char plocked;              /* the name's byte of the directory's
                                            lock file is share-locked for
                                            this handle's pins              */
+    unsigned char settled;              /* settles holding the byte (they
+                                           give it up, kvsi_fs_unsettle) */
     unsigned char plocking;             /* a lock call on it is under way
                                            (without fs->mu)                */
     uint32_t crc, po;                   /* its payload CRC32C and offset     */
@@ -7090,12 +7092,13 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
    still held after KVSI_PIN_WAIT_MS), else 0; the file then stays counted,
    not known gone. */
 static int kvsi_fs_settle(kvsi_fs *fs, kvsi_fsent *e); /* below, with the pins */
+static void kvsi_fs_unsettle(kvsi_fs *fs, kvsi_fsent *e);
 
 static int kvsi_fs_look_gone(kvsi_fs *fs, kvsi_fsent *self, int *held)
 {
     kvs_file_status st;
     uint64_t v0, k0;
-    int r, gone;
+    int r, gone, sr = 1;
     if (held != NULL)
         *held = 0;
     kvsi_fs_busy_enter(fs, self);
@@ -7105,8 +7108,10 @@ static int kvsi_fs_look_gone(kvsi_fs *fs, kvsi_fsent *self, int *held)
     r = kvsi_sys_fstatat(fs->ops, fs->dirs[self->dir].fd, kvsi_fsent_name(self), &st);
     pthread_mutex_lock(&fs->mu);
     if ((r == -ENOENT || r == -ESTALE) && self->present) {
-        int sr = kvsi_fs_settle(fs, self);
+        sr = kvsi_fs_settle(fs, self);
         if (sr == 0) {
+            /* the byte held through the second look: no eviction elsewhere
+               takes the file aside meanwhile */
             pthread_mutex_unlock(&fs->mu);
             r = kvsi_sys_fstatat(fs->ops, fs->dirs[self->dir].fd, kvsi_fsent_name(self), &st);
             pthread_mutex_lock(&fs->mu);
@@ -7119,6 +7124,8 @@ static int kvsi_fs_look_gone(kvsi_fs *fs, kvsi_fsent *self, int *held)
     gone = (r == -ENOENT || r == -ESTALE) && self->present && self->ver == v0 && self->kseq == k0;
     if (gone)
         kvsi_fs_gone(fs, self);
+    if (sr == 0)
+        kvsi_fs_unsettle(fs, self);
     kvsi_fs_busy_leave(fs, self);
     return gone || self->ver != v0 || self->kseq != k0 || !self->present;
 }
@@ -7650,7 +7657,12 @@ done:
         } else if (e->present) {
             kvsi_fs_lru_push(fs, e);
         }
-    } else if (res == KVS_NOT_FOUND && !corrupt && !other && e->ver == v0 && e->kseq == k0) {
+    } else if (res == KVS_NOT_FOUND && !corrupt && !other && (e->ver != v0 || e->kseq != k0)) {
+        /* recorded meanwhile: a file found or put at the name since this
+           get began (back from an eviction, or new) is read again */
+        if (e->present)
+            *back = may_retry;
+    } else if (res == KVS_NOT_FOUND && !corrupt && !other) {
         /* removed behind our back (another process), and nobody recorded
            the name since this get began (a later get may have found a
            newer file there). A counted file is looked for again first,
@@ -7728,7 +7740,7 @@ static kvs_result kvsi_fs_remove(void *ev, const void *key, size_t klen)
     uint32_t di = 0;
     kvsi_fsdir *d;
     kvsi_fsent *e;
-    int r, tried = 0, sr;
+    int r, tried = 0, sr = 1;
     kvs_result res = kvsi_fs_locate(fs, key, klen, name, &nlen, &kind, &di), dres = KVS_OK;
     if (res != KVS_OK)
         return res;
@@ -7769,18 +7781,20 @@ again:
         sr = fs->dirs[di].locks && !e->plocked ? kvsi_fs_settle(fs, e) : 1;
         pthread_mutex_unlock(&fs->mu);
         if (sr == 0)
-            goto again;
+            goto again; /* with the byte held (given up below) */
         if (sr < 0)
             r = sr; /* still held, or the lock failed: not known gone */
     }
     if (r == 0 && fs->cfg->durability == KVS_DURABLE_FULL)
         dres = kvs_dirfd_sync(d->fd, fs->ops);
     pthread_mutex_lock(&fs->mu);
-    kvsi_fs_busy_leave(fs, e);
     if (r == 0 || r == -ENOENT)
         kvsi_fs_gone(fs, e);
     if (r == 0 && (fs->cfg->durability != KVS_DURABLE_FULL || dres != KVS_OK))
         d->dirty = 1;
+    if (tried && sr == 0)
+        kvsi_fs_unsettle(fs, e);
+    kvsi_fs_busy_leave(fs, e);
     kvsi_fs_unref(fs, e);
     pthread_mutex_unlock(&fs->mu);
     if (r == 1)
@@ -7833,7 +7847,7 @@ static int kvsi_fs_punlock(kvsi_fs *fs, kvsi_fsent *e)
 {
     while (e->plocking)
         pthread_cond_wait(&fs->cv, &fs->mu);
-    if (e->pins > 0 || !e->plocked)
+    if (e->pins > 0 || e->settled > 0 || !e->plocked)
         return 0;
     return kvsi_fs_plock(fs, e, KVS_LOCK_UN);
 }
@@ -7841,22 +7855,40 @@ static int kvsi_fs_punlock(kvsi_fs *fs, kvsi_fsent *e)
 /* Wait, as a pin does (up to KVSI_PIN_WAIT_MS), for an eviction in
    another handle that holds e's name (its byte of the lock file, taken
    exclusively while the file is away from its name): take the byte shared
-   and give it up again, unless a pin of this handle holds it meanwhile.
-   With fs->mu held (released while waiting). 0 at once when this handle
-   holds the byte already (no eviction elsewhere can then have the file),
-   or where locks do not work here; else 0 or -errno (-EBUSY: still held
-   after the wait). */
+   and keep it, so the caller's next look at the name sees what that
+   eviction left, before another eviction can take the file aside again;
+   the caller then gives it up with kvsi_fs_unsettle (kept while a pin of
+   this handle or another settle holds it). With fs->mu held (released
+   while waiting). 0 (call kvsi_fs_unsettle after the look) at once when
+   this handle holds the byte already (no eviction elsewhere can then have
+   the file), where locks do not work here, or with the byte taken; else
+   -errno, nothing held (-EBUSY: still held after the wait). */
 static int kvsi_fs_settle(kvsi_fs *fs, kvsi_fsent *e)
 {
     int r;
     while (e->plocking)
         pthread_cond_wait(&fs->cv, &fs->mu);
-    if (!fs->dirs[e->dir].locks || e->plocked)
+    if (!fs->dirs[e->dir].locks)
         return 0;
-    r = kvsi_fs_plock(fs, e, KVS_LOCK_SH);
-    if (r != 0)
-        return r;
-    return kvsi_fs_punlock(fs, e);
+    if (!e->plocked) {
+        r = kvsi_fs_plock(fs, e, KVS_LOCK_SH);
+        if (r != 0)
+            return r;
+    }
+    e->settled++;
+    return 0;
+}
+
+/* After a kvsi_fs_settle that returned 0: the byte goes unless something
+   else of this handle holds it. An unlock that fails leaves it locked
+   until close or the next unpin of the name (as for an unpin). */
+static void kvsi_fs_unsettle(kvsi_fs *fs, kvsi_fsent *e)
+{
+    if (!fs->dirs[e->dir].locks)
+        return;
+    KVS_ASSERT(e->settled > 0);
+    e->settled--;
+    (void)kvsi_fs_punlock(fs, e);
 }
 
 static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
@@ -7969,11 +8001,17 @@ static kvs_result kvsi_fs_sync(void *ev)
                meanwhile. Wait for that as a pin does, then look again. */
             int present;
             pthread_mutex_lock(&fs->mu);
-            sr = list[i]->present ? kvsi_fs_settle(fs, list[i]) : 0;
             present = list[i]->present;
+            sr = present ? kvsi_fs_settle(fs, list[i]) : 0;
             pthread_mutex_unlock(&fs->mu);
-            if (sr == 0 && present)
+            if (sr == 0 && present) {
+                /* with the byte held: no eviction elsewhere takes it aside
+                   again before the open */
                 fd = kvsi_open_leased(fs->ops, fs->dirs[list[i]->dir].fd, kvsi_fsent_name(list[i]), fl, 0);
+                pthread_mutex_lock(&fs->mu);
+                kvsi_fs_unsettle(fs, list[i]);
+                pthread_mutex_unlock(&fs->mu);
+            }
             if (sr == 0 && fd == -ENOENT)
                 continue; /* gone for good (another process removed it) */
             if (sr < 0)

@@ -924,9 +924,12 @@ static void test_overwrite_look_meanwhile(const char *dir)
    eviction (its lock) and removes the file put back (it used to answer
    "not found" and leave k1 to come back). Mode 3: as mode 0, and a second
    get of k1 in A reads and records k1 while the first one looks at the
-   name again: the first reads it too (it used to miss). */
+   name again: the first reads it too (it used to miss). Mode 4: the same,
+   with the second get before the first one's look (the first is held just
+   after its miss): the first reads k1 too. */
 static t_gate g_backgate = T_GATE_INIT;
-static t_gate g_lookgate = T_GATE_INIT;
+static t_gate g_lookgate = T_GATE_INIT, g_missgate = T_GATE_INIT;
+static int g_marmed;           /* the next open of g_pname that misses holds */
 static int g_parmed;           /* the next unlink of a temporary name fails */
 static int g_larmed;           /* the next fstatat that finds g_pname holds */
 static int g_pmissed;          /* an open or unlink of g_pname found nothing */
@@ -969,8 +972,13 @@ static int h_openat_putback(void *u, int dfd, const char *path, int flags, unsig
     int fd;
     (void)u;
     fd = openat(dfd, path, flags, (mode_t)mode);
-    if (fd < 0 && errno == ENOENT && strcmp(path, g_pname) == 0)
+    if (fd < 0 && errno == ENOENT && strcmp(path, g_pname) == 0) {
         __atomic_store_n(&g_pmissed, 1, __ATOMIC_RELEASE);
+        if (__atomic_exchange_n(&g_marmed, 0, __ATOMIC_ACQ_REL)) {
+            t_gate_pass(&g_missgate, 1, "miss", NULL);
+            errno = ENOENT;
+        }
+    }
     return fd >= 0 ? fd : -errno;
 }
 
@@ -1022,14 +1030,28 @@ static void test_miss_during_putback(const char *dir, int mode)
     wp.r = KVS_E_IO;
     CHECK(pthread_create(&tp, NULL, putjob_main, &wp) == 0);
     CHECK(t_gate_wait_entered(&g_backgate)); /* k1 is aside; its unlink will fail */
-    op.s = mode == 0 || mode == 3 ? a : b;
+    op.s = mode == 0 || mode >= 3 ? a : b;
     op.remove = mode == 2;
     op.n = 0;
     op.r = KVS_E_IO;
     memset(g_rd, 0, VLEN);
+    if (mode == 4) {
+        t_gate_arm(&g_missgate, 1, "miss", NULL);
+        __atomic_store_n(&g_marmed, 1, __ATOMIC_RELEASE);
+    }
     CHECK(pthread_create(&to, NULL, opjob_main, &op) == 0);
     CHECK(wait_flag(&g_pmissed)); /* it found nothing at the name */
-    if (mode == 3) {
+    if (mode == 4) {
+        size_t n2 = 0;
+        unsigned char *rd2 = (unsigned char *)xalloc(VLEN);
+        CHECK(t_gate_wait_entered(&g_missgate)); /* held just after its miss */
+        t_gate_release(&g_backgate);
+        CHECK(pthread_join(tp, NULL) == 0); /* k1 back, the put done */
+        CHECK_R(kvs_store_get(a, "k1", 2, rd2, VLEN, &n2), KVS_OK);
+        CHECK(n2 == VLEN && memcmp(rd2, g_val, VLEN) == 0);
+        t_gate_release(&g_missgate);
+        free(rd2);
+    } else if (mode == 3) {
         size_t n2 = 0;
         unsigned char *rd2 = (unsigned char *)xalloc(VLEN);
         t_gate_arm(&g_lookgate, 1, "look", NULL);
@@ -1044,7 +1066,8 @@ static void test_miss_during_putback(const char *dir, int mode)
         t_gate_release(&g_backgate);
     }
     CHECK(pthread_join(to, NULL) == 0);
-    CHECK(pthread_join(tp, NULL) == 0);
+    if (mode != 4)
+        CHECK(pthread_join(tp, NULL) == 0);
     CHECK_R(wp.r, KVS_OK); /* k2 went instead */
     if (mode == 2) {
         CHECK_R(op.r, KVS_OK);
@@ -1065,6 +1088,182 @@ static void test_miss_during_putback(const char *dir, int mode)
     CHECK(count_files(dir, 2) == 0); /* no temporary file left */
     free(big);
     CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+/* ---- the byte held through the second look ----
+   A evicts k1 twice, and each time the unlink under the temporary name
+   fails, so k1 goes back. B counts k1; its get (mode 0) or remove (mode 1)
+   misses during the first eviction and waits on A's byte. The moment B
+   gives the byte up, A's second eviction takes k1 aside (and is held
+   there). B's look at the name came before that, with the byte held, and
+   found k1: the get reads again, misses again and, A holding the name for
+   the whole wait, answers KVS_E_BUSY with k1 still counted; the remove
+   removes k1. (The byte used to be given up before that look, which then
+   found nothing: the get missed and dropped k1 from B's count, the remove
+   answered "not found", and k1 came back.) Mode 2: B put k1 (not yet
+   synced), and B's sync finds it aside: it waits, and syncs k1 (it used
+   to open the name again after giving the byte up, find nothing, and
+   take k1 for removed: not synced, yet back on disk). */
+static t_gate g_ev1 = T_GATE_INIT, g_ev2 = T_GATE_INIT;
+static int g_k1fd = -1, g_k1synced; /* B's open of k1 (not for a get), and its fdatasync */
+static int g_evarmed;          /* 1, 2: which eviction's unlink holds and fails */
+static int g_bwaits, g_bunarmed, g_ew2done;
+static kvs_store *g_ea;
+static unsigned char *g_ebig;
+static pthread_t g_et1, g_et2;
+static putjob g_ew1, g_ew2;
+
+static int h_unlinkat_twice(void *u, int dfd, const char *path, int flags)
+{
+    int n;
+    (void)u;
+    if (is_temp_name(path) && (n = __atomic_exchange_n(&g_evarmed, 0, __ATOMIC_ACQ_REL)) != 0) {
+        t_gate_pass(n == 1 ? &g_ev1 : &g_ev2, 1, "t", NULL);
+        return -EIO;
+    }
+    return unlinkat(dfd, path, flags) == 0 ? 0 : -errno;
+}
+
+static int h_openat_k1(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    if (fd >= 0 && strcmp(path, g_pname) == 0)
+        __atomic_store_n(&g_k1fd, fd, __ATOMIC_RELEASE);
+    return fd >= 0 ? fd : -errno;
+}
+
+static int h_fdatasync_k1(void *u, int fd)
+{
+    (void)u;
+    if (fd == __atomic_load_n(&g_k1fd, __ATOMIC_ACQUIRE))
+        __atomic_store_n(&g_k1synced, 1, __ATOMIC_RELEASE);
+    return fdatasync(fd) == 0 ? 0 : -errno;
+}
+
+static void *sync_main(void *arg)
+{
+    opjob *j = (opjob *)arg;
+    j->r = kvs_store_sync(j->s);
+    return NULL;
+}
+
+static void *evict2_main(void *arg)
+{
+    putjob_main(arg);
+    __atomic_store_n(&g_ew2done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static int gate_entered(t_gate *g)
+{
+    int e;
+    pthread_mutex_lock(&g->mu);
+    e = g->entered;
+    pthread_mutex_unlock(&g->mu);
+    return e;
+}
+
+static int h_lock_then_evict(void *u, int fd, int how, uint64_t off)
+{
+    int r;
+    (void)u;
+    r = kvs_sys_lock(fd, how, off);
+    if (off != 0 && how == KVS_LOCK_SH && r == -EAGAIN)
+        __atomic_store_n(&g_bwaits, 1, __ATOMIC_RELEASE);
+    if (off != 0 && how == KVS_LOCK_UN && r == 0 && __atomic_exchange_n(&g_bunarmed, 0, __ATOMIC_ACQ_REL)) {
+        CHECK(pthread_join(g_et1, NULL) == 0);
+        t_gate_arm(&g_ev2, 1, "t", NULL);
+        __atomic_store_n(&g_evarmed, 2, __ATOMIC_RELEASE);
+        g_ew2.s = g_ea;
+        g_ew2.key = "w2";
+        g_ew2.val = g_ebig;
+        g_ew2.len = 4 * 4096;
+        g_ew2.r = KVS_E_IO;
+        CHECK(pthread_create(&g_et2, NULL, evict2_main, &g_ew2) == 0);
+        /* k1 aside again; or, when B removed it, the put done without */
+        while (!gate_entered(&g_ev2) && !__atomic_load_n(&g_ew2done, __ATOMIC_ACQUIRE))
+            t_sleep_ms(1);
+    }
+    return r;
+}
+
+static void test_aside_again(const char *dir, int mode)
+{
+    kvs_store *b;
+    kvs_sysops oa, ob;
+    pthread_t to;
+    opjob op;
+    kvs_store_stats st;
+    memset(&oa, 0, sizeof oa);
+    memset(&ob, 0, sizeof ob);
+    oa.unlinkat = h_unlinkat_twice;
+    ob.lock = h_lock_then_evict;
+    ob.openat = h_openat_k1;
+    ob.fdatasync = h_fdatasync_k1;
+    fs_name_of("k1", g_pname);
+    __atomic_store_n(&g_k1synced, 0, __ATOMIC_RELEASE);
+    g_ebig = (unsigned char *)xalloc(4 * 4096);
+    memset(g_ebig, 'E', 4 * 4096);
+    __atomic_store_n(&g_evarmed, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_bwaits, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_bunarmed, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_ew2done, 0, __ATOMIC_RELEASE);
+    if (!open_pair_cap(dir, 10 * 4096, &oa, &ob, &g_ea, &b)) {
+        free(g_ebig);
+        return;
+    }
+    if (mode == 2) {
+        CHECK_R(kvs_store_put(b, "k1", 2, g_val, VLEN), KVS_OK); /* to sync */
+        get_is(g_ea, "k1");
+    } else {
+        CHECK_R(kvs_store_put(g_ea, "k1", 2, g_val, VLEN), KVS_OK);
+    }
+    CHECK_R(kvs_store_put(g_ea, "k2", 2, g_val, VLEN), KVS_OK);
+    get_is(b, "k1"); /* B counts k1 */
+    __atomic_store_n(&g_k1fd, -1, __ATOMIC_RELEASE);
+    t_gate_arm(&g_ev1, 1, "t", NULL);
+    __atomic_store_n(&g_evarmed, 1, __ATOMIC_RELEASE);
+    g_ew1.s = g_ea;
+    g_ew1.key = "w";
+    g_ew1.val = g_ebig;
+    g_ew1.len = 4 * 4096; /* 5 blocks: k1, the least recent, goes */
+    g_ew1.r = KVS_E_IO;
+    CHECK(pthread_create(&g_et1, NULL, putjob_main, &g_ew1) == 0);
+    CHECK(t_gate_wait_entered(&g_ev1)); /* k1 aside */
+    op.s = b;
+    op.remove = mode == 1;
+    op.n = 0;
+    op.r = KVS_E_IO;
+    CHECK(pthread_create(&to, NULL, mode == 2 ? sync_main : opjob_main, &op) == 0);
+    CHECK(wait_flag(&g_bwaits)); /* B missed, and waits on A's byte */
+    __atomic_store_n(&g_bunarmed, 1, __ATOMIC_RELEASE);
+    t_gate_release(&g_ev1); /* k1 goes back */
+    CHECK(pthread_join(to, NULL) == 0);
+    kvs_store_get_stats(b, &st);
+    if (mode == 0) {
+        CHECK_R(op.r, KVS_E_BUSY);
+        CHECK(st.objects == 1); /* k1, which comes back */
+    } else if (mode == 1) {
+        CHECK_R(op.r, KVS_OK);
+        CHECK(st.objects == 0);
+    } else {
+        CHECK_R(op.r, KVS_OK);
+        CHECK(__atomic_load_n(&g_k1synced, __ATOMIC_ACQUIRE)); /* k1's data synced */
+    }
+    t_gate_release(&g_ev2);
+    CHECK(pthread_join(g_et2, NULL) == 0);
+    __atomic_store_n(&g_evarmed, 0, __ATOMIC_RELEASE); /* mode 1: never used */
+    CHECK_R(g_ew1.r, KVS_OK);
+    CHECK_R(g_ew2.r, KVS_OK);
+    CHECK_R(kvs_store_exists(b, "k1", 2), mode != 1 ? KVS_OK : KVS_NOT_FOUND);
+    if (mode != 1)
+        get_is(b, "k1");
+    CHECK(count_files(dir, 2) == 0);
+    free(g_ebig);
+    CHECK_R(kvs_store_close(g_ea), KVS_OK);
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
@@ -1568,6 +1767,14 @@ int main(void)
     test_miss_during_putback(d, 2);
     t_path(d, sizeof d, "putback3");
     test_miss_during_putback(d, 3);
+    t_path(d, sizeof d, "putback4");
+    test_miss_during_putback(d, 4);
+    t_path(d, sizeof d, "again0");
+    test_aside_again(d, 0);
+    t_path(d, sizeof d, "again1");
+    test_aside_again(d, 1);
+    t_path(d, sizeof d, "again2");
+    test_aside_again(d, 2);
     t_path(d, sizeof d, "held");
     test_miss_name_held(d);
     t_path(d, sizeof d, "giveup");
