@@ -7778,12 +7778,21 @@ again:
            the key's file to come back. */
         tried = 1;
         pthread_mutex_lock(&fs->mu);
-        sr = fs->dirs[di].locks && !e->plocked ? kvsi_fs_settle(fs, e) : 1;
+        /* (not skipped when this handle holds the byte: a sync or pin of
+           this handle may have taken it only since the unlink) */
+        sr = fs->dirs[di].locks ? kvsi_fs_settle(fs, e) : 1;
         pthread_mutex_unlock(&fs->mu);
         if (sr == 0)
             goto again; /* with the byte held (given up below) */
         if (sr < 0)
             r = sr; /* still held, or the lock failed: not known gone */
+    }
+    if (tried && sr == 0) {
+        /* the second look is done: nothing an eviction elsewhere could
+           take aside is left at the name */
+        pthread_mutex_lock(&fs->mu);
+        kvsi_fs_unsettle(fs, e);
+        pthread_mutex_unlock(&fs->mu);
     }
     if (r == 0 && fs->cfg->durability == KVS_DURABLE_FULL)
         dres = kvs_dirfd_sync(d->fd, fs->ops);
@@ -7792,8 +7801,6 @@ again:
         kvsi_fs_gone(fs, e);
     if (r == 0 && (fs->cfg->durability != KVS_DURABLE_FULL || dres != KVS_OK))
         d->dirty = 1;
-    if (tried && sr == 0)
-        kvsi_fs_unsettle(fs, e);
     kvsi_fs_busy_leave(fs, e);
     kvsi_fs_unref(fs, e);
     pthread_mutex_unlock(&fs->mu);

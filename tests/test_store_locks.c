@@ -70,6 +70,13 @@ static int lock_errno_of(kvs_store *s)
     return st.lock_errno;
 }
 
+static uint64_t objects_of(kvs_store *s)
+{
+    kvs_store_stats st;
+    kvs_store_get_stats(s, &st);
+    return st.objects;
+}
+
 static uint64_t evictions_of(kvs_store *s)
 {
     kvs_store_stats st;
@@ -1050,6 +1057,7 @@ static void test_miss_during_putback(const char *dir, int mode)
         CHECK_R(kvs_store_get(a, "k1", 2, rd2, VLEN, &n2), KVS_OK);
         CHECK(n2 == VLEN && memcmp(rd2, g_val, VLEN) == 0);
         t_gate_release(&g_missgate);
+        __atomic_store_n(&g_marmed, 0, __ATOMIC_RELEASE);
         free(rd2);
     } else if (mode == 3) {
         size_t n2 = 0;
@@ -1108,7 +1116,7 @@ static void test_miss_during_putback(const char *dir, int mode)
 static t_gate g_ev1 = T_GATE_INIT, g_ev2 = T_GATE_INIT;
 static int g_k1fd = -1, g_k1synced; /* B's open of k1 (not for a get), and its fdatasync */
 static int g_evarmed;          /* 1, 2: which eviction's unlink holds and fails */
-static int g_bwaits, g_bunarmed, g_ew2done;
+static int g_bwaits, g_bunarmed, g_ew2done, g_et2made;
 static kvs_store *g_ea;
 static unsigned char *g_ebig;
 static pthread_t g_et1, g_et2;
@@ -1168,12 +1176,13 @@ static int gate_entered(t_gate *g)
 
 static int h_lock_then_evict(void *u, int fd, int how, uint64_t off)
 {
-    int r;
+    int r, i;
     (void)u;
     r = kvs_sys_lock(fd, how, off);
     if (off != 0 && how == KVS_LOCK_SH && r == -EAGAIN)
         __atomic_store_n(&g_bwaits, 1, __ATOMIC_RELEASE);
     if (off != 0 && how == KVS_LOCK_UN && r == 0 && __atomic_exchange_n(&g_bunarmed, 0, __ATOMIC_ACQ_REL)) {
+        __atomic_store_n(&g_et2made, 1, __ATOMIC_RELEASE);
         CHECK(pthread_join(g_et1, NULL) == 0);
         t_gate_arm(&g_ev2, 1, "t", NULL);
         __atomic_store_n(&g_evarmed, 2, __ATOMIC_RELEASE);
@@ -1184,7 +1193,7 @@ static int h_lock_then_evict(void *u, int fd, int how, uint64_t off)
         g_ew2.r = KVS_E_IO;
         CHECK(pthread_create(&g_et2, NULL, evict2_main, &g_ew2) == 0);
         /* k1 aside again; or, when B removed it, the put done without */
-        while (!gate_entered(&g_ev2) && !__atomic_load_n(&g_ew2done, __ATOMIC_ACQUIRE))
+        for (i = 0; i < 30000 && !gate_entered(&g_ev2) && !__atomic_load_n(&g_ew2done, __ATOMIC_ACQUIRE); i++)
             t_sleep_ms(1);
     }
     return r;
@@ -1211,6 +1220,7 @@ static void test_aside_again(const char *dir, int mode)
     __atomic_store_n(&g_bwaits, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&g_bunarmed, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&g_ew2done, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_et2made, 0, __ATOMIC_RELEASE);
     if (!open_pair_cap(dir, 10 * 4096, &oa, &ob, &g_ea, &b)) {
         free(g_ebig);
         return;
@@ -1254,16 +1264,127 @@ static void test_aside_again(const char *dir, int mode)
         CHECK(__atomic_load_n(&g_k1synced, __ATOMIC_ACQUIRE)); /* k1's data synced */
     }
     t_gate_release(&g_ev2);
-    CHECK(pthread_join(g_et2, NULL) == 0);
     __atomic_store_n(&g_evarmed, 0, __ATOMIC_RELEASE); /* mode 1: never used */
+    CHECK(__atomic_load_n(&g_et2made, __ATOMIC_ACQUIRE)); /* B gave the byte up */
+    if (__atomic_load_n(&g_et2made, __ATOMIC_ACQUIRE)) {
+        CHECK(pthread_join(g_et2, NULL) == 0);
+        CHECK_R(g_ew2.r, KVS_OK);
+    } else {
+        __atomic_store_n(&g_bunarmed, 0, __ATOMIC_RELEASE);
+        CHECK(pthread_join(g_et1, NULL) == 0);
+    }
     CHECK_R(g_ew1.r, KVS_OK);
-    CHECK_R(g_ew2.r, KVS_OK);
     CHECK_R(kvs_store_exists(b, "k1", 2), mode != 1 ? KVS_OK : KVS_NOT_FOUND);
     if (mode != 1)
         get_is(b, "k1");
     CHECK(count_files(dir, 2) == 0);
     free(g_ebig);
     CHECK_R(kvs_store_close(g_ea), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
+/* ---- a remove beside a sync that holds the byte ----
+   A's eviction has k1 (put by B, not yet synced) aside. B's sync misses k1
+   and waits on A's byte; B's remove of k1 misses too and is held just
+   after its unlink. A puts k1 back; B's sync takes the byte and is held in
+   its second open of k1. The remove then goes on: it must still wait and
+   look again (the byte it finds held is the sync's, taken after its
+   unlink), and removes k1. (It used to skip that when this handle held the
+   byte, drop k1 from B's count and answer "not found", k1 on disk.) */
+static t_gate g_rmgate = T_GATE_INIT, g_opgate = T_GATE_INIT;
+static int g_rmarmed, g_oparmed;
+
+static int h_unlinkat_rm(void *u, int dfd, const char *path, int flags)
+{
+    int r;
+    (void)u;
+    r = unlinkat(dfd, path, flags) == 0 ? 0 : -errno;
+    if (r == -ENOENT && strcmp(path, g_pname) == 0 && __atomic_exchange_n(&g_rmarmed, 0, __ATOMIC_ACQ_REL))
+        t_gate_pass(&g_rmgate, 1, "rm", NULL);
+    return r;
+}
+
+static int h_openat_sync(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd, e;
+    (void)u;
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    e = errno;
+    if (fd >= 0 && strcmp(path, g_pname) == 0 && __atomic_exchange_n(&g_oparmed, 0, __ATOMIC_ACQ_REL))
+        t_gate_pass(&g_opgate, 1, "op", NULL);
+    return fd >= 0 ? fd : -e;
+}
+
+static int h_lock_waits(void *u, int fd, int how, uint64_t off)
+{
+    int r;
+    (void)u;
+    r = kvs_sys_lock(fd, how, off);
+    if (off != 0 && how == KVS_LOCK_SH && r == -EAGAIN)
+        __atomic_store_n(&g_bwaits, 1, __ATOMIC_RELEASE);
+    return r;
+}
+
+static void test_remove_beside_sync(const char *dir)
+{
+    kvs_store *a, *b;
+    kvs_sysops oa, ob;
+    pthread_t tp, ts, tr;
+    putjob wp;
+    opjob sj, rj;
+    unsigned char *big = (unsigned char *)xalloc(4 * 4096);
+    memset(&oa, 0, sizeof oa);
+    memset(&ob, 0, sizeof ob);
+    oa.unlinkat = h_unlinkat_putback;
+    ob.unlinkat = h_unlinkat_rm;
+    ob.openat = h_openat_sync;
+    ob.lock = h_lock_waits;
+    memset(big, 'S', 4 * 4096);
+    fs_name_of("k1", g_pname);
+    __atomic_store_n(&g_bwaits, 0, __ATOMIC_RELEASE);
+    if (!open_pair_cap(dir, 10 * 4096, &oa, &ob, &a, &b)) {
+        free(big);
+        return;
+    }
+    CHECK_R(kvs_store_put(b, "k1", 2, g_val, VLEN), KVS_OK); /* unsynced in B */
+    get_is(a, "k1");
+    CHECK_R(kvs_store_put(a, "k2", 2, g_val, VLEN), KVS_OK);
+    t_gate_arm(&g_backgate, 1, "temp", NULL);
+    __atomic_store_n(&g_parmed, 1, __ATOMIC_RELEASE);
+    wp.s = a;
+    wp.key = "w";
+    wp.val = big;
+    wp.len = 4 * 4096;
+    wp.r = KVS_E_IO;
+    CHECK(pthread_create(&tp, NULL, putjob_main, &wp) == 0);
+    CHECK(t_gate_wait_entered(&g_backgate)); /* k1 aside, A holds its byte */
+    sj.s = b;
+    sj.remove = 0;
+    sj.r = KVS_E_IO;
+    CHECK(pthread_create(&ts, NULL, sync_main, &sj) == 0);
+    CHECK(wait_flag(&g_bwaits)); /* the sync waits on A's byte */
+    t_gate_arm(&g_rmgate, 1, "rm", NULL);
+    __atomic_store_n(&g_rmarmed, 1, __ATOMIC_RELEASE);
+    rj.s = b;
+    rj.remove = 1;
+    rj.r = KVS_E_IO;
+    CHECK(pthread_create(&tr, NULL, opjob_main, &rj) == 0);
+    CHECK(t_gate_wait_entered(&g_rmgate)); /* the remove missed */
+    t_gate_arm(&g_opgate, 1, "op", NULL);
+    __atomic_store_n(&g_oparmed, 1, __ATOMIC_RELEASE);
+    t_gate_release(&g_backgate); /* k1 goes back */
+    CHECK(pthread_join(tp, NULL) == 0);
+    CHECK(t_gate_wait_entered(&g_opgate)); /* the sync holds the byte, opening k1 */
+    t_gate_release(&g_rmgate);
+    CHECK(pthread_join(tr, NULL) == 0);
+    t_gate_release(&g_opgate);
+    CHECK(pthread_join(ts, NULL) == 0);
+    CHECK_R(wp.r, KVS_OK);
+    CHECK_R(rj.r, KVS_OK);
+    CHECK_R(kvs_store_exists(b, "k1", 2), KVS_NOT_FOUND);
+    CHECK(objects_of(b) == 0);
+    free(big);
+    CHECK_R(kvs_store_close(a), KVS_OK);
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
@@ -1293,13 +1414,6 @@ static int h_openat_count(void *u, int dfd, const char *path, int flags, unsigne
         __atomic_add_fetch(&g_hopens, 1, __ATOMIC_ACQ_REL);
     fd = openat(dfd, path, flags, (mode_t)mode);
     return fd >= 0 ? fd : -errno;
-}
-
-static uint64_t objects_of(kvs_store *s)
-{
-    kvs_store_stats st;
-    kvs_store_get_stats(s, &st);
-    return st.objects;
 }
 
 static void test_miss_name_held(const char *dir)
@@ -1775,6 +1889,8 @@ int main(void)
     test_aside_again(d, 1);
     t_path(d, sizeof d, "again2");
     test_aside_again(d, 2);
+    t_path(d, sizeof d, "besidesync");
+    test_remove_beside_sync(d);
     t_path(d, sizeof d, "held");
     test_miss_name_held(d);
     t_path(d, sizeof d, "giveup");
