@@ -331,25 +331,6 @@ static int h_openat_gate(void *u, int dfd, const char *path, int flags, unsigned
     return fd < 0 ? -errno : fd;
 }
 
-/* A get of up to VLEN bytes on a thread of its own; g_get_done once it
-   returned. */
-static int g_get_done;
-
-typedef struct getjob {
-    kvs_store *s;
-    const char *key;
-    unsigned char *buf;
-    size_t n;
-    kvs_result r;
-} getjob;
-
-static void *getjob_main(void *arg)
-{
-    getjob *j = (getjob *)arg;
-    j->r = kvs_store_get(j->s, j->key, strlen(j->key), j->buf, VLEN, &j->n);
-    __atomic_store_n(&g_get_done, 1, __ATOMIC_RELEASE);
-    return NULL;
-}
 
 /* Waits up to 10 s for *flag. */
 static int wait_flag(int *flag)
@@ -390,7 +371,7 @@ static void test_pinned_try_meanwhile(const char *dir, int mode)
     CHECK(pthread_create(&te, NULL, putjob_main, &ej) == 0);
     CHECK(t_gate_wait_entered(&g_gate)); /* A's eviction picked k1 */
     if (mode == 0) {
-        gj.s = a, gj.key = "k1", gj.buf = g_rd, gj.n = 0, gj.r = KVS_E_IO;
+        getjob_set(&gj, a, "k1", g_rd, VLEN);
         CHECK(pthread_create(&tg, NULL, getjob_main, &gj) == 0);
         CHECK(wait_flag(&g_omissed)); /* the get found nothing at k1's name */
     } else {
@@ -579,12 +560,14 @@ static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
     return t_gated_pread(&g_rgate, 1, fd, buf, len, off);
 }
 
+static getjob *g_readjob; /* the read h_lock_ends_read ends */
+
 static int h_lock_ends_read(void *u, int fd, int how, uint64_t off)
 {
     (void)u;
     if (how == KVS_LOCK_EX && ++g_ex_calls == 1) {
         t_gate_release(&g_rgate);
-        while (!__atomic_load_n(&g_get_done, __ATOMIC_ACQUIRE))
+        while (!__atomic_load_n(&g_readjob->done, __ATOMIC_ACQUIRE))
             t_sleep_ms(1);
     }
     return kvs_sys_lock(fd, how, off);
@@ -607,7 +590,7 @@ static void test_full_waits_for_read(const char *dir, int mode)
     getjob gj;
     pinjob pj;
     g_ex_calls = 0;
-    g_get_done = 0;
+    g_readjob = &gj;
     memset(&ops, 0, sizeof ops);
     ops.pread = h_pread;
     if (mode == 1)
@@ -616,10 +599,7 @@ static void test_full_waits_for_read(const char *dir, int mode)
         return;
     put_k1_k2(a, g_val, VLEN);
     CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
-    gj.s = a;
-    gj.key = "k2";
-    gj.buf = (unsigned char *)t_xalloc_aligned(VLEN, 4096);
-    gj.r = KVS_E_IO;
+    getjob_set(&gj, a, "k2", (unsigned char *)t_xalloc_aligned(VLEN, 4096), VLEN);
     t_gate_arm(&g_rgate, 1, NULL, gj.buf);
     CHECK(pthread_create(&tg, NULL, getjob_main, &gj) == 0);
     CHECK(t_gate_wait_entered(&g_rgate));
@@ -685,10 +665,7 @@ static void test_retry_after_wait(const char *dir)
         return;
     put_k1_k2(a, g_val, VLEN);
     CHECK_R(kvs_store_pin(b, "k1", 2), KVS_OK);
-    gj.s = a;
-    gj.key = "k2";
-    gj.buf = (unsigned char *)t_xalloc_aligned(VLEN, 4096);
-    gj.r = KVS_E_IO;
+    getjob_set(&gj, a, "k2", (unsigned char *)t_xalloc_aligned(VLEN, 4096), VLEN);
     t_gate_arm(&g_rgate, 1, NULL, gj.buf);
     CHECK(pthread_create(&tg, NULL, getjob_main, &gj) == 0);
     CHECK(t_gate_wait_entered(&g_rgate)); /* k2 is being read */

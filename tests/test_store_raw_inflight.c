@@ -336,20 +336,6 @@ static void test_wait_past_checkpoints(const char *path, int freed)
 }
 
 /* ---- 3 ---- */
-typedef struct getjob {
-    kvs_store *s;
-    const char *key;
-    unsigned char *buf;
-    size_t n;
-    kvs_result r;
-} getjob;
-
-static void *get_main(void *arg)
-{
-    getjob *j = (getjob *)arg;
-    j->r = kvs_store_get(j->s, j->key, strlen(j->key), j->buf, BIG, &j->n);
-    return NULL;
-}
 
 static void test_reader_not_evicted(const char *path)
 {
@@ -379,11 +365,8 @@ static void test_reader_not_evicted(const char *path)
             CHECK_R(kvs_store_pin(s, key, strlen(key)), KVS_OK);
     }
     t_gate_arm(&g_gate, G_READ, NULL, rd);
-    g.s = s;
-    g.key = "k0";
-    g.buf = rd;
-    g.n = 0;
-    CHECK(pthread_create(&t, NULL, get_main, &g) == 0);
+    getjob_set(&g, s, "k0", rd, BIG);
+    CHECK(pthread_create(&t, NULL, getjob_main, &g) == 0);
     CHECK(t_gate_wait_entered(&g_gate)); /* the get of k0 is reading its payload */
     /* nothing to evict: k0 is being read, the rest pinned */
     CHECK_R(kvs_store_put(s, "x", 1, v, 4096), KVS_E_FULL);
@@ -441,11 +424,8 @@ static void test_corrupt_counted_once(const char *path)
     }
     CHECK(off != 0 && poke(path, off, 0x5a) == 0); /* one payload byte */
     t_gate_arm(&g_gate, G_READ, NULL, rd1);
-    g.s = s;
-    g.key = "K";
-    g.buf = rd1;
-    g.n = 0;
-    CHECK(pthread_create(&t, NULL, get_main, &g) == 0);
+    getjob_set(&g, s, "K", rd1, BIG);
+    CHECK(pthread_create(&t, NULL, getjob_main, &g) == 0);
     CHECK(t_gate_wait_entered(&g_gate)); /* the first get is in its read */
     CHECK_R(kvs_store_get(s, "K", 1, rd2, BIG, &n), KVS_NOT_FOUND);
     t_gate_release(&g_gate);
@@ -469,7 +449,7 @@ static void test_corrupt_counted_once(const char *path)
     CHECK(off != 0 && poke(path, off, 0x5a) == 0);
     t_gate_arm(&g_gate, G_READ, NULL, rd1);
     g.key = "R";
-    CHECK(pthread_create(&t, NULL, get_main, &g) == 0);
+    CHECK(pthread_create(&t, NULL, getjob_main, &g) == 0);
     CHECK(t_gate_wait_entered(&g_gate));
     CHECK_R(kvs_store_remove(s, "R", 1), KVS_OK);
     t_gate_release(&g_gate);
