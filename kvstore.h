@@ -1243,14 +1243,15 @@ KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
    generation to give it. exists and remove: KVS_OK or KVS_NOT_FOUND
    (remove, FS: KVS_E_BUSY when it found nothing at the name and another
    handle's eviction held the name for the whole wait, up to 10 s, as for a
-   pin; the file may come back, and stays counted). */
+   pin, or the lock's error; the file may come back, and stays counted). */
 KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, const void *data, size_t len);
 /* KVS_OK with *out_len; KVS_NOT_FOUND; KVS_E_BUFSIZE with *out_len = the
    length needed (nothing useful written to buf); KVS_E_OVERFLOW (FS, a
    32-bit process) for an object longer than a size_t; KVS_E_BUSY (FS) when
    another process's lease on the file outlasted 60 s, or when the get found
    nothing at the name of a file it counts and another handle's eviction
-   held the name for the whole wait, up to 10 s (the file stays counted).
+   held the name for the whole wait, up to 10 s (or the lock's error; the
+   file stays counted).
    buf is the get's to use
    up to cap: bytes past *out_len (all of them on a miss or an error) may
    have been written (FS: a read of the expected length that the file's
