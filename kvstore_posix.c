@@ -7081,10 +7081,11 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
    process may have removed it, and the count would refuse every overwrite
    of the key for ever), and when a get missed it (an eviction may have had
    it aside for a moment, and dropping it from the count while it is put
-   back would let the bound be exceeded). The name is held busy meanwhile (this handle's
-   evictions and removes of it wait), and a file away from its name is
-   waited for as sync does (another handle's eviction holds the name's byte
-   while it checks whose file it took, and may put it back). Called and
+   back would let the bound be exceeded). The name is held busy meanwhile
+   (this handle's evictions and removes of it wait), and a file away from
+   its name is waited for as sync does (another handle's eviction holds the
+   name's byte while it checks whose file it took, and may put it back),
+   with the byte kept through the second look. Called and
    returns with fs->mu held (dropped for the look); 1 when self changed
    meanwhile (no longer counted: gone, or recorded anew by another call),
    so the caller looks at the room again. *held (when not NULL): the -errno
@@ -7519,9 +7520,9 @@ static kvs_result kvsi_fs_get_known(kvsi_fs *fs, const kvsi_fsdir *d, const char
 }
 
 /* One get. *back = 1 (when may_retry): it missed a file this handle
-   counts, and kvsi_fs_look_gone found a file at the name again: away for a
-   moment (an eviction, here or in another handle, took it aside and put it
-   back), so the caller reads once more. */
+   counts, and a file is at the name again (kvsi_fs_look_gone found one: an
+   eviction, here or in another handle, had it aside for a moment; or
+   another call recorded one meanwhile), so the caller reads once more. */
 static kvs_result kvsi_fs_get_try(kvsi_fs *fs, const void *key, size_t klen, void *buf, size_t cap, size_t *out_len,
                                   int may_retry, int *back)
 {
