@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "test_store_fs_util.h"
+#include "test_store_jobs.h"
 
 /* ------------------------------------------------------------------ */
 static void test_config(void)
@@ -1001,20 +1002,6 @@ static int ow_fallocate(void *u, int fd, uint64_t off, uint64_t len)
     return fallocate(fd, 0, (off_t)off, (off_t)len) == 0 ? 0 : -errno;
 }
 
-typedef struct {
-    kvs_store *s;
-    const unsigned char *v;
-    size_t n;
-    kvs_result r;
-} ow_arg;
-
-static void *ow_put(void *p)
-{
-    ow_arg *a = (ow_arg *)p;
-    a->r = kvs_store_put(a->s, "k", 1, a->v, a->n);
-    return NULL;
-}
-
 /* The value of "k" in s is v1 (n bytes). */
 static void ow_check_k(kvs_store *s, const unsigned char *v1, size_t n)
 {
@@ -1047,7 +1034,7 @@ static void test_overwrite_keeps_old(void)
     kvs_store *s;
     kvs_store_stats st;
     static unsigned char v1[8000], v2[8000];
-    ow_arg a;
+    putjob a;
     pthread_t th;
 
     t_fill_tag(v1, sizeof v1, 71);
@@ -1095,10 +1082,11 @@ static void test_overwrite_keeps_old(void)
     __atomic_store_n(&g_ow_fail, 2, __ATOMIC_SEQ_CST);
     t_gate_arm(&g_ow_gate, 1, NULL, NULL);
     a.s = s;
-    a.v = v2;
-    a.n = sizeof v2;
+    a.key = "k";
+    a.val = v2;
+    a.len = sizeof v2;
     a.r = KVS_OK;
-    if (!CHECK(pthread_create(&th, NULL, ow_put, &a) == 0)) {
+    if (!CHECK(pthread_create(&th, NULL, putjob_main, &a) == 0)) {
         t_gate_release(&g_ow_gate);
         (void)kvs_store_close(s);
         return;
