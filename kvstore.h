@@ -1251,11 +1251,9 @@ KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, c
    another process's lease on the file outlasted 60 s, or when the get found
    nothing at the name of a file it counts and another handle's eviction
    held the name for the whole wait, up to 10 s (or the lock's error; the
-   file stays counted).
-   buf is the get's to use
-   up to cap: bytes past *out_len (all of them on a miss or an error) may
-   have been written (FS: a read of the expected length that the file's
-   header then cut short). */
+   file stays counted). buf is the get's to use up to cap: bytes past
+   *out_len (all of them on a miss or an error) may have been written (FS:
+   a read of the expected length that the file's header then cut short). */
 KVSDEF kvs_result kvs_store_get(kvs_store *s, const void *key, size_t key_len, void *buf, size_t cap,
                                 size_t *out_len);
 KVSDEF kvs_result kvs_store_exists(kvs_store *s, const void *key, size_t key_len);
