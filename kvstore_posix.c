@@ -7064,7 +7064,10 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
     for (v = fs->lru_head; v != NULL; v = v->lnext) {
         if (v->pins > 0 || v == self || v->failed_at > since)
             continue;
-        if (v->readers > 0 || v->busy) {
+        if (v->readers > 0 || v->busy || v->settled > 0) {
+            /* in use: read, evicted or removed, or its byte held by a
+               settle of this handle (sync's second open), which the
+               eviction's own lock would take for a pin elsewhere */
             *blocked = 1;
             continue;
         }
@@ -7897,6 +7900,7 @@ static void kvsi_fs_unsettle(kvsi_fs *fs, kvsi_fsent *e)
     KVS_ASSERT(e->settled > 0);
     e->settled--;
     (void)kvsi_fs_punlock(fs, e);
+    pthread_cond_broadcast(&fs->cv); /* an eviction waits for settled (victim) */
 }
 
 static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)

@@ -22,7 +22,9 @@
      KVS_E_BUSY; a lock file this handle may only read still serves its
      pins;
    - a put whose candidates are pinned elsewhere waits while one of its
-     own objects is being read, rather than find the store full;
+     own objects is being read, rather than find the store full, and waits
+     for its own handle's sync holding a candidate's byte rather than take
+     that for a pin elsewhere;
    - fork: the child's copies of the lock descriptors keep a raw device
      busy and pins held, until kvs_store_drop_locks_after_fork;
    - raw open racing a failed open that removes the file it made: the
@@ -1426,6 +1428,79 @@ static void test_miss_name_held(const char *dir)
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
+/* ---- sync's second look beside an eviction of the same handle: A (room
+   for one object) counts k1, not yet synced. A's sync finds nothing at k1's
+   name (the hook's ENOENT stands for another handle's eviction having it
+   aside), takes k1's byte for its second look and is held in that open. A
+   put of k2 needs k1's room meanwhile: it waits for the sync, then evicts
+   k1. (Its eviction used to try the byte the sync holds, take it for a pin
+   elsewhere and pass k1 over; k1 the only candidate, the put answered
+   KVS_E_FULL.) */
+static t_gate g_sngate = T_GATE_INIT;
+static int g_snarmed; /* 1: the next open of g_pname misses; 2: the one after holds */
+
+static int h_openat_syncmiss(void *u, int dfd, const char *path, int flags, unsigned mode)
+{
+    int fd, e;
+    (void)u;
+    if (strcmp(path, g_pname) == 0 && __atomic_load_n(&g_snarmed, __ATOMIC_ACQUIRE) == 1) {
+        __atomic_store_n(&g_snarmed, 2, __ATOMIC_RELEASE);
+        return -ENOENT;
+    }
+    fd = openat(dfd, path, flags, (mode_t)mode);
+    e = errno;
+    if (fd >= 0 && strcmp(path, g_pname) == 0 && __atomic_load_n(&g_snarmed, __ATOMIC_ACQUIRE) == 2) {
+        __atomic_store_n(&g_snarmed, 0, __ATOMIC_RELEASE);
+        t_gate_pass(&g_sngate, 1, "sync", NULL);
+    }
+    return fd >= 0 ? fd : -e;
+}
+
+static void test_sync_beside_evict(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *a;
+    kvs_sysops ops;
+    pthread_t ts, tp;
+    opjob sj;
+    putjob wp;
+    memset(&ops, 0, sizeof ops);
+    ops.openat = h_openat_syncmiss;
+    fs_name_of("k1", g_pname);
+    cfg_fs(&c, dir);
+    c.sysops = &ops;
+    c.capacity_bytes = (4096 + VLEN) + 4096; /* room for one VLEN object, not two */
+    a = open_store(&c);
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
+    CHECK(lock_errno_of(a) == 0); /* the locks work here: the byte is taken */
+    t_gate_arm(&g_sngate, 1, "sync", NULL);
+    __atomic_store_n(&g_snarmed, 1, __ATOMIC_RELEASE);
+    sj.s = a;
+    sj.remove = 0;
+    sj.r = KVS_E_IO;
+    CHECK(pthread_create(&ts, NULL, sync_main, &sj) == 0);
+    CHECK(t_gate_wait_entered(&g_sngate)); /* the sync holds k1's byte, in its second open */
+    wp.s = a;
+    wp.key = "k2";
+    wp.val = g_val;
+    wp.len = VLEN;
+    wp.r = KVS_E_IO;
+    CHECK(pthread_create(&tp, NULL, putjob_main, &wp) == 0);
+    t_sleep_ms(200); /* the put reaches its eviction (the fix makes it wait) */
+    t_gate_release(&g_sngate);
+    CHECK(pthread_join(ts, NULL) == 0);
+    CHECK(pthread_join(tp, NULL) == 0);
+    CHECK_R(sj.r, KVS_OK);
+    CHECK_R(wp.r, KVS_OK);
+    CHECK_R(kvs_store_exists(a, "k1", 2), KVS_NOT_FOUND);
+    CHECK(evictions_of(a) == 1 && objects_of(a) == 1);
+    get_is(a, "k2");
+    CHECK_R(kvs_store_close(a), KVS_OK);
+}
+
 /* ---- a pin that cannot get its lock: KVS_E_BUSY, after the wait ----
    (KVSI_PIN_WAIT_MS is 2 s in this test) */
 static int h_lock_held(void *u, int fd, int how, uint64_t off)
@@ -1870,6 +1945,8 @@ int main(void)
     test_remove_beside_sync(d);
     t_path(d, sizeof d, "held");
     test_miss_name_held(d);
+    t_path(d, sizeof d, "syncev");
+    test_sync_beside_evict(d);
     t_path(d, sizeof d, "giveup");
     test_pin_gives_up(d);
     t_path(d, sizeof d, "readonly");
