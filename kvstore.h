@@ -1039,7 +1039,8 @@ typedef enum kvs_format_mode {
 typedef struct kvs_store_config {
     kvs_store_kind kind;
     /* Where. FS: comma-separated directories (created at open). RAW: one
-       device or file; or NULL with tp_map / tp_map_file. */
+       device or file, spelled as a path list entry (a comma: KVS_E_INVAL);
+       or NULL with tp_map / tp_map_file. */
     const char *paths;
     const char *tp_map;          /* RAW: "0=/dev/a,1=/dev/b" (kvs_tpmap_parse) */
     const char *tp_map_file;     /* RAW: read the map text from this file      */
@@ -1121,9 +1122,20 @@ typedef struct kvs_store_stats {
     kvs_store_kind kind;
     uint64_t objects;            /* objects stored now                         */
     uint64_t bytes;              /* their payload bytes                        */
-    uint64_t disk_bytes;         /* bytes they occupy (headers, padding, slots) */
+    uint64_t disk_bytes;         /* bytes they occupy (headers, padding, slots).
+                                    FS: as this handle counts them (the scan at
+                                    open, then its own puts, gets, removes and
+                                    evictions): another process's puts show
+                                    when this handle reads them, its removes
+                                    and evictions when a get here misses, and
+                                    files of keys a changed path set no longer
+                                    reaches stay counted (docs/STORES.md)     */
     uint64_t capacity_bytes;     /* FS: the bound (0 none); RAW: slots * slot size */
-    uint64_t slots_total, slots_free; /* RAW                                  */
+    uint64_t slots_total, slots_free; /* RAW. slots_free: slots holding no
+                                    entry, those quarantined until a
+                                    checkpoint included (docs/STORES.md,
+                                    "Released slots"): a put may still have to
+                                    evict and checkpoint to get one          */
     uint64_t puts, gets, hits, misses, removes, evictions; /* gets: single
                                     gets and the loads of prefix gets, whose
                                     first miss counts as a get and a miss; a
@@ -1132,7 +1144,11 @@ typedef struct kvs_store_stats {
                                     its item as KVS_E_CANCELED; a get that
                                     found the object but got KVS_E_BUFSIZE
                                     counts as a hit                          */
-    uint64_t corruptions;        /* records that failed a check: read as misses */
+    uint64_t corruptions;        /* records that failed a check: read as misses.
+                                    RAW: each once (the record is dropped);
+                                    FS: each get that read a damaged file (the
+                                    file stays until overwritten, removed or
+                                    evicted, and every get of it counts)     */
     uint64_t errors;             /* calls that returned an error (KVS_E_BUFSIZE,
                                     an answer with the length, not counted);
                                     a batch that cannot start counts each item
@@ -1152,9 +1168,11 @@ typedef struct kvs_store_stats {
                                     while its CRC32C was computed (direct
                                     stores, aligned payloads of 1 MiB or more,
                                     Linux AIO; docs/STORES.md)                 */
-    int overlap_errno;           /* RAW: 0 (overlap available to such puts), or
-                                    why not: ENOSYS (not built in) or the errno
-                                    io_setup returned                          */
+    int overlap_errno;           /* RAW: 0 (overlap available to such puts, or
+                                    not tried yet: io_setup runs at the first
+                                    such put), or why not: ENOSYS (not built
+                                    in) or the errno io_setup returned (not
+                                    EAGAIN or ENOMEM, tried again each put)   */
     int restore_fallback;        /* RAW: how this open restored: 0 from the
                                     newest checkpoint; 1 from a copy not
                                     shown to be the newest, the other one
@@ -1293,7 +1311,10 @@ KVSDEF kvs_result kvs_store_put_batch(kvs_store *s, kvs_item *items, size_t n, s
    objects and items[k] (if k < n) missed or failed. KVS_OK when the run ended
    at a miss or at n; otherwise the error of items[k] (a read error, a
    corruption is a miss, KVS_E_BUFSIZE with its out_len). Items from k on are
-   never reported as loaded, even if bytes reached their buffers. */
+   never reported as loaded, even if bytes reached their buffers: items[k]
+   has its miss or error, and every item after it KVS_E_CANCELED with
+   out_len 0 (skipped, or loaded and then released because an earlier
+   item failed; not an error of its own). */
 KVSDEF kvs_result kvs_store_get_prefix(kvs_store *s, kvs_item *items, size_t n, size_t *loaded);
 /* Per-item KVS_OK / KVS_NOT_FOUND; *found counts the hits. Returns KVS_OK
    when every item has one of those, else the first item's error. */

@@ -5192,6 +5192,13 @@ static kvs_result kvsi_raw_pick_path(kvsi_raw *R, char *err, size_t cap)
                                  (unsigned)c->tp_rank);
             c->tp_world = 1;
         }
+        if (strchr(path, ',') != NULL)
+            /* a path list, as the filesystem store takes: never read as
+               one file name with a comma in it (nor a comma-free one) */
+            return kvsi_errf(err, cap, KVS_E_INVAL,
+                             "paths \"%s\": the raw store takes one device or file, and a comma "
+                             "separates a path list (one path per rank: tp_map or tp_map_file)",
+                             path);
         r = kvs_path_normalize(path, strlen(path), norm, sizeof norm, &nl);
         if (r != KVS_OK)
             return kvsi_errf(err, cap, r, "paths \"%s\" (the raw store's device or file): %s", path,

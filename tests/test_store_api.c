@@ -189,6 +189,13 @@ static void test_config_errors(void)
         base_config(&c, KVS_STORE_RAW, "file://");
         CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_EMPTY);
         CHECK(s == NULL && strstr(g_err, "paths") != NULL);
+        /* A comma is refused, with nothing created: a format open must not
+           make a file named "<raw>,b" (a list of two: <raw> and "b") */
+        snprintf(spelled, sizeof spelled, "%.900s,b", raw);
+        base_config(&c, KVS_STORE_RAW, spelled);
+        CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_E_INVAL);
+        CHECK(s == NULL && strstr(g_err, "comma") != NULL && strstr(g_err, "tp_map") != NULL);
+        CHECK(access(spelled, F_OK) != 0 && errno == ENOENT);
     }
 }
 
