@@ -7071,10 +7071,14 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
     for (v = fs->lru_head; v != NULL; v = v->lnext) {
         if (v->pins > 0 || v == self || v->failed_at > since)
             continue;
-        if (v->readers > 0 || v->busy || v->settled > 0) {
-            /* in use: read, evicted or removed, or its byte held by a
-               settle of this handle (sync's second open), which the
-               eviction's own lock would take for a pin elsewhere */
+        if (v->readers > 0 || v->busy || v->settled > 0 || v->plocking) {
+            /* in use: read, evicted or removed; or its byte held, or
+               being taken or given up, by this handle (a settle's second
+               look, as sync's; an unpin's unlock), which the eviction's
+               own lock would take for a pin elsewhere. A settle's lock
+               counts from its call: one waiting for another handle's
+               eviction of the name is waited for too (up to
+               KVSI_PIN_WAIT_MS; each lock call ends with a broadcast). */
             *blocked = 1;
             continue;
         }

@@ -1431,13 +1431,22 @@ static void test_miss_name_held(const char *dir)
 /* ---- sync's second look beside an eviction of the same handle: A (room
    for one object) counts k1, not yet synced. A's sync finds nothing at k1's
    name (the hook's ENOENT stands for another handle's eviction having it
-   aside), takes k1's byte for its second look and is held in that open. A
-   put of k2 needs k1's room meanwhile: it waits for the sync, then evicts
-   k1. (Its eviction used to try the byte the sync holds, take it for a pin
-   elsewhere and pass k1 over; k1 the only candidate, the put answered
-   KVS_E_FULL.) */
-static t_gate g_sngate = T_GATE_INIT;
-static int g_snarmed; /* 1: the next open of g_pname misses; 2: the one after holds */
+   aside) and takes k1's byte for its second look. A put of k2 needs k1's
+   room meanwhile: it must wait for the sync, then evict k1. Its eviction
+   used to try the byte the sync holds, take it for a pin elsewhere and pass
+   k1 over; k1 the only candidate, the put answered KVS_E_FULL. The sync is
+   held:
+     mode 0: in its second open (the byte held and counted in `settled`);
+     mode 1: just after its lock call took the byte, before its handle
+             counts it;
+     mode 2: just before the unlock call that gives the byte up, no longer
+             counted;
+     mode 3: as 0 with the put waiting, then as 2 while a get of another key
+             wakes the put (it must wait again, not fail). */
+static t_gate g_sngate = T_GATE_INIT, g_slgate = T_GATE_INIT;
+static int g_snarmed;  /* 1: the next open of g_pname misses; 2: the one after holds */
+static int g_slarmed;  /* 1: the next shared lock, 2: the next unlock of a name holds */
+static int g_snputdone;
 
 static int h_openat_syncmiss(void *u, int dfd, const char *path, int flags, unsigned mode)
 {
@@ -1451,12 +1460,36 @@ static int h_openat_syncmiss(void *u, int dfd, const char *path, int flags, unsi
     e = errno;
     if (fd >= 0 && strcmp(path, g_pname) == 0 && __atomic_load_n(&g_snarmed, __ATOMIC_ACQUIRE) == 2) {
         __atomic_store_n(&g_snarmed, 0, __ATOMIC_RELEASE);
-        t_gate_pass(&g_sngate, 1, "sync", NULL);
+        t_gate_pass(&g_sngate, 1, "open", NULL);
     }
     return fd >= 0 ? fd : -e;
 }
 
-static void test_sync_beside_evict(const char *dir)
+static int h_lock_syncmiss(void *u, int fd, int how, uint64_t off)
+{
+    int r;
+    (void)u;
+    if (off != 0 && how == KVS_LOCK_SH && __atomic_load_n(&g_slarmed, __ATOMIC_ACQUIRE) == 1) {
+        __atomic_store_n(&g_slarmed, 0, __ATOMIC_RELEASE);
+        r = kvs_sys_lock(fd, how, off);
+        t_gate_pass(&g_slgate, 1, "lock", NULL); /* taken, not yet counted */
+        return r;
+    }
+    if (off != 0 && how == KVS_LOCK_UN && __atomic_load_n(&g_slarmed, __ATOMIC_ACQUIRE) == 2) {
+        __atomic_store_n(&g_slarmed, 0, __ATOMIC_RELEASE);
+        t_gate_pass(&g_slgate, 1, "lock", NULL); /* no longer counted, still held */
+    }
+    return kvs_sys_lock(fd, how, off);
+}
+
+static void *snput_main(void *arg)
+{
+    putjob_main(arg);
+    __atomic_store_n(&g_snputdone, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_sync_beside_evict(const char *dir, int mode)
 {
     kvs_store_config c;
     kvs_store *a;
@@ -1464,8 +1497,10 @@ static void test_sync_beside_evict(const char *dir)
     pthread_t ts, tp;
     opjob sj;
     putjob wp;
+    size_t n = 0;
     memset(&ops, 0, sizeof ops);
     ops.openat = h_openat_syncmiss;
+    ops.lock = h_lock_syncmiss;
     fs_name_of("k1", g_pname);
     cfg_fs(&c, dir);
     c.sysops = &ops;
@@ -1476,21 +1511,33 @@ static void test_sync_beside_evict(const char *dir)
         return;
     CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
     CHECK(lock_errno_of(a) == 0); /* the locks work here: the byte is taken */
-    t_gate_arm(&g_sngate, 1, "sync", NULL);
+    __atomic_store_n(&g_snputdone, 0, __ATOMIC_RELEASE);
+    t_gate_arm(&g_sngate, mode == 0 || mode == 3 ? 1 : 0, "open", NULL); /* kind 0: disarmed */
+    t_gate_arm(&g_slgate, mode != 0 ? 1 : 0, "lock", NULL);
+    __atomic_store_n(&g_slarmed, mode == 1 ? 1 : mode == 2 ? 2 : 0, __ATOMIC_RELEASE);
     __atomic_store_n(&g_snarmed, 1, __ATOMIC_RELEASE);
     sj.s = a;
     sj.remove = 0;
     sj.r = KVS_E_IO;
     CHECK(pthread_create(&ts, NULL, sync_main, &sj) == 0);
-    CHECK(t_gate_wait_entered(&g_sngate)); /* the sync holds k1's byte, in its second open */
+    CHECK(t_gate_wait_entered(mode == 1 || mode == 2 ? &g_slgate : &g_sngate));
     wp.s = a;
     wp.key = "k2";
     wp.val = g_val;
     wp.len = VLEN;
     wp.r = KVS_E_IO;
-    CHECK(pthread_create(&tp, NULL, putjob_main, &wp) == 0);
-    t_sleep_ms(200); /* the put reaches its eviction (the fix makes it wait) */
-    t_gate_release(&g_sngate);
+    CHECK(pthread_create(&tp, NULL, snput_main, &wp) == 0);
+    t_sleep_ms(200); /* the put reaches its eviction, and waits */
+    CHECK(!__atomic_load_n(&g_snputdone, __ATOMIC_ACQUIRE));
+    if (mode == 3) {
+        __atomic_store_n(&g_slarmed, 2, __ATOMIC_RELEASE);
+        t_gate_release(&g_sngate);
+        CHECK(t_gate_wait_entered(&g_slgate)); /* about to give the byte up */
+        CHECK_R(kvs_store_get(a, "zz", 2, g_rd, VLEN, &n), KVS_NOT_FOUND); /* wakes the put */
+        t_sleep_ms(100);
+        CHECK(!__atomic_load_n(&g_snputdone, __ATOMIC_ACQUIRE));
+    }
+    t_gate_release(mode == 0 ? &g_sngate : &g_slgate);
     CHECK(pthread_join(ts, NULL) == 0);
     CHECK(pthread_join(tp, NULL) == 0);
     CHECK_R(sj.r, KVS_OK);
@@ -1892,6 +1939,7 @@ int main(void)
 {
     char d[1200], p[1200];
     uint64_t rs;
+    int i;
     t_init("test_store_locks");
     t_setup_dir("locks");
     rs = t_seed;
@@ -1945,8 +1993,12 @@ int main(void)
     test_remove_beside_sync(d);
     t_path(d, sizeof d, "held");
     test_miss_name_held(d);
-    t_path(d, sizeof d, "syncev");
-    test_sync_beside_evict(d);
+    for (i = 0; i < 4; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "syncev%d", i);
+        t_path(d, sizeof d, name);
+        test_sync_beside_evict(d, i);
+    }
     t_path(d, sizeof d, "giveup");
     test_pin_gives_up(d);
     t_path(d, sizeof d, "readonly");
