@@ -6804,6 +6804,17 @@ static kvs_result kvsi_fs_locate(kvsi_fs *fs, const void *key, size_t klen, char
     return KVS_OK;
 }
 
+/* Whether directory i holds this handle's objects: every directory, except
+   under KVS_SHARD_RANK, where every key of the handle goes to the one
+   directory of its rank, and the others are other ranks' (their files are
+   not scanned, counted, evicted or listed here, nor their orphans removed;
+   the directories are still created, probed and given the path-set record
+   at open). */
+static int kvsi_fs_mine(const kvsi_fs *fs, size_t i)
+{
+    return fs->cfg->shard != KVS_SHARD_RANK || i == (size_t)fs->cfg->tp_rank % fs->ndirs;
+}
+
 static uint64_t kvsi_fs_generation(kvsi_fs *fs)
 {
     uint64_t g = kvsi_now_ns(1);
@@ -8147,7 +8158,10 @@ static kvs_result kvsi_fs_iterate(void *ev, kvs_key_fn fn, void *user)
     for (i = 0; i < fs->ndirs && res == KVS_OK; i++) {
         const char *dn;
         int rd;
-        DIR *dp = kvsi_fs_opendir(fs, i, &res);
+        DIR *dp;
+        if (!kvsi_fs_mine(fs, i))
+            continue; /* another rank's: a get here never reads its files */
+        dp = kvsi_fs_opendir(fs, i, &res);
         if (dp == NULL)
             break;
         while ((rd = kvsi_sys_readdir(fs->ops, dp, &dn)) > 0) {
@@ -8833,6 +8847,8 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
         }
     }
     for (i = 0; i < fs->ndirs; i++) {
+        if (!kvsi_fs_mine(fs, i))
+            continue; /* another rank's */
         r = kvsi_fs_scan(fs, i, &seen, &seen_cap, &nseen);
         if (r != KVS_OK) {
             r = kvsi_errf(err, err_cap, r, "cannot scan directory %s: %s", fs->pl.paths[i], kvs_result_str(r));

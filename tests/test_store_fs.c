@@ -645,6 +645,107 @@ static void test_orphans(void)
     CHECK_R(kvs_store_close(s), KVS_OK);
 }
 
+/* KVS_SHARD_RANK: two ranks list the same two directories (one per GPU).
+   Each handle's objects are in its rank's directory only, and the other
+   directory is another rank's: rank 0 neither counts rank 1's files (so
+   never evicts them for room), nor removes its orphans, nor lists its keys,
+   also when both ranks store one key (it is listed once, with rank 0's
+   length, the one rank 0's get returns). (Rank 0 used to scan both
+   directories: it counted rank 1's files, evicted them for its own puts and
+   listed a shared key twice.) */
+typedef struct rank_seen {
+    size_t keys, block;
+    uint64_t block_len;
+} rank_seen;
+
+static int rank_fn(void *u, const void *k, size_t kl, uint64_t len)
+{
+    rank_seen *c = (rank_seen *)u;
+    c->keys++;
+    if (kl == 5 && memcmp(k, "block", 5) == 0) {
+        c->block++;
+        c->block_len = len;
+    }
+    return 0;
+}
+
+static void test_rank_dirs(void)
+{
+    static const char *const names[2] = {"gpu0", "gpu1"};
+    char text[2400], d1[1100], orphan[1300], key[32];
+    kvs_store_config c0, c1;
+    kvs_store *s0, *s1;
+    kvs_store_stats st;
+    unsigned char v0[100], v1[300], big[8192], buf[400];
+    size_t i, n = 0;
+    rank_seen seen;
+    for (i = 0; i < 2; i++) {
+        t_path(d1, sizeof d1, names[i]);
+        t_rm_rf(d1);
+    }
+    paths_text(text, sizeof text, names, 2);
+    memset(v0, 'a', sizeof v0);
+    memset(v1, 'b', sizeof v1);
+    memset(big, 'c', sizeof big);
+    cfg_fs(&c1, text);
+    c1.shard = KVS_SHARD_RANK;
+    c1.tp_world = 2;
+    c1.tp_rank = 1;
+    s1 = open_store(&c1);
+    CHECK(s1 != NULL);
+    if (s1 == NULL)
+        return;
+    for (i = 0; i < 4; i++) {
+        int kl = snprintf(key, sizeof key, "r1-%zu", i);
+        CHECK_R(kvs_store_put(s1, key, (size_t)kl, big, sizeof big), KVS_OK);
+    }
+    CHECK_R(kvs_store_put(s1, "block", 5, v1, sizeof v1), KVS_OK);
+    t_path(d1, sizeof d1, "gpu1");
+    snprintf(orphan, sizeof orphan, "%s/~t00000000000000010000000000000002.tmp", d1);
+    make_file(orphan, 100, 7200); /* rank 1's stale temporary file */
+
+    cfg_fs(&c0, text);
+    c0.shard = KVS_SHARD_RANK;
+    c0.tp_world = 2;
+    c0.tp_rank = 0;
+    c0.temp_max_age_s = 3600;
+    c0.capacity_bytes = 2 * (4096 + sizeof big) + 4096; /* room for two of them */
+    s0 = open_store(&c0);
+    CHECK(s0 != NULL);
+    if (s0 == NULL) {
+        CHECK_R(kvs_store_close(s1), KVS_OK);
+        return;
+    }
+    kvs_store_get_stats(s0, &st);
+    CHECK(st.objects == 0 && st.disk_bytes == 0 && st.orphans_removed == 0);
+    CHECK(path_exists(orphan));
+    for (i = 0; i < 3; i++) {
+        int kl = snprintf(key, sizeof key, "r0-%zu", i);
+        CHECK_R(kvs_store_put(s0, key, (size_t)kl, big, sizeof big), KVS_OK);
+    }
+    CHECK_R(kvs_store_put(s0, "block", 5, v0, sizeof v0), KVS_OK); /* last: stays */
+    kvs_store_get_stats(s0, &st);
+    CHECK(st.evictions >= 1 && st.disk_bytes <= c0.capacity_bytes);
+    for (i = 0; i < 4; i++) { /* rank 1's files all stay */
+        int kl = snprintf(key, sizeof key, "r1-%zu", i);
+        CHECK(file_in("gpu1", key, (size_t)kl));
+        CHECK_R(kvs_store_exists(s1, key, (size_t)kl), KVS_OK);
+    }
+    memset(&seen, 0, sizeof seen);
+    CHECK_R(kvs_store_iterate(s0, rank_fn, &seen), KVS_OK);
+    kvs_store_get_stats(s0, &st);
+    CHECK(seen.keys == st.objects); /* its own, and no other rank's */
+    CHECK(seen.block == 1 && seen.block_len == sizeof v0);
+    CHECK_R(kvs_store_get(s0, "block", 5, buf, sizeof buf, &n), KVS_OK);
+    CHECK(n == sizeof v0 && memcmp(buf, v0, n) == 0);
+    memset(&seen, 0, sizeof seen);
+    CHECK_R(kvs_store_iterate(s1, rank_fn, &seen), KVS_OK);
+    CHECK(seen.keys == 5 && seen.block == 1 && seen.block_len == sizeof v1);
+    CHECK_R(kvs_store_close(s0), KVS_OK);
+    CHECK_R(kvs_store_close(s1), KVS_OK);
+    CHECK(path_exists(orphan)); /* left to rank 1's own open */
+}
+
 /* A file server whose clock differs from ours: every file in the
    directory is stamped by its clock, which an fstat hook plays by moving
    every mtime the store's own fstat calls see (the probe file's) by
@@ -2350,6 +2451,7 @@ int main(void)
     test_pathset();
     test_must_exist();
     test_orphans();
+    test_rank_dirs();
     test_orphans_server_clock();
     test_reopen();
     test_capacity();
