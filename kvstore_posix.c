@@ -6455,6 +6455,8 @@ typedef struct kvsi_fsent {
                                            give it up, kvsi_fs_unsettle) */
     unsigned char plocking;             /* a lock call on it is under way
                                            (without fs->mu)                */
+    unsigned char plwait;               /* ... and found the byte held
+                                           elsewhere: waiting for it       */
     uint32_t crc, po;                   /* its payload CRC32C and offset     */
     uint64_t fsize;                     /* its size in bytes                 */
     kvsi_fid fid;                       /* which file it is                  */
@@ -7080,16 +7082,17 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
     kvsi_fsent *v;
     *last = NULL;
     for (v = fs->lru_head; v != NULL; v = v->lnext) {
-        if (v->pins > 0 || v == self || v->failed_at > since)
-            continue;
+        if (v->pins > 0 || v == self || v->failed_at > since || v->plwait)
+            continue; /* plwait: a lock call of this handle waits for the
+                         name's byte, held elsewhere: no eviction here
+                         could take it either */
         if (v->readers > 0 || v->busy || v->settled > 0 || v->plocking) {
-            /* in use: read, evicted or removed; or its byte held, or
-               being taken or given up, by this handle (a settle's second
-               look, as sync's; an unpin's unlock), which the eviction's
-               own lock would take for a pin elsewhere. A settle's lock
-               counts from its call: one waiting for another handle's
-               eviction of the name is waited for too (up to
-               KVSI_PIN_WAIT_MS; each lock call ends with a broadcast). */
+            /* in use: read, evicted, removed or synced (busy: a get's,
+               remove's or sync's second look); or its byte being taken
+               or given up by this handle (a lock call under way, not
+               waiting: an unpin's unlock, an unsettle's), which the
+               eviction's own lock would take for a pin elsewhere. Each
+               of these ends with a broadcast. */
             *blocked = 1;
             continue;
         }
@@ -7860,6 +7863,14 @@ static int kvsi_fs_plock(kvsi_fs *fs, kvsi_fsent *e, int how)
         r = kvsi_sys_lock(fs->ops, fs->dirs[e->dir].pinfd, how, kvsi_fs_lockoff(e));
         if ((r != -EAGAIN && r != -EACCES) || how != KVS_LOCK_SH)
             break;
+        if (waited_us == 0) {
+            /* held elsewhere: this handle's evictions pass the name over
+               meanwhile (they could not take it either), not wait */
+            pthread_mutex_lock(&fs->mu);
+            e->plwait = 1;
+            pthread_cond_broadcast(&fs->cv);
+            pthread_mutex_unlock(&fs->mu);
+        }
         if (!kvsi_backoff(&waited_us, &step_us, KVSI_PIN_WAIT_MS)) {
             r = -EBUSY;
             break;
@@ -7867,6 +7878,7 @@ static int kvsi_fs_plock(kvsi_fs *fs, kvsi_fsent *e, int how)
     }
     pthread_mutex_lock(&fs->mu);
     e->plocking = 0;
+    e->plwait = 0;
     if (r == 0)
         e->plocked = how != KVS_LOCK_UN;
     pthread_cond_broadcast(&fs->cv);
@@ -8035,6 +8047,10 @@ static kvs_result kvsi_fs_sync(void *ev)
                meanwhile. Wait for that as a pin does, then look again. */
             int present;
             pthread_mutex_lock(&fs->mu);
+            /* the name held busy, as a get's second look holds it: this
+               handle's eviction of it (one under way ends first) does not
+               take the byte the settle holds for a pin elsewhere */
+            kvsi_fs_busy_enter(fs, list[i]);
             present = list[i]->present;
             sr = present ? kvsi_fs_settle(fs, list[i]) : 0;
             pthread_mutex_unlock(&fs->mu);
@@ -8046,6 +8062,9 @@ static kvs_result kvsi_fs_sync(void *ev)
                 kvsi_fs_unsettle(fs, list[i]);
                 pthread_mutex_unlock(&fs->mu);
             }
+            pthread_mutex_lock(&fs->mu);
+            kvsi_fs_busy_leave(fs, list[i]);
+            pthread_mutex_unlock(&fs->mu);
             if (sr == 0 && fd == -ENOENT)
                 continue; /* gone for good (another process removed it) */
             if (sr < 0)

@@ -1262,36 +1262,21 @@ static void test_aside_again(const char *dir, int mode)
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
-/* ---- a remove beside a sync that holds the byte ----
+/* ---- a remove beside a sync that waits for the byte ----
    A's eviction has k1 (put by B, not yet synced) aside. B's sync misses k1
-   and waits on A's byte; B's remove of k1 misses too and is held just
-   after its unlink. A puts k1 back; B's sync takes the byte and is held in
-   its second open of k1. The remove then goes on: it must still wait and
-   look again (the byte it finds held is the sync's, taken after its
-   unlink), and removes k1. (It used to skip that when this handle held the
-   byte, drop k1 from B's count and answer "not found", k1 on disk.) */
-static t_gate g_rmgate = T_GATE_INIT, g_opgate = T_GATE_INIT;
-static int g_rmarmed, g_oparmed;
+   and waits on A's byte, holding k1 busy in B. B's remove of k1 waits
+   behind the sync (it used to miss at once, then find the byte the sync had
+   taken since, which once made it skip its own wait, drop k1 from B's count
+   and answer "not found", k1 on disk). A puts k1 back; the sync opens it,
+   and the remove then removes it. */
+static int g_rmunlinks; /* B's unlinks of g_pname */
 
 static int h_unlinkat_rm(void *u, int dfd, const char *path, int flags)
 {
-    int r;
     (void)u;
-    r = unlinkat(dfd, path, flags) == 0 ? 0 : -errno;
-    if (r == -ENOENT && strcmp(path, g_pname) == 0 && __atomic_exchange_n(&g_rmarmed, 0, __ATOMIC_ACQ_REL))
-        t_gate_pass(&g_rmgate, 1, "rm", NULL);
-    return r;
-}
-
-static int h_openat_sync(void *u, int dfd, const char *path, int flags, unsigned mode)
-{
-    int fd, e;
-    (void)u;
-    fd = openat(dfd, path, flags, (mode_t)mode);
-    e = errno;
-    if (fd >= 0 && strcmp(path, g_pname) == 0 && __atomic_exchange_n(&g_oparmed, 0, __ATOMIC_ACQ_REL))
-        t_gate_pass(&g_opgate, 1, "op", NULL);
-    return fd >= 0 ? fd : -e;
+    if (strcmp(path, g_pname) == 0)
+        __atomic_add_fetch(&g_rmunlinks, 1, __ATOMIC_ACQ_REL);
+    return unlinkat(dfd, path, flags) == 0 ? 0 : -errno;
 }
 
 static int h_lock_waits(void *u, int fd, int how, uint64_t off)
@@ -1316,7 +1301,6 @@ static void test_remove_beside_sync(const char *dir)
     memset(&ob, 0, sizeof ob);
     oa.unlinkat = h_unlinkat_putback;
     ob.unlinkat = h_unlinkat_rm;
-    ob.openat = h_openat_sync;
     ob.lock = h_lock_waits;
     memset(big, 'S', 4 * 4096);
     fs_name_of("k1", g_pname);
@@ -1342,22 +1326,18 @@ static void test_remove_beside_sync(const char *dir)
     sj.r = KVS_E_IO;
     CHECK(pthread_create(&ts, NULL, sync_main, &sj) == 0);
     CHECK(wait_flag(&g_bwaits)); /* the sync waits on A's byte */
-    t_gate_arm(&g_rmgate, 1, "rm", NULL);
-    __atomic_store_n(&g_rmarmed, 1, __ATOMIC_RELEASE);
     rj.s = b;
     rj.remove = 1;
     rj.r = KVS_E_IO;
+    rj.n = 0;
     CHECK(pthread_create(&tr, NULL, opjob_main, &rj) == 0);
-    CHECK(t_gate_wait_entered(&g_rmgate)); /* the remove missed */
-    t_gate_arm(&g_opgate, 1, "op", NULL);
-    __atomic_store_n(&g_oparmed, 1, __ATOMIC_RELEASE);
+    t_sleep_ms(200);
+    CHECK(__atomic_load_n(&g_rmunlinks, __ATOMIC_ACQUIRE) == 0); /* waits behind the sync */
     t_gate_release(&g_backgate); /* k1 goes back */
     CHECK(pthread_join(tp, NULL) == 0);
-    CHECK(t_gate_wait_entered(&g_opgate)); /* the sync holds the byte, opening k1 */
-    t_gate_release(&g_rmgate);
-    CHECK(pthread_join(tr, NULL) == 0);
-    t_gate_release(&g_opgate);
     CHECK(pthread_join(ts, NULL) == 0);
+    CHECK(pthread_join(tr, NULL) == 0);
+    CHECK_R(sj.r, KVS_OK);
     CHECK_R(wp.r, KVS_OK);
     CHECK_R(rj.r, KVS_OK);
     CHECK_R(kvs_store_exists(b, "k1", 2), KVS_NOT_FOUND);
@@ -1442,16 +1422,29 @@ static void test_miss_name_held(const char *dir)
      mode 2: just before the unlock call that gives the byte up, no longer
              counted;
      mode 3: as 0 with the put waiting, then as 2 while a get of another key
-             wakes the put (it must wait again, not fail). */
+             wakes the put (it must wait again, not fail);
+     mode 4: k1's file really removed (by another process); the put's
+             eviction has picked k1 and is held before its lock when the
+             sync misses k1: the sync waits for that eviction (the name is
+             busy) rather than take the byte under it, and the put finds k1
+             gone and has its room;
+     mode 5: k1's byte held exclusively elsewhere (another handle's
+             eviction stopped midway, k1's file aside): the sync's lock
+             waits for it, and the put, which could not take the byte
+             either, answers KVS_E_FULL at once rather than wait with it. */
 static t_gate g_sngate = T_GATE_INIT, g_slgate = T_GATE_INIT;
 static int g_snarmed;  /* 1: the next open of g_pname misses; 2: the one after holds */
 static int g_slarmed;  /* 1: the next shared lock, 2: the next unlock of a name holds */
 static int g_snputdone;
+static int g_snevarmed; /* mode 4: the eviction's open of the lock file holds */
+static t_gate g_snevgate = T_GATE_INIT;
 
 static int h_openat_syncmiss(void *u, int dfd, const char *path, int flags, unsigned mode)
 {
     int fd, e;
     (void)u;
+    if (strcmp(path, KVS_PINS_NAME) == 0 && __atomic_exchange_n(&g_snevarmed, 0, __ATOMIC_ACQ_REL))
+        t_gate_pass(&g_snevgate, 1, "ev", NULL); /* victim picked, its lock not yet taken */
     if (strcmp(path, g_pname) == 0 && __atomic_load_n(&g_snarmed, __ATOMIC_ACQUIRE) == 1) {
         __atomic_store_n(&g_snarmed, 2, __ATOMIC_RELEASE);
         return -ENOENT;
@@ -1479,7 +1472,10 @@ static int h_lock_syncmiss(void *u, int fd, int how, uint64_t off)
         __atomic_store_n(&g_slarmed, 0, __ATOMIC_RELEASE);
         t_gate_pass(&g_slgate, 1, "lock", NULL); /* no longer counted, still held */
     }
-    return kvs_sys_lock(fd, how, off);
+    r = kvs_sys_lock(fd, how, off);
+    if (off != 0 && how == KVS_LOCK_SH && r == -EAGAIN)
+        __atomic_store_n(&g_bwaits, 1, __ATOMIC_RELEASE); /* held elsewhere: waits */
+    return r;
 }
 
 static void *snput_main(void *arg)
@@ -1512,38 +1508,89 @@ static void test_sync_beside_evict(const char *dir, int mode)
     CHECK_R(kvs_store_put(a, "k1", 2, g_val, VLEN), KVS_OK);
     CHECK(lock_errno_of(a) == 0); /* the locks work here: the byte is taken */
     __atomic_store_n(&g_snputdone, 0, __ATOMIC_RELEASE);
-    t_gate_arm(&g_sngate, mode == 0 || mode == 3 ? 1 : 0, "open", NULL); /* kind 0: disarmed */
-    t_gate_arm(&g_slgate, mode != 0 ? 1 : 0, "lock", NULL);
-    __atomic_store_n(&g_slarmed, mode == 1 ? 1 : mode == 2 ? 2 : 0, __ATOMIC_RELEASE);
-    __atomic_store_n(&g_snarmed, 1, __ATOMIC_RELEASE);
     sj.s = a;
     sj.remove = 0;
     sj.r = KVS_E_IO;
-    CHECK(pthread_create(&ts, NULL, sync_main, &sj) == 0);
-    CHECK(t_gate_wait_entered(mode == 1 || mode == 2 ? &g_slgate : &g_sngate));
     wp.s = a;
     wp.key = "k2";
     wp.val = g_val;
     wp.len = VLEN;
     wp.r = KVS_E_IO;
-    CHECK(pthread_create(&tp, NULL, snput_main, &wp) == 0);
-    t_sleep_ms(200); /* the put reaches its eviction, and waits */
-    CHECK(!__atomic_load_n(&g_snputdone, __ATOMIC_ACQUIRE));
-    if (mode == 3) {
-        __atomic_store_n(&g_slarmed, 2, __ATOMIC_RELEASE);
-        t_gate_release(&g_sngate);
-        CHECK(t_gate_wait_entered(&g_slgate)); /* about to give the byte up */
-        CHECK_R(kvs_store_get(a, "zz", 2, g_rd, VLEN, &n), KVS_NOT_FOUND); /* wakes the put */
-        t_sleep_ms(100);
+    if (mode == 4 || mode == 5) {
+        char path[1600], aside[1600];
+        int lfd = -1;
+        snprintf(path, sizeof path, "%s/%s", dir, g_pname);
+        snprintf(aside, sizeof aside, "%s/aside", dir);
+        if (mode == 4) {
+            CHECK(unlink(path) == 0);
+            t_gate_arm(&g_snevgate, 1, "ev", NULL);
+            t_gate_arm(&g_slgate, 1, "lock", NULL);
+            __atomic_store_n(&g_snevarmed, 1, __ATOMIC_RELEASE);
+            CHECK(pthread_create(&tp, NULL, snput_main, &wp) == 0);
+            CHECK(t_gate_wait_entered(&g_snevgate));
+            /* a sync that took the byte now would stop in its lock hook,
+               holding it, until the put is done */
+            __atomic_store_n(&g_slarmed, 1, __ATOMIC_RELEASE);
+            CHECK(pthread_create(&ts, NULL, sync_main, &sj) == 0);
+            t_sleep_ms(200);
+            t_gate_release(&g_snevgate);
+            CHECK(pthread_join(tp, NULL) == 0);
+            t_gate_release(&g_slgate);
+            __atomic_store_n(&g_slarmed, 0, __ATOMIC_RELEASE);
+        } else {
+            struct timespec t0, t1;
+            double ms;
+            snprintf(aside, sizeof aside, "%s/%s", dir, KVS_PINS_NAME);
+            lfd = open(aside, O_RDWR | O_CLOEXEC);
+            CHECK(lfd >= 0 && kvs_sys_lock(lfd, KVS_LOCK_EX, kvs_fsname_lock_byte(g_pname, strlen(g_pname))) == 0);
+            snprintf(aside, sizeof aside, "%s/aside", dir);
+            CHECK(rename(path, aside) == 0);
+            __atomic_store_n(&g_bwaits, 0, __ATOMIC_RELEASE);
+            CHECK(pthread_create(&ts, NULL, sync_main, &sj) == 0);
+            CHECK(wait_flag(&g_bwaits)); /* the sync's lock waits for the byte */
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            CHECK(pthread_create(&tp, NULL, snput_main, &wp) == 0);
+            CHECK(pthread_join(tp, NULL) == 0);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+            CHECK_R(wp.r, KVS_E_FULL);
+            CHECK(ms < 1000.0); /* not the sync's wait (2 s here) */
+            CHECK(rename(aside, path) == 0); /* the eviction elsewhere puts k1 back */
+            CHECK(close(lfd) == 0);
+            CHECK(pthread_join(ts, NULL) == 0);
+            CHECK_R(sj.r, KVS_OK);
+            get_is(a, "k1");
+            CHECK(objects_of(a) == 1 && evictions_of(a) == 0);
+            CHECK_R(kvs_store_close(a), KVS_OK);
+            return;
+        }
+    } else {
+        t_gate_arm(&g_sngate, mode == 0 || mode == 3 ? 1 : 0, "open", NULL); /* kind 0: disarmed */
+        t_gate_arm(&g_slgate, mode != 0 ? 1 : 0, "lock", NULL);
+        __atomic_store_n(&g_slarmed, mode == 1 ? 1 : mode == 2 ? 2 : 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&g_snarmed, 1, __ATOMIC_RELEASE);
+        CHECK(pthread_create(&ts, NULL, sync_main, &sj) == 0);
+        CHECK(t_gate_wait_entered(mode == 1 || mode == 2 ? &g_slgate : &g_sngate));
+        CHECK(pthread_create(&tp, NULL, snput_main, &wp) == 0);
+        t_sleep_ms(200); /* the put reaches its eviction, and waits */
         CHECK(!__atomic_load_n(&g_snputdone, __ATOMIC_ACQUIRE));
+        if (mode == 3) {
+            __atomic_store_n(&g_slarmed, 2, __ATOMIC_RELEASE);
+            t_gate_release(&g_sngate);
+            CHECK(t_gate_wait_entered(&g_slgate)); /* about to give the byte up */
+            CHECK_R(kvs_store_get(a, "zz", 2, g_rd, VLEN, &n), KVS_NOT_FOUND); /* wakes the put */
+            t_sleep_ms(100);
+            CHECK(!__atomic_load_n(&g_snputdone, __ATOMIC_ACQUIRE));
+        }
+        t_gate_release(mode == 0 ? &g_sngate : &g_slgate);
     }
-    t_gate_release(mode == 0 ? &g_sngate : &g_slgate);
     CHECK(pthread_join(ts, NULL) == 0);
-    CHECK(pthread_join(tp, NULL) == 0);
+    if (mode != 4)
+        CHECK(pthread_join(tp, NULL) == 0);
     CHECK_R(sj.r, KVS_OK);
     CHECK_R(wp.r, KVS_OK);
     CHECK_R(kvs_store_exists(a, "k1", 2), KVS_NOT_FOUND);
-    CHECK(evictions_of(a) == 1 && objects_of(a) == 1);
+    CHECK(evictions_of(a) == (mode == 4 ? 0u : 1u) && objects_of(a) == 1); /* mode 4: found gone */
     get_is(a, "k2");
     CHECK_R(kvs_store_close(a), KVS_OK);
 }
@@ -1993,7 +2040,7 @@ int main(void)
     test_remove_beside_sync(d);
     t_path(d, sizeof d, "held");
     test_miss_name_held(d);
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 6; i++) {
         char name[32];
         snprintf(name, sizeof name, "syncev%d", i);
         t_path(d, sizeof d, name);
