@@ -1314,7 +1314,9 @@ KVSDEF kvs_result kvs_store_put_batch(kvs_store *s, kvs_item *items, size_t n, s
    never reported as loaded, even if bytes reached their buffers: items[k]
    has its miss or error, and every item after it KVS_E_CANCELED with
    out_len 0 (skipped, or loaded and then released because an earlier
-   item failed; not an error of its own). */
+   item failed; not an error of its own), except the first key the
+   in-order existence check found missing, which keeps its KVS_NOT_FOUND
+   when a load before it failed. */
 KVSDEF kvs_result kvs_store_get_prefix(kvs_store *s, kvs_item *items, size_t n, size_t *loaded);
 /* Per-item KVS_OK / KVS_NOT_FOUND; *found counts the hits. Returns KVS_OK
    when every item has one of those, else the first item's error. */

@@ -3393,10 +3393,13 @@ static void kvsi_sbatch_finish(kvs_store_batch *b)
            from the probe. */
         if (k < b->n && b->items[k].result != KVS_NOT_FOUND)
             r = b->items[k].result;
-        /* Nothing past the first miss or failure counts as loaded. */
-        for (i = k + 1; i < b->n; i++) {
-            if (i < b->run || b->items[i].result == KVS_E_AGAIN)
-                b->items[i].result = KVS_E_CANCELED;
+        /* Nothing past the first miss or failure counts as loaded: the
+           loads after it are released. Items from run on were final when
+           the submit returned (the probe's miss or error, then
+           KVS_E_CANCELED with out_len 0) and are not written again: the
+           submitter may read them while another thread reaps. */
+        for (i = k + 1; i < b->run; i++) {
+            b->items[i].result = KVS_E_CANCELED;
             b->items[i].out_len = 0;
         }
         b->count = k;
