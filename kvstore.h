@@ -351,7 +351,8 @@ KVSDEF int kvs_path_has_prefix(const char *path, const char *dir);
 typedef enum kvs_shard_policy {
     KVS_SHARD_RENDEZVOUS = 0,   /* default: only a changed path's keys move  */
     KVS_SHARD_MOD = 1,          /* FNV-1a 64 of the key mod n                */
-    KVS_SHARD_RANK = 2          /* rank mod n: one path per GPU              */
+    KVS_SHARD_RANK = 2          /* rank mod n: one path per GPU (a store
+                                   handle uses only its rank's directory)   */
 } kvs_shard_policy;
 
 /* Choose the path for a key among n paths identified by ids[0..n-1].
@@ -1287,7 +1288,8 @@ KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len
    when the name stayed locked for the whole wait, the lock's error (the pin
    not taken in any of these cases); unpin: KVS_E_INVAL for a key not
    pinned, the unlock's error (the pin is dropped, and the lock stays until
-   close or the next unpin of that name to 0). Pins survive an overwrite
+   close or the next unpin of that name to 0: no handle evicts the object
+   meanwhile, this one included). Pins survive an overwrite
    of the key in both stores; a remove drops the raw store's (an unpin
    after it is KVS_NOT_FOUND, as for any key the raw store does not
    hold), while the filesystem store's, per file name, stay until
