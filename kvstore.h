@@ -1130,7 +1130,9 @@ typedef struct kvs_store_stats {
                                     when this handle reads them, its removes
                                     and evictions when a get here misses, and
                                     files of keys a changed path set no longer
-                                    reaches stay counted (docs/STORES.md)     */
+                                    reaches stay counted (in the directories
+                                    it scans: all, or under KVS_SHARD_RANK
+                                    its rank's; docs/STORES.md)              */
     uint64_t capacity_bytes;     /* FS: the bound (0 none); RAW: slots * slot size */
     uint64_t slots_total, slots_free; /* RAW. slots_free: slots holding no
                                     entry, those quarantined until a
@@ -1270,7 +1272,10 @@ KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, c
    another process's lease on the file outlasted 60 s, or when the get found
    nothing at the name of a file it counts and another handle's eviction
    held the name for the whole wait, up to 10 s (or the lock's error; the
-   file stays counted). buf is the get's to use up to cap: bytes past
+   file stays counted). FS: a get's or remove's wait for a name, and a
+   pin's, come after any such look at that name already under way in this
+   handle (another get's or remove's, or a sync's, which waits the same
+   way), so one can take up to about twice that. buf is the get's to use up to cap: bytes past
    *out_len (all of them on a miss or an error) may have been written (FS:
    a read of the expected length that the file's header then cut short). */
 KVSDEF kvs_result kvs_store_get(kvs_store *s, const void *key, size_t key_len, void *buf, size_t cap,
