@@ -1275,9 +1275,10 @@ KVSDEF kvs_result kvs_store_put(kvs_store *s, const void *key, size_t key_len, c
    file stays counted). FS: a get's or remove's wait for a name, and a
    pin's, come after any such look at that name already under way in this
    handle (another get's or remove's, or a sync's, which waits the same
-   way), so one can take up to about twice that. buf is the get's to use up to cap: bytes past
-   *out_len (all of them on a miss or an error) may have been written (FS:
-   a read of the expected length that the file's header then cut short). */
+   way), so one can take up to about twice that. buf is the get's to use
+   up to cap: bytes past *out_len (all of them on a miss or an error) may
+   have been written (FS: a read of the expected length that the file's
+   header then cut short). */
 KVSDEF kvs_result kvs_store_get(kvs_store *s, const void *key, size_t key_len, void *buf, size_t cap,
                                 size_t *out_len);
 KVSDEF kvs_result kvs_store_exists(kvs_store *s, const void *key, size_t key_len);
