@@ -5196,8 +5196,8 @@ static kvs_result kvsi_raw_pick_path(kvsi_raw *R, char *err, size_t cap)
             c->tp_world = 1;
         }
         if (strchr(path, ',') != NULL)
-            /* a path list, as the filesystem store takes: never read as
-               one file name with a comma in it (nor a comma-free one) */
+            /* a path list, as the filesystem store takes: refused, never
+               read as one file name with a comma in it */
             return kvsi_errf(err, cap, KVS_E_INVAL,
                              "paths \"%s\": the raw store takes one device or file, and a comma "
                              "separates a path list (one path per rank: tp_map or tp_map_file)",
