@@ -7089,13 +7089,13 @@ static kvsi_fsent *kvsi_fs_victim(kvsi_fs *fs, const kvsi_fsent *self, uint64_t 
             continue; /* plwait: a lock call of this handle waits for the
                          name's byte, held elsewhere: no eviction here
                          could take it either */
-        if (v->readers > 0 || v->busy || v->settled > 0 || v->plocking) {
-            /* in use: read, evicted, removed or synced (busy: a get's,
-               remove's or sync's second look); or its byte being taken
-               or given up by this handle (a lock call under way, not
-               waiting: an unpin's unlock, an unsettle's), which the
-               eviction's own lock would take for a pin elsewhere. Each
-               of these ends with a broadcast. */
+        if (v->readers > 0 || v->busy || v->plocking) {
+            /* in use: read, evicted, or removed; or held busy by a get's,
+               remove's or sync's second look, which every settle of the
+               name's byte runs inside; or its byte being taken or given
+               up by this handle's lock call (an unpin's unlock), not
+               waiting, which the eviction's own lock would take for a
+               pin elsewhere. Each of these ends with a broadcast. */
             *blocked = 1;
             continue;
         }
@@ -7937,7 +7937,6 @@ static void kvsi_fs_unsettle(kvsi_fs *fs, kvsi_fsent *e)
     KVS_ASSERT(e->settled > 0);
     e->settled--;
     (void)kvsi_fs_punlock(fs, e);
-    pthread_cond_broadcast(&fs->cv); /* an eviction waits for settled (victim) */
 }
 
 static kvs_result kvsi_fs_pin(void *ev, const void *key, size_t klen, int delta)
