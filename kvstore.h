@@ -748,8 +748,9 @@ typedef struct kvs_sysops {
        holds the byte; then KVS_E_BUSY), an eviction an exclusive one (held:
        pinned elsewhere) before it looks at the file (docs/STORES.md,
        "Eviction across handles"); the probe at open takes and drops one
-       shared lock (an eviction opens the lock file for its own lock, and
-       its close drops it). The raw store's open takes an exclusive lock on
+       shared lock in each directory (under KVS_SHARD_RANK in the handle's
+       own only; an eviction opens the lock file for its own lock, and its
+       close drops it). The raw store's open takes an exclusive lock on
        byte 0 of its device file, held until close (-EAGAIN or -EACCES:
        KVS_E_BUSY, open elsewhere). An error of the probe or the device lock
        that says there are no such locks here (-EINVAL, -ENOLCK,

@@ -6813,8 +6813,8 @@ static kvs_result kvsi_fs_locate(kvsi_fs *fs, const void *key, size_t klen, char
    under KVS_SHARD_RANK, where every key of the handle goes to the one
    directory of its rank, and the others are other ranks' (their files are
    not scanned, counted, evicted or listed here, nor their orphans removed;
-   the directories are still created, probed and given the path-set record
-   at open). */
+   the directories are still created and given the lock file and the
+   path-set record at open, and probed buffered, for writability only). */
 static int kvsi_fs_mine(const kvsi_fs *fs, size_t i)
 {
     return fs->cfg->shard != KVS_SHARD_RANK || i == (size_t)fs->cfg->tp_rank % fs->ndirs;
@@ -8487,7 +8487,12 @@ static kvs_result kvsi_fs_mkdir(const char *p, uint32_t mode, const kvs_sysops *
 }
 
 /* Direct-I/O probe of directory i: a temporary file opened with the
-   configured policy. */
+   configured policy. Another rank's directory (kvsi_fs_mine) is probed
+   buffered: this handle never reads or writes its objects, so whether its
+   filesystem takes O_DIRECT is not this handle's to know, and neither
+   REQUIRE fails nor PREFER falls back for it; the probe still finds a
+   directory this open cannot write before any path-set record is
+   written. */
 static kvs_result kvsi_fs_probe(kvsi_fs *fs, size_t i)
 {
     kvs_file_config fc;
@@ -8500,6 +8505,8 @@ static kvs_result kvsi_fs_probe(kvsi_fs *fs, size_t i)
     if (r != KVS_OK)
         return r;
     kvsi_fs_fcfg(fs, &fc, KVS_FILE_CREATE | KVS_FILE_EXCL);
+    if (!kvsi_fs_mine(fs, i))
+        fc.direct = KVS_DIRECT_OFF;
     r = kvsi_file_open_at(fs->dirs[i].fd, tmp, &fc, O_NOFOLLOW, &f);
     if (r != KVS_OK)
         return r;
@@ -8619,7 +8626,10 @@ static kvs_result kvsi_fs_scan(kvsi_fs *fs, size_t i, unsigned char **seen, size
    exclusive lock (kvsi_fs_evlock), so this handle's own pins stop its
    evictions as another handle's do. Then a probe, a shared lock taken and
    dropped: where there are no such locks (kvsi_lock_unsupported), pins in
-   this directory are per handle and fs->lock_errno says why. */
+   this directory are per handle and fs->lock_errno says why. In another
+   rank's directory (kvsi_fs_mine) only the file is made, for the path-set
+   records' sake (kvsi_fs_open): this handle takes no lock there, so the
+   probe is skipped and that filesystem's locks do not set lock_errno. */
 static kvs_result kvsi_fs_open_locks(kvsi_fs *fs, size_t i)
 {
     kvsi_fsdir *d = &fs->dirs[i];
@@ -8643,6 +8653,10 @@ static kvs_result kvsi_fs_open_locks(kvsi_fs *fs, size_t i)
         return KVS_E_INVAL; /* a FIFO or device planted at the name */
     d->lock_dev = st.dev;
     d->lock_ino = st.ino;
+    if (!kvsi_fs_mine(fs, i)) {
+        d->locks = 0;
+        return KVS_OK;
+    }
     r = kvsi_sys_lock(fs->ops, d->pinfd, KVS_LOCK_SH, 0);
     if (r == 0)
         r = kvsi_sys_lock(fs->ops, d->pinfd, KVS_LOCK_UN, 0);
@@ -8852,6 +8866,8 @@ static kvs_result kvsi_fs_open(kvs_store_config *cfg, const kvsi_engine_ops **op
             kvsi_fs_free(fs);
             return r;
         }
+        if (!kvsi_fs_mine(fs, i))
+            continue; /* another rank's: probed buffered, not this handle's mode */
         if (!fs->dirs[i].direct)
             fs->direct = 0;
         fs->buf_align = kvsi_max_sz(fs->buf_align, fs->dirs[i].buf_align);

@@ -746,6 +746,108 @@ static void test_rank_dirs(void)
     CHECK(path_exists(orphan)); /* left to rank 1's own open */
 }
 
+/* Whether fd is a file in a directory named `gpu1` (how the hooks below
+   tell another rank's directory from this one's). */
+static int fd_in_gpu1(int fd)
+{
+    char link[64], path[1400];
+    ssize_t n;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    n = readlink(link, path, sizeof path - 1);
+    if (n <= 0)
+        return 0;
+    path[n] = 0;
+    return strstr(path, "/gpu1/") != NULL;
+}
+
+static int gpu1_setfl(void *u, int fd, int flags)
+{
+    (void)u;
+#ifdef O_DIRECT
+    if ((flags & O_DIRECT) && fd_in_gpu1(fd))
+        return -EINVAL; /* gpu1's filesystem refuses O_DIRECT */
+#endif
+    return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
+}
+
+static int gpu1_lock(void *u, int fd, int how, uint64_t off)
+{
+    (void)u;
+    if (fd_in_gpu1(fd))
+        return -ENOLCK; /* and has no byte locks */
+    return kvs_sys_lock(fd, how, off);
+}
+
+/* A rank's handle takes its mode from its own directory only: another
+   rank's directory on a filesystem without O_DIRECT or byte locks neither
+   fails REQUIRE, makes PREFER buffered, nor sets lock_errno here; the rank
+   whose directory it is sees all three. */
+static void test_rank_dir_probe(void)
+{
+    static const char *const names[2] = {"gpu0", "gpu1"};
+    char text[2400], d[1100], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_store_stats st;
+    kvs_sysops ops;
+    unsigned char v[8192], w[8192];
+    size_t i, got = 0;
+    uint32_t rank;
+    for (i = 0; i < 2; i++) {
+        t_path(d, sizeof d, names[i]);
+        t_rm_rf(d);
+    }
+    paths_text(text, sizeof text, names, 2);
+    memset(&ops, 0, sizeof ops);
+    ops.setfl = gpu1_setfl;
+    ops.lock = gpu1_lock;
+    t_fill_tag(v, sizeof v, 31);
+    for (rank = 0; rank < 2; rank++) {
+        cfg_fs(&c, text);
+        c.shard = KVS_SHARD_RANK;
+        c.tp_world = 2;
+        c.tp_rank = rank;
+        c.sysops = &ops;
+        c.direct = KVS_DIRECT_REQUIRE;
+        s = NULL;
+        err[0] = 0;
+        if (rank == 1) { /* its own directory refuses: REQUIRE fails, naming it */
+            CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_NODIRECT);
+            CHECK(s == NULL && strstr(err, "gpu1") != NULL);
+        } else {
+            s = open_store(&c);
+            CHECK(s != NULL);
+            if (s == NULL)
+                continue;
+            kvs_store_get_stats(s, &st);
+            CHECK(st.direct == 1 && st.lock_errno == 0);
+            CHECK_R(kvs_store_close(s), KVS_OK);
+        }
+        c.direct = KVS_DIRECT_PREFER;
+        s = open_store(&c);
+        CHECK(s != NULL);
+        if (s == NULL)
+            continue;
+        CHECK_R(kvs_store_put(s, "probe", 5, v, sizeof v), KVS_OK);
+        memset(w, 0, sizeof w);
+        CHECK_R(kvs_store_get(s, "probe", 5, w, sizeof w, &got), KVS_OK);
+        CHECK(got == sizeof v && memcmp(v, w, sizeof v) == 0);
+        kvs_store_get_stats(s, &st);
+        if (rank == 0) {
+            CHECK(st.direct == 1 && st.direct_fallbacks == 0);
+            CHECK(st.lock_errno == 0);
+        } else {
+            CHECK(st.direct == 0 && st.direct_fallbacks >= 1);
+            CHECK(st.lock_errno == ENOLCK);
+        }
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    for (i = 0; i < 2; i++) { /* no probe file left in either */
+        t_path(d, sizeof d, names[i]);
+        CHECK(count_files(d, 2) == 0);
+    }
+}
+
 /* A file server whose clock differs from ours: every file in the
    directory is stamped by its clock, which an fstat hook plays by moving
    every mtime the store's own fstat calls see (the probe file's) by
@@ -2452,6 +2554,7 @@ int main(void)
     test_must_exist();
     test_orphans();
     test_rank_dirs();
+    test_rank_dir_probe();
     test_orphans_server_clock();
     test_reopen();
     test_capacity();
