@@ -1031,7 +1031,8 @@ typedef enum kvs_durability {
 
 typedef enum kvs_format_mode {
     KVS_FORMAT_NEVER = 0,      /* default: open an existing raw store only     */
-    KVS_FORMAT_IF_EMPTY = 1,   /* format when the first 4 KiB are all zero     */
+    KVS_FORMAT_IF_EMPTY = 1,   /* format when the first 4 KiB are all zero
+                                  (a shorter file: all its bytes; none)      */
     KVS_FORMAT_ALWAYS = 2      /* format whatever is there (destroys it)       */
 } kvs_format_mode;
 

@@ -6211,8 +6211,21 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
     }
     blk = (unsigned char *)mem;
     memset(blk, 0, (size_t)blkn);
-    if (fsize >= 4096)
+    if (fsize >= 4096) {
         r = kvs_file_read(R->f, 0, blk, 4096);
+    } else if (fsize > 0) {
+        /* A file shorter than the 4 KiB looked at: its bytes, whatever they
+           are, decide whether it is empty (a direct read of the whole
+           aligned block comes back short at the end of the file). */
+        int64_t n;
+        do
+            n = kvsi_sys_pread(kvsi_file_ops(R->f), R->f->fd, blk, (size_t)blkn, 0);
+        while (n == -EINTR);
+        if (n < 0)
+            r = kvs_result_from_errno((int)-n);
+        else if ((uint64_t)n < fsize)
+            r = KVS_E_EOF; /* shorter than fstat said: changing under us */
+    }
     if (r != KVS_OK) {
         kvs_aligned_free(R->ap, blk, (size_t)blkn, (size_t)afmt);
         r = kvsi_errf(err, err_cap, r, "reading the superblock of %s failed: %s", R->path, kvs_result_str(r));
@@ -6266,7 +6279,7 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         if (r != KVS_OK) {
             if (zero)
                 r = kvsi_errf(err, err_cap, KVS_E_MAGIC,
-                              "%s is not formatted (its first 4 KiB are zero); set format to KVS_FORMAT_IF_EMPTY or KVS_FORMAT_ALWAYS",
+                              "%s is not formatted (empty, or its first 4 KiB are zero); set format to KVS_FORMAT_IF_EMPTY or KVS_FORMAT_ALWAYS",
                               R->path);
             else if (r == KVS_E_MAGIC)
                 r = kvsi_errf(err, err_cap, r,

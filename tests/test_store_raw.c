@@ -1161,6 +1161,45 @@ static void test_config_errors(void)
         CHECK(stat(path, &sb) == 0 && sb.st_size == 8192);
     }
     unlink(path);
+    /* A file shorter than the 4 KiB the open looks at: its bytes decide.
+       Data: IF_EMPTY and NEVER both refuse it as foreign, the file
+       untouched; zeros: empty, IF_EMPTY formats it. */
+    {
+        static const char text[] = "precious user data, not a kvstore device\n";
+        static const kvs_direct_policy pols[2] = {KVS_DIRECT_PREFER, KVS_DIRECT_OFF};
+        size_t pi;
+        for (pi = 0; pi < 2; pi++) {
+            char back[sizeof text];
+            struct stat sb;
+            fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+            CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
+            raw_cfg(&c, path, 8 * MiB, 64 * 1024, pols[pi]);
+            c.format = KVS_FORMAT_IF_EMPTY;
+            CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_MAGIC);
+            CHECK(s == NULL && strstr(err, "foreign") != NULL);
+            c.format = KVS_FORMAT_NEVER;
+            CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_MAGIC);
+            CHECK(s == NULL && strstr(err, "foreign") != NULL);
+            memset(back, 0, sizeof back);
+            CHECK(fstat(fd, &sb) == 0 && sb.st_size == (off_t)(sizeof text - 1));
+            CHECK(pread(fd, back, sizeof text - 1, 0) == (ssize_t)(sizeof text - 1));
+            CHECK(memcmp(back, text, sizeof text - 1) == 0);
+            CHECK(ftruncate(fd, 0) == 0 && ftruncate(fd, 100) == 0); /* 100 zero bytes */
+            close(fd);
+            c.format = KVS_FORMAT_NEVER;
+            CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_MAGIC);
+            CHECK(s == NULL && strstr(err, "not formatted") != NULL);
+            c.format = KVS_FORMAT_IF_EMPTY;
+            CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+            if (s != NULL) {
+                CHECK_R(kvs_store_put(s, "small", 5, text, sizeof text), KVS_OK);
+                CHECK_R(kvs_store_close(s), KVS_OK);
+            }
+            s = NULL;
+            CHECK(stat(path, &sb) == 0 && sb.st_size == (off_t)(8 * MiB));
+            unlink(path);
+        }
+    }
     /* missing file without device_bytes */
     raw_cfg(&c, path, 0, 0, KVS_DIRECT_PREFER);
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_NOENT);
