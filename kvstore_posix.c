@@ -4718,6 +4718,7 @@ static void kvsi_raw_release(kvsi_raw *R, kvsi_rent *e, int corrupt)
     if (e->dead && e->readers == 0) {
         kvsi_raw_quarantine(R, e->slot, e->gen);
         kvsi_raw_ent_free(R, e);
+        pthread_cond_broadcast(&R->icv); /* a waiting put: a checkpoint frees this slot now */
     }
 }
 

@@ -50,9 +50,12 @@ static int64_t h_pwrite(void *u, int fd, const void *buf, size_t len, uint64_t o
     return n < 0 ? -(int64_t)errno : (int64_t)n;
 }
 
+static t_gate g_rgate = T_GATE_INIT; /* a read held while g_gate holds a write */
+
 static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
 {
     (void)u;
+    t_gate_pass(&g_rgate, G_READ, NULL, buf);
     return t_gated_pread(&g_gate, G_READ, fd, buf, len, off);
 }
 
@@ -227,7 +230,8 @@ static void test_slow_put_eviction(const char *path)
 }
 
 /* 2b. The same wait with frequent checkpoints (then with none: a remove or
-   an unpin of an older entry ends the wait too). The store is full of
+   an unpin of an older entry ends the wait too, and so does the end of the
+   last read of an older entry removed while it was read: freed 4). The store is full of
    entries newer than the slow put, one of them removed (its slot waits in
    quarantine for the slow put too); checkpoints every 10 ms. The put that
    needs a slot waits for the slow put however long it takes: checkpoint
@@ -257,13 +261,15 @@ static void test_wait_past_checkpoints(const char *path, int freed)
     kvs_store_stats st0, st;
     char err[256], key[32];
     unsigned char *slow = (unsigned char *)xalloc(BIG), v[100], rd[100];
+    unsigned char *ob = (unsigned char *)xalloc(BIG), *og = (unsigned char *)xalloc(BIG);
     putjob js;
     late l;
-    pthread_t t, tl;
+    getjob jg;
+    pthread_t t, tl, tg;
     uint64_t S, i;
     size_t got = 0;
     raw_cfg(&c, path, 2 * MiB, BIG, KVS_DIRECT_PREFER);
-    c.checkpoint_interval_ms = freed >= 2 ? 3600000 : 10; /* 2, 3: no background checkpoint */
+    c.checkpoint_interval_ms = freed >= 2 ? 3600000 : 10; /* 2-4: no background checkpoint */
     c.checkpoint_idle_ms = 1;
     c.sysops = &g_ops;
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
@@ -274,8 +280,12 @@ static void test_wait_past_checkpoints(const char *path, int freed)
     CHECK(S >= 3 && S <= 64);
     fill_obj(slow, BIG, 5, 5);
     memset(v, 'o', sizeof v);
+    fill_obj(ob, BIG, 6, 6);
     if (freed) { /* older than the slow put, pinned: not evictable */
-        CHECK_R(kvs_store_put(s, "O", 1, v, sizeof v), KVS_OK);
+        if (freed == 4) /* big: its read reaches the hook with the caller's buffer */
+            CHECK_R(kvs_store_put(s, "O", 1, ob, BIG), KVS_OK);
+        else
+            CHECK_R(kvs_store_put(s, "O", 1, v, sizeof v), KVS_OK);
         CHECK_R(kvs_store_pin(s, "O", 1), KVS_OK);
     }
     CHECK(start_slow_put(&js, &t, s, slow));
@@ -315,10 +325,27 @@ static void test_wait_past_checkpoints(const char *path, int freed)
            checkpoint frees its slot (the background one, or the waiting
            put's own, woken by the remove), or the waiting put evicts it;
            either way it no longer waits for the slow put */
-        if (freed == 2)
+        if (freed == 2) {
             CHECK_R(kvs_store_unpin(s, "O", 1), KVS_OK);
-        else
+        } else if (freed == 4) {
+            /* O read, and removed while it is: the remove wakes the put
+               with nothing to take yet; the read's end quarantines O's
+               slot, and must wake it again */
+            t_gate_arm(&g_rgate, G_READ, NULL, og);
+            getjob_set(&jg, s, "O", og, BIG);
+            CHECK(pthread_create(&tg, NULL, getjob_main, &jg) == 0);
+            CHECK(t_gate_wait_entered(&g_rgate));
+            CHECK_R(kvs_store_unpin(s, "O", 1), KVS_OK);
             CHECK_R(kvs_store_remove(s, "O", 1), KVS_OK);
+            t_sleep_ms(200);
+            CHECK(!__atomic_load_n(&l.done, __ATOMIC_ACQUIRE)); /* O's slot still read */
+            t_gate_release(&g_rgate);
+            CHECK(pthread_join(tg, NULL) == 0);
+            CHECK_R(jg.r, KVS_OK);
+            CHECK(jg.n == BIG && memcmp(og, ob, BIG) == 0);
+        } else {
+            CHECK_R(kvs_store_remove(s, "O", 1), KVS_OK);
+        }
         for (i = 0; i < 3000 && !__atomic_load_n(&l.done, __ATOMIC_ACQUIRE); i++)
             t_sleep_ms(10);
         CHECK(__atomic_load_n(&l.done, __ATOMIC_ACQUIRE));
@@ -333,6 +360,8 @@ static void test_wait_past_checkpoints(const char *path, int freed)
     CHECK_R(kvs_store_close(s), KVS_OK);
     unlink(path);
     free(slow);
+    free(ob);
+    free(og);
 }
 
 /* ---- 3 ---- */
@@ -481,6 +510,7 @@ int main(void)
     test_wait_past_checkpoints(p2, 1);
     test_wait_past_checkpoints(p2, 2);
     test_wait_past_checkpoints(p2, 3);
+    test_wait_past_checkpoints(p2, 4);
     t_path(p1, sizeof p1, "reader.dev");
     test_reader_not_evicted(p1);
     t_path(p1, sizeof p1, "corrupt.dev");
