@@ -3834,6 +3834,7 @@ typedef struct kvsi_raw {
     kvsi_rfl *fl;
     size_t nfl;
     uint64_t fl_ended;                /* puts in flight that have ended     */
+    uint64_t removes;                 /* removes run (kvsi_raw_evict_end)   */
     kvsi_rfl *rsv;                    /* puts reserving a slot (no generation
                                          yet): their keys are not evicted    */
     uint64_t next_unwritten, alloc_disk, alloc_want, next_gen;
@@ -4118,6 +4119,59 @@ static void kvsi_raw_quarantine(kvsi_raw *R, uint32_t slot, uint64_t gen)
     R->quar[R->nquar].slot = slot;
     R->quar[R->nquar].gen = gen;
     R->nquar++;
+}
+
+/* Evict e (no reader, no pin) for a put: out of the index, its slot
+   quarantined for the checkpoint the put writes next, and the entry kept
+   on *held until that checkpoint has been tried (kvsi_raw_evict_end). */
+static void kvsi_raw_evict_hold(kvsi_raw *R, kvsi_rent *e, kvsi_rent **held)
+{
+    kvsi_raw_unlink(R, e);
+    R->mut_seq++;
+    kvsi_raw_quarantine(R, e->slot, e->gen);
+    R->evictions++;
+    e->hnext = *held;
+    *held = e;
+}
+
+/* The end of a put's evictions (mu held). Their checkpoint done (ok): the
+   entries go. It failed: the put fails and nothing goes for it, so each
+   entry comes back at the LRU end where it was, with its slot taken out of
+   the quarantine, unless that slot is no longer there (another checkpoint
+   released it), a put under its key has linked a newer entry, or a remove
+   ran since the evictions (removes_at): a remove that missed an evicted
+   key must not see it come back. With ckmu held too, when !ok: no
+   checkpoint is between its snapshot and its release, whose count of
+   quarantined slots this changes. */
+static void kvsi_raw_evict_end(kvsi_raw *R, kvsi_rent *held, int ok, uint64_t removes_at)
+{
+    while (held != NULL) {
+        kvsi_rent *e = held;
+        size_t i, k;
+        held = e->hnext;
+        e->hnext = NULL;
+        if (!ok && R->removes == removes_at && kvsi_raw_find(R, e->key, e->klen, e->hash) == NULL) {
+            for (i = 0; i < R->nquar && (R->quar[i].slot != e->slot || R->quar[i].gen != e->gen); i++)
+                ;
+            if (i < R->nquar) {
+                for (k = i + 1; k < R->nquar; k++)
+                    R->quar[k - 1] = R->quar[k];
+                R->nquar--;
+                kvsi_raw_link(R, e);
+                kvsi_raw_lru_unlink(R, e); /* at the LRU end, as it was */
+                e->lprev = R->lru;
+                if (R->lru != NULL)
+                    R->lru->lnext = e;
+                else
+                    R->mru = e;
+                R->lru = e;
+                R->mut_seq++;
+                R->evictions--;
+                continue;
+            }
+        }
+        kvsi_raw_ent_free(R, e);
+    }
 }
 
 /* Take e out of the index; its slot is quarantined now or by its last reader. */
@@ -4432,6 +4486,8 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
 {
     unsigned tries, waits = 0; /* rounds of eviction; waits a put in flight ended */
     kvs_result r;
+    kvsi_rent *held = NULL;    /* this round's evictions (kvsi_raw_evict_end) */
+    uint64_t removes_at;
     pthread_mutex_lock(&R->mu);
     if (R->next_gen >= KVSI_RAW_COUNTER_MAX - 1) {
         /* never a generation, nor a checkpoint's gen_floor (next_gen when
@@ -4477,8 +4533,7 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                 for (; e != NULL && got < want; e = prev) {
                     prev = e->lprev;
                     if (e->readers == 0 && e->pins == 0 && e->gen < floor && !kvsi_raw_key_busy(R, e)) {
-                        kvsi_raw_drop(R, e);
-                        R->evictions++;
+                        kvsi_raw_evict_hold(R, e, &held);
                         got++;
                     }
                 }
@@ -4507,8 +4562,7 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                        succeed, as one after the other would. */
                     for (e = R->lru; e != NULL; e = e->lprev)
                         if (e->readers == 0 && e->pins == 0 && e->gen < floor && !kvsi_raw_same_key(e, fl->e)) {
-                            kvsi_raw_drop(R, e);
-                            R->evictions++;
+                            kvsi_raw_evict_hold(R, e, &held);
                             got++;
                             break;
                         }
@@ -4521,14 +4575,25 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
             }
         }
         if (tries >= KVSI_RAW_TRIES) {
+            KVS_ASSERT(held == NULL); /* evictions only below KVSI_RAW_TRIES */
             kvsi_raw_rsv_done(R, fl);
             pthread_mutex_unlock(&R->mu);
             return KVS_E_FULL;
         }
         after = R->snap_seq + 1;
+        removes_at = R->removes;
         pthread_mutex_unlock(&R->mu);
         r = kvsi_raw_ckpt(R, after);
-        pthread_mutex_lock(&R->mu);
+        if (r != KVS_OK && held != NULL) {
+            pthread_mutex_lock(&R->ckmu); /* lock order: ckmu, then mu */
+            pthread_mutex_lock(&R->mu);
+            kvsi_raw_evict_end(R, held, 0, removes_at);
+            pthread_mutex_unlock(&R->ckmu);
+        } else {
+            pthread_mutex_lock(&R->mu);
+            kvsi_raw_evict_end(R, held, r == KVS_OK, removes_at);
+        }
+        held = NULL;
         if (r != KVS_OK) {
             kvsi_raw_rsv_done(R, fl);
             pthread_mutex_unlock(&R->mu);
@@ -4811,6 +4876,7 @@ static kvs_result kvsi_raw_remove(void *eng, const void *key, size_t klen)
     kvsi_raw *R = (kvsi_raw *)eng;
     kvsi_rent *e;
     pthread_mutex_lock(&R->mu);
+    R->removes++;
     e = kvsi_raw_find(R, key, klen, kvsi_raw_hash(key, klen));
     if (e != NULL) {
         kvsi_raw_drop(R, e);

@@ -246,11 +246,115 @@ static void run(int scen, int type, int mode)
     unlink(path);
 }
 
+/* A put that evicts, whose checkpoint fails: the put fails and nothing goes
+   for it (every entry still there, in the same LRU order, evictions 0); a
+   remove that runs meanwhile, and misses its key because the put has
+   evicted it, is not undone when the evictions are. */
+static int g_fe_fail;            /* fdatasync calls left to fail */
+static kvs_store *g_fe_store;
+static const char *g_fe_rmkey;   /* removed inside the failing call */
+static kvs_result g_fe_rmres;
+
+static int fe_fdatasync(void *user, int fd)
+{
+    (void)user;
+    (void)fd;
+    if (g_fe_fail > 0) {
+        g_fe_fail--;
+        if (g_fe_rmkey != NULL) /* the put holds no store lock here, only the checkpoint's */
+            g_fe_rmres = kvs_store_remove(g_fe_store, g_fe_rmkey, strlen(g_fe_rmkey));
+        g_fe_rmkey = NULL;
+        return -EIO;
+    }
+    return 0;
+}
+
+static void test_failed_evicting_put(void)
+{
+    char path[1200], err[256], k[64], rk[64];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_store_stats st;
+    kvs_sysops ops;
+    unsigned char *buf = (unsigned char *)xalloc(VMAX), *rd = (unsigned char *)xalloc(VMAX),
+                  *want = (unsigned char *)xalloc(VMAX);
+    uint64_t S, W, i, have = 0;
+    t_path(path, sizeof path, "fe.dev");
+    unlink(path);
+    memset(&ops, 0, sizeof ops);
+    ops.fdatasync = fe_fdatasync;
+    raw_cfg(&c, path, 2 * 1024 * 1024, 4096, KVS_DIRECT_OFF);
+    c.durability = KVS_DURABLE_NONE;
+    c.checkpoint_interval_ms = 3600000; /* the puts' own checkpoints only */
+    c.sysops = &ops;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL)
+        goto out;
+    kvs_store_get_stats(s, &st);
+    S = st.slots_total;
+    W = S / 32 > 1 ? S / 32 : 1; /* evicted per round */
+    CHECK(S >= 64);
+    for (i = 0; i < S; i++)
+        CHECK_R(put_obj(s, i, 1, 1000, buf), KVS_OK);
+    g_fe_fail = 1;
+    CHECK_R(put_obj(s, 1000, 1, 1000, buf), KVS_E_IO);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == 0 && st.objects == S);
+    for (i = 0; i < S; i++) /* in order: the LRU order stays as it was */
+        CHECK(get_check(s, i, 1, 1000, rd, VMAX, want));
+    keyname(k, sizeof k, 1000);
+    CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+    /* the same put again: the same least recent entries go */
+    CHECK_R(put_obj(s, 1000, 1, 1000, buf), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == W);
+    for (i = 0; i < S; i++) {
+        keyname(k, sizeof k, i);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), i < W ? KVS_NOT_FOUND : KVS_OK);
+    }
+    for (i = 1; i < W; i++) /* full again: the rest of the slots freed */
+        CHECK_R(put_obj(s, 2000 + i, 1, 1000, buf), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == S && st.evictions == W);
+    /* a remove of a key the failing put evicted, during its checkpoint */
+    keyname(rk, sizeof rk, W + 1);
+    g_fe_store = s;
+    g_fe_rmkey = rk;
+    g_fe_rmres = KVS_E_IO;
+    g_fe_fail = 1;
+    CHECK_R(put_obj(s, 1001, 1, 1000, buf), KVS_E_IO);
+    CHECK_R(g_fe_rmres, KVS_NOT_FOUND); /* it ran while the key was evicted */
+    CHECK_R(kvs_store_exists(s, rk, strlen(rk)), KVS_NOT_FOUND);
+    for (i = W; i < S; i++) { /* the rest: intact where present */
+        keyname(k, sizeof k, i);
+        if (kvs_store_exists(s, k, strlen(k)) == KVS_OK) {
+            have++;
+            CHECK(get_check(s, i, 1, 1000, rd, VMAX, want));
+        }
+    }
+    CHECK(have + W >= S - W - 1 && have < S - W);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    c.sysops = NULL;
+    c.format = KVS_FORMAT_NEVER;
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK); /* and after a reopen */
+    if (s != NULL) {
+        CHECK_R(kvs_store_exists(s, rk, strlen(rk)), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+out:
+    unlink(path);
+    free(buf);
+    free(rd);
+    free(want);
+}
+
 int main(void)
 {
     int scen, type, mode;
     t_init_seed("test_store_raw_faults", 0x5eed1234ULL);
     t_setup_dir("rawft");
+    test_failed_evicting_put();
     for (g_big = 0; g_big < 2; g_big++)
         for (scen = 0; scen < S_COUNT; scen++)
             for (type = 0; type < 3; type++)
