@@ -1143,7 +1143,9 @@ typedef struct kvs_store_stats {
                                     evict and checkpoint to get one          */
     uint64_t puts, gets, hits, misses, removes, evictions; /* gets: single
                                     gets and the loads of prefix gets, whose
-                                    first miss counts as a get and a miss; a
+                                    first miss counts as a get and a miss (two
+                                    when a load missed before the key the
+                                    existence check found missing); a
                                     load that ran past a failed one counts as
                                     the hit it was, though the batch releases
                                     its item as KVS_E_CANCELED; a get that
@@ -1326,7 +1328,9 @@ KVSDEF kvs_result kvs_store_put_batch(kvs_store *s, kvs_item *items, size_t n, s
    out_len 0 (skipped, or loaded and then released because an earlier
    item failed; not an error of its own), except the first key the
    in-order existence check found missing, which keeps its KVS_NOT_FOUND
-   when a load before it failed. */
+   when a load before it failed or missed (a file or record that existed
+   but was gone or damaged by the time it was read): such a call has two
+   KVS_NOT_FOUND items and counts two misses. */
 KVSDEF kvs_result kvs_store_get_prefix(kvs_store *s, kvs_item *items, size_t n, size_t *loaded);
 /* Per-item KVS_OK / KVS_NOT_FOUND; *found counts the hits. Returns KVS_OK
    when every item has one of those, else the first item's error. */

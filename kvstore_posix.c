@@ -6889,6 +6889,20 @@ static kvs_result kvsi_fs_locate(kvsi_fs *fs, const void *key, size_t klen, char
     return KVS_OK;
 }
 
+/* unlinkat of an object's name in dfd: 0 or -errno, with a directory at
+   the name taken for no object (-ENOENT), as the scan and the iteration
+   take it: left alone. */
+static int kvsi_fs_unlink_name(kvsi_fs *fs, int dfd, const char *name)
+{
+    int r = kvsi_sys_unlinkat(fs->ops, dfd, name, 0);
+    if (r == -EISDIR || r == -EPERM) { /* EPERM: a directory, on BSD */
+        kvs_file_status ds;
+        if (kvsi_sys_fstatat(fs->ops, dfd, name, &ds) == 0 && ds.type == KVS_FTYPE_DIRECTORY)
+            r = -ENOENT;
+    }
+    return r;
+}
+
 /* Whether directory i holds this handle's objects: every directory, except
    under KVS_SHARD_RANK, where every key of the handle goes to the one
    directory of its rank, and the others are other ranks' (their files are
@@ -7341,14 +7355,8 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, kvsi_fsent *self)
             r = kvsi_fs_evict_file(fs, &fs->dirs[v->dir], kvsi_fsent_name(v), vsize, &vfid, &st, &how);
         } else { /* a file this handle could not identify (its put's fstat
                     failed): removed by name */
-            r = kvsi_sys_unlinkat(fs->ops, fs->dirs[v->dir].fd, kvsi_fsent_name(v), 0);
+            r = kvsi_fs_unlink_name(fs, fs->dirs[v->dir].fd, kvsi_fsent_name(v));
             how = r == 0 ? KVSI_EV_DIR | KVSI_EV_AWAY : 0;
-            if (r == -EISDIR || r == -EPERM) { /* EPERM: a directory, on BSD */
-                kvs_file_status ds;
-                if (kvsi_sys_fstatat(fs->ops, fs->dirs[v->dir].fd, kvsi_fsent_name(v), &ds) == 0 &&
-                    ds.type == KVS_FTYPE_DIRECTORY)
-                    r = -ENOENT; /* no object: not counted, left alone */
-            }
         }
         if (lfd >= 0)
             kvsi_close_fd(fs->ops, lfd); /* drops the lock */
@@ -7882,7 +7890,7 @@ again:
         r = res == KVS_OK ? 0 : 1; /* 1: not unlinked, res is the answer */
     }
     if (r == 0)
-        r = kvsi_sys_unlinkat(fs->ops, d->fd, name, 0);
+        r = kvsi_fs_unlink_name(fs, d->fd, name);
     if (r == -ENOENT && !tried) {
         /* Nothing at the name: another handle's eviction may have the file
            aside, and put it back (its lock says so). Waited for, and looked

@@ -1429,6 +1429,67 @@ static void test_wide_objects(void)
     free(blk);
 }
 
+/* A prefix get whose run ends at a load that misses (b's file there for
+   the existence check, damaged when read) before a key the check found
+   missing (d): the run is 1, b and d are KVS_NOT_FOUND, c and e
+   KVS_E_CANCELED, and the call counts two misses (kvstore.h,
+   kvs_store_get_prefix). */
+static void test_prefix_two_misses(const char *dir)
+{
+    static const char *const keys[5] = {"a", "b", "c", "d", "e"};
+    static const kvs_result want[5] = {KVS_OK, KVS_NOT_FOUND, KVS_E_CANCELED, KVS_NOT_FOUND, KVS_E_CANCELED};
+    static unsigned char v[8192], g[5][8192];
+    char name[KVS_FSNAME_MAX + 1], path[1600], err[256];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_item it[5];
+    kvs_store_stats st0, st1;
+    size_t i, nl = 0, cnt = 99;
+    unsigned char x = 0;
+    int fd;
+    t_rm_rf(dir);
+    kvs_store_config_init(&c);
+    c.kind = KVS_STORE_FS;
+    c.paths = dir;
+    c.direct = KVS_DIRECT_OFF;
+    memset(v, 'v', sizeof v);
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL)
+        return;
+    for (i = 0; i < 5; i++)
+        if (i != 3)
+            CHECK_R(kvs_store_put(s, keys[i], 1, v, sizeof v), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    CHECK_R(kvs_fsname_encode("b", 1, name, sizeof name, &nl, NULL), KVS_OK);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    fd = open(path, O_RDWR); /* one payload byte flipped, for a handle that does not know the file */
+    CHECK(fd >= 0 && pread(fd, &x, 1, 5000) == 1);
+    x ^= 0xff;
+    CHECK(fd >= 0 && pwrite(fd, &x, 1, 5000) == 1);
+    if (fd >= 0)
+        close(fd);
+    s = NULL;
+    CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
+    if (s == NULL)
+        return;
+    for (i = 0; i < 5; i++) {
+        memset(&it[i], 0, sizeof it[i]);
+        it[i].key = keys[i];
+        it[i].key_len = 1;
+        it[i].buf = g[i];
+        it[i].len = sizeof g[i];
+    }
+    kvs_store_get_stats(s, &st0);
+    CHECK_R(kvs_store_get_prefix(s, it, 5, &cnt), KVS_OK);
+    kvs_store_get_stats(s, &st1);
+    CHECK(cnt == 1 && memcmp(g[0], v, sizeof v) == 0);
+    for (i = 0; i < 5; i++)
+        CHECK_R(it[i].result, want[i]);
+    CHECK(st1.misses - st0.misses == 2 && st1.corruptions - st0.corruptions == 1);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(dir);
+}
+
 int main(void)
 {
     char fsdir[2200], fsdir2[1100], raw[1100], raw2[1100];
@@ -1452,6 +1513,7 @@ int main(void)
     run_batch_edges(KVS_STORE_FS, fsdir2, "filesystem store, batch edges");
     run_batch_edges(KVS_STORE_RAW, raw2, "raw-block store, batch edges");
     test_wide_objects();
+    test_prefix_two_misses(fsdir2);
     t_rm_rf(t_dir);
     return t_done("test_store_api");
 }

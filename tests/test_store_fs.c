@@ -1925,6 +1925,24 @@ static void test_capacity_edges(void)
     }
     kvs_store_get_stats(s, &st);
     CHECK(st.objects == 3 && st.disk_bytes <= c.capacity_bytes);
+    /* no object there for a remove either (it answered KVS_E_INVAL, from
+       the unlink's EISDIR); nor at a long key's hashed name */
+    CHECK_R(kvs_store_exists(s, "k1", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_remove(s, "k1", 2), KVS_NOT_FOUND);
+    {
+        char lk[300], lp[1400], ln[KVS_FSNAME_MAX + 1];
+        struct stat sb;
+        memset(lk, 'L', sizeof lk - 1);
+        lk[sizeof lk - 1] = 0;
+        CHECK_R(kvs_store_put(s, lk, strlen(lk), v, sizeof v), KVS_OK);
+        fs_name_of(lk, ln);
+        snprintf(lp, sizeof lp, "%s/%s", d, ln);
+        CHECK(unlink(lp) == 0 && mkdir(lp, 0700) == 0);
+        CHECK_R(kvs_store_exists(s, lk, strlen(lk)), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_remove(s, lk, strlen(lk)), KVS_NOT_FOUND);
+        CHECK(stat(lp, &sb) == 0 && S_ISDIR(sb.st_mode));
+        rmdir(lp);
+    }
     {
         struct stat sb;
         CHECK(stat(p, &sb) == 0 && S_ISDIR(sb.st_mode)); /* left alone */
