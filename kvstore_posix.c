@@ -3835,6 +3835,7 @@ typedef struct kvsi_raw {
     size_t nfl;
     uint64_t fl_ended;                /* puts in flight that have ended     */
     uint64_t removes;                 /* removes run (kvsi_raw_evict_end)   */
+    size_t room_waits;                /* puts waiting on icv for room       */
     kvsi_rfl *rsv;                    /* puts reserving a slot (no generation
                                          yet): their keys are not evicted    */
     uint64_t next_unwritten, alloc_disk, alloc_want, next_gen;
@@ -4167,6 +4168,7 @@ static void kvsi_raw_evict_end(kvsi_raw *R, kvsi_rent *held, int ok, uint64_t re
                 R->lru = e;
                 R->mut_seq++;
                 R->evictions--;
+                pthread_cond_broadcast(&R->icv); /* evictable again */
                 continue;
             }
         }
@@ -4548,7 +4550,9 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
                         pthread_mutex_unlock(&R->mu);
                         return KVS_E_FULL;
                     }
+                    R->room_waits++;
                     pthread_cond_wait(&R->icv, &R->mu);
+                    R->room_waits--;
                     if (R->fl_ended != ended)
                         waits++;
                     continue;
@@ -4780,11 +4784,16 @@ static void kvsi_raw_release(kvsi_raw *R, kvsi_rent *e, int corrupt)
             e->dead = 1;
         }
     }
-    if (e->dead && e->readers == 0) {
+    if (e->readers != 0)
+        return;
+    if (e->dead) {
         kvsi_raw_quarantine(R, e->slot, e->gen);
         kvsi_raw_ent_free(R, e);
-        pthread_cond_broadcast(&R->icv); /* a waiting put: a checkpoint frees this slot now */
     }
+    if (R->room_waits > 0) /* a put waiting for room: this entry was read (it
+                              may be evictable now), or its slot is
+                              quarantined (a checkpoint frees it now) */
+        pthread_cond_broadcast(&R->icv);
 }
 
 static kvs_result kvsi_raw_get(void *eng, const void *key, size_t klen, void *buf, size_t cap, size_t *out_len)
@@ -6282,16 +6291,8 @@ static kvs_result kvsi_raw_open(kvs_store_config *cfg, const kvsi_engine_ops **o
         r = kvs_file_read(R->f, 0, blk, 4096);
     } else if (fsize > 0) {
         /* A file shorter than the 4 KiB looked at: its bytes, whatever they
-           are, decide whether it is empty (a direct read of the whole
-           aligned block comes back short at the end of the file). */
-        int64_t n;
-        do
-            n = kvsi_sys_pread(kvsi_file_ops(R->f), R->f->fd, blk, (size_t)blkn, 0);
-        while (n == -EINTR);
-        if (n < 0)
-            r = kvs_result_from_errno((int)-n);
-        else if ((uint64_t)n < fsize)
-            r = KVS_E_EOF; /* shorter than fstat said: changing under us */
+           are, decide whether it is empty (KVS_E_EOF if it shrank since). */
+        r = kvs_file_read(R->f, 0, blk, (size_t)fsize);
     }
     if (r != KVS_OK) {
         kvs_aligned_free(R->ap, blk, (size_t)blkn, (size_t)afmt);

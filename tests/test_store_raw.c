@@ -1114,6 +1114,17 @@ out:
     unlink(pb);
 }
 
+
+/* A pread hook that answers at most 16 bytes a call (a short read, as the
+   system may give). */
+static int64_t pread16(void *u, int fd, void *buf, size_t len, uint64_t off)
+{
+    ssize_t n;
+    (void)u;
+    n = pread(fd, buf, len < 16 ? len : 16, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
 static void test_config_errors(void)
 {
     char path[1200], err[256];
@@ -1163,17 +1174,23 @@ static void test_config_errors(void)
     unlink(path);
     /* A file shorter than the 4 KiB the open looks at: its bytes decide.
        Data: IF_EMPTY and NEVER both refuse it as foreign, the file
-       untouched; zeros: empty, IF_EMPTY formats it. */
+       untouched; zeros: empty, IF_EMPTY formats it. Buffered, every read
+       comes back short (16 bytes at most), as a pread may. */
     {
         static const char text[] = "precious user data, not a kvstore device\n";
         static const kvs_direct_policy pols[2] = {KVS_DIRECT_PREFER, KVS_DIRECT_OFF};
+        kvs_sysops ops16;
         size_t pi;
+        memset(&ops16, 0, sizeof ops16);
+        ops16.pread = pread16;
         for (pi = 0; pi < 2; pi++) {
             char back[sizeof text];
             struct stat sb;
             fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
             CHECK(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1));
             raw_cfg(&c, path, 8 * MiB, 64 * 1024, pols[pi]);
+            if (pols[pi] == KVS_DIRECT_OFF)
+                c.sysops = &ops16;
             c.format = KVS_FORMAT_IF_EMPTY;
             CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_E_MAGIC);
             CHECK(s == NULL && strstr(err, "foreign") != NULL);

@@ -231,7 +231,8 @@ static void test_slow_put_eviction(const char *path)
 
 /* 2b. The same wait with frequent checkpoints (then with none: a remove or
    an unpin of an older entry ends the wait too, and so does the end of the
-   last read of an older entry removed while it was read: freed 4). The store is full of
+   last read of an older entry removed while it was read: freed 4, or
+   unpinned while it was read: freed 5). The store is full of
    entries newer than the slow put, one of them removed (its slot waits in
    quarantine for the slow put too); checkpoints every 10 ms. The put that
    needs a slot waits for the slow put however long it takes: checkpoint
@@ -269,7 +270,7 @@ static void test_wait_past_checkpoints(const char *path, int freed)
     uint64_t S, i;
     size_t got = 0;
     raw_cfg(&c, path, 2 * MiB, BIG, KVS_DIRECT_PREFER);
-    c.checkpoint_interval_ms = freed >= 2 ? 3600000 : 10; /* 2-4: no background checkpoint */
+    c.checkpoint_interval_ms = freed >= 2 ? 3600000 : 10; /* 2-5: no background checkpoint */
     c.checkpoint_idle_ms = 1;
     c.sysops = &g_ops;
     CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK);
@@ -282,7 +283,7 @@ static void test_wait_past_checkpoints(const char *path, int freed)
     memset(v, 'o', sizeof v);
     fill_obj(ob, BIG, 6, 6);
     if (freed) { /* older than the slow put, pinned: not evictable */
-        if (freed == 4) /* big: its read reaches the hook with the caller's buffer */
+        if (freed >= 4) /* big: its read reaches the hook with the caller's buffer */
             CHECK_R(kvs_store_put(s, "O", 1, ob, BIG), KVS_OK);
         else
             CHECK_R(kvs_store_put(s, "O", 1, v, sizeof v), KVS_OK);
@@ -327,18 +328,20 @@ static void test_wait_past_checkpoints(const char *path, int freed)
            either way it no longer waits for the slow put */
         if (freed == 2) {
             CHECK_R(kvs_store_unpin(s, "O", 1), KVS_OK);
-        } else if (freed == 4) {
-            /* O read, and removed while it is: the remove wakes the put
-               with nothing to take yet; the read's end quarantines O's
-               slot, and must wake it again */
+        } else if (freed >= 4) {
+            /* O read, and unpinned (5) or removed too (4) while it is: the
+               unpin or remove wakes the put with nothing to take yet; the
+               read's end makes O evictable (5) or quarantines its slot (4),
+               and must wake it again */
             t_gate_arm(&g_rgate, G_READ, NULL, og);
             getjob_set(&jg, s, "O", og, BIG);
             CHECK(pthread_create(&tg, NULL, getjob_main, &jg) == 0);
             CHECK(t_gate_wait_entered(&g_rgate));
             CHECK_R(kvs_store_unpin(s, "O", 1), KVS_OK);
-            CHECK_R(kvs_store_remove(s, "O", 1), KVS_OK);
+            if (freed == 4)
+                CHECK_R(kvs_store_remove(s, "O", 1), KVS_OK);
             t_sleep_ms(200);
-            CHECK(!__atomic_load_n(&l.done, __ATOMIC_ACQUIRE)); /* O's slot still read */
+            CHECK(!__atomic_load_n(&l.done, __ATOMIC_ACQUIRE)); /* O still read */
             t_gate_release(&g_rgate);
             CHECK(pthread_join(tg, NULL) == 0);
             CHECK_R(jg.r, KVS_OK);
@@ -511,6 +514,7 @@ int main(void)
     test_wait_past_checkpoints(p2, 2);
     test_wait_past_checkpoints(p2, 3);
     test_wait_past_checkpoints(p2, 4);
+    test_wait_past_checkpoints(p2, 5);
     t_path(p1, sizeof p1, "reader.dev");
     test_reader_not_evicted(p1);
     t_path(p1, sizeof p1, "corrupt.dev");
