@@ -669,6 +669,18 @@ static int rank_fn(void *u, const void *k, size_t kl, uint64_t len)
     return 0;
 }
 
+/* The two rank directories gpu0 and gpu1 removed, and their path list. */
+static void rank_dirs_fresh(char *text, size_t cap, const char *const names[2])
+{
+    char d[1100];
+    size_t i;
+    for (i = 0; i < 2; i++) {
+        t_path(d, sizeof d, names[i]);
+        t_rm_rf(d);
+    }
+    paths_text(text, cap, names, 2);
+}
+
 static void test_rank_dirs(void)
 {
     static const char *const names[2] = {"gpu0", "gpu1"};
@@ -679,11 +691,7 @@ static void test_rank_dirs(void)
     unsigned char v0[100], v1[300], big[8192], buf[400];
     size_t i, n = 0;
     rank_seen seen;
-    for (i = 0; i < 2; i++) {
-        t_path(d1, sizeof d1, names[i]);
-        t_rm_rf(d1);
-    }
-    paths_text(text, sizeof text, names, 2);
+    rank_dirs_fresh(text, sizeof text, names);
     memset(v0, 'a', sizeof v0);
     memset(v1, 'b', sizeof v1);
     memset(big, 'c', sizeof big);
@@ -793,11 +801,7 @@ static void test_rank_dir_probe(void)
     unsigned char v[8192], w[8192];
     size_t i, got = 0;
     uint32_t rank;
-    for (i = 0; i < 2; i++) {
-        t_path(d, sizeof d, names[i]);
-        t_rm_rf(d);
-    }
-    paths_text(text, sizeof text, names, 2);
+    rank_dirs_fresh(text, sizeof text, names);
     memset(&ops, 0, sizeof ops);
     ops.setfl = gpu1_setfl;
     ops.lock = gpu1_lock;
