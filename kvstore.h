@@ -1265,7 +1265,9 @@ KVSDEF size_t kvs_store_buffer_align(const kvs_store *s);
    could go, KVS_E_FULL; FS: when evictions the filesystem refused, not pins,
    left nothing to evict, the first such error, e.g. KVS_E_PERM, instead),
    KVS_E_OVERFLOW (RAW) when a damaged store's counters (2^62 - 1) leave no
-   generation to give it. exists and remove: KVS_OK or KVS_NOT_FOUND
+   generation to give it. RAW: a put that fails on the checkpoint its
+   evictions need brings those entries back (unless a remove ran meanwhile;
+   docs/STORES.md). exists and remove: KVS_OK or KVS_NOT_FOUND
    (remove, FS: KVS_E_BUSY when it found nothing at the name and another
    handle's eviction held the name for the whole wait, up to 10 s, as for a
    pin, or the lock's error; the file may come back, and stays counted). */

@@ -3987,6 +3987,17 @@ static void kvsi_raw_lru_front(kvsi_raw *R, kvsi_rent *e)
     R->mru = e;
 }
 
+static void kvsi_raw_lru_back(kvsi_raw *R, kvsi_rent *e)
+{
+    e->lnext = NULL;
+    e->lprev = R->lru;
+    if (R->lru)
+        R->lru->lnext = e;
+    else
+        R->mru = e;
+    R->lru = e;
+}
+
 static void kvsi_raw_touch(kvsi_raw *R, kvsi_rent *e)
 {
     if (R->mru != e) {
@@ -4160,12 +4171,7 @@ static void kvsi_raw_evict_end(kvsi_raw *R, kvsi_rent *held, int ok, uint64_t re
                 R->nquar--;
                 kvsi_raw_link(R, e);
                 kvsi_raw_lru_unlink(R, e); /* at the LRU end, as it was */
-                e->lprev = R->lru;
-                if (R->lru != NULL)
-                    R->lru->lnext = e;
-                else
-                    R->mru = e;
-                R->lru = e;
+                kvsi_raw_lru_back(R, e);
                 R->mut_seq++;
                 R->evictions--;
                 pthread_cond_broadcast(&R->icv); /* evictable again */
