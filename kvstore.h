@@ -959,7 +959,9 @@ typedef enum kvs_shutdown_mode {
 typedef struct kvs_pool_stats {
     uint64_t batches_submitted, batches_completed;
     uint64_t ops_completed, ops_failed, ops_split;
-    uint64_t tasks_run, tasks_canceled;
+    uint64_t tasks_run, tasks_canceled; /* tasks (pieces of ops) a worker
+                                    ran, whatever they answered; tasks a
+                                    KVS_SHUTDOWN_CANCEL dropped unrun       */
 } kvs_pool_stats;
 
 typedef struct kvs_pool kvs_pool;
@@ -1049,8 +1051,10 @@ typedef struct kvs_store_config {
     const char *tp_map_file;     /* RAW: read the map text from this file      */
     uint32_t tp_rank;            /* this process's tensor-parallel rank (FS:
                                     only with KVS_SHARD_RANK, else 0)         */
-    uint32_t tp_world;           /* 0 = from the map, or 1 without a map (FS:
-                                    only with KVS_SHARD_RANK, else 0)         */
+    uint32_t tp_world;           /* RAW: 0 = from the map, or 1 without a
+                                    map. FS: only with KVS_SHARD_RANK, else
+                                    0; there a tp_rank not below a nonzero
+                                    tp_world is refused (0: not checked)    */
     int allow_other_rank;        /* RAW: 1 = open a device recorded for another
                                     rank or world size (otherwise KVS_E_RANK) */
     kvs_shard_policy shard;      /* FS: default KVS_SHARD_RENDEZVOUS (RAW: only
@@ -1145,7 +1149,9 @@ typedef struct kvs_store_stats {
                                     gets and the loads of prefix gets, whose
                                     first miss counts as a get and a miss (two
                                     when a load missed before the key the
-                                    existence check found missing); a
+                                    existence check found missing), and
+                                    an error of that check that ended the
+                                    batch counts as a get and an error; a
                                     load that ran past a failed one counts as
                                     the hit it was, though the batch releases
                                     its item as KVS_E_CANCELED; a get that
@@ -1332,7 +1338,10 @@ KVSDEF kvs_result kvs_store_put_batch(kvs_store *s, kvs_item *items, size_t n, s
    in-order existence check found missing, which keeps its KVS_NOT_FOUND
    when a load before it failed or missed (a file or record that existed
    but was gone or damaged by the time it was read): such a call has two
-   KVS_NOT_FOUND items and counts two misses. */
+   KVS_NOT_FOUND items and counts two misses. An error of the existence
+   check (such as KVS_E_KEY for a bad key) is items[k]'s, and the call's
+   result, only when every load before it succeeded; else that item is
+   KVS_E_CANCELED too. */
 KVSDEF kvs_result kvs_store_get_prefix(kvs_store *s, kvs_item *items, size_t n, size_t *loaded);
 /* Per-item KVS_OK / KVS_NOT_FOUND; *found counts the hits. Returns KVS_OK
    when every item has one of those, else the first item's error. */

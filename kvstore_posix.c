@@ -2311,12 +2311,14 @@ static int kvsi_op_is_call(const kvs_io_op *op)
     return op->kind == KVS_OP_CALL || op->kind == KVS_OP_CALL_LOW;
 }
 
-/* A task ended with r (mutex held). */
-static void kvsi_task_done(kvs_pool *p, kvsi_task *t, kvs_result r)
+/* A task ended with r (mutex held): run, or dropped unrun by a CANCEL
+   shutdown (canceled; r is KVS_E_CANCELED). A call that ran counts as run
+   whatever it answered. */
+static void kvsi_task_done(kvs_pool *p, kvsi_task *t, kvs_result r, int canceled)
 {
     kvs_batch *b = t->batch;
     kvsi_opstate *s = &b->st[t->op];
-    if (r == KVS_E_CANCELED)
+    if (canceled)
         p->stats.tasks_canceled++;
     else
         p->stats.tasks_run++;
@@ -2403,7 +2405,7 @@ static void *kvsi_worker_main(void *arg)
             r = kvsi_file_rw(op->file, op->kind == KVS_OP_WRITE, t->off, t->buf, t->len, w->scratch,
                              p->cfg.bounce_bytes);
         pthread_mutex_lock(&p->mu);
-        kvsi_task_done(p, t, r);
+        kvsi_task_done(p, t, r, 0);
     }
     pthread_mutex_unlock(&p->mu);
     if (p->cfg.thread_exit)
@@ -2843,7 +2845,7 @@ KVSDEF kvs_result kvs_pool_shutdown(kvs_pool *p, kvs_shutdown_mode mode)
     if (mode == KVS_SHUTDOWN_CANCEL) {
         kvsi_task *t;
         while ((t = kvsi_pop(p)) != NULL)
-            kvsi_task_done(p, t, KVS_E_CANCELED);
+            kvsi_task_done(p, t, KVS_E_CANCELED, 1);
     }
     pthread_mutex_unlock(&p->mu);
     kvsi_pool_stop_join(p);
@@ -2971,7 +2973,12 @@ struct kvs_store_batch {
     kvs_item *items;
     size_t n;
     size_t run;                /* GET_PREFIX: items submitted (the probed run) */
-    kvs_batch *pb;             /* NULL when nothing had to run                 */
+    kvs_result perr;           /* GET_PREFIX: the existence check's error at
+                                  items[run] (pending until the batch
+                                  completes), or KVS_OK                      */
+    kvs_batch *pb;             /* the pool's batch (one for every batch that
+                                  started, also with nothing to run); NULL
+                                  only while a failed submit unwinds         */
     kvs_io_op *ops;
     kvsi_call *calls;
     size_t mem_size;
@@ -3279,14 +3286,17 @@ KVSDEF kvs_result kvs_store_get(kvs_store *s, const void *key, size_t key_len, v
     return kvsi_count(s, r);
 }
 
+/* exists, not counted in the stats (a prefix get's existence check) */
+static kvs_result kvsi_store_exists(kvs_store *s, const void *key, size_t key_len)
+{
+    kvs_result r = kvsi_key_check(key, key_len);
+    return r == KVS_OK ? s->ops->exists(s->engine, key, key_len) : r;
+}
+
 KVSDEF kvs_result kvs_store_exists(kvs_store *s, const void *key, size_t key_len)
 {
-    kvs_result r;
     KVS_ASSERT(s != NULL);
-    r = kvsi_key_check(key, key_len);
-    if (r == KVS_OK)
-        r = s->ops->exists(s->engine, key, key_len);
-    return kvsi_count(s, r);
+    return kvsi_count(s, kvsi_store_exists(s, key, key_len));
 }
 
 KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len)
@@ -3390,15 +3400,23 @@ static void kvsi_sbatch_finish(kvs_store_batch *b)
         for (k = 0; k < b->run && b->items[k].result == KVS_OK; k++)
             ;
         /* items[k] is the first miss or failure: from its get, or (k == run)
-           from the probe. */
+           from the probe: its miss, final since the submit, or its error,
+           written now. An error of the probe stands for a get of that key
+           that failed, and is counted so only when it is the call's result;
+           past an earlier miss or failure it is released like a load. */
+        if (k == b->run && b->perr != KVS_OK) {
+            b->items[k].result = b->perr;
+            kvsi_add(&b->s->gets, 1);
+            kvsi_count(b->s, b->perr);
+        }
         if (k < b->n && b->items[k].result != KVS_NOT_FOUND)
             r = b->items[k].result;
         /* Nothing past the first miss or failure counts as loaded: the
-           loads after it are released. Items from run on were final when
-           the submit returned (the probe's miss or error, then
+           loads after it are released. Items from the probe's first miss on
+           were final when the submit returned (that miss, then
            KVS_E_CANCELED with out_len 0) and are not written again: the
            submitter may read them while another thread reaps. */
-        for (i = k + 1; i < b->run; i++) {
+        for (i = k + 1; i < b->run + (b->perr != KVS_OK); i++) {
             b->items[i].result = KVS_E_CANCELED;
             b->items[i].out_len = 0;
         }
@@ -3468,7 +3486,7 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
     kvs_store_batch *b;
     size_t hdr, opsz, total, i, run;
     void *mem = NULL;
-    kvs_result r;
+    kvs_result r, pr = KVS_OK;
 
     KVS_ASSERT(s != NULL && out != NULL);
     *out = NULL;
@@ -3493,14 +3511,16 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
         items[i].out_len = 0;
     }
     /* A prefix get first finds the leading run of keys that exist (a cheap,
-       in-order probe), and loads only those, in parallel. */
+       in-order probe), and loads only those, in parallel. A miss there is
+       final now; an error stays pending until the batch completes: it is
+       the call's result only if no load before it failed or missed. */
     run = n;
     if (op == KVS_BATCH_GET_PREFIX) {
         for (run = 0; run < n; run++) {
-            kvs_result pr = kvsi_item_result(kvs_store_exists(s, items[run].key, items[run].key_len));
+            pr = kvsi_item_result(kvsi_store_exists(s, items[run].key, items[run].key_len));
             if (pr != KVS_OK) {
-                items[run].result = pr;
                 if (pr == KVS_NOT_FOUND) { /* a miss, counted as a get's */
+                    items[run].result = pr;
                     kvsi_add(&s->gets, 1);
                     kvsi_add(&s->misses, 1);
                 }
@@ -3524,6 +3544,7 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
     b->items = items;
     b->n = n;
     b->run = run;
+    b->perr = pr == KVS_NOT_FOUND ? KVS_OK : pr;
     b->mem_size = total;
     b->ops = (kvs_io_op *)(void *)((unsigned char *)mem + hdr); /* offsets padded */
     b->calls = (kvsi_call *)(void *)((unsigned char *)mem + hdr + opsz);

@@ -939,7 +939,7 @@ typedef struct call_arg {
 
 static kvs_result call_fn(void *arg)
 {
-    static const kvs_result rets[4] = {KVS_OK, KVS_E_IO, KVS_NOT_FOUND, KVS_E_AGAIN};
+    static const kvs_result rets[5] = {KVS_OK, KVS_E_IO, KVS_NOT_FOUND, KVS_E_AGAIN, KVS_E_CANCELED};
     call_arg *a = (call_arg *)arg;
     __atomic_add_fetch(a->counter, 1u, __ATOMIC_SEQ_CST);
     return rets[a->fail];
@@ -965,8 +965,8 @@ static void test_calls(void)
     for (i = 0; i < N; i++) {
         args[i].counter = &counter;
         args[i].index = i;
-        args[i].fail = (i % 7) == 3 ? 1 : (i % 7) == 5 ? 2 : (i % 11) == 4 ? 3 : 0;
-        fails += args[i].fail == 1 || args[i].fail == 3; /* a miss is an outcome */
+        args[i].fail = (i % 7) == 3 ? 1 : (i % 7) == 5 ? 2 : (i % 11) == 4 ? 3 : (i % 13) == 6 ? 4 : 0;
+        fails += args[i].fail == 1 || args[i].fail == 3 || args[i].fail == 4; /* a miss is an outcome */
         ops[i].kind = (i & 1) ? KVS_OP_CALL_LOW : KVS_OP_CALL;
         ops[i].buf = &args[i];
         ops[i].len = 77; /* ignored for a CALL: bytes stays 0 */
@@ -975,7 +975,7 @@ static void test_calls(void)
     kvs_pool_get_stats(p, &st0);
     CHECK_R(kvs_pool_submit(p, ops, N, &b), KVS_OK);
     if (b != NULL) {
-        static const kvs_result want[4] = {KVS_OK, KVS_E_IO, KVS_NOT_FOUND, KVS_E_IO};
+        static const kvs_result want[5] = {KVS_OK, KVS_E_IO, KVS_NOT_FOUND, KVS_E_IO, KVS_E_CANCELED};
         CHECK_R(kvs_batch_wait(b), KVS_OK);
         CHECK(fails > 0 && kvs_batch_failed(b) == fails);
         CHECK(__atomic_load_n(&counter, __ATOMIC_SEQ_CST) == N);
@@ -986,6 +986,9 @@ static void test_calls(void)
         kvs_pool_get_stats(p, &st1);
         CHECK(st1.ops_failed == st0.ops_failed + fails);
         CHECK(st1.ops_completed == st0.ops_completed + N);
+        /* every call ran, also those that answered KVS_E_CANCELED: only a
+           CANCEL shutdown's unrun tasks count as canceled */
+        CHECK(st1.tasks_run == st0.tasks_run + N && st1.tasks_canceled == st0.tasks_canceled);
         CHECK_R(kvs_batch_free(b), KVS_OK);
     }
     /* A CALL op without a function is refused before anything runs. */

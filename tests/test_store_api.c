@@ -1490,6 +1490,89 @@ static void test_prefix_two_misses(const char *dir)
     t_rm_rf(dir);
 }
 
+/* A prefix get whose in-order existence check stops at an error (here an
+   empty key) rather than a miss: that item has the error, and the call
+   returns it, only when every load before it succeeded; after an earlier
+   failed load it is released as KVS_E_CANCELED and not counted as an
+   error. Synchronous and asynchronous. */
+static void run_prefix_check_error(kvs_store_kind kind, const char *where, const char *label)
+{
+    static const char *const keys[3] = {"pe-0", "", "pe-2"};
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_store_batch *b = NULL, *got = NULL;
+    kvs_item it[3];
+    kvs_store_stats st0, st1;
+    unsigned char *val = (unsigned char *)malloc(R_LEN), *bufs = (unsigned char *)malloc(3 * (size_t)R_LEN);
+    size_t cnt, i;
+    int round;
+    printf("-- %s\n", label);
+    base_config(&c, kind, where);
+    if (val == NULL || bufs == NULL || !CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK)) {
+        fprintf(stderr, "open: %s\n", g_err);
+        free(val);
+        free(bufs);
+        return;
+    }
+    make_value(val, R_LEN, 7, 1);
+    CHECK_R(kvs_store_put(s, "pe-0", 4, val, R_LEN), KVS_OK);
+    CHECK_R(kvs_store_put(s, "pe-2", 4, val, R_LEN), KVS_OK);
+    for (round = 0; round < 6; round++) {
+        /* rounds 0, 1: the first load succeeds; 2, 3: its buffer is too
+           small; 4, 5: the bad key is first. Odd rounds: asynchronous. */
+        size_t first = round < 4 ? 0 : 1, small = round == 2 || round == 3;
+        kvs_result want_r = small ? KVS_E_BUFSIZE : KVS_E_KEY, r;
+        for (i = 0; i < 3; i++) { /* "pe-0", "", "pe-2", or "", "pe-2", "pe-0" */
+            memset(&it[i], 0, sizeof it[i]);
+            it[i].key = keys[(first + i) % 3];
+            it[i].key_len = strlen(keys[(first + i) % 3]);
+            it[i].buf = bufs + i * (size_t)R_LEN;
+            it[i].len = small && i == 0 ? 10 : R_LEN;
+        }
+        kvs_store_get_stats(s, &st0);
+        cnt = 99;
+        if (round % 2 == 0) {
+            r = kvs_store_get_prefix(s, it, 3, &cnt);
+        } else {
+            CHECK_R(kvs_store_submit(s, KVS_BATCH_GET_PREFIX, it, 3, &b), KVS_OK);
+            /* what follows the item the check stopped at is final now */
+            CHECK_R(it[first == 1 ? 1 : 2].result, KVS_E_CANCELED);
+            r = b == NULL ? KVS_E_INVAL : kvs_store_batch_wait(b, &cnt);
+            CHECK_R(kvs_store_reap(s, &got), KVS_OK);
+            CHECK(got == b);
+            if (b != NULL)
+                CHECK_R(kvs_store_batch_free(b), KVS_OK);
+            b = NULL;
+        }
+        kvs_store_get_stats(s, &st1);
+        CHECK_R(r, want_r);
+        if (first == 1) {
+            CHECK(cnt == 0);
+            CHECK_R(it[0].result, KVS_E_KEY);
+            CHECK_R(it[1].result, KVS_E_CANCELED);
+            CHECK_R(it[2].result, KVS_E_CANCELED);
+            CHECK(st1.gets - st0.gets == 1 && st1.errors - st0.errors == 1);
+        } else if (small) {
+            CHECK(cnt == 0 && it[0].out_len == R_LEN);
+            CHECK_R(it[0].result, KVS_E_BUFSIZE);
+            CHECK_R(it[1].result, KVS_E_CANCELED);
+            CHECK_R(it[2].result, KVS_E_CANCELED);
+            CHECK(it[1].out_len == 0 && it[2].out_len == 0);
+            CHECK(st1.gets - st0.gets == 1 && st1.errors == st0.errors);
+        } else {
+            CHECK(cnt == 1 && it[0].out_len == R_LEN && check_value(bufs, R_LEN, 7, 1));
+            CHECK_R(it[0].result, KVS_OK);
+            CHECK_R(it[1].result, KVS_E_KEY);
+            CHECK_R(it[2].result, KVS_E_CANCELED);
+            CHECK(st1.gets - st0.gets == 2 && st1.errors - st0.errors == 1);
+        }
+        CHECK(st1.misses == st0.misses);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    free(val);
+    free(bufs);
+}
+
 int main(void)
 {
     char fsdir[2200], fsdir2[1100], raw[1100], raw2[1100];
@@ -1514,6 +1597,8 @@ int main(void)
     run_batch_edges(KVS_STORE_RAW, raw2, "raw-block store, batch edges");
     test_wide_objects();
     test_prefix_two_misses(fsdir2);
+    run_prefix_check_error(KVS_STORE_FS, fsdir2, "filesystem store, a prefix get's existence check fails");
+    run_prefix_check_error(KVS_STORE_RAW, raw2, "raw-block store, a prefix get's existence check fails");
     t_rm_rf(t_dir);
     return t_done("test_store_api");
 }
