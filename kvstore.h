@@ -58,7 +58,9 @@
 
     RESULTS AND ERRORS
     ==================
-    Every fallible function returns a kvs_result. KVS_OK (0) is success.
+    Every fallible function returns a kvs_result (except the kvs_sys_*
+    calls, the real system calls behind kvs_sysops, which answer as its hooks
+    do: 0 or -errno). KVS_OK (0) is success.
     Positive values are outcomes that are not errors: KVS_NOT_FOUND (1) is how
     a lookup reports a miss. Negative values are errors. Numeric values are
     part of the ABI and are only ever appended. kvs_result_str() describes any
@@ -824,7 +826,9 @@ typedef struct kvs_file_stats {
                                             passed the argument checks (a
                                             NULL buffer, a write to a
                                             read-only file, a range past
-                                            2^63: refused, uncounted)      */
+                                            2^63, a direct write at a
+                                            misaligned offset: refused,
+                                            uncounted)                     */
     uint64_t bytes_read, bytes_written;  /* caller bytes moved               */
     uint64_t bounce_bytes;     /* caller bytes that went through a bounce buffer */
     uint64_t bounce_calls;     /* read/write calls that used a bounce buffer */
@@ -1225,7 +1229,8 @@ KVSDEF void kvs_store_config_init(kvs_store_config *cfg);
    the open four times over; where there are no such locks it opens
    unguarded, and stats.lock_errno says why. */
 KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, char *err, size_t err_cap);
-/* Finish in-flight batches; RAW: write a final checkpoint (synced); FS:
+/* Finish in-flight batches; RAW: write a final checkpoint (synced) when
+   anything changed since the last one; FS:
    nothing is synced, so call kvs_store_sync first when puts made with
    KVS_DURABLE_NONE must survive a power cut. Frees everything; returns the
    first error, frees anyway. */
@@ -1377,7 +1382,8 @@ KVSDEF kvs_item *kvs_store_batch_items(const kvs_store_batch *b, size_t *n);
    reaped (and so at kvs_store_close for batches not freed). */
 KVSDEF kvs_result kvs_store_batch_free(kvs_store_batch *b);
 
-/* Make everything acknowledged so far durable (RAW: a checkpoint;
+/* Make everything acknowledged so far durable (RAW: a checkpoint, synced,
+   when anything changed since the last one, else an fdatasync;
    KVS_E_OVERFLOW when a damaged store's counters leave no seq or gen_floor
    the next open would accept, so nothing is written; FS: KVS_E_BUSY when a
    file stayed under another process's lease, or away from its name in

@@ -1414,12 +1414,12 @@ static kvs_result kvsi_file_rw(kvs_file *f, int wr, uint64_t off, unsigned char 
         return KVS_E_PERM;
     if ((uint64_t)len > UINT64_MAX - off || off + (uint64_t)len > (uint64_t)INT64_MAX)
         return KVS_E_OVERFLOW;
+    if (f->direct && wr && !kvs_is_aligned(off, f->align))
+        return KVS_E_ALIGN; /* documented: no read-modify-write of edge blocks */
     kvsi_add(wr ? &f->st.writes : &f->st.reads, 1);
 
     if (!f->direct) {
         r = kvsi_xfer(f, wr, off, buf, len, len, &got);
-    } else if (wr && !kvs_is_aligned(off, f->align)) {
-        r = KVS_E_ALIGN; /* documented: no read-modify-write of edge blocks */
     } else if (kvs_is_aligned(off, f->align) && kvs_ptr_is_aligned(buf, f->buf_align)) {
         /* The fast path: aligned prefix straight from/to the caller. */
         kvs_io_plan plan;

@@ -228,6 +228,18 @@ static void test_ops(void)
     CHECK_R(kvs_store_sync(s), KVS_OK);
     kvs_store_get_stats(s, &st);
     CHECK(st.objects == 300 && st.checkpoints >= 2);
+    {
+        /* a sync with nothing changed since the last checkpoint writes none
+           (an fdatasync only); after a put it writes one */
+        uint64_t ck = st.checkpoints;
+        CHECK_R(kvs_store_sync(s), KVS_OK);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.checkpoints == ck);
+        CHECK_R(kvs_store_put(s, "k000", 4, buf, 0), KVS_OK);
+        CHECK_R(kvs_store_sync(s), KVS_OK);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.checkpoints == ck + 1);
+    }
     CHECK_R(kvs_store_close(s), KVS_OK);
     /* reopen: iterate again, and the longest key is still refused */
     c.format = KVS_FORMAT_NEVER;
