@@ -60,7 +60,7 @@
     ==================
     Every fallible function returns a kvs_result (except the kvs_sys_*
     calls, the real system calls behind kvs_sysops, which answer as its hooks
-    do: 0 or -errno). KVS_OK (0) is success.
+    do: 0, or 1 for a name kvs_sys_readdir read, or -errno). KVS_OK (0) is success.
     Positive values are outcomes that are not errors: KVS_NOT_FOUND (1) is how
     a lookup reports a miss. Negative values are errors. Numeric values are
     part of the ABI and are only ever appended. kvs_result_str() describes any
@@ -1154,8 +1154,10 @@ typedef struct kvs_store_stats {
                                     first miss counts as a get and a miss (two
                                     when a load missed before the key the
                                     existence check found missing), and
-                                    an error of that check that ended the
-                                    batch counts as a get and an error; a
+                                    an error of that check that is the
+                                    call's result counts as a get and an
+                                    error (after a first key's, when the
+                                    batch completes); a
                                     load that ran past a failed one counts as
                                     the hit it was, though the batch releases
                                     its item as KVS_E_CANCELED; a get that
@@ -1230,7 +1232,8 @@ KVSDEF void kvs_store_config_init(kvs_store_config *cfg);
    unguarded, and stats.lock_errno says why. */
 KVSDEF kvs_result kvs_store_open(const kvs_store_config *cfg, kvs_store **out, char *err, size_t err_cap);
 /* Finish in-flight batches; RAW: write a final checkpoint (synced) when
-   anything changed since the last one; FS:
+   anything changed since the last one, or to release quarantined slots or
+   lower alloc_limit to the slots in use (docs/STORES.md); FS:
    nothing is synced, so call kvs_store_sync first when puts made with
    KVS_DURABLE_NONE must survive a power cut. Frees everything; returns the
    first error, frees anyway. */

@@ -1678,6 +1678,8 @@ static kvs_result kvsi_file_rwv(kvs_file *f, int wr, uint64_t off, const kvs_iov
         return KVS_E_PERM;
     if ((uint64_t)total > UINT64_MAX - off || off + (uint64_t)total > (uint64_t)INT64_MAX)
         return KVS_E_OVERFLOW;
+    if (f->direct && wr && !kvs_is_aligned(off, f->align))
+        return KVS_E_ALIGN; /* as kvs_file_write: refused, uncounted */
     kvsi_add(wr ? &f->st.writes : &f->st.reads, 1);
 
     if (!f->direct) {
@@ -1700,8 +1702,6 @@ static kvs_result kvsi_file_rwv(kvs_file *f, int wr, uint64_t off, const kvs_iov
             r = kvsi_xferv(f, wr, pos, v, cnt, blen, blen);
             pos += (uint64_t)blen;
         }
-    } else if (wr && !kvs_is_aligned(off, f->align)) {
-        r = KVS_E_ALIGN; /* as kvs_file_write */
     } else {
         uint64_t a = (uint64_t)f->align, unit = (uint64_t)f->unit, bneed = 0;
         kvsi_vplan s, d;
@@ -3545,6 +3545,13 @@ static kvs_result kvsi_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *ite
     b->n = n;
     b->run = run;
     b->perr = pr == KVS_NOT_FOUND ? KVS_OK : pr;
+    if (run == 0 && b->perr != KVS_OK) {
+        /* no load before it: the call's result already, final now */
+        items[0].result = b->perr;
+        kvsi_add(&s->gets, 1);
+        kvsi_count(s, b->perr);
+        b->perr = KVS_OK;
+    }
     b->mem_size = total;
     b->ops = (kvs_io_op *)(void *)((unsigned char *)mem + hdr); /* offsets padded */
     b->calls = (kvsi_call *)(void *)((unsigned char *)mem + hdr + opsz);

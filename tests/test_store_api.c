@@ -1535,8 +1535,11 @@ static void run_prefix_check_error(kvs_store_kind kind, const char *where, const
             r = kvs_store_get_prefix(s, it, 3, &cnt);
         } else {
             CHECK_R(kvs_store_submit(s, KVS_BATCH_GET_PREFIX, it, 3, &b), KVS_OK);
-            /* what follows the item the check stopped at is final now */
+            /* what follows the item the check stopped at is final now;
+               that item too when it is the first (no load before it),
+               else it is pending until the batch completes */
             CHECK_R(it[first == 1 ? 1 : 2].result, KVS_E_CANCELED);
+            CHECK_R(it[first == 1 ? 0 : 1].result, first == 1 ? KVS_E_KEY : KVS_E_AGAIN);
             r = b == NULL ? KVS_E_INVAL : kvs_store_batch_wait(b, &cnt);
             CHECK_R(kvs_store_reap(s, &got), KVS_OK);
             CHECK(got == b);
