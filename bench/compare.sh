@@ -32,8 +32,13 @@
 # Interleaving. hyperfine runs all runs of one command before the next, so
 # slow drift of this VM's disk (the field notes measured a median run-to-run
 # noise of 13%) lands on one tool. Here every round calls hyperfine once with
-# every command of a group and --runs 1: one run of each, back to back, and
-# the order rotates from round to round. hyperfine times each run (JSON and
+# every command of a group and --runs 1: one run of each, back to back, in
+# an order drawn afresh each round (a permutation seeded by the round
+# number, so a sitting can be repeated; each round's hyperfine export lists
+# it). A rotation of one list, as before session 20, kept every command
+# behind the same neighbour in every round, so whatever one command left
+# behind (a cache drop, the host's writeback) always landed on the same
+# next one. hyperfine times each run (JSON and
 # Markdown exports per round); the throughput figures and ratios come from
 # each tool's own measurement of its transfer phase (fio JSON bw_bytes,
 # kvbench --json gbps), median over the rounds. Wall-clock time includes
@@ -52,16 +57,25 @@
 # per-file opens to read metadata from disk that fio's find in memory. Only
 # legacy-localdisk (buffered by design) drops the cache (as root) between
 # its fill and its reads, or they would come from memory. That drop also
-# empties the dentry and inode caches for whatever command runs next in the
-# rotation (often fio); the runs quoted in docs/BENCHMARKS.md since session 6
-# leave legacy-localdisk out of MODES_DIR for the 256 KiB targets, and a run
-# that includes it says so in machine.txt.
+# empties the dentry and inode caches for whatever command runs next. The
+# kvbench dir modes fill (untimed) before they read, so their files are
+# cached again; fio's read and fio-crc's read files are not, so each of
+# those commands first lists its directory with every inode (ls -lU,
+# untimed by fio, a few ms) and opens files whose metadata is in memory, as
+# it does when nothing dropped the cache.
 #
 # Stores read back (REOPEN): a kvbench get run fills and reads in one
 # process, and an fs store handle reads a file it published itself by a
-# fast path (payload only, no header read). REOPEN=1 passes --reopen to the
-# store modes (raw, fs): their handles are closed after the fill and new
-# ones read, as another process or a restarted one would. Default 0.
+# fast path (payload only, no header read). REOPEN=1 (the default since
+# session 20) passes --reopen to the store modes (raw, fs): their handles
+# are closed after the fill and new ones read, as another process or a
+# restarted one would, which is how the targets are judged. REOPEN=0 reads
+# through the writer's handle.
+#
+# Data: every kvbench command of round r runs with --seed r, which goes
+# into its key names and the stamps in every object, so a read that found
+# an earlier round's bytes (a write that never reached the file) fails the
+# check instead of passing with identical stale data.
 #
 # Directories: fio's directory stays from round to round; the dir-group
 # kvbench runs get --keep-dirs, so their store directories stay too (files
@@ -87,7 +101,7 @@
 # Environment: SIZES (default "2M 256K"), THREADS ("1 2"), TOTAL (bytes per
 # phase, 512M), RUNS (rounds, 3), DIR ($TMPDIR, or /tmp when TMPDIR is unset
 # or empty), MODES_FILE ("io raw legacy-raw"), MODES_DIR ("fs legacy-fsconn
-# legacy-localdisk"), MEM (auto | hugetlb | page), REOPEN (0 | 1), FIO_CHECK (1 | 0),
+# legacy-localdisk"), MEM (auto | hugetlb | page), REOPEN (1 | 0), FIO_CHECK (1 | 0),
 # KVBENCH (build/kvbench), CC (cc) and BENCHFLAGS (-O2 -march=native) for
 # building it, RESULTS (bench/results/<timestamp>).
 #
@@ -95,6 +109,14 @@
 # older than its sources, or not known to have been built by that command
 # (the command is kept beside it in $KVBENCH.buildcmd), so machine.txt names
 # the flags of the binary that ran.
+#
+# The verdicts in summary.md's "Targets" table need a disk and enough
+# rounds: on tmpfs they read "n/a (tmpfs)", and with fewer than 15 rounds
+# (this VM's noise; docs/BENCHMARKS.md) they say how many there were.
+#
+# Paths (DIR, RESULTS, KVBENCH) may hold spaces: every path in a command is
+# quoted. A command that fails stops the sitting and prints its own error
+# output (each round's commands append it to <case>.round<N>.stderr).
 #
 # RESULTS may be an existing directory: every case's files are removed when
 # the case starts, so no case mixes sittings; files of cases this run does
@@ -111,7 +133,7 @@ MODES_FILE=${MODES_FILE-"io raw legacy-raw"}
 MODES_DIR=${MODES_DIR-"fs legacy-fsconn legacy-localdisk"}
 KVBENCH=${KVBENCH:-build/kvbench}
 MEM=${MEM:-auto}
-REOPEN=${REOPEN:-0}
+REOPEN=${REOPEN:-1}
 FIO_CHECK=${FIO_CHECK:-1}
 CC=${CC:-cc}
 BENCHFLAGS=${BENCHFLAGS:--O2 -march=native}
@@ -131,7 +153,7 @@ if [ ! -d "$DIR" ]; then
 fi
 case $REOPEN in 0|1) ;; *) echo "compare.sh: REOPEN=$REOPEN is not 0 or 1" >&2; exit 2 ;; esac
 case $FIO_CHECK in 0|1) ;; *) echo "compare.sh: FIO_CHECK=$FIO_CHECK is not 0 or 1" >&2; exit 2 ;; esac
-KV_BUILD="$CC -std=c99 $BENCHFLAGS -I. bench/kvbench.c -o $KVBENCH -pthread -lm"
+KV_BUILD="$CC -std=c99 $BENCHFLAGS -I. bench/kvbench.c -o $(printf '%q' "$KVBENCH") -pthread -lm"
 if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ bench/bench_signals.h -nt "$KVBENCH" ] || [ kvstore_posix.c -nt "$KVBENCH" ] ||
     [ kvstore.h -nt "$KVBENCH" ] || [ "$(cat "$KVBENCH.buildcmd" 2>/dev/null)" != "$KV_BUILD" ] ||
     [ "$KVBENCH" -nt "$KVBENCH.buildcmd" ]; then
@@ -249,7 +271,9 @@ if [ "$avail" -lt "$need" ]; then
     echo "compare.sh: $DIR has $((avail >> 20)) MiB free; this run needs about $((need >> 20)) MiB (lower TOTAL)" >&2
     exit 2
 fi
-if [ "$(stat -f -c %T "$WORK" 2>/dev/null)" = tmpfs ]; then
+FSTYPE=$(df --output=fstype "$WORK" 2>/dev/null | tail -n 1)
+FSTYPE=${FSTYPE:-unknown}
+if [ "$FSTYPE" = tmpfs ]; then
     echo "compare.sh: note: $DIR is on tmpfs: the figures measure memory, not a disk (DIR=... picks another place)" >&2
 fi
 
@@ -263,22 +287,30 @@ fi
     echo "store reads (raw, fs): $( [ "$REOPEN" = 1 ] && echo "--reopen: handles closed after the fill, new ones read" || echo "the handle that wrote the objects reads them (REOPEN=0)")"
     echo "buffer memory: $MEM (both tools)$( [ -n "$HP_RESTORE" ] && echo "; the hugetlb pool was raised for this run and restored after")"
     echo "page cache drop before reads: none for fio and O_DIRECT kvbench runs; legacy-localdisk: $( [ "$(id -u)" = 0 ] && echo "yes (root)" || echo "no (not root): its read figures are warm")"
-    case " $MODES_DIR " in *" legacy-localdisk "*) [ "$(id -u)" = 0 ] && echo "note: legacy-localdisk's cache drop empties the dentry and inode caches for the next command in its rotation" ;; esac
+    case " $MODES_DIR " in *" legacy-localdisk "*) [ "$(id -u)" = 0 ] && echo "note: legacy-localdisk's cache drop empties the dentry and inode caches; fio's read commands list their directories first (untimed by fio) to cache them again" ;; esac
+    [ "$FSTYPE" = tmpfs ] && echo "note: $DIR is on tmpfs: the figures measure memory, not a disk; no verdicts"
+    echo "command order: a permutation per round, seeded by the round number; kvbench --seed = round number"
 } | tee "$RESULTS/machine.txt"
 
-# kvbench command line for one mode/op/size/threads, appending JSON to out
+q() { printf '%q' "$1"; }
+# fio splits --filename and --directory at ':' unless escaped
+fio_path() { printf '%s' "${1//:/\\:}"; }
+ERRF=/dev/null # each round's error output (set per round below)
+
+# kvbench command line for one mode/op/size/threads/round, appending JSON to
+# out and its error output to ERRF
 kv_cmd() {
-    local mode=$1 op=$2 size=$3 t=$4 out=$5 count where direct
+    local mode=$1 op=$2 size=$3 t=$4 out=$5 r=$6 count where direct
     count=$(( TOTAL_B / $(to_bytes "$size") ))
     case $mode in
-        io|raw|legacy-raw) where="--file $FILE --dir $WORK --keep" ;;
-        *) where="--dir $WORK --keep-dirs" ;;
+        io|raw|legacy-raw) where="--file $(q "$FILE") --dir $(q "$WORK") --keep" ;;
+        *) where="--dir $(q "$WORK") --keep-dirs" ;;
     esac
     direct="--direct --no-drop"
     [ "$mode" = legacy-localdisk ] && direct=""   # buffered by design: drops the cache
     case $mode in raw|fs) [ "$REOPEN" = 1 ] && direct="$direct --reopen" ;; esac
-    echo "$KVBENCH --mode $mode --op $op --size $size --count $count --threads $t $direct" \
-         "--verify stamps $KV_MEM $where --json >> $out"
+    echo "$(q "$KVBENCH") --mode $mode --op $op --size $size --count $count --threads $t $direct" \
+         "--seed $r --verify stamps $KV_MEM $where --json >> $(q "$out") 2>> $(q "$ERRF")"
 }
 
 # fio job on the device file: each job its own contiguous share
@@ -286,46 +318,61 @@ fio_file_cmd() {
     local rw=$1 size=$2 t=$3 out=$4 bsb per
     bsb=$(to_bytes "$size")
     per=$(( TOTAL_B / bsb / t * bsb ))
-    echo "fio --name=kv --filename=$FILE --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
+    echo "fio --name=kv --filename=$(q "$(fio_path "$FILE")") --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
          "--numjobs=$t --size=$per --offset_increment=$per --group_reporting=1 --invalidate=0" \
-         "--fallocate=none $FIO_MEM --output-format=json --output=$out"
+         "--fallocate=none $FIO_MEM --output-format=json --output=$(q "$out") 2>> $(q "$ERRF")"
 }
 
 # fio job with one file per object. rw: write, read, or (FIO_CHECK) check,
 # a read of fio-rc's files that checks every block's CRC32C, or checkfill,
-# the untimed write of those files with the verify headers the check reads
+# the untimed write of those files with the verify headers the check reads.
+# A read or check lists its directory first (the metadata a cache drop by
+# legacy-localdisk took away; fio does not time it).
 fio_dir_cmd() {
-    local rw=$1 size=$2 t=$3 out=$4 bsb nfiles d extra
+    local rw=$1 size=$2 t=$3 out=$4 bsb nfiles d extra pre=""
     bsb=$(to_bytes "$size")
     nfiles=$(( TOTAL_B / bsb / t ))
     case $rw in
     write) d=$WORK/fio-w; extra="--create_on_open=1 --fallocate=none --unlink=1" ;;
     read) d=$WORK/fio-r; extra="" ;;
-    check) d=$WORK/fio-rc; rw=read; extra="--verify=crc32c" ;;
-    checkfill) d=$WORK/fio-rc; rw=write; extra="--verify=crc32c --do_verify=0 --verify_state_save=0" ;;
+    check) d=$WORK/fio-rc; rw="read"; extra="--verify=crc32c" ;;
+    checkfill) d=$WORK/fio-rc; rw="write"; extra="--verify=crc32c --do_verify=0 --verify_state_save=0" ;;
     esac
     mkdir -p "$d"
-    echo "fio --name=kv --directory=$d --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
+    case $rw/$extra in read/*) [ -n "$(ls -A "$d")" ] && pre="ls -lU $(q "$d") >/dev/null && " ;; esac
+    echo "${pre}fio --name=kv --directory=$(q "$(fio_path "$d")") --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
          "--numjobs=$t --nrfiles=$nfiles --filesize=$size --file_service_type=sequential" \
-         "--openfiles=1 $extra $FIO_MEM --group_reporting=1 --output-format=json --output=$out"
+         "--openfiles=1 $extra $FIO_MEM --group_reporting=1 --output-format=json --output=$(q "$out") 2>> $(q "$ERRF")"
 }
 
 # one round of one group: hyperfine --runs 1 over every command, in an order
-# rotated by the round number
+# drawn for this round: a Fisher-Yates shuffle seeded by the round number
+# (awk's srand), the same in every case and sitting for the same commands
 round() {
     local name=$1 r=$2; shift 2
-    local -a names=() cmds=() args=()
+    local -a names=() cmds=() args=() order=()
     while [ $# -gt 0 ]; do names+=("$1"); cmds+=("$2"); shift 2; done
-    local n=${#names[@]} k i
-    for ((k = 0; k < n; k++)); do
-        i=$(( (k + r) % n ))
+    local n=${#names[@]} i
+    read -r -a order < <(awk -v n="$n" -v seed="$r" 'BEGIN {
+        srand(seed * 7919 + 17)
+        for (i = 0; i < n; i++) p[i] = i
+        for (i = n - 1; i > 0; i--) { j = int(rand() * (i + 1)); t = p[i]; p[i] = p[j]; p[j] = t }
+        for (i = 0; i < n; i++) printf "%d%s", p[i], (i < n - 1 ? " " : "\n")
+    }')
+    for i in "${order[@]}"; do
         args+=(-n "${names[$i]}" "${cmds[$i]}")
     done
     hyperfine --style basic --runs 1 \
         --export-json "$RESULTS/$name.round$r.hyperfine.json" \
         --export-markdown "$RESULTS/$name.round$r.md" \
-        "${args[@]}" >"$RESULTS/$name.round$r.hyperfine.txt" 2>&1 ||
-        { cat "$RESULTS/$name.round$r.hyperfine.txt" >&2; exit 1; }
+        "${args[@]}" >"$RESULTS/$name.round$r.hyperfine.txt" 2>&1 || {
+        cat "$RESULTS/$name.round$r.hyperfine.txt" >&2
+        if [ -s "$ERRF" ]; then
+            echo "compare.sh: the commands' error output ($ERRF):" >&2
+            tail -n 20 "$ERRF" >&2
+        fi
+        exit 1
+    }
 }
 
 [ -n "$MODES_FILE" ] && layout_device
@@ -339,18 +386,20 @@ for size in $SIZES; do
             [ -n "$modes" ] || continue # MODES_FILE="" or MODES_DIR="": skip the group
             for op in put get; do
                 name="$group-$op-$size-t$t"
-                if [ $op = put ]; then rw=write; else rw=read; fi
+                if [ $op = put ]; then rw="write"; else rw="read"; fi
                 echo "compare.sh: $name ($RUNS interleaved rounds)" >&2
                 rm -f "$RESULTS/$name".* # a reused RESULTS: nothing of an earlier sitting
                 check=0
                 if [ $group = dir ] && [ $op = get ] && [ "$FIO_CHECK" = 1 ]; then
                     check=1 # fio-crc's files, with their verify headers
+                    ERRF=$RESULTS/$name.checkfill.stderr
                     eval "$(fio_dir_cmd checkfill "$size" "$t" "$WORK/fio-rc-fill.json")"
                 fi
                 for ((r = 1; r <= RUNS; r++)); do
+                    ERRF=$RESULTS/$name.round$r.stderr
                     set --
                     for m in $modes; do
-                        set -- "$@" "$m" "$(kv_cmd "$m" "$op" "$size" "$t" "$RESULTS/$name.$m.jsonl")"
+                        set -- "$@" "$m" "$(kv_cmd "$m" "$op" "$size" "$t" "$RESULTS/$name.$m.jsonl" "$r")"
                     done
                     if [ $group = file ]; then
                         set -- "$@" fio "$(fio_file_cmd $rw "$size" "$t" "$RESULTS/$name.fio.round$r.json")"
@@ -369,9 +418,15 @@ for size in $SIZES; do
     done
 done
 
-python3 - "$RESULTS" "$RUNS" <<'PY' | tee "$RESULTS/summary.md"
+python3 - "$RESULTS" "$RUNS" "$FSTYPE" "$REOPEN" "$MEM" "$MODES_DIR" <<'PY' | tee "$RESULTS/summary.md"
 import json, os, statistics, sys
-res, runs = sys.argv[1], int(sys.argv[2])
+res, runs, fstype, reopen, mem, modes_dir = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+MIN_ROUNDS = 15  # this VM's noise: docs/BENCHMARKS.md
+
+def size_bytes(s):
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    s = s.strip().upper().rstrip("IB")
+    return int(float(s[:-1]) * mult[s[-1]]) if s and s[-1] in mult else int(s)
 
 def jsonl(path):
     out = []
@@ -454,28 +509,39 @@ for k in keys:
     print(f"| {k[0]} | {k[1]} | {k[2]} | {ratio(k, 'raw', 'legacy-raw')} | {ratio(k, 'fs', 'legacy-fsconn')} | "
           f"{ratio(k, 'fs', 'legacy-localdisk')} |")
 
+if " legacy-localdisk " in f" {modes_dir} ":
+    print("\nlegacy-localdisk puts are buffered writes with no fsync (the design it stands for), and")
+    print("its files are removed after the run: its put figures are the page cache's, not the disk's.")
+
 print("\n## Targets (issue 4)\n")
 print("Verdict on the ratio of the medians; beside it the median (min-max) of the")
-print("per-round ratios, each round's kvbench run over the fio run next to it.\n")
+print("per-round ratios, each round's kvbench run over the fio run in the same round.")
+print(f"Store reads: {'new handles (REOPEN=1)' if reopen == '1' else 'the writer handle (REOPEN=0)'}; "
+      f"buffer memory: {mem}; {runs} rounds; filesystem: {fstype}.\n")
 print("| target | case | ratio of medians | per-round ratios | met |")
 print("|---|---|---|---|---|")
 for (op, size, t, group, m, kv, fv, r, *_rest, pr) in rows:
     goal = None
-    if m == "raw" and size == "2M":
+    if m == "raw" and size_bytes(size) == 2 << 20:
         goal = 0.90
     elif m == "fs":
         goal = 0.85 if op == "get" else 0.70
     if goal is not None:
         prs = f"{med(pr):.2f} ({min(pr):.2f}-{max(pr):.2f})" if pr else "-"
-        print(f"| {m} {op} >= {goal:.2f} x fio | {size} t{t} | {r:.2f} | {prs} | {'yes' if r >= goal else 'no'} |")
+        if fstype == "tmpfs":
+            met = "n/a (tmpfs: memory, not a disk)"
+        else:
+            met = "yes" if r >= goal else "no"
+            if runs < MIN_ROUNDS:
+                met += f" (only {runs} rounds; a verdict needs {MIN_ROUNDS})"
+        print(f"| {m} {op} >= {goal:.2f} x fio | {size} t{t} | {r:.2f} | {prs} | {met} |")
 
 # chart data: one line per mode, x = size/threads case
 modes = []
 for (op, size, t, m) in data:
     if m not in modes:
         modes.append(m)
-cases = sorted({(size, t) for (op, size, t, m) in data},
-               key=lambda c: (-int(c[0][:-1]) * (1024 if c[0][-1] in "Mm" else 1), int(c[1])))
+cases = sorted({(size, t) for (op, size, t, m) in data}, key=lambda c: (-size_bytes(c[0]), int(c[1])))
 nmodes = {}
 for op in ("put", "get"):
     # only the modes with a figure for this op (fio-crc runs in gets only):

@@ -24,6 +24,10 @@
 # $CC -std=c99 $BENCHFLAGS, default cc -O2 -march=native, when missing or
 # older than its sources), ENGINE (kvio engine, default pool).
 #
+# Paths (DIR, RESULTS, KVIO) may hold spaces: every path in a command is
+# quoted. A command that fails stops the run and prints its own error
+# output (every command appends it to <case>.stderr).
+#
 # RESULTS may be an existing directory: every case's files are removed when
 # the case starts, so no case mixes sittings; files of cases this run does
 # not have are left alone (summary.md covers this run's cases.txt only).
@@ -80,6 +84,10 @@ trap 'rm -f "$FILE" "$FILE.tail"' EXIT
     echo "TOTAL=$TOTAL RUNS=$RUNS THREADS=\"$THREADS\" ENGINE=$ENGINE"
 } | tee "$RESULTS/machine.txt"
 
+q() { printf '%q' "$1"; }
+# fio splits --filename at ':' unless escaped
+fio_path() { printf '%s' "${1//:/\\:}"; }
+
 # fio job for one case: rw, bs, threads, direct
 fio_cmd() {
     local rw=$1 bs=$2 t=$3 direct=$4 out=$5
@@ -87,17 +95,28 @@ fio_cmd() {
     local bsb
     bsb=$(to_bytes "$bs")
     per=$((per / bsb * bsb))
-    echo "fio --name=cmp --filename=$FILE --ioengine=psync --direct=$direct --rw=$rw --bs=$bs" \
+    echo "fio --name=cmp --filename=$(q "$(fio_path "$FILE")") --ioengine=psync --direct=$direct --rw=$rw --bs=$bs" \
          "--numjobs=$t --size=$per --offset_increment=$per --group_reporting=1" \
-         "--invalidate=0 --fallocate=none --create_on_open=0 --output-format=json >> $out"
+         "--invalidate=0 --fallocate=none --create_on_open=0 --output-format=json >> $(q "$out")" \
+         "2>> $(q "${out%.*}.stderr")"
 }
 
-# kvio command for one case
+# kvio command for one case (file: default $FILE)
 kvio_cmd() {
-    local mode=$1 size=$2 tail=$3 t=$4 policy=$5 out=$6
+    local mode=$1 size=$2 tail=$3 t=$4 policy=$5 out=$6 file=${7:-$FILE}
     local count=$(( TOTAL_B / $(to_bytes "$size") ))
-    echo "$KVIO --engine $ENGINE --mode $mode --size $size --tail $tail --count $count" \
-         "--threads $t $policy --file $FILE --json >> $out"
+    echo "$(q "$KVIO") --engine $ENGINE --mode $mode --size $size --tail $tail --count $count" \
+         "--threads $t $policy --file $(q "$file") --json >> $(q "$out") 2>> $(q "${out%.*}.stderr")"
+}
+
+# hyperfine failed: its own output, then the commands' error output
+failed() {
+    cat "$1" >&2
+    local e
+    for e in "$RESULTS/$2".*stderr; do
+        [ -s "$e" ] && { echo "compare_io.sh: $e:" >&2; tail -n 20 "$e" >&2; }
+    done
+    exit 1
 }
 
 # prepare: kvio writes the file with its verification stamps
@@ -118,7 +137,7 @@ run_pair() {
     local name=$1 a=$2 b=$3 an=$4 bn=$5 r
     rm -f "$RESULTS/$name".* # a reused RESULTS: nothing of an earlier sitting
     hyperfine --style basic --runs 1 -n "$an" "$a" -n "$bn" "$b" \
-        >"$RESULTS/$name.warmup.txt" 2>&1 || { cat "$RESULTS/$name.warmup.txt" >&2; exit 1; }
+        >"$RESULTS/$name.warmup.txt" 2>&1 || failed "$RESULTS/$name.warmup.txt" "$name"
     for ((r = 1; r <= RUNS; r++)); do
         local -a order
         if ((r % 2)); then order=(-n "$an" "$a" -n "$bn" "$b"); else order=(-n "$bn" "$b" -n "$an" "$a"); fi
@@ -126,7 +145,7 @@ run_pair() {
             --export-json "$RESULTS/$name.round$r.hyperfine.json" \
             --export-markdown "$RESULTS/$name.round$r.md" \
             "${order[@]}" >"$RESULTS/$name.round$r.hyperfine.txt" 2>&1 ||
-            { cat "$RESULTS/$name.round$r.hyperfine.txt" >&2; exit 1; }
+            failed "$RESULTS/$name.round$r.hyperfine.txt" "$name"
     done
     python3 - "$RESULTS" "$name" "$RUNS" <<'MERGE'
 import json, statistics, sys
@@ -170,10 +189,10 @@ for t in $THREADS; do
             cp --reflink=never "$FILE" "$FILE.tail" 2>/dev/null || cp "$FILE" "$FILE.tail"
             prepare 2M 0
             run_pair "$n" "$(kvio_cmd read 2M 0 "$t" --direct "$A")" \
-                "$(kvio_cmd read 2M 100 "$t" --direct "$B" | sed "s|--file $FILE |--file $FILE.tail |")" aligned tail
+                "$(kvio_cmd read 2M 100 "$t" --direct "$B" "$FILE.tail")" aligned tail
         else
             run_pair "$n" "$(kvio_cmd write 2M 0 "$t" --direct "$A")" \
-                "$(kvio_cmd write 2M 100 "$t" --direct "$B" | sed "s|--file $FILE |--file $FILE.tail |")" aligned tail
+                "$(kvio_cmd write 2M 100 "$t" --direct "$B" "$FILE.tail")" aligned tail
         fi
         echo "$n tail 0" >>"$CASES"
     done
