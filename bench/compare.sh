@@ -33,12 +33,15 @@
 # slow drift of this VM's disk (the field notes measured a median run-to-run
 # noise of 13%) lands on one tool. Here every round calls hyperfine once with
 # every command of a group and --runs 1: one run of each, back to back, in
-# an order drawn afresh each round (a permutation seeded by the round
-# number, so a sitting can be repeated; each round's hyperfine export lists
-# it). A rotation of one list, as before session 20, kept every command
-# behind the same neighbour in every round, so whatever one command left
-# behind (a cache drop, the host's writeback) always landed on the same
-# next one. hyperfine times each run (JSON and
+# the order of a balanced (Williams) Latin square: over every n rounds (2n
+# for an odd number n of commands) each command runs once in each position
+# and right after each other command once. A rotation of one list, as
+# before session 20, kept every command behind the same neighbour in every
+# round, so whatever one command left behind (the host's writeback, a cache
+# drop, a cold CPU cache) always landed on the same next one. The order is
+# a function of the round number and the number of commands only, the same
+# in every sitting; each round's hyperfine export lists it. hyperfine times
+# each run (JSON and
 # Markdown exports per round); the throughput figures and ratios come from
 # each tool's own measurement of its transfer phase (fio JSON bw_bytes,
 # kvbench --json gbps), median over the rounds. Wall-clock time includes
@@ -58,11 +61,9 @@
 # legacy-localdisk (buffered by design) drops the cache (as root) between
 # its fill and its reads, or they would come from memory. That drop also
 # empties the dentry and inode caches for whatever command runs next. The
-# kvbench dir modes fill (untimed) before they read, so their files are
-# cached again; fio's read and fio-crc's read files are not, so each of
-# those commands first lists its directory with every inode (ls -lU,
-# untimed by fio, a few ms) and opens files whose metadata is in memory, as
-# it does when nothing dropped the cache.
+# kvbench dir modes fill (untimed) before they read, and fio stats every
+# file of its job in its own set-up, before its timing starts, so the
+# metadata their timed opens use is cached again either way.
 #
 # Stores read back (REOPEN): a kvbench get run fills and reads in one
 # process, and an fs store handle reads a file it published itself by a
@@ -72,10 +73,11 @@
 # restarted one would, which is how the targets are judged. REOPEN=0 reads
 # through the writer's handle.
 #
-# Data: every kvbench command of round r runs with --seed r, which goes
-# into its key names and the stamps in every object, so a read that found
-# an earlier round's bytes (a write that never reached the file) fails the
-# check instead of passing with identical stale data.
+# Data: every kvbench command of round r runs with --seed 100+r (three
+# digits, so every round's keys have one length), which goes into its key
+# names and the stamps in every object, so a read that found an earlier
+# round's bytes (a write that never reached the file) fails the check
+# instead of passing with identical stale data.
 #
 # Directories: fio's directory stays from round to round; the dir-group
 # kvbench runs get --keep-dirs, so their store directories stay too (files
@@ -112,11 +114,14 @@
 #
 # The verdicts in summary.md's "Targets" table need a disk and enough
 # rounds: on tmpfs they read "n/a (tmpfs)", and with fewer than 15 rounds
-# (this VM's noise; docs/BENCHMARKS.md) they say how many there were.
+# (this VM's noise; docs/BENCHMARKS.md), such as the default 3, they say
+# how many there were; with REOPEN=0 they say the targets are judged with
+# REOPEN=1. Ratios there have three decimals, so a "no" never shows 0.85.
 #
-# Paths (DIR, RESULTS, KVBENCH) may hold spaces: every path in a command is
-# quoted. A command that fails stops the sitting and prints its own error
-# output (each round's commands append it to <case>.round<N>.stderr).
+# Paths (DIR, RESULTS, KVBENCH) may hold spaces, colons, quotes or any
+# other byte: every path in a command is single-quoted for hyperfine's sh.
+# A command that fails stops the sitting and prints its own error output
+# (each round's commands append it to <case>.round<N>.stderr).
 #
 # RESULTS may be an existing directory: every case's files are removed when
 # the case starts, so no case mixes sittings; files of cases this run does
@@ -153,7 +158,7 @@ if [ ! -d "$DIR" ]; then
 fi
 case $REOPEN in 0|1) ;; *) echo "compare.sh: REOPEN=$REOPEN is not 0 or 1" >&2; exit 2 ;; esac
 case $FIO_CHECK in 0|1) ;; *) echo "compare.sh: FIO_CHECK=$FIO_CHECK is not 0 or 1" >&2; exit 2 ;; esac
-KV_BUILD="$CC -std=c99 $BENCHFLAGS -I. bench/kvbench.c -o $(printf '%q' "$KVBENCH") -pthread -lm"
+KV_BUILD="$CC -std=c99 $BENCHFLAGS -I. bench/kvbench.c -o '${KVBENCH//\'/\'\\\'\'}' -pthread -lm"
 if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ bench/bench_signals.h -nt "$KVBENCH" ] || [ kvstore_posix.c -nt "$KVBENCH" ] ||
     [ kvstore.h -nt "$KVBENCH" ] || [ "$(cat "$KVBENCH.buildcmd" 2>/dev/null)" != "$KV_BUILD" ] ||
     [ "$KVBENCH" -nt "$KVBENCH.buildcmd" ]; then
@@ -289,10 +294,12 @@ fi
     echo "page cache drop before reads: none for fio and O_DIRECT kvbench runs; legacy-localdisk: $( [ "$(id -u)" = 0 ] && echo "yes (root)" || echo "no (not root): its read figures are warm")"
     case " $MODES_DIR " in *" legacy-localdisk "*) [ "$(id -u)" = 0 ] && echo "note: legacy-localdisk's cache drop empties the dentry and inode caches; fio's read commands list their directories first (untimed by fio) to cache them again" ;; esac
     [ "$FSTYPE" = tmpfs ] && echo "note: $DIR is on tmpfs: the figures measure memory, not a disk; no verdicts"
-    echo "command order: a permutation per round, seeded by the round number; kvbench --seed = round number"
+    echo "command order: a balanced (Williams) Latin square over the rounds; kvbench --seed = 100 + round number"
 } | tee "$RESULTS/machine.txt"
 
-q() { printf '%q' "$1"; }
+# single-quoted for sh (hyperfine runs every command through sh -c): bash's
+# printf %q writes $'...' for tabs and other bytes, which dash takes literally
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 # fio splits --filename and --directory at ':' unless escaped
 fio_path() { printf '%s' "${1//:/\\:}"; }
 ERRF=/dev/null # each round's error output (set per round below)
@@ -310,7 +317,7 @@ kv_cmd() {
     [ "$mode" = legacy-localdisk ] && direct=""   # buffered by design: drops the cache
     case $mode in raw|fs) [ "$REOPEN" = 1 ] && direct="$direct --reopen" ;; esac
     echo "$(q "$KVBENCH") --mode $mode --op $op --size $size --count $count --threads $t $direct" \
-         "--seed $r --verify stamps $KV_MEM $where --json >> $(q "$out") 2>> $(q "$ERRF")"
+         "--seed $((100 + r)) --verify stamps $KV_MEM $where --json >> $(q "$out") 2>> $(q "$ERRF")"
 }
 
 # fio job on the device file: each job its own contiguous share
@@ -326,10 +333,8 @@ fio_file_cmd() {
 # fio job with one file per object. rw: write, read, or (FIO_CHECK) check,
 # a read of fio-rc's files that checks every block's CRC32C, or checkfill,
 # the untimed write of those files with the verify headers the check reads.
-# A read or check lists its directory first (the metadata a cache drop by
-# legacy-localdisk took away; fio does not time it).
 fio_dir_cmd() {
-    local rw=$1 size=$2 t=$3 out=$4 bsb nfiles d extra pre=""
+    local rw=$1 size=$2 t=$3 out=$4 bsb nfiles d extra
     bsb=$(to_bytes "$size")
     nfiles=$(( TOTAL_B / bsb / t ))
     case $rw in
@@ -339,26 +344,37 @@ fio_dir_cmd() {
     checkfill) d=$WORK/fio-rc; rw="write"; extra="--verify=crc32c --do_verify=0 --verify_state_save=0" ;;
     esac
     mkdir -p "$d"
-    case $rw/$extra in read/*) [ -n "$(ls -A "$d")" ] && pre="ls -lU $(q "$d") >/dev/null && " ;; esac
-    echo "${pre}fio --name=kv --directory=$(q "$(fio_path "$d")") --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
+    echo "fio --name=kv --directory=$(q "$(fio_path "$d")") --ioengine=psync --direct=1 --rw=$rw --bs=$size" \
          "--numjobs=$t --nrfiles=$nfiles --filesize=$size --file_service_type=sequential" \
          "--openfiles=1 $extra $FIO_MEM --group_reporting=1 --output-format=json --output=$(q "$out") 2>> $(q "$ERRF")"
 }
 
-# one round of one group: hyperfine --runs 1 over every command, in an order
-# drawn for this round: a Fisher-Yates shuffle seeded by the round number
-# (awk's srand), the same in every case and sitting for the same commands
+# Row k (from 0) of a Williams Latin square for n commands: the sequence
+# 0, 1, n-1, 2, n-2, ... plus k mod n; for odd n, rows n to 2n-1 are rows 0
+# to n-1 reversed. Over n rows (2n for odd n) every command takes every
+# position once and follows every other command once.
+williams() {
+    local n=$1 k=$2 len i lo=1 hi=$(($1 - 1))
+    local -a base=(0) row=()
+    if ((n % 2)); then len=$((2 * n)); else len=$n; fi
+    k=$((k % len))
+    for ((i = 1; i < n; i++)); do
+        if ((i % 2)); then base+=("$lo"); lo=$((lo + 1)); else base+=("$hi"); hi=$((hi - 1)); fi
+    done
+    for ((i = 0; i < n; i++)); do
+        if ((k < n)); then row+=($(((base[i] + k) % n))); else row+=($(((base[n - 1 - i] + k) % n))); fi
+    done
+    echo "${row[@]}"
+}
+
+# one round of one group: hyperfine --runs 1 over every command, in the
+# order of row r - 1 of the Williams square
 round() {
     local name=$1 r=$2; shift 2
     local -a names=() cmds=() args=() order=()
     while [ $# -gt 0 ]; do names+=("$1"); cmds+=("$2"); shift 2; done
     local n=${#names[@]} i
-    read -r -a order < <(awk -v n="$n" -v seed="$r" 'BEGIN {
-        srand(seed * 7919 + 17)
-        for (i = 0; i < n; i++) p[i] = i
-        for (i = n - 1; i > 0; i--) { j = int(rand() * (i + 1)); t = p[i]; p[i] = p[j]; p[j] = t }
-        for (i = 0; i < n; i++) printf "%d%s", p[i], (i < n - 1 ? " " : "\n")
-    }')
+    read -r -a order < <(williams "$n" $((r - 1)))
     for i in "${order[@]}"; do
         args+=(-n "${names[$i]}" "${cmds[$i]}")
     done
@@ -393,7 +409,11 @@ for size in $SIZES; do
                 if [ $group = dir ] && [ $op = get ] && [ "$FIO_CHECK" = 1 ]; then
                     check=1 # fio-crc's files, with their verify headers
                     ERRF=$RESULTS/$name.checkfill.stderr
-                    eval "$(fio_dir_cmd checkfill "$size" "$t" "$WORK/fio-rc-fill.json")"
+                    eval "$(fio_dir_cmd checkfill "$size" "$t" "$WORK/fio-rc-fill.json")" || {
+                        echo "compare.sh: fio's untimed write of fio-crc's files failed:" >&2
+                        tail -n 20 "$ERRF" >&2
+                        exit 1
+                    }
                 fi
                 for ((r = 1; r <= RUNS; r++)); do
                     ERRF=$RESULTS/$name.round$r.stderr
@@ -532,9 +552,14 @@ for (op, size, t, group, m, kv, fv, r, *_rest, pr) in rows:
             met = "n/a (tmpfs: memory, not a disk)"
         else:
             met = "yes" if r >= goal else "no"
+            notes = []
             if runs < MIN_ROUNDS:
-                met += f" (only {runs} rounds; a verdict needs {MIN_ROUNDS})"
-        print(f"| {m} {op} >= {goal:.2f} x fio | {size} t{t} | {r:.2f} | {prs} | {met} |")
+                notes.append(f"only {runs} rounds; a verdict needs {MIN_ROUNDS}")
+            if reopen != "1" and op == "get":
+                notes.append("read by the writer's handle; the targets are judged with REOPEN=1")
+            if notes:
+                met += " (" + "; ".join(notes) + ")"
+        print(f"| {m} {op} >= {goal:.2f} x fio | {size} t{t} | {r:.3f} | {prs} | {met} |")
 
 # chart data: one line per mode, x = size/threads case
 modes = []

@@ -24,8 +24,8 @@
 # $CC -std=c99 $BENCHFLAGS, default cc -O2 -march=native, when missing or
 # older than its sources), ENGINE (kvio engine, default pool).
 #
-# Paths (DIR, RESULTS, KVIO) may hold spaces: every path in a command is
-# quoted. A command that fails stops the run and prints its own error
+# Paths (DIR, RESULTS, KVIO) may hold spaces, colons, quotes or any other
+# byte: every path in a command is single-quoted for hyperfine's sh. A command that fails stops the run and prints its own error
 # output (every command appends it to <case>.stderr).
 #
 # RESULTS may be an existing directory: every case's files are removed when
@@ -84,7 +84,9 @@ trap 'rm -f "$FILE" "$FILE.tail"' EXIT
     echo "TOTAL=$TOTAL RUNS=$RUNS THREADS=\"$THREADS\" ENGINE=$ENGINE"
 } | tee "$RESULTS/machine.txt"
 
-q() { printf '%q' "$1"; }
+# single-quoted for sh (hyperfine runs every command through sh -c): bash's
+# printf %q writes $'...' for tabs and other bytes, which dash takes literally
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 # fio splits --filename at ':' unless escaped
 fio_path() { printf '%s' "${1//:/\\:}"; }
 
