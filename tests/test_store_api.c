@@ -87,6 +87,18 @@ static void base_config(kvs_store_config *c, kvs_store_kind kind, const char *wh
     }
 }
 
+/* Open a store for a test that allocated val and bufs: 1, or 0 with both
+   freed (a failure is CHECKed). */
+static int open_with_bufs(const kvs_store_config *c, kvs_store **s, unsigned char *val, unsigned char *bufs)
+{
+    if (val != NULL && bufs != NULL && CHECK_R(kvs_store_open(c, s, g_err, sizeof g_err), KVS_OK))
+        return 1;
+    fprintf(stderr, "open: %s\n", g_err);
+    free(val);
+    free(bufs);
+    return 0;
+}
+
 static void test_config_errors(void)
 {
     kvs_store_config c;
@@ -979,12 +991,8 @@ static void run_batch_failures(kvs_store_kind kind, const char *where, const cha
     base_config(&c, kind, where);
     c.allocator = t_allocator(&as, -1);
     c.sysops = &ops;
-    if (val == NULL || bufs == NULL || !CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK)) {
-        fprintf(stderr, "open: %s\n", g_err);
-        free(val);
-        free(bufs);
+    if (!open_with_bufs(&c, &s, val, bufs))
         return;
-    }
     make_value(val, R_LEN, 7, 1);
 
     /* 1. The Nth allocation of a put batch fails, for every N it makes. */
@@ -1204,12 +1212,8 @@ static void run_batch_edges(kvs_store_kind kind, const char *where, const char *
     ops.openat = fail_name_openat;
     base_config(&c, kind, where);
     c.sysops = &ops;
-    if (val == NULL || bufs == NULL || !CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK)) {
-        fprintf(stderr, "open: %s\n", g_err);
-        free(val);
-        free(bufs);
+    if (!open_with_bufs(&c, &s, val, bufs))
         return;
-    }
     for (i = 0; i < 3; i++) {
         make_value(val, R_LEN, (uint32_t)i, 1);
         CHECK_R(kvs_store_put(s, all3[i], strlen(all3[i]), val, R_LEN), KVS_OK);
@@ -1508,12 +1512,8 @@ static void run_prefix_check_error(kvs_store_kind kind, const char *where, const
     int round;
     printf("-- %s\n", label);
     base_config(&c, kind, where);
-    if (val == NULL || bufs == NULL || !CHECK_R(kvs_store_open(&c, &s, g_err, sizeof g_err), KVS_OK)) {
-        fprintf(stderr, "open: %s\n", g_err);
-        free(val);
-        free(bufs);
+    if (!open_with_bufs(&c, &s, val, bufs))
         return;
-    }
     make_value(val, R_LEN, 7, 1);
     CHECK_R(kvs_store_put(s, "pe-0", 4, val, R_LEN), KVS_OK);
     CHECK_R(kvs_store_put(s, "pe-2", 4, val, R_LEN), KVS_OK);
