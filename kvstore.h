@@ -59,8 +59,9 @@
     RESULTS AND ERRORS
     ==================
     Every fallible function returns a kvs_result (except the kvs_sys_*
-    calls, the real system calls behind kvs_sysops, which answer as its hooks
-    do: 0, or 1 for a name kvs_sys_readdir read, or -errno). KVS_OK (0) is success.
+    calls, the real system calls behind kvs_sysops, which answer as its
+    hooks do: 0, or 1 for a name kvs_sys_readdir read, or -errno). KVS_OK
+    (0) is success.
     Positive values are outcomes that are not errors: KVS_NOT_FOUND (1) is how
     a lookup reports a miss. Negative values are errors. Numeric values are
     part of the ABI and are only ever appended. kvs_result_str() describes any
@@ -1156,8 +1157,8 @@ typedef struct kvs_store_stats {
                                     existence check found missing), and
                                     an error of that check that is the
                                     call's result counts as a get and an
-                                    error (after a first key's, when the
-                                    batch completes); a
+                                    error (the first key's at the submit,
+                                    another's when the batch completes); a
                                     load that ran past a failed one counts as
                                     the hit it was, though the batch releases
                                     its item as KVS_E_CANCELED; a get that
