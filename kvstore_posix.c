@@ -7388,10 +7388,14 @@ static kvs_result kvsi_fs_reserve(kvsi_fs *fs, uint64_t need, kvsi_fsent *self)
                       (lk < 0, answered below) */
         } else if (ided) {
             r = kvsi_fs_evict_file(fs, &fs->dirs[v->dir], kvsi_fsent_name(v), vsize, &vfid, &st, &how);
-        } else { /* a file this handle could not identify (its put's fstat
-                    failed): removed by name */
-            r = kvsi_fs_unlink_name(fs, fs->dirs[v->dir].fd, kvsi_fsent_name(v));
-            how = r == 0 ? KVSI_EV_DIR | KVSI_EV_AWAY : 0;
+        } else {
+            /* A file this handle could not identify (its put's fstat
+               failed). Never removed by name: another handle may have put
+               a newer file there since. A size no file has makes any
+               regular file at the name "another's" (r 1: recorded as seen,
+               the most recent, so a later eviction removes it with the
+               check); anything else goes as for an identified file. */
+            r = kvsi_fs_evict_file(fs, &fs->dirs[v->dir], kvsi_fsent_name(v), UINT64_MAX, &vfid, &st, &how);
         }
         if (lfd >= 0)
             kvsi_close_fd(fs->ops, lfd); /* drops the lock */

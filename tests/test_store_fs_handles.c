@@ -449,6 +449,47 @@ static void get_is(kvs_store *s, const char *key, const unsigned char *want)
     CHECK(n == VLEN && memcmp(g_rd, want, VLEN) == 0);
 }
 
+/* A put whose fstat failed published a file its handle could not identify.
+   When that entry's turn to be evicted comes, another handle's newer,
+   acknowledged file at the name stays (the eviction once unlinked whatever
+   was at the name); the unidentified file itself goes in a later turn. */
+static int g_fail_fstat; /* atomic: the next fstat answers EIO */
+static int h_fstat_once(void *u, int fd, kvs_file_status *st)
+{
+    (void)u;
+    if (__atomic_exchange_n(&g_fail_fstat, 0, __ATOMIC_SEQ_CST))
+        return -EIO;
+    return kvs_sys_fstat(fd, st);
+}
+
+static void test_evict_unidentified(const char *dir)
+{
+    kvs_sysops ops;
+    kvs_store *a, *b;
+    kvs_store_stats st;
+    unsigned char w[VLEN];
+    size_t n = 0;
+    memset(&ops, 0, sizeof ops);
+    ops.fstat = h_fstat_once;
+    if (!open_pair_cap(dir, CAP2, &ops, NULL, &a, &b))
+        return;
+    memset(w, 'A', sizeof w);
+    __atomic_store_n(&g_fail_fstat, 1, __ATOMIC_SEQ_CST);
+    CHECK_R(kvs_store_put(a, "k1", 2, w, sizeof w), KVS_OK); /* not identified */
+    CHECK(!__atomic_load_n(&g_fail_fstat, __ATOMIC_SEQ_CST)); /* the hook fired */
+    CHECK_R(kvs_store_put(b, "k1", 2, g_val, VLEN), KVS_OK); /* newer, acknowledged */
+    memset(w, 'C', sizeof w);
+    CHECK_R(kvs_store_put(a, "k2", 2, w, sizeof w), KVS_OK);
+    CHECK_R(kvs_store_put(a, "k3", 2, w, sizeof w), KVS_OK); /* k1's turn: it stays */
+    get_is(b, "k1", g_val);
+    get_is(a, "k1", g_val);
+    CHECK_R(kvs_store_get(a, "k3", 2, w, sizeof w, &n), KVS_OK);
+    kvs_store_get_stats(a, &st);
+    CHECK(st.disk_bytes <= CAP2 && st.evictions >= 1);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+    CHECK_R(kvs_store_close(b), KVS_OK);
+}
+
 static void test_evict_spares_newer(const char *dir, int mode)
 {
     kvs_store *a, *b;
@@ -727,6 +768,8 @@ int main(void)
     }
     t_path(d4, sizeof d4, "nonfile");
     test_evict_non_file(d4);
+    t_path(d4, sizeof d4, "unided");
+    test_evict_unidentified(d4);
     t_path(d1, sizeof d1, "pb0");
     t_path(d2, sizeof d2, "pb1");
     test_put_back_synced(d1, d2);
