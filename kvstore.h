@@ -686,8 +686,8 @@ typedef struct kvs_sysops {
        open (type, size, blksize), kvs_file_size of a regular file, the
        filesystem store's object opens (type, size, and the device, inode
        and mtime a get compares with what it knows), the put's record of
-       what it published (a failure there only forgoes the record: the next
-       get reads the header, and the eviction records the file at its
+       what it published (a failure there only forgoes the record: the
+       next get reads the header, or the eviction records the file at its
        turn and removes it, checked, at a later one), the path-set read. fstatat(dirfd, path),
        never following a symlink: the filesystem store's exists (-ENOENT
        or -ESTALE: a miss), its open-time scan (a name gone since the

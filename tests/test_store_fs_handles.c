@@ -490,6 +490,41 @@ static void test_evict_unidentified(const char *dir)
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
 
+/* A handle's own unidentified file is still evicted when it is the only
+   candidate: recorded at its turn, then removed, checked, by the same put. */
+static void test_evict_own_unidentified(const char *dir)
+{
+    kvs_sysops ops;
+    kvs_store_config c;
+    kvs_store *a;
+    kvs_store_stats st;
+    char name[KVS_FSNAME_MAX + 1], path[1500];
+    struct stat sb;
+    memset(&ops, 0, sizeof ops);
+    ops.fstat = h_fstat_once;
+    cfg_fs(&c, dir);
+    c.sysops = &ops;
+    c.capacity_bytes = CAP2;
+    a = open_store(&c);
+    if (a == NULL)
+        return;
+    __atomic_store_n(&g_fail_fstat, 1, __ATOMIC_SEQ_CST);
+    CHECK_R(kvs_store_put(a, "u1", 2, g_val, VLEN), KVS_OK); /* not identified */
+    CHECK(!__atomic_load_n(&g_fail_fstat, __ATOMIC_SEQ_CST));
+    CHECK_R(kvs_store_put(a, "u2", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_pin(a, "u2", 2), KVS_OK);
+    CHECK_R(kvs_store_put(a, "u3", 2, g_val, VLEN), KVS_OK); /* only u1 can go */
+    fs_name_of("u1", name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+    get_is(a, "u2", g_val);
+    get_is(a, "u3", g_val);
+    kvs_store_get_stats(a, &st);
+    CHECK(st.objects == 2 && st.evictions == 1 && st.disk_bytes <= CAP2);
+    CHECK_R(kvs_store_unpin(a, "u2", 2), KVS_OK);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+}
+
 static void test_evict_spares_newer(const char *dir, int mode)
 {
     kvs_store *a, *b;
@@ -770,6 +805,8 @@ int main(void)
     test_evict_non_file(d4);
     t_path(d4, sizeof d4, "unided");
     test_evict_unidentified(d4);
+    t_path(d4, sizeof d4, "unided_own");
+    test_evict_own_unidentified(d4);
     t_path(d1, sizeof d1, "pb0");
     t_path(d2, sizeof d2, "pb1");
     test_put_back_synced(d1, d2);
