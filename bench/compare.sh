@@ -158,7 +158,10 @@ if [ ! -d "$DIR" ]; then
 fi
 case $REOPEN in 0|1) ;; *) echo "compare.sh: REOPEN=$REOPEN is not 0 or 1" >&2; exit 2 ;; esac
 case $FIO_CHECK in 0|1) ;; *) echo "compare.sh: FIO_CHECK=$FIO_CHECK is not 0 or 1" >&2; exit 2 ;; esac
-KV_BUILD="$CC -std=c99 $BENCHFLAGS -I. bench/kvbench.c -o '${KVBENCH//\'/\'\\\'\'}' -pthread -lm"
+# single-quoted for sh (hyperfine runs every command through sh -c): bash's
+# printf %q writes $'...' for tabs and other bytes, which dash takes literally
+q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+KV_BUILD="$CC -std=c99 $BENCHFLAGS -I. bench/kvbench.c -o $(q "$KVBENCH") -pthread -lm"
 if [ ! -x "$KVBENCH" ] || [ bench/kvbench.c -nt "$KVBENCH" ] || [ bench/bench_signals.h -nt "$KVBENCH" ] || [ kvstore_posix.c -nt "$KVBENCH" ] ||
     [ kvstore.h -nt "$KVBENCH" ] || [ "$(cat "$KVBENCH.buildcmd" 2>/dev/null)" != "$KV_BUILD" ] ||
     [ "$KVBENCH" -nt "$KVBENCH.buildcmd" ]; then
@@ -292,14 +295,11 @@ fi
     echo "store reads (raw, fs): $( [ "$REOPEN" = 1 ] && echo "--reopen: handles closed after the fill, new ones read" || echo "the handle that wrote the objects reads them (REOPEN=0)")"
     echo "buffer memory: $MEM (both tools)$( [ -n "$HP_RESTORE" ] && echo "; the hugetlb pool was raised for this run and restored after")"
     echo "page cache drop before reads: none for fio and O_DIRECT kvbench runs; legacy-localdisk: $( [ "$(id -u)" = 0 ] && echo "yes (root)" || echo "no (not root): its read figures are warm")"
-    case " $MODES_DIR " in *" legacy-localdisk "*) [ "$(id -u)" = 0 ] && echo "note: legacy-localdisk's cache drop empties the dentry and inode caches; fio's read commands list their directories first (untimed by fio) to cache them again" ;; esac
+    case " $MODES_DIR " in *" legacy-localdisk "*) [ "$(id -u)" = 0 ] && echo "note: legacy-localdisk's cache drop empties the dentry and inode caches (fio stats its files in its set-up, before its timing)" ;; esac
     [ "$FSTYPE" = tmpfs ] && echo "note: $DIR is on tmpfs: the figures measure memory, not a disk; no verdicts"
     echo "command order: a balanced (Williams) Latin square over the rounds; kvbench --seed = 100 + round number"
 } | tee "$RESULTS/machine.txt"
 
-# single-quoted for sh (hyperfine runs every command through sh -c): bash's
-# printf %q writes $'...' for tabs and other bytes, which dash takes literally
-q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 # fio splits --filename and --directory at ':' unless escaped
 fio_path() { printf '%s' "${1//:/\\:}"; }
 ERRF=/dev/null # each round's error output (set per round below)
