@@ -243,8 +243,11 @@ typedef struct kvs_allocator {
 /* *out = size bytes aligned to align. size 0, or an allocator with one
    callback set and the other NULL, is KVS_E_INVAL; align must be a power of
    two in [1, KVS_ALIGN_MAX] (else KVS_E_ALIGN, as when a caller's allocator
-   returns a block not aligned as asked: the block is freed); KVS_E_NOMEM or
-   KVS_E_OVERFLOW when it cannot be had. *out is NULL on failure. */
+   returns a block not aligned as asked: the block is freed). KVS_E_OVERFLOW
+   when size plus the allocation's overhead passes SIZE_MAX (a caller's
+   allocator: align; the default: align - 1 + one pointer, align at least a
+   pointer's size), before any allocator is asked; KVS_E_NOMEM when the
+   allocator returns NULL. *out is NULL on failure. */
 KVSDEF kvs_result kvs_aligned_alloc(const kvs_allocator *a, size_t size, size_t align, void **out);
 /* Free what kvs_aligned_alloc returned, with the same size and align. NULL is a no-op. */
 KVSDEF void kvs_aligned_free(const kvs_allocator *a, void *ptr, size_t size, size_t align);
@@ -1581,16 +1584,25 @@ KVSDEF int kvs_ptr_is_aligned(const void *ptr, size_t align)
 
 /* Default allocator: malloc a block large enough to align inside it, and keep
    the pointer malloc returned in the word just below the aligned address. */
+/* Bytes the default allocator adds to a block of the given alignment: room
+   to align the start and to keep the malloc pointer just below it. */
+static size_t kvsi_default_extra(size_t align)
+{
+    if (align < sizeof(void *))
+        align = sizeof(void *);
+    return align - 1 + sizeof(void *);
+}
+
 static void *kvsi_default_alloc(void *user, size_t size, size_t align)
 {
     size_t extra, total;
     unsigned char *raw, *p;
     (void)user;
-    if (align < sizeof(void *))
-        align = sizeof(void *);
-    extra = align - 1 + sizeof(void *);
+    extra = kvsi_default_extra(align);
     if (size > (size_t)-1 - extra)
         return NULL;
+    if (align < sizeof(void *))
+        align = sizeof(void *);
     total = size + extra;
     raw = (unsigned char *)malloc(total);
     if (raw == NULL)
@@ -1629,7 +1641,9 @@ KVSDEF kvs_result kvs_aligned_alloc(const kvs_allocator *a, size_t size, size_t 
         return KVS_E_INVAL; /* half an allocator: never silently the default */
     if (!kvs_is_pow2(align) || align > KVS_ALIGN_MAX)
         return KVS_E_ALIGN;
-    if (size > (size_t)-1 - align)
+    /* A size that no allocation of this alignment can hold, counting the
+       default allocator's own overhead when it is the one asked. */
+    if (size > (size_t)-1 - (kvsi_alloc_is_custom(a) ? align : kvsi_default_extra(align)))
         return KVS_E_OVERFLOW;
     if (kvsi_alloc_is_custom(a))
         p = a->alloc(a->user, size, align);

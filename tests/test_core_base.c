@@ -120,8 +120,20 @@ static void test_alloc(void)
     CHECK_R(kvs_aligned_alloc(NULL, 8, 3, &p), KVS_E_ALIGN);
     CHECK_R(kvs_aligned_alloc(NULL, 8, KVS_ALIGN_MAX * 2, &p), KVS_E_ALIGN);
     CHECK_R(kvs_aligned_alloc(NULL, (size_t)-1, 8, &p), KVS_E_OVERFLOW);
-    CHECK_R(kvs_aligned_alloc(NULL, (size_t)-1 - 8, 8, &p), KVS_E_NOMEM);
-    CHECK(p == NULL);
+    /* Sizes the default allocator cannot hold once its own overhead
+       (align - 1 + a pointer) is added are an overflow, not "no memory". */
+    for (align = 1; align <= KVS_ALIGN_MAX; align <<= 1) {
+        size_t over = (align < sizeof(void *) ? sizeof(void *) : align) - 1 + sizeof(void *);
+        p = (void *)&st;
+        CHECK_R(kvs_aligned_alloc(NULL, (size_t)-1 - over + 1, align, &p), KVS_E_OVERFLOW);
+        CHECK(p == NULL);
+        CHECK_R(kvs_aligned_alloc(NULL, (size_t)-1 - align, align, &p), KVS_E_OVERFLOW);
+        /* a user allocator is asked for anything up to SIZE_MAX - align */
+        a = t_allocator(&st, 0);
+        CHECK_R(kvs_aligned_alloc(&a, (size_t)-1 - align, align, &p), KVS_E_NOMEM);
+        CHECK(p == NULL && st.live == 0);
+        CHECK_R(kvs_aligned_alloc(&a, (size_t)-1 - align + 1, align, &p), KVS_E_OVERFLOW);
+    }
     /* half an allocator is refused, never silently the default */
     {
         kvs_allocator half = t_allocator(&st, -1);
