@@ -2742,6 +2742,10 @@ KVSDEF kvs_result kvs_tpmap_parse(const char *text, uint32_t expected_world, con
     return KVS_OK;
 
 fail:
+    /* A map saved by an editor that writes a byte-order mark fails at its
+       first rank or brace; the mark is invisible in most editors, so say so. */
+    if (tlen >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        kvsi_msg_str(&m, " (the text starts with a UTF-8 byte-order mark, EF BB BF: save the map without it)");
     if (mem != NULL)
         kvs_aligned_free(&out->alloc, mem, size, sizeof(char *));
     memset(out, 0, sizeof *out);

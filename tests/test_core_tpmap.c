@@ -73,6 +73,17 @@ static void test_errors(void)
     expect_err("}", 0, KVS_E_INVAL, NULL);
     expect_err("{}0=/a{}", 0, KVS_E_RANK, NULL); /* only the outer braces are syntax: rank "}0" */
     expect_err("0 /a", 0, KVS_E_INVAL, "entry 1");
+    /* a byte-order mark from an editor: the result of the first bad entry
+       or brace (as vectors/tp_map.txt has it), and a message that names it */
+    expect_err("\xEF\xBB\xBF" "0=/a,1=/b", 0, KVS_E_RANK, "byte-order mark");
+    expect_err("\xEF\xBB\xBF" "{\"0\": \"/a\"}", 0, KVS_E_INVAL, "byte-order mark");
+    expect_err("\xEF\xBB\xBF", 0, KVS_E_INVAL, "byte-order mark");
+    {
+        kvs_tpmap m;
+        memset(err, 'Z', sizeof err);
+        CHECK_R(kvs_tpmap_parse(" \xEF\xBB\xBF" "0=/a", 0, NULL, &m, err, sizeof err), KVS_E_RANK);
+        CHECK(strstr(err, "byte-order") == NULL); /* only a mark at the very start is named */
+    }
     expect_err("0=/a,1 /b", 0, KVS_E_INVAL, "entry 2");
     expect_err("-1=/a", 0, KVS_E_RANK, NULL);
     expect_err("+1=/a", 0, KVS_E_RANK, NULL);
