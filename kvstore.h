@@ -689,10 +689,12 @@ typedef struct kvs_sysops {
        open (type, size, blksize), kvs_file_size of a regular file, the
        filesystem store's object opens (type, size, and the device, inode
        and mtime a get compares with what it knows), the put's record of
-       what it published (a failure there only forgoes the record: the
+       what it published (on a failure the put asks fstatat of its
+       temporary name; when both fail it only forgoes the record: the
        next get reads the header, or the eviction records the file at its
-       turn and removes it, checked, at a later one), the path-set read. fstatat(dirfd, path),
-       never following a symlink: the filesystem store's exists (-ENOENT
+       turn and removes it, checked, at a later one), the path-set read.
+       fstatat(dirfd, path), never following a symlink: that fallback of
+       the put, the filesystem store's exists (-ENOENT
        or -ESTALE: a miss), its open-time scan (a name gone since the
        directory read, -ENOENT or -ESTALE, is skipped; any other error
        fails the open), its eviction's look at the name before it takes

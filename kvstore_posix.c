@@ -7583,6 +7583,17 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
     f = NULL;
     if (res != KVS_OK)
         goto fail;
+    if (!have_fid) {
+        /* The fstat failed: ask by the temporary name, which no other put
+           uses and which only this put renames, so it still names the file
+           just written. Without an identity the entry would be evicted by
+           name at a later turn instead of in its LRU place. */
+        kvs_file_status sb;
+        if (kvsi_sys_fstatat(fs->ops, d->fd, tmp, &sb) == 0 && sb.type == KVS_FTYPE_REGULAR) {
+            kvsi_fid_of(&sb, &fid);
+            have_fid = 1;
+        }
+    }
 
     /* Commit: rename over the final name, serialised with this process's
        other renames and unlinks of the name. */

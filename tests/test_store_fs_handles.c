@@ -453,13 +453,39 @@ static void get_is(kvs_store *s, const char *key, const unsigned char *want)
    When that entry's turn to be evicted comes, another handle's newer,
    acknowledged file at the name stays (the eviction once unlinked whatever
    was at the name); the unidentified file itself goes in a later turn. */
-static int g_fail_fstat; /* atomic: the next fstat answers EIO */
+static int g_fail_fstat;   /* atomic: the next fstat answers EIO */
+static int g_fail_tmpstat; /* atomic: the next fstatat of a temporary name answers EIO */
+static int g_tmpstats;     /* atomic: fstatat calls on a temporary name */
 static int h_fstat_once(void *u, int fd, kvs_file_status *st)
 {
     (void)u;
     if (__atomic_exchange_n(&g_fail_fstat, 0, __ATOMIC_SEQ_CST))
         return -EIO;
     return kvs_sys_fstat(fd, st);
+}
+
+static int h_fstatat_tmp_once(void *u, int dirfd, const char *path, kvs_file_status *st)
+{
+    (void)u;
+    if (strncmp(path, "~t", 2) == 0 && strlen(path) == 38) { /* FORMAT.md 5.3 */
+        __atomic_fetch_add(&g_tmpstats, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_exchange_n(&g_fail_tmpstat, 0, __ATOMIC_SEQ_CST))
+            return -EIO;
+    }
+    return kvs_sys_fstatat(dirfd, path, st);
+}
+
+/* A put whose fstat and fallback fstatat both fail publishes a file its
+   handle cannot identify. */
+static void put_unidentified(kvs_store *s, const char *key, const void *v, size_t n)
+{
+    int seen = __atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_fail_fstat, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_fail_tmpstat, 1, __ATOMIC_SEQ_CST);
+    CHECK_R(kvs_store_put(s, key, strlen(key), v, n), KVS_OK);
+    CHECK(!__atomic_load_n(&g_fail_fstat, __ATOMIC_SEQ_CST));   /* the put's fstat failed */
+    CHECK(!__atomic_load_n(&g_fail_tmpstat, __ATOMIC_SEQ_CST)); /* then its fallback */
+    CHECK(__atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST) == seen + 1);
 }
 
 static void test_evict_unidentified(const char *dir)
@@ -471,12 +497,11 @@ static void test_evict_unidentified(const char *dir)
     size_t n = 0;
     memset(&ops, 0, sizeof ops);
     ops.fstat = h_fstat_once;
+    ops.fstatat = h_fstatat_tmp_once;
     if (!open_pair_cap(dir, CAP2, &ops, NULL, &a, &b))
         return;
     memset(w, 'A', sizeof w);
-    __atomic_store_n(&g_fail_fstat, 1, __ATOMIC_SEQ_CST);
-    CHECK_R(kvs_store_put(a, "k1", 2, w, sizeof w), KVS_OK); /* not identified */
-    CHECK(!__atomic_load_n(&g_fail_fstat, __ATOMIC_SEQ_CST)); /* the hook fired */
+    put_unidentified(a, "k1", w, sizeof w);
     CHECK_R(kvs_store_put(b, "k1", 2, g_val, VLEN), KVS_OK); /* newer, acknowledged */
     memset(w, 'C', sizeof w);
     CHECK_R(kvs_store_put(a, "k2", 2, w, sizeof w), KVS_OK);
@@ -502,15 +527,14 @@ static void test_evict_own_unidentified(const char *dir)
     struct stat sb;
     memset(&ops, 0, sizeof ops);
     ops.fstat = h_fstat_once;
+    ops.fstatat = h_fstatat_tmp_once;
     cfg_fs(&c, dir);
     c.sysops = &ops;
     c.capacity_bytes = CAP2;
     a = open_store(&c);
     if (a == NULL)
         return;
-    __atomic_store_n(&g_fail_fstat, 1, __ATOMIC_SEQ_CST);
-    CHECK_R(kvs_store_put(a, "u1", 2, g_val, VLEN), KVS_OK); /* not identified */
-    CHECK(!__atomic_load_n(&g_fail_fstat, __ATOMIC_SEQ_CST));
+    put_unidentified(a, "u1", g_val, VLEN);
     CHECK_R(kvs_store_put(a, "u2", 2, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_pin(a, "u2", 2), KVS_OK);
     CHECK_R(kvs_store_put(a, "u3", 2, g_val, VLEN), KVS_OK); /* only u1 can go */
@@ -522,6 +546,46 @@ static void test_evict_own_unidentified(const char *dir)
     kvs_store_get_stats(a, &st);
     CHECK(st.objects == 2 && st.evictions == 1 && st.disk_bytes <= CAP2);
     CHECK_R(kvs_store_unpin(a, "u2", 2), KVS_OK);
+    CHECK_R(kvs_store_close(a), KVS_OK);
+}
+
+/* A put whose fstat fails identifies its file by the temporary name before
+   the rename, so the entry keeps its LRU place: the oldest object is the
+   one evicted. (Unidentified, it would be recorded at its turn and outlive
+   the next one, as test_evict_own_unidentified shows.) */
+static void test_put_fstat_fallback(const char *dir)
+{
+    kvs_sysops ops;
+    kvs_store_config c;
+    kvs_store *a;
+    kvs_store_stats st;
+    char name[KVS_FSNAME_MAX + 1], path[1500];
+    struct stat sb;
+    int seen;
+    memset(&ops, 0, sizeof ops);
+    ops.fstat = h_fstat_once;
+    ops.fstatat = h_fstatat_tmp_once;
+    cfg_fs(&c, dir);
+    c.sysops = &ops;
+    c.capacity_bytes = CAP2;
+    a = open_store(&c);
+    if (a == NULL)
+        return;
+    seen = __atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_fail_fstat, 1, __ATOMIC_SEQ_CST);
+    CHECK_R(kvs_store_put(a, "f1", 2, g_val, VLEN), KVS_OK);
+    CHECK(!__atomic_load_n(&g_fail_fstat, __ATOMIC_SEQ_CST));
+    CHECK(__atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST) == seen + 1); /* asked by the temporary name */
+    CHECK_R(kvs_store_put(a, "f2", 2, g_val, VLEN), KVS_OK);
+    CHECK(__atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST) == seen + 1); /* only when the fstat failed */
+    CHECK_R(kvs_store_put(a, "f3", 2, g_val, VLEN), KVS_OK); /* f1 goes, in its LRU place */
+    fs_name_of("f1", name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+    get_is(a, "f2", g_val);
+    get_is(a, "f3", g_val);
+    kvs_store_get_stats(a, &st);
+    CHECK(st.objects == 2 && st.evictions == 1 && st.disk_bytes <= CAP2);
     CHECK_R(kvs_store_close(a), KVS_OK);
 }
 
@@ -807,6 +871,8 @@ int main(void)
     test_evict_unidentified(d4);
     t_path(d4, sizeof d4, "unided_own");
     test_evict_own_unidentified(d4);
+    t_path(d4, sizeof d4, "fallback");
+    test_put_fstat_fallback(d4);
     t_path(d1, sizeof d1, "pb0");
     t_path(d2, sizeof d2, "pb1");
     test_put_back_synced(d1, d2);
