@@ -1156,7 +1156,15 @@ typedef struct kvs_store_stats {
                                     checkpoint included (docs/STORES.md,
                                     "Released slots"): a put may still have to
                                     evict and checkpoint to get one          */
-    uint64_t puts, gets, hits, misses, removes, evictions; /* gets: single
+    uint64_t puts, gets, hits, misses, removes, evictions; /* puts: every
+                                    put called and every item of a put
+                                    batch (one that could not start too),
+                                    failed ones included (errors counts
+                                    those); removes: removes that
+                                    answered KVS_OK (a missing key is not
+                                    counted). So objects is not puts -
+                                    removes - evictions: overwrites and
+                                    failed puts are in puts. gets: single
                                     gets and the loads of prefix gets, whose
                                     first miss counts as a get and a miss (two
                                     when a load missed before the key the
@@ -1326,7 +1334,10 @@ KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len
    of the key in both stores; a remove drops the raw store's (an unpin
    after it is KVS_NOT_FOUND, as for any key the raw store does not
    hold), while the filesystem store's, per file name, stay until
-   unpinned. Check
+   unpinned. Pins are a count per key, not per caller: in the raw store,
+   after a remove dropped a pin and the key was put and pinned again, the
+   old holder's unpin releases the new pin; callers sharing keys across
+   holders keep their own count (or do not remove pinned keys). Check
    stats.lock_errno after the open when pins must hold across processes. */
 KVSDEF kvs_result kvs_store_pin(kvs_store *s, const void *key, size_t key_len);
 KVSDEF kvs_result kvs_store_unpin(kvs_store *s, const void *key, size_t key_len);
@@ -1373,16 +1384,23 @@ KVSDEF kvs_result kvs_store_exists_batch(kvs_store *s, kvs_item *items, size_t n
    it gets against it. When the batch cannot start (KVS_E_NOMEM; KVS_E_INVAL
    for an unknown op) every item has that result and *out is NULL; only
    KVS_E_OVERFLOW, a count no array can have (n > SIZE_MAX /
-   sizeof(kvs_item)), leaves the items untouched. */
+   sizeof(kvs_item)), leaves the items untouched. n may be 0: a batch that
+   completes at once with count 0, to be reaped or freed like any other. */
 KVSDEF kvs_result kvs_store_submit(kvs_store *s, kvs_batch_op op, kvs_item *items, size_t n,
                                    kvs_store_batch **out);
+/* The completion fd of the store's pool (kvs_pool_fd): readable
+   (level-triggered) while completed asynchronous batches wait in
+   kvs_store_reap; its value means nothing. The store owns it:
+   kvs_store_close closes it, so take it out of an epoll set or poll list
+   before the close (its number may be reused by the next open). */
 KVSDEF int kvs_store_fd(const kvs_store *s);
 /* The next completed batch; KVS_E_AGAIN when none is ready. */
 KVSDEF kvs_result kvs_store_reap(kvs_store *s, kvs_store_batch **out);
 /* KVS_E_AGAIN while running, else what the synchronous call would return. */
 KVSDEF kvs_result kvs_store_batch_poll(kvs_store_batch *b, size_t *count);
 /* Block until done; the synchronous call's result and count (failed for
-   PUT, loaded for GET_PREFIX, found for EXISTS). */
+   PUT, loaded for GET_PREFIX, found for EXISTS). In both, count may be
+   NULL. */
 KVSDEF kvs_result kvs_store_batch_wait(kvs_store_batch *b, size_t *count);
 /* The items the batch was submitted with, and their count: how an event
    loop that reaps tells which request completed. */

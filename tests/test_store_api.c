@@ -1283,6 +1283,38 @@ static void run_batch_edges(kvs_store_kind kind, const char *where, const char *
     CHECK_R(items[0].result, KVS_OK);
     CHECK(items[0].out_len == R_LEN && check_value((const unsigned char *)items[0].buf, R_LEN, 0, 1));
 
+    /* 3b. What the manual says of the edges: a submit of no items is a
+       batch completing with count 0 (poll and wait take a NULL count);
+       puts counts failed puts, removes only removes that answered KVS_OK. */
+    {
+        static const kvs_batch_op ops3[3] = {KVS_BATCH_PUT, KVS_BATCH_GET_PREFIX, KVS_BATCH_EXISTS};
+        kvs_item none[1];
+        for (i = 0; i < 3; i++) {
+            b = NULL;
+            CHECK_R(kvs_store_submit(s, ops3[i], none, 0, &b), KVS_OK);
+            if (b == NULL)
+                continue;
+            CHECK_R(kvs_store_batch_wait(b, NULL), KVS_OK);
+            cnt = 99;
+            CHECK_R(kvs_store_batch_poll(b, &cnt), KVS_OK);
+            CHECK(cnt == 0);
+            CHECK_R(kvs_store_batch_poll(b, NULL), KVS_OK);
+            CHECK_R(kvs_store_batch_free(b), KVS_OK);
+        }
+        kvs_store_get_stats(s, &st0);
+        CHECK_R(kvs_store_put(s, "", 0, val, R_LEN), KVS_E_KEY);
+        CHECK_R(kvs_store_remove(s, "edge-none", 9), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_put(s, all3[0], strlen(all3[0]), val, R_LEN), KVS_OK); /* an overwrite */
+        kvs_store_get_stats(s, &st1);
+        CHECK(st1.puts == st0.puts + 2 && st1.errors == st0.errors + 1);
+        CHECK(st1.removes == st0.removes && st1.objects == st0.objects);
+        CHECK_R(kvs_store_remove(s, all3[0], strlen(all3[0])), KVS_OK);
+        kvs_store_get_stats(s, &st0);
+        CHECK(st0.removes == st1.removes + 1 && st0.objects == st1.objects - 1);
+        make_value(val, R_LEN, 0, 1); /* back as it was, for what follows */
+        CHECK_R(kvs_store_put(s, all3[0], strlen(all3[0]), val, R_LEN), KVS_OK);
+    }
+
     /* 4. FS: a load that fails in the middle of the run (its file cannot
        be opened). The items after it were loaded, but released: CANCELED
        with no length, also when the batch is freed without a poll, and
@@ -1302,7 +1334,14 @@ static void run_batch_edges(kvs_store_kind kind, const char *where, const char *
         edge_items(items, keys, all3, bufs);
         CHECK_R(kvs_store_submit(s, KVS_BATCH_GET_PREFIX, items, 3, &b), KVS_OK);
     }
-    CHECK_R(kvs_store_close(s), KVS_OK); /* the batch of 4 still unfreed */
+    {
+        /* the completion fd is the store's: closed by kvs_store_close */
+        int fd = kvs_store_fd(s);
+        CHECK(fd >= 0 && fcntl(fd, F_GETFD) >= 0);
+        CHECK_R(kvs_store_close(s), KVS_OK); /* the batch of 4 still unfreed */
+        errno = 0;
+        CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
+    }
     __atomic_store_n(&g_fail_on, 0, __ATOMIC_RELEASE);
     if (kind == KVS_STORE_FS) {
         CHECK_R(items[0].result, KVS_OK);
