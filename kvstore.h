@@ -2339,6 +2339,16 @@ KVSI_VX_TARGET static uint32_t kvsi_crc32c_vx_raw(uint32_t c, const unsigned cha
 }
 #endif
 
+#if KVSI_CRC32C_DISPATCH
+/* The one run-time choice between the SSE4.2 and the software kernels: the
+   CRC itself and what kvs_crc32c_impl / kvs_crc32c_hw_available report all
+   ask here, so they cannot disagree. */
+static int kvsi_sse42_ok(void)
+{
+    return __builtin_cpu_supports("sse4.2") ? 1 : 0;
+}
+#endif
+
 KVSDEF const char *kvs_crc32c_impl(void)
 {
 #if KVSI_CRC32C_VPCLMUL
@@ -2346,7 +2356,7 @@ KVSDEF const char *kvs_crc32c_impl(void)
         return "avx512-vpclmulqdq";
 #endif
 #if KVSI_CRC32C_DISPATCH
-    return __builtin_cpu_supports("sse4.2") ? "sse4.2" : "software";
+    return kvsi_sse42_ok() ? "sse4.2" : "software";
 #elif KVSI_HW_CRC32C_X86
     return "sse4.2";
 #elif KVSI_HW_CRC32C_ARM
@@ -2359,7 +2369,7 @@ KVSDEF const char *kvs_crc32c_impl(void)
 KVSDEF int kvs_crc32c_hw_available(void)
 {
 #if KVSI_CRC32C_DISPATCH
-    return __builtin_cpu_supports("sse4.2") ? 1 : 0;
+    return kvsi_sse42_ok();
 #else
     return KVSI_HW_CRC32C_X86 || KVSI_HW_CRC32C_ARM;
 #endif
@@ -2374,7 +2384,7 @@ KVSDEF uint32_t kvs_crc32c(uint32_t crc, const void *data, size_t len)
         return ~kvsi_crc32c_vx_raw(~crc, p, len);
 #endif
 #if KVSI_CRC32C_DISPATCH
-    if (__builtin_cpu_supports("sse4.2"))
+    if (kvsi_sse42_ok())
         return ~kvsi_crc32c_hw_raw(~crc, p, len);
     return ~kvsi_crc32c_sw_raw(~crc, p, len);
 #elif KVSI_HW_CRC32C_X86 || KVSI_HW_CRC32C_ARM

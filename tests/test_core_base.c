@@ -15,8 +15,21 @@ static void test_results(void)
         CHECK(kvs_result_str(r) != NULL && kvs_result_str(r)[0] != '\0');
         CHECK(kvs_result_name(r) != NULL);
     }
-    for (r = KVS_E_AGAIN; r <= KVS_NOT_FOUND; r++)
+    /* every code has its own name and its own message (KVS_E_PATHSET is
+       the lowest today: a new code must join this range) */
+    for (r = KVS_E_PATHSET; r <= KVS_NOT_FOUND; r++) {
+        int q;
         CHECK(strcmp(kvs_result_name(r), "KVS_E_UNKNOWN") != 0);
+        CHECK(strcmp(kvs_result_str(r), kvs_result_str(-1000)) != 0);
+        for (q = KVS_E_PATHSET; q < r; q++)
+            if (!CHECK(strcmp(kvs_result_name(q), kvs_result_name(r)) != 0 &&
+                       strcmp(kvs_result_str(q), kvs_result_str(r)) != 0))
+                fprintf(stderr, "  codes %d and %d share a name or a message\n", q, r);
+    }
+    CHECK(strcmp(kvs_result_name(KVS_E_PATHSET - 1), "KVS_E_UNKNOWN") == 0);
+    CHECK(strcmp(kvs_result_name(KVS_E_PATHSET), "KVS_E_PATHSET") == 0);
+    CHECK(strcmp(kvs_result_name(KVS_NOT_FOUND), "KVS_NOT_FOUND") == 0);
+    CHECK(strcmp(kvs_result_name(KVS_OK), "KVS_OK") == 0);
     CHECK(strcmp(kvs_result_name(KVS_E_NAME), "KVS_E_NAME") == 0);
     CHECK(strcmp(kvs_result_name(-1000), "KVS_E_UNKNOWN") == 0);
     CHECK(strcmp(kvs_result_name(99999), "KVS_E_UNKNOWN") == 0);

@@ -73,6 +73,16 @@ static void test_errors(void)
     expect_err("}", 0, KVS_E_INVAL, NULL);
     expect_err("{}0=/a{}", 0, KVS_E_RANK, NULL); /* only the outer braces are syntax: rank "}0" */
     expect_err("0 /a", 0, KVS_E_INVAL, "entry 1");
+    /* numbers of several digits are written whole */
+    expect_err("0=/a,1023=/b", 0, KVS_E_RANK, "rank 1 missing for world size 1024; ranks present: 0 1023");
+    expect_err("0=/a,1=/b,12=/c", 5, KVS_E_RANK, "rank 12 out of range for world size 5");
+    expect_err("0=/a,1=/b,2=/c,3=/d,4=/e,5=/f,6=/g,7=/h,8=/i,9=/j,10=/k,11 /l", 0, KVS_E_INVAL, "entry 12:");
+    expect_err("0=/a,17=/b,17=/c", 0, KVS_E_DUPLICATE, "rank 17 given twice");
+    expect_err("0=/a,10=/b,20=/b", 0, KVS_E_DUPLICATE, "ranks 10 and 20 share");
+    /* a rank past 2^32 is a limit, never one that wrapped to a small rank */
+    expect_err("4294967296=/a", 0, KVS_E_LIMIT, NULL);
+    expect_err("0=/a,4294967297=/b", 0, KVS_E_LIMIT, NULL);
+    expect_err("18446744073709551616=/a", 0, KVS_E_LIMIT, NULL);
     /* a byte-order mark from an editor: the result of the first bad entry
        or brace (as vectors/tp_map.txt has it), and a message that names it */
     expect_err("\xEF\xBB\xBF" "0=/a,1=/b", 0, KVS_E_RANK, "byte-order mark");
