@@ -488,6 +488,30 @@ static void put_unidentified(kvs_store *s, const char *key, const void *v, size_
     CHECK(__atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST) == seen + 1);
 }
 
+/* A store of CAP2 bytes on dir whose fstat and temporary-name fstatat go
+   through the hooks above; ops must outlive it. */
+static kvs_store *open_stat_hooked(const char *dir, kvs_sysops *ops)
+{
+    kvs_store_config c;
+    memset(ops, 0, sizeof *ops);
+    ops->fstat = h_fstat_once;
+    ops->fstatat = h_fstatat_tmp_once;
+    cfg_fs(&c, dir);
+    c.sysops = ops;
+    c.capacity_bytes = CAP2;
+    return open_store(&c);
+}
+
+/* key's file is gone from dir */
+static void check_gone(const char *dir, const char *key)
+{
+    char name[KVS_FSNAME_MAX + 1], path[1500];
+    struct stat sb;
+    fs_name_of(key, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+}
+
 static void test_evict_unidentified(const char *dir)
 {
     kvs_sysops ops;
@@ -520,27 +544,16 @@ static void test_evict_unidentified(const char *dir)
 static void test_evict_own_unidentified(const char *dir)
 {
     kvs_sysops ops;
-    kvs_store_config c;
     kvs_store *a;
     kvs_store_stats st;
-    char name[KVS_FSNAME_MAX + 1], path[1500];
-    struct stat sb;
-    memset(&ops, 0, sizeof ops);
-    ops.fstat = h_fstat_once;
-    ops.fstatat = h_fstatat_tmp_once;
-    cfg_fs(&c, dir);
-    c.sysops = &ops;
-    c.capacity_bytes = CAP2;
-    a = open_store(&c);
+    a = open_stat_hooked(dir, &ops);
     if (a == NULL)
         return;
     put_unidentified(a, "u1", g_val, VLEN);
     CHECK_R(kvs_store_put(a, "u2", 2, g_val, VLEN), KVS_OK);
     CHECK_R(kvs_store_pin(a, "u2", 2), KVS_OK);
     CHECK_R(kvs_store_put(a, "u3", 2, g_val, VLEN), KVS_OK); /* only u1 can go */
-    fs_name_of("u1", name);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+    check_gone(dir, "u1");
     get_is(a, "u2", g_val);
     get_is(a, "u3", g_val);
     kvs_store_get_stats(a, &st);
@@ -556,19 +569,10 @@ static void test_evict_own_unidentified(const char *dir)
 static void test_put_fstat_fallback(const char *dir)
 {
     kvs_sysops ops;
-    kvs_store_config c;
     kvs_store *a;
     kvs_store_stats st;
-    char name[KVS_FSNAME_MAX + 1], path[1500];
-    struct stat sb;
     int seen;
-    memset(&ops, 0, sizeof ops);
-    ops.fstat = h_fstat_once;
-    ops.fstatat = h_fstatat_tmp_once;
-    cfg_fs(&c, dir);
-    c.sysops = &ops;
-    c.capacity_bytes = CAP2;
-    a = open_store(&c);
+    a = open_stat_hooked(dir, &ops);
     if (a == NULL)
         return;
     seen = __atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST);
@@ -579,9 +583,7 @@ static void test_put_fstat_fallback(const char *dir)
     CHECK_R(kvs_store_put(a, "f2", 2, g_val, VLEN), KVS_OK);
     CHECK(__atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST) == seen + 1); /* only when the fstat failed */
     CHECK_R(kvs_store_put(a, "f3", 2, g_val, VLEN), KVS_OK); /* f1 goes, in its LRU place */
-    fs_name_of("f1", name);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    CHECK(stat(path, &sb) != 0 && errno == ENOENT);
+    check_gone(dir, "f1");
     get_is(a, "f2", g_val);
     get_is(a, "f3", g_val);
     kvs_store_get_stats(a, &st);
