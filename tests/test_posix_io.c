@@ -338,6 +338,34 @@ static int h_sync(void *u, int fd)
     return 0;
 }
 
+/* Records the inodes of the directories it syncs (then syncs them). */
+typedef struct synced_dirs {
+    ino_t ino[8];
+    int n;
+} synced_dirs;
+
+static int h_sync_record(void *u, int fd)
+{
+    synced_dirs *sd = (synced_dirs *)u;
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode) && sd->n < 8)
+        sd->ino[sd->n++] = sb.st_ino;
+    return fsync(fd) == 0 ? 0 : -errno;
+}
+
+/* 1 when dir was among the directories synced */
+static int was_synced(const synced_dirs *sd, const char *dir)
+{
+    struct stat sb;
+    int i;
+    if (stat(dir, &sb) != 0)
+        return 0;
+    for (i = 0; i < sd->n; i++)
+        if (sd->ino[i] == sb.st_ino)
+            return 1;
+    return 0;
+}
+
 /* KVS_FILE_PREALLOC's reservation: F_ERR fails it, F_EINTR interrupts the
    first call; otherwise the real posix_fallocate. */
 static int h_falloc(void *u, int fd, uint64_t off, uint64_t len)
@@ -982,6 +1010,26 @@ static void test_config_and_alloc(void)
         CHECK_R(kvs_rename_sync(p2, p3, NULL), KVS_OK); /* across directories */
         CHECK(access(p3, F_OK) == 0);
         CHECK_R(kvs_rename_sync(p1, p2, NULL), KVS_E_NOENT);
+        {
+            /* which directories are synced: the one of `to`, and the one
+               of `from` when it differs (a crash must not bring back the
+               old name) */
+            synced_dirs sd;
+            kvs_sysops ops;
+            char adir[1300];
+            memset(&sd, 0, sizeof sd);
+            memset(&ops, 0, sizeof ops);
+            ops.user = &sd;
+            ops.fsync = h_sync_record;
+            snprintf(adir, sizeof adir, "%s/a", t_dir);
+            CHECK_R(kvs_rename_sync(p3, p2, &ops), KVS_OK); /* a -> a/b/c */
+            CHECK(sd.n == 2 && was_synced(&sd, dpath) && was_synced(&sd, adir));
+            memset(&sd, 0, sizeof sd);
+            snprintf(p1, sizeof p1, "%s/obj2.kv", dpath);
+            CHECK_R(kvs_rename_sync(p2, p1, &ops), KVS_OK); /* within a/b/c */
+            CHECK(sd.n == 1 && was_synced(&sd, dpath));
+            CHECK_R(kvs_rename_sync(p1, p3, NULL), KVS_OK); /* back where it was */
+        }
         {
             fault ft;
             kvs_sysops ops;

@@ -1516,6 +1516,52 @@ static void *sy_thread(void *p)
     return NULL;
 }
 
+static int g_dir_syncs; /* atomic: directories synced through dir_fsync_count */
+static int dir_fsync_count(void *u, int fd)
+{
+    struct stat sb;
+    (void)u;
+    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode))
+        __atomic_add_fetch(&g_dir_syncs, 1, __ATOMIC_SEQ_CST);
+    return fsync(fd) == 0 ? 0 : -errno;
+}
+
+/* Where a put's new name is made durable: by the put itself at FULL, else
+   by the next kvs_store_sync (one sync of the directory), and a sync with
+   nothing new syncs no directory. */
+static void test_sync_dirs(void)
+{
+    static const kvs_durability lv[3] = {KVS_DURABLE_NONE, KVS_DURABLE_DATA, KVS_DURABLE_FULL};
+    char d[1100], sub[32];
+    kvs_store_config c;
+    kvs_sysops ops;
+    kvs_store *s;
+    int i;
+    memset(&ops, 0, sizeof ops);
+    ops.fsync = dir_fsync_count;
+    for (i = 0; i < 3; i++) {
+        snprintf(sub, sizeof sub, "syncdirs%d", i);
+        t_path(d, sizeof d, sub);
+        cfg_fs(&c, d);
+        c.durability = lv[i];
+        c.sysops = &ops;
+        s = open_store(&c);
+        if (!CHECK(s != NULL))
+            return;
+        CHECK_R(kvs_store_sync(s), KVS_OK); /* whatever the open left */
+        __atomic_store_n(&g_dir_syncs, 0, __ATOMIC_SEQ_CST);
+        CHECK_R(kvs_store_sync(s), KVS_OK);
+        CHECK(__atomic_load_n(&g_dir_syncs, __ATOMIC_SEQ_CST) == 0);
+        CHECK_R(kvs_store_put(s, "k", 1, "value", 5), KVS_OK);
+        CHECK(__atomic_load_n(&g_dir_syncs, __ATOMIC_SEQ_CST) == (lv[i] == KVS_DURABLE_FULL ? 1 : 0));
+        __atomic_store_n(&g_dir_syncs, 0, __ATOMIC_SEQ_CST);
+        CHECK_R(kvs_store_sync(s), KVS_OK);
+        if (!CHECK(__atomic_load_n(&g_dir_syncs, __ATOMIC_SEQ_CST) == (lv[i] == KVS_DURABLE_FULL ? 0 : 1)))
+            fprintf(stderr, "  durability %d: %d directory syncs\n", (int)lv[i], g_dir_syncs);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+}
+
 /* Two syncs at once: the second, started while the first is inside the
    fdatasync of a NONE put (which then fails), must sync the file itself,
    not return KVS_OK having found nothing marked. */
@@ -2636,6 +2682,7 @@ int main(void)
     test_evict_refused();
     test_evict_refused_threads();
     test_sync_serial();
+    test_sync_dirs();
     test_get_under_lease();
     test_planted_specials();
     test_sync_while_away();

@@ -401,9 +401,11 @@ static void test_hostile(void)
        changes its mtime, so every case is then a counted miss, as for a
        first get. Damage that keeps the mtime (silent = 1: the mtime is put
        back, as media damage would leave it) and spares the payload bytes
-       is not seen by that handle, which returns the right payload. Then in
-       a store opened afresh, which knows nothing: every case is a miss
-       counted as a corruption. Never other bytes. */
+       is not seen by that handle, which returns the right payload; damage
+       to the payload with the mtime kept (silent = 2) is caught by that
+       handle's check of the payload against the CRC it knows: a counted
+       miss. Then in a store opened afresh, which knows nothing: every case
+       is a miss counted as a corruption. Never other bytes. */
 #define HOSTILE_INTACT(label, buf, len, silent)                                        \
     do {                                                                                \
         struct stat sb0;                                                                \
@@ -419,11 +421,13 @@ static void test_hostile(void)
         }                                                                               \
         memset(w, 0, sizeof w);                                                         \
         got = 0;                                                                        \
-        CHECK_R(kvs_store_get(s, "h", 1, w, sizeof w, &got), (silent) ? KVS_OK : KVS_NOT_FOUND); \
-        if (silent)                                                                     \
+        CHECK_R(kvs_store_get(s, "h", 1, w, sizeof w, &got), (silent) == 1 ? KVS_OK : KVS_NOT_FOUND); \
+        if ((silent) == 1)                                                              \
             CHECK(got == sizeof pl && memcmp(w, pl, got) == 0);                         \
+        else                                                                            \
+            CHECK(got == 0);                                                            \
         kvs_store_get_stats(s, &st);                                                    \
-        CHECK(st.corruptions == corr0 + ((silent) ? 0u : 1u));                          \
+        CHECK(st.corruptions == corr0 + ((silent) == 1 ? 0u : 1u));                     \
         CHECK_R(kvs_store_close(s), KVS_OK);                                            \
         s = open_store(&c);                                                             \
         CHECK(s != NULL);                                                               \
@@ -489,6 +493,10 @@ static void test_hostile(void)
     memcpy(bad, obj, n);
     bad[4096 + 100] ^= 0x40;
     HOSTILE("bad payload crc", bad, n);
+    HOSTILE_INTACT("bad payload crc, mtime kept", bad, n, 2);
+    memcpy(bad, obj, n);
+    bad[n - 1] ^= 0x01; /* the last payload byte */
+    HOSTILE_INTACT("last payload byte, mtime kept", bad, n, 2);
     make_object(bad, sizeof bad, "g", 1, pl, sizeof pl, 4096);
     HOSTILE("another key under a readable name", bad, n);
     HOSTILE_INTACT("another key under a readable name, mtime kept", bad, n, 1);

@@ -683,6 +683,38 @@ static void *reader_main(void *arg)
    still returns its bytes whole, because the slot is quarantined only when
    the last reader is done, so the puts that need room meanwhile take other
    slots. (Eviction of an entry being read: test_evict_skips_readers.) */
+/* Pins survive an overwrite of the key (the manual): the new value is as
+   pinned as the old one was, through puts that evict everything else, and
+   the one pin taken before the overwrite is the one there is to drop. */
+static void test_pin_survives_overwrite(void)
+{
+    char path[1200], err[256], k[64];
+    kvs_store *s;
+    unsigned char buf[4096], rd[4096];
+    uint64_t i;
+    t_path(path, sizeof path, "pinover");
+    s = open_small(path, 4, err, sizeof err);
+    CHECK(s != NULL);
+    if (s == NULL) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    keyname(k, sizeof k, 0);
+    CHECK_R(put_obj(s, 0, 1, 4096, buf), KVS_OK);
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+    CHECK_R(put_obj(s, 0, 2, 3000, buf), KVS_OK); /* the overwrite */
+    for (i = 1; i <= 12; i++) /* three times the slots: all but a pinned key go */
+        CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
+    CHECK(get_check(s, 0, 2, 3000, rd, sizeof rd, buf));
+    CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_E_INVAL);
+    for (i = 13; i <= 16; i++) /* unpinned now: it goes in its turn */
+        CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
+    CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
+}
+
 static void test_remove_while_read(void)
 {
     char path[1200], err[256], k[64];
@@ -1569,6 +1601,7 @@ int main(void)
     test_sizes(KVS_DIRECT_OFF, "buffered");
     test_ops();
     test_eviction();
+    test_pin_survives_overwrite();
     test_overwrite_full();
     test_overwrite_waiting();
     test_overwrites_mutual();
