@@ -609,6 +609,149 @@ static void test_newest_copy_damaged(void)
     unlink(pa);
 }
 
+/* Two more restores from the older copy (the newest damaged), each the
+   state a crash leaves (the file copied while the store has it open):
+   - the slot the older copy lists for K was freed and taken again by a new
+     put of K with the same bytes: only the generation tells the listed
+     entry from the object now there, and the restore must take the new one
+     (else every get of K misses as a corruption);
+   - an object in the slot right at the older copy's alloc_limit (put after
+     a raise the damaged copy recorded): the restore must raise the limit
+     past it, or the next put takes that slot and overwrites it. */
+static void test_fallback_reuse_and_limit(void)
+{
+    char pa[1200], pc[1200];
+    kvs_store_config c;
+    kvs_store *s = NULL;
+    kvs_store_stats st;
+    kvsi_raw *R;
+    kvsi_rent *e;
+    char err[256], k[32];
+    uint32_t s0 = 0;
+    unsigned i;
+    t_path(pa, sizeof pa, "fbA");
+    t_path(pc, sizeof pc, "fbC");
+
+    snprintf(t_ctx, sizeof t_ctx, "older copy: a listed slot reused by the same key and bytes");
+    s = open_small(pa, 1);
+    if (!CHECK(s != NULL))
+        return;
+    R = (kvsi_raw *)s->engine;
+    nf_put(s, "K", 1);
+    e = kvsi_raw_find(R, "K", 1, kvsi_raw_hash("K", 1));
+    if (CHECK(e != NULL))
+        s0 = e->slot;
+    CHECK_R(kvs_store_sync(s), KVS_OK); /* the older copy: K at s0 */
+    CHECK_R(kvs_store_remove(s, "K", 1), KVS_OK);
+    CHECK_R(kvs_store_sync(s), KVS_OK); /* the newest: s0 free */
+    nf_put(s, "K", 1);                  /* the same bytes, a new generation */
+    e = kvsi_raw_find(R, "K", 1, kvsi_raw_hash("K", 1));
+    CHECK(e != NULL && e->slot == s0); /* the freed slot, taken again */
+    copy_file(pa, pc);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    {
+        /* the newest copy lists nothing: damage its header */
+        ckinfo ci;
+        CHECK(ck_read(pc, &ci) == 0 && poke(pc, ci.off[ci.copy] + 8, 0x77) == 0);
+        free(ci.payload);
+    }
+    s = open_small(pc, 0);
+    if (CHECK(s != NULL)) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.restore_fallback == 1);
+        nf_check(s, "K", 1);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.corruptions == 0 && st.objects == 1);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    unlink(pa);
+    unlink(pc);
+
+    /* 600 slots: more than the first allocation step (256), so a put past
+       it raises alloc_limit with a checkpoint of its own. */
+    snprintf(t_ctx, sizeof t_ctx, "older copy: an object at its alloc_limit");
+    raw_cfg(&c, pa, 4096 + 2 * ((uint64_t)256 << 10) + (uint64_t)8192 * 600, 4096, KVS_DIRECT_PREFER);
+    c.meta_bytes = 2 * ((uint64_t)256 << 10);
+    c.max_key_bytes = 64;
+    c.format = KVS_FORMAT_ALWAYS;
+    c.checkpoint_interval_ms = 3600000;
+    if (!CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK)) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    R = (kvsi_raw *)s->engine;
+    for (i = 0; i < 600 && !(R->nfree == 0 && R->next_unwritten == R->alloc_disk); i++) {
+        snprintf(k, sizeof k, "f%u", i);
+        nf_put(s, k, 2);
+    }
+    CHECK(i < 600 && R->alloc_disk < 600); /* the first step is full */
+    CHECK_R(kvs_store_sync(s), KVS_OK); /* the older copy: alloc_limit at the step */
+    s0 = (uint32_t)R->alloc_disk;
+    nf_put(s, "last", 3); /* raises alloc_limit: the newest copy */
+    e = kvsi_raw_find(R, "last", 4, kvsi_raw_hash("last", 4));
+    CHECK(e != NULL && e->slot == s0);
+    copy_file(pa, pc);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    nf_damage(pc);
+    c.paths = pc;
+    c.format = KVS_FORMAT_NEVER;
+    s = NULL;
+    if (CHECK_R(kvs_store_open(&c, &s, err, sizeof err), KVS_OK)) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.restore_fallback == 1);
+        nf_check(s, "last", 3);
+        nf_put(s, "new", 4); /* never into "last"'s slot */
+        nf_check(s, "last", 3);
+        nf_check(s, "new", 4);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.corruptions == 0 && st.objects == (uint64_t)i + 2);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    t_ctx[0] = '\0';
+    unlink(pa);
+    unlink(pc);
+}
+
+/* A torn overwrite after the last checkpoint: the new value's header is on
+   disk, a byte of its payload is not. The restore's scan finds the newer
+   generation and must check its payload: the key keeps its durable value,
+   and no corruption is counted for what a crash legitimately leaves. */
+static void test_torn_overwrite_scan(void)
+{
+    char pa[1200], pc[1200];
+    kvs_store *s;
+    kvs_store_stats st;
+    kvsi_raw *R;
+    kvsi_rent *e;
+    uint64_t off = 0;
+    t_path(pa, sizeof pa, "tornA");
+    t_path(pc, sizeof pc, "tornC");
+    snprintf(t_ctx, sizeof t_ctx, "torn overwrite found by the scan");
+    s = open_small(pa, 1);
+    if (!CHECK(s != NULL))
+        return;
+    R = (kvsi_raw *)s->engine;
+    nf_put(s, "K", 1);
+    CHECK_R(kvs_store_sync(s), KVS_OK); /* durable: K = 1 */
+    nf_put(s, "K", 2);                  /* after the checkpoint */
+    e = kvsi_raw_find(R, "K", 1, kvsi_raw_hash("K", 1));
+    if (CHECK(e != NULL))
+        off = kvsi_raw_slot_off(R, e->slot) + R->L.slot_header_bytes + 10;
+    copy_file(pa, pc);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    CHECK(off != 0 && poke(pc, off, 0xff) == 0);
+    s = open_small(pc, 0);
+    if (CHECK(s != NULL)) {
+        nf_check(s, "K", 1);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.corruptions == 0 && st.objects == 1 && st.restore_fallback == 0);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    t_ctx[0] = '\0';
+    unlink(pa);
+    unlink(pc);
+}
+
 int main(void)
 {
     char path[1200];
@@ -619,6 +762,8 @@ int main(void)
     t_setup_dir("rawld");
     test_foreign_checkpoint();
     test_newest_copy_damaged();
+    test_fallback_reuse_and_limit();
+    test_torn_overwrite_scan();
     t_path(path, sizeof path, "store");
     g_chunk = kvsi_ru(kvsi_max64(KVSI_RAW_CHUNK, 4096), 4096);
     /* A payload of about four and a half chunks (at least 1500 entries):
