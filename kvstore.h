@@ -1158,9 +1158,12 @@ typedef struct kvs_store_stats {
                                     evict and checkpoint to get one          */
     uint64_t puts, gets, hits, misses, removes, evictions; /* puts: every
                                     put called and every item of a put
-                                    batch (one that could not start too),
-                                    failed ones included (errors counts
-                                    those); removes: removes that
+                                    batch, failed ones included (errors
+                                    counts those), also of a batch that
+                                    could not start for want of memory (a
+                                    refused batch call, KVS_E_INVAL or
+                                    KVS_E_OVERFLOW, is one error and no
+                                    put); removes: removes that
                                     answered KVS_OK (a missing key is not
                                     counted). So objects is not puts -
                                     removes - evictions: overwrites and

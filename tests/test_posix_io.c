@@ -278,6 +278,7 @@ typedef struct fault {
     int err;          /* errno for F_ERR and fail_nth */
     unsigned calls;
     size_t unit;      /* legal shortening unit (O_DIRECT) */
+    unsigned zero_first; /* the first this many calls move nothing (return 0) */
 } fault;
 
 static int fault_hit(fault *ft)
@@ -293,6 +294,8 @@ static int64_t fault_io(fault *ft, int wr, int fd, void *buf, size_t len, uint64
     int hit = fault_hit(ft);
     if (ft->fail_nth != 0 && ft->calls == ft->fail_nth)
         return -(int64_t)ft->err;
+    if (ft->calls <= ft->zero_first)
+        return 0;
     if (hit) {
         switch (ft->kind) {
         case F_EINTR: return -EINTR;
@@ -696,6 +699,23 @@ static void test_faults(void)
             CHECK_R(kvs_file_sync(f), KVS_OK);
             ft.kind = F_ZERO; /* writes that never progress end, as errors */
             CHECK_R(kvs_file_write(f, 0, a, len), KVS_E_IO);
+            /* the bound (POSIX.md): a write's eight calls in a row that
+               move nothing are retried, the ninth ends the transfer (a
+               read's first 0 is end of file) */
+            ft.kind = F_NONE;
+            ft.calls = 0;
+            ft.zero_first = KVSI_STALL_MAX;
+            t_fill_random(a, len, &rs);
+            CHECK_R(kvs_file_write(f, 0, a, len), KVS_OK);
+            CHECK(ft.calls == KVSI_STALL_MAX + 1);
+            ft.calls = 0;
+            ft.zero_first = KVSI_STALL_MAX + 1;
+            CHECK_R(kvs_file_write(f, 0, b, len), KVS_E_IO);
+            CHECK(ft.calls == KVSI_STALL_MAX + 1);
+            ft.calls = 0;
+            ft.zero_first = 0;
+            CHECK_R(kvs_file_read(f, 0, b, len), KVS_OK);
+            CHECK(memcmp(a, b, len) == 0); /* the write that got through */
             ft.kind = F_TOO_MANY; /* a hook claiming more than asked */
             CHECK_R(kvs_file_read(f, 0, b, len), KVS_E_IO);
             ft.kind = F_NONE;
@@ -863,20 +883,47 @@ static void test_config_and_alloc(void)
     CHECK_R(kvs_file_open(path, &cfg, &f), KVS_OK);
     CHECK_R(kvs_file_close(f), KVS_OK);
     CHECK(file_size_of(path) == (uint64_t)5 << 20);
-    /* read-only: writes refused */
+    /* read-only: writes refused before any system call, and uncounted */
     kvs_file_config_init(&cfg);
     cfg.flags = KVS_FILE_RDONLY;
     f = NULL;
     CHECK_R(kvs_file_open(path, &cfg, &f), KVS_OK);
     if (f != NULL) {
+        kvs_file_stats s0, s1;
+        kvs_iovec v[1];
         kvs_file_get_info(f, &fi);
         CHECK(fi.read_only == 1);
+        kvs_file_get_stats(f, &s0);
         CHECK_R(kvs_file_write(f, 0, buf, 10), KVS_E_PERM);
+        v[0].base = buf;
+        v[0].len = 10;
+        CHECK_R(kvs_file_writev(f, 0, v, 1), KVS_E_PERM);
+        kvs_file_get_stats(f, &s1);
+        CHECK(s1.writes == s0.writes && s1.syscalls == s0.syscalls && s1.errors == s0.errors);
         CHECK_R(kvs_file_read(f, 0, buf, 10), KVS_OK);
         CHECK_R(kvs_file_read(f, 0, NULL, 10), KVS_E_INVAL);
         CHECK_R(kvs_file_read(f, 0, NULL, 0), KVS_OK);
         CHECK_R(kvs_file_read(f, UINT64_MAX - 5, buf, 10), KVS_E_OVERFLOW);
         CHECK_R(kvs_file_close(f), KVS_OK);
+    }
+    {
+        /* ... and no write reaches a pwrite hook (one standing in for a
+           device would take it) */
+        fault ft;
+        kvs_sysops ops;
+        memset(&ft, 0, sizeof ft);
+        memset(&ops, 0, sizeof ops);
+        ops.user = &ft;
+        ops.pwrite = h_pwrite;
+        cfg.sysops = &ops;
+        f = NULL;
+        CHECK_R(kvs_file_open(path, &cfg, &f), KVS_OK);
+        if (f != NULL) {
+            CHECK_R(kvs_file_write(f, 0, buf, 10), KVS_E_PERM);
+            CHECK(ft.calls == 0);
+            CHECK_R(kvs_file_close(f), KVS_OK);
+        }
+        cfg.sysops = NULL;
     }
     /* a directory is not a file, opened read-only or (EISDIR from open)
        for writing */

@@ -1292,7 +1292,7 @@ static void run_batch_edges(kvs_store_kind kind, const char *where, const char *
         for (i = 0; i < 3; i++) {
             b = NULL;
             CHECK_R(kvs_store_submit(s, ops3[i], none, 0, &b), KVS_OK);
-            if (b == NULL)
+            if (!CHECK(b != NULL))
                 continue;
             CHECK_R(kvs_store_batch_wait(b, NULL), KVS_OK);
             cnt = 99;
@@ -1303,14 +1303,22 @@ static void run_batch_edges(kvs_store_kind kind, const char *where, const char *
         }
         kvs_store_get_stats(s, &st0);
         CHECK_R(kvs_store_put(s, "", 0, val, R_LEN), KVS_E_KEY);
+        CHECK_R(kvs_store_put(s, all3[0], strlen(all3[0]), NULL, 1), KVS_E_INVAL); /* no bytes */
         CHECK_R(kvs_store_remove(s, "edge-none", 9), KVS_NOT_FOUND);
         CHECK_R(kvs_store_put(s, all3[0], strlen(all3[0]), val, R_LEN), KVS_OK); /* an overwrite */
         kvs_store_get_stats(s, &st1);
-        CHECK(st1.puts == st0.puts + 2 && st1.errors == st0.errors + 1);
+        CHECK(st1.puts == st0.puts + 3 && st1.errors == st0.errors + 2);
         CHECK(st1.removes == st0.removes && st1.objects == st0.objects);
         CHECK_R(kvs_store_remove(s, all3[0], strlen(all3[0])), KVS_OK);
         kvs_store_get_stats(s, &st0);
         CHECK(st0.removes == st1.removes + 1 && st0.objects == st1.objects - 1);
+        /* a get that finds the object with too small a buffer is a hit */
+        cnt = 0;
+        CHECK_R(kvs_store_get(s, all3[1], strlen(all3[1]), bufs, R_LEN - 1, &cnt), KVS_E_BUFSIZE);
+        CHECK(cnt == R_LEN);
+        kvs_store_get_stats(s, &st1);
+        CHECK(st1.gets == st0.gets + 1 && st1.hits == st0.hits + 1 && st1.misses == st0.misses &&
+              st1.errors == st0.errors);
         make_value(val, R_LEN, 0, 1); /* back as it was, for what follows */
         CHECK_R(kvs_store_put(s, all3[0], strlen(all3[0]), val, R_LEN), KVS_OK);
     }

@@ -486,6 +486,8 @@ static void put_unidentified(kvs_store *s, const char *key, const void *v, size_
     CHECK(!__atomic_load_n(&g_fail_fstat, __ATOMIC_SEQ_CST));   /* the put's fstat failed */
     CHECK(!__atomic_load_n(&g_fail_tmpstat, __ATOMIC_SEQ_CST)); /* then its fallback */
     CHECK(__atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST) == seen + 1);
+    __atomic_store_n(&g_fail_fstat, 0, __ATOMIC_SEQ_CST); /* unfired: no cascade */
+    __atomic_store_n(&g_fail_tmpstat, 0, __ATOMIC_SEQ_CST);
 }
 
 /* A store of CAP2 bytes on dir whose fstat and temporary-name fstatat go
@@ -580,6 +582,7 @@ static void test_put_fstat_fallback(const char *dir)
     CHECK_R(kvs_store_put(a, "f1", 2, g_val, VLEN), KVS_OK);
     CHECK(!__atomic_load_n(&g_fail_fstat, __ATOMIC_SEQ_CST));
     CHECK(__atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST) == seen + 1); /* asked by the temporary name */
+    __atomic_store_n(&g_fail_fstat, 0, __ATOMIC_SEQ_CST);
     CHECK_R(kvs_store_put(a, "f2", 2, g_val, VLEN), KVS_OK);
     CHECK(__atomic_load_n(&g_tmpstats, __ATOMIC_SEQ_CST) == seen + 1); /* only when the fstat failed */
     CHECK_R(kvs_store_put(a, "f3", 2, g_val, VLEN), KVS_OK); /* f1 goes, in its LRU place */

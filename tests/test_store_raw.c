@@ -679,10 +679,6 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-/* An entry removed while a get is in the middle of reading it: the get
-   still returns its bytes whole, because the slot is quarantined only when
-   the last reader is done, so the puts that need room meanwhile take other
-   slots. (Eviction of an entry being read: test_evict_skips_readers.) */
 /* Pins survive an overwrite of the key (the manual): the new value is as
    pinned as the old one was, through puts that evict everything else, and
    the one pin taken before the overwrite is the one there is to drop. */
@@ -715,6 +711,10 @@ static void test_pin_survives_overwrite(void)
     unlink(path);
 }
 
+/* An entry removed while a get is in the middle of reading it: the get
+   still returns its bytes whole, because the slot is quarantined only when
+   the last reader is done, so the puts that need room meanwhile take other
+   slots. (Eviction of an entry being read: test_evict_skips_readers.) */
 static void test_remove_while_read(void)
 {
     char path[1200], err[256], k[64];

@@ -752,6 +752,58 @@ static void test_torn_overwrite_scan(void)
     unlink(pc);
 }
 
+/* A checkpoint copy is valid only in the region its header names
+   (FORMAT.md 6.2). The newest copy's block, written into the other region
+   as well (a misplaced or stale block), is not a copy of that region: with
+   the newest damaged, neither is valid, and the restore scans every slot
+   (restore_fallback 2), finding every object. */
+static void test_misplaced_copy(void)
+{
+    char pa[1200], k[16];
+    kvs_store *s;
+    kvs_store_stats st;
+    ckinfo ci;
+    unsigned char *blk = NULL;
+    uint32_t c, o;
+    unsigned i;
+    int fd;
+    t_path(pa, sizeof pa, "misplaced");
+    snprintf(t_ctx, sizeof t_ctx, "a copy's block in the other region");
+    s = open_small(pa, 1);
+    if (!CHECK(s != NULL))
+        return;
+    for (i = 1; i <= 5; i++) {
+        snprintf(k, sizeof k, "m%u", i);
+        nf_put(s, k, i);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    if (!CHECK(ck_read(pa, &ci) == 0 && ci.len[ci.copy] > 40))
+        return;
+    c = ci.copy;
+    o = c ^ 1u;
+    blk = (unsigned char *)t_xmalloc((size_t)(64 + ci.len[c]));
+    fd = open(pa, O_RDWR);
+    CHECK(fd >= 0 && read_at(pa, ci.off[c], blk, (size_t)(64 + ci.len[c])) == 0 &&
+          pwrite(fd, blk, (size_t)(64 + ci.len[c]), (off_t)ci.off[o]) == (ssize_t)(64 + ci.len[c]));
+    if (fd >= 0)
+        close(fd);
+    CHECK(poke(pa, ci.off[c] + 64 + ci.len[c] / 2, 0x5a) == 0); /* the newest, in its own region */
+    free(blk);
+    free(ci.payload);
+    s = open_small(pa, 0);
+    if (CHECK(s != NULL)) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.restore_fallback == 2 && st.objects == 5);
+        for (i = 1; i <= 5; i++) {
+            snprintf(k, sizeof k, "m%u", i);
+            nf_check(s, k, (int)i);
+        }
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    t_ctx[0] = '\0';
+    unlink(pa);
+}
+
 int main(void)
 {
     char path[1200];
@@ -764,6 +816,7 @@ int main(void)
     test_newest_copy_damaged();
     test_fallback_reuse_and_limit();
     test_torn_overwrite_scan();
+    test_misplaced_copy();
     t_path(path, sizeof path, "store");
     g_chunk = kvsi_ru(kvsi_max64(KVSI_RAW_CHUNK, 4096), 4096);
     /* A payload of about four and a half chunks (at least 1500 entries):
