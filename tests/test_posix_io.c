@@ -320,6 +320,14 @@ static int64_t fault_io(fault *ft, int wr, int fd, void *buf, size_t len, uint64
     return (int64_t)n;
 }
 
+/* A cleared fault and a cleared ops table whose hooks will receive it. */
+static void fault_ops(fault *ft, kvs_sysops *ops)
+{
+    memset(ft, 0, sizeof *ft);
+    memset(ops, 0, sizeof *ops);
+    ops->user = ft;
+}
+
 static int64_t h_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
 {
     return fault_io((fault *)u, 0, fd, buf, len, off);
@@ -911,9 +919,7 @@ static void test_config_and_alloc(void)
            device would take it) */
         fault ft;
         kvs_sysops ops;
-        memset(&ft, 0, sizeof ft);
-        memset(&ops, 0, sizeof ops);
-        ops.user = &ft;
+        fault_ops(&ft, &ops);
         ops.pwrite = h_pwrite;
         cfg.sysops = &ops;
         f = NULL;
@@ -1080,9 +1086,7 @@ static void test_config_and_alloc(void)
         {
             fault ft;
             kvs_sysops ops;
-            memset(&ft, 0, sizeof ft);
-            memset(&ops, 0, sizeof ops);
-            ops.user = &ft;
+            fault_ops(&ft, &ops);
             ops.fsync = h_sync;
             ft.kind = F_ERR;
             ft.every = 1;
