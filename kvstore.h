@@ -690,7 +690,8 @@ typedef struct kvs_sysops {
        filesystem store's object opens (type, size, and the device, inode
        and mtime a get compares with what it knows), the put's record of
        what it published (on a failure the put asks fstatat of its
-       temporary name; when both fail it only forgoes the record: the
+       temporary name, and takes only a regular file of the length it
+       wrote; when that fails too it only forgoes the record: the
        next get reads the header, or the eviction records the file at its
        turn and removes it, checked, at a later one), the path-set read.
        fstatat(dirfd, path), never following a symlink: that fallback of
@@ -1605,8 +1606,6 @@ KVSDEF int kvs_ptr_is_aligned(const void *ptr, size_t align)
     return kvs_is_pow2(align) && ((uintptr_t)ptr & (uintptr_t)(align - 1)) == 0;
 }
 
-/* Default allocator: malloc a block large enough to align inside it, and keep
-   the pointer malloc returned in the word just below the aligned address. */
 /* Bytes the default allocator adds to a block of the given alignment: room
    to align the start and to keep the malloc pointer just below it. */
 static size_t kvsi_default_extra(size_t align)
@@ -1616,6 +1615,8 @@ static size_t kvsi_default_extra(size_t align)
     return align - 1 + sizeof(void *);
 }
 
+/* Default allocator: malloc a block large enough to align inside it, and keep
+   the pointer malloc returned in the word just below the aligned address. */
 static void *kvsi_default_alloc(void *user, size_t size, size_t align)
 {
     size_t extra, total;

@@ -7587,8 +7587,9 @@ static kvs_result kvsi_fs_put(void *ev, const void *key, size_t klen, const void
         /* The fstat failed: ask by the temporary name, which no other put
            uses and which only this put renames, so it still names the file
            just written (a regular file of the length written, or none is
-           recorded). Without an identity the entry would be evicted by
-           name at a later turn instead of in its LRU place. */
+           recorded). Without an identity the eviction would only record
+           the file at the entry's turn and remove it, checked, at a later
+           one, out of its LRU place. */
         kvs_file_status sb;
         if (kvsi_sys_fstatat(fs->ops, d->fd, tmp, &sb) == 0 && sb.type == KVS_FTYPE_REGULAR &&
             sb.size == (uint64_t)po + wlen) {

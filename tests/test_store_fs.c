@@ -1557,7 +1557,8 @@ static void test_sync_dirs(void)
         __atomic_store_n(&g_dir_syncs, 0, __ATOMIC_SEQ_CST);
         CHECK_R(kvs_store_sync(s), KVS_OK);
         if (!CHECK(__atomic_load_n(&g_dir_syncs, __ATOMIC_SEQ_CST) == (lv[i] == KVS_DURABLE_FULL ? 0 : 1)))
-            fprintf(stderr, "  durability %d: %d directory syncs\n", (int)lv[i], g_dir_syncs);
+            fprintf(stderr, "  durability %d: %d directory syncs\n", (int)lv[i],
+                    __atomic_load_n(&g_dir_syncs, __ATOMIC_SEQ_CST));
         CHECK_R(kvs_store_close(s), KVS_OK);
     }
 }

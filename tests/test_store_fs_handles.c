@@ -449,10 +449,8 @@ static void get_is(kvs_store *s, const char *key, const unsigned char *want)
     CHECK(n == VLEN && memcmp(g_rd, want, VLEN) == 0);
 }
 
-/* A put whose fstat failed published a file its handle could not identify.
-   When that entry's turn to be evicted comes, another handle's newer,
-   acknowledged file at the name stays (the eviction once unlinked whatever
-   was at the name); the unidentified file itself goes in a later turn. */
+/* Hooks that fail a put's fstat of its file, and its fallback fstatat of
+   the temporary name, once each when armed. */
 static int g_fail_fstat;   /* atomic: the next fstat answers EIO */
 static int g_fail_tmpstat; /* atomic: the next fstatat of a temporary name answers EIO */
 static int g_tmpstats;     /* atomic: fstatat calls on a temporary name */
@@ -490,14 +488,20 @@ static void put_unidentified(kvs_store *s, const char *key, const void *v, size_
     __atomic_store_n(&g_fail_tmpstat, 0, __ATOMIC_SEQ_CST);
 }
 
+/* ops cleared, with the two hooks above */
+static void stat_hooks(kvs_sysops *ops)
+{
+    memset(ops, 0, sizeof *ops);
+    ops->fstat = h_fstat_once;
+    ops->fstatat = h_fstatat_tmp_once;
+}
+
 /* A store of CAP2 bytes on dir whose fstat and temporary-name fstatat go
    through the hooks above; ops must outlive it. */
 static kvs_store *open_stat_hooked(const char *dir, kvs_sysops *ops)
 {
     kvs_store_config c;
-    memset(ops, 0, sizeof *ops);
-    ops->fstat = h_fstat_once;
-    ops->fstatat = h_fstatat_tmp_once;
+    stat_hooks(ops);
     cfg_fs(&c, dir);
     c.sysops = ops;
     c.capacity_bytes = CAP2;
@@ -514,6 +518,10 @@ static void check_gone(const char *dir, const char *key)
     CHECK(stat(path, &sb) != 0 && errno == ENOENT);
 }
 
+/* A put whose fstat failed published a file its handle could not identify.
+   When that entry's turn to be evicted comes, another handle's newer,
+   acknowledged file at the name stays (the eviction once unlinked whatever
+   was at the name); the unidentified file itself goes in a later turn. */
 static void test_evict_unidentified(const char *dir)
 {
     kvs_sysops ops;
@@ -521,9 +529,7 @@ static void test_evict_unidentified(const char *dir)
     kvs_store_stats st;
     unsigned char w[VLEN];
     size_t n = 0;
-    memset(&ops, 0, sizeof ops);
-    ops.fstat = h_fstat_once;
-    ops.fstatat = h_fstatat_tmp_once;
+    stat_hooks(&ops);
     if (!open_pair_cap(dir, CAP2, &ops, NULL, &a, &b))
         return;
     memset(w, 'A', sizeof w);
