@@ -1334,14 +1334,13 @@ KVSDEF kvs_result kvs_store_remove(kvs_store *s, const void *key, size_t key_len
    not taken in any of these cases); unpin: KVS_E_INVAL for a key not
    pinned, the unlock's error (the pin is dropped, and the lock stays until
    close or the next unpin of that name to 0: no handle evicts the object
-   meanwhile, this one included). Pins survive an overwrite
-   of the key in both stores; a remove drops the raw store's (an unpin
-   after it is KVS_NOT_FOUND, as for any key the raw store does not
-   hold), while the filesystem store's, per file name, stay until
-   unpinned. Pins are a count per key, not per caller: in the raw store,
-   after a remove dropped a pin and the key was put and pinned again, the
-   old holder's unpin releases the new pin; callers sharing keys across
-   holders keep their own count (or do not remove pinned keys). Check
+   meanwhile, this one included). Pins belong to the key (FS: to its file
+   name) and stay until unpinned: they survive an overwrite, a remove, and
+   (RAW) a get's drop of a damaged object, and the key's next object is
+   pinned by them. A key removed while pinned can be unpinned (KVS_OK) but
+   not pinned again until it is stored (KVS_NOT_FOUND); RAW: an unpin of a
+   key neither stored nor pinned is KVS_NOT_FOUND. Pins are a count per
+   key, not per caller: each holder drops only what it took. Check
    stats.lock_errno after the open when pins must hold across processes. */
 KVSDEF kvs_result kvs_store_pin(kvs_store *s, const void *key, size_t key_len);
 KVSDEF kvs_result kvs_store_unpin(kvs_store *s, const void *key, size_t key_len);

@@ -3756,6 +3756,8 @@ typedef struct kvsi_rent {
     uint32_t slot, klen, crc;
     uint32_t readers, pins;
     unsigned char dead;               /* out of the index, waiting for readers */
+    unsigned char orphan;             /* out of the index with pins: on R->opins
+                                         (lnext/lprev), the key's pins      */
     unsigned char bad;                /* a reader found it damaged (counted)    */
     size_t mem;
     unsigned char *key;
@@ -3855,6 +3857,9 @@ typedef struct kvsi_raw {
     size_t nbk, count;
     uint64_t bytes, idx_bytes;        /* payload bytes; checkpoint entry bytes */
     kvsi_rent *mru, *lru;
+    kvsi_rent *opins;                 /* pins of keys not in the index (removed
+                                         or found damaged while pinned): the
+                                         key's next entry takes them        */
     uint32_t *freel;
     size_t nfree;
     kvsi_rq *quar;
@@ -4034,10 +4039,63 @@ static void kvsi_raw_touch(kvsi_raw *R, kvsi_rent *e)
     }
 }
 
-/* Into the hash table and at the MRU end. */
+static void kvsi_raw_ent_free(kvsi_raw *R, kvsi_rent *e); /* below */
+
+/* The pins of a key no entry in the index holds (mu held): they stay with
+   the key, as the filesystem store's stay with the file name, so that an
+   unpin by their holder does not release pins taken on the key's next
+   object. The entry keeps them, off the LRU and linked on R->opins, until
+   its key is linked again (kvsi_raw_link) or they are unpinned to 0. */
+static void kvsi_raw_orphan(kvsi_raw *R, kvsi_rent *e)
+{
+    e->orphan = 1;
+    e->lprev = NULL;
+    e->lnext = R->opins;
+    if (R->opins != NULL)
+        R->opins->lprev = e;
+    R->opins = e;
+}
+
+/* The orphaned pins of this key, or NULL (mu held). */
+static kvsi_rent *kvsi_raw_orphan_find(const kvsi_raw *R, const void *key, size_t klen, uint64_t h)
+{
+    kvsi_rent *o;
+    for (o = R->opins; o != NULL; o = o->lnext)
+        if (o->hash == h && o->klen == klen && memcmp(o->key, key, klen) == 0)
+            return o;
+    return NULL;
+}
+
+/* o's pins are gone (unpinned to 0, or taken by the key's new entry): off
+   R->opins, and freed unless a reader still holds it (its last release
+   quarantines the slot and frees it; with no reader, its slot already
+   went at the drop). */
+static void kvsi_raw_orphan_end(kvsi_raw *R, kvsi_rent *o)
+{
+    if (o->lprev != NULL)
+        o->lprev->lnext = o->lnext;
+    else
+        R->opins = o->lnext;
+    if (o->lnext != NULL)
+        o->lnext->lprev = o->lprev;
+    o->lprev = o->lnext = NULL;
+    o->orphan = 0;
+    o->pins = 0;
+    if (o->readers == 0)
+        kvsi_raw_ent_free(R, o);
+}
+
+/* Into the hash table and at the MRU end, with the key's orphaned pins. */
 static void kvsi_raw_link(kvsi_raw *R, kvsi_rent *e)
 {
     size_t b;
+    if (R->opins != NULL) {
+        kvsi_rent *o = kvsi_raw_orphan_find(R, e->key, e->klen, e->hash);
+        if (o != NULL) {
+            e->pins = o->pins; /* an entry linked anew has none of its own */
+            kvsi_raw_orphan_end(R, o);
+        }
+    }
     if (R->count >= R->nbk)
         kvsi_raw_grow(R);
     b = (size_t)(e->hash & (R->nbk - 1));
@@ -4210,14 +4268,18 @@ static void kvsi_raw_evict_end(kvsi_raw *R, kvsi_rent *held, int ok, uint64_t re
     }
 }
 
-/* Take e out of the index; its slot is quarantined now or by its last reader. */
+/* Take e out of the index; its slot is quarantined now or by its last
+   reader, and its pins stay with the key (kvsi_raw_orphan). */
 static void kvsi_raw_drop(kvsi_raw *R, kvsi_rent *e)
 {
     kvsi_raw_unlink(R, e);
     R->mut_seq++;
+    if (e->pins > 0)
+        kvsi_raw_orphan(R, e);
     if (e->readers == 0) {
         kvsi_raw_quarantine(R, e->slot, e->gen);
-        kvsi_raw_ent_free(R, e);
+        if (!e->orphan)
+            kvsi_raw_ent_free(R, e);
     } else {
         e->dead = 1;
     }
@@ -4816,13 +4878,16 @@ static void kvsi_raw_release(kvsi_raw *R, kvsi_rent *e, int corrupt)
             kvsi_raw_unlink(R, e);
             R->mut_seq++;
             e->dead = 1;
+            if (e->pins > 0)
+                kvsi_raw_orphan(R, e);
         }
     }
     if (e->readers != 0)
         return;
     if (e->dead) {
         kvsi_raw_quarantine(R, e->slot, e->gen);
-        kvsi_raw_ent_free(R, e);
+        if (!e->orphan)
+            kvsi_raw_ent_free(R, e);
     }
     if (R->room_waits > 0) /* a put waiting for room: this entry was read (it
                               may be evictable now), or its slot is
@@ -4934,9 +4999,13 @@ static kvs_result kvsi_raw_pin(void *eng, const void *key, size_t klen, int delt
     kvsi_raw *R = (kvsi_raw *)eng;
     kvsi_rent *e;
     kvs_result r = KVS_OK;
+    uint64_t h = kvsi_raw_hash(key, klen);
     pthread_mutex_lock(&R->mu);
-    e = kvsi_raw_find(R, key, klen, kvsi_raw_hash(key, klen));
-    if (e == NULL)
+    e = kvsi_raw_find(R, key, klen, h);
+    if (e == NULL && delta < 0 && (e = kvsi_raw_orphan_find(R, key, klen, h)) != NULL) {
+        if (--e->pins == 0) /* the last pin of a key not stored */
+            kvsi_raw_orphan_end(R, e);
+    } else if (e == NULL)
         r = KVS_NOT_FOUND;
     else if (delta > 0 && e->pins == UINT32_MAX)
         r = KVS_E_OVERFLOW;

@@ -1159,6 +1159,135 @@ out:
 }
 
 
+/* Pins stay with the key when its object leaves the index without being
+   evicted: removed, or dropped as damaged by a get (the manual). The
+   holder's unpin then drops its own pin, not one taken on the key's next
+   object; the next object of the key is as pinned as the removed one was.
+   With a get holding the removed entry (held in its pread), the entry's
+   memory outlives both the reader and the pin in either order (ASan). */
+static void test_pin_survives_remove(void)
+{
+    char path[1200], err[256], k[64];
+    kvs_store *s;
+    kvs_sysops ops;
+    kvs_layout l;
+    kvs_objhdr oh;
+    block_ctx b;
+    reader_arg ra;
+    pthread_t th;
+    unsigned char buf[4096], rd[4096];
+    size_t got;
+    int64_t slot;
+    uint64_t i;
+    int order;
+    t_path(path, sizeof path, "pinrm");
+    s = open_small(path, 4, err, sizeof err);
+    if (!CHECK(s != NULL)) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    keyname(k, sizeof k, 0);
+    /* a pin and a remove: the unpin is the holder's, then there is none */
+    CHECK_R(put_obj(s, 0, 1, 4096, buf), KVS_OK);
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+    CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK);
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_NOT_FOUND); /* nothing to pin */
+    CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_NOT_FOUND);
+    /* holder A pins and removes; the key is put again and holder C pins
+       it; A's unpin leaves C's pin, through puts that evict all else */
+    CHECK_R(put_obj(s, 0, 2, 4096, buf), KVS_OK);
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);     /* A */
+    CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK);
+    CHECK_R(put_obj(s, 0, 3, 2000, buf), KVS_OK);
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);     /* C */
+    CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);   /* A's */
+    for (i = 1; i <= 12; i++)
+        CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
+    CHECK(get_check(s, 0, 3, 2000, rd, sizeof rd, buf));
+    CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);   /* C's */
+    CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_E_INVAL);
+    for (i = 13; i <= 16; i++) /* unpinned: it goes in its turn */
+        CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
+    CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+    /* a pinned object a get finds damaged: dropped, its pin kept for the
+       key's next object */
+    CHECK_R(put_obj(s, 0, 4, 3000, buf), KVS_OK);
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    slot = -1;
+    if (CHECK(file_layout(path, &l) == 0))
+        slot = slot_of_key(path, &l, k, &oh);
+    if (CHECK(slot >= 0 && oh.generation > 0 && oh.payload_len == 3000)) {
+        CHECK(poke(path, l.slots_offset + (uint64_t)slot * l.slot_bytes + oh.payload_offset + 100, 0x40) == 0);
+        got = 0;
+        CHECK_R(kvs_store_get(s, k, strlen(k), rd, sizeof rd, &got), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+        CHECK_R(put_obj(s, 0, 5, 1000, buf), KVS_OK);
+        for (i = 17; i <= 28; i++)
+            CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
+        CHECK(get_check(s, 0, 5, 1000, rd, sizeof rd, buf));
+        CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);
+        CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_E_INVAL);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
+
+    /* a removed pinned entry a get still reads: unpinned before (order 0)
+       or after (order 1) the get ends; the key's next object takes the
+       pin where it is still held */
+    for (order = 0; order < 2; order++) {
+        memset(&ops, 0, sizeof ops);
+        memset(&b, 0, sizeof b);
+        pthread_mutex_init(&b.mu, NULL);
+        pthread_cond_init(&b.cv, NULL);
+        ops.user = &b;
+        ops.pread = block_pread;
+        s = open_small_ops(path, 4, &ops, err, sizeof err);
+        if (!CHECK(s != NULL)) {
+            fprintf(stderr, "open: %s\n", err);
+            break;
+        }
+        CHECK_R(put_obj(s, 0, 1, 4096, buf), KVS_OK);
+        CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+        pthread_mutex_lock(&b.mu);
+        b.armed = 1;
+        pthread_mutex_unlock(&b.mu);
+        ra.s = s;
+        ra.id = 0;
+        ra.ok = 0;
+        pthread_create(&th, NULL, reader_main, &ra);
+        pthread_mutex_lock(&b.mu);
+        while (!b.inside)
+            pthread_cond_wait(&b.cv, &b.mu);
+        pthread_mutex_unlock(&b.mu);
+        CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK);
+        if (order == 0)
+            CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);
+        pthread_mutex_lock(&b.mu);
+        b.release = 1;
+        pthread_cond_broadcast(&b.cv);
+        pthread_mutex_unlock(&b.mu);
+        pthread_join(th, NULL);
+        CHECK(ra.ok == 1);
+        CHECK_R(put_obj(s, 0, 2, 2000, buf), KVS_OK);
+        for (i = 1; i <= 12; i++)
+            CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
+        if (order == 0) {
+            CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND); /* no pin left */
+            CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_NOT_FOUND);
+        } else {
+            CHECK(get_check(s, 0, 2, 2000, rd, sizeof rd, buf));
+            CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);
+            CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_E_INVAL);
+        }
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        pthread_mutex_destroy(&b.mu);
+        pthread_cond_destroy(&b.cv);
+        unlink(path);
+    }
+}
+
 /* A pread hook that answers at most 16 bytes a call (a short read, as the
    system may give). */
 static int64_t pread16(void *u, int fd, void *buf, size_t len, uint64_t off)
@@ -1602,6 +1731,7 @@ int main(void)
     test_ops();
     test_eviction();
     test_pin_survives_overwrite();
+    test_pin_survives_remove();
     test_overwrite_full();
     test_overwrite_waiting();
     test_overwrites_mutual();
