@@ -7,6 +7,9 @@
 #define KVS_IMPLEMENTATION
 #include "kvstore.h"
 #include "test_util.h"
+#if KVSI_CRC32C_DISPATCH
+#include <cpuid.h>
+#endif
 
 /* Bit-at-a-time CRC32C straight from the definition. */
 static uint32_t ref_crc32c(const unsigned char *p, size_t n)
@@ -144,6 +147,17 @@ static void test_crc_impl(void)
     }
 #else
     CHECK(!vx);
+#endif
+#if KVSI_CRC32C_DISPATCH
+    {
+        /* The run-time choice against the CPU's own answer (CPUID leaf 1,
+           ECX bit 20), not libgcc's: a dispatch that fell back to the
+           software kernel on a CPU with SSE4.2 fails here. */
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        int sse42 = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 20)) != 0;
+        CHECK(kvs_crc32c_hw_available() == sse42);
+        CHECK(!strcmp(impl, "software") == !sse42);
+    }
 #endif
 }
 
