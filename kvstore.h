@@ -945,7 +945,9 @@ typedef struct kvs_io_op {
     size_t len;                /* CALL: ignored, never split                  */
     kvs_result result;         /* out: KVS_OK or the error (CALL: its return);
                                   never KVS_E_AGAIN once done (EAGAIN, or a
-                                  CALL's KVS_E_AGAIN, is KVS_E_IO)           */
+                                  CALL's KVS_E_AGAIN, is KVS_E_IO); an op
+                                  split into tasks that failed in several
+                                  reports the lowest-offset task's error   */
     size_t bytes;              /* out: len on success, else 0 (CALL: 0)      */
     kvs_result (*call)(void *arg); /* CALL / CALL_LOW only                    */
 } kvs_io_op;

@@ -2148,7 +2148,8 @@ typedef struct kvsi_task {
 
 typedef struct kvsi_opstate {
     size_t pending;    /* tasks not finished */
-    kvs_result err;
+    kvs_result err;    /* the failed task's at the lowest offset, or KVS_OK */
+    uint64_t err_off;  /* that task's offset */
 } kvsi_opstate;
 
 struct kvs_batch {
@@ -2326,8 +2327,12 @@ static void kvsi_task_done(kvs_pool *p, kvsi_task *t, kvs_result r, int canceled
        (EAGAIN) reports KVS_E_IO, as the stores do */
     if (r == KVS_E_AGAIN)
         r = KVS_E_IO;
-    if (r != KVS_OK && s->err == KVS_OK)
+    /* of several failed pieces, the first in the file (not the first to
+       finish): the same result whatever order the workers ran them in */
+    if (r != KVS_OK && (s->err == KVS_OK || t->off < s->err_off)) {
         s->err = r;
+        s->err_off = t->off;
+    }
     if (--s->pending == 0) {
         kvs_io_op *op = &b->ops[t->op];
         op->result = s->err;

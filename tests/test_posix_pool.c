@@ -545,6 +545,110 @@ static void test_split_and_poll(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* An op split into tasks that fail in several pieces reports the error of
+   the piece first in the file, not of the first to finish: the piece at
+   offset 0 fails (EIO) only after the last piece has failed (EACCES). With
+   `reverse`, the first piece fails first: the same answer. */
+typedef struct order_fail {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t first_off, last_off;
+    int reverse, last_failed, first_failed, waited_out;
+} order_fail;
+
+static int64_t order_pread(void *u, int fd, void *buf, size_t len, uint64_t off)
+{
+    order_fail *o = (order_fail *)u;
+    struct timespec ts;
+    ssize_t n;
+    int64_t r = 0;
+    pthread_mutex_lock(&o->mu);
+    deadline_in(&ts, 10);
+    if (off == o->first_off) {
+        while (!o->reverse && !o->last_failed && !o->waited_out)
+            if (pthread_cond_timedwait(&o->cv, &o->mu, &ts) != 0)
+                o->waited_out = 1;
+        o->first_failed = 1;
+        r = -EIO;
+    } else if (off == o->last_off) {
+        while (o->reverse && !o->first_failed && !o->waited_out)
+            if (pthread_cond_timedwait(&o->cv, &o->mu, &ts) != 0)
+                o->waited_out = 1;
+        o->last_failed = 1;
+        r = -EACCES;
+    }
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    if (r != 0)
+        return r;
+    n = pread(fd, buf, len, (off_t)off);
+    return n < 0 ? -(int64_t)errno : (int64_t)n;
+}
+
+static void test_split_error_order(void)
+{
+    const size_t MiB = (size_t)1 << 20, len = 4 * MiB;
+    kvs_sysops ops;
+    kvs_pool_config pc;
+    kvs_pool *p = NULL;
+    kvs_file *f;
+    kvs_batch *b = NULL;
+    kvs_io_op op;
+    kvs_pool_stats ps;
+    order_fail o;
+    void *m = NULL;
+    int reverse;
+    memset(&o, 0, sizeof o);
+    pthread_mutex_init(&o.mu, NULL);
+    pthread_cond_init(&o.cv, NULL);
+    o.first_off = 0;
+    o.last_off = 3 * MiB;
+    memset(&ops, 0, sizeof ops);
+    ops.user = &o;
+    ops.pread = order_pread;
+    f = open_file("splitorder", KVS_DIRECT_PREFER, len, &ops, KVS_FILE_CREATE | KVS_FILE_TRUNC);
+    kvs_pool_config_init(&pc);
+    pc.threads = 2;
+    pc.task_bytes = MiB;
+    CHECK_R(kvs_aligned_alloc(NULL, len, 4096, &m), KVS_OK);
+    if (!CHECK(f != NULL && m != NULL) || !CHECK_R(kvs_pool_create(&pc, &p), KVS_OK))
+        goto out;
+    for (reverse = 0; reverse < 2; reverse++) {
+        pthread_mutex_lock(&o.mu);
+        o.reverse = reverse;
+        o.first_failed = o.last_failed = o.waited_out = 0;
+        pthread_mutex_unlock(&o.mu);
+        memset(&op, 0, sizeof op);
+        op.file = f;
+        op.kind = KVS_OP_READ;
+        op.offset = 0;
+        op.buf = m;
+        op.len = len;
+        CHECK_R(kvs_pool_submit(p, &op, 1, &b), KVS_OK);
+        if (b == NULL)
+            break;
+        CHECK_R(kvs_batch_wait(b), KVS_OK);
+        CHECK(!o.waited_out); /* both pieces failed, in the order wanted */
+        CHECK(o.first_failed && o.last_failed);
+        CHECK_R(op.result, KVS_E_IO);
+        CHECK(op.bytes == 0);
+        CHECK(kvs_batch_failed(b) == 1);
+        CHECK_R(kvs_batch_free(b), KVS_OK);
+    }
+    kvs_pool_get_stats(p, &ps);
+    CHECK(ps.ops_split == 2 && ps.ops_failed == 2 && ps.tasks_run == 8);
+out:
+    if (p != NULL)
+        kvs_pool_destroy(p);
+    if (f != NULL)
+        CHECK_R(kvs_file_close(f), KVS_OK);
+    remove_file("splitorder");
+    kvs_aligned_free(NULL, m, len, 4096);
+    pthread_mutex_destroy(&o.mu);
+    pthread_cond_destroy(&o.cv);
+}
+
+/* ------------------------------------------------------------------ */
 /* With one worker held at a gate, queued writes then queued reads: with
    read priority the reads reach the disk first, without it FIFO order; and
    with read priority a write queued behind a long run of reads waits for
@@ -1210,6 +1314,7 @@ int main(void)
     t_setup_dir("pool");
     test_mixed();
     test_split_and_poll();
+    test_split_error_order();
     test_priority();
     test_shutdown();
     test_alloc_failure();
