@@ -502,7 +502,7 @@ print("| op | size | threads | mode | I/O used | GB/s (min-max) | fio GB/s (min-
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for (op, size, t, group, m, kv, fv, ratio, io, cache, cpu, p99, bounce, sp, fsp, _pr) in rows:
     fio_name = "fio (same file)" if group == "file" else "fio (1 file/object)"
-    print(f"| {op} | {size} | {t} | {m} | {io}{' '+cache if op=='get' else ''} | {kv:.3f} ({sp[0]:.2f}-{sp[1]:.2f}) | "
+    print(f"| {op} | {size} | {t} | {m} | {io}{' '+cache if op=='get' and cache != '-' else ''} | {kv:.3f} ({sp[0]:.2f}-{sp[1]:.2f}) | "
           f"{fv:.3f} ({fsp[0]:.2f}-{fsp[1]:.2f}) | {ratio:.2f} | {cpu:.3f} | {p99:.2f} | {bounce:.0f} |")
 
 if checks:

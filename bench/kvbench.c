@@ -1585,11 +1585,16 @@ static void remove_all(bench *b)
         remove_target_data(b, r);
 }
 
-static const char *cache_label(bench *b, int read_phase)
+/* A read phase's page cache: "cold" when it was dropped before the phase;
+   else "warm" for reads that can come from it, "-" for O_DIRECT reads
+   (their data comes from the disk either way). */
+static const char *cache_label(bench *b, int read_phase, const phase_result *pr)
 {
     if (!read_phase)
         return "-";
-    return b->cache_dropped ? "cold" : "warm";
+    if (b->cache_dropped)
+        return "cold";
+    return strcmp(pr->io, "direct") == 0 && !pr->fell_back ? "-" : "warm";
 }
 
 /* Between a write phase and a read phase: drop the page cache if allowed. */
@@ -1610,7 +1615,7 @@ static int run_config(bench *b, row *rows, size_t *nrows)
     open_all(b, fresh);
     if (o->op == OP_PUT || o->op == OP_BOTH) {
         rc = run_phase(b, PH_PUT, &pr);
-        pr.cache = cache_label(b, 0);
+        pr.cache = cache_label(b, 0, &pr);
         if (rc)
             return fail_phase(b, &pr);
         if (o->json)
@@ -1632,7 +1637,7 @@ static int run_config(bench *b, row *rows, size_t *nrows)
         }
         between(b);
         rc = run_phase(b, k, &pr);
-        pr.cache = cache_label(b, 1);
+        pr.cache = cache_label(b, 1, &pr);
         if (rc)
             return fail_phase(b, &pr);
         if (o->json)
@@ -2199,9 +2204,9 @@ int main(int argc, char **argv)
         printf("\n");
         printf("GB/s = 1e9 bytes/s of object payload; latency per %s; CPU s/GB = process CPU time (all threads) per\n"
                "GB moved; bounce = bytes copied through an aligned buffer; io = what was used (buf(fb): O_DIRECT\n"
-               "refused, fell back). cache: cold = page cache dropped before the read phase; warm = it could not be\n",
+               "refused, fell back). cache: cold = page cache dropped before the read phase; warm = it was not\n",
                b.o.batch > 1 ? "call (a batch)" : "object");
-        printf("dropped (needs root), buffered reads may come from memory.%s\n",
+        printf("(needs root; --no-drop), buffered reads may come from memory; - = O_DIRECT reads, not dropped.%s\n",
                with_ref ? " vs io = GB/s over the io layer's at the same threads and op." : "");
         if (b.drop_denied)
             printf("note: the page cache could not be dropped (not root): read figures are labelled warm.\n");
