@@ -6113,13 +6113,16 @@ static kvs_result kvsi_raw_restore(kvsi_raw *R, char *err, size_t cap)
     } else {
         /* Step 2b. The copy taken is the newest checkpoint written when the
            other one's header decodes with a smaller seq (a newer one's
-           write would have replaced it, header last) or is all zero (never
-           written: a format zeroes it). Otherwise slots it lists may have
-           been reused: each is checked, and the scan covers every slot (a
-           newer checkpoint may have raised alloc_limit);
-           stats.restore_fallback says so. */
+           write would have replaced it, header last) or is all zero while
+           the copy taken is seq 1 (never written: a format zeroes it and
+           writes seq 1 to copy 0, and checkpoints alternate, so a later
+           seq means the other copy was written once and is damaged now).
+           Otherwise slots it lists may have been reused: each is checked,
+           and the scan covers every slot (a newer checkpoint may have
+           raised alloc_limit); stats.restore_fallback says so. */
         uint32_t o = R->next_copy;
-        if (!blank[o] && !(rc[o] == KVS_OK && hc[o].copy == o && hc[o].seq < hc[o ^ 1u].seq)) {
+        if (!(blank[o] && hc[o ^ 1u].seq == 1) &&
+            !(rc[o] == KVS_OK && hc[o].copy == o && hc[o].seq < hc[o ^ 1u].seq)) {
             r = kvsi_raw_verify_listed(R, smap);
             if (r != KVS_OK) {
                 kvs_aligned_free(R->ap, smap, n, 1);

@@ -609,6 +609,70 @@ static void test_newest_copy_damaged(void)
     unlink(pa);
 }
 
+/* An all-zero header is "never written" only beside the format's
+   checkpoint (seq 1): a store copied right after its format restores from
+   copy 0 as the newest. A newest copy whose header was zeroed after it was
+   on disk is damage: the older copy (seq 2) lists K at the slot K's third
+   value took after the newest freed it, and only the fallback's checks and
+   full scan find that value (trusted as the newest, the older copy's scan
+   would take K's second value). */
+static void test_zeroed_header(void)
+{
+    char pa[1200], pc[1200];
+    kvs_store *s;
+    kvs_store_stats st;
+    ckinfo ci;
+    t_path(pa, sizeof pa, "zhA");
+    t_path(pc, sizeof pc, "zhC");
+    snprintf(t_ctx, sizeof t_ctx, "zeroed header: just formatted");
+    s = open_small(pa, 1);
+    if (!CHECK(s != NULL))
+        return;
+    nf_put(s, "K", 1);
+    copy_file(pa, pc); /* copy 0: the format's checkpoint; copy 1: zero */
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    s = open_small(pc, 0);
+    if (CHECK(s != NULL)) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.restore_fallback == 0 && st.corruptions == 0);
+        nf_check(s, "K", 1);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    snprintf(t_ctx, sizeof t_ctx, "zeroed header: the newest copy's");
+    s = open_small(pa, 1);
+    if (!CHECK(s != NULL))
+        return;
+    nf_put(s, "K", 1);
+    CHECK_R(kvs_store_sync(s), KVS_OK); /* seq 2, copy 1: K at slot 0 */
+    nf_put(s, "K", 2);
+    CHECK_R(kvs_store_sync(s), KVS_OK); /* seq 3, copy 0: K at slot 1, slot 0 free */
+    nf_put(s, "K", 3);                  /* into slot 0 */
+    copy_file(pa, pc);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    if (CHECK(ck_read(pc, &ci) == 0)) {
+        CHECK(ci.copy == 0);
+        CHECK(zero_range(pc, ci.off[ci.copy], 64) == 0);
+        free(ci.payload);
+    }
+    s = open_small(pc, 0);
+    if (CHECK(s != NULL)) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.restore_fallback == 1 && st.corruptions == 0);
+        nf_check(s, "K", 3);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    s = open_small(pc, 0); /* that restore wrote a checkpoint: trusted again */
+    if (CHECK(s != NULL)) {
+        kvs_store_get_stats(s, &st);
+        CHECK(st.restore_fallback == 0);
+        nf_check(s, "K", 3);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    t_ctx[0] = '\0';
+    unlink(pa);
+    unlink(pc);
+}
+
 /* Two more restores from the older copy (the newest damaged), each the
    state a crash leaves (the file copied while the store has it open):
    - the slot the older copy lists for K was freed and taken again by a new
@@ -814,6 +878,7 @@ int main(void)
     t_setup_dir("rawld");
     test_foreign_checkpoint();
     test_newest_copy_damaged();
+    test_zeroed_header();
     test_fallback_reuse_and_limit();
     test_torn_overwrite_scan();
     test_misplaced_copy();
