@@ -3824,6 +3824,10 @@ typedef struct kvsi_rfl {             /* a put in flight (on its stack)        *
                                          while this one was in flight        */
     struct kvsi_rfl *prev, *next;
     struct kvsi_rfl *rprev, *rnext;   /* R->rsv: still reserving its slot      */
+    uint32_t claim_slot;              /* a slot this put evicted, and (claim) */
+    int claim;                        /* 0: none; 1: the checkpoint that
+                                         releases claim_slot hands it to this
+                                         put; 2: it did (the slot is ours)   */
 } kvsi_rfl;
 
 /* Checkpoint seq, generations and gen_floor read from the device at or
@@ -3874,6 +3878,7 @@ typedef struct kvsi_raw {
     uint64_t fl_ended;                /* puts in flight that have ended     */
     uint64_t removes;                 /* removes run (kvsi_raw_evict_end)   */
     size_t room_waits;                /* puts waiting on icv for room       */
+    size_t nclaims;                   /* puts in R->rsv with claim 1         */
     kvsi_rfl *rsv;                    /* puts reserving a slot (no generation
                                          yet): their keys are not evicted    */
     uint64_t next_unwritten, alloc_disk, alloc_want, next_gen;
@@ -4351,6 +4356,22 @@ static kvs_result kvsi_raw_ck_reserve(kvsi_raw *R, uint64_t need)
 
 /* ---- checkpoints ---- */
 
+/* A slot a checkpoint releases goes to the reserving put that evicted it
+   for its room, if one still waits for it (mu held): else the other puts
+   could take every slot a put frees for itself, round after round, until
+   it gives up with KVS_E_FULL in a store where nothing is pinned. */
+static int kvsi_raw_grant(kvsi_raw *R, uint32_t slot)
+{
+    kvsi_rfl *p;
+    for (p = R->rsv; p != NULL; p = p->rnext)
+        if (p->claim == 1 && p->claim_slot == slot) {
+            p->claim = 2;
+            R->nclaims--;
+            return 1;
+        }
+    return 0;
+}
+
 /* Write a checkpoint. after != 0: skip it when a checkpoint whose snapshot
    was taken at or after snapshot number `after` has already completed. */
 static kvs_result kvsi_raw_ckpt_write(kvsi_raw *R, uint64_t after)
@@ -4472,10 +4493,12 @@ static kvs_result kvsi_raw_ckpt_write(kvsi_raw *R, uint64_t after)
         /* Release what was quarantined before the snapshot and is older
            than its gen_floor; keep the rest in order. */
         for (i = 0, k = 0; i < R->nquar; i++) {
-            if (i < q0 && R->quar[i].gen < floor)
-                R->freel[R->nfree++] = R->quar[i].slot;
-            else
+            if (i < q0 && R->quar[i].gen < floor) {
+                if (R->nclaims == 0 || !kvsi_raw_grant(R, R->quar[i].slot))
+                    R->freel[R->nfree++] = R->quar[i].slot;
+            } else {
                 R->quar[k++] = R->quar[i];
+            }
         }
         R->nquar = k;
         if (mut_at > R->ckpt_mut_seq)
@@ -4573,9 +4596,17 @@ static int kvsi_raw_key_busy(const kvsi_raw *R, const kvsi_rent *e)
     return 0;
 }
 
-/* fl leaves R->rsv (R->mu held). */
+/* fl leaves R->rsv (R->mu held). A claim it still has ends: a slot handed
+   to it and not taken goes to the free list (and a waiting put looks). */
 static void kvsi_raw_rsv_done(kvsi_raw *R, kvsi_rfl *fl)
 {
+    if (fl->claim == 1) {
+        R->nclaims--;
+    } else if (fl->claim == 2) {
+        R->freel[R->nfree++] = fl->claim_slot;
+        pthread_cond_broadcast(&R->icv);
+    }
+    fl->claim = 0;
     if (fl->rprev)
         fl->rprev->rnext = fl->rnext;
     else
@@ -4606,6 +4637,11 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
     R->rsv = fl;
     for (tries = 0;;) {
         uint64_t after;
+        if (fl->claim == 2) { /* handed to this put by the checkpoint */
+            fl->claim = 0;
+            *slot = fl->claim_slot;
+            break;
+        }
         if (R->nfree > 0) {
             *slot = R->freel[--R->nfree];
             break;
@@ -4684,6 +4720,12 @@ static kvs_result kvsi_raw_reserve(kvsi_raw *R, uint32_t *slot, kvsi_rfl *fl)
             kvsi_raw_rsv_done(R, fl);
             pthread_mutex_unlock(&R->mu);
             return KVS_E_FULL;
+        }
+        if (held != NULL && fl->claim == 0) {
+            /* one of this round's slots is this put's when released */
+            fl->claim_slot = held->slot;
+            fl->claim = 1;
+            R->nclaims++;
         }
         after = R->snap_seq + 1;
         removes_at = R->removes;
@@ -4766,6 +4808,7 @@ static kvs_result kvsi_raw_put(void *eng, const void *key, size_t klen, const vo
     e->crc = len > 0 && !ovl ? kvs_crc32c(0, data, len) : 0;
     fl.e = e;
     fl.superseded = 0;
+    fl.claim = 0;
     r = kvsi_raw_reserve(R, &slot, &fl);
     if (r != KVS_OK) {
         kvsi_raw_ent_free(R, e);

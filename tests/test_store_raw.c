@@ -1288,6 +1288,103 @@ static void test_pin_survives_remove(void)
     }
 }
 
+/* A slot a checkpoint releases goes to the reserving put that evicted its
+   object (kvsi_raw_grant), not to the free list where any put could take
+   it: otherwise, under contention, a put could evict for others round
+   after round and end in KVS_E_FULL. White-box: a claimer stands in the
+   reserving list for a removed object's slot; the sync's checkpoint hands
+   the slot to it; a put meanwhile evicts rather than take it; the claimer
+   leaving without it frees it for the next put. */
+static void test_evictor_claim(void)
+{
+    char path[1200], err[256], k[64];
+    kvs_store *s;
+    kvsi_raw *R;
+    kvsi_rent *e, *ce = NULL;
+    kvsi_rfl fl;
+    kvs_store_stats st;
+    unsigned char buf[4096];
+    uint32_t s1 = 0;
+    uint64_t ev;
+    size_t i;
+    int in_free = 0;
+    t_path(path, sizeof path, "claim");
+    s = open_small(path, 3, err, sizeof err);
+    if (!CHECK(s != NULL)) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    R = (kvsi_raw *)s->engine;
+    for (i = 1; i <= 3; i++)
+        CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
+    keyname(k, sizeof k, 1);
+    e = kvsi_raw_find(R, k, strlen(k), kvsi_raw_hash(k, strlen(k)));
+    if (!CHECK(e != NULL) || !CHECK_R(kvsi_raw_ent_new(R, "claimer", 7, &ce), KVS_OK))
+        goto out;
+    s1 = e->slot;
+    CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK); /* s1 quarantined */
+    memset(&fl, 0, sizeof fl);
+    fl.e = ce;
+    pthread_mutex_lock(&R->mu);
+    fl.rnext = R->rsv;
+    if (R->rsv != NULL)
+        R->rsv->rprev = &fl;
+    R->rsv = &fl;
+    fl.claim_slot = s1;
+    fl.claim = 1;
+    R->nclaims++;
+    pthread_mutex_unlock(&R->mu);
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    pthread_mutex_lock(&R->mu);
+    CHECK(fl.claim == 2 && R->nclaims == 0);
+    for (i = 0; i < R->nfree; i++)
+        in_free |= R->freel[i] == s1;
+    CHECK(!in_free);
+    pthread_mutex_unlock(&R->mu);
+    /* another put evicts the least recent object (2) rather than take s1 */
+    kvs_store_get_stats(s, &st);
+    ev = st.evictions;
+    CHECK_R(put_obj(s, 4, 1, 4096, buf), KVS_OK);
+    keyname(k, sizeof k, 4);
+    e = kvsi_raw_find(R, k, strlen(k), kvsi_raw_hash(k, strlen(k)));
+    CHECK(e != NULL && e->slot != s1);
+    keyname(k, sizeof k, 2);
+    CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_NOT_FOUND);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == ev + 1);
+    /* the claimer leaves without taking it: s1 is free for the next put */
+    pthread_mutex_lock(&R->mu);
+    kvsi_raw_rsv_done(R, &fl);
+    CHECK(fl.claim == 0 && R->nclaims == 0 && R->nfree == 1 && R->freel[0] == s1);
+    pthread_mutex_unlock(&R->mu);
+    CHECK_R(put_obj(s, 5, 1, 4096, buf), KVS_OK);
+    keyname(k, sizeof k, 5);
+    e = kvsi_raw_find(R, k, strlen(k), kvsi_raw_hash(k, strlen(k)));
+    CHECK(e != NULL && e->slot == s1);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.evictions == ev + 1); /* no eviction for it */
+    keyname(k, sizeof k, 3);
+    CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_OK);
+    /* a claim not yet granted just ends */
+    memset(&fl, 0, sizeof fl);
+    fl.e = ce;
+    pthread_mutex_lock(&R->mu);
+    fl.rnext = R->rsv;
+    if (R->rsv != NULL)
+        R->rsv->rprev = &fl;
+    R->rsv = &fl;
+    fl.claim_slot = s1;
+    fl.claim = 1;
+    R->nclaims++;
+    kvsi_raw_rsv_done(R, &fl);
+    CHECK(fl.claim == 0 && R->nclaims == 0 && R->nfree == 0 && R->rsv != &fl);
+    pthread_mutex_unlock(&R->mu);
+out:
+    kvsi_raw_ent_free(R, ce);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
+}
+
 /* A pread hook that answers at most 16 bytes a call (a short read, as the
    system may give). */
 static int64_t pread16(void *u, int fd, void *buf, size_t len, uint64_t off)
@@ -1732,6 +1829,7 @@ int main(void)
     test_eviction();
     test_pin_survives_overwrite();
     test_pin_survives_remove();
+    test_evictor_claim();
     test_overwrite_full();
     test_overwrite_waiting();
     test_overwrites_mutual();
