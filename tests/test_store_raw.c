@@ -679,6 +679,32 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* Start a get of id (version 1, 4096 bytes) on *th and return once it is
+   held in its pread (b's hook); reader_release lets it finish. */
+static void reader_hold(block_ctx *b, reader_arg *ra, kvs_store *s, uint64_t id, pthread_t *th)
+{
+    pthread_mutex_lock(&b->mu);
+    b->armed = 1;
+    pthread_mutex_unlock(&b->mu);
+    ra->s = s;
+    ra->id = id;
+    ra->ok = 0;
+    pthread_create(th, NULL, reader_main, ra);
+    pthread_mutex_lock(&b->mu);
+    while (!b->inside)
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void reader_release(block_ctx *b, pthread_t th)
+{
+    pthread_mutex_lock(&b->mu);
+    b->release = 1;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(th, NULL);
+}
+
 /* Pins survive an overwrite of the key (the manual): the new value is as
    pinned as the old one was, through puts that evict everything else, and
    the one pin taken before the overwrite is the one there is to drop. */
@@ -744,28 +770,14 @@ static void test_remove_while_read(void)
     for (i = 0; i < 4; i++)
         CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
     /* id 0 is least recent; a reader holds it */
-    pthread_mutex_lock(&b.mu);
-    b.armed = 1;
-    pthread_mutex_unlock(&b.mu);
-    ra.s = s;
-    ra.id = 0;
-    ra.ok = 0;
-    pthread_create(&th, NULL, reader_main, &ra);
-    pthread_mutex_lock(&b.mu);
-    while (!b.inside)
-        pthread_cond_wait(&b.cv, &b.mu);
-    pthread_mutex_unlock(&b.mu);
+    reader_hold(&b, &ra, s, 0, &th);
     /* remove 0 while its get is held in its pread; the store is full, so
        each put below evicts (1, then 2) and must not take 0's slot */
     keyname(k, sizeof k, 0);
     CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK);
     CHECK_R(put_obj(s, 10, 1, 4096, buf), KVS_OK);
     CHECK_R(put_obj(s, 11, 1, 4096, buf), KVS_OK);
-    pthread_mutex_lock(&b.mu);
-    b.release = 1;
-    pthread_cond_broadcast(&b.cv);
-    pthread_mutex_unlock(&b.mu);
-    pthread_join(th, NULL);
+    reader_release(&b, th);
     CHECK(ra.ok == 1); /* the reader saw the old bytes intact */
     CHECK_R(kvs_store_close(s), KVS_OK);
     pthread_mutex_destroy(&b.mu);
@@ -1250,25 +1262,11 @@ static void test_pin_survives_remove(void)
         }
         CHECK_R(put_obj(s, 0, 1, 4096, buf), KVS_OK);
         CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
-        pthread_mutex_lock(&b.mu);
-        b.armed = 1;
-        pthread_mutex_unlock(&b.mu);
-        ra.s = s;
-        ra.id = 0;
-        ra.ok = 0;
-        pthread_create(&th, NULL, reader_main, &ra);
-        pthread_mutex_lock(&b.mu);
-        while (!b.inside)
-            pthread_cond_wait(&b.cv, &b.mu);
-        pthread_mutex_unlock(&b.mu);
+        reader_hold(&b, &ra, s, 0, &th);
         CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK);
         if (order == 0)
             CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);
-        pthread_mutex_lock(&b.mu);
-        b.release = 1;
-        pthread_cond_broadcast(&b.cv);
-        pthread_mutex_unlock(&b.mu);
-        pthread_join(th, NULL);
+        reader_release(&b, th);
         CHECK(ra.ok == 1);
         CHECK_R(put_obj(s, 0, 2, 2000, buf), KVS_OK);
         for (i = 1; i <= 12; i++)
@@ -1295,6 +1293,21 @@ static void test_pin_survives_remove(void)
    reserving list for a removed object's slot; the sync's checkpoint hands
    the slot to it; a put meanwhile evicts rather than take it; the claimer
    leaving without it frees it for the next put. */
+static void claim_enter(kvsi_raw *R, kvsi_rfl *fl, const kvsi_rent *ce, uint32_t slot)
+{
+    memset(fl, 0, sizeof *fl);
+    fl->e = ce;
+    pthread_mutex_lock(&R->mu);
+    fl->rnext = R->rsv;
+    if (R->rsv != NULL)
+        R->rsv->rprev = fl;
+    R->rsv = fl;
+    fl->claim_slot = slot;
+    fl->claim = 1;
+    R->nclaims++;
+    pthread_mutex_unlock(&R->mu);
+}
+
 static void test_evictor_claim(void)
 {
     char path[1200], err[256], k[64];
@@ -1323,17 +1336,7 @@ static void test_evictor_claim(void)
         goto out;
     s1 = e->slot;
     CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK); /* s1 quarantined */
-    memset(&fl, 0, sizeof fl);
-    fl.e = ce;
-    pthread_mutex_lock(&R->mu);
-    fl.rnext = R->rsv;
-    if (R->rsv != NULL)
-        R->rsv->rprev = &fl;
-    R->rsv = &fl;
-    fl.claim_slot = s1;
-    fl.claim = 1;
-    R->nclaims++;
-    pthread_mutex_unlock(&R->mu);
+    claim_enter(R, &fl, ce, s1);
     CHECK_R(kvs_store_sync(s), KVS_OK);
     pthread_mutex_lock(&R->mu);
     CHECK(fl.claim == 2 && R->nclaims == 0);
@@ -1366,16 +1369,8 @@ static void test_evictor_claim(void)
     keyname(k, sizeof k, 3);
     CHECK_R(kvs_store_exists(s, k, strlen(k)), KVS_OK);
     /* a claim not yet granted just ends */
-    memset(&fl, 0, sizeof fl);
-    fl.e = ce;
+    claim_enter(R, &fl, ce, s1);
     pthread_mutex_lock(&R->mu);
-    fl.rnext = R->rsv;
-    if (R->rsv != NULL)
-        R->rsv->rprev = &fl;
-    R->rsv = &fl;
-    fl.claim_slot = s1;
-    fl.claim = 1;
-    R->nclaims++;
     kvsi_raw_rsv_done(R, &fl);
     CHECK(fl.claim == 0 && R->nclaims == 0 && R->nfree == 0 && R->rsv != &fl);
     pthread_mutex_unlock(&R->mu);

@@ -508,6 +508,20 @@ static void nf_check(kvs_store *s, const char *k, int tag)
         CHECK(got == 100 + (size_t)tag && t_check_tag(v, got, (uint64_t)tag));
 }
 
+/* Open the store at path: its restore took the route `fallback`
+   (stats.restore_fallback), counted no corruption, and k holds tag. */
+static void nf_reopen(const char *path, int fallback, const char *k, int tag)
+{
+    kvs_store *s = open_small(path, 0);
+    kvs_store_stats st;
+    if (!CHECK(s != NULL))
+        return;
+    kvs_store_get_stats(s, &st);
+    CHECK(st.restore_fallback == fallback && st.corruptions == 0);
+    nf_check(s, k, tag);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
 /* Flip a payload byte of the newest copy of the store at path. */
 static void nf_damage(const char *path)
 {
@@ -542,13 +556,7 @@ static void test_newest_copy_damaged(void)
         copy_file(pa, pc); /* to damage */
         copy_file(pa, pd); /* as it is */
         CHECK_R(kvs_store_close(s), KVS_OK);
-        s = open_small(pd, 0); /* undamaged: the newest copy, trusted */
-        if (CHECK(s != NULL)) {
-            kvs_store_get_stats(s, &st);
-            CHECK(st.restore_fallback == 0);
-            nf_check(s, "K", scen ? 2 : 3);
-            CHECK_R(kvs_store_close(s), KVS_OK);
-        }
+        nf_reopen(pd, 0, "K", scen ? 2 : 3); /* undamaged: the newest copy, trusted */
         nf_damage(pc);
         s = open_small(pc, 0);
         if (!CHECK(s != NULL))
@@ -559,13 +567,7 @@ static void test_newest_copy_damaged(void)
         if (scen)
             nf_check(s, "J", 3);
         CHECK_R(kvs_store_close(s), KVS_OK);
-        s = open_small(pc, 0); /* that restore wrote a checkpoint: trusted again */
-        if (CHECK(s != NULL)) {
-            kvs_store_get_stats(s, &st);
-            CHECK(st.restore_fallback == 0);
-            nf_check(s, "K", scen ? 2 : 3);
-            CHECK_R(kvs_store_close(s), KVS_OK);
-        }
+        nf_reopen(pc, 0, "K", scen ? 2 : 3); /* that restore wrote a checkpoint: trusted again */
         unlink(pc);
         unlink(pd);
     }
@@ -620,7 +622,6 @@ static void test_zeroed_header(void)
 {
     char pa[1200], pc[1200];
     kvs_store *s;
-    kvs_store_stats st;
     ckinfo ci;
     t_path(pa, sizeof pa, "zhA");
     t_path(pc, sizeof pc, "zhC");
@@ -631,13 +632,7 @@ static void test_zeroed_header(void)
     nf_put(s, "K", 1);
     copy_file(pa, pc); /* copy 0: the format's checkpoint; copy 1: zero */
     CHECK_R(kvs_store_close(s), KVS_OK);
-    s = open_small(pc, 0);
-    if (CHECK(s != NULL)) {
-        kvs_store_get_stats(s, &st);
-        CHECK(st.restore_fallback == 0 && st.corruptions == 0);
-        nf_check(s, "K", 1);
-        CHECK_R(kvs_store_close(s), KVS_OK);
-    }
+    nf_reopen(pc, 0, "K", 1);
     snprintf(t_ctx, sizeof t_ctx, "zeroed header: the newest copy's");
     s = open_small(pa, 1);
     if (!CHECK(s != NULL))
@@ -654,20 +649,8 @@ static void test_zeroed_header(void)
         CHECK(zero_range(pc, ci.off[ci.copy], 64) == 0);
         free(ci.payload);
     }
-    s = open_small(pc, 0);
-    if (CHECK(s != NULL)) {
-        kvs_store_get_stats(s, &st);
-        CHECK(st.restore_fallback == 1 && st.corruptions == 0);
-        nf_check(s, "K", 3);
-        CHECK_R(kvs_store_close(s), KVS_OK);
-    }
-    s = open_small(pc, 0); /* that restore wrote a checkpoint: trusted again */
-    if (CHECK(s != NULL)) {
-        kvs_store_get_stats(s, &st);
-        CHECK(st.restore_fallback == 0);
-        nf_check(s, "K", 3);
-        CHECK_R(kvs_store_close(s), KVS_OK);
-    }
+    nf_reopen(pc, 1, "K", 3);
+    nf_reopen(pc, 0, "K", 3); /* that restore wrote a checkpoint: trusted again */
     t_ctx[0] = '\0';
     unlink(pa);
     unlink(pc);
