@@ -3761,8 +3761,9 @@ typedef struct kvsi_rent {
     uint32_t slot, klen, crc;
     uint32_t readers, pins;
     unsigned char dead;               /* out of the index, waiting for readers */
-    unsigned char orphan;             /* out of the index with pins: on R->opins
-                                         (lnext/lprev), the key's pins      */
+    unsigned char orphan;             /* out of the index with pins: kept in
+                                         the hash table for them alone (never
+                                         found by kvsi_raw_find)             */
     unsigned char bad;                /* a reader found it damaged (counted)    */
     size_t mem;
     unsigned char *key;
@@ -3866,7 +3867,8 @@ typedef struct kvsi_raw {
     size_t nbk, count;
     uint64_t bytes, idx_bytes;        /* payload bytes; checkpoint entry bytes */
     kvsi_rent *mru, *lru;
-    kvsi_rent *opins;                 /* pins of keys not in the index (removed
+    size_t nopins;                    /* entries in the hash table that hold
+                                         pins of keys not in the index (removed
                                          or found damaged while pinned): the
                                          key's next entry takes them        */
     uint32_t *freel;
@@ -3957,7 +3959,7 @@ static kvsi_rent *kvsi_raw_find(const kvsi_raw *R, const void *key, size_t klen,
     if (R->nbk == 0)
         return NULL;
     for (e = R->bk[h & (R->nbk - 1)]; e != NULL; e = e->hnext)
-        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+        if (e->hash == h && e->klen == klen && !e->orphan && memcmp(e->key, key, klen) == 0)
             return e;
     return NULL;
 }
@@ -4051,44 +4053,56 @@ static void kvsi_raw_touch(kvsi_raw *R, kvsi_rent *e)
 
 static void kvsi_raw_ent_free(kvsi_raw *R, kvsi_rent *e); /* below */
 
-/* The pins of a key no entry in the index holds (mu held): they stay with
-   the key, as the filesystem store's stay with the file name, so that an
-   unpin by their holder does not release pins taken on the key's next
-   object. The entry keeps them, off the LRU and linked on R->opins, until
-   its key is linked again (kvsi_raw_link) or they are unpinned to 0. */
+static void kvsi_raw_bk_put(kvsi_raw *R, kvsi_rent *e)
+{
+    size_t b = (size_t)(e->hash & (R->nbk - 1));
+    e->hnext = R->bk[b];
+    R->bk[b] = e;
+}
+
+static void kvsi_raw_bk_take(kvsi_raw *R, kvsi_rent *e)
+{
+    kvsi_rent **pp = &R->bk[e->hash & (R->nbk - 1)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    e->hnext = NULL;
+}
+
+/* The pins of a key no entry in the index holds (mu held, e just out of
+   the index): they stay with the key, as the filesystem store's stay with
+   the file name, so that an unpin by their holder does not release pins
+   taken on the key's next object. The entry keeps them, back in the hash
+   table but flagged (no lookup but kvsi_raw_orphan_find sees it; not on
+   the LRU, not counted), until its key is linked again (kvsi_raw_link) or
+   they are unpinned to 0. */
 static void kvsi_raw_orphan(kvsi_raw *R, kvsi_rent *e)
 {
     e->orphan = 1;
-    e->lprev = NULL;
-    e->lnext = R->opins;
-    if (R->opins != NULL)
-        R->opins->lprev = e;
-    R->opins = e;
+    kvsi_raw_bk_put(R, e);
+    R->nopins++;
 }
 
 /* The orphaned pins of this key, or NULL (mu held). */
 static kvsi_rent *kvsi_raw_orphan_find(const kvsi_raw *R, const void *key, size_t klen, uint64_t h)
 {
     kvsi_rent *o;
-    for (o = R->opins; o != NULL; o = o->lnext)
-        if (o->hash == h && o->klen == klen && memcmp(o->key, key, klen) == 0)
+    if (R->nopins == 0)
+        return NULL;
+    for (o = R->bk[h & (R->nbk - 1)]; o != NULL; o = o->hnext)
+        if (o->orphan && o->hash == h && o->klen == klen && memcmp(o->key, key, klen) == 0)
             return o;
     return NULL;
 }
 
-/* o's pins are gone (unpinned to 0, or taken by the key's new entry): off
-   R->opins, and freed unless a reader still holds it (its last release
-   quarantines the slot and frees it; with no reader, its slot already
-   went at the drop). */
+/* o's pins are gone (unpinned to 0, or taken by the key's new entry): out
+   of the hash table, and freed unless a reader still holds it (its last
+   release quarantines the slot and frees it; with no reader, its slot
+   already went at the drop). */
 static void kvsi_raw_orphan_end(kvsi_raw *R, kvsi_rent *o)
 {
-    if (o->lprev != NULL)
-        o->lprev->lnext = o->lnext;
-    else
-        R->opins = o->lnext;
-    if (o->lnext != NULL)
-        o->lnext->lprev = o->lprev;
-    o->lprev = o->lnext = NULL;
+    kvsi_raw_bk_take(R, o);
+    R->nopins--;
     o->orphan = 0;
     o->pins = 0;
     if (o->readers == 0)
@@ -4098,19 +4112,14 @@ static void kvsi_raw_orphan_end(kvsi_raw *R, kvsi_rent *o)
 /* Into the hash table and at the MRU end, with the key's orphaned pins. */
 static void kvsi_raw_link(kvsi_raw *R, kvsi_rent *e)
 {
-    size_t b;
-    if (R->opins != NULL) {
-        kvsi_rent *o = kvsi_raw_orphan_find(R, e->key, e->klen, e->hash);
-        if (o != NULL) {
-            e->pins = o->pins; /* an entry linked anew has none of its own */
-            kvsi_raw_orphan_end(R, o);
-        }
+    kvsi_rent *o = kvsi_raw_orphan_find(R, e->key, e->klen, e->hash);
+    if (o != NULL) {
+        e->pins = o->pins; /* an entry linked anew has none of its own */
+        kvsi_raw_orphan_end(R, o);
     }
     if (R->count >= R->nbk)
         kvsi_raw_grow(R);
-    b = (size_t)(e->hash & (R->nbk - 1));
-    e->hnext = R->bk[b];
-    R->bk[b] = e;
+    kvsi_raw_bk_put(R, e);
     kvsi_raw_lru_front(R, e);
     R->count++;
     R->bytes += e->len;
@@ -4119,11 +4128,7 @@ static void kvsi_raw_link(kvsi_raw *R, kvsi_rent *e)
 
 static void kvsi_raw_unlink(kvsi_raw *R, kvsi_rent *e)
 {
-    kvsi_rent **pp = &R->bk[e->hash & (R->nbk - 1)];
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
-    e->hnext = NULL;
+    kvsi_raw_bk_take(R, e);
     kvsi_raw_lru_unlink(R, e);
     R->count--;
     R->bytes -= e->len;

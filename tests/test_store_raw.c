@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT OR Unlicense */
 /* Raw-block store: round trips of many sizes (direct and buffered), close and
    reopen, overwrite/remove/pin/iterate, bad keys, LRU eviction with pinned
-   entries and entries a get is reading (never evicted), removal of an entry
+   entries and entries a get is reading (never evicted), pins kept for a key
+   removed or dropped as damaged (several at once, keys whose hashes
+   collide, the count's limit, the entry freed once), the slot a put evicted
+   handed to it, removal of an entry
    being read, KVS_E_FULL, capacity, a slot holding another store's object
    (a miss), configuration and geometry errors, concurrent readers and
    writers.
@@ -1171,6 +1174,45 @@ out:
 }
 
 
+/* How often entry memory p (of a key of klen bytes) is on its size's free
+   list: 1 once freed, 0 while in use (or leaked), 2 or more freed twice. The
+   free list links through each entry's first field, which stays readable
+   under ASan; p itself is only compared. */
+static int ent_free_count(kvs_store *s, const void *p, size_t klen)
+{
+    kvsi_raw *R = (kvsi_raw *)s->engine;
+    const kvsi_rent *e;
+    int n = 0, i = 0;
+    pthread_mutex_lock(&R->amu);
+    for (e = R->efree[KVSI_RAW_ESIZE(klen) / KVSI_RAW_ECLASS]; e != NULL && i < 100000; e = e->hnext, i++)
+        if ((const void *)e == p)
+            n++;
+    pthread_mutex_unlock(&R->amu);
+    return n;
+}
+
+/* How many entries hold the pins of keys not in the raw store's index. */
+static size_t orphans(kvs_store *s)
+{
+    kvsi_raw *R = (kvsi_raw *)s->engine;
+    size_t n;
+    pthread_mutex_lock(&R->mu);
+    n = R->nopins;
+    pthread_mutex_unlock(&R->mu);
+    return n;
+}
+
+/* The entry holding the pins of key k while k is not in the index. */
+static const void *orphan_of(kvs_store *s, const char *k)
+{
+    kvsi_raw *R = (kvsi_raw *)s->engine;
+    const void *o;
+    pthread_mutex_lock(&R->mu);
+    o = kvsi_raw_orphan_find(R, k, strlen(k), kvsi_raw_hash(k, strlen(k)));
+    pthread_mutex_unlock(&R->mu);
+    return o;
+}
+
 /* Pins stay with the key when its object leaves the index without being
    evicted: removed, or dropped as damaged by a get (the manual). The
    holder's unpin then drops its own pin, not one taken on the key's next
@@ -1192,6 +1234,7 @@ static void test_pin_survives_remove(void)
     int64_t slot;
     uint64_t i;
     int order;
+    const void *held;
     t_path(path, sizeof path, "pinrm");
     s = open_small(path, 4, err, sizeof err);
     if (!CHECK(s != NULL)) {
@@ -1264,11 +1307,17 @@ static void test_pin_survives_remove(void)
         CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
         reader_hold(&b, &ra, s, 0, &th);
         CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK);
+        held = orphan_of(s, k); /* the removed entry, holding the pin */
+        CHECK(held != NULL && orphans(s) == 1);
         if (order == 0)
             CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);
         reader_release(&b, th);
         CHECK(ra.ok == 1);
+        /* freed once, by whichever of the get and the pin ends last */
+        CHECK(ent_free_count(s, held, strlen(k)) == (order == 0 ? 1 : 0));
         CHECK_R(put_obj(s, 0, 2, 2000, buf), KVS_OK);
+        if (order == 1)
+            CHECK(ent_free_count(s, held, strlen(k)) == 1 && orphans(s) == 0);
         for (i = 1; i <= 12; i++)
             CHECK_R(put_obj(s, i, 1, 4096, buf), KVS_OK);
         if (order == 0) {
@@ -1284,6 +1333,188 @@ static void test_pin_survives_remove(void)
         pthread_cond_destroy(&b.cv);
         unlink(path);
     }
+}
+
+/* Several keys' pins off the index at once (keys of one length): each
+   key's unpins find its own count whichever order the keys leave the
+   list in (the middle, the first, the last), no other key's put takes
+   them, and the list is empty once they are all gone. An unpinned object
+   a get drops as damaged leaves no pins behind: its unpin is
+   KVS_NOT_FOUND, and its next object is not pinned. */
+static void test_pin_orphans(void)
+{
+    char path[1200], err[256], k[4][64];
+    kvs_store *s;
+    kvs_layout l;
+    kvs_objhdr oh;
+    unsigned char buf[4096], rd[4096];
+    size_t got;
+    int64_t slot;
+    uint64_t i;
+    t_path(path, sizeof path, "pinorph");
+    s = open_small(path, 4, err, sizeof err);
+    if (!CHECK(s != NULL)) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    for (i = 0; i < 4; i++)
+        keyname(k[i], sizeof k[i], i);
+    for (i = 0; i < 3; i++) {
+        CHECK_R(put_obj(s, i, 1, 1000, buf), KVS_OK);
+        CHECK_R(kvs_store_pin(s, k[i], strlen(k[i])), KVS_OK);
+    }
+    CHECK_R(kvs_store_pin(s, k[0], strlen(k[0])), KVS_OK); /* two on key 0 */
+    for (i = 0; i < 3; i++)
+        CHECK_R(kvs_store_remove(s, k[i], strlen(k[i])), KVS_OK);
+    CHECK(orphans(s) == 3);
+    /* a key of the same length, never pinned, takes none of them */
+    CHECK_R(put_obj(s, 3, 1, 1000, buf), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, k[3], strlen(k[3])), KVS_E_INVAL);
+    CHECK_R(kvs_store_unpin(s, k[1], strlen(k[1])), KVS_OK); /* the middle one goes */
+    CHECK_R(kvs_store_unpin(s, k[1], strlen(k[1])), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_unpin(s, k[0], strlen(k[0])), KVS_OK); /* one of two */
+    CHECK_R(kvs_store_unpin(s, k[2], strlen(k[2])), KVS_OK); /* the first */
+    CHECK_R(kvs_store_unpin(s, k[2], strlen(k[2])), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_unpin(s, k[0], strlen(k[0])), KVS_OK); /* the last */
+    CHECK_R(kvs_store_unpin(s, k[0], strlen(k[0])), KVS_NOT_FOUND);
+    CHECK(orphans(s) == 0);
+    /* stored again: no pins, every object readable */
+    for (i = 0; i < 3; i++) {
+        CHECK_R(put_obj(s, i, 2, 1000, buf), KVS_OK);
+        CHECK_R(kvs_store_unpin(s, k[i], strlen(k[i])), KVS_E_INVAL);
+    }
+    for (i = 0; i < 4; i++)
+        CHECK(get_check(s, i, (uint64_t)(i < 3 ? 2 : 1), 1000, rd, sizeof rd, buf));
+    /* an unpinned object dropped as damaged keeps nothing for its key */
+    CHECK_R(kvs_store_sync(s), KVS_OK);
+    slot = -1;
+    if (CHECK(file_layout(path, &l) == 0))
+        slot = slot_of_key(path, &l, k[1], &oh);
+    if (CHECK(slot >= 0 && oh.generation > 0 && oh.payload_len == 1000)) {
+        CHECK(poke(path, l.slots_offset + (uint64_t)slot * l.slot_bytes + oh.payload_offset + 10, 0x40) == 0);
+        got = 0;
+        CHECK_R(kvs_store_get(s, k[1], strlen(k[1]), rd, sizeof rd, &got), KVS_NOT_FOUND);
+        CHECK(orphans(s) == 0);
+        CHECK_R(kvs_store_unpin(s, k[1], strlen(k[1])), KVS_NOT_FOUND);
+        CHECK_R(put_obj(s, 1, 3, 1000, buf), KVS_OK);
+        CHECK_R(kvs_store_unpin(s, k[1], strlen(k[1])), KVS_E_INVAL);
+        CHECK(get_check(s, 1, 3, 1000, rd, sizeof rd, buf));
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
+}
+
+/* Two 16-byte keys with the same index hash: b is a with its first word
+   changed and its second word changed to cancel that out, following
+   kvsi_raw_hash's steps (the first word mixed into the state, the last one
+   xored into it before the finaliser). The caller checks that they collide. */
+static void collide16(const unsigned char *a, unsigned char *b)
+{
+    uint64_t h0 = 0x9e3779b97f4a7c15u ^ (uint64_t)16, wa, wb, w2, ha, hb;
+    memcpy(b, a, 16);
+    b[0] ^= 1;
+    memcpy(&wa, a, 8);
+    memcpy(&wb, b, 8);
+    ha = (h0 ^ wa) * 0xbf58476d1ce4e5b9u;
+    ha ^= ha >> 29;
+    hb = (h0 ^ wb) * 0xbf58476d1ce4e5b9u;
+    hb ^= hb >> 29;
+    memcpy(&w2, a + 8, 8);
+    w2 ^= ha ^ hb;
+    memcpy(b + 8, &w2, 8);
+}
+
+/* Keys whose index hashes collide are told apart by their bytes: both are
+   stored and read back, and the pins a remove left for one are not taken
+   by the other's put. */
+static void test_pin_collision(void)
+{
+    char path[1200], err[256];
+    unsigned char a[16], b[16], va[1000], vb[1000], rd[4096];
+    kvs_store *s;
+    size_t got;
+    memcpy(a, "pin-collision-ab", 16);
+    collide16(a, b);
+    if (!CHECK(memcmp(a, b, 16) != 0 && kvsi_raw_hash(a, 16) == kvsi_raw_hash(b, 16)))
+        return; /* the hash changed: collide16 must follow it */
+    t_path(path, sizeof path, "pincoll");
+    s = open_small(path, 4, err, sizeof err);
+    if (!CHECK(s != NULL)) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    fill_obj(va, sizeof va, 1, 1);
+    fill_obj(vb, sizeof vb, 2, 1);
+    CHECK_R(kvs_store_put(s, a, 16, va, sizeof va), KVS_OK);
+    CHECK_R(kvs_store_put(s, b, 16, vb, sizeof vb), KVS_OK);
+    CHECK_R(kvs_store_get(s, a, 16, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == sizeof va && memcmp(rd, va, got) == 0);
+    CHECK_R(kvs_store_get(s, b, 16, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == sizeof vb && memcmp(rd, vb, got) == 0);
+    CHECK_R(kvs_store_pin(s, a, 16), KVS_OK);
+    CHECK_R(kvs_store_remove(s, a, 16), KVS_OK);
+    CHECK_R(kvs_store_put(s, b, 16, va, sizeof va), KVS_OK); /* b's next object */
+    CHECK_R(kvs_store_unpin(s, b, 16), KVS_E_INVAL);
+    CHECK_R(kvs_store_pin(s, a, 16), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_unpin(s, a, 16), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, a, 16), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_exists(s, a, 16), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_get(s, b, 16, rd, sizeof rd, &got), KVS_OK);
+    CHECK(got == sizeof va && memcmp(rd, va, got) == 0);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
+}
+
+/* A key's count of pins stops at 2^32 - 1 (KVS_E_OVERFLOW, the pin not
+   taken), also after a remove moved it off the index and the key's next
+   object took it: taken whole, not added to. The count is set near the top
+   directly (2^32 pins are too many calls). */
+static void test_pin_overflow(void)
+{
+    char path[1200], err[256], k[64];
+    kvs_store *s;
+    kvsi_raw *R;
+    kvsi_rent *e;
+    unsigned char buf[4096];
+    t_path(path, sizeof path, "pinmax");
+    s = open_small(path, 4, err, sizeof err);
+    if (!CHECK(s != NULL)) {
+        fprintf(stderr, "open: %s\n", err);
+        return;
+    }
+    R = (kvsi_raw *)s->engine;
+    keyname(k, sizeof k, 0);
+    CHECK_R(put_obj(s, 0, 1, 1000, buf), KVS_OK);
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+    pthread_mutex_lock(&R->mu);
+    e = kvsi_raw_find(R, k, strlen(k), kvsi_raw_hash(k, strlen(k)));
+    if (e != NULL)
+        e->pins = UINT32_MAX - 2;
+    pthread_mutex_unlock(&R->mu);
+    if (!CHECK(e != NULL)) {
+        (void)kvs_store_close(s);
+        return;
+    }
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK); /* 2^32 - 2 */
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK); /* 2^32 - 1 */
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_E_OVERFLOW);
+    CHECK_R(kvs_store_remove(s, k, strlen(k)), KVS_OK);
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_NOT_FOUND);
+    CHECK_R(put_obj(s, 0, 2, 1000, buf), KVS_OK); /* takes the full count */
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_E_OVERFLOW);
+    CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_OK);
+    CHECK_R(kvs_store_pin(s, k, strlen(k)), KVS_E_OVERFLOW);
+    pthread_mutex_lock(&R->mu);
+    e = kvsi_raw_find(R, k, strlen(k), kvsi_raw_hash(k, strlen(k)));
+    CHECK(e != NULL && e->pins == UINT32_MAX);
+    if (e != NULL)
+        e->pins = 1; /* back to one pin, as if unpinned that often */
+    pthread_mutex_unlock(&R->mu);
+    CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_OK);
+    CHECK_R(kvs_store_unpin(s, k, strlen(k)), KVS_E_INVAL);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    unlink(path);
 }
 
 /* A slot a checkpoint releases goes to the reserving put that evicted its
@@ -1824,6 +2055,9 @@ int main(void)
     test_eviction();
     test_pin_survives_overwrite();
     test_pin_survives_remove();
+    test_pin_orphans();
+    test_pin_collision();
+    test_pin_overflow();
     test_evictor_claim();
     test_overwrite_full();
     test_overwrite_waiting();
