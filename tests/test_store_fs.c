@@ -615,7 +615,7 @@ static int path_exists(const char *p)
 
 static void test_orphans(void)
 {
-    char d[1100], old_t[1300], young_t[1300], other[1300], odir[1300];
+    char d[1100], old_t[1300], young_t[1300], other[1300], odir[1300], future_t[1300];
     kvs_store_config c;
     kvs_store *s;
     kvs_store_stats st;
@@ -625,7 +625,11 @@ static void test_orphans(void)
     snprintf(young_t, sizeof young_t, "%s/~t00000000000000030000000000000004.tmp", d);
     snprintf(other, sizeof other, "%s/notes.txt", d);
     snprintf(odir, sizeof odir, "%s/~t00000000000000050000000000000006.tmp", d);
+    /* stamped an hour after the directory's clock: younger than anything,
+       not an orphan (its age is not now - mtime, which would wrap) */
+    snprintf(future_t, sizeof future_t, "%s/~t00000000000000070000000000000008.tmp", d);
     make_file(old_t, 100, 7200);
+    make_file(future_t, 100, -3600);
     make_file(young_t, 100, 0);
     make_file(other, 10, 7200);
     mkdir(odir, 0700);
@@ -640,6 +644,7 @@ static void test_orphans(void)
     CHECK(st.objects == 0);
     CHECK(!path_exists(old_t));
     CHECK(path_exists(young_t));
+    CHECK(path_exists(future_t));
     CHECK(path_exists(other));
     CHECK(path_exists(odir));
     CHECK_R(kvs_store_close(s), KVS_OK);
@@ -1046,6 +1051,10 @@ static void test_capacity(void)
     CHECK(!key_hit(s, "c2"));
     kvs_store_get_stats(s, &st);
     CHECK(st.disk_bytes <= c.capacity_bytes && st.objects == 10);
+    CHECK(st.bytes == 10 * sizeof v); /* the evicted files' payloads left the count */
+    CHECK_R(kvs_store_remove(s, "c12", 3), KVS_OK);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 9 && st.bytes == 9 * sizeof v && st.disk_bytes == 9 * per);
     CHECK_R(kvs_store_close(s), KVS_OK);
 
     /* LRU order after reopen comes from modification times */
@@ -1517,13 +1526,55 @@ static void *sy_thread(void *p)
 }
 
 static int g_dir_syncs; /* atomic: directories synced through dir_fsync_count */
+static int g_dir_sync_fail; /* atomic: the next directory sync answers EIO */
 static int dir_fsync_count(void *u, int fd)
 {
     struct stat sb;
     (void)u;
-    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode))
+    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (__atomic_exchange_n(&g_dir_sync_fail, 0, __ATOMIC_SEQ_CST))
+            return -EIO;
         __atomic_add_fetch(&g_dir_syncs, 1, __ATOMIC_SEQ_CST);
+    }
     return fsync(fd) == 0 ? 0 : -errno;
+}
+
+/* At FULL, a put or remove whose directory sync fails answers the error,
+   having renamed or unlinked; the directory is then still to sync, and
+   the next kvs_store_sync syncs it. */
+static void test_sync_dir_retry(void)
+{
+    char d[1100];
+    kvs_store_config c;
+    kvs_sysops ops;
+    kvs_store *s;
+    int op;
+    memset(&ops, 0, sizeof ops);
+    ops.fsync = dir_fsync_count;
+    t_path(d, sizeof d, "syncretry");
+    cfg_fs(&c, d);
+    c.durability = KVS_DURABLE_FULL;
+    c.sysops = &ops;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    CHECK_R(kvs_store_sync(s), KVS_OK); /* whatever the open left */
+    for (op = 0; op < 2; op++) {
+        __atomic_store_n(&g_dir_sync_fail, 1, __ATOMIC_SEQ_CST);
+        if (op == 0)
+            CHECK_R(kvs_store_put(s, "k", 1, "value", 5), KVS_E_IO);
+        else
+            CHECK_R(kvs_store_remove(s, "k", 1), KVS_E_IO);
+        CHECK(__atomic_load_n(&g_dir_sync_fail, __ATOMIC_SEQ_CST) == 0); /* it was the directory's */
+        CHECK_R(kvs_store_exists(s, "k", 1), op == 0 ? KVS_OK : KVS_NOT_FOUND); /* done all the same */
+        __atomic_store_n(&g_dir_syncs, 0, __ATOMIC_SEQ_CST);
+        CHECK_R(kvs_store_sync(s), KVS_OK);
+        if (!CHECK(__atomic_load_n(&g_dir_syncs, __ATOMIC_SEQ_CST) == 1))
+            fprintf(stderr, "  %s: %d directory syncs\n", op == 0 ? "put" : "remove",
+                    __atomic_load_n(&g_dir_syncs, __ATOMIC_SEQ_CST));
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
 }
 
 /* Where a put's new name is made durable: by the put itself at FULL, else
@@ -2148,6 +2199,62 @@ static int it_count(void *user, const void *key, size_t kl, uint64_t len)
     return 0;
 }
 
+/* What the scan at open and the iteration leave alone: a directory at an
+   object's name is no object (not counted: it would hold room no eviction
+   can free), and a temporary file, a put under way or an orphan, is never
+   opened by an iteration, even one holding a whole object. */
+static int g_tmp_opens; /* atomic: openat calls on temporary names */
+static int tmp_openat(void *u, int dirfd, const char *path, int flags, unsigned mode)
+{
+    int fd;
+    (void)u;
+    if (strncmp(path, "~t", 2) == 0 && strlen(path) == 38) /* FORMAT.md 5.3 */
+        __atomic_add_fetch(&g_tmp_opens, 1, __ATOMIC_SEQ_CST);
+    fd = openat(dirfd, path, flags, (mode_t)mode);
+    return fd < 0 ? -errno : fd;
+}
+
+static void test_scan_leaves_alone(void)
+{
+    char d[1100], name[KVS_FSNAME_MAX + 1], p[1400], tp[1400];
+    kvs_store_config c;
+    kvs_store *s;
+    kvs_store_stats st;
+    kvs_sysops ops;
+    size_t cnt = 0;
+    t_path(d, sizeof d, "scanalone");
+    cfg_fs(&c, d);
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    CHECK_R(kvs_store_put(s, "k", 1, "value", 5), KVS_OK);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    /* k's file copied to a young temporary name; a directory at "dir"'s name */
+    fs_name_of("k", name);
+    snprintf(p, sizeof p, "%s/%s", d, name);
+    snprintf(tp, sizeof tp, "%s/~t000000000000000a000000000000000b.tmp", d);
+    CHECK(link(p, tp) == 0);
+    fs_name_of("dir", name);
+    snprintf(p, sizeof p, "%s/%s", d, name);
+    CHECK(mkdir(p, 0700) == 0);
+    memset(&ops, 0, sizeof ops);
+    ops.openat = tmp_openat;
+    c.sysops = &ops;
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    kvs_store_get_stats(s, &st);
+    CHECK(st.objects == 1 && st.orphans_removed == 0);
+    CHECK(st.disk_bytes == 8192); /* k's 4096 + 5 bytes, in blocks */
+    __atomic_store_n(&g_tmp_opens, 0, __ATOMIC_SEQ_CST);
+    CHECK_R(kvs_store_iterate(s, it_count, &cnt), KVS_OK);
+    CHECK(cnt == 1);
+    CHECK(__atomic_load_n(&g_tmp_opens, __ATOMIC_SEQ_CST) == 0);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    CHECK(path_exists(tp) && path_exists(p));
+    t_rm_rf(d);
+}
+
 /* A regular file shorter than a header at an object's name (what a power
    cut can leave of an unsynced put): the scan at open counts it in objects
    and disk_bytes (its bytes stay under the bound), exists, get and iterate
@@ -2181,6 +2288,7 @@ static void test_scanned_short_file(void)
         return;
     kvs_store_get_stats(s, &st);
     CHECK(st.objects == 2 && st.disk_bytes == 4096 + per);
+    CHECK(st.bytes == per - 4096); /* s1's size less the header; s0's none */
     CHECK_R(kvs_store_exists(s, "s0", 2), KVS_NOT_FOUND);
     CHECK_R(kvs_store_get(s, "s0", 2, w, sizeof w, &n), KVS_NOT_FOUND);
     CHECK_R(kvs_store_iterate(s, it_count, &cnt), KVS_OK);
@@ -2193,6 +2301,58 @@ static void test_scanned_short_file(void)
     CHECK(st.disk_bytes <= c.capacity_bytes && st.evictions >= 2);
     CHECK(stat(path, &sb) != 0 && errno == ENOENT);
     CHECK_R(kvs_store_close(s), KVS_OK);
+}
+
+/* A file whose payload is not at 4096 (put with align 8192, and with the
+   largest align, 1 MiB, FORMAT 6.3's bound for payload_offset), got by a
+   handle that knows it only from the scan: the size less the header block
+   is more than the payload, and the one read of header and payload from
+   4096 does not hold it; the payload is read from its offset. */
+static void test_scanned_wide_offset(void)
+{
+    static const size_t aligns[2] = {8192, (size_t)1 << 20};
+    char d[1100], name[KVS_FSNAME_MAX + 1], path[1400];
+    kvs_store_config c;
+    kvs_store *s;
+    static unsigned char v[5000], w[20000], hb[4096];
+    size_t got = 0, i;
+    kvs_store_stats st;
+    kvs_objhdr h;
+    FILE *fp;
+    t_path(d, sizeof d, "wideoff");
+    fs_name_of("w", name);
+    snprintf(path, sizeof path, "%s/%s", d, name);
+    for (i = 0; i < 2; i++) {
+        cfg_fs(&c, d);
+        c.direct = KVS_DIRECT_OFF;
+        c.align = aligns[i];
+        s = open_store(&c);
+        if (!CHECK(s != NULL))
+            return;
+        t_fill_tag(v, sizeof v, 9 + i);
+        CHECK_R(kvs_store_put(s, "w", 1, v, sizeof v), KVS_OK);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+        fp = fopen(path, "rb");
+        CHECK(fp != NULL);
+        if (fp != NULL) {
+            CHECK(fread(hb, 1, sizeof hb, fp) == sizeof hb);
+            fclose(fp);
+            CHECK_R(kvs_objhdr_decode(hb, sizeof hb, &h), KVS_OK);
+            CHECK(h.payload_offset == aligns[i] && h.payload_len == sizeof v);
+        }
+        cfg_fs(&c, d);
+        c.direct = KVS_DIRECT_OFF;
+        s = open_store(&c);
+        if (!CHECK(s != NULL))
+            return;
+        memset(w, 0, sizeof w);
+        CHECK_R(kvs_store_get(s, "w", 1, w, sizeof w, &got), KVS_OK);
+        CHECK(got == sizeof v && memcmp(w, v, sizeof v) == 0);
+        kvs_store_get_stats(s, &st);
+        CHECK(st.corruptions == 0);
+        CHECK_R(kvs_store_close(s), KVS_OK);
+    }
+    t_rm_rf(d);
 }
 
 static void test_threads(void)
@@ -2684,11 +2844,14 @@ int main(void)
     test_evict_refused_threads();
     test_sync_serial();
     test_sync_dirs();
+    test_sync_dir_retry();
     test_get_under_lease();
     test_planted_specials();
     test_sync_while_away();
     test_bad_keys();
     test_scanned_short_file();
+    test_scan_leaves_alone();
+    test_scanned_wide_offset();
     test_threads();
     t_rm_rf(t_dir);
     return t_done("test_store_fs");

@@ -326,6 +326,49 @@ static void test_evict_waits_for_read(const char *dir)
     kvs_aligned_free(NULL, g_abuf, VLEN, 4096);
 }
 
+/* A pin of a key whose file is gone, while a get that began before the
+   remove still holds the name's entry (with the sizes of the file it
+   had): the pin fails and must leave nothing pinned; the store then still
+   evicts for room. (Were the gone file's bytes counted as pinned, they
+   would stay in the pinned total for good, and puts would fail KVS_E_FULL
+   with nothing pinned.) */
+static void test_pin_gone_while_read(const char *dir)
+{
+    kvs_store_config c;
+    kvs_store *s;
+    job g1;
+    pthread_t tg;
+    void *m = NULL;
+    cfg_fs(&c, dir);
+    c.sysops = &g_ops;
+    c.capacity_bytes = CAP2; /* two objects, not three */
+    CHECK_R(kvs_aligned_alloc(NULL, VLEN, 4096, &m), KVS_OK);
+    g_abuf = (unsigned char *)m;
+    s = open_store(&c);
+    CHECK(s != NULL);
+    if (s == NULL || g_abuf == NULL)
+        return;
+    CHECK_R(kvs_store_put(s, "k1", 2, g_val, VLEN), KVS_OK);
+    t_gate_arm(&g_gate, G_PREAD, NULL, g_abuf);
+    g1.s = s;
+    g1.key = "k1";
+    CHECK(pthread_create(&tg, NULL, get_aligned_main, &g1) == 0);
+    CHECK(t_gate_wait_entered(&g_gate)); /* the get of k1 is reading */
+    CHECK_R(kvs_store_remove(s, "k1", 2), KVS_OK);
+    CHECK_R(kvs_store_pin(s, "k1", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_pin(s, "k1", 2), KVS_NOT_FOUND);
+    CHECK_R(kvs_store_unpin(s, "k1", 2), KVS_E_INVAL); /* nothing pinned */
+    t_gate_release(&g_gate);
+    pthread_join(tg, NULL);
+    CHECK_R(kvs_store_put(s, "k2", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(s, "k3", 2, g_val, VLEN), KVS_OK);
+    CHECK_R(kvs_store_put(s, "k4", 2, g_val, VLEN), KVS_OK); /* evicts k2 */
+    CHECK_R(kvs_store_exists(s, "k2", 2), KVS_NOT_FOUND);
+    CHECK(objects_of(s) == 2);
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    kvs_aligned_free(NULL, g_abuf, VLEN, 4096);
+}
+
 /* ---- 5. a known file replaced where identity cannot tell ----
    Handle A knows k's file (it put a 1000-byte value). Handle B removes k
    and puts the same bytes plus three more: a direct-I/O file of the same
@@ -393,13 +436,21 @@ static void test_known_replaced_same_size(const char *dir)
    refuses hard links (the file A took cannot go back: it goes, as the
    eviction would have removed it unchecked; nothing else is lost); mode 3,
    linkat fails otherwise (the eviction fails, the file is left for the
-   orphan scan). */
+   orphan scan); mode 5, as mode 1, but the unlink of the file A took
+   fails (EIO): that file's bytes are still on disk, under the temporary
+   name, so the eviction freed nothing and fails (counted as done, it
+   would let the put go ahead with those bytes uncounted); mode 6, k1's
+   file grown in place with its mtime put back (same device, inode and
+   mtime, another size): not the file A saw, so never moved (A's first
+   look tells it by its size), recorded as it is now, and k2 goes. */
 typedef struct window {
     kvs_store *b;                 /* B's handle */
     const char *name;             /* k1's file name */
     const unsigned char *look_val; /* B puts this after A's look at name */
     const unsigned char *away_val; /* ...and this once A has it away */
     int link_err;                 /* linkat answers this, when nonzero */
+    int unlink_err;               /* the next unlinkat of a temporary name
+                                     answers this, when nonzero */
     int puts, links, takes;       /* takes: A's renames of name */
 } window;
 
@@ -439,6 +490,17 @@ static int w_linkat(void *u, int fd1, const char *from, int fd2, const char *to)
     if (w->link_err != 0)
         return -w->link_err;
     return linkat(fd1, from, fd2, to, 0) == 0 ? 0 : -errno;
+}
+
+static int w_unlinkat(void *u, int dfd, const char *path, int flags)
+{
+    window *w = (window *)u;
+    if (w->unlink_err != 0 && strncmp(path, "~t", 2) == 0) {
+        int e = w->unlink_err;
+        w->unlink_err = 0; /* once */
+        return -e;
+    }
+    return unlinkat(dfd, path, flags) == 0 ? 0 : -errno;
 }
 
 static void get_is(kvs_store *s, const char *key, const unsigned char *want)
@@ -642,6 +704,28 @@ static void test_pin_after_removes(const char *dir)
     CHECK_R(kvs_store_close(a), KVS_OK);
 }
 
+/* dir/name grows by 4096 bytes in place (same inode), its mtime put back:
+   the file an eviction saw, changed since without a new identity. */
+static void grow_in_place(const char *dir, const char *name)
+{
+    char path[1500];
+    static unsigned char z[4096]; /* zeros */
+    struct stat sb;
+    struct timespec ts[2];
+    int fd;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    CHECK(stat(path, &sb) == 0);
+    fd = open(path, O_WRONLY | O_APPEND);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(write(fd, z, sizeof z) == (ssize_t)sizeof z);
+    close(fd);
+    ts[0] = sb.st_atim;
+    ts[1] = sb.st_mtim;
+    CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+}
+
 static void test_evict_spares_newer(const char *dir, int mode)
 {
     kvs_store *a, *b;
@@ -662,19 +746,35 @@ static void test_evict_spares_newer(const char *dir, int mode)
     ops.fstatat = w_fstatat;
     ops.renameat = w_renameat;
     ops.linkat = w_linkat;
+    ops.unlinkat = w_unlinkat;
     if (!open_evicting_pair(dir, &ops, &a, &b))
         return;
     w.b = b;
     put_k1_k2(a, g_val, VLEN);
     if (mode == 0)
         CHECK_R(kvs_store_put(b, "k1", 2, v2, VLEN), KVS_OK); /* B's k1, unknown to A */
+    else if (mode == 6)
+        grow_in_place(dir, n1); /* the file A saw, another size: not A's to move */
     else
         w.look_val = v2; /* B's k1 lands between A's look and its rename */
-    if (mode == 1)
+    if (mode == 1 || mode == 5)
         w.away_val = v3; /* B puts v3 while A has k1's file away */
-    else if (mode == 2)
+    if (mode == 2) {
         w.link_err = EPERM; /* no hard links here */
-    else if (mode == 3) {
+    } else if (mode == 5) {
+        w.unlink_err = EIO; /* the file A took stays, under its temporary name */
+        CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_IO);
+        CHECK(w.unlink_err == 0 && w.links == 1 && w.takes == 1 && w.puts == 2);
+        CHECK(count_files(dir, 2) == 1);                /* left for the orphan scan */
+        get_is(a, "k1", v3);                            /* B's newest stays */
+        CHECK_R(kvs_store_exists(a, "k2", 2), KVS_OK); /* nothing else went */
+        CHECK_R(kvs_store_exists(a, "k3", 2), KVS_NOT_FOUND);
+        kvs_store_get_stats(a, &st);
+        CHECK(st.evictions == 0);
+        CHECK_R(kvs_store_close(a), KVS_OK);
+        CHECK_R(kvs_store_close(b), KVS_OK);
+        return;
+    } else if (mode == 3) {
         w.link_err = ENOSPC; /* B's file cannot go back: the eviction fails */
         CHECK_R(kvs_store_put(a, "k3", 2, g_val, VLEN), KVS_E_NOSPC);
         CHECK(w.links == 1 && w.takes == 1 && w.puts == 1);
@@ -690,10 +790,15 @@ static void test_evict_spares_newer(const char *dir, int mode)
     CHECK(w.look_val == NULL && w.away_val == NULL); /* each window was hit */
     kvs_store_get_stats(a, &st);
     CHECK(st.evictions == 1 && st.objects == 2);
-    CHECK(w.takes == (mode == 0 ? 0 : 1));           /* mode 0: B's file never moved */
-    CHECK(w.links == (mode == 0 ? 0 : 1));
-    CHECK(w.puts == (mode == 0 ? 0 : mode == 1 ? 2 : 1));
-    if (mode == 0 || mode == 4) {
+    if (mode == 0) /* k3's, and B's k1 as A's look found it: its size less the header */
+        CHECK(st.bytes == 2 * VLEN && st.disk_bytes == 2 * (4096 + VLEN));
+    CHECK(w.takes == (mode == 0 || mode == 6 ? 0 : 1)); /* modes 0, 6: never moved */
+    CHECK(w.links == (mode == 0 || mode == 6 ? 0 : 1));
+    CHECK(w.puts == (mode == 0 || mode == 6 ? 0 : mode == 1 ? 2 : 1));
+    if (mode == 6) {
+        get_is(a, "k1", g_val); /* the payload is intact; the file stays */
+        CHECK_R(kvs_store_exists(a, "k2", 2), KVS_NOT_FOUND);
+    } else if (mode == 0 || mode == 4) {
         get_is(a, "k1", v2); /* B's, left or put back */
         get_is(b, "k1", v2);
         CHECK_R(kvs_store_exists(a, "k2", 2), KVS_NOT_FOUND); /* A's own went */
@@ -708,6 +813,8 @@ static void test_evict_spares_newer(const char *dir, int mode)
     get_is(a, "k3", g_val);
     CHECK(count_files(dir, 2) == 0); /* no temporary file left */
     CHECK(count_files(dir, 1) == (mode == 1 ? 3u : 2u)); /* mode 1: B's k1 is new to A */
+    if (mode == 6) /* k1 as it is now, and k3: the capacity, exactly */
+        CHECK(st.disk_bytes == (4096 + VLEN + 4096) + (4096 + VLEN) && st.disk_bytes == CAP2);
     CHECK_R(kvs_store_close(a), KVS_OK);
     CHECK_R(kvs_store_close(b), KVS_OK);
 }
@@ -910,9 +1017,11 @@ int main(void)
     test_stale_miss(d3);
     t_path(d4, sizeof d4, "evict");
     test_evict_waits_for_read(d4);
+    t_path(d4, sizeof d4, "pingone");
+    test_pin_gone_while_read(d4);
     t_path(d4, sizeof d4, "known");
     test_known_replaced_same_size(d4);
-    for (mode = 0; mode <= 4; mode++) {
+    for (mode = 0; mode <= 6; mode++) {
         char sub[32];
         snprintf(sub, sizeof sub, "spare%d", mode);
         t_path(d4, sizeof d4, sub);

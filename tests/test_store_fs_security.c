@@ -597,6 +597,178 @@ static void test_hostile(void)
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* Header fields that cannot describe the file they are in, with a valid
+   header CRC, and a hashed name holding the file of a longer key that
+   starts with the key of the name. */
+static int list_keys(void *u, const void *k, size_t kl, uint64_t len)
+{
+    uint64_t *x = (uint64_t *)u;
+    (void)k;
+    (void)kl;
+    x[0]++;
+    x[1] += len;
+    return 0;
+}
+
+static void test_hostile_lengths(void)
+{
+    char d[1100], p[1500];
+    kvs_store_config c;
+    kvs_store *s;
+    kvs_store_stats st, st2;
+    static unsigned char obj[9000], w[9000];
+    unsigned char pl[100];
+    uint64_t seen[2] = {0, 0};
+    size_t got = 0;
+    t_path(d, sizeof d, "hostlen");
+    cfg_fs(&c, d);
+    c.direct = KVS_DIRECT_OFF; /* files without tail padding: a known file's
+                                  payload is read alone */
+    s = open_store(&c);
+    if (!CHECK(s != NULL))
+        return;
+    t_fill_tag(pl, sizeof pl, 6);
+    CHECK_R(kvs_store_put(s, "ok", 2, pl, sizeof pl), KVS_OK);
+    /* a payload length far past the file's size (2^40 bytes in a file of
+       4196): no object, listed by no iteration and read by no get (the
+       check of the offset against size - length alone wraps) */
+    {
+        kvs_objhdr h;
+        size_t hl = 0;
+        memset(obj, 0, sizeof obj);
+        h.key_len = 3;
+        h.payload_len = (uint64_t)1 << 40;
+        h.generation = 5;
+        h.store_id = 77;
+        h.payload_offset = 4096;
+        h.payload_crc = kvs_crc32c(0, pl, sizeof pl);
+        h.key = "big";
+        CHECK_R(kvs_objhdr_encode(&h, obj, 4096, &hl), KVS_OK);
+        memcpy(obj + 4096, pl, sizeof pl);
+        name_path(p, sizeof p, d, "big", 3);
+        write_file(p, obj, 4096 + sizeof pl);
+    }
+    CHECK_R(kvs_store_iterate(s, list_keys, seen), KVS_OK);
+    CHECK(seen[0] == 1 && seen[1] == sizeof pl); /* "ok" alone */
+    CHECK_R(kvs_store_get(s, "big", 3, w, sizeof w, &got), KVS_NOT_FOUND);
+    CHECK(got == 0);
+    kvs_store_get_stats(s, &st);
+    CHECK(st.corruptions == 1);
+    /* k2 = k1 followed by one more byte; both hashed names. k2's file
+       under k1's name is not k1's: exists and remove of k1 say so, and the
+       file stays. */
+    {
+        unsigned char k1[200], k2[201];
+        char p1[1500], p2[1500];
+        memset(k1, 'P', sizeof k1);
+        memcpy(k2, k1, sizeof k1);
+        k2[200] = 'X';
+        CHECK_R(kvs_store_put(s, k2, sizeof k2, pl, sizeof pl), KVS_OK);
+        name_path(p1, sizeof p1, d, k1, sizeof k1);
+        name_path(p2, sizeof p2, d, k2, sizeof k2);
+        CHECK(strcmp(p1, p2) != 0);
+        CHECK(rename(p2, p1) == 0);
+        CHECK_R(kvs_store_exists(s, k1, sizeof k1), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_remove(s, k1, sizeof k1), KVS_NOT_FOUND);
+        CHECK(access(p1, F_OK) == 0);
+        CHECK_R(kvs_store_get(s, k1, sizeof k1, w, sizeof w, &got), KVS_NOT_FOUND);
+    }
+    /* a known file rewritten in place (same inode) with a longer object
+       whose payload starts with the known one, its mtime put back: another
+       size, so not the file known; the header is read and says the new
+       length (a read of the known length alone would pass the known CRC
+       and return the old, shorter value) */
+    {
+        unsigned char pl2[sizeof pl + 3];
+        struct stat sb0;
+        struct timespec ts[2];
+        size_t n;
+        int fd;
+        CHECK_R(kvs_store_put(s, "m", 1, pl, sizeof pl), KVS_OK);
+        CHECK_R(kvs_store_get(s, "m", 1, w, sizeof w, &got), KVS_OK);
+        CHECK(got == sizeof pl);
+        memcpy(pl2, pl, sizeof pl);
+        pl2[sizeof pl] = 1;
+        pl2[sizeof pl + 1] = 2;
+        pl2[sizeof pl + 2] = 3;
+        n = make_object(obj, sizeof obj, "m", 1, pl2, sizeof pl2, 4096);
+        name_path(p, sizeof p, d, "m", 1);
+        CHECK(stat(p, &sb0) == 0 && (size_t)sb0.st_size == 4096 + sizeof pl);
+        fd = open(p, O_WRONLY);
+        CHECK(fd >= 0);
+        if (fd >= 0) {
+            CHECK(write(fd, obj, n) == (ssize_t)n);
+            close(fd);
+        }
+        ts[0] = sb0.st_atim;
+        ts[1] = sb0.st_mtim;
+        CHECK(utimensat(AT_FDCWD, p, ts, 0) == 0);
+        memset(w, 0, sizeof w);
+        CHECK_R(kvs_store_get(s, "m", 1, w, sizeof w, &got), KVS_OK);
+        CHECK(got == sizeof pl2 && memcmp(w, pl2, sizeof pl2) == 0);
+        CHECK_R(kvs_store_remove(s, "m", 1), KVS_OK);
+    }
+    /* a long key's (hashed name's) file damaged in its header: no object
+       for exists, and a remove takes it away (a get misses it) */
+    {
+        unsigned char k3[200];
+        char p3[1500];
+        size_t fl;
+        memset(k3, 'D', sizeof k3);
+        CHECK_R(kvs_store_put(s, k3, sizeof k3, pl, sizeof pl), KVS_OK);
+        name_path(p3, sizeof p3, d, k3, sizeof k3);
+        fl = read_file(p3, obj, sizeof obj);
+        CHECK(fl >= 4096 + sizeof pl);
+        obj[0] ^= 1; /* bad magic */
+        write_file(p3, obj, fl);
+        CHECK_R(kvs_store_exists(s, k3, sizeof k3), KVS_NOT_FOUND);
+        CHECK_R(kvs_store_remove(s, k3, sizeof k3), KVS_OK);
+        CHECK(access(p3, F_OK) != 0 && errno == ENOENT);
+    }
+    /* an empty payload whose CRC is not the empty string's: damaged */
+    {
+        kvs_objhdr h;
+        size_t hl = 0;
+        memset(obj, 0, 4096);
+        h.key_len = 1;
+        h.payload_len = 0;
+        h.generation = 5;
+        h.store_id = 77;
+        h.payload_offset = 4096;
+        h.payload_crc = kvs_crc32c(0, "", 0) ^ 1u;
+        h.key = "e";
+        CHECK_R(kvs_objhdr_encode(&h, obj, 4096, &hl), KVS_OK);
+        name_path(p, sizeof p, d, "e", 1);
+        write_file(p, obj, 4096);
+        kvs_store_get_stats(s, &st);
+        got = 12345;
+        CHECK_R(kvs_store_get(s, "e", 1, w, sizeof w, &got), KVS_NOT_FOUND);
+        CHECK(got == 0);
+        kvs_store_get_stats(s, &st2);
+        CHECK(st2.corruptions == st.corruptions + 1);
+        CHECK(unlink(p) == 0);
+    }
+    /* key "a.kv" is named "a.kv.kv"; its file moved to "a.kv" (key "a"'s
+       name, a prefix of it) is no object of either key: not listed */
+    {
+        char pa[1500], pakv[1500];
+        uint64_t n2[2] = {0, 0};
+        CHECK_R(kvs_store_remove(s, "ok", 2), KVS_OK);
+        CHECK_R(kvs_store_remove(s, "big", 3), KVS_OK);
+        CHECK_R(kvs_store_put(s, "a.kv", 4, pl, sizeof pl), KVS_OK);
+        name_path(pa, sizeof pa, d, "a", 1);
+        name_path(pakv, sizeof pakv, d, "a.kv", 4);
+        CHECK(strlen(pa) < strlen(pakv) && strncmp(pa, pakv, strlen(pa)) == 0);
+        CHECK(rename(pakv, pa) == 0);
+        CHECK_R(kvs_store_iterate(s, list_keys, n2), KVS_OK);
+        CHECK(n2[0] == 0);
+        CHECK_R(kvs_store_get(s, "a.kv", 4, w, sizeof w, &got), KVS_NOT_FOUND);
+    }
+    CHECK_R(kvs_store_close(s), KVS_OK);
+    t_rm_rf(d);
+}
+
 int main(void)
 {
     t_init_seed("test_store_fs_security", 0x5eed1234ULL);
@@ -605,6 +777,7 @@ int main(void)
     test_symlinks();
     test_modes();
     test_hostile();
+    test_hostile_lengths();
     t_rm_rf(t_dir);
     return t_done("test_store_fs_security");
 }
